@@ -1,0 +1,1 @@
+"""crm-sim analysis: scenarios, running, sweeps, metrics, reports and plots (reads results)."""

@@ -1,0 +1,375 @@
+"""The one configuration object: typed, frozen, validated, with defaults.
+
+``Config`` nests ``market`` (the exogenous setting), ``customers`` (who is in
+the market), ``relationship`` (how relationships move), ``firms`` (the levers:
+strategy and firm parameters) and ``simulation`` (size, horizon, seed,
+measurement). Unknown fields and out-of-range values are rejected with the
+dotted path of the field and what is allowed.
+
+Presets merge under what the user gives: ``market.setting`` fills every market
+field from :data:`sim.settings.SETTINGS`, and each firm's ``strategy`` fills its
+traits from :data:`sim.strategies.STRATEGIES`; any field given explicitly wins.
+A dumped config (``config.model_dump()``) holds every value and loads back to
+an equal config.
+"""
+
+import copy
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .settings import SETTINGS
+from .strategies import STRATEGIES
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+
+
+class StrictModel(BaseModel):
+    """Base: frozen, no unknown fields, defaults validated too."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _with_preset(data: Any, key: str, registry: dict, default: str, presets) -> Any:
+    """Merge the named preset under ``data`` (user values win).
+
+    An unknown name merges the default preset, so that the only error reported
+    is the unknown name itself (raised by the field validator).
+    """
+    if not isinstance(data, dict):
+        return data
+    name = data.get(key, default)
+    preset = presets(name if isinstance(name, str) and name in registry else default)
+    return _deep_merge(preset, data)
+
+
+# ---------------------------------------------------------------------------
+# Market: the commerce setting
+# ---------------------------------------------------------------------------
+
+
+class Weights(StrictModel):
+    """Weights of the four determinants in the loyalty drive for one stage."""
+
+    value: Share
+    satisfaction: Share
+    trust: Share
+    switching_cost: Share
+
+    @model_validator(mode="after")
+    def _at_most_one(self):
+        total = self.value + self.satisfaction + self.trust + self.switching_cost
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"the four weights must sum to at most 1 (they sum to {total:.3g})")
+        return self
+
+
+class StageWeights(StrictModel):
+    """Loyalty-drive weights per active stage (seed 000 point 7)."""
+
+    exploration: Weights
+    formation: Weights
+    stability: Weights
+    decline: Weights
+
+
+class MarketConfig(StrictModel):
+    """The commerce setting: a named preset of numbers, overridable field by field.
+
+    See :mod:`sim.settings` for what each setting changes and why.
+    """
+
+    setting: str = Field("traditional", description="preset name: traditional or ecommerce")
+    initial_expectation: Share = Field(description="mean value expectation of a new customer")
+    expectation_adapt_rate: Rate = Field(description="share of the gap V - E closed per period")
+    expectation_drift: Annotated[float, Field(ge=0.0, le=0.05)] = Field(
+        description="upward drift of expectations per period"
+    )
+    digital_weight: Share = Field(description="weight of digital quality in value")
+    personalization_weight: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
+        description="multiplier on customers' personalization need"
+    )
+    imitation: Share = Field(description="share of a firm's personalization rivals copy")
+    reputation_weight: Share = Field(description="weight of firm reputation in the trust target")
+    switching_cost_floor: Share = Field(description="switching cost of a fresh relationship")
+    switching_cost_scale: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
+        description="multiplier on every firm's switching-cost build-up"
+    )
+    switching_cost_decay: Rate = Field(description="per-period decay toward the floor")
+    repair_window: Annotated[float, Field(ge=0.0, le=120.0)] = Field(
+        description="periods to repair a declining relationship"
+    )
+    search_probability: Rate = Field(description="chance a customer looks at alternatives")
+    rival_visibility: Rate = Field(description="chance a given rival is seen when searching")
+    outside_value: Annotated[float, Field(ge=-1.0, le=2.0)] = Field(
+        description="value of leaving the market (the outside option)"
+    )
+    word_of_mouth_reach: Annotated[float, Field(ge=0.0, le=20.0)] = Field(
+        description="multiplier on referrals per advocate"
+    )
+    negative_word_of_mouth: Annotated[float, Field(ge=0.0, le=20.0)] = Field(
+        description="strength of acquisition damping by detractors"
+    )
+    reentry_rate: Rate = Field(description="per-period chance an out-of-market customer returns")
+    stage_weights: StageWeights
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data):
+        return _with_preset(data, "setting", SETTINGS, "traditional", lambda n: SETTINGS[n])
+
+    @field_validator("setting")
+    @classmethod
+    def _known_setting(cls, name):
+        if name not in SETTINGS:
+            raise ValueError(f"unknown setting {name!r}; valid settings: {', '.join(SETTINGS)}")
+        return name
+
+
+# ---------------------------------------------------------------------------
+# Customers
+# ---------------------------------------------------------------------------
+
+
+class Segment(StrictModel):
+    """A customer segment: its share and the centre of its traits' distributions."""
+
+    name: str
+    share: Annotated[float, Field(gt=0.0, le=1.0)]
+    need_distance: Share = Field(description="distance of needs from the standard offer")
+    personalization_need: Share = Field(description="how much misfit with the offer hurts")
+    price_sensitivity: Annotated[float, Field(ge=0.0, le=5.0)]
+    spend: Positive = Field(description="median spend per period at full share of wallet")
+    churn_propensity: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        description="multiplier on the search probability"
+    )
+
+
+DEFAULT_SEGMENTS = (
+    {"name": "mainstream", "share": 0.55, "need_distance": 0.20, "personalization_need": 0.40,
+     "price_sensitivity": 0.5, "spend": 1.0, "churn_propensity": 1.0},
+    {"name": "individualists", "share": 0.30, "need_distance": 0.60, "personalization_need": 0.80,
+     "price_sensitivity": 0.3, "spend": 1.4, "churn_propensity": 0.8},
+    {"name": "bargain_hunters", "share": 0.15, "need_distance": 0.30, "personalization_need": 0.20,
+     "price_sensitivity": 1.2, "spend": 0.7, "churn_propensity": 1.8},
+)
+
+
+class CustomersConfig(StrictModel):
+    """Who is in the market: segments and the spread of traits within them."""
+
+    segments: tuple[Segment, ...] = Field(DEFAULT_SEGMENTS, min_length=1)
+    trait_spread: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.15, description="standard deviation of need distance and personalization need"
+    )
+    spend_dispersion: Annotated[float, Field(ge=0.0, le=3.0)] = Field(
+        0.9, description="sigma of the lognormal spend distribution"
+    )
+    churn_dispersion: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        3.0, description="gamma shape of churn propensity (larger: more alike)"
+    )
+
+    @model_validator(mode="after")
+    def _shares_sum_to_one(self):
+        total = sum(segment.share for segment in self.segments)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"segment shares must sum to 1 (they sum to {total:.6g})")
+        names = [segment.name for segment in self.segments]
+        if len(set(names)) != len(names):
+            raise ValueError(f"segment names must be unique, got {names}")
+        return self
+
+
+# ---------------------------------------------------------------------------
+# Relationship dynamics (behavioural constants, same in every setting)
+# ---------------------------------------------------------------------------
+
+
+class PerStage(StrictModel):
+    """A number per active stage."""
+
+    exploration: float
+    formation: float
+    stability: float
+    decline: float
+
+
+class RelationshipConfig(StrictModel):
+    """How relationships move: satisfaction, trust, stage transitions, defection, money."""
+
+    satisfaction_at_confirmation: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.72
+    satisfaction_sensitivity: Annotated[float, Field(ge=0.0, le=100.0)] = 6.0
+    satisfaction_rate: Rate = 0.35
+    satisfaction_convexity: Annotated[float, Field(ge=1.0, le=10.0)] = 2.5
+    initial_trust: Share = Field(0.3, description="trust at the start of a relationship")
+    trust_build_rate: Rate = 0.04
+    reputation_smoothing: Rate = Field(0.2, description="how fast reputation follows satisfaction")
+    trust_break_rate: Rate = 0.15
+    advance_threshold_exploration: Share = 0.50
+    advance_threshold_formation: Share = 0.58
+    decline_threshold: Share = 0.40
+    recovery_threshold: Share = 0.45
+    steepness: Annotated[float, Field(gt=0.0, le=200.0)] = 14.0
+    advance_rate: Rate = 0.30
+    decline_rate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.10
+    recovery_rate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.25
+    min_age_exploration: Annotated[int, Field(ge=0, le=120)] = 2
+    min_age_formation: Annotated[int, Field(ge=0, le=120)] = 4
+    exit_rate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.12
+    switching_cost_buffer: Share = 0.8
+    overdue_exit_multiplier: Annotated[float, Field(ge=1.0, le=10.0)] = 3.0
+    defection_hurdle: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.02
+    defection_switching_cost_weight: NonNegative = 0.35
+    defection_trust_weight: NonNegative = 0.10
+    defection_temperature: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    wallet_share: PerStage = PerStage(exploration=0.35, formation=0.65, stability=0.90,
+                                      decline=0.50)
+    referral_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+
+    @model_validator(mode="after")
+    def _trust_breaks_faster(self):
+        if self.trust_break_rate < self.trust_build_rate:
+            raise ValueError("trust_break_rate must be at least trust_build_rate "
+                             "(trust builds slowly and breaks fast)")
+        return self
+
+
+# ---------------------------------------------------------------------------
+# Firms
+# ---------------------------------------------------------------------------
+
+
+class FirmConfig(StrictModel):
+    """One firm: its strategy (which fills the traits) and its own parameters."""
+
+    name: str = Field(min_length=1)
+    strategy: str = "clasp"
+    # strategy traits (defaults come from the strategy registry)
+    adaptation: Share
+    relational_benefit: Annotated[float, Field(ge=0.0, le=1.0)]
+    trust_build: Annotated[float, Field(ge=0.0, le=10.0)]
+    switching_cost_build: Rate
+    serve_cost: NonNegative
+    experience_noise: Annotated[float, Field(ge=0.0, le=1.0)]
+    responsiveness: Annotated[float, Field(ge=0.0, le=100.0)]
+    # firm parameters, the same default for every strategy
+    relational_tau: Annotated[float, Field(gt=0.0, le=1000.0)] = 12.0
+    quality: Share = 0.60
+    digital_quality: Share = 0.60
+    price: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
+    margin: Share = Field(0.40, description="gross margin on revenue")
+    acquisition_rate: Rate = Field(0.01, description="share of prospects reached per period")
+    acquisition_cost: NonNegative = Field(2.0, description="cost per acquired customer")
+    referral_value: NonNegative = Field(2.0, description="value of one referral to the firm")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_strategy(cls, data):
+        return _with_preset(data, "strategy", STRATEGIES, "clasp",
+                            lambda n: dict(STRATEGIES[n].traits))
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, name):
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; valid strategies: "
+                             f"{', '.join(STRATEGIES)}")
+        return name
+
+
+DEFAULT_FIRMS = (
+    {"name": "A", "strategy": "clasp"},
+    {"name": "B", "strategy": "zipper"},
+    {"name": "C", "strategy": "velcro"},
+)
+
+
+# ---------------------------------------------------------------------------
+# Simulation and the whole config
+# ---------------------------------------------------------------------------
+
+
+class SimulationConfig(StrictModel):
+    """Size, horizon, randomness and measurement."""
+
+    customers: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
+    periods: Annotated[int, Field(ge=1, le=10_000)] = 120
+    seed: Annotated[int, Field(ge=0)] = 0
+    replications: Annotated[int, Field(ge=1, le=100_000)] = 1
+    initial_customer_share: Share = Field(
+        0.5, description="share of customers that start with a firm (in exploration)"
+    )
+    discount_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.01, description="discount rate per period"
+    )
+    satisfied_threshold: Share = Field(
+        0.6, description="satisfaction at or above which a customer counts as satisfied"
+    )
+    long_stability: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        24, description="periods of stability that make a trajectory type IV"
+    )
+
+
+class Config(StrictModel):
+    """The whole model configuration, as ``CRMModel`` takes it."""
+
+    market: MarketConfig = MarketConfig()
+    customers: CustomersConfig = CustomersConfig()
+    relationship: RelationshipConfig = RelationshipConfig()
+    firms: tuple[FirmConfig, ...] = Field(DEFAULT_FIRMS, min_length=1, max_length=100)
+    simulation: SimulationConfig = SimulationConfig()
+
+    @field_validator("firms")
+    @classmethod
+    def _unique_firm_names(cls, firms):
+        names = [firm.name for firm in firms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"firm names must be unique, got {names}")
+        return firms
+
+
+def default_config(**sections) -> Config:
+    """The default configuration, with whole sections or fields overridden.
+
+    Example:
+        ``default_config(market={"setting": "ecommerce"}, simulation={"customers": 1000})``
+
+    Args:
+        **sections: top-level sections (market, customers, relationship, firms,
+            simulation) as dicts of the fields to change.
+
+    Returns:
+        A validated :class:`Config`.
+    """
+    return Config.model_validate(sections)
+
+
+def replace(config: Config, **sections) -> Config:
+    """A copy of ``config`` with some fields of some sections changed and re-validated.
+
+    Dict values are merged into the section (``market={"setting": "ecommerce"}``
+    switches the preset but keeps explicitly changed fields only if given);
+    other values replace it.
+    """
+    data = config.model_dump()
+    for key, value in sections.items():
+        if key == "market" and isinstance(value, dict) and "setting" in value:
+            data[key] = value  # a new preset: fill the rest from it
+        elif isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = _deep_merge(data[key], value)
+        else:
+            data[key] = value
+    return Config.model_validate(data)

@@ -1,0 +1,92 @@
+"""Per-period, per-firm bookkeeping in preallocated arrays, returned as tidy frames.
+
+The model writes one row per firm each period into a ``(periods + 1, firms,
+columns)`` float array (period 0 is the initial state); :meth:`Ledger.frame`
+returns it as a long table with one row per period x firm. Market-wide counts
+(prospects, customers out of the market) live in a second, per-period array.
+"""
+
+import numpy as np
+import pandas as pd
+
+FIRM_COLUMNS = (
+    # stock at the end of the period
+    "customers", "exploration", "formation", "stability", "decline", "advocates",
+    # retention: customers at the start, and how many of them are still there
+    "customers_start", "retained", "retention",
+    # means of the four determinants over the firm's customers (end of period)
+    "mean_value", "mean_expectation", "mean_satisfaction", "mean_trust", "mean_switching_cost",
+    "mean_misfit",
+    # money in this period
+    "revenue", "serve_cost", "acquisition_spend", "cost", "profit", "referral_value",
+    "discounted_profit",
+    # acquisitions by source
+    "acquisitions", "acquisitions_spend", "acquisitions_referral", "acquisitions_rival",
+    # defections by reason, and how many of the defectors were satisfied
+    "defections", "defections_rival", "defections_market", "exits_from_decline",
+    "satisfied_defectors",
+    # stage moves
+    "advances", "declines", "recoveries",
+    # finished relationships by trajectory type, and their realized CLV
+    "trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV", "ended_clv",
+    # the firm's state and levers
+    "reputation", "acquisition_rate", "relationship_effort", "adaptation",
+)
+
+MARKET_COLUMNS = ("prospects", "out_of_market", "reentries")
+
+INTEGER_COLUMNS = frozenset((
+    "customers", "exploration", "formation", "stability", "decline", "advocates",
+    "customers_start", "retained", "acquisitions", "acquisitions_spend",
+    "acquisitions_referral", "acquisitions_rival", "defections", "defections_rival",
+    "defections_market", "exits_from_decline", "satisfied_defectors", "advances", "declines",
+    "recoveries", "trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV",
+))
+"""Count columns, returned as integers."""
+
+
+class Ledger:
+    """Preallocated per-period records of every firm and of the market."""
+
+    def __init__(self, periods: int, firm_names, strategies):
+        self.firm_names = tuple(firm_names)
+        self.strategies = tuple(strategies)
+        self.firm = np.zeros((periods + 1, len(self.firm_names), len(FIRM_COLUMNS)))
+        self.market = np.zeros((periods + 1, len(MARKET_COLUMNS)))
+        self.column = {name: i for i, name in enumerate(FIRM_COLUMNS)}
+        self.last_period = -1
+
+    def write(self, period: int, values: dict, market: dict) -> None:
+        """Store one period: ``values`` maps column names to per-firm arrays."""
+        row = self.firm[period]
+        for name, column in values.items():
+            row[:, self.column[name]] = column
+        for i, name in enumerate(MARKET_COLUMNS):
+            self.market[period, i] = market[name]
+        self.last_period = period
+
+    def get(self, name: str, period: int | None = None) -> np.ndarray:
+        """One column for every firm, at ``period`` (default: the last written)."""
+        period = self.last_period if period is None else period
+        return self.firm[period, :, self.column[name]]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per period x firm, every column of :data:`FIRM_COLUMNS`."""
+        periods = self.last_period + 1
+        n_firms = len(self.firm_names)
+        data = self.firm[:periods].reshape(periods * n_firms, len(FIRM_COLUMNS))
+        frame = pd.DataFrame(data, columns=FIRM_COLUMNS)
+        for name in INTEGER_COLUMNS:
+            frame[name] = frame[name].round().astype(np.int64)
+        frame.insert(0, "period", np.repeat(np.arange(periods), n_firms))
+        frame.insert(1, "firm", np.tile(self.firm_names, periods))
+        frame.insert(2, "strategy", np.tile(self.strategies, periods))
+        return frame
+
+    def market_frame(self) -> pd.DataFrame:
+        """One row per period: prospects, customers out of the market, re-entries."""
+        periods = self.last_period + 1
+        frame = pd.DataFrame(self.market[:periods].round().astype(np.int64),
+                             columns=MARKET_COLUMNS)
+        frame.insert(0, "period", np.arange(periods))
+        return frame

@@ -1,0 +1,131 @@
+"""Customers as columns of arrays (structure of arrays), not objects.
+
+One :class:`Population` holds every customer's traits (drawn once) and state
+(updated each period). Compact dtypes keep a million customers in well under
+100 MB: small integers for codes and ages, float32 for the determinants.
+"""
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .stages import Stage
+
+NO_FIRM = -1
+"""Firm code of a customer with no current firm (prospect or exited)."""
+
+
+@dataclass
+class Population:
+    """Every customer's traits and state, one array per attribute.
+
+    Traits (fixed): ``segment``, ``need_distance``, ``personalization_need``,
+    ``price_sensitivity``, ``spend``, ``churn_propensity``.
+
+    State: ``firm`` (index into the model's firms, ``NO_FIRM`` for none),
+    ``last_firm`` (the firm of the last relationship that ended), ``stage``,
+    ``stage_before_decline``, ``deepest_stage``, ``stage_age``, ``tenure``,
+    ``stability_periods``, ``acquired_period``, the determinants
+    ``expectation``, ``value``, ``satisfaction``, ``trust``, ``switching_cost``,
+    and money: ``revenue_to_date`` (current relationship) and ``clv`` (realized
+    customer lifetime value of the current relationship: profit plus referral
+    value, discounted to period 0).
+    """
+
+    segment: np.ndarray
+    need_distance: np.ndarray
+    personalization_need: np.ndarray
+    price_sensitivity: np.ndarray
+    spend: np.ndarray
+    churn_propensity: np.ndarray
+    firm: np.ndarray
+    last_firm: np.ndarray
+    stage: np.ndarray
+    stage_before_decline: np.ndarray
+    deepest_stage: np.ndarray
+    stage_age: np.ndarray
+    tenure: np.ndarray
+    stability_periods: np.ndarray
+    acquired_period: np.ndarray
+    expectation: np.ndarray
+    value: np.ndarray
+    satisfaction: np.ndarray
+    trust: np.ndarray
+    switching_cost: np.ndarray
+    revenue_to_date: np.ndarray
+    clv: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.stage)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays, in bytes."""
+        return sum(getattr(self, f.name).nbytes for f in fields(self))
+
+    @classmethod
+    def generate(cls, config, rng: np.random.Generator) -> "Population":
+        """Draw a population of ``config.simulation.customers`` customers.
+
+        Segments are drawn by share; within a segment, need distance and
+        personalization need are normal around the segment's centre (sd
+        ``trait_spread``, clipped to [0, 1]), spend is lognormal around the
+        segment median (sigma ``spend_dispersion``: a few big spenders, the
+        80/20 of seed 003), churn propensity is gamma with the segment mean and
+        shape ``churn_dispersion``. A share ``initial_customer_share`` starts
+        with a uniformly chosen firm in exploration; the rest are prospects.
+        """
+        n = config.simulation.customers
+        segments = config.customers.segments
+        spread = config.customers.trait_spread
+        shares = np.array([s.share for s in segments])
+        segment = rng.choice(len(segments), size=n, p=shares / shares.sum()).astype(np.int8)
+
+        def centre(attribute):
+            return np.array([getattr(s, attribute) for s in segments], dtype=np.float64)[segment]
+
+        def around(attribute):
+            return np.clip(centre(attribute) + spread * rng.standard_normal(n), 0.0, 1.0)
+
+        need_distance = around("need_distance")
+        personalization_need = around("personalization_need")
+        price_sensitivity = centre("price_sensitivity")
+        sigma = config.customers.spend_dispersion
+        # lognormal with the segment median: exp(mu) = median
+        spend = centre("spend") * np.exp(sigma * rng.standard_normal(n))
+        shape = config.customers.churn_dispersion
+        churn_propensity = centre("churn_propensity") * rng.gamma(shape, 1.0 / shape, size=n)
+
+        market = config.market
+        expectation = np.clip(market.initial_expectation + 0.05 * rng.standard_normal(n), 0.0, 1.0)
+        n_firms = len(config.firms)
+        starts_with_firm = rng.random(n) < config.simulation.initial_customer_share
+        firm = np.where(starts_with_firm, rng.integers(0, n_firms, size=n), NO_FIRM)
+
+        f32 = np.float32
+        stage = np.where(starts_with_firm, Stage.EXPLORATION, Stage.PROSPECT).astype(np.int8)
+        relationship = config.relationship
+        return cls(
+            segment=segment,
+            need_distance=need_distance.astype(f32),
+            personalization_need=personalization_need.astype(f32),
+            price_sensitivity=price_sensitivity.astype(f32),
+            spend=spend.astype(f32),
+            churn_propensity=churn_propensity.astype(f32),
+            firm=firm.astype(np.int8),
+            last_firm=np.full(n, NO_FIRM, dtype=np.int8),
+            stage=stage,
+            stage_before_decline=stage.copy(),
+            deepest_stage=stage.copy(),
+            stage_age=np.zeros(n, dtype=np.int16),
+            tenure=np.zeros(n, dtype=np.int16),
+            stability_periods=np.zeros(n, dtype=np.int16),
+            acquired_period=np.zeros(n, dtype=np.int16),
+            expectation=expectation.astype(f32),
+            value=expectation.astype(f32),
+            satisfaction=np.full(n, relationship.satisfaction_at_confirmation, dtype=f32),
+            trust=np.full(n, relationship.initial_trust, dtype=f32),
+            switching_cost=np.full(n, market.switching_cost_floor, dtype=f32),
+            revenue_to_date=np.zeros(n, dtype=f32),
+            clv=np.zeros(n, dtype=f32),
+        )

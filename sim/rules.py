@@ -1,0 +1,236 @@
+"""The customer rules: one plain, vectorized function per mechanism.
+
+Every function here takes customer state as numpy arrays (or scalars, for a
+single customer) plus named parameters, and returns new values. None of them
+draws random numbers: the model passes in the draws, so the rules are pure and
+can be tested by properties. The model (:mod:`sim.model`) decides the order.
+
+Symbols: V perceived value, E value expectation, S satisfaction, T trust,
+C switching cost, L loyalty drive. All four determinants live in [0, 1].
+Source: seed 000 point 7 (the four determinants and their stage weights),
+seed 003 (satisfaction is not loyalty), MODEL.md sections 2-3 and 6-7.
+"""
+
+import numpy as np
+
+# ---------------------------------------------------------------------------
+# Perceived value (客户认知价值)
+# ---------------------------------------------------------------------------
+
+
+def perceived_value(
+    *,
+    quality,
+    digital_quality,
+    digital_weight,
+    need_distance,
+    personalization_need,
+    personalization_weight,
+    adaptation,
+    price,
+    price_sensitivity,
+    relational_benefit,
+    relational_tau,
+    tenure,
+    shock,
+):
+    """Value a customer perceives from one firm's offer in one period.
+
+    ``V = (1 - w_d) q + w_d q_d - w_p p d (1 - a) - s (price - 1)
+    + b (1 - exp(-tenure / tau)) + shock``
+
+    * ``q`` core quality (product, delivery, service) and ``q_d`` digital quality
+      (system performance, reliability, security, payment risk), mixed by the
+      setting's ``digital_weight`` ``w_d`` (zero in traditional commerce);
+    * a standard offer loses value for customers whose needs lie far from it:
+      need distance ``d`` times personalization need ``p`` (scaled by the
+      setting's ``personalization_weight`` ``w_p``), reduced by the firm's
+      ``adaptation`` ``a`` (clasp low, zipper medium, Velcro high; Storbacka);
+    * price above the reference price 1 costs value in proportion to price
+      sensitivity ``s``;
+    * relational benefits ``b`` grow with tenure with time scale ``tau``
+      (highest for zipper: both parties invest in the relationship);
+    * ``shock``: this period's experience noise (strategy-dependent spread:
+      dispersed contact points make the experience less consistent).
+
+    Returns:
+        Perceived value ``V`` (not clipped; about [0, 1] for sensible inputs).
+    """
+    core = (1.0 - digital_weight) * quality + digital_weight * digital_quality
+    misfit = personalization_weight * personalization_need * need_distance * (1.0 - adaptation)
+    relational = relational_benefit * (1.0 - np.exp(-tenure / relational_tau))
+    return core - misfit - price_sensitivity * (price - 1.0) + relational + shock
+
+
+def rival_adaptation(rival_adaptation, current_adaptation, imitation):
+    """Personalization fit a rival offers once it imitates the current firm.
+
+    ``a_rival_eff = max(a_rival, imitation * a_current)``: competitors copy a
+    share ``imitation`` of the current firm's personalization (seed 000: online,
+    rivals imitate personalization faster, so the advantage decays faster).
+    """
+    return np.maximum(rival_adaptation, imitation * current_adaptation)
+
+
+# ---------------------------------------------------------------------------
+# Expectation and satisfaction (客户满意)
+# ---------------------------------------------------------------------------
+
+
+def update_expectation(expectation, value, *, adapt_rate, drift):
+    """Expectations adapt toward delivered value and drift upward.
+
+    ``E' = E + adapt_rate (V - E) + drift``, clipped to [0, 1]. In e-commerce
+    information is cheap: expectations start higher, adapt faster and drift up
+    (seed 000).
+    """
+    return np.clip(expectation + adapt_rate * (value - expectation) + drift, 0.0, 1.0)
+
+
+def satisfaction_target(value, expectation, *, at_confirmation, sensitivity):
+    """Satisfaction implied by expectation-disconfirmation.
+
+    ``f(V - E) = sigma(logit(s0) + k (V - E))``: a customer whose expectation is
+    just confirmed is "satisfied" at level ``s0 = at_confirmation``; positive
+    disconfirmation makes them very satisfied, negative dissatisfied; ``k`` is
+    the ``sensitivity``. Monotone increasing in value. The convexity MODEL.md
+    asks for ("totally satisfied is worth far more than merely satisfied") sits
+    where satisfaction acts, in :func:`satisfaction_utility`.
+    """
+    logit = np.log(at_confirmation / (1.0 - at_confirmation))
+    return 1.0 / (1.0 + np.exp(-(logit + sensitivity * (value - expectation))))
+
+
+def update_satisfaction(satisfaction, target, *, rate):
+    """Satisfaction moves a share ``rate`` of the way toward its target each period."""
+    return satisfaction + rate * (target - satisfaction)
+
+
+def satisfaction_utility(satisfaction, *, convexity):
+    """Convex weight of satisfaction in loyalty: ``u(S) = S ** convexity``.
+
+    With ``convexity`` > 1, moving from "satisfied" (0.7) to "totally
+    satisfied" (0.95) more than doubles satisfaction's pull toward loyalty
+    (Jones & Sasser 1995; seed 003: satisfaction is not yet loyalty).
+    """
+    return np.power(satisfaction, convexity)
+
+
+# ---------------------------------------------------------------------------
+# Trust (客户信任)
+# ---------------------------------------------------------------------------
+
+
+def update_trust(trust, satisfaction, reputation, *, build_rate, break_rate, reputation_weight):
+    """Trust follows a series of satisfactions: slow up, fast down.
+
+    Target ``T* = (1 - rho) S + rho R`` mixes the customer's own satisfaction
+    with the firm's reputation ``R`` (weight ``rho = reputation_weight``, larger
+    online where brand and reputation weigh more). Trust moves toward the target
+    at ``build_rate`` when rising and ``break_rate`` when falling; the defaults
+    keep ``break_rate > build_rate`` (trust builds slowly and breaks fast).
+
+    Returns:
+        New trust in [0, 1].
+    """
+    target = (1.0 - reputation_weight) * satisfaction + reputation_weight * reputation
+    gap = target - trust
+    rate = np.where(gap > 0.0, build_rate, break_rate)
+    return np.clip(trust + rate * gap, 0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------
+# Switching cost (转移成本)
+# ---------------------------------------------------------------------------
+
+
+def update_switching_cost(switching_cost, *, build_rate, floor, decay):
+    """Switching cost accumulates with the relationship and decays toward a floor.
+
+    ``C' = C + build (1 - C) - decay (C - floor)``: sunk relationship-specific
+    investments, contracts, learning and personal ties build up at the firm's
+    (strategy-driven, setting-scaled) ``build_rate``; without upkeep they fade
+    toward the market's ``floor`` (search and set-up costs that every switch
+    carries). Stays in [floor, 1] for rates in [0, 1].
+    """
+    return switching_cost + build_rate * (1.0 - switching_cost) - decay * (switching_cost - floor)
+
+
+# ---------------------------------------------------------------------------
+# Loyalty drive and defection
+# ---------------------------------------------------------------------------
+
+
+def loyalty_drive(value, satisfaction_util, trust, switching_cost, weights):
+    """Stage-weighted loyalty drive ``L = w_V V + w_S u(S) + w_T T + w_C C``.
+
+    ``weights`` has one row per customer (already looked up by stage) and the
+    columns value, satisfaction, trust, switching cost. Seed 000: satisfaction
+    weighs most in exploration, trust in formation, switching cost in
+    stability and decline; value throughout. ``V`` is clipped to [0, 1].
+
+    Returns:
+        ``L``; in [0, 1] when each row of weights sums to at most 1.
+    """
+    weights = np.asarray(weights)
+    return (
+        weights[..., 0] * np.clip(value, 0.0, 1.0)
+        + weights[..., 1] * satisfaction_util
+        + weights[..., 2] * trust
+        + weights[..., 3] * switching_cost
+    )
+
+
+def defection_probability(
+    value_gain, switching_cost, trust, *, search_probability, hurdle, switching_cost_weight,
+    trust_weight, temperature,
+):
+    """Chance that a customer leaves its firm for the best alternative it saw.
+
+    ``p = search * sigma((gain - w_C C - w_T T - hurdle) / temperature)``, with
+    ``gain = V_alt - V``, the value of the best visible alternative (a rival or
+    leaving the market) minus the value delivered now. Switching cost and trust
+    damp it; satisfaction does not appear: satisfied customers still defect
+    when a rival is clearly better and switching is cheap (seed 003: 65-85% of
+    defectors were satisfied). ``search`` is the chance the customer looked at
+    alternatives at all this period (setting- and customer-specific).
+
+    Returns:
+        Defection probability in [0, search_probability]; never increases with
+        switching cost or trust.
+    """
+    barrier = switching_cost_weight * switching_cost + trust_weight * trust + hurdle
+    return search_probability / (1.0 + np.exp(-(value_gain - barrier) / temperature))
+
+
+# ---------------------------------------------------------------------------
+# Money and word of mouth
+# ---------------------------------------------------------------------------
+
+
+def revenue(spend, price, wallet_share):
+    """Revenue in one period: ``spend * price * wallet_share[stage]``.
+
+    Deeper relationships buy a larger share of the customer's wallet (cross-
+    and up-selling, seed 001). ``wallet_share`` is already looked up by stage.
+    """
+    return spend * price * wallet_share
+
+
+def expected_referrals(advocates, *, referral_rate, reach):
+    """Expected referred prospects from ``advocates`` satisfied, stable customers.
+
+    ``referral_rate`` is per advocate per period at ``reach`` 1; seed 003's
+    "100 satisfied customers bring 25 new ones" fixes its order of magnitude.
+    ``reach`` is the setting's word-of-mouth amplification (wider online).
+    """
+    return advocates * referral_rate * reach
+
+
+def word_of_mouth_factor(detractors, customers, *, strength):
+    """Damping of a firm's acquisition by negative word of mouth.
+
+    ``exp(-strength * detractors / max(customers, 1))`` where detractors are the
+    firm's declining customers plus those who left it this period.
+    """
+    return np.exp(-strength * detractors / np.maximum(customers, 1))

@@ -1,0 +1,187 @@
+"""Lifecycle stages, the stage-transition rule and trajectory types.
+
+The stages follow Chen Mingliang's customer lifecycle (客户生命周期, seed 000/002):
+a prospect is acquired into *exploration* (考察期), may advance to *formation*
+(形成期) and *stability* (稳定期); any active stage can slide into *decline*
+(退化期), from which the customer either *recovers* (back to the stage it left)
+or *exits* (to a rival or out of the market).
+
+The transition rule is one vectorized function, :func:`next_stage`, that works
+on whole arrays of customers or on a single customer (numpy scalars).
+"""
+
+from enum import IntEnum
+
+import numpy as np
+
+
+class Stage(IntEnum):
+    """Where a customer is in its relationship with its current firm."""
+
+    PROSPECT = 0
+    EXPLORATION = 1
+    FORMATION = 2
+    STABILITY = 3
+    DECLINE = 4
+    EXITED = 5
+
+
+ACTIVE_STAGES = (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)
+"""Stages in which a customer has a current firm."""
+
+STAGE_NAMES = tuple(stage.name.lower() for stage in Stage)
+
+
+class Trajectory(IntEnum):
+    """How far a finished relationship got (seed 002's four trajectory types).
+
+    I ended in exploration, II ended in formation, III reached stability but left
+    early, IV had a long stability before it ended.
+    """
+
+    I = 1  # noqa: E741 (the literature's own name)
+    II = 2
+    III = 3
+    IV = 4
+
+
+def is_active(stage):
+    """True where the customer has a current firm (exploration .. decline)."""
+    stage = np.asarray(stage)
+    return (stage >= Stage.EXPLORATION) & (stage <= Stage.DECLINE)
+
+
+def transition_probabilities(
+    stage,
+    stage_age,
+    loyalty,
+    switching_cost,
+    *,
+    advance_threshold,
+    decline_threshold,
+    recovery_threshold,
+    steepness,
+    advance_rate,
+    decline_rate,
+    recovery_rate,
+    min_stage_age,
+    exit_rate,
+    repair_window,
+    switching_cost_buffer,
+    overdue_exit_multiplier,
+):
+    """Per-period probabilities of moving up, sliding into decline, recovering, exiting.
+
+    With the logistic ``sigma(x) = 1 / (1 + exp(-x))`` and the loyalty drive ``L``:
+
+    * advance (exploration -> formation -> stability), once the stage age has
+      reached ``min_stage_age[stage]``:
+      ``p_up = advance_rate * sigma(steepness * (L - advance_threshold[stage]))``;
+    * slide into decline from an active, non-declining stage:
+      ``p_down = decline_rate * sigma(steepness * (decline_threshold - L))``;
+    * recover from decline: ``p_rec = recovery_rate * sigma(steepness * (L - recovery_threshold))``;
+    * exit from decline: ``p_exit = exit_rate * (1 - switching_cost_buffer * C)``,
+      multiplied by ``overdue_exit_multiplier`` once the customer has been
+      declining longer than the repair window, which switching cost stretches:
+      ``repair_window * (1 + C)``.
+
+    Switching cost therefore acts where seed 000 says it does: in decline, as a
+    buffer that slows exit and buys the firm time to repair the relationship.
+
+    Args:
+        stage: current :class:`Stage` codes.
+        stage_age: periods spent in the current stage.
+        loyalty: loyalty drive ``L`` (see :func:`sim.rules.loyalty_drive`).
+        switching_cost: switching cost ``C`` in [0, 1].
+        advance_threshold: array indexed by stage, loyalty needed to move up.
+        decline_threshold: loyalty below which a relationship starts to decline.
+        recovery_threshold: loyalty above which a declining customer recovers.
+        steepness: slope of the logistic around each threshold.
+        advance_rate: highest per-period chance to move up.
+        decline_rate: highest per-period chance to slide into decline.
+        recovery_rate: highest per-period chance to recover (policies add to it).
+        min_stage_age: array indexed by stage, periods before moving up is possible.
+        exit_rate: per-period exit chance of a declining customer within the window.
+        repair_window: periods a firm has to repair a declining relationship.
+        switching_cost_buffer: how much switching cost damps exit, in [0, 1].
+        overdue_exit_multiplier: exit hazard multiplier past the repair window.
+
+    Returns:
+        Tuple ``(p_up, p_down, p_recover, p_exit)`` of arrays shaped like ``stage``;
+        each is zero where it does not apply.
+    """
+    stage = np.asarray(stage)
+    in_decline = stage == Stage.DECLINE
+    can_advance = (stage == Stage.EXPLORATION) | (stage == Stage.FORMATION)
+    can_advance &= stage_age >= np.asarray(min_stage_age)[stage]
+    can_decline = is_active(stage) & ~in_decline
+
+    p_up = advance_rate * _logistic(steepness * (loyalty - np.asarray(advance_threshold)[stage]))
+    p_down = decline_rate * _logistic(steepness * (decline_threshold - loyalty))
+    p_recover = recovery_rate * _logistic(steepness * (loyalty - recovery_threshold))
+    window = repair_window * (1.0 + switching_cost)
+    overdue = np.where(stage_age >= window, overdue_exit_multiplier, 1.0)
+    p_exit = np.minimum(exit_rate * (1.0 - switching_cost_buffer * switching_cost) * overdue, 1.0)
+    return (
+        np.where(can_advance, p_up, 0.0),
+        np.where(can_decline, p_down, 0.0),
+        np.where(in_decline, p_recover, 0.0),
+        np.where(in_decline, p_exit, 0.0),
+    )
+
+
+def next_stage(stage, stage_before_decline, uniform, p_up, p_down, p_recover, p_exit):
+    """Apply the transition probabilities with one uniform draw per customer.
+
+    One draw ``u`` in [0, 1) decides every move, so a customer makes at most one
+    move per period: an active customer moves up if ``u < p_up`` and else slides
+    into decline if ``u >= 1 - p_down``; a declining customer recovers (back to
+    the stage it left) if ``u < p_recover`` and else exits if ``u >= 1 - p_exit``.
+    The caller keeps ``p_up + p_down <= 1`` and ``p_recover + p_exit <= 1``.
+
+    Args:
+        stage: current :class:`Stage` codes.
+        stage_before_decline: the stage each customer left when it started to decline.
+        uniform: one uniform [0, 1) draw per customer.
+        p_up: probability of moving up a stage.
+        p_down: probability of sliding into decline.
+        p_recover: probability of recovering from decline.
+        p_exit: probability of exiting from decline.
+
+    Returns:
+        The new stage codes (``Stage.EXITED`` for exits), same shape as ``stage``.
+    """
+    stage = np.asarray(stage)
+    new = np.where(uniform < p_up, stage + 1, stage)
+    new = np.where(uniform >= 1.0 - p_down, Stage.DECLINE, new)
+    new = np.where(uniform < p_recover, stage_before_decline, new)
+    new = np.where(uniform >= 1.0 - p_exit, Stage.EXITED, new)
+    return new.astype(stage.dtype, copy=False)
+
+
+def trajectory_type(deepest_stage, stability_periods, long_stability):
+    """Classify finished relationships into trajectory types I-IV.
+
+    Args:
+        deepest_stage: the deepest stage the relationship reached (decline does
+            not count as deeper).
+        stability_periods: periods the relationship spent in stability.
+        long_stability: periods of stability that make a trajectory type IV.
+
+    Returns:
+        :class:`Trajectory` codes (1-4).
+    """
+    deepest_stage = np.asarray(deepest_stage)
+    return np.select(
+        [
+            deepest_stage <= Stage.EXPLORATION,
+            deepest_stage == Stage.FORMATION,
+            np.asarray(stability_periods) < long_stability,
+        ],
+        [Trajectory.I, Trajectory.II, Trajectory.III],
+        Trajectory.IV,
+    )
+
+
+def _logistic(x):
+    return 1.0 / (1.0 + np.exp(-x))
