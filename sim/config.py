@@ -156,6 +156,9 @@ class Segment(StrictModel):
     churn_propensity: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
         description="multiplier on the search probability"
     )
+    involvement: Share = Field(
+        1.0, description="how much relational benefits and switching-cost build-up count"
+    )
 
 
 DEFAULT_SEGMENTS = (
@@ -164,7 +167,8 @@ DEFAULT_SEGMENTS = (
     {"name": "individualists", "share": 0.30, "need_distance": 0.60, "personalization_need": 0.80,
      "price_sensitivity": 0.3, "spend": 1.4, "churn_propensity": 0.8},
     {"name": "bargain_hunters", "share": 0.15, "need_distance": 0.30, "personalization_need": 0.20,
-     "price_sensitivity": 1.2, "spend": 0.7, "churn_propensity": 1.8},
+     "price_sensitivity": 1.2, "spend": 0.7, "churn_propensity": 1.8,
+     "involvement": 0.5},
 )
 
 
@@ -210,7 +214,7 @@ class PerStage(StrictModel):
 class RelationshipConfig(StrictModel):
     """How relationships move: satisfaction, trust, stage transitions, defection, money."""
 
-    satisfaction_at_confirmation: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.72
+    satisfaction_at_confirmation: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.68
     satisfaction_sensitivity: Annotated[float, Field(ge=0.0, le=100.0)] = 6.0
     satisfaction_rate: Rate = 0.35
     satisfaction_convexity: Annotated[float, Field(ge=1.0, le=10.0)] = 2.5
@@ -232,7 +236,7 @@ class RelationshipConfig(StrictModel):
     switching_cost_buffer: Share = 0.8
     overdue_exit_multiplier: Annotated[float, Field(ge=1.0, le=10.0)] = 3.0
     defection_hurdle: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.02
-    defection_switching_cost_weight: NonNegative = 0.35
+    defection_switching_cost_weight: NonNegative = 0.5
     defection_trust_weight: NonNegative = 0.10
     defection_temperature: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     wallet_share: PerStage = PerStage(exploration=0.35, formation=0.65, stability=0.90,

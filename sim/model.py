@@ -190,7 +190,8 @@ class CRMModel(mesa.Model):
         })
         for column in (
             "need_distance", "personalization_need", "price_sensitivity", "spend",
-            "churn_propensity", "stage_age", "tenure", "stability_periods", "acquired_period",
+            "churn_propensity", "involvement", "stage_age", "tenure", "stability_periods",
+            "acquired_period",
             "expectation", "value", "satisfaction", "trust", "switching_cost",
             "revenue_to_date", "clv",
         ):
@@ -268,6 +269,7 @@ class CRMModel(mesa.Model):
             price_sensitivity=pop.price_sensitivity[idx],
             relational_benefit=vectors.relational_benefit[slot],
             relational_tau=vectors.relational_tau[slot],
+            involvement=pop.involvement[idx],
             tenure=tenure,
             shock=shock,
         )
@@ -298,7 +300,7 @@ class CRMModel(mesa.Model):
             reputation_weight=market.reputation_weight,
         )
         switching_cost = rules.update_switching_cost(
-            pop.switching_cost, build_rate=vectors.switching_cost_build[slot],
+            pop.switching_cost, build_rate=vectors.switching_cost_build[slot] * pop.involvement,
             floor=market.switching_cost_floor, decay=market.switching_cost_decay,
         )
         for name, new in (("value", value), ("satisfaction", satisfaction),

@@ -20,7 +20,7 @@ class Population:
     """Every customer's traits and state, one array per attribute.
 
     Traits (fixed): ``segment``, ``need_distance``, ``personalization_need``,
-    ``price_sensitivity``, ``spend``, ``churn_propensity``.
+    ``price_sensitivity``, ``spend``, ``churn_propensity``, ``involvement``.
 
     State: ``firm`` (index into the model's firms, ``NO_FIRM`` for none),
     ``last_firm`` (the firm of the last relationship that ended), ``stage``,
@@ -38,6 +38,7 @@ class Population:
     price_sensitivity: np.ndarray
     spend: np.ndarray
     churn_propensity: np.ndarray
+    involvement: np.ndarray
     firm: np.ndarray
     last_firm: np.ndarray
     stage: np.ndarray
@@ -112,6 +113,7 @@ class Population:
             price_sensitivity=price_sensitivity.astype(f32),
             spend=spend.astype(f32),
             churn_propensity=churn_propensity.astype(f32),
+            involvement=centre("involvement").astype(f32),
             firm=firm.astype(np.int8),
             last_firm=np.full(n, NO_FIRM, dtype=np.int8),
             stage=stage,

@@ -31,13 +31,14 @@ def perceived_value(
     price_sensitivity,
     relational_benefit,
     relational_tau,
+    involvement,
     tenure,
     shock,
 ):
     """Value a customer perceives from one firm's offer in one period.
 
     ``V = (1 - w_d) q + w_d q_d - w_p p d (1 - a) - s (price - 1)
-    + b (1 - exp(-tenure / tau)) + shock``
+    + i b (1 - exp(-tenure / tau)) + shock``
 
     * ``q`` core quality (product, delivery, service) and ``q_d`` digital quality
       (system performance, reliability, security, payment risk), mixed by the
@@ -49,7 +50,9 @@ def perceived_value(
     * price above the reference price 1 costs value in proportion to price
       sensitivity ``s``;
     * relational benefits ``b`` grow with tenure with time scale ``tau``
-      (highest for zipper: both parties invest in the relationship);
+      (highest for zipper: both parties invest in the relationship), worth as
+      much as the customer's ``involvement`` ``i`` in [0, 1] (low for
+      low-involvement, rarely bought goods);
     * ``shock``: this period's experience noise (strategy-dependent spread:
       dispersed contact points make the experience less consistent).
 
@@ -58,7 +61,7 @@ def perceived_value(
     """
     core = (1.0 - digital_weight) * quality + digital_weight * digital_quality
     misfit = personalization_weight * personalization_need * need_distance * (1.0 - adaptation)
-    relational = relational_benefit * (1.0 - np.exp(-tenure / relational_tau))
+    relational = involvement * relational_benefit * (1.0 - np.exp(-tenure / relational_tau))
     return core - misfit - price_sensitivity * (price - 1.0) + relational + shock
 
 

@@ -110,11 +110,11 @@ class Zipper(Strategy):
     name = "zipper"
     summary = "mutual adaptation and investment; fast trust, high switching cost, high cost"
     traits: ClassVar[dict[str, float]] = {
-        "adaptation": 0.45,
-        "relational_benefit": 0.10,
+        "adaptation": 0.50,
+        "relational_benefit": 0.12,
         "trust_build": 1.6,
-        "switching_cost_build": 0.050,
-        "serve_cost": 0.14,
+        "switching_cost_build": 0.060,
+        "serve_cost": 0.13,
         "experience_noise": 0.04,
         "responsiveness": 1.0,
     }
@@ -139,11 +139,11 @@ class Velcro(Strategy):
     name = "velcro"
     summary = "firm adapts to each customer; high fit, medium trust and switching cost"
     traits: ClassVar[dict[str, float]] = {
-        "adaptation": 0.80,
+        "adaptation": 0.70,
         "relational_benefit": 0.05,
         "trust_build": 1.0,
-        "switching_cost_build": 0.025,
-        "serve_cost": 0.10,
+        "switching_cost_build": 0.015,
+        "serve_cost": 0.12,
         "experience_noise": 0.05,
         "responsiveness": 0.5,
     }
