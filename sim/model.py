@@ -77,6 +77,45 @@ class FirmVectors:
     reputation: np.ndarray
     advocate_value: np.ndarray
 
+    @classmethod
+    def from_firms(cls, config: Config, firms) -> "FirmVectors":
+        """Slot the firms' parameters and this period's levers (``firm.actions``) into arrays."""
+        market, relationship = config.market, config.relationship
+
+        def slots(values):
+            return np.array([0.0, *values], dtype=F32)
+
+        params = [f.params for f in firms]
+        actions = [f.actions for f in firms]
+        stretch = [max(0.0, a.adaptation - p.adaptation) for a, p in zip(actions, params,
+                                                                          strict=True)]
+        return cls(
+            quality=slots(p.quality for p in params),
+            digital_quality=slots(p.digital_quality for p in params),
+            price=slots(p.price for p in params),
+            adaptation=slots(a.adaptation for a in actions),
+            relational_benefit=slots(p.relational_benefit for p in params),
+            relational_tau=np.array([1.0, *(p.relational_tau for p in params)], dtype=F32),
+            experience_noise=slots(p.experience_noise for p in params),
+            trust_build=slots(relationship.trust_build_rate * p.trust_build * a.relationship_effort
+                              for p, a in zip(params, actions, strict=True)),
+            switching_cost_build=slots(
+                min(1.0, market.switching_cost_scale * p.switching_cost_build
+                    * a.relationship_effort)
+                for p, a in zip(params, actions, strict=True)
+            ),
+            # flexibility and relationship investment cost money (Storbacka)
+            serve_cost=slots(p.serve_cost * a.relationship_effort * (1.0 + s)
+                             for p, a, s in zip(params, actions, stretch, strict=True)),
+            margin=slots(p.margin for p in params),
+            reputation=slots(f.reputation for f in firms),
+            advocate_value=slots(
+                rules.expected_referrals(1.0, referral_rate=relationship.referral_rate,
+                                         reach=market.word_of_mouth_reach) * p.referral_value
+                for p in params
+            ),
+        )
+
 
 class CRMModel(mesa.Model):
     """Customers move through lifecycle stages while firms run relationship strategies.
@@ -218,41 +257,7 @@ class CRMModel(mesa.Model):
     # ------------------------------------------------------------------
 
     def _firm_vectors(self) -> FirmVectors:
-        market, relationship = self.config.market, self.config.relationship
-
-        def slots(values):
-            return np.array([0.0, *values], dtype=F32)
-
-        params = [f.params for f in self.firms]
-        actions = [f.actions for f in self.firms]
-        stretch = [max(0.0, a.adaptation - p.adaptation) for a, p in zip(actions, params,
-                                                                          strict=True)]
-        return FirmVectors(
-            quality=slots(p.quality for p in params),
-            digital_quality=slots(p.digital_quality for p in params),
-            price=slots(p.price for p in params),
-            adaptation=slots(a.adaptation for a in actions),
-            relational_benefit=slots(p.relational_benefit for p in params),
-            relational_tau=np.array([1.0, *(p.relational_tau for p in params)], dtype=F32),
-            experience_noise=slots(p.experience_noise for p in params),
-            trust_build=slots(relationship.trust_build_rate * p.trust_build * a.relationship_effort
-                              for p, a in zip(params, actions, strict=True)),
-            switching_cost_build=slots(
-                min(1.0, market.switching_cost_scale * p.switching_cost_build
-                    * a.relationship_effort)
-                for p, a in zip(params, actions, strict=True)
-            ),
-            # flexibility and relationship investment cost money (Storbacka)
-            serve_cost=slots(p.serve_cost * a.relationship_effort * (1.0 + s)
-                             for p, a, s in zip(params, actions, stretch, strict=True)),
-            margin=slots(p.margin for p in params),
-            reputation=slots(f.reputation for f in self.firms),
-            advocate_value=slots(
-                rules.expected_referrals(1.0, referral_rate=relationship.referral_rate,
-                                         reach=market.word_of_mouth_reach) * p.referral_value
-                for p in params
-            ),
-        )
+        return FirmVectors.from_firms(self.config, self.firms)
 
     def _value_at(self, vectors: FirmVectors, slot, idx, *, adaptation, tenure, shock):
         """Perceived value of customers ``idx`` at the firms in ``slot``."""

@@ -1,0 +1,338 @@
+"""An idiomatic per-agent Mesa version of the crm-sim rules, as a yardstick.
+
+One Mesa :class:`Customer` agent per customer, activated with ``shuffle_do``;
+its verbs call the very rule functions of :mod:`sim.rules` and
+:mod:`sim.stages` on Python scalars, so there is no second copy of the
+equations. Firms are the engine's own :class:`sim.firm.Firm` agents, deciding
+from a :class:`sim.ledger.Ledger`; traits come from
+:meth:`sim.population.Population.generate`, so both implementations start from
+the same population distribution. Scalar draws come from ``model.random``
+(Python's generator, as Mesa models usually do), so results agree with
+:class:`sim.model.CRMModel` statistically, not draw for draw.
+
+It exists to measure what the array engine buys (``benchmarks/bench.py``) and
+to check that the engine applies the rules as documented
+(``tests/benchmarks/test_reference_agreement.py``). It records only what that
+comparison needs: customers and stage counts per firm, retention, defections.
+
+Its step mirrors the order documented in :class:`sim.model.CRMModel`:
+decide, then per customer experience, money, stage and defection, then
+acquisition, re-entry, reputation and record.
+"""
+
+from dataclasses import fields
+
+import mesa
+import numpy as np
+
+from sim import rules
+from sim.config import Config, default_config
+from sim.firm import Firm
+from sim.ledger import Ledger
+from sim.model import FirmVectors, StageTables
+from sim.population import NO_FIRM, Population
+from sim.stages import Stage, next_stage, transition_probabilities
+
+ACTIVE = frozenset((Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE))
+
+TRAITS = ("segment", "need_distance", "personalization_need", "price_sensitivity", "spend",
+          "churn_propensity", "involvement")
+STATE = ("firm", "stage", "stage_before_decline", "deepest_stage", "expectation", "value",
+         "satisfaction", "trust", "switching_cost")
+
+
+class Customer(mesa.Agent):
+    """One customer: traits and relationship state as plain attributes."""
+
+    def __init__(self, model, **attributes):
+        super().__init__(model)
+        self.__dict__.update(attributes)
+        self.last_firm = NO_FIRM
+        self.stage_age = self.tenure = self.stability_periods = self.acquired_period = 0
+        self.revenue_to_date = self.clv = 0.0
+        self.leaving = False
+
+    @property
+    def active(self) -> bool:
+        """True while the customer has a current firm."""
+        return self.stage in ACTIVE
+
+    def step(self) -> None:
+        """One period of this customer's relationship (steps 2-5 of the schedule)."""
+        if self.stage not in ACTIVE:
+            return
+        self.experience()
+        self.account()
+        self.move_stage()
+        self.consider_defecting()
+
+    def offer_value(self, slot, *, adaptation, tenure, shock):
+        """Value this customer perceives from the firm in ``slot``."""
+        vectors, market = self.model.vectors, self.model.config.market
+        return rules.perceived_value(
+            quality=vectors.quality[slot], digital_quality=vectors.digital_quality[slot],
+            digital_weight=market.digital_weight, need_distance=self.need_distance,
+            personalization_need=self.personalization_need,
+            personalization_weight=market.personalization_weight, adaptation=adaptation,
+            price=vectors.price[slot], price_sensitivity=self.price_sensitivity,
+            relational_benefit=vectors.relational_benefit[slot],
+            relational_tau=vectors.relational_tau[slot], involvement=self.involvement,
+            tenure=tenure, shock=shock,
+        )
+
+    def experience(self) -> None:
+        """Perceive value; update satisfaction, expectation, trust and switching cost."""
+        model = self.model
+        vectors, market, relationship = model.vectors, model.config.market, model.relationship
+        slot = self.firm + 1
+        shock = vectors.experience_noise[slot] * model.random.gauss(0.0, 1.0)
+        value = self.offer_value(slot, adaptation=vectors.adaptation[slot], tenure=self.tenure,
+                                 shock=shock)
+        target = rules.satisfaction_target(
+            value, self.expectation, at_confirmation=relationship.satisfaction_at_confirmation,
+            sensitivity=relationship.satisfaction_sensitivity)
+        satisfaction = rules.update_satisfaction(self.satisfaction, target,
+                                                 rate=relationship.satisfaction_rate)
+        self.expectation = float(rules.update_expectation(
+            self.expectation, value, adapt_rate=market.expectation_adapt_rate,
+            drift=market.expectation_drift))
+        self.trust = float(rules.update_trust(
+            self.trust, satisfaction, vectors.reputation[slot],
+            build_rate=vectors.trust_build[slot], break_rate=relationship.trust_break_rate,
+            reputation_weight=market.reputation_weight))
+        self.switching_cost = float(rules.update_switching_cost(
+            self.switching_cost, build_rate=vectors.switching_cost_build[slot] * self.involvement,
+            floor=market.switching_cost_floor, decay=market.switching_cost_decay))
+        self.value, self.satisfaction = float(value), float(satisfaction)
+
+    def account(self) -> None:
+        """Book this period's revenue and realized customer lifetime value."""
+        model = self.model
+        vectors, slot = model.vectors, self.firm + 1
+        sales = rules.revenue(self.spend, vectors.price[slot], model.wallet_share[self.stage])
+        advocate = (self.stage == Stage.STABILITY
+                    and self.satisfaction >= model.config.simulation.satisfied_threshold)
+        benefit = vectors.advocate_value[slot] if advocate else 0.0
+        profit = vectors.margin[slot] * sales - vectors.serve_cost[slot]
+        self.revenue_to_date += sales
+        self.clv += (profit + benefit) * model.discount
+
+    def move_stage(self) -> None:
+        """Draw this period's stage move from the loyalty drive."""
+        model = self.model
+        relationship, tables, stage = model.relationship, model.tables, self.stage
+        utility = rules.satisfaction_utility(self.satisfaction,
+                                             convexity=relationship.satisfaction_convexity)
+        loyalty = rules.loyalty_drive(self.value, utility, self.trust, self.switching_cost,
+                                      tables.loyalty_weights[stage])
+        probabilities = transition_probabilities(
+            stage, self.stage_age, loyalty, self.switching_cost,
+            advance_threshold=tables.advance_threshold,
+            decline_threshold=relationship.decline_threshold,
+            recovery_threshold=relationship.recovery_threshold,
+            steepness=relationship.steepness, advance_rate=relationship.advance_rate,
+            decline_rate=relationship.decline_rate, recovery_rate=relationship.recovery_rate,
+            min_stage_age=tables.min_stage_age, exit_rate=relationship.exit_rate,
+            repair_window=model.config.market.repair_window,
+            switching_cost_buffer=relationship.switching_cost_buffer,
+            overdue_exit_multiplier=relationship.overdue_exit_multiplier,
+        )
+        new = int(next_stage(stage, self.stage_before_decline, model.random.random(),
+                             *probabilities))
+        if new == Stage.DECLINE and stage != Stage.DECLINE:
+            self.stage_before_decline = stage
+        self.stage_age = 0 if new != stage else self.stage_age + 1
+        self.tenure += 1
+        self.stability_periods += new == Stage.STABILITY
+        if new <= Stage.STABILITY:
+            self.deepest_stage = max(self.deepest_stage, new)
+        self.leaving = new == Stage.EXITED
+        if not self.leaving:  # the exit itself happens in consider_defecting
+            self.stage = new
+
+    def consider_defecting(self) -> None:
+        """Search the market; leave for the best visible alternative, or leave it."""
+        model = self.model
+        market, vectors, random = model.config.market, model.vectors, model.random
+        searching = random.random() < min(market.search_probability * self.churn_propensity, 1.0)
+        if not (searching or self.leaving):
+            return
+        current_adaptation = vectors.adaptation[self.firm + 1]
+        best_value, best_firm = market.outside_value, NO_FIRM
+        for j in range(len(model.firms)):
+            visible = random.random() < market.rival_visibility and j != self.firm
+            adaptation = rules.rival_adaptation(vectors.adaptation[j + 1], current_adaptation,
+                                                market.imitation)
+            shock = vectors.experience_noise[j + 1] * random.gauss(0.0, 1.0)
+            value = self.offer_value(j + 1, adaptation=adaptation, tenure=0.0, shock=shock)
+            if visible and value > best_value:
+                best_value, best_firm = value, j
+        relationship = model.relationship
+        probability = rules.defection_probability(
+            best_value - self.value, self.switching_cost, self.trust, search_probability=1.0,
+            hurdle=relationship.defection_hurdle,
+            switching_cost_weight=relationship.defection_switching_cost_weight,
+            trust_weight=relationship.defection_trust_weight,
+            temperature=relationship.defection_temperature,
+        )
+        if self.leaving or random.random() < probability:
+            model.defections[self.firm] += 1
+            self.last_firm = self.firm
+            if best_firm == NO_FIRM:
+                self.firm, self.stage = NO_FIRM, Stage.EXITED
+            else:
+                self.start_relationship(best_firm)
+        self.leaving = False
+
+    def start_relationship(self, firm: int) -> None:
+        """Become a new exploration-stage customer of ``firm``."""
+        model = self.model
+        market, relationship = model.config.market, model.relationship
+        self.firm, self.acquired_period = firm, model.steps
+        self.stage = self.stage_before_decline = self.deepest_stage = Stage.EXPLORATION
+        self.stage_age = self.tenure = self.stability_periods = 0
+        self.satisfaction = relationship.satisfaction_at_confirmation
+        self.trust = ((1.0 - market.reputation_weight) * relationship.initial_trust
+                      + market.reputation_weight * model.firms[firm].reputation)
+        self.switching_cost = market.switching_cost_floor
+        self.revenue_to_date = self.clv = 0.0
+
+    def reenter(self) -> None:
+        """An out-of-market customer may become a prospect again."""
+        if self.model.random.random() < self.model.config.market.reentry_rate:
+            self.stage = Stage.PROSPECT
+            self.model.reentries += 1
+
+
+class ReferenceModel(mesa.Model):
+    """Per-agent Mesa model of the crm-sim rules (see the module docstring).
+
+    Attributes:
+        firms: the :class:`sim.firm.Firm` agents, in config order.
+        customers: the :class:`Customer` agents.
+        ledger: the comparison record (customers and stage counts per firm,
+            retention, defections, mean trust and misfit for the strategies).
+    """
+
+    def __init__(self, config: Config | None = None, *, rng=None):
+        super().__init__(rng=rng)
+        self.config = config if config is not None else default_config()
+        self.relationship = self.config.relationship
+        self.tables = StageTables.from_config(self.config)
+        self.wallet_share = self.tables.wallet_share.tolist()
+        population = Population.generate(self.config, self.rng)
+        columns = {name: getattr(population, name).tolist() for name in TRAITS + STATE}
+        for values in zip(*columns.values(), strict=True):
+            Customer(self, **dict(zip(columns, values, strict=True)))
+        self.customers = self.agents_by_type[Customer]
+        self.firms = [
+            Firm(self, i, params, reputation=self.relationship.satisfaction_at_confirmation)
+            for i, params in enumerate(self.config.firms)
+        ]
+        self.ledger = Ledger(self.config.simulation.periods, [f.name for f in self.firms],
+                             [f.params.strategy for f in self.firms])
+        self.reentries = 0
+        self.defections = [0] * len(self.firms)
+        self._record(0)
+
+    def step(self) -> None:
+        """Advance one period in the order of :class:`sim.model.CRMModel`."""
+        t = self.steps
+        for firm in self.firms:
+            firm.decide()
+        vectors = FirmVectors.from_firms(self.config, self.firms)
+        # Python lists: scalar indexing of numpy arrays would slow every customer down
+        self.vectors = FirmVectors(*(getattr(vectors, f.name).tolist() for f in fields(vectors)))
+        self.discount = (1.0 + self.config.simulation.discount_rate) ** -t
+        self.defections = [0] * len(self.firms)
+        self.customers.shuffle_do("step")
+        self._acquire()
+        self.reentries = 0
+        self.customers.select(lambda c: c.stage == Stage.EXITED).shuffle_do("reenter")
+        self._update_reputation()
+        self._record(t)
+
+    def run(self, periods: int | None = None) -> "ReferenceModel":
+        """Step ``periods`` times (default: the configured number of periods)."""
+        for _ in range(self.config.simulation.periods if periods is None else periods):
+            self.step()
+        return self
+
+    def _acquire(self) -> None:
+        """Firms win prospects by spending and by their advocates' referrals."""
+        market, n_firms = self.config.market, len(self.firms)
+        prospects = [c for c in self.customers if c.stage == Stage.PROSPECT]
+        decline, advocates = [0] * n_firms, [0] * n_firms
+        threshold = self.config.simulation.satisfied_threshold
+        for c in self.customers:
+            if c.stage == Stage.DECLINE:
+                decline[c.firm] += 1
+            elif c.stage == Stage.STABILITY and c.satisfaction >= threshold:
+                advocates[c.firm] += 1
+        damping = rules.word_of_mouth_factor(
+            np.add(decline, self.defections), self.ledger.get("customers"),
+            strength=market.negative_word_of_mouth)
+        rates = np.array([f.actions.acquisition_rate for f in self.firms])
+        referrals = rules.expected_referrals(np.array(advocates),
+                                             referral_rate=self.relationship.referral_rate,
+                                             reach=market.word_of_mouth_reach)
+        wanted = self.rng.poisson(np.concatenate([rates * len(prospects), referrals]) *
+                                  np.tile(damping, 2))
+        if wanted.sum() > len(prospects):
+            wanted = self.rng.multivariate_hypergeometric(wanted, len(prospects))
+        chosen = self.random.sample(prospects, int(wanted.sum()))
+        firms = np.repeat(np.tile(np.arange(n_firms), 2), wanted).tolist()
+        for customer, firm in zip(chosen, firms, strict=True):
+            customer.start_relationship(firm)
+
+    def _update_reputation(self) -> None:
+        smoothing, n_firms = self.relationship.reputation_smoothing, len(self.firms)
+        count, total = [0] * n_firms, [0.0] * n_firms
+        for c in self.customers:
+            if c.firm != NO_FIRM:
+                count[c.firm] += 1
+                total[c.firm] += c.satisfaction
+        for firm, n, satisfaction in zip(self.firms, count, total, strict=True):
+            if n:
+                firm.reputation += smoothing * (satisfaction / n - firm.reputation)
+
+    def _record(self, period: int) -> None:
+        n_firms, market = len(self.firms), self.config.market
+        by_stage = np.zeros((n_firms, len(Stage)))
+        trust, misfit, stage_counts = np.zeros(n_firms), np.zeros(n_firms), [0] * len(Stage)
+        for c in self.customers:
+            stage_counts[c.stage] += 1
+            if c.firm != NO_FIRM:
+                by_stage[c.firm, c.stage] += 1
+                trust[c.firm] += c.trust
+                misfit[c.firm] += (market.personalization_weight * c.need_distance
+                                   * c.personalization_need)
+        customers = by_stage.sum(axis=1)
+        customers_start = self.ledger.get("customers") if period > 0 else customers
+        retained = customers_start - self.defections
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = {
+                "customers": customers,
+                **{stage.name.lower(): by_stage[:, stage] for stage in (
+                    Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)},
+                "customers_start": customers_start,
+                "retained": retained,
+                "retention": np.where(customers_start > 0, retained / customers_start, np.nan),
+                "defections": self.defections,
+                "mean_trust": trust / customers,
+                "mean_misfit": misfit / customers,
+                "reputation": [f.reputation for f in self.firms],
+            }
+        self.ledger.write(period, values, {
+            "prospects": stage_counts[Stage.PROSPECT],
+            "out_of_market": stage_counts[Stage.EXITED],
+            "reentries": self.reentries,
+        })
+
+    def firm_frame(self):
+        """The comparison record, one row per period x firm (other columns stay zero)."""
+        return self.ledger.frame()
+
+    def market_frame(self):
+        """Prospects, customers out of the market and re-entries per period."""
+        return self.ledger.market_frame()
