@@ -172,6 +172,7 @@ class CRMModel(mesa.Model):
         self._followed = np.empty(0, dtype=np.intp)
         self._history: list[pd.DataFrame] = []
         self._flows: dict[str, np.ndarray] = {}
+        self._refresh_slots()
         self._record(period=0)
 
     # ------------------------------------------------------------------
@@ -189,11 +190,14 @@ class CRMModel(mesa.Model):
         self.agents.do("decide")
         vectors = self._firm_vectors()
         self._flows = {name: np.zeros(len(self.firms)) for name in FIRM_COLUMNS}
+        self._refresh_slots()
         self._experience(vectors)
         self._account(vectors, t)
         leaving = self._move_stages()
         self._defect(vectors, leaving, t)
+        self._refresh_slots()
         self._acquire(t)
+        self._refresh_slots()
         self._reenter()
         self._update_reputation()
         self._record(t)
@@ -283,7 +287,7 @@ class CRMModel(mesa.Model):
         pop, market, relationship = self.customers, self.config.market, self.config.relationship
         n = len(pop)
         active = is_active(pop.stage)
-        slot = pop.firm.astype(np.intp) + 1
+        slot = self._slot
         everyone = slice(None)
         shock = vectors.experience_noise[slot] * self.rng.standard_normal(n, dtype=F32)
         value = self._value_at(vectors, slot, everyone, adaptation=vectors.adaptation[slot],
@@ -313,10 +317,21 @@ class CRMModel(mesa.Model):
                           ("switching_cost", switching_cost)):
             np.copyto(getattr(pop, name), new, where=active, casting="same_kind")
 
+    def _refresh_slots(self) -> None:
+        """Recompute each customer's firm slot (``firm + 1``; 0: no firm) after firms changed.
+
+        Computed once per change of ``customers.firm`` (start of the step, after
+        defection, after acquisition) instead of in every per-firm sum.
+        """
+        self._slot = self.customers.firm.astype(np.intp) + 1
+
     def _per_firm(self, weights=None, where=None) -> np.ndarray:
-        """Sum ``weights`` (or count) over each firm's customers, optionally masked."""
-        pop = self.customers
-        slot = pop.firm.astype(np.intp) + 1
+        """Sum ``weights`` (or count) over each firm's customers, optionally masked.
+
+        ``np.bincount`` sums in float64 whatever the weights' dtype, so float32
+        weights need no copy.
+        """
+        slot = self._slot
         if where is not None:
             slot = slot[where]
             weights = None if weights is None else weights[where]
@@ -324,7 +339,7 @@ class CRMModel(mesa.Model):
 
     def _account(self, vectors: FirmVectors, t: int) -> None:
         pop, simulation = self.customers, self.config.simulation
-        slot = pop.firm.astype(np.intp) + 1
+        slot = self._slot
         active = is_active(pop.stage)
         sales = rules.revenue(pop.spend, vectors.price[slot], self.tables.wallet_share[pop.stage])
         serve = np.where(active, vectors.serve_cost[slot], F32(0.0))
@@ -517,7 +532,7 @@ class CRMModel(mesa.Model):
     def _update_reputation(self) -> None:
         smoothing = self.config.relationship.reputation_smoothing
         customers = self._per_firm()
-        satisfaction = self._per_firm(self.customers.satisfaction.astype(np.float64))
+        satisfaction = self._per_firm(self.customers.satisfaction)
         for firm, n, total in zip(self.firms, customers, satisfaction, strict=True):
             if n:
                 firm.reputation += smoothing * (total / n - firm.reputation)
@@ -529,7 +544,7 @@ class CRMModel(mesa.Model):
     def _record(self, period: int) -> None:
         pop, market, simulation = self.customers, self.config.market, self.config.simulation
         n_firms = len(self.firms)
-        slot = pop.firm.astype(np.intp) + 1
+        slot = self._slot
         by_stage = np.bincount(slot * _N_STAGES + pop.stage,
                                minlength=(n_firms + 1) * _N_STAGES).reshape(-1, _N_STAGES)[1:]
         customers = by_stage.sum(axis=1)
@@ -540,7 +555,7 @@ class CRMModel(mesa.Model):
             retention = np.where(customers_start > 0, retained / customers_start, np.nan)
 
             def mean(values):
-                return self._per_firm(values.astype(np.float64)) / customers
+                return self._per_firm(values) / customers
 
             misfit = market.personalization_weight * pop.need_distance * pop.personalization_need
             means = {
