@@ -18,7 +18,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .policies import POLICIES
 from .settings import SETTINGS
+from .stages import STAGE_NAMES
 from .strategies import STRATEGIES
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -175,7 +177,7 @@ DEFAULT_SEGMENTS = (
 class CustomersConfig(StrictModel):
     """Who is in the market: segments and the spread of traits within them."""
 
-    segments: tuple[Segment, ...] = Field(DEFAULT_SEGMENTS, min_length=1)
+    segments: tuple[Segment, ...] = DEFAULT_SEGMENTS
     trait_spread: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.15, description="standard deviation of need distance and personalization need"
     )
@@ -188,6 +190,8 @@ class CustomersConfig(StrictModel):
 
     @model_validator(mode="after")
     def _shares_sum_to_one(self):
+        if not self.segments:
+            raise ValueError("at least one segment is needed")
         total = sum(segment.share for segment in self.segments)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"segment shares must sum to 1 (they sum to {total:.6g})")
@@ -252,6 +256,73 @@ class RelationshipConfig(StrictModel):
 
 
 # ---------------------------------------------------------------------------
+# Retention policies
+# ---------------------------------------------------------------------------
+
+
+class PolicyConfig(BaseModel):
+    """One retention policy of a firm: which, for whom, with what budget and parameters.
+
+    ``name`` picks the policy from :data:`sim.policies.POLICIES`; its parameters
+    (e.g. ``cost_per_contact``, ``value_lift``) are given as fields next to it
+    and default to the policy's own. ``budget`` is the most the firm spends on it
+    per period (``null``: unlimited); ``stages`` and ``segment`` narrow whom it
+    targets (default: the policy's own stages, every segment).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, validate_default=True)
+
+    name: str
+    budget: NonNegative | None = Field(None, description="spend cap per period; null: none")
+    stages: tuple[str, ...] | None = Field(None, description="target stages (default: policy's)")
+    segment: str | None = Field(None, description="target segment (default: all)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_parameters(cls, data):
+        if isinstance(data, dict) and data.get("name") in POLICIES:
+            defaults = {k: p.default for k, p in POLICIES[data["name"]].parameters.items()}
+            return {**defaults, **data}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _known_policy(cls, name):
+        if name not in POLICIES:
+            raise ValueError(f"unknown policy {name!r}; valid policies: {', '.join(POLICIES)}")
+        return name
+
+    @field_validator("stages")
+    @classmethod
+    def _known_stages(cls, stages):
+        if stages is not None:
+            for stage in stages:
+                if stage not in STAGE_NAMES:
+                    raise ValueError(f"unknown stage {stage!r}; valid stages: "
+                                     f"{', '.join(STAGE_NAMES)}")
+        return stages
+
+    @model_validator(mode="after")
+    def _check_parameters(self):
+        parameters = POLICIES[self.name].parameters
+        for key, value in (self.model_extra or {}).items():
+            if key not in parameters:
+                raise ValueError(f"{key}: not a parameter of policy {self.name!r}; valid: "
+                                 f"{', '.join(parameters)}")
+            spec = parameters[key]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{key}: must be a number, got {value!r}")
+            if not spec.low <= value <= spec.high:
+                raise ValueError(f"{key}: must be in [{spec.low:g}, {spec.high:g}], got {value!r}")
+        return self
+
+    @property
+    def params(self) -> dict[str, float]:
+        """The policy's parameters, defaults filled in."""
+        return {key: float(value) for key, value in (self.model_extra or {}).items()}
+
+
+# ---------------------------------------------------------------------------
 # Firms
 # ---------------------------------------------------------------------------
 
@@ -278,6 +349,7 @@ class FirmConfig(StrictModel):
     acquisition_rate: Rate = Field(0.01, description="share of prospects reached per period")
     acquisition_cost: NonNegative = Field(2.0, description="cost per acquired customer")
     referral_value: NonNegative = Field(2.0, description="value of one referral to the firm")
+    policies: tuple[PolicyConfig, ...] = Field((), description="retention policies it runs")
 
     @model_validator(mode="before")
     @classmethod
@@ -333,16 +405,28 @@ class Config(StrictModel):
     market: MarketConfig = MarketConfig()
     customers: CustomersConfig = CustomersConfig()
     relationship: RelationshipConfig = RelationshipConfig()
-    firms: tuple[FirmConfig, ...] = Field(DEFAULT_FIRMS, min_length=1, max_length=100)
+    firms: tuple[FirmConfig, ...] = Field(DEFAULT_FIRMS, max_length=100)
     simulation: SimulationConfig = SimulationConfig()
 
     @field_validator("firms")
     @classmethod
     def _unique_firm_names(cls, firms):
+        if not firms:
+            raise ValueError("at least one firm is needed")
         names = [firm.name for firm in firms]
         if len(set(names)) != len(names):
             raise ValueError(f"firm names must be unique, got {names}")
         return firms
+
+    @model_validator(mode="after")
+    def _policy_segments_exist(self):
+        segments = [segment.name for segment in self.customers.segments]
+        for i, firm in enumerate(self.firms):
+            for j, policy in enumerate(firm.policies):
+                if policy.segment is not None and policy.segment not in segments:
+                    raise ValueError(f"firms.{i}.policies.{j}.segment: unknown segment "
+                                     f"{policy.segment!r}; valid segments: {', '.join(segments)}")
+        return self
 
 
 def default_config(**sections) -> Config:

@@ -18,10 +18,12 @@ FIRM_COLUMNS = (
     "mean_value", "mean_expectation", "mean_satisfaction", "mean_trust", "mean_switching_cost",
     "mean_misfit",
     # money in this period
-    "revenue", "serve_cost", "acquisition_spend", "cost", "profit", "referral_value",
+    "revenue", "serve_cost", "acquisition_spend", "policy_cost", "cost", "profit",
+    "referral_value",
     "discounted_profit",
     # acquisitions by source
     "acquisitions", "acquisitions_spend", "acquisitions_referral", "acquisitions_rival",
+    "acquisitions_win_back",
     # defections by reason, and how many of the defectors were satisfied
     "defections", "defections_rival", "defections_market", "exits_from_decline",
     "satisfied_defectors",
@@ -38,7 +40,8 @@ MARKET_COLUMNS = ("prospects", "out_of_market", "reentries")
 INTEGER_COLUMNS = frozenset((
     "customers", "exploration", "formation", "stability", "decline", "advocates",
     "customers_start", "retained", "acquisitions", "acquisitions_spend",
-    "acquisitions_referral", "acquisitions_rival", "defections", "defections_rival",
+    "acquisitions_referral", "acquisitions_rival", "acquisitions_win_back", "defections",
+    "defections_rival",
     "defections_market", "exits_from_decline", "satisfied_defectors", "advances", "declines",
     "recoveries", "trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV",
 ))

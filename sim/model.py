@@ -10,6 +10,7 @@ from . import rules
 from .config import Config, default_config
 from .firm import Firm
 from .ledger import FIRM_COLUMNS, Ledger
+from .policies import Effects, WinBack, affordable, get_policy
 from .population import NO_FIRM, Population
 from .stages import (
     STAGE_NAMES,
@@ -57,6 +58,17 @@ class StageTables:
         min_age[Stage.EXPLORATION] = r.min_age_exploration
         min_age[Stage.FORMATION] = r.min_age_formation
         return cls(weights, wallet, advance, min_age)
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    """A firm's policy as the model runs it: the policy, its config, target codes."""
+
+    firm: int
+    policy: object
+    spec: object
+    stages: np.ndarray
+    segment: int | None
 
 
 @dataclass(frozen=True)
@@ -126,7 +138,10 @@ class CRMModel(mesa.Model):
     Schedule of one ``step()`` (one period ``t``):
 
     1. **Decide.** Every firm's strategy sets its levers (acquisition rate,
-       relationship effort, adaptation) from last period's ledger.
+       relationship effort, adaptation) from last period's ledger. Its
+       retention policies pick whom they touch, within budget, and write their
+       effects for this period (win-back restarts the former customers who
+       accept). Policy draws use their own random stream.
     2. **Experience.** Every active customer perceives value ``V`` from its firm
        (with an experience shock); satisfaction moves toward
        ``f(V - E)``, expectation adapts, trust moves toward satisfaction and
@@ -169,6 +184,18 @@ class CRMModel(mesa.Model):
             [f.params.strategy for f in self.firms],
         )
         self.tables = StageTables.from_config(self.config)
+        # policies draw from their own stream: with or without a policy, every
+        # other draw is the same (common random numbers)
+        self.policy_rng = self.rng.spawn(1)[0]
+        self.policies = [
+            PolicyRun(firm.index, get_policy(spec.name), spec,
+                      np.array([STAGE_NAMES.index(name) for name in spec.stages])
+                      if spec.stages else np.array(get_policy(spec.name).stages),
+                      None if spec.segment is None else
+                      [s.name for s in self.config.customers.segments].index(spec.segment))
+            for firm in self.firms for spec in firm.params.policies
+        ]
+        self._policy_rows: list[dict] = []
         self._followed = np.empty(0, dtype=np.intp)
         self._history: list[pd.DataFrame] = []
         self._flows: dict[str, np.ndarray] = {}
@@ -190,10 +217,12 @@ class CRMModel(mesa.Model):
         self.agents.do("decide")
         vectors = self._firm_vectors()
         self._flows = {name: np.zeros(len(self.firms)) for name in FIRM_COLUMNS}
+        effects, touched = self._run_policies(t)
         self._refresh_slots()
-        self._experience(vectors)
-        self._account(vectors, t)
-        leaving = self._move_stages()
+        self._experience(vectors, effects)
+        self._account(vectors, effects, t)
+        leaving = self._move_stages(effects)
+        self._count_policy_recoveries(touched)
         self._defect(vectors, leaving, t)
         self._refresh_slots()
         self._acquire(t)
@@ -218,6 +247,16 @@ class CRMModel(mesa.Model):
     def market_frame(self) -> pd.DataFrame:
         """Tidy per-period market records: prospects, out of market, re-entries."""
         return self.ledger.market_frame()
+
+    def policy_frame(self) -> pd.DataFrame:
+        """One row per period x firm x policy: eligible, touched, spend, budget ran out, outcomes.
+
+        ``recovered`` counts touched declining customers who recovered that
+        period; ``won_back`` the former customers who came back.
+        """
+        columns = ["period", "firm", "policy", "eligible", "touched", "spend",
+                   "budget_exhausted", "recovered", "won_back"]
+        return pd.DataFrame(self._policy_rows, columns=columns)
 
     def customers_frame(self) -> pd.DataFrame:
         """One row per customer: traits, current firm and stage, determinants, money."""
@@ -283,7 +322,60 @@ class CRMModel(mesa.Model):
             shock=shock,
         )
 
-    def _experience(self, vectors: FirmVectors) -> None:
+    def _run_policies(self, t: int):
+        """Let every firm's policies touch customers within budget; return their effects.
+
+        Returns ``(effects, touched)``: ``effects`` is ``None`` when no customer
+        was touched this period (so the rules run exactly as without
+        policies), and ``touched`` lists ``(row, customers, stage_before)``
+        for the policy ledger.
+        """
+        pop, effects, touched = self.customers, None, []
+        for run in self.policies:
+            params = run.spec.params
+            mask = run.policy.eligible(pop, run.firm, run.stages, t, params)
+            if run.segment is not None:
+                mask &= pop.segment == run.segment
+            idx = np.flatnonzero(mask)
+            cost = params["cost_per_contact"]
+            cap = affordable(run.spec.budget, cost)
+            exhausted = idx.size > cap
+            if exhausted:
+                k = int(cap)
+                if k == 0:
+                    idx = idx[:0]
+                elif run.policy.ranked:
+                    idx = idx[np.argsort(-run.policy.priority(pop, idx), kind="stable")[:k]]
+                else:
+                    idx = np.sort(self.policy_rng.choice(idx, size=k, replace=False))
+            row = {"period": t, "firm": self.firms[run.firm].name, "policy": run.spec.name,
+                   "eligible": int(mask.sum()), "touched": idx.size,
+                   "spend": idx.size * cost, "budget_exhausted": bool(exhausted),
+                   "recovered": 0, "won_back": 0}
+            self._policy_rows.append(row)
+            self._flows["policy_cost"][run.firm] += idx.size * cost
+            if not idx.size:
+                continue
+            if effects is None:
+                effects = Effects.none(len(pop))
+            run.policy.apply(effects, idx, pop, params)
+            effects.cost[idx] += cost
+            touched.append((row, idx, pop.stage[idx].copy()))
+            if isinstance(run.policy, WinBack):
+                back = run.policy.accepts(self.policy_rng, idx, params)
+                self._start_relationships(back, run.firm, t)
+                row["won_back"] = back.size
+                self._flows["acquisitions_win_back"][run.firm] += back.size
+        return effects, touched
+
+    def _count_policy_recoveries(self, touched) -> None:
+        stage = self.customers.stage
+        for row, idx, before in touched:
+            now = stage[idx]
+            row["recovered"] = int(np.sum((before == Stage.DECLINE) & (now >= Stage.EXPLORATION)
+                                          & (now < Stage.DECLINE)))
+
+    def _experience(self, vectors: FirmVectors, effects: Effects | None) -> None:
         pop, market, relationship = self.customers, self.config.market, self.config.relationship
         n = len(pop)
         active = is_active(pop.stage)
@@ -292,6 +384,10 @@ class CRMModel(mesa.Model):
         shock = vectors.experience_noise[slot] * self.rng.standard_normal(n, dtype=F32)
         value = self._value_at(vectors, slot, everyone, adaptation=vectors.adaptation[slot],
                                tenure=pop.tenure, shock=shock)
+        build = vectors.switching_cost_build[slot] * pop.involvement
+        if effects is not None:
+            value = value + effects.value_bonus
+            build = build + effects.switching_cost_bonus
         target = rules.satisfaction_target(
             value, pop.expectation,
             at_confirmation=relationship.satisfaction_at_confirmation,
@@ -299,9 +395,10 @@ class CRMModel(mesa.Model):
         )
         satisfaction = rules.update_satisfaction(pop.satisfaction, target,
                                                  rate=relationship.satisfaction_rate)
-        expectation = rules.update_expectation(pop.expectation, value,
-                                               adapt_rate=market.expectation_adapt_rate,
-                                               drift=market.expectation_drift)
+        expectation = rules.update_expectation(
+            pop.expectation, value, adapt_rate=market.expectation_adapt_rate,
+            drift=market.expectation_drift if effects is None
+            else market.expectation_drift + effects.expectation_push)
         trust = rules.update_trust(
             pop.trust, satisfaction, vectors.reputation[slot],
             build_rate=vectors.trust_build[slot],
@@ -309,7 +406,7 @@ class CRMModel(mesa.Model):
             reputation_weight=market.reputation_weight,
         )
         switching_cost = rules.update_switching_cost(
-            pop.switching_cost, build_rate=vectors.switching_cost_build[slot] * pop.involvement,
+            pop.switching_cost, build_rate=np.minimum(build, 1.0),
             floor=market.switching_cost_floor, decay=market.switching_cost_decay,
         )
         for name, new in (("value", value), ("satisfaction", satisfaction),
@@ -337,12 +434,17 @@ class CRMModel(mesa.Model):
             weights = None if weights is None else weights[where]
         return np.bincount(slot, weights=weights, minlength=len(self.firms) + 1)[1:]
 
-    def _account(self, vectors: FirmVectors, t: int) -> None:
+    def _account(self, vectors: FirmVectors, effects: Effects | None, t: int) -> None:
         pop, simulation = self.customers, self.config.simulation
         slot = self._slot
         active = is_active(pop.stage)
-        sales = rules.revenue(pop.spend, vectors.price[slot], self.tables.wallet_share[pop.stage])
+        price, wallet = vectors.price[slot], self.tables.wallet_share[pop.stage]
         serve = np.where(active, vectors.serve_cost[slot], F32(0.0))
+        if effects is not None:
+            price = price * effects.price_multiplier
+            wallet = wallet * effects.wallet_multiplier
+            serve = serve + effects.cost  # policy spending is a cost of serving that customer
+        sales = rules.revenue(pop.spend, price, wallet)
         advocate = (pop.stage == Stage.STABILITY) & (
             pop.satisfaction >= simulation.satisfied_threshold)
         benefit = np.where(advocate, vectors.advocate_value[slot], F32(0.0))
@@ -352,11 +454,11 @@ class CRMModel(mesa.Model):
         pop.clv += ((profit + benefit) * discount).astype(F32)
         flows = self._flows
         flows["revenue"] = self._per_firm(sales)
-        flows["serve_cost"] = self._per_firm(serve)
+        flows["serve_cost"] = self._per_firm(serve) - flows["policy_cost"]
         flows["referral_value"] = self._per_firm(benefit)
         flows["profit"] = self._per_firm(profit)  # acquisition spend is subtracted in _acquire
 
-    def _move_stages(self) -> np.ndarray:
+    def _move_stages(self, effects: Effects | None) -> np.ndarray:
         pop, relationship, market = self.customers, self.config.relationship, self.config.market
         stage = pop.stage
         utility = rules.satisfaction_utility(pop.satisfaction,
@@ -371,7 +473,8 @@ class CRMModel(mesa.Model):
             steepness=relationship.steepness,
             advance_rate=relationship.advance_rate,
             decline_rate=relationship.decline_rate,
-            recovery_rate=relationship.recovery_rate,
+            recovery_rate=relationship.recovery_rate if effects is None
+            else relationship.recovery_rate + effects.recovery_bonus,
             min_stage_age=self.tables.min_stage_age,
             exit_rate=relationship.exit_rate,
             repair_window=market.repair_window,
@@ -471,6 +574,7 @@ class CRMModel(mesa.Model):
         for trajectory in Trajectory:
             flows[f"trajectory_{trajectory.name}"] = count(types == trajectory)
         pop.last_firm[leavers] = old
+        pop.left_period[leavers] = self.steps
 
     def _start_relationships(self, idx, firm_codes, t: int) -> None:
         """Make customers ``idx`` new exploration-stage customers of ``firm_codes``."""
@@ -518,7 +622,8 @@ class CRMModel(mesa.Model):
         spend = by_spend * np.array([f.params.acquisition_cost for f in self.firms])
         flows["acquisitions_spend"] = by_spend
         flows["acquisitions_referral"] = by_referral
-        flows["acquisitions"] = by_spend + by_referral + flows["acquisitions_rival"]
+        flows["acquisitions"] = (by_spend + by_referral + flows["acquisitions_rival"]
+                                 + flows["acquisitions_win_back"])
         flows["acquisition_spend"] = spend
         flows["profit"] = flows["profit"] - spend
 
@@ -566,7 +671,7 @@ class CRMModel(mesa.Model):
                 "mean_switching_cost": mean(pop.switching_cost),
                 "mean_misfit": mean(misfit),
             }
-        cost = flows["serve_cost"] + flows["acquisition_spend"]
+        cost = flows["serve_cost"] + flows["acquisition_spend"] + flows["policy_cost"]
         values = {
             **flows,
             **means,

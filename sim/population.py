@@ -14,6 +14,9 @@ from .stages import Stage
 NO_FIRM = -1
 """Firm code of a customer with no current firm (prospect or exited)."""
 
+NEVER = np.iinfo(np.int16).min
+"""``left_period`` of a customer whose relationships have never ended."""
+
 
 @dataclass
 class Population:
@@ -25,7 +28,8 @@ class Population:
     State: ``firm`` (index into the model's firms, ``NO_FIRM`` for none),
     ``last_firm`` (the firm of the last relationship that ended), ``stage``,
     ``stage_before_decline``, ``deepest_stage``, ``stage_age``, ``tenure``,
-    ``stability_periods``, ``acquired_period``, the determinants
+    ``stability_periods``, ``acquired_period``, ``left_period`` (when the last
+    relationship ended; :data:`NEVER` if none), the determinants
     ``expectation``, ``value``, ``satisfaction``, ``trust``, ``switching_cost``,
     and money: ``revenue_to_date`` (current relationship) and ``clv`` (realized
     customer lifetime value of the current relationship: profit plus referral
@@ -48,6 +52,7 @@ class Population:
     tenure: np.ndarray
     stability_periods: np.ndarray
     acquired_period: np.ndarray
+    left_period: np.ndarray
     expectation: np.ndarray
     value: np.ndarray
     satisfaction: np.ndarray
@@ -123,6 +128,7 @@ class Population:
             tenure=np.zeros(n, dtype=np.int16),
             stability_periods=np.zeros(n, dtype=np.int16),
             acquired_period=np.zeros(n, dtype=np.int16),
+            left_period=np.full(n, NEVER, dtype=np.int16),
             expectation=expectation.astype(f32),
             value=expectation.astype(f32),
             satisfaction=np.full(n, relationship.satisfaction_at_confirmation, dtype=f32),

@@ -99,7 +99,8 @@ def transition_probabilities(
         steepness: slope of the logistic around each threshold.
         advance_rate: highest per-period chance to move up.
         decline_rate: highest per-period chance to slide into decline.
-        recovery_rate: highest per-period chance to recover (policies add to it).
+        recovery_rate: highest per-period chance to recover (scalar, or per customer
+            when a service-recovery policy adds to it).
         min_stage_age: array indexed by stage, periods before moving up is possible.
         exit_rate: per-period exit chance of a declining customer within the window.
         repair_window: periods a firm has to repair a declining relationship.
@@ -118,7 +119,8 @@ def transition_probabilities(
 
     p_up = advance_rate * _logistic(steepness * (loyalty - np.asarray(advance_threshold)[stage]))
     p_down = decline_rate * _logistic(steepness * (decline_threshold - loyalty))
-    p_recover = recovery_rate * _logistic(steepness * (loyalty - recovery_threshold))
+    p_recover = np.minimum(recovery_rate * _logistic(steepness * (loyalty - recovery_threshold)),
+                           1.0)
     window = repair_window * (1.0 + switching_cost)
     overdue = np.where(stage_age >= window, overdue_exit_multiplier, 1.0)
     p_exit = np.minimum(exit_rate * (1.0 - switching_cost_buffer * switching_cost) * overdue, 1.0)
