@@ -1,0 +1,720 @@
+"""Scenario files: YAML with line numbers, typed validation, sweep expansion.
+
+A scenario file mirrors :class:`sim.config.Config` (sections ``market``,
+``customers``, ``relationship``, ``firms``, ``simulation``) and adds ``name``,
+``description``, an optional ``sweep`` and an optional ``execution``::
+
+    name: small_market
+    market: {setting: ecommerce, repair_window: 4}
+    firms:
+      - {name: A, strategy: clasp}
+      - {name: B, strategy: zipper}
+    simulation: {customers: 2000, periods: 60, seed: 7, replications: 10}
+    sweep:
+      grid:                       # every combination
+        market.setting: [traditional, ecommerce]
+        firms.0.strategy: [clasp, velcro]
+      zip:                        # paired lists (same length), combined with the grid
+        market.repair_window: {start: 2, stop: 6, step: 2}   # 2, 4, 6 (stop included)
+        market.search_probability: [0.10, 0.15, 0.20]
+
+A sweep value is set at its dotted path in the *raw* scenario before
+validation, so ``firms.0.strategy: zipper`` refills that firm's traits from
+the zipper preset and ``market.setting`` refills the market preset (values the
+file sets explicitly still win). Every expanded point is validated as a whole
+configuration before anything runs.
+
+Every problem found is reported at once, one line each, as
+``FILE:LINE: dotted.path: what is wrong; what is allowed`` (see
+:class:`Problem`); :func:`load_scenario` raises :class:`ScenarioError` with
+the list.
+"""
+
+import copy
+import difflib
+import itertools
+import json
+import math
+import re
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import annotated_types
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_core import PydanticUndefined
+
+from sim.config import Config, StrictModel
+
+CONFIG_SECTIONS = tuple(Config.model_fields)
+"""Top-level sections of the model configuration (the only roots a sweep path may have)."""
+
+MAX_RUNS = 1_000_000
+"""Largest number of runs (points x replications) a scenario may expand to."""
+
+_EMPTY_SWEEP = ("empty sweep: give dotted paths with their values under 'grid' and/or "
+                "'zip', or remove 'sweep'")
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+Loc = tuple[str | int, ...]
+
+
+# ---------------------------------------------------------------------------
+# Problems
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario file, located as precisely as possible.
+
+    Attributes:
+        file: the file as the user named it.
+        line: 1-based line in the file, when known.
+        path: dotted path of the field (``firms.0.strategy``), empty for the whole file.
+        message: what is wrong and what is allowed.
+    """
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """A scenario file cannot be used; ``problems`` says why, one entry per problem."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def dotted(loc: Iterable[str | int]) -> str:
+    """``('firms', 0, 'strategy')`` -> ``firms.0.strategy``; keys with dots are bracketed."""
+    text = ""
+    for part in loc:
+        if isinstance(part, str) and "." in part:
+            text += f"[{part!r}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+# ---------------------------------------------------------------------------
+# YAML with line numbers
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML file and the line of every key and list item.
+
+    Attributes:
+        data: the Python value (dicts, lists, scalars).
+        lines: ``loc -> line`` for every mapping key and sequence item (1-based).
+        problems: duplicate keys found while reading.
+    """
+
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def line_of(self, loc: Iterable[str | int]) -> int | None:
+        """The line of ``loc``, or of its nearest ancestor that is in the file."""
+        loc = tuple(loc)
+        while loc:
+            if loc in self.lines:
+                return self.lines[loc]
+            loc = loc[:-1]
+        return None
+
+
+def read_yaml(path: Path, shown: str) -> YamlDocument:
+    """Parse a YAML file, keeping the line of every key.
+
+    Args:
+        path: the file.
+        shown: the name to use in messages (as the user typed it).
+
+    Raises:
+        ScenarioError: the file is missing, unreadable or not valid YAML.
+    """
+    if not path.exists():
+        raise ScenarioError([Problem(shown, None, "", "no such file")])
+    if path.is_dir():
+        raise ScenarioError([Problem(shown, None, "", "is a directory, not a scenario file")])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        message = f"not UTF-8 text ({error.reason})"
+        raise ScenarioError([Problem(shown, None, "", message)]) from None
+    except OSError as error:
+        raise ScenarioError([Problem(shown, None, "", f"cannot read: {error.strerror}")]) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
+        document = YamlDocument(data)
+        if node is not None:
+            _collect_lines(loader, node, (), document, shown)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        what = error.problem or error.context or "invalid YAML"
+        context = ""
+        if error.context and error.problem:
+            started = error.context_mark
+            at = f" at line {started.line + 1}" if started and started.line != mark.line else ""
+            context = f" ({error.context}{at})"
+        raise ScenarioError([Problem(shown, line, "", f"YAML syntax error: {what}{context}")]
+                            ) from None
+    except yaml.YAMLError as error:
+        raise ScenarioError([Problem(shown, None, "", f"YAML syntax error: {error}")]) from None
+    finally:
+        loader.dispose()
+    return document
+
+
+def _collect_lines(loader, node, loc: Loc, document: YamlDocument, shown: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: construct_document already refused it
+                continue
+            if first is not None and key != "<<":
+                document.problems.append(Problem(
+                    shown, line, dotted((*loc, key)),
+                    f"duplicate key (also at line {first}); give each key once"))
+            seen[key] = line
+            document.lines[(*loc, key)] = line
+            _collect_lines(loader, value_node, (*loc, key), document, shown)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            document.lines[(*loc, i)] = item.start_mark.line + 1
+            _collect_lines(loader, item, (*loc, i), document, shown)
+
+
+# ---------------------------------------------------------------------------
+# The typed scenario file
+# ---------------------------------------------------------------------------
+
+
+class Execution(StrictModel):
+    """Where the runs execute.
+
+    ``local`` (default): a process pool on this machine, one worker per core
+    unless ``workers`` says otherwise. ``dask``: an existing Dask distributed
+    cluster at ``address`` (its workers must have crm-sim installed).
+    ``dask-local``: a Dask ``LocalCluster`` started for this command.
+    """
+
+    engine: Literal["local", "dask", "dask-local"] = "local"
+    address: str | None = Field(None, description="scheduler address, e.g. tcp://10.0.0.5:8786")
+    workers: Annotated[int, Field(ge=1, le=4096)] | None = None
+
+    @model_validator(mode="after")
+    def _address_goes_with_dask(self):
+        if self.engine == "dask" and not self.address:
+            raise ValueError("engine 'dask' needs an address (e.g. tcp://scheduler:8786); "
+                             "use engine 'dask-local' to start a cluster on this machine")
+        if self.engine != "dask" and self.address:
+            raise ValueError(f"address is only used with engine 'dask' (engine is "
+                             f"{self.engine!r})")
+        return self
+
+
+class Range(StrictModel):
+    """Evenly spaced sweep values ``start, start + step, ...`` up to ``stop`` (included)."""
+
+    start: float
+    stop: float
+    step: Annotated[float, Field(gt=0.0)]
+
+    @model_validator(mode="after")
+    def _stop_after_start(self):
+        if self.stop < self.start:
+            raise ValueError(f"stop ({self.stop:g}) must be at least start ({self.start:g})")
+        if (self.stop - self.start) / self.step > MAX_RUNS:
+            raise ValueError(f"the range has more than {MAX_RUNS} values")
+        return self
+
+    def values(self, integers: bool) -> list[float] | list[int]:
+        """The values; ``integers`` when start, stop and step were all written as integers."""
+        count = math.floor((self.stop - self.start) / self.step + 1e-9) + 1
+        values = [round(self.start + i * self.step, 12) for i in range(count)]
+        return [int(v) for v in values] if integers else values
+
+
+class Sweep(StrictModel):
+    """Dotted paths and their values: ``grid`` (every combination) and ``zip`` (paired)."""
+
+    grid: dict[str, Any] = Field(default_factory=dict)
+    zip: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScenarioFile(Config):
+    """The whole file: a :class:`sim.config.Config` plus name, description, sweep, execution."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=120)] | None = None
+    description: str = ""
+    sweep: Sweep | None = None
+    execution: Execution = Execution()
+
+
+FILE_KEYS = tuple(ScenarioFile.model_fields)
+
+
+# ---------------------------------------------------------------------------
+# The schema, walked by dotted path
+# ---------------------------------------------------------------------------
+
+
+def _unwrap(annotation):
+    """Strip ``Annotated`` and ``X | None`` down to the type that holds children."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+
+
+def _is_model(annotation) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _node_at(loc: Loc, root=ScenarioFile):
+    """The annotation and ``FieldInfo`` (or None) at ``loc``; ``(None, None)`` if not there."""
+    annotation, info = root, None
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if _is_model(annotation):
+            if part not in annotation.model_fields:
+                return None, None
+            info = annotation.model_fields[part]
+            annotation = info.annotation
+        elif get_origin(annotation) in (tuple, list) and isinstance(part, int):
+            annotation, info = get_args(annotation)[0], None
+        elif get_origin(annotation) is dict:
+            annotation, info = get_args(annotation)[1], None
+        else:
+            return None, None
+    return _unwrap(annotation), info
+
+
+def _field_names(loc: Loc) -> list[str]:
+    annotation, _ = _node_at(loc)
+    return list(annotation.model_fields) if _is_model(annotation) else []
+
+
+def _unknown_field_message(name: Any, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown field; did you mean {close[0]!r}?"
+    return f"unknown field; allowed fields: {', '.join(allowed)}"
+
+
+def _bounds(info) -> str | None:
+    """``0 <= value <= 120`` from a field's constraints, or None if it has none."""
+    if info is None:
+        return None
+    low = high = ""
+    for constraint in info.metadata:
+        if isinstance(constraint, annotated_types.Ge):
+            low = f"{constraint.ge:g} <= "
+        elif isinstance(constraint, annotated_types.Gt):
+            low = f"{constraint.gt:g} < "
+        elif isinstance(constraint, annotated_types.Le):
+            high = f" <= {constraint.le:g}"
+        elif isinstance(constraint, annotated_types.Lt):
+            high = f" < {constraint.lt:g}"
+    return f"{low}value{high}" if low or high else None
+
+
+_KINDS = {
+    "float": "a number", "int": "an integer", "bool": "true or false", "string": "text",
+    "list": "a list", "tuple": "a list", "dict": "a mapping", "model": "a mapping",
+}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """One readable message for one pydantic error."""
+    kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
+    if kind == "extra_forbidden":
+        if loc[:-1] == ("sweep",) and "." in str(loc[-1]):
+            return ("a dotted path directly under 'sweep'; put it under 'grid' (every "
+                    "combination) or 'zip' (paired lists)")
+        return _unknown_field_message(loc[-1], _field_names(loc[:-1]))
+    if kind == "missing":
+        return "required field is missing"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        allowed = _bounds(_node_at(loc)[1])
+        return f"{value!r} is out of range; allowed: {allowed}" if allowed else error["msg"]
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"{value!r} is not allowed; valid values: {expected.replace(' or ', ', ')}"
+    if kind == "string_pattern_mismatch":
+        return (f"{value!r} is not allowed; use letters, digits, '_', '-' and '.', "
+                "starting with a letter or digit")
+    if kind in ("value_error", "assertion_error"):
+        return error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    for prefix, wanted in _KINDS.items():
+        if kind.startswith(prefix):
+            if kind == "int_from_float":
+                wanted = "a whole number"
+            shown = "nothing" if value is None else f"{value!r} ({type(value).__name__})"
+            message = f"expected {wanted}, got {shown}"
+            fields = _field_names(loc)
+            return message + (f"; fields: {', '.join(fields)}" if fields else "")
+    return error["msg"]
+
+
+def _problems_from(error: ValidationError, document: YamlDocument, shown: str,
+                   prefix: Loc = ()) -> list[Problem]:
+    """Turn a pydantic ValidationError into located problems (children before parents)."""
+    errors = error.errors()
+    locs = [(*prefix, *e["loc"]) for e in errors]
+    problems = []
+    for e, loc in zip(errors, locs, strict=True):
+        # "too short after validation" only repeats that some items were invalid
+        if e["type"] == "too_short" and any(other[:len(loc)] == loc and len(other) > len(loc)
+                                            for other in locs):
+            continue
+        problems.append(Problem(shown, document.line_of(loc), dotted(loc), _message(e)))
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# Sweep paths: check against the schema, assign into the raw scenario
+# ---------------------------------------------------------------------------
+
+
+def _default_container(info, annotation):
+    """What to put at a missing path element so that a value can be set under it."""
+    default = PydanticUndefined if info is None else info.get_default(call_default_factory=True)
+    if isinstance(default, tuple | list):
+        return [item.model_dump(mode="json") if isinstance(item, BaseModel)
+                else copy.deepcopy(item) for item in default]
+    if isinstance(default, BaseModel):
+        try:  # a preset-filled section: give only what changes, the preset fills the rest
+            type(default).model_validate({})
+        except ValidationError:
+            return default.model_dump(mode="json")
+        return {}
+    return [] if get_origin(annotation) in (tuple, list) else {}
+
+
+def _split_path(path: str, raw: dict) -> tuple[Loc | None, str | None]:
+    """Resolve a dotted path against the schema and the raw scenario.
+
+    Returns:
+        ``(loc, None)`` with list indices as ints, or ``(None, message)``.
+    """
+    parts = path.split(".")
+    if parts[0] not in CONFIG_SECTIONS:
+        close = difflib.get_close_matches(parts[0], CONFIG_SECTIONS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return None, (f"no such parameter: {parts[0]!r} is not a model section; {hint}"
+                      f"paths start with one of: {', '.join(CONFIG_SECTIONS)}")
+    loc: list[str | int] = []
+    annotation, node = Config, raw
+    for part in parts:
+        annotation = _unwrap(annotation)
+        where = ".".join(str(p) for p in loc) or "the scenario"
+        if _is_model(annotation):
+            if part not in annotation.model_fields:
+                allowed = list(annotation.model_fields)
+                close = difflib.get_close_matches(part, allowed, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else f"fields: {', '.join(allowed)}"
+                return None, f"no such parameter: {where} has no field {part!r}; {hint}"
+            info = annotation.model_fields[part]
+            child = node.get(part) if isinstance(node, dict) else None
+            node = child if child is not None else _default_container(info, info.annotation)
+            annotation = info.annotation
+            loc.append(part)
+        elif get_origin(annotation) in (tuple, list):
+            size = len(node) if isinstance(node, list) else 0
+            if not part.isdigit():
+                return None, f"no such parameter: {where} is a list; use an index 0..{size - 1}"
+            index = int(part)
+            if index >= size:
+                return None, (f"no such parameter: {where} has {size} entries "
+                              f"(indices 0..{size - 1}), not {index + 1}")
+            node, annotation = node[index], get_args(annotation)[0]
+            loc.append(index)
+        else:
+            return None, f"no such parameter: {where} is a single value, it has no {part!r}"
+    return tuple(loc), None
+
+
+def assign(raw: dict, loc: Loc, value: Any) -> None:
+    """Set ``value`` at ``loc`` in the raw scenario dict, creating what is missing.
+
+    Missing sections and lists are filled from the schema's defaults (a
+    preset-filled section starts empty so that its preset fills the rest).
+    """
+    node, annotation = raw, Config
+    for i, part in enumerate(loc):
+        annotation = _unwrap(annotation)
+        if _is_model(annotation):
+            info = annotation.model_fields[part]
+            annotation = info.annotation
+        else:
+            info, annotation = None, get_args(annotation)[0]
+        if i == len(loc) - 1:
+            node[part] = copy.deepcopy(value)
+            return
+        if isinstance(node, dict) and node.get(part) is None:
+            node[part] = _default_container(info, annotation)
+        node = node[part]
+        if not isinstance(node, dict | list):
+            return  # not a container: validation reports the wrong type
+
+
+# ---------------------------------------------------------------------------
+# The loaded scenario
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a sweep: the swept values and the validated configuration.
+
+    Attributes:
+        index: position in the expansion (grid in file order, then zip).
+        values: dotted path -> value set at this point (empty without a sweep).
+        config: the whole validated configuration of this point.
+    """
+
+    index: int
+    values: dict[str, Any]
+    config: Config
+
+    @property
+    def key(self) -> str:
+        """The point's identity as canonical JSON of its values (seeds derive from it)."""
+        return json.dumps(self.values, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario: its name, the execution settings and every sweep point.
+
+    Attributes:
+        name: used for the default results folder ``results/<name>/``.
+        description: free text from the file.
+        source: the file it was read from.
+        points: every sweep point (one point, with no values, without a sweep).
+        sweep_paths: the swept dotted paths, grid paths first.
+        execution: the ``execution`` section (the command line may override it).
+        lines: line of each swept path's entry in the file.
+    """
+
+    name: str
+    description: str
+    source: Path
+    points: tuple[Point, ...]
+    sweep_paths: tuple[str, ...]
+    execution: Execution
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def runs(self) -> int:
+        """Total number of runs: the sum over points of their replications."""
+        return sum(p.config.simulation.replications for p in self.points)
+
+
+def _sweep_values(value: Any, loc: Loc, document: YamlDocument, shown: str
+                  ) -> tuple[list, list[Problem]]:
+    line = document.line_of(loc)
+    path = dotted(loc)
+    if isinstance(value, list):
+        if not value:
+            return [], [Problem(shown, line, path, "empty sweep: give at least one value")]
+        return value, []
+    if isinstance(value, dict):
+        try:
+            spec = Range.model_validate(value)
+        except ValidationError as error:
+            return [], _problems_from(error, document, shown, loc)
+        integers = all(isinstance(value[k], int) and not isinstance(value[k], bool)
+                       for k in ("start", "stop", "step"))
+        return spec.values(integers), []
+    return [], [Problem(shown, line, path,
+                        f"expected a list of values or a range {{start, stop, step}}, "
+                        f"got {value!r}")]
+
+
+def _expand(sweep: Sweep, raw_config: dict, document: YamlDocument, shown: str
+            ) -> tuple[list[dict[str, Any]], dict[str, Loc], list[Problem]]:
+    """Sweep -> list of ``{path: value}`` points, each good path's loc, and problems.
+
+    Paths with problems are left out of the points, so that the points can
+    still be validated and every problem reported in one go.
+    """
+    problems: list[Problem] = []
+    values: dict[str, dict[str, list]] = {"grid": {}, "zip": {}}
+    locs: dict[str, Loc] = {}
+    if not sweep.grid and not sweep.zip:
+        return [], locs, [Problem(shown, document.line_of(("sweep",)), "sweep", _EMPTY_SWEEP)]
+    for group in ("grid", "zip"):
+        for path, spec in getattr(sweep, group).items():
+            where = ("sweep", group, path)
+            line = document.line_of(where)
+            if path in locs:
+                problems.append(Problem(shown, line, dotted(where),
+                                        "swept twice; give each path once"))
+                continue
+            loc, message = _split_path(path, raw_config)
+            if message:
+                problems.append(Problem(shown, line, dotted(where), message))
+            listed, found = _sweep_values(spec, where, document, shown)
+            problems.extend(found)
+            if loc is not None and listed:
+                values[group][path] = listed
+                locs[path] = loc
+    lengths = {path: len(v) for path, v in values["zip"].items()}
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{path} has {n}" for path, n in lengths.items())
+        problems.append(Problem(shown, document.line_of(("sweep", "zip")), "sweep.zip",
+                                f"zip lists must have the same length ({described})"))
+        for path in lengths:
+            del locs[path]
+        values["zip"] = {}
+    grid_paths, zip_paths = list(values["grid"]), list(values["zip"])
+    if len(grid_paths) + len(zip_paths) == 0:
+        return [], locs, problems
+    count = math.prod(len(v) for v in values["grid"].values()) * max(lengths.values(), default=1)
+    if count > MAX_RUNS:
+        problems.append(Problem(shown, document.line_of(("sweep",)), "sweep",
+                                f"{count} points; at most {MAX_RUNS} are allowed"))
+        return [], locs, problems
+    grid = itertools.product(*values["grid"].values())
+    zipped = list(zip(*values["zip"].values(), strict=True)) if zip_paths else [()]
+    points = [dict(zip(grid_paths + zip_paths, g + z, strict=True))
+              for g, z in itertools.product(grid, zipped)]
+    return points, locs, problems
+
+
+def _related(path: str, other: str) -> bool:
+    """True if one dotted path is the other or lies inside it."""
+    return path == other or path.startswith(other + ".") or other.startswith(path + ".")
+
+
+def _describe(values: dict[str, Any]) -> str:
+    return ", ".join(f"{path}={value!r}" for path, value in values.items())
+
+
+def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Read, validate and expand a scenario file.
+
+    Args:
+        path: the YAML file.
+        overrides: dotted path -> value applied to the raw scenario before
+            validation (used by the command line, e.g. ``{"simulation.seed": 3}``).
+
+    Returns:
+        The :class:`Scenario`, every sweep point validated.
+
+    Raises:
+        ScenarioError: listing every problem found.
+    """
+    shown = str(path)
+    path = Path(path)
+    document = read_yaml(path, shown)
+    data = document.data
+    if data is None:
+        raise ScenarioError([Problem(shown, None, "", "the file is empty; a scenario is a "
+                                     f"mapping with keys such as {', '.join(FILE_KEYS)}")])
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(shown, 1, "", "a scenario must be a mapping of keys "
+                                     f"({', '.join(FILE_KEYS)}), not a "
+                                     f"{type(data).__name__}")])
+    problems = list(document.problems)
+    data = copy.deepcopy(data)
+    for dotted_path, value in (overrides or {}).items():
+        assign(data, tuple(int(p) if p.isdigit() else p for p in dotted_path.split(".")), value)
+    if "sweep" in data and not data["sweep"]:
+        problems.append(Problem(shown, document.line_of(("sweep",)), "sweep", _EMPTY_SWEEP))
+        data["sweep"] = None
+    base_messages: set[tuple[str, str]] = set()
+    try:
+        parsed = ScenarioFile.model_validate(data)
+    except ValidationError as error:
+        found = _problems_from(error, document, shown)
+        problems.extend(found)
+        base_messages = {(p.path, p.message) for p in found}
+        parsed = None
+    raw_config = {k: v for k, v in data.items() if k in CONFIG_SECTIONS}
+
+    sweep = None
+    if isinstance(data.get("sweep"), dict):
+        try:
+            sweep = Sweep.model_validate(data["sweep"])
+        except ValidationError:
+            sweep = None  # already reported by the whole-file validation
+    point_values, swept_locs, found = ([{}], {}, []) if sweep is None else _expand(
+        sweep, raw_config, document, shown)
+    problems.extend(found)
+    lines = {path: document.line_of(("sweep", group, path))
+             for group in ("grid", "zip") for path in getattr(sweep, group, {})
+             if path in swept_locs}
+
+    points = []
+    for index, values in enumerate(point_values):
+        point_raw = copy.deepcopy(raw_config)
+        for swept, value in values.items():
+            assign(point_raw, swept_locs[swept], value)
+        try:
+            config = Config.model_validate(point_raw)
+        except ValidationError as error:
+            for problem in _problems_from(error, document, shown):
+                if (problem.path, problem.message) in base_messages:
+                    continue  # the same problem without the sweep: reported once already
+                related = [p for p in values if _related(problem.path, dotted(swept_locs[p]))]
+                if related:  # caused by these swept values: say which, once per value
+                    line = lines[related[0]]
+                    where = f"sweep value {_describe({p: values[p] for p in related})}"
+                else:
+                    line, where = problem.line, f"sweep point {_describe(values)}"
+                problems.append(Problem(shown, line, problem.path,
+                                        f"{problem.message} (at {where})"))
+            continue
+        points.append(Point(index, values, config))
+
+    if parsed is not None and not problems:
+        total = sum(p.config.simulation.replications for p in points)
+        if total > MAX_RUNS:
+            problems.append(Problem(shown, document.line_of(("simulation", "replications")),
+                                    "simulation.replications",
+                                    f"the scenario expands to {total} runs; at most {MAX_RUNS}"))
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        raise ScenarioError(sorted(unique, key=lambda p: (p.line or 0)))
+    name = parsed.name or re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem).lstrip("_.-") or "scenario"
+    return Scenario(
+        name=name,
+        description=parsed.description,
+        source=path,
+        points=tuple(points),
+        sweep_paths=tuple(lines),
+        execution=parsed.execution,
+        lines=lines,
+    )
