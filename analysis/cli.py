@@ -1,0 +1,225 @@
+"""The command line: ``python run.py run SCENARIO.yaml`` and ``python run.py validate FILE...``.
+
+Exit codes: 0 all runs finished; 1 some runs failed (named on stderr and in
+manifest.json); 2 bad input (scenario file, output folder, Dask address),
+reported one line per problem, with nothing written; 130 interrupted (finished
+runs are kept: continue with ``--resume``).
+"""
+
+import argparse
+import contextlib
+import os
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import results
+from .files import write_text
+from .scenario import Scenario, ScenarioError, load_scenario
+from .sweep import (
+    DaskExecutor,
+    ProcessExecutor,
+    SerialExecutor,
+    default_workers,
+    plan_runs,
+    run_sweep,
+)
+
+EXIT_OK, EXIT_FAILED_RUNS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class BadInput(Exception):
+    """Input that stops the command before anything is written (exit code 2)."""
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="crm-sim: run customer-relationship scenarios and sweeps.",
+        epilog="Example: python run.py run scenarios/compare_strategies.yaml",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run a scenario (all its sweep points and replications)",
+        description="Run every sweep point and replication of a scenario and write the "
+                    "results folder (runs.parquet, timeseries.parquet, "
+                    "scenario.resolved.yaml, manifest.json, summary.md).",
+        epilog="Exit codes: 0 ok, 1 some runs failed, 2 bad input, 130 interrupted.")
+    run.add_argument("scenario", metavar="SCENARIO.yaml", type=Path, help="the scenario file")
+    run.add_argument("--out", metavar="DIR", type=Path,
+                     help="results folder (default: results/<scenario name>/)")
+    run.add_argument("--seed", metavar="N", type=_non_negative_int,
+                     help="override simulation.seed (the seed every run's seed derives from)")
+    run.add_argument("--replications", metavar="N", type=_positive_int,
+                     help="override simulation.replications")
+    run.add_argument("--workers", metavar="N", type=_positive_int,
+                     help="worker processes (default: execution.workers, else one per core)")
+    run.add_argument("--dask", metavar="ADDRESS",
+                     help="run on the Dask cluster whose scheduler is at ADDRESS "
+                          "(e.g. tcp://10.0.0.5:8786)")
+    run.add_argument("--resume", action="store_true",
+                     help="keep the runs already finished in the results folder, run the rest")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="print nothing but errors (no progress bar, no table)")
+    run.set_defaults(handler=run_command)
+
+    validate = commands.add_parser(
+        "validate", help="check scenario files without running them",
+        description="Check scenario files (syntax, fields, values, every sweep point); "
+                    "print every problem as FILE:LINE: field: message.",
+        epilog="Exit codes: 0 all valid, 2 some file is invalid.")
+    validate.add_argument("files", metavar="FILE", nargs="+", type=Path,
+                          help="scenario files")
+    validate.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    validate.set_defaults(handler=validate_command)
+    return parser
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _describe(scenario: Scenario) -> str:
+    replications = {p.config.simulation.replications for p in scenario.points}
+    each = (_plural(replications.pop(), "replication") if len(replications) == 1
+            else "varying replications")
+    return f"{scenario.name}: {_plural(len(scenario.points), 'point')} x {each} = " \
+           f"{_plural(scenario.runs, 'run')}"
+
+
+def validate_command(args) -> int:
+    """``validate FILE...``: report every problem of every file."""
+    invalid = 0
+    for path in args.files:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as error:
+            invalid += 1
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            continue
+        if not args.quiet:
+            print(f"{path}: ok ({_describe(scenario)})")
+    return EXIT_BAD_INPUT if invalid else EXIT_OK
+
+
+def _executor(args, scenario: Scenario, runs: int):
+    """The executor the command line and the scenario's ``execution`` section ask for."""
+    execution = scenario.execution
+    workers = args.workers or execution.workers
+    if args.dask:  # the cluster's own workers: their threads are counted on connecting
+        return DaskExecutor(args.dask)
+    if execution.engine == "dask":
+        return DaskExecutor(execution.address)
+    if execution.engine == "dask-local":
+        return DaskExecutor(workers=min(workers or default_workers(), max(runs, 1)))
+    workers = min(workers or default_workers(), max(runs, 1))
+    return SerialExecutor() if workers == 1 else ProcessExecutor(workers)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def run_command(args) -> int:
+    """``run SCENARIO.yaml``: run the scenario into its results folder."""
+    overrides = {}
+    if args.seed is not None:
+        overrides["simulation.seed"] = args.seed
+    if args.replications is not None:
+        overrides["simulation.replications"] = args.replications
+    try:
+        scenario = load_scenario(args.scenario, overrides)
+        folder = args.out or Path("results") / scenario.name
+        results.check_output(folder)
+        resumable = results.check_resume(folder, scenario) if args.resume else 0
+    except ScenarioError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except results.OutputError as error:
+        _error(str(error))
+        return EXIT_BAD_INPUT
+    specs = plan_runs(scenario)
+    executor = _executor(args, scenario, len(specs) - resumable)
+    say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    started, clock = _now(), time.perf_counter()
+    try:
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(executor)
+            except (OSError, TimeoutError) as error:
+                if not isinstance(executor, DaskExecutor):
+                    raise
+                _error(f"cannot connect to the Dask scheduler at {executor.address}: {error}")
+                return EXIT_BAD_INPUT
+            try:
+                store = results.prepare(folder, scenario, resume=args.resume)
+            except OSError as error:
+                _error(f"results folder {folder}: cannot write: {error.strerror or error}")
+                return EXIT_BAD_INPUT
+            record = dict(scenario=scenario, specs=specs, started=started,
+                          engine=executor.name, workers=executor.workers,
+                          command=["run.py", *args.argv])
+            results.write_manifest(folder, results.manifest(finished=None, **record))
+            resumed = f" ({resumable} already finished)" if args.resume else ""
+            say(f"{_describe(scenario)}{resumed}, on "
+                f"{_plural(executor.workers, executor.name + ' worker')}")
+            report = run_sweep(specs, store, executor, progress=not args.quiet,
+                               description=scenario.name)
+    except KeyboardInterrupt:
+        resume = [] if args.resume else ["--resume"]
+        _error(f"interrupted; finished runs are kept in {folder}/parts. Continue with: "
+               f"{shlex.join(['python', 'run.py', *args.argv, *resume])}")
+        return EXIT_INTERRUPTED
+
+    runs, _ = results.write_tables(folder, store, specs)
+    table = results.strategy_setting_table(runs, scenario.sweep_paths) if len(runs) else None
+    final = results.manifest(report=report, finished=_now(), **record)
+    results.write_manifest(folder, final)
+    write_text(folder / "summary.md", results.summary_markdown(scenario, table, report, final))
+    if table is not None and not args.quiet:
+        print(results.format_table(table))
+    say(f"results: {folder}{os.sep} ({report.ok} ok, {len(report.failures)} failed, "
+        f"{time.perf_counter() - clock:.1f} s)")
+    if report.failures:
+        _error(f"{len(report.failures)} of {_plural(report.total, 'run')} failed "
+               f"(tracebacks in {folder / 'manifest.json'}):")
+        for failure in report.failures:
+            print(f"  {failure['run_id']} (seed {failure['seed']}): {failure['error']}",
+                  file=sys.stderr)
+        return EXIT_FAILED_RUNS
+    return EXIT_OK
+
+
+def main(argv=None) -> int:
+    """Parse ``argv`` and run the command; return the exit code."""
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    return args.handler(args)

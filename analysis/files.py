@@ -1,0 +1,48 @@
+"""Atomic file writes: write a temporary file next to the target, then ``os.replace``.
+
+A reader (or a resumed sweep) therefore sees either the old file or the whole
+new one, never a half-written file, even if the process is killed mid-write.
+Temporary files are named ``.<name>.<pid>.tmp``; :func:`remove_temporary`
+clears the ones a killed process left behind.
+"""
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+TEMPORARY_PATTERN = ".*.tmp"
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(temporary_path)``, flush it to disk, then move it onto ``path``."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text atomically."""
+    write_atomic(path, lambda target: target.write_text(text, encoding="utf-8"))
+
+
+def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    """Write a data frame as Parquet (without its index) atomically."""
+    write_atomic(path, lambda target: frame.to_parquet(target, index=False))
+
+
+def remove_temporary(folder: Path) -> int:
+    """Delete temporary files left in ``folder`` by a killed writer; return how many."""
+    removed = 0
+    for leftover in Path(folder).glob(TEMPORARY_PATTERN):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed

@@ -1,0 +1,97 @@
+"""One file per finished run, so that a sweep can stop at any moment and resume.
+
+Layout under ``<results>/parts/``::
+
+    fingerprint            the scenario the parts belong to (see analysis.results)
+    timeseries/<run_id>.parquet
+    runs/<run_id>.parquet  written last: its presence marks the run finished
+    failed/<run_id>.json   error, traceback and seed of a run that raised
+
+Each file is written atomically (:mod:`analysis.files`), and a run's
+``runs`` part only after its ``timeseries`` part, so a killed sweep leaves
+whole parts of finished runs and nothing of the runs in flight; file names
+are run ids, so a run is never stored twice.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from .files import remove_temporary, write_parquet, write_text
+
+
+class PartStore:
+    """The parts folder of one results folder."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+        self.timeseries = self.root / "timeseries"
+        self.failed = self.root / "failed"
+
+    @property
+    def fingerprint_file(self) -> Path:
+        """Where the fingerprint of the scenario the parts belong to is kept."""
+        return self.root / "fingerprint"
+
+    def exists(self) -> bool:
+        """True if the store holds anything."""
+        return self.root.exists() and any(self.root.iterdir())
+
+    def fingerprint(self) -> str | None:
+        """The fingerprint the store was created for, or None."""
+        try:
+            return self.fingerprint_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+
+    def create(self, fingerprint: str) -> None:
+        """Make the folders (keeping parts already there) and record the fingerprint."""
+        for folder in (self.runs, self.timeseries, self.failed):
+            folder.mkdir(parents=True, exist_ok=True)
+            remove_temporary(folder)
+        write_text(self.fingerprint_file, fingerprint + "\n")
+
+    def clear(self) -> None:
+        """Delete every part."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def finished(self) -> set[str]:
+        """Run ids with both parts on disk."""
+        if not self.runs.exists():
+            return set()
+        done = {p.stem for p in self.runs.glob("*.parquet") if not p.name.startswith(".")}
+        return {run_id for run_id in done if (self.timeseries / f"{run_id}.parquet").exists()}
+
+    def write(self, run_id: str, runs: pd.DataFrame, timeseries: pd.DataFrame) -> None:
+        """Store a finished run (timeseries first, then the runs part that marks it done)."""
+        write_parquet(self.timeseries / f"{run_id}.parquet", timeseries)
+        write_parquet(self.runs / f"{run_id}.parquet", runs)
+        (self.failed / f"{run_id}.json").unlink(missing_ok=True)
+
+    def write_failure(self, run_id: str, record: dict) -> None:
+        """Store why a run failed (replaced if it fails again, removed if it later succeeds)."""
+        write_text(self.failed / f"{run_id}.json", json.dumps(record, indent=2) + "\n")
+
+    def failures(self) -> list[dict]:
+        """Failure records of runs that are not finished, by run id."""
+        if not self.failed.exists():
+            return []
+        done = self.finished()
+        return [json.loads(path.read_text(encoding="utf-8"))
+                for path in sorted(self.failed.glob("*.json"))
+                if not path.name.startswith(".") and path.stem not in done]
+
+    def combine(self, run_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Concatenate the parts of ``run_ids`` in the given order (runs, timeseries)."""
+        run_ids = list(run_ids)
+        if not run_ids:
+            return pd.DataFrame(), pd.DataFrame()
+        runs = pd.concat([pd.read_parquet(self.runs / f"{i}.parquet") for i in run_ids],
+                         ignore_index=True)
+        timeseries = pd.concat(
+            [pd.read_parquet(self.timeseries / f"{i}.parquet") for i in run_ids],
+            ignore_index=True)
+        return runs, timeseries

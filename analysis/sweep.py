@@ -1,0 +1,391 @@
+"""Plan the runs of a scenario, execute them (here, in processes or on Dask), store parts.
+
+Seeds. A run's identity is its sweep point (the swept values) and its
+replication number. Its seed is drawn from
+``numpy.random.SeedSequence(entropy=scenario seed, spawn_key=(point digest...,
+replication))``, so it does not depend on the order in which runs are queued,
+on the number of workers or on the engine, and adding a value to a sweep does
+not change the seeds of the other points. ``CRMModel(point config,
+rng=seed)`` reproduces any run on its own.
+
+Failures. A run that raises is recorded (error, traceback, seed) and the
+others go on; :class:`SweepReport` lists the failures.
+
+Executors. :class:`SerialExecutor` (in this process), :class:`ProcessExecutor`
+(a local process pool, the default) and :class:`DaskExecutor` (an existing
+Dask distributed cluster, or a ``LocalCluster`` started for the sweep) all
+yield :class:`Outcome` objects as runs finish; the sweep writes each one as
+its own part (:mod:`analysis.parts`) in this process, so workers need no
+access to the results folder.
+"""
+
+import concurrent.futures
+import contextlib
+import functools
+import hashlib
+import itertools
+import json
+import multiprocessing
+import os
+import sys
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from sim.config import Config
+
+from .parts import PartStore
+from .runner import RunResult, run_once
+from .scenario import Scenario
+
+# ---------------------------------------------------------------------------
+# Planning
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a worker needs for one run, and the run's identity.
+
+    Attributes:
+        run_id: ``p<point>-r<replication>``, zero-padded so that it sorts.
+        point: index of the sweep point.
+        replication: replication number within the point, from 0.
+        seed: the model seed (see the module docstring).
+        values: the swept values, as they appear in the result columns.
+        config: the point's configuration.
+    """
+
+    run_id: str
+    point: int
+    replication: int
+    seed: int
+    values: dict[str, Any]
+    config: Config
+
+
+def run_seed(scenario_seed: int, point_key: str, replication: int) -> int:
+    """The seed of one run, from the scenario seed and the run's identity.
+
+    Args:
+        scenario_seed: ``simulation.seed`` of the point's configuration.
+        point_key: canonical text of the point's swept values
+            (:attr:`analysis.scenario.Point.key`).
+        replication: the replication number.
+
+    Returns:
+        A non-negative 63-bit integer.
+    """
+    digest = hashlib.sha256(point_key.encode("utf-8")).digest()
+    words = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4))
+    sequence = np.random.SeedSequence(entropy=scenario_seed, spawn_key=(*words, replication))
+    return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def _column_value(value: Any, as_text: bool) -> Any:
+    return json.dumps(value, sort_keys=True, default=str) if as_text else value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def plan_runs(scenario: Scenario) -> list[RunSpec]:
+    """Every run of the scenario: each point times its replications, in run-id order."""
+    points = scenario.points
+    replications = max(p.config.simulation.replications for p in points)
+    point_width = max(3, len(str(len(points) - 1)))
+    replication_width = max(3, len(str(replications - 1)))
+    # a swept column holds one type: numbers, text or booleans; anything else becomes JSON text
+    as_text = {}
+    for path in scenario.sweep_paths:
+        values = [p.values[path] for p in points]
+        as_text[path] = not (all(_is_number(v) for v in values)
+                             or all(isinstance(v, str) for v in values)
+                             or all(isinstance(v, bool) for v in values))
+    specs = []
+    for point in points:
+        values = {path: _column_value(point.values[path], as_text[path])
+                  for path in scenario.sweep_paths}
+        for replication in range(point.config.simulation.replications):
+            specs.append(RunSpec(
+                run_id=f"p{point.index:0{point_width}d}-r{replication:0{replication_width}d}",
+                point=point.index,
+                replication=replication,
+                seed=run_seed(point.config.simulation.seed, point.key, replication),
+                values=values,
+                config=point.config,
+            ))
+    return specs
+
+
+# ---------------------------------------------------------------------------
+# One run in a worker
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came back from one run: a result, or the error it raised."""
+
+    run_id: str
+    result: RunResult | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True if the run finished."""
+        return self.error is None
+
+    @classmethod
+    def from_exception(cls, run_id: str, error: BaseException) -> "Outcome":
+        """A failed outcome carrying the error's type, message and traceback."""
+        text = "".join(traceback.format_exception(error))
+        return cls(run_id, error=f"{type(error).__name__}: {error}", traceback=text)
+
+
+def execute(spec: RunSpec, run: Callable[[Config, int], RunResult] = run_once) -> Outcome:
+    """Run one spec, catching any error so that the sweep goes on."""
+    try:
+        return Outcome(spec.run_id, result=run(spec.config, spec.seed))
+    except Exception as error:
+        return Outcome.from_exception(spec.run_id, error)
+
+
+# ---------------------------------------------------------------------------
+# Executors
+# ---------------------------------------------------------------------------
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class SerialExecutor:
+    """Runs one after another in this process (one worker, no start-up cost)."""
+
+    name = "serial"
+    workers = 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def imap_unordered(self, function, specs: Iterable[RunSpec]) -> Iterator[Outcome]:
+        """Yield each run's outcome as it finishes."""
+        for spec in specs:
+            yield function(spec)
+
+
+class ProcessExecutor:
+    """A local process pool (``concurrent.futures``) with ``workers`` processes.
+
+    Workers are started by a fork server, which is safe whatever threads this
+    process runs (progress bars, Dask clients).
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def __enter__(self):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["analysis.runner"])
+        self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+        return self
+
+    def __exit__(self, *exc):
+        self._pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+        return False
+
+    def imap_unordered(self, function, specs: Iterable[RunSpec]) -> Iterator[Outcome]:
+        """Yield each run's outcome as it finishes; at most two runs per worker are queued."""
+        pending: dict[concurrent.futures.Future, str] = {}
+        queue = iter(specs)
+        window = 2 * self.workers
+        while True:
+            for spec in queue:
+                pending[self._pool.submit(function, spec)] = spec.run_id
+                if len(pending) >= window:
+                    break
+            if not pending:
+                return
+            done, _ = concurrent.futures.wait(pending, return_when="FIRST_COMPLETED")
+            for future in done:
+                run_id = pending.pop(future)
+                error = future.exception()
+                yield Outcome.from_exception(run_id, error) if error else future.result()
+
+
+class DaskExecutor:
+    """Runs on a Dask distributed cluster.
+
+    Give ``address`` (an existing scheduler), ``client`` (an existing
+    ``distributed.Client``) or neither to start a ``LocalCluster`` with
+    ``workers`` single-threaded worker processes on 127.0.0.1 (threads in this
+    process with ``processes=False``).
+    """
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, *, client=None, workers: int | None = None,
+                 processes: bool = True):
+        self.address = address
+        self.workers = workers
+        self.processes = processes
+        self._client = client
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self):
+        import logging
+
+        from distributed import Client, LocalCluster
+
+        if self._client is None:
+            if self.address is None:
+                where = {"host": "127.0.0.1"} if self.processes else {}  # else in-process
+                cluster = self._stack.enter_context(LocalCluster(
+                    n_workers=self.workers or default_workers(), threads_per_worker=1,
+                    processes=self.processes, dashboard_address=":0",
+                    silence_logs=logging.ERROR, **where))
+                self.address = cluster.scheduler_address
+                self._client = self._stack.enter_context(Client(cluster))
+            else:
+                self._client = self._stack.enter_context(Client(self.address, timeout="5s"))
+        if self.workers is None:
+            self.workers = sum(self._client.nthreads().values())
+        return self
+
+    def __exit__(self, *exc):
+        self._stack.close()
+        return False
+
+    def imap_unordered(self, function, specs: Iterable[RunSpec]) -> Iterator[Outcome]:
+        """Yield each run's outcome as it finishes; a few runs per worker thread are queued."""
+        from distributed import as_completed
+
+        client = self._client
+        window = max(4 * (self.workers or 1), 16)
+        queue = iter(specs)
+        pending = {}
+
+        def submit(spec):
+            key = f"crm-sim-{spec.run_id}-{uuid.uuid4().hex}"
+            future = client.submit(function, spec, pure=False, key=key)
+            pending[future.key] = spec.run_id
+            return future
+
+        futures = as_completed([submit(spec) for spec in itertools.islice(queue, window)])
+        for future in futures:
+            run_id = pending.pop(future.key)
+            try:
+                outcome = future.result()
+            except Exception as error:  # the worker died or the task was lost
+                outcome = Outcome.from_exception(run_id, error)
+            future.release()
+            yield outcome
+            spec = next(queue, None)
+            if spec is not None:
+                futures.add(submit(spec))
+
+
+# ---------------------------------------------------------------------------
+# The sweep
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    """Counts of a sweep, and its failures.
+
+    Attributes:
+        total: runs in the scenario.
+        resumed: runs found finished in the parts folder (not run again).
+        ok: runs finished (including resumed ones).
+        failures: failure records (run id, seed, values, error, traceback).
+    """
+
+    total: int
+    resumed: int = 0
+    ok: int = 0
+    failures: list[dict] = field(default_factory=list)
+
+
+def failure_record(spec: RunSpec, outcome: Outcome) -> dict:
+    """What is kept about a failed run: enough to reproduce it with ``run_once``."""
+    return {
+        "run_id": spec.run_id, "point": spec.point, "replication": spec.replication,
+        "seed": spec.seed, "values": spec.values, "error": outcome.error,
+        "traceback": outcome.traceback,
+    }
+
+
+def part_frames(spec: RunSpec, result: RunResult) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run's result with its identity columns in front (runs part, timeseries part)."""
+    runs = result.firms.copy()
+    for position, (name, value) in enumerate(
+            (("run_id", spec.run_id), ("point", spec.point), ("replication", spec.replication),
+             ("seed", spec.seed))):
+        runs.insert(position, name, value)
+    timeseries = result.timeseries.copy()
+    for position, (name, value) in enumerate(
+            (("run_id", spec.run_id), ("point", spec.point), ("replication", spec.replication))):
+        timeseries.insert(position, name, value)
+    for frame, at in ((runs, 7), (timeseries, 7)):
+        for offset, (path, value) in enumerate(spec.values.items()):
+            frame.insert(at + offset, path, value)
+    return runs, timeseries
+
+
+def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
+              run: Callable[[Config, int], RunResult] = run_once, progress: bool = True,
+              description: str | None = None) -> SweepReport:
+    """Execute the specs not yet finished in ``store``, writing each as its own part.
+
+    Args:
+        specs: every run of the scenario (finished ones are skipped).
+        store: the parts folder (already created).
+        executor: an entered executor.
+        run: the run function (``run_once``; tests pass failing ones).
+        progress: show a progress bar (runs done / total, ETA) on stderr.
+        description: label of the progress bar.
+
+    Returns:
+        The counts and failures of the whole scenario.
+    """
+    finished = store.finished()
+    todo = [spec for spec in specs if spec.run_id not in finished]
+    by_id = {spec.run_id: spec for spec in specs}
+    report = SweepReport(total=len(specs), resumed=len(specs) - len(todo))
+    report.ok = report.resumed
+    bar = tqdm(total=len(specs), initial=report.resumed, unit="run", desc=description,
+               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    with bar:
+        for outcome in executor.imap_unordered(functools.partial(execute, run=run), todo):
+            spec = by_id[outcome.run_id]
+            if outcome.ok:
+                store.write(spec.run_id, *part_frames(spec, outcome.result))
+                report.ok += 1
+            else:
+                record = failure_record(spec, outcome)
+                store.write_failure(spec.run_id, record)
+                report.failures.append(record)
+                bar.set_postfix(failed=len(report.failures))
+            bar.update(1)
+    report.failures.sort(key=lambda record: record["run_id"])
+    return report

@@ -1,0 +1,8 @@
+"""crm-sim command line: ``python run.py run SCENARIO.yaml`` (see ``python run.py --help``)."""
+
+import sys
+
+from analysis.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
