@@ -30,10 +30,6 @@ from .sweep import (
 EXIT_OK, EXIT_FAILED_RUNS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-class BadInput(Exception):
-    """Input that stops the command before anything is written (exit code 2)."""
-
-
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)

@@ -30,6 +30,7 @@ Every problem found is reported at once, one line each, as
 the list.
 """
 
+import collections
 import copy
 import difflib
 import itertools
@@ -524,7 +525,6 @@ class Scenario:
         points: every sweep point (one point, with no values, without a sweep).
         sweep_paths: the swept dotted paths, grid paths first.
         execution: the ``execution`` section (the command line may override it).
-        lines: line of each swept path's entry in the file.
     """
 
     name: str
@@ -533,7 +533,6 @@ class Scenario:
     points: tuple[Point, ...]
     sweep_paths: tuple[str, ...]
     execution: Execution
-    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def runs(self) -> int:
@@ -601,7 +600,8 @@ def _expand(sweep: Sweep, raw_config: dict, document: YamlDocument, shown: str
     grid_paths, zip_paths = list(values["grid"]), list(values["zip"])
     if len(grid_paths) + len(zip_paths) == 0:
         return [], locs, problems
-    count = math.prod(len(v) for v in values["grid"].values()) * max(lengths.values(), default=1)
+    zip_length = len(next(iter(values["zip"].values()), [None]))
+    count = math.prod(len(v) for v in values["grid"].values()) * zip_length
     if count > MAX_RUNS:
         problems.append(Problem(shown, document.line_of(("sweep",)), "sweep",
                                 f"{count} points; at most {MAX_RUNS} are allowed"))
@@ -610,6 +610,13 @@ def _expand(sweep: Sweep, raw_config: dict, document: YamlDocument, shown: str
     zipped = list(zip(*values["zip"].values(), strict=True)) if zip_paths else [()]
     points = [dict(zip(grid_paths + zip_paths, g + z, strict=True))
               for g, z in itertools.product(grid, zipped)]
+    keys = [json.dumps(p, sort_keys=True, default=str) for p in points]
+    repeated = sorted(key for key, count in collections.Counter(keys).items() if count > 1)
+    if repeated:  # two identical points would be the same runs with the same seeds
+        problems.append(Problem(shown, document.line_of(("sweep",)), "sweep",
+                                f"points repeated: {'; '.join(repeated)}; give each value once "
+                                "(replications repeat runs)"))
+        return [], locs, problems
     return points, locs, problems
 
 
@@ -716,5 +723,4 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
         points=tuple(points),
         sweep_paths=tuple(lines),
         execution=parsed.execution,
-        lines=lines,
     )

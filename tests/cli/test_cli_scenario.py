@@ -179,6 +179,17 @@ def test_an_empty_sweep_is_an_error(write_scenario, sweep):
     assert "empty sweep" in problems[0].message
 
 
+def test_repeated_sweep_points_are_errors(write_scenario):
+    (problem,) = problems_of(write_scenario(
+        "sweep:\n  grid:\n    market.repair_window: [2, 4, 2]\n"))
+    assert problem.line == 1
+    assert 'points repeated: {"market.repair_window": 2}' in problem.message
+    # a value may repeat in a zip list when its partner differs
+    path = write_scenario("sweep:\n  zip:\n    market.repair_window: [2, 2]\n"
+                          "    market.imitation: [0.1, 0.2]\n")
+    assert len(load_scenario(path).points) == 2
+
+
 def test_duplicate_keys_are_errors(write_scenario):
     path = write_scenario("market:\n  repair_window: 3\n  repair_window: 4\n")
     (problem,) = problems_of(path)
