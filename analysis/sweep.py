@@ -31,6 +31,7 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,22 +215,37 @@ class ProcessExecutor:
         return False
 
     def imap_unordered(self, function, specs: Iterable[RunSpec]) -> Iterator[Outcome]:
-        """Yield each run's outcome as it finishes; at most two runs per worker are queued."""
+        """Yield each run's outcome as it finishes; at most two runs per worker are queued.
+
+        If a worker process dies (killed, out of memory), the pool is broken: the
+        runs in flight and those not yet started are reported as failed, so that
+        ``--resume`` can run them again.
+        """
         pending: dict[concurrent.futures.Future, str] = {}
         queue = iter(specs)
         window = 2 * self.workers
+        broken: BrokenProcessPool | None = None
         while True:
-            for spec in queue:
-                pending[self._pool.submit(function, spec)] = spec.run_id
-                if len(pending) >= window:
+            while broken is None and len(pending) < window:
+                spec = next(queue, None)
+                if spec is None:
                     break
+                try:
+                    pending[self._pool.submit(function, spec)] = spec.run_id
+                except BrokenProcessPool as error:
+                    broken = error
+                    yield Outcome.from_exception(spec.run_id, error)
             if not pending:
-                return
+                break
             done, _ = concurrent.futures.wait(pending, return_when="FIRST_COMPLETED")
             for future in done:
                 run_id = pending.pop(future)
                 error = future.exception()
+                if isinstance(error, BrokenProcessPool):
+                    broken = error
                 yield Outcome.from_exception(run_id, error) if error else future.result()
+        for spec in queue if broken is not None else ():  # nothing more can start
+            yield Outcome.from_exception(spec.run_id, broken)
 
 
 class DaskExecutor:

@@ -38,6 +38,13 @@ def fail_in_ecommerce(config, seed):
     return run_once(config, seed)
 
 
+def die_in_ecommerce(config, seed):
+    """A run function whose worker process dies in every e-commerce run."""
+    if config.market.setting == "ecommerce":
+        os._exit(3)
+    return run_once(config, seed)
+
+
 def sweep(folder, scenario, executor, run=run_once):
     """Run the whole scenario into ``folder``; return the report and runs.parquet."""
     store = prepare(folder, scenario, resume=False)
@@ -100,19 +107,24 @@ def test_results_do_not_depend_on_worker_count_or_engine(write_scenario, tmp_pat
                                                          dask_cluster, capsys):
     path = write_scenario()
     frames = {}
-    for label, extra in (("one", ["--workers", "1"]), ("two", ["--workers", "2"]),
-                         ("dask", ["--dask", dask_cluster.scheduler_address])):
+    on_cluster = write_scenario(  # the same scenario, sent to the cluster by its YAML
+        path.read_text() + f"execution: {{engine: dask, address: "
+                           f"'{dask_cluster.scheduler_address}'}}\n", name="on_cluster.yaml")
+    for label, scenario, extra in (
+            ("one", path, ["--workers", "1"]), ("two", path, ["--workers", "2"]),
+            ("dask", path, ["--dask", dask_cluster.scheduler_address]),
+            ("yaml", on_cluster, [])):
         out = tmp_path / label
-        assert main(["run", str(path), "--out", str(out), "--quiet", *extra]) == 0
+        assert main(["run", str(scenario), "--out", str(out), "--quiet", *extra]) == 0
         frames[label] = (pd.read_parquet(out / "runs.parquet"),
                          pd.read_parquet(out / "timeseries.parquet"),
                          (out / "runs.parquet").read_bytes())
         assert json.loads((out / "manifest.json").read_text())["engine"] == (
-            {"one": "serial", "two": "local", "dask": "dask"}[label])
+            {"one": "serial", "two": "local", "dask": "dask", "yaml": "dask"}[label])
     runs, timeseries, raw = frames["one"]
     assert len(runs) == 6 * 3
     assert list(runs["run_id"]) == sorted(runs["run_id"])
-    for label in ("two", "dask"):
+    for label in ("two", "dask", "yaml"):
         pd.testing.assert_frame_equal(frames[label][0], runs, check_exact=True)
         pd.testing.assert_frame_equal(frames[label][1], timeseries, check_exact=True)
         assert frames[label][2] == raw  # byte-identical files
@@ -161,6 +173,21 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(executor, write_scenario
         stored = json.loads((tmp_path / "out" / "parts" / "failed"
                              / f"{record['run_id']}.json").read_text())
         assert stored["seed"] == record["seed"]
+
+
+def test_a_dying_worker_fails_its_runs_and_resume_finishes_them(write_scenario, tmp_path):
+    scenario = load_scenario(write_scenario())
+    specs = plan_runs(scenario)
+    report, _ = sweep(tmp_path / "out", scenario, ProcessExecutor(2), run=die_in_ecommerce)
+    failed = {f["run_id"] for f in report.failures}
+    assert {s.run_id for s in specs if s.point == 1} <= failed
+    assert report.ok + len(failed) == len(specs)
+    assert all("BrokenProcessPool" in f["error"] for f in report.failures)
+
+    store = prepare(tmp_path / "out", scenario, resume=True)
+    with SerialExecutor() as executor:
+        resumed = run_sweep(specs, store, executor, progress=False)
+    assert (resumed.resumed, resumed.ok, resumed.failures) == (report.ok, len(specs), [])
 
 
 def test_the_command_names_the_failures_and_exits_1(write_scenario, tmp_path, monkeypatch,
