@@ -27,6 +27,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import traceback
 import uuid
@@ -191,6 +192,11 @@ class SerialExecutor:
             yield function(spec)
 
 
+def _ignore_interrupts() -> None:
+    """In pool workers: leave Ctrl-C to the command, which stops the sweep and keeps parts."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ProcessExecutor:
     """A local process pool (``concurrent.futures``) with ``workers`` processes.
 
@@ -207,7 +213,8 @@ class ProcessExecutor:
     def __enter__(self):
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["analysis.runner"])
-        self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_ignore_interrupts)
         return self
 
     def __exit__(self, *exc):
