@@ -443,7 +443,6 @@ class CRMModel(mesa.Model):
         if effects is not None:
             price = price * effects.price_multiplier
             wallet = wallet * effects.wallet_multiplier
-            serve = serve + effects.cost  # policy spending is a cost of serving that customer
         sales = rules.revenue(pop.spend, price, wallet)
         advocate = (pop.stage == Stage.STABILITY) & (
             pop.satisfaction >= simulation.satisfied_threshold)
@@ -451,12 +450,15 @@ class CRMModel(mesa.Model):
         profit = vectors.margin[slot] * sales - serve
         discount = (1.0 + simulation.discount_rate) ** -t
         pop.revenue_to_date += sales
-        pop.clv += ((profit + benefit) * discount).astype(F32)
+        # a customer's CLV bears what the firm's policies spent on it this period
+        spent = 0.0 if effects is None else np.where(active, effects.cost, F32(0.0))
+        pop.clv += ((profit - spent + benefit) * discount).astype(F32)
         flows = self._flows
         flows["revenue"] = self._per_firm(sales)
-        flows["serve_cost"] = self._per_firm(serve) - flows["policy_cost"]
+        flows["serve_cost"] = self._per_firm(serve)
         flows["referral_value"] = self._per_firm(benefit)
-        flows["profit"] = self._per_firm(profit)  # acquisition spend is subtracted in _acquire
+        # acquisition spend is subtracted in _acquire
+        flows["profit"] = self._per_firm(profit) - flows["policy_cost"]
 
     def _move_stages(self, effects: Effects | None) -> np.ndarray:
         pop, relationship, market = self.customers, self.config.relationship, self.config.market
@@ -488,7 +490,8 @@ class CRMModel(mesa.Model):
         leaving = active & (new == Stage.EXITED)
         entered_decline = (new == Stage.DECLINE) & ~in_decline
         flows = self._flows
-        flows["advances"] = self._per_firm(where=active & ~in_decline & (new == stage + 1))
+        moved_up = active & (new == stage + 1) & (new <= Stage.STABILITY)
+        flows["advances"] = self._per_firm(where=moved_up)
         flows["declines"] = self._per_firm(where=entered_decline)
         flows["recoveries"] = self._per_firm(where=in_decline & active & (new < Stage.DECLINE))
 
@@ -540,6 +543,11 @@ class CRMModel(mesa.Model):
             temperature=relationship.defection_temperature,
         )
         defects = leaving[candidates] | (rng.random(k, dtype=F32) < probability)
+        # a declining customer who exits goes to a rival only if the rival beats
+        # leaving the market by more than the cost of switching to it
+        barrier = relationship.defection_switching_cost_weight * pop.switching_cost[candidates]
+        stays_out = leaving[candidates] & (best_value - barrier <= market.outside_value)
+        best_firm = np.where(stays_out, NO_FIRM, best_firm)
         leavers, destination = candidates[defects], best_firm[defects]
         self._end_relationships(leavers, destination, leaving[leavers])
         to_rival = destination != NO_FIRM

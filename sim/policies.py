@@ -181,9 +181,15 @@ class WinBack(Policy):
     }
 
     def eligible(self, population, firm, stages, period, params):
-        """Customers whose last relationship was with this firm and ended within the window."""
+        """Customers with no firm whose last relationship was with this one, ended recently.
+
+        Whatever stages are configured, customers active at a firm are never
+        eligible: winning them from a rival is acquisition, not win-back.
+        """
         recent = period - population.left_period <= params["window"]
-        return (population.last_firm == firm) & recent & np.isin(population.stage, stages)
+        no_firm = (population.stage == Stage.EXITED) | (population.stage == Stage.PROSPECT)
+        return ((population.last_firm == firm) & recent & no_firm
+                & np.isin(population.stage, stages))
 
     def apply(self, effects, touched, population, params):
         """No effect on the rules: the model restarts those who accept (see ``accepts``)."""

@@ -6,12 +6,19 @@ draws random numbers: the model passes in the draws, so the rules are pure and
 can be tested by properties. The model (:mod:`sim.model`) decides the order.
 
 Symbols: V perceived value, E value expectation, S satisfaction, T trust,
-C switching cost, L loyalty drive. All four determinants live in [0, 1].
+C switching cost, L loyalty drive. E, S, T and C live in [0, 1]; V is a value
+on the same scale but unbounded (a bad offer can be worth less than nothing).
 Source: seed 000 point 7 (the four determinants and their stage weights),
 seed 003 (satisfaction is not loyalty), MODEL.md sections 2-3 and 6-7.
 """
 
 import numpy as np
+
+
+def logistic(x):
+    """The logistic ``1 / (1 + exp(-x))``, computed with tanh so it never overflows."""
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
+
 
 # ---------------------------------------------------------------------------
 # Perceived value (客户认知价值)
@@ -101,7 +108,7 @@ def satisfaction_target(value, expectation, *, at_confirmation, sensitivity):
     where satisfaction acts, in :func:`satisfaction_utility`.
     """
     logit = np.log(at_confirmation / (1.0 - at_confirmation))
-    return 1.0 / (1.0 + np.exp(-(logit + sensitivity * (value - expectation))))
+    return logistic(logit + sensitivity * (value - expectation))
 
 
 def update_satisfaction(satisfaction, target, *, rate):
@@ -203,7 +210,7 @@ def defection_probability(
         switching cost or trust.
     """
     barrier = switching_cost_weight * switching_cost + trust_weight * trust + hurdle
-    return search_probability / (1.0 + np.exp(-(value_gain - barrier) / temperature))
+    return search_probability * logistic((value_gain - barrier) / temperature)
 
 
 # ---------------------------------------------------------------------------

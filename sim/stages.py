@@ -14,6 +14,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from .rules import logistic
+
 
 class Stage(IntEnum):
     """Where a customer is in its relationship with its current firm."""
@@ -107,6 +109,11 @@ def transition_probabilities(
         switching_cost_buffer: how much switching cost damps exit, in [0, 1].
         overdue_exit_multiplier: exit hazard multiplier past the repair window.
 
+    Where a configuration makes ``p_up + p_down`` (or ``p_recover + p_exit``)
+    exceed 1, the harsher move keeps its chance and the other gets the rest
+    (``p_up <= 1 - p_down``, ``p_recover <= 1 - p_exit``), so one uniform draw
+    realizes exactly the returned probabilities (:func:`next_stage`).
+
     Returns:
         Tuple ``(p_up, p_down, p_recover, p_exit)`` of arrays shaped like ``stage``;
         each is zero where it does not apply.
@@ -117,13 +124,17 @@ def transition_probabilities(
     can_advance &= stage_age >= np.asarray(min_stage_age)[stage]
     can_decline = is_active(stage) & ~in_decline
 
-    p_up = advance_rate * _logistic(steepness * (loyalty - np.asarray(advance_threshold)[stage]))
-    p_down = decline_rate * _logistic(steepness * (decline_threshold - loyalty))
-    p_recover = np.minimum(recovery_rate * _logistic(steepness * (loyalty - recovery_threshold)),
+    p_up = advance_rate * logistic(steepness * (loyalty - np.asarray(advance_threshold)[stage]))
+    p_down = decline_rate * logistic(steepness * (decline_threshold - loyalty))
+    p_recover = np.minimum(recovery_rate * logistic(steepness * (loyalty - recovery_threshold)),
                            1.0)
     window = repair_window * (1.0 + switching_cost)
     overdue = np.where(stage_age >= window, overdue_exit_multiplier, 1.0)
     p_exit = np.minimum(exit_rate * (1.0 - switching_cost_buffer * switching_cost) * overdue, 1.0)
+    # one draw decides at most one move; where the two chances add up past 1 the
+    # harsher move keeps its chance (as in next_stage, where it is applied last)
+    p_up = np.minimum(p_up, 1.0 - p_down)
+    p_recover = np.minimum(p_recover, 1.0 - p_exit)
     return (
         np.where(can_advance, p_up, 0.0),
         np.where(can_decline, p_down, 0.0),
@@ -183,7 +194,3 @@ def trajectory_type(deepest_stage, stability_periods, long_stability):
         [Trajectory.I, Trajectory.II, Trajectory.III],
         Trajectory.IV,
     )
-
-
-def _logistic(x):
-    return 1.0 / (1.0 + np.exp(-x))

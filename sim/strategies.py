@@ -44,8 +44,9 @@ class FirmObservation:
     Attributes:
         customers: customers at the end of the last period.
         lost: customers it lost in the last period (to rivals or out of the market).
-        mean_trust: mean trust of its customers.
-        mean_misfit: mean personalization misfit ``d * p`` of its customers.
+        mean_trust: mean trust of its customers (NaN without customers).
+        mean_misfit: mean personalization misfit ``d * p`` of its customers (NaN
+            without customers).
     """
 
     customers: int
@@ -93,10 +94,10 @@ class Clasp(Strategy):
     }
 
     def decide(self, params, observation):
-        """Buy back churn: ``rate = base * (1 + responsiveness * lost / customers)``."""
+        """Buy back churn: ``rate = min(1, base * (1 + responsiveness * lost / customers))``."""
         loss_rate = observation.lost / max(observation.customers, 1)
         rate = params.acquisition_rate * (1.0 + params.responsiveness * loss_rate)
-        return Actions(rate, 1.0, params.adaptation)
+        return Actions(min(rate, 1.0), 1.0, params.adaptation)
 
 
 class Zipper(Strategy):
@@ -122,6 +123,8 @@ class Zipper(Strategy):
 
     def decide(self, params, observation):
         """Invest in the relationship when trust lags the target."""
+        if not observation.customers:  # no customers, no evidence: keep the configured levers
+            return super().decide(params, observation)
         gap = max(0.0, self.trust_target - observation.mean_trust)
         effort = 1.0 + params.responsiveness * gap
         return Actions(params.acquisition_rate, effort, params.adaptation)
@@ -150,6 +153,8 @@ class Velcro(Strategy):
 
     def decide(self, params, observation):
         """Stretch adaptation toward customers whose needs differ most."""
+        if not observation.customers:  # no customers, no evidence: keep the configured levers
+            return super().decide(params, observation)
         stretch = min(1.0, params.responsiveness * observation.mean_misfit)
         adaptation = params.adaptation + stretch * (1.0 - params.adaptation)
         return Actions(params.acquisition_rate, 1.0, adaptation)

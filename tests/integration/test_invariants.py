@@ -280,9 +280,6 @@ def test_invariants_hold_every_step(setting, seed):
         assert totals[column] > 0, column
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: the ledger's 'advances' also counts stability -> decline slides, because "
-    "model._move_stages books new == stage + 1 and Stage.DECLINE == Stage.STABILITY + 1"))
 @pytest.mark.parametrize("setting", SETTING_NAMES)
 def test_advances_count_only_moves_up(setting):
     # nobody leaves, so every booked move is visible in the arrays

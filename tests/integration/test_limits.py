@@ -15,7 +15,6 @@ PERIODS = 40
 SETTING_NAMES = ("traditional", "ecommerce")
 SEEDS = range(3)
 
-OVERFLOW = "ignore:overflow encountered in exp:RuntimeWarning"  # see test_rules.py xfail
 
 
 def identical_firms(strategy="clasp", n=3, **params):
@@ -45,7 +44,6 @@ PROHIBITIVE = {"defection_switching_cost_weight": 100.0}
 FLOOR_AT_ONE = {"switching_cost_floor": 1.0}
 
 
-@pytest.mark.filterwarnings(OVERFLOW)
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("setting", SETTING_NAMES)
 def test_prohibitive_switching_cost_stops_defection_to_identical_rivals(setting, seed):
@@ -65,11 +63,6 @@ def test_control_identical_rivals_do_win_customers_at_ordinary_switching_costs(s
     assert flows.defections_rival > 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a customer exiting from decline goes to the best visible rival whatever its "
-    "switching cost; model._defect applies the switching-cost barrier only to searchers, so a "
-    "prohibitive switching cost (weight 100, C = 1) still loses customers to rivals"))
-@pytest.mark.filterwarnings(OVERFLOW)
 @pytest.mark.parametrize("setting", SETTING_NAMES)
 def test_prohibitive_switching_cost_stops_defection_to_rivals_also_from_decline(setting):
     config = config_for(setting, market=FLOOR_AT_ONE,

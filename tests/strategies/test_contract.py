@@ -58,17 +58,6 @@ def three_firm_config(name, periods=12, customers=600):
     )
 
 
-KNOWN_EXTREME_PARAMS_BUGS = {
-    "clasp": "engine bug: Clasp.decide does not cap the acquisition rate, "
-             "rate = acquisition_rate * (1 + responsiveness * loss_rate) exceeds 1 for valid "
-             "params (e.g. acquisition_rate 0.5, responsiveness 10, half the customers lost)",
-}
-KNOWN_EMPTY_FIRM_BUGS = {
-    "velcro": "engine bug: a firm without customers observes mean_misfit NaN and "
-              "min(1.0, responsiveness * nan) is 1.0, so Velcro stretches adaptation to full "
-              "(and pays the flexibility cost) on no evidence",
-}
-
 
 @pytest.mark.parametrize("name", NAMES)
 class TestStrategyContract:
@@ -101,10 +90,7 @@ class TestStrategyContract:
         for observation in OBSERVATIONS:
             assert_valid_actions(strategy.decide(params, observation))
 
-    def test_decide_returns_valid_actions_for_extreme_valid_params(self, name, request):
-        if name in KNOWN_EXTREME_PARAMS_BUGS:
-            request.applymarker(pytest.mark.xfail(strict=True,
-                                                  reason=KNOWN_EXTREME_PARAMS_BUGS[name]))
+    def test_decide_returns_valid_actions_for_extreme_valid_params(self, name):
         strategy = get_strategy(name)
         for params in extreme_params(name):
             for observation in OBSERVATIONS:
@@ -114,10 +100,8 @@ class TestStrategyContract:
         actions = get_strategy(name).decide(firm_params(name), EMPTY_FIRM)
         assert_valid_actions(actions)
 
-    def test_a_firm_without_customers_keeps_its_configured_levers(self, name, request):
+    def test_a_firm_without_customers_keeps_its_configured_levers(self, name):
         """No customers, no evidence: the levers stay where the config put them."""
-        if name in KNOWN_EMPTY_FIRM_BUGS:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_EMPTY_FIRM_BUGS[name]))
         params = firm_params(name)
         actions = get_strategy(name).decide(params, EMPTY_FIRM)
         assert actions.acquisition_rate == params.acquisition_rate

@@ -175,8 +175,6 @@ def test_satisfaction_does_not_enter_defection():
     assert p > 0.9
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: defection_probability overflows exp() and "
-                   "warns for valid configs with a large switching-cost weight")
 def test_defection_probability_is_silent_at_a_prohibitive_barrier():
     # valid config: defection_switching_cost_weight is only bounded below (NonNegative)
     with warnings.catch_warnings():
@@ -517,10 +515,6 @@ def test_next_stage_realizes_its_probabilities(stage, p_up, p_down, p_recover, p
         assert np.mean(new == Stage.DECLINE) == pytest.approx(p_down, abs=1.0 / n)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: the config allows rates and thresholds for "
-                   "which transition_probabilities breaks next_stage's precondition "
-                   "(p_up + p_down <= 1, p_recover + p_exit <= 1), so the realized chance "
-                   "to advance or recover is not the documented one")
 @pytest.mark.parametrize(("stage", "loyalty", "switching_cost", "age", "overrides"), [
     # advance threshold below the decline threshold: both logistic terms near 1
     (Stage.EXPLORATION, 0.4, 0.0, 10,
