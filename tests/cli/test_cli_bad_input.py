@@ -163,6 +163,21 @@ def test_output_folder_without_write_permission(write_scenario, tmp_path, capsys
     assert not (locked / "results").exists()
 
 
+@pytest.mark.parametrize("exists", [True, False], ids=["existing folder", "new folder"])
+def test_output_folder_the_user_may_not_write(exists, write_scenario, tmp_path, capsys,
+                                              monkeypatch):
+    # as root every folder is writable, so deny write access the way the OS would report it
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    out = locked if exists else locked / "results"
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: (
+        False if os.fspath(path) == os.fspath(locked) else real_access(path, mode)))
+    assert main(["run", str(write_scenario()), "--out", str(out)]) == 2
+    assert "not writable (permission denied)" in capsys.readouterr().err
+    assert list(locked.iterdir()) == []
+
+
 def test_invalid_input_leaves_an_existing_results_folder_untouched(
         write_scenario, tmp_path, snapshot, capsys):
     out = str(tmp_path / "results")
