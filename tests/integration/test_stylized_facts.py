@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.metrics import customer_equity
 from sim import CRMModel, default_config
 from sim.stages import is_active
 
@@ -53,7 +54,10 @@ def summarize(model):
     totals["trust_24"] = at_24.mean_trust
     totals["switching_cost_24"] = at_24.mean_switching_cost
     totals["serve_cost_per_customer"] = totals.serve_cost / totals.customers
-    totals["equity"] = totals.discounted_profit
+    # the product's own definition: realized discounted value + projected value
+    equity = customer_equity(frame, model.config.simulation.discount_rate)
+    strategy_of = dict(zip(frame.firm, frame.strategy, strict=False))
+    totals["equity"] = equity.rename(index=strategy_of)
     return totals
 
 
