@@ -369,7 +369,8 @@ def part_frames(spec: RunSpec, result: RunResult) -> tuple[pd.DataFrame, pd.Data
     for position, (name, value) in enumerate(
             (("run_id", spec.run_id), ("point", spec.point), ("replication", spec.replication))):
         timeseries.insert(position, name, value)
-    for frame, at in ((runs, 7), (timeseries, 7)):
+    for frame in (runs, timeseries):  # swept values right after the setting
+        at = frame.columns.get_loc("setting") + 1
         for offset, (path, value) in enumerate(spec.values.items()):
             frame.insert(at + offset, path, value)
     return runs, timeseries
