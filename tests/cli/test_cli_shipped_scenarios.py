@@ -11,7 +11,7 @@ from sim.settings import SETTINGS
 from sim.strategies import STRATEGIES
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
+SHIPPED = sorted(SCENARIOS.rglob("*.yaml"))  # subfolders too
 BRIEF = {"simulation.customers": 200, "simulation.periods": 6, "simulation.replications": 1}
 
 
@@ -22,7 +22,7 @@ def test_scenarios_are_shipped():
     assert len([n for n in names if n.startswith("teaching_")]) >= 2
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(SCENARIOS)))
 def test_a_shipped_scenario_loads_and_runs_briefly(path):
     scenario = load_scenario(path)
     assert scenario.name == path.stem
