@@ -1,0 +1,1 @@
+"""Policy tests (a package, so its test_contract.py does not clash with tests/strategies/)."""
