@@ -27,6 +27,9 @@ FIRM_COLUMNS = (
     # defections by reason, and how many of the defectors were satisfied
     "defections", "defections_rival", "defections_market", "exits_from_decline",
     "satisfied_defectors",
+    # defections by the stage the relationship was in when it ended
+    "defections_exploration", "defections_formation", "defections_stability",
+    "defections_decline",
     # stage moves
     "advances", "declines", "recoveries",
     # finished relationships by trajectory type, and their realized CLV
@@ -41,21 +44,35 @@ INTEGER_COLUMNS = frozenset((
     "customers", "exploration", "formation", "stability", "decline", "advocates",
     "customers_start", "retained", "acquisitions", "acquisitions_spend",
     "acquisitions_referral", "acquisitions_rival", "acquisitions_win_back", "defections",
-    "defections_rival",
-    "defections_market", "exits_from_decline", "satisfied_defectors", "advances", "declines",
+    "defections_rival", "defections_market", "exits_from_decline", "satisfied_defectors",
+    "defections_exploration", "defections_formation", "defections_stability",
+    "defections_decline", "advances", "declines",
     "recoveries", "trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV",
 ))
 """Count columns, returned as integers."""
 
 
+MAX_COHORTS = 121
+"""Cohort survival keeps at most this many acquisition cohorts (wider ones on long runs)."""
+
+
 class Ledger:
-    """Preallocated per-period records of every firm and of the market."""
+    """Preallocated per-period records of every firm and of the market.
+
+    Besides the per-firm columns, it keeps cohort survival: for every period,
+    firm and acquisition cohort, how many customers acquired in that cohort
+    are still with the firm. A cohort is ``cohort_width`` consecutive
+    acquisition periods (1 for runs of up to 120 periods).
+    """
 
     def __init__(self, periods: int, firm_names, strategies):
         self.firm_names = tuple(firm_names)
         self.strategies = tuple(strategies)
         self.firm = np.zeros((periods + 1, len(self.firm_names), len(FIRM_COLUMNS)))
         self.market = np.zeros((periods + 1, len(MARKET_COLUMNS)))
+        self.cohort_width = -(-(periods + 1) // MAX_COHORTS)  # ceil
+        n_cohorts = periods // self.cohort_width + 1
+        self.cohorts = np.zeros((periods + 1, len(self.firm_names), n_cohorts), dtype=np.int32)
         self.column = {name: i for i, name in enumerate(FIRM_COLUMNS)}
         self.last_period = -1
 
@@ -85,6 +102,40 @@ class Ledger:
         frame.insert(1, "firm", np.tile(self.firm_names, periods))
         frame.insert(2, "strategy", np.tile(self.strategies, periods))
         return frame
+
+    def write_cohorts(self, period: int, firm: np.ndarray, acquired_period: np.ndarray) -> None:
+        """Count each firm's customers by acquisition cohort (``firm`` codes, -1: none)."""
+        n_firms, n_cohorts = self.cohorts.shape[1:]
+        has_firm = firm >= 0
+        cohort = acquired_period[has_firm] // self.cohort_width
+        counts = np.bincount(firm[has_firm].astype(np.intp) * n_cohorts + cohort,
+                             minlength=n_firms * n_cohorts)
+        self.cohorts[period] = counts.reshape(n_firms, n_cohorts)
+
+    def cohort_frame(self) -> pd.DataFrame:
+        """Cohort survival: one row per period x firm x cohort acquired by then.
+
+        Columns ``period``, ``firm``, ``strategy``, ``cohort`` (first acquisition
+        period of the cohort; 0 holds the customers a firm starts with),
+        ``tenure`` (``period - cohort``) and ``active`` (customers of that cohort
+        still with the firm at the end of ``period``).
+        """
+        periods = self.last_period + 1
+        n_firms, n_cohorts = self.cohorts.shape[1:]
+        period, firm, cohort = np.meshgrid(np.arange(periods), np.arange(n_firms),
+                                           np.arange(n_cohorts) * self.cohort_width,
+                                           indexing="ij")
+        keep = cohort <= period
+        frame = pd.DataFrame({
+            "period": period[keep],
+            "firm": np.asarray(self.firm_names)[firm[keep]],
+            "strategy": np.asarray(self.strategies)[firm[keep]],
+            "cohort": cohort[keep],
+            "tenure": (period - cohort)[keep],
+            "active": self.cohorts[:periods][keep],
+        })
+        return frame.sort_values(["firm", "cohort", "period"], kind="stable",
+                                 ignore_index=True)
 
     def market_frame(self) -> pd.DataFrame:
         """One row per period: prospects, customers out of the market, re-entries."""

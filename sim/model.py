@@ -244,6 +244,10 @@ class CRMModel(mesa.Model):
         """Tidy per-period, per-firm records (one row per period x firm, period 0 = start)."""
         return self.ledger.frame()
 
+    def cohort_frame(self) -> pd.DataFrame:
+        """Cohort survival per firm: customers of each acquisition cohort still there, by period."""
+        return self.ledger.cohort_frame()
+
     def market_frame(self) -> pd.DataFrame:
         """Tidy per-period market records: prospects, out of market, re-entries."""
         return self.ledger.market_frame()
@@ -571,6 +575,9 @@ class CRMModel(mesa.Model):
             return np.bincount(firms, weights=w, minlength=n_firms)
 
         flows["defections"] = count()
+        stage = pop.stage[leavers]
+        for name in ("exploration", "formation", "stability", "decline"):
+            flows[f"defections_{name}"] = count(stage == Stage[name.upper()])
         flows["defections_rival"] = count(destination != NO_FIRM)
         flows["defections_market"] = count(destination == NO_FIRM)
         flows["exits_from_decline"] = count(from_decline)
@@ -701,6 +708,7 @@ class CRMModel(mesa.Model):
             "adaptation": [f.actions.adaptation for f in self.firms],
         }
         stage_counts = np.bincount(pop.stage, minlength=_N_STAGES)
+        self.ledger.write_cohorts(period, pop.firm, pop.acquired_period)
         self.ledger.write(period, values, {
             "prospects": stage_counts[Stage.PROSPECT],
             "out_of_market": stage_counts[Stage.EXITED],
