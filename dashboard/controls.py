@@ -1,0 +1,270 @@
+"""The classroom controls and the model they build.
+
+Mesa's ``SolaraViz`` rebuilds the model on Reset by calling its class with
+every control as a keyword argument. :class:`ClassroomModel` takes those
+keywords, turns them into one :class:`sim.config.Config` (on top of a
+scenario's sections, if one was given) and hands it to :class:`CRMModel`:
+the dashboard never runs a second engine.
+
+The levers are multipliers on the setting's own numbers (``1`` = what is usual
+in that setting), so that switching the setting keeps its meaning: e-commerce
+already has a lower switching-cost build-up than a traditional market.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sim import SETTINGS, STRATEGIES, Config, CRMModel
+from sim.config import MarketConfig
+
+CONFIG_SECTIONS = ("market", "customers", "relationship", "firms", "simulation")
+"""Top-level keys of a scenario file that are sections of :class:`Config`."""
+
+FIRM_SLOTS = ("a", "b", "c")
+"""The dashboard shows three firms; their controls end in ``_a``, ``_b``, ``_c``."""
+
+LEVERS = {
+    # control name: (market field it multiplies, label for students)
+    "switching_cost_build": ("switching_cost_scale", "Switching-cost build-up (x usual)"),
+    "personalization": ("personalization_weight", "Wish for personal offers (x usual)"),
+    "word_of_mouth": ("word_of_mouth_reach", "Word of mouth (x usual)"),
+}
+"""Market levers shown as multipliers of the chosen setting's preset value."""
+
+LEVER_RANGE = (0.0, 3.0, 0.1)
+PRICE_RANGE = (0.5, 2.0, 0.05)
+CUSTOMERS_RANGE = (200, 20_000, 100)
+SEED_RANGE = (0, 99, 1)
+
+DEFAULT_SECTIONS: dict[str, Any] = {
+    "firms": [
+        {"name": "A", "strategy": "clasp"},
+        {"name": "B", "strategy": "zipper"},
+        {"name": "C", "strategy": "velcro"},
+    ],
+    "simulation": {"customers": 2_000, "periods": 120},
+}
+"""What the dashboard starts with when no scenario is given."""
+
+
+def load_scenario(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """Read a scenario file: its config sections and its name and description.
+
+    Args:
+        path: a YAML file with top-level keys ``name``, ``description`` and
+            sections of :class:`Config` (other keys are ignored here).
+
+    Returns:
+        ``(sections, about)``: the sections as plain dicts, validated as a
+        whole, and ``{"title": ..., "description": ...}`` for the page.
+
+    Raises:
+        ValueError: if the file is not a mapping, the config is invalid, or it
+            does not have exactly three firms.
+    """
+    path = Path(path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: a scenario must be a mapping of sections")
+    sections = {key: data[key] for key in CONFIG_SECTIONS if key in data}
+    config = Config.model_validate(sections)  # fail here, before any page is served
+    if len(config.firms) != len(FIRM_SLOTS):
+        raise ValueError(f"{path}: the dashboard shows {len(FIRM_SLOTS)} firms; "
+                         f"this scenario has {len(config.firms)}")
+    about = {"title": f"Scenario: {data.get('name') or path.stem}",
+             "description": str(data.get("description", "")).strip()}
+    return sections, about
+
+
+def controls_from_sections(sections: Mapping[str, Any]) -> dict[str, Any]:
+    """The control values that reproduce a scenario's config.
+
+    Levers become multipliers of the scenario's setting preset; values outside
+    a slider's range are clipped to it.
+    """
+    config = Config.model_validate(dict(sections))
+    market, preset = config.market, SETTINGS[config.market.setting]
+    controls: dict[str, Any] = {"setting": market.setting}
+    for slot, firm in zip(FIRM_SLOTS, config.firms, strict=True):
+        controls[f"strategy_{slot}"] = firm.strategy
+        controls[f"price_{slot}"] = _clip(firm.price, PRICE_RANGE)
+    for control, (field, _) in LEVERS.items():
+        usual = preset[field]
+        multiplier = getattr(market, field) / usual if usual else 1.0
+        controls[control] = round(_clip(multiplier, LEVER_RANGE), 2)
+    controls["customers"] = int(_clip(config.simulation.customers, CUSTOMERS_RANGE))
+    controls["seed"] = int(_clip(config.simulation.seed, SEED_RANGE))
+    return controls
+
+
+def _clip(value, bounds):
+    low, high, _ = bounds
+    return min(max(value, low), high)
+
+
+def classroom_config(base: Mapping[str, Any] | None = None, **controls) -> Config:
+    """Build the model's config from a scenario's sections and the control values.
+
+    The controls win over the scenario for the fields they set. A firm whose
+    strategy control differs from the scenario's loses the scenario's trait
+    overrides, so that the new strategy's own traits apply.
+
+    Args:
+        base: config sections (default: :data:`DEFAULT_SECTIONS`).
+        **controls: the keyword arguments of :class:`ClassroomModel`.
+
+    Returns:
+        The validated :class:`Config`.
+    """
+    sections = {key: value for key, value in (base or DEFAULT_SECTIONS).items()
+                if key in CONFIG_SECTIONS}
+    setting = controls["setting"]
+    market = {key: value for key, value in dict(sections.get("market", {})).items()
+              if key not in {field for field, _ in LEVERS.values()}}
+    if market.get("setting", "traditional") != setting:
+        # a new preset: the scenario's market overrides belonged to the old one
+        market = {}
+    market["setting"] = setting
+    if setting not in SETTINGS:
+        MarketConfig.model_validate(market)  # raises, listing the valid settings
+    preset = SETTINGS[setting]
+    for control, (field, _) in LEVERS.items():
+        market[field] = preset[field] * controls[control]
+
+    base_firms = list(sections.get("firms", DEFAULT_SECTIONS["firms"]))
+    if len(base_firms) != len(FIRM_SLOTS):
+        raise ValueError(f"the dashboard shows {len(FIRM_SLOTS)} firms, got {len(base_firms)}")
+    firms = []
+    for slot, firm in zip(FIRM_SLOTS, base_firms, strict=True):
+        firm = dict(firm)
+        strategy = controls[f"strategy_{slot}"]
+        if firm.get("strategy", "clasp") != strategy and strategy in STRATEGIES:
+            traits = set(STRATEGIES[strategy].traits)
+            firm = {key: value for key, value in firm.items() if key not in traits}
+        firm.update(strategy=strategy, price=controls[f"price_{slot}"])
+        firms.append(firm)
+
+    simulation = {**dict(sections.get("simulation", {})),
+                  "customers": int(controls["customers"]), "seed": int(controls["seed"])}
+    return Config.model_validate({**sections, "market": market, "firms": firms,
+                                  "simulation": simulation})
+
+
+class ClassroomModel(CRMModel):
+    """A :class:`CRMModel` built from the dashboard's controls (keyword arguments).
+
+    Args:
+        strategy_a: relationship strategy of the first firm (likewise ``_b``, ``_c``).
+        price_a: price of the first firm (1 = the usual price; likewise ``_b``, ``_c``).
+        setting: commerce setting, a key of :data:`sim.settings.SETTINGS`.
+        customers: number of customers in the market.
+        switching_cost_build: multiplier on the setting's switching-cost build-up.
+        personalization: multiplier on the setting's weight of personalization.
+        word_of_mouth: multiplier on the setting's word-of-mouth reach.
+        seed: seed of the model's random generator.
+        base: config sections of a scenario the controls start from (fixed).
+
+    Attributes:
+        controls: the control values this model was built with.
+    """
+
+    def __init__(
+        self,
+        *,
+        strategy_a: str = "clasp",
+        price_a: float = 1.0,
+        strategy_b: str = "zipper",
+        price_b: float = 1.0,
+        strategy_c: str = "velcro",
+        price_c: float = 1.0,
+        setting: str = "traditional",
+        customers: int = 2_000,
+        switching_cost_build: float = 1.0,
+        personalization: float = 1.0,
+        word_of_mouth: float = 1.0,
+        seed: int = 0,
+        base: Mapping[str, Any] | None = None,
+    ):
+        self.controls = {
+            "strategy_a": strategy_a, "price_a": price_a,
+            "strategy_b": strategy_b, "price_b": price_b,
+            "strategy_c": strategy_c, "price_c": price_c,
+            "setting": setting, "customers": customers,
+            "switching_cost_build": switching_cost_build,
+            "personalization": personalization, "word_of_mouth": word_of_mouth,
+            "seed": seed,
+        }
+        config = classroom_config(base, **self.controls)
+        super().__init__(config, rng=int(seed))
+
+    def step(self) -> None:
+        """One period, unless the horizon is reached.
+
+        SolaraViz may call ``step`` a few times past the end within one render
+        interval; the ledger only has room for the configured periods.
+        """
+        if self.period > self.config.simulation.periods:
+            self.running = False
+            return
+        super().step()
+
+
+def model_params(controls: Mapping[str, Any],
+                 base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """SolaraViz ``model_params``: one input per control, starting at ``controls``.
+
+    Args:
+        controls: initial control values (see :func:`controls_from_sections`).
+        base: scenario sections, passed to the model unchanged (not a control).
+
+    Returns:
+        The dict ``SolaraViz(model_params=...)`` expects.
+    """
+    firms = (base or DEFAULT_SECTIONS).get("firms", DEFAULT_SECTIONS["firms"])
+    names = [firm["name"] for firm in firms]
+    params: dict[str, Any] = {}
+    for slot, name in zip(FIRM_SLOTS, names, strict=True):
+        params[f"strategy_{slot}"] = {
+            "type": "Select", "label": f"Firm {name}: strategy",
+            "value": controls[f"strategy_{slot}"], "values": list(STRATEGIES),
+        }
+        params[f"price_{slot}"] = _slider(f"Firm {name}: price (1 = usual)",
+                                          controls[f"price_{slot}"], PRICE_RANGE, float)
+    params["setting"] = {"type": "Select", "label": "Setting: where customers buy",
+                         "value": controls["setting"], "values": list(SETTINGS)}
+    params["customers"] = _slider("Number of customers", controls["customers"],
+                                  CUSTOMERS_RANGE, int)
+    for control, (_, label) in LEVERS.items():
+        params[control] = _slider(label, controls[control], LEVER_RANGE, float)
+    params["seed"] = _slider("Random seed (same seed, same run)", controls["seed"],
+                             SEED_RANGE, int)
+    params["base"] = dict(base or DEFAULT_SECTIONS)
+    return params
+
+
+def _slider(label, value, bounds, kind):
+    low, high, step = bounds
+    return {"type": "SliderFloat" if kind is float else "SliderInt", "label": label,
+            "value": kind(value), "min": low, "max": high, "step": step}
+
+
+def initial_state(scenario_path: str | Path | None) -> tuple[dict, dict, dict[str, str]]:
+    """Controls, scenario sections and name/description the page starts with.
+
+    Args:
+        scenario_path: a scenario YAML file, or ``None`` for the classroom default.
+
+    Returns:
+        ``(controls, sections, about)``: see :func:`controls_from_sections`
+        and :func:`load_scenario`.
+    """
+    if scenario_path:
+        sections, about = load_scenario(scenario_path)
+    else:
+        sections = DEFAULT_SECTIONS
+        about = {"title": "crm-sim classroom",
+                 "description": "Three firms, one strategy each, compete for the same customers."}
+    return controls_from_sections(sections), dict(sections), about

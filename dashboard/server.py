@@ -1,0 +1,87 @@
+"""Start the teaching dashboard: ``solara run app.py`` on this machine only.
+
+``python run.py app [SCENARIO.yaml]`` calls :func:`serve`. The scenario path
+reaches ``app.py`` through the environment variable :data:`SCENARIO_ENV`,
+because Solara imports the page module itself.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .controls import load_scenario
+
+SCENARIO_ENV = "CRM_SIM_SCENARIO"
+"""Environment variable with the scenario file whose values the controls start at."""
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+"""The page module (top level of the source tree)."""
+
+OFFLINE_ENV = {
+    # the page works without the internet; Solara would otherwise report usage statistics
+    "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+}
+
+
+def keep_offline() -> None:
+    """Switch off Solara's usage statistics in this server process.
+
+    ``solara run app.py`` runs the page module before the server reports its
+    start, so calling this from ``app.py`` is enough; :func:`serve` also sets
+    :data:`OFFLINE_ENV`.
+    """
+    from solara.server import settings
+
+    settings.telemetry.mixpanel_enable = False
+
+
+def server_command(host: str = "127.0.0.1", port: int = 8765) -> list[str]:
+    """The command line that serves :data:`APP` (production mode: no file watching)."""
+    return [sys.executable, "-m", "solara", "run", str(APP), "--host", host,
+            "--port", str(port), "--production", "--no-open"]
+
+
+def server_environment(scenario_path: str | Path | None = None) -> dict[str, str]:
+    """This process's environment plus the scenario path and the offline settings."""
+    env = {**os.environ, **OFFLINE_ENV}
+    env.pop(SCENARIO_ENV, None)
+    if scenario_path is not None:
+        env[SCENARIO_ENV] = str(Path(scenario_path).resolve())
+    return env
+
+
+def serve(scenario_path: str | Path | None = None, host: str = "127.0.0.1",
+          port: int = 8765) -> int:
+    """Serve the dashboard until interrupted (Ctrl-C), then return Solara's exit code.
+
+    Open ``http://{host}:{port}`` in a browser. Needs the ``app`` extra
+    (``pip install -e '.[app]'``).
+
+    Args:
+        scenario_path: a scenario YAML file whose values the controls start at
+            (checked before the server starts), or ``None`` for the defaults.
+        host: address to listen on; keep the default so only this machine can connect.
+        port: port to listen on.
+
+    Returns:
+        The exit code of the Solara server.
+
+    Raises:
+        FileNotFoundError: if the scenario file or ``app.py`` is missing.
+        ValueError: if the scenario is not a valid three-firm configuration.
+    """
+    if scenario_path is not None:
+        load_scenario(scenario_path)
+    if not APP.is_file():
+        raise FileNotFoundError(f"{APP} not found: run from a source checkout of crm-sim")
+    process = subprocess.Popen(server_command(host, port), env=server_environment(scenario_path))
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        try:
+            return process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()

@@ -1,0 +1,347 @@
+"""What the page shows: figures drawn from a model, and the explanation text.
+
+Each ``*_figure`` function takes a :class:`sim.model.CRMModel` and returns a
+matplotlib :class:`~matplotlib.figure.Figure` (no pyplot: the server draws in
+threads). :func:`explanation` returns Markdown. The Solara components at the
+bottom wrap them for ``SolaraViz(components=...)``; Mesa re-renders them after
+every step.
+"""
+
+import numpy as np
+import pandas as pd
+import solara
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+from mesa.visualization.utils import update_counter
+
+from sim import STRATEGIES, Stage
+from sim.model import CRMModel
+
+from .controls import LEVERS
+
+STAGE_LABELS = {
+    Stage.EXPLORATION: "exploration: trying the firm out",
+    Stage.FORMATION: "formation: getting attached",
+    Stage.STABILITY: "stability: loyal",
+    Stage.DECLINE: "decline: drifting away",
+}
+"""The four stages in which a customer has a firm, in words a student reads."""
+
+STAGE_COLOURS = {
+    Stage.EXPLORATION: "#9ecae1",
+    Stage.FORMATION: "#3182bd",
+    Stage.STABILITY: "#31a354",
+    Stage.DECLINE: "#e6550d",
+}
+FIRM_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e")
+
+SETTING_NOTES = {
+    "traditional": (
+        "Shops, branches and sales people. Customers rarely look around and see few "
+        "rivals, expectations rise slowly, switching costs build up over the years, "
+        "and a firm has months to win back a customer who is drifting away."
+    ),
+    "ecommerce": (
+        "Online shops. Customers look around more often and see more rivals, expect "
+        "more and more personal service, trust and reputation matter most, switching "
+        "is cheap, word of mouth travels fast (good and bad), and there is little time "
+        "to win back a customer who is drifting away."
+    ),
+}
+"""A short text per setting of :data:`sim.settings.SETTINGS` (see its module docstring)."""
+
+POPULATION_SAMPLE = 1_500
+"""At most this many customers are drawn as dots."""
+
+DPI = 80
+FIGSIZE = (6.4, 4.4)
+"""Inches at :data:`DPI`: one panel of the page (half its width)."""
+
+
+def _short_stage_labels() -> list[str]:
+    return [label.split(":")[0] for label in STAGE_LABELS.values()]
+
+
+def _firm_names(model: CRMModel) -> list[str]:
+    return [firm.name for firm in model.firms]
+
+
+def _per_firm(frame: pd.DataFrame, column: str, names: list[str]) -> pd.DataFrame:
+    """One column of the firm frame as periods x firms (every firm, even with no rows)."""
+    return frame.pivot(index="period", columns="firm", values=column).reindex(columns=names)
+
+
+def _time_axis_end(model: CRMModel) -> int:
+    """Right end of the time axes: the current year's end (the axes grow a year at a time)."""
+    year = 12
+    return year * max(1, -(-model.period // year))
+
+
+def _time_axis(ax, model: CRMModel) -> None:
+    """Months from 0 to the end of the current year, in whole months."""
+    ax.set_xlim(0, _time_axis_end(model))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+
+
+def _figure(rows: int, columns: int, hspace: float = 0.6, *, reuse: Figure | None = None,
+            **subplots) -> tuple[Figure, np.ndarray]:
+    """A figure sized for one dashboard panel, with fixed margins; or ``reuse`` cleared.
+
+    Fixed margins instead of a layout engine, and the same figure redrawn after
+    every step instead of a new one: building axes and laying them out is most
+    of the drawing time.
+    """
+    if reuse is not None:
+        axes = np.array(reuse.axes)
+        for ax in axes:
+            _clear(ax)
+        return reuse, axes
+    figure = Figure(figsize=FIGSIZE, dpi=DPI)
+    axes = figure.subplots(rows, columns, squeeze=False, **subplots).ravel()
+    figure.subplots_adjust(left=0.11, right=0.98, bottom=0.11, top=0.93, wspace=0.35,
+                           hspace=hspace)
+    return figure, axes
+
+
+def _clear(ax) -> None:
+    """Remove what the last drawing put on ``ax``, keeping the axes themselves."""
+    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts]:
+        artist.remove()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    ax.relim()  # forget the old data's limits
+    ax.set_autoscale_on(True)
+
+
+def _stage_legend(ax, handles, note: str = "") -> None:
+    """Use a spare axis for the stage legend (and a note below it)."""
+    ax.set_axis_off()
+    ax.legend(handles=handles, labels=_short_stage_labels(), loc="lower left", title="stage",
+              ncols=2, frameon=False, fontsize="small", columnspacing=0.8, handletextpad=0.3)
+    if note:
+        ax.text(0.0, 1.0, note, transform=ax.transAxes, verticalalignment="top")
+
+
+def stage_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
+    """Stacked areas: how many customers each firm has in each stage, over time.
+
+    Every figure function draws into a new figure, or into ``reuse``: a figure
+    the same function made before.
+    """
+    frame = model.firm_frame()
+    names = _firm_names(model)
+    figure, axes = _figure(2, 2, reuse=reuse)
+    for ax, name in zip(axes, names, strict=False):
+        rows = frame[frame["firm"] == name]
+        areas = ax.stackplot(rows["period"], *(rows[stage.name.lower()] for stage in STAGE_LABELS),
+                             colors=list(STAGE_COLOURS.values()))
+        ax.set_title(f"Firm {name} ({rows['strategy'].iloc[0]}): customers")
+        _time_axis(ax, model)
+        ax.set_xlabel("period (month)")
+    _stage_legend(axes[len(names)], areas,
+                  "Customers of each firm by\nstage of the relationship")
+    return figure
+
+
+def outcomes_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
+    """Retention, satisfied leavers, customer equity and customers, per firm over time.
+
+    * retention: share of the customers at the start of a month still there at its end;
+    * satisfied leavers: of all customers who left the firm so far, the share who
+      were satisfied when they left (``satisfied_defectors / defections``, cumulative);
+    * customer equity: discounted profit summed from period 0 (the firm's books);
+    * customers: how many customers the firm has.
+    """
+    frame, names = model.firm_frame(), _firm_names(model)
+    figure, axes = _figure(2, 2, hspace=0.35, reuse=reuse, sharex=True)
+    retention_ax, satisfied_ax, equity_ax, customers_ax = axes
+    after_start = frame[frame["period"] > 0]
+    retention = _per_firm(after_start, "retention", names)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        satisfied_share = (_per_firm(after_start, "satisfied_defectors", names).cumsum()
+                           / _per_firm(after_start, "defections", names).cumsum())
+    equity = _per_firm(frame, "discounted_profit", names).cumsum()
+    customers = _per_firm(frame, "customers", names)
+    for i, name in enumerate(names):
+        style = {"color": FIRM_COLOURS[i % len(FIRM_COLOURS)], "label": f"Firm {name}"}
+        retention_ax.plot(retention.index, retention[name], **style)
+        satisfied_ax.plot(satisfied_share.index, satisfied_share[name], **style)
+        equity_ax.plot(equity.index, equity[name], **style)
+        customers_ax.plot(customers.index, customers[name], **style)
+    retention_ax.set_title("Retention: share kept each month")
+    # monthly retention is close to 1: zoom in, but never hide a drop
+    lowest = retention.min().min()
+    lowest = lowest if np.isfinite(lowest) else 1.0
+    retention_ax.set_ylim(min(0.8, np.floor(lowest * 10) / 10), 1.0)
+    satisfied_ax.set_title("Leavers who were satisfied")
+    satisfied_ax.set_ylim(0.0, 1.0)
+    equity_ax.set_title("Customer equity so far")
+    equity_ax.axhline(0.0, color="grey", linewidth=0.8)
+    customers_ax.set_title("Customers")
+    customers_ax.set_ylim(bottom=0)
+    for ax in axes:
+        _time_axis(ax, model)
+    for ax in (equity_ax, customers_ax):
+        ax.set_xlabel("period (month)")
+    equity_ax.legend(loc="upper left", fontsize="small")
+    return figure
+
+
+DETERMINANTS = (
+    ("mean_value", "Value customers get"),
+    ("mean_satisfaction", "Satisfaction"),
+    ("mean_trust", "Trust"),
+    ("mean_switching_cost", "Switching cost"),
+)
+"""Firm-frame columns of the four determinants of loyalty, with their titles."""
+
+
+def determinants_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
+    """Mean value, satisfaction, trust and switching cost of each firm's customers."""
+    frame, names = model.firm_frame(), _firm_names(model)
+    figure, axes = _figure(2, 2, hspace=0.3, reuse=reuse, sharex=True)
+    for ax, (column, title) in zip(axes, DETERMINANTS, strict=True):
+        table = _per_firm(frame, column, names)
+        for i, name in enumerate(names):
+            ax.plot(table.index, table[name], color=FIRM_COLOURS[i % len(FIRM_COLOURS)],
+                    label=f"Firm {name}")
+        ax.set_title(f"{title} (average)")
+        _time_axis(ax, model)
+        if column != "mean_value":
+            ax.set_ylim(0.0, 1.0)
+    for ax in axes[2:]:
+        ax.set_xlabel("period (month)")
+    axes[0].legend(loc="lower right", fontsize="small")
+    return figure
+
+
+def population_sample(n_customers: int, size: int = POPULATION_SAMPLE) -> np.ndarray:
+    """Customer ids to draw: evenly spaced, the same ones every period.
+
+    Customers are generated in random order, so evenly spaced ids are a random
+    sample; taking them this way uses no random numbers (the model's generator
+    is left alone) and keeps each dot the same customer from step to step.
+    """
+    return np.unique(np.linspace(0, n_customers - 1, min(size, n_customers)).astype(np.intp))
+
+
+def population_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
+    """One dot per customer (a sample when large): satisfaction vs switching cost by firm."""
+    customers = model.customers_frame().iloc[population_sample(len(model.customers))]
+    names = _firm_names(model)
+    figure, axes = _figure(2, 2, reuse=reuse)
+    stage_codes = customers["stage"].cat.codes.to_numpy()
+    colours = np.array([STAGE_COLOURS.get(code, "#000000") for code in range(len(Stage))])
+    for ax, name in zip(axes, names, strict=False):
+        own = (customers["firm"] == name).to_numpy()
+        ax.scatter(customers["satisfaction"][own], customers["switching_cost"][own], s=7,
+                   c=colours[stage_codes[own]], alpha=0.7, edgecolors="none")
+        ax.set_title(f"Firm {name}: {own.sum()} customers")
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_ylabel("switching cost")
+        ax.set_xlabel("satisfaction")
+    without = int(customers["firm"].isna().sum())
+    handles = [Line2D([], [], linestyle="", marker="o", color=colour)
+               for colour in STAGE_COLOURS.values()]
+    _stage_legend(axes[len(names)], handles,
+                  f"Each dot is a customer:\n{len(customers)} of {len(model.customers)} shown,\n"
+                  f"{without} of them have no firm now")
+    return figure
+
+
+def explanation(model: CRMModel) -> list[tuple[str, str]]:
+    """What the current setting, strategies and levers change, as (heading, text) pairs."""
+    config = model.config
+    setting = config.market.setting
+    paragraphs = [
+        (f"Month {model.period} of {config.simulation.periods}.",
+         f"{config.simulation.customers} customers, seed {config.simulation.seed}. "
+         "Changed a control? Press RESET to start again with it."),
+        (f"Setting: {setting}.",
+         SETTING_NOTES.get(setting, "A preset of market numbers (see sim/settings.py).")),
+    ]
+    for firm in config.firms:
+        strategy = STRATEGIES[firm.strategy]
+        paragraphs.append((f"Firm {firm.name} runs {strategy.name}:",
+                           f"{strategy.summary}; price {firm.price:.2f}."))
+    controls = getattr(model, "controls", None)
+    if controls:
+        levers = ", ".join(f"{label.split(' (')[0].lower()} x{controls[name]:.1f}"
+                           for name, (_, label) in LEVERS.items())
+        paragraphs.append(("Levers (1 = usual for the setting):", f"{levers}."))
+    paragraphs += [
+        ("Stages (colours in the plots):",
+         "; ".join(STAGE_LABELS.values()) + ". A customer who leaves goes to a rival "
+         "(starting again in exploration) or out of the market."),
+        ("Customer equity:",
+         "all profit a firm has made from its customers so far, in today's money "
+         "(later profit counts a little less)."),
+    ]
+    return paragraphs
+
+
+def explanation_panel(title: str, description: str):
+    """The explanation panel: the scenario's description, then :func:`explanation`.
+
+    Plain HTML elements, not ``solara.Markdown``: that one fetches a maths
+    renderer from the internet, and the page must work offline.
+    """
+
+    @solara.component
+    def Explanation(model: CRMModel):
+        update_counter.get()  # re-render after every step (the model object stays the same)
+        # the panel has a fixed height on the page: scroll inside it
+        with solara.Card(title, style={"height": "100%", "overflow-y": "auto"}):
+            if description:
+                solara.v.Html(tag="p", children=[description])
+            for heading, text in explanation(model):
+                solara.v.Html(tag="p", children=[solara.v.Html(tag="b", children=[heading]),
+                                                 f" {text}"])
+
+    return Explanation
+
+
+def _show_figure(draw, model: CRMModel) -> None:
+    """Show ``draw(model)`` on the page, redrawn into the same figure after each step."""
+    update_counter.get()  # re-render after every step (the model object stays the same)
+    figure = solara.use_ref(None)
+    # the picture changes only with a step or a new model (Reset)
+    shown = [model, model.period]
+
+    def redraw():
+        figure.current = draw(model, reuse=figure.current)
+        return figure.current
+
+    solara.FigureMatplotlib(solara.use_memo(redraw, shown), dependencies=shown, format="png")
+
+
+@solara.component
+def StageComposition(model: CRMModel):
+    """Panel: :func:`stage_figure`."""
+    _show_figure(stage_figure, model)
+
+
+@solara.component
+def Outcomes(model: CRMModel):
+    """Panel: :func:`outcomes_figure`."""
+    _show_figure(outcomes_figure, model)
+
+
+@solara.component
+def Determinants(model: CRMModel):
+    """Panel: :func:`determinants_figure`."""
+    _show_figure(determinants_figure, model)
+
+
+@solara.component
+def PopulationView(model: CRMModel):
+    """Panel: :func:`population_figure`."""
+    _show_figure(population_figure, model)
+
+
+def components(title: str = "What is going on", description: str = "") -> list:
+    """The page's panels, in order, for ``SolaraViz(components=...)``."""
+    return [explanation_panel(title, description), StageComposition, Outcomes,
+            Determinants, PopulationView]

@@ -1,0 +1,22 @@
+"""Shared fixtures of the dashboard tests."""
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def load_app(monkeypatch):
+    """Run app.py afresh (as Solara does) with or without a scenario; return its globals."""
+
+    def load(scenario: Path | None = None) -> dict:
+        if scenario is None:
+            monkeypatch.delenv("CRM_SIM_SCENARIO", raising=False)
+        else:
+            monkeypatch.setenv("CRM_SIM_SCENARIO", str(scenario))
+        return runpy.run_path(str(ROOT / "app.py"))
+
+    return load

@@ -1,0 +1,166 @@
+"""The dashboard's controls -> Config mapping, the classroom model, the server helpers."""
+
+from pathlib import Path
+
+import pytest
+
+from dashboard import serve
+from dashboard.controls import (
+    DEFAULT_SECTIONS,
+    ClassroomModel,
+    classroom_config,
+    controls_from_sections,
+    initial_state,
+    load_scenario,
+    model_params,
+)
+from dashboard.server import SCENARIO_ENV, server_command, server_environment
+from sim import SETTINGS, STRATEGIES
+
+ROOT = Path(__file__).resolve().parents[2]
+SWITCHING = ROOT / "scenarios" / "teaching" / "what_switching_cost_buys.yaml"
+DEFAULTS = controls_from_sections(DEFAULT_SECTIONS)
+
+
+def test_default_controls_are_the_classroom_defaults():
+    assert DEFAULTS == {
+        "setting": "traditional",
+        "strategy_a": "clasp", "price_a": 1.0,
+        "strategy_b": "zipper", "price_b": 1.0,
+        "strategy_c": "velcro", "price_c": 1.0,
+        "switching_cost_build": 1.0, "personalization": 1.0, "word_of_mouth": 1.0,
+        "customers": 2000, "seed": 0,
+    }
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+def test_levers_multiply_the_settings_own_values(setting):
+    config = classroom_config(None, **{**DEFAULTS, "setting": setting,
+                                       "switching_cost_build": 2.0, "personalization": 0.5,
+                                       "word_of_mouth": 3.0})
+    preset = SETTINGS[setting]
+    assert config.market.setting == setting
+    assert config.market.switching_cost_scale == pytest.approx(2.0 * preset["switching_cost_scale"])
+    assert config.market.personalization_weight == pytest.approx(
+        0.5 * preset["personalization_weight"])
+    assert config.market.word_of_mouth_reach == pytest.approx(3.0 * preset["word_of_mouth_reach"])
+    # the rest of the market is the setting's preset
+    assert config.market.search_probability == preset["search_probability"]
+
+
+def test_firm_controls_set_strategy_price_size_and_seed():
+    config = classroom_config(None, **{**DEFAULTS, "strategy_b": "velcro", "price_b": 1.3,
+                                       "customers": 500, "seed": 7})
+    assert [f.strategy for f in config.firms] == ["clasp", "velcro", "velcro"]
+    assert [f.price for f in config.firms] == [1.0, 1.3, 1.0]
+    assert config.firms[1].adaptation == STRATEGIES["velcro"].traits["adaptation"]
+    assert (config.simulation.customers, config.simulation.seed) == (500, 7)
+
+
+def test_changing_a_strategy_drops_the_scenarios_trait_overrides_of_that_firm():
+    base = {"firms": [{"name": "A", "strategy": "zipper", "switching_cost_build": 0.2},
+                      {"name": "B", "strategy": "zipper", "switching_cost_build": 0.2},
+                      {"name": "C"}]}
+    controls = {**controls_from_sections(base), "strategy_a": "clasp"}
+    config = classroom_config(base, **controls)
+    assert config.firms[0].switching_cost_build == STRATEGIES["clasp"].traits[
+        "switching_cost_build"]
+    assert config.firms[1].switching_cost_build == 0.2  # unchanged strategy keeps its override
+
+
+def test_changing_the_setting_drops_the_scenarios_market_overrides():
+    base = {"market": {"setting": "traditional", "search_probability": 0.5},
+            "firms": DEFAULT_SECTIONS["firms"]}
+    same = classroom_config(base, **controls_from_sections(base))
+    assert same.market.search_probability == 0.5
+    switched = classroom_config(base, **{**controls_from_sections(base), "setting": "ecommerce"})
+    assert switched.market.search_probability == SETTINGS["ecommerce"]["search_probability"]
+
+
+def test_unknown_names_fail_listing_the_valid_ones():
+    with pytest.raises(ValueError, match="valid strategies: clasp, zipper, velcro"):
+        ClassroomModel(strategy_a="handshake")
+    with pytest.raises(ValueError, match="valid settings: traditional, ecommerce"):
+        ClassroomModel(setting="moon")
+
+
+def test_scenario_values_outside_a_slider_are_clipped_to_it():
+    base = {"firms": [{"name": "A", "price": 5.0}, {"name": "B"}, {"name": "C"}],
+            "simulation": {"customers": 50, "seed": 1234}}
+    controls = controls_from_sections(base)
+    assert (controls["price_a"], controls["customers"], controls["seed"]) == (2.0, 200, 99)
+
+
+def test_classroom_model_is_seeded_and_stops_at_the_horizon():
+    base = {**DEFAULT_SECTIONS, "simulation": {"customers": 300, "periods": 3}}
+    first = ClassroomModel(**{**DEFAULTS, "customers": 300}, base=base)
+    second = ClassroomModel(**{**DEFAULTS, "customers": 300}, base=base)
+    for _ in range(5):  # SolaraViz may step past the end within one render interval
+        first.step()
+        second.step()
+    assert first.running is False
+    frame = first.firm_frame()
+    assert frame["period"].max() == 3
+    assert frame.equals(second.firm_frame())
+
+
+def test_model_params_offer_every_control_with_its_start_value():
+    controls, sections, _ = initial_state(SWITCHING)
+    params = model_params(controls, sections)
+    assert params["base"] == sections  # fixed, not a control
+    inputs = {name: spec for name, spec in params.items() if name != "base"}
+    assert set(inputs) == set(controls)
+    assert {name: spec["value"] for name, spec in inputs.items()} == controls
+    assert params["strategy_b"]["values"] == list(STRATEGIES)
+    assert params["setting"]["values"] == list(SETTINGS)
+    assert params["price_b"]["label"] == "Firm B: price (1 = usual)"
+    for spec in inputs.values():
+        if spec["type"].startswith("Slider"):
+            assert spec["min"] <= spec["value"] <= spec["max"]
+    # every control is a keyword of the model SolaraViz rebuilds on Reset
+    model = ClassroomModel(**{name: spec["value"] for name, spec in inputs.items()},
+                           base=params["base"])
+    assert model.controls == controls
+
+
+def test_load_scenario_rejects_a_scenario_without_three_firms(tmp_path):
+    path = tmp_path / "two.yaml"
+    path.write_text("name: two\nfirms: [{name: A}, {name: B}]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="shows 3 firms; this scenario has 2"):
+        load_scenario(path)
+
+
+def test_load_scenario_rejects_an_invalid_config(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("market: {setting: moon}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown setting 'moon'"):
+        load_scenario(path)
+
+
+def test_server_listens_on_this_machine_only_and_passes_the_scenario(monkeypatch):
+    command = server_command()
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert command[command.index("--port") + 1] == "8765"
+    assert Path(command[command.index("run") + 1]) == ROOT / "app.py"
+    monkeypatch.setenv(SCENARIO_ENV, "/somewhere/else.yaml")
+    assert SCENARIO_ENV not in server_environment(None)
+    env = server_environment(Path("scenarios/teaching/what_switching_cost_buys.yaml"))
+    assert Path(env[SCENARIO_ENV]).is_absolute()
+    assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
+
+
+def test_the_page_module_switches_off_usage_statistics(load_app, monkeypatch):
+    from solara.server import settings
+
+    monkeypatch.setattr(settings.telemetry, "mixpanel_enable", True)
+    load_app()
+    assert settings.telemetry.mixpanel_enable is False
+
+
+def test_serve_checks_the_scenario_before_starting_a_server(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        serve(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("simulation: {customers: 0}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="customers"):
+        serve(bad)

@@ -1,0 +1,107 @@
+"""The SolaraViz page of app.py, rendered and driven without a browser (solara.render)."""
+
+from pathlib import Path
+
+import ipyvuetify as v
+import ipywidgets
+import pytest
+import solara
+
+ROOT = Path(__file__).resolve().parents[2]
+SWITCHING = ROOT / "scenarios" / "teaching" / "what_switching_cost_buys.yaml"
+PNG = b"\x89PNG"
+
+
+def render(app: dict):
+    """Render the page inside the app layout that `solara run` wraps it in."""
+    _, rc = solara.render(solara.AppLayout(children=[app["page"]]), handle_error=False)
+    return rc
+
+
+def click(rc, label: str) -> None:
+    rc.find(v.Btn, children=[label]).widget.click()
+
+
+def page_text(rc) -> str:
+    """All text in the page's HTML elements (the explanation panel)."""
+    parts = []
+
+    def collect(children):
+        for child in children:
+            if isinstance(child, str):
+                parts.append(child)
+            elif isinstance(child, v.Html):
+                collect(child.children)
+
+    for paragraph in rc.find(v.Html, tag="p").widgets:
+        collect(paragraph.children)
+    return " ".join(parts)
+
+
+def images(rc) -> list[bytes]:
+    return [bytes(image.widget.value) for image in rc.find(ipywidgets.Image)]
+
+
+def select(rc, label: str) -> v.Select:
+    return rc.find(v.Select, label=label).widget
+
+
+@pytest.fixture
+def default_app(load_app):
+    return load_app()
+
+
+def test_page_has_the_controls_the_plots_and_the_explanation(default_app):
+    rc = render(default_app)
+    for label in ("Reset", "▶", "Step"):
+        rc.find(v.Btn, children=[label]).assert_single()
+    assert [s.widget.label for s in rc.find(v.Select)] == [
+        "Firm A: strategy", "Firm B: strategy", "Firm C: strategy",
+        "Setting: where customers buy"]
+    sliders = [s.widget.label for s in rc.find(v.Slider)]
+    for label in ("Number of customers", "Switching-cost build-up (x usual)",
+                  "Wish for personal offers (x usual)", "Word of mouth (x usual)",
+                  "Firm B: price (1 = usual)", "Random seed (same seed, same run)"):
+        assert label in sliders
+    pictures = images(rc)
+    assert len(pictures) == 4
+    assert all(picture.startswith(PNG) and len(picture) > 10_000 for picture in pictures)
+    assert "Month 0 of 120." in page_text(rc)
+
+
+def test_step_advances_the_model_and_redraws_every_panel(default_app):
+    rc = render(default_app)
+    before = images(rc)
+    click(rc, "Step")
+    click(rc, "Step")
+    assert default_app["model"].period == 2
+    after = images(rc)
+    assert len(after) == 4
+    assert all(new != old for new, old in zip(after, before, strict=True))
+    assert "Month 2 of 120." in page_text(rc)
+
+
+def test_a_new_strategy_applies_on_reset(default_app):
+    rc = render(default_app)
+    click(rc, "Step")
+    select(rc, "Firm A: strategy").v_model = "velcro"
+    assert "Firm A runs clasp" in page_text(rc)  # not before Reset
+    click(rc, "Reset")
+    text = page_text(rc)
+    assert "Firm A runs velcro" in text
+    assert "Month 0 of 120." in text
+    click(rc, "Step")
+    assert "Month 1 of 120." in page_text(rc)
+
+
+def test_a_scenario_sets_the_controls_start_values(load_app):
+    app = load_app(SWITCHING)
+    rc = render(app)
+    assert select(rc, "Firm A: strategy").v_model == "zipper"
+    assert select(rc, "Firm B: strategy").v_model == "zipper"
+    price_b = rc.find(v.Slider, label="Firm B: price (1 = usual)").widget
+    assert price_b.v_model == pytest.approx(1.2)
+    assert app["model"].config.market.switching_cost_scale == 0.0
+    text = page_text(rc)
+    assert "Firms A and B both run the zipper strategy" in text
+    assert "Firm B runs zipper" in text and "price 1.20" in text
