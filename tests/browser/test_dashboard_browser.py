@@ -1,0 +1,176 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright.
+
+Starts ``app.py`` with Solara on a free port of 127.0.0.1, steps the model,
+changes a firm's strategy, and checks that the plots and the population view
+were drawn with data, that no request left this machine and that no asset was
+missing. Never downloads a browser: it uses the system's chromium or skips.
+"""
+
+import io
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dashboard.server import server_command, server_environment
+from dashboard.views import STAGE_COLOURS
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+START_TIMEOUT = 40.0  # seconds for the server to answer
+TIME_LIMIT = 85.0  # seconds for the whole test, server start included
+UI_TIMEOUT = 20_000  # milliseconds for one page change
+# the panels' images, in page order
+STAGES, OUTCOMES, DETERMINANTS, POPULATION = range(4)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """The dashboard served on 127.0.0.1; yields URL, log file, start time; always stopped."""
+    started = time.monotonic()
+    port = free_port()
+    env = server_environment(None)
+    # any asset the page would fetch from the internet goes to a closed local port instead
+    env["SOLARA_ASSETS_CDN"] = "http://127.0.0.1:9/"
+    log_path = tmp_path / "server.log"
+    with log_path.open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(server_command("127.0.0.1", port), cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    assert response.status == 200
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server did not answer in {START_TIMEOUT} s:\n"
+                                f"{log_path.read_text()}")
+                time.sleep(0.3)
+        yield url, log_path, started
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def pixels(png: bytes) -> np.ndarray:
+    """The picture as an (n, 3) array of RGB values."""
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int).reshape(-1, 3)
+
+
+def coloured_pixels(png: bytes) -> int:
+    """Pixels of clearly saturated colour (plot data), not white, grey or black (axes, text)."""
+    rgb = pixels(png)
+    return int(((rgb.max(axis=1) - rgb.min(axis=1)) > 40).sum())
+
+
+def stage_colour_pixels(png: bytes) -> int:
+    """Pixels close to one of the stage colours (the stacked areas)."""
+    rgb = pixels(png)
+    targets = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in STAGE_COLOURS.values()])
+    distance = np.abs(rgb[:, None, :] - targets[None, :, :]).sum(axis=2)
+    return int((distance.min(axis=1) < 60).sum())
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                    "(apt-get install -y chromium; .ci/run does this when it can)")
+def test_dashboard_in_chromium(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, log_path, started = server
+    origin = urlsplit(url).netloc
+    outside, failed = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                             timeout=30_000)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1400})
+            page.set_default_timeout(UI_TIMEOUT)
+
+            def guard(route):
+                target = urlsplit(route.request.url)
+                if target.scheme in ("http", "https", "ws", "wss") and target.netloc != origin:
+                    outside.append(route.request.url)
+                    route.abort()
+                else:
+                    route.continue_()
+
+            page.route("**/*", guard)
+            page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
+                    if r.status >= 400 else None)
+            page.goto(url)
+
+            step = page.get_by_role("button", name="Step")
+            step.wait_for()
+            for period in (1, 2, 3):
+                step.click()
+                page.get_by_text(f"Time: {period}.0").wait_for()
+                page.get_by_text(f"Month {period} of 120.").wait_for()
+
+            # a new strategy for firm A applies on Reset
+            page.locator(".v-select").filter(has_text="Firm A: strategy").click()
+            page.get_by_role("option", name="zipper").click()
+            page.get_by_role("button", name="Reset").click()
+            page.get_by_text("Firm A runs zipper:").wait_for()
+            for period in (1, 2, 3):
+                step.click()
+                page.get_by_text(f"Time: {period}.0").wait_for()
+            page.get_by_text("Month 3 of 120.").wait_for()
+
+            for text in ("Firm A: strategy", "Setting: where customers buy",
+                         "Number of customers", "Switching-cost build-up (x usual)",
+                         "Setting: traditional.", "Firm B runs zipper:", "stability: loyal"):
+                assert page.get_by_text(text).first.is_visible(), text
+
+            plots = page.locator("img")
+            assert plots.count() == 4
+            pictures = []
+            for index in range(4):
+                plot = plots.nth(index)
+                box = plot.bounding_box()
+                assert box and box["width"] > 300 and box["height"] > 200, box
+                pictures.append(plot.screenshot())
+            # plots with data: stacked areas in the stage colours, dots and lines in colour
+            # (the legends alone colour about 200 pixels)
+            assert stage_colour_pixels(pictures[STAGES]) > 3_000
+            assert coloured_pixels(pictures[POPULATION]) > 600
+            assert coloured_pixels(pictures[OUTCOMES]) > 500
+            assert coloured_pixels(pictures[DETERMINANTS]) > 500
+
+            page.screenshot(path=tmp_path / "dashboard.png", full_page=True)
+        finally:
+            browser.close()
+
+    assert not outside, f"requests left this machine: {outside}"
+    assert not failed, f"requests failed: {failed}"
+    log = log_path.read_text(encoding="utf-8")
+    assert "Could not load URL" not in log, log
+    assert "Traceback" not in log, log
+    assert time.monotonic() - started < TIME_LIMIT
