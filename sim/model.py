@@ -337,9 +337,7 @@ class CRMModel(mesa.Model):
         pop, effects, touched = self.customers, None, []
         for run in self.policies:
             params = run.spec.params
-            mask = run.policy.eligible(pop, run.firm, run.stages, t, params)
-            if run.segment is not None:
-                mask &= pop.segment == run.segment
+            mask = run.policy.eligible(pop, run.firm, run.stages, t, params, run.segment)
             idx = np.flatnonzero(mask)
             cost = params["cost_per_contact"]
             cap = affordable(run.spec.budget, cost)

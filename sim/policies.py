@@ -84,9 +84,11 @@ class Policy(ABC):
     ranked: ClassVar[bool] = False
     """True when the budget goes to the most valuable eligible customers first."""
 
-    def eligible(self, population, firm: int, stages, period: int, params) -> np.ndarray:
-        """Customers of ``firm`` in one of ``stages`` (the default target)."""
-        return (population.firm == firm) & np.isin(population.stage, stages)
+    def eligible(self, population, firm: int, stages, period: int, params,
+                 segment: int | None = None) -> np.ndarray:
+        """Customers of ``firm`` in one of ``stages`` and, if given, in ``segment``."""
+        mask = (population.firm == firm) & np.isin(population.stage, stages)
+        return mask if segment is None else mask & (population.segment == segment)
 
     @abstractmethod
     def apply(self, effects: Effects, touched: np.ndarray, population, params) -> None:
@@ -180,16 +182,17 @@ class WinBack(Policy):
         "window": Parameter(12.0, 1.0, 1000.0, "periods after leaving that a customer is targeted"),
     }
 
-    def eligible(self, population, firm, stages, period, params):
+    def eligible(self, population, firm, stages, period, params, segment=None):
         """Customers with no firm whose last relationship was with this one, ended recently.
 
         Whatever stages are configured, customers active at a firm are never
         eligible: winning them from a rival is acquisition, not win-back.
         """
-        recent = period - population.left_period <= params["window"]
+        recent = period - population.left_period.astype(np.int32) <= params["window"]
         no_firm = (population.stage == Stage.EXITED) | (population.stage == Stage.PROSPECT)
-        return ((population.last_firm == firm) & recent & no_firm
+        mask = ((population.last_firm == firm) & recent & no_firm
                 & np.isin(population.stage, stages))
+        return mask if segment is None else mask & (population.segment == segment)
 
     def apply(self, effects, touched, population, params):
         """No effect on the rules: the model restarts those who accept (see ``accepts``)."""
@@ -214,9 +217,9 @@ class ValueTargeting(Policy):
         "switching_cost_lift": Parameter(0.01, 0.0, 1.0, "added to switching-cost build-up"),
     }
 
-    def eligible(self, population, firm, stages, period, params):
-        """The top ``top_share`` of the firm's customers by current spend in their stage."""
-        mask = super().eligible(population, firm, stages, period, params)
+    def eligible(self, population, firm, stages, period, params, segment=None):
+        """The top ``top_share`` by spend of the firm's targeted customers (segment first)."""
+        mask = super().eligible(population, firm, stages, period, params, segment)
         idx = np.flatnonzero(mask)
         keep = int(np.floor(params["top_share"] * idx.size))
         if keep < idx.size:
