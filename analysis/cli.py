@@ -89,7 +89,42 @@ def build_parser() -> argparse.ArgumentParser:
                           help="scenario files")
     validate.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     validate.set_defaults(handler=validate_command)
+
+    bench = commands.add_parser(
+        "bench", add_help=False, help="time the engine (or the Mesa reference); see bench --help",
+        description="Time the engine or its per-agent Mesa reference.")
+    bench.set_defaults(handler=bench_command)  # its arguments go to benchmarks.bench (main)
+
+    app = commands.add_parser(
+        "app", help="serve the teaching dashboard in the browser (127.0.0.1)",
+        description="Serve the interactive teaching dashboard on this machine; open the "
+                    "printed address in a browser. Stop it with Ctrl-C.")
+    app.add_argument("scenario", metavar="SCENARIO.yaml", type=Path, nargs="?",
+                     help="scenario whose market and firms set the controls' starting values")
+    app.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    app.add_argument("--port", type=_positive_int, default=8765, help="port (default 8765)")
+    app.set_defaults(handler=app_command)
     return parser
+
+
+def bench_command(args) -> int:
+    """``run.py bench ...``: hand the arguments to :func:`benchmarks.bench.main`."""
+    from benchmarks.bench import main as bench_main
+
+    return bench_main(args.argv[1:], prog="run.py bench")
+
+
+def app_command(args) -> int:
+    """``run.py app [SCENARIO.yaml]``: serve the dashboard until interrupted."""
+    if args.scenario is not None and not args.scenario.is_file():
+        _error(f"{args.scenario}: no such file")
+        return EXIT_BAD_INPUT
+    try:
+        from dashboard.server import serve
+    except ImportError as error:
+        _error(f"the dashboard needs its extra: pip install -e '.[app]' ({error})")
+        return EXIT_BAD_INPUT
+    return serve(args.scenario, host=args.host, port=args.port)
 
 
 def _error(message: str) -> None:
@@ -216,6 +251,8 @@ def run_command(args) -> int:
 def main(argv=None) -> int:
     """Parse ``argv`` and run the command; return the exit code."""
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    if argv[:1] == ["bench"]:  # the benchmark parses its own options
+        return bench_command(argparse.Namespace(argv=argv))
     args = build_parser().parse_args(argv)
     args.argv = argv
     return args.handler(args)

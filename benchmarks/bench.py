@@ -76,10 +76,10 @@ def measure(customers: int, steps: int, impl: str, seed: int = 0) -> dict:
     }
 
 
-def parse_args(argv) -> argparse.Namespace:
+def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
     """Parse the command line (see the module docstring)."""
     parser = argparse.ArgumentParser(
-        prog="bench", description="Time the crm-sim engine or its per-agent Mesa reference.")
+        prog=prog, description="Time the crm-sim engine or its per-agent Mesa reference.")
     parser.add_argument("--customers", type=int, default=100_000, help="customers (default 1e5)")
     parser.add_argument("--steps", type=int, default=None,
                         help="periods to step (default: 120 engine, 5 mesa)")
@@ -97,9 +97,9 @@ def parse_args(argv) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = "bench") -> int:
     """Run the benchmark described by ``argv`` and print its figures; return the exit code."""
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     result = measure(args.customers, args.steps, args.impl, seed=args.seed)
     if args.json:
         print(json.dumps(result))

@@ -1,0 +1,37 @@
+"""The bench and app subcommands of run.py: wiring and bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_py(*args):
+    return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_bench_prints_one_json_object_with_the_documented_keys():
+    done = run_py("bench", "--customers", "2000", "--steps", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    for key in ("ns_per_customer_step", "construct_s", "peak_rss_mb", "customers", "steps",
+                "impl", "bytes_per_customer"):
+        assert key in figures
+    assert figures["customers"] == 2000 and figures["steps"] == 3
+    assert figures["impl"] == "engine" and figures["ns_per_customer_step"] > 0
+
+
+def test_bench_help_and_bad_option():
+    assert "--impl" in run_py("bench", "--help").stdout
+    bad = run_py("bench", "--impl", "fortran")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_app_refuses_a_missing_scenario_without_a_traceback(tmp_path):
+    done = run_py("app", str(tmp_path / "missing.yaml"))
+    assert done.returncode == 2
+    assert "missing.yaml: no such file" in done.stderr
+    assert "Traceback" not in done.stderr
