@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .policies import POLICIES
+from .registry import check_name
 from .settings import SETTINGS
 from .stages import STAGE_NAMES
 from .strategies import STRATEGIES
@@ -136,9 +137,7 @@ class MarketConfig(StrictModel):
     @field_validator("setting")
     @classmethod
     def _known_setting(cls, name):
-        if name not in SETTINGS:
-            raise ValueError(f"unknown setting {name!r}; valid settings: {', '.join(SETTINGS)}")
-        return name
+        return check_name(SETTINGS, name, "setting")
 
 
 # ---------------------------------------------------------------------------
@@ -288,18 +287,13 @@ class PolicyConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _known_policy(cls, name):
-        if name not in POLICIES:
-            raise ValueError(f"unknown policy {name!r}; valid policies: {', '.join(POLICIES)}")
-        return name
+        return check_name(POLICIES, name, "policy", "policies")
 
     @field_validator("stages")
     @classmethod
     def _known_stages(cls, stages):
-        if stages is not None:
-            for stage in stages:
-                if stage not in STAGE_NAMES:
-                    raise ValueError(f"unknown stage {stage!r}; valid stages: "
-                                     f"{', '.join(STAGE_NAMES)}")
+        for stage in stages or ():
+            check_name(STAGE_NAMES, stage, "stage")
         return stages
 
     @model_validator(mode="after")
@@ -360,10 +354,7 @@ class FirmConfig(StrictModel):
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, name):
-        if name not in STRATEGIES:
-            raise ValueError(f"unknown strategy {name!r}; valid strategies: "
-                             f"{', '.join(STRATEGIES)}")
-        return name
+        return check_name(STRATEGIES, name, "strategy", "strategies")
 
 
 DEFAULT_FIRMS = (

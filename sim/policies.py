@@ -26,6 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .registry import check_name
 from .stages import Stage
 
 
@@ -268,11 +269,7 @@ def get_policy(name: str) -> Policy:
     Raises:
         ValueError: for an unknown name, listing the valid ones.
     """
-    try:
-        return POLICIES[name]()
-    except KeyError:
-        valid = ", ".join(POLICIES)
-        raise ValueError(f"unknown policy {name!r}; valid policies: {valid}") from None
+    return POLICIES[check_name(POLICIES, name, "policy", "policies")]()
 
 
 def affordable(budget: float | None, cost_per_contact: float) -> float:

@@ -20,6 +20,8 @@ read the traits. Adding a fourth strategy means adding one class to
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .registry import check_name
+
 
 @dataclass(frozen=True)
 class Actions:
@@ -170,8 +172,4 @@ def get_strategy(name: str) -> Strategy:
     Raises:
         ValueError: for an unknown name, listing the valid ones.
     """
-    try:
-        return STRATEGIES[name]()
-    except KeyError:
-        valid = ", ".join(sorted(STRATEGIES))
-        raise ValueError(f"unknown strategy {name!r}; valid strategies: {valid}") from None
+    return STRATEGIES[check_name(STRATEGIES, name, "strategy", "strategies")]()
