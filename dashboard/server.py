@@ -6,8 +6,10 @@ because Solara imports the page module itself.
 """
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from .controls import load_scenario
@@ -76,12 +78,29 @@ def serve(scenario_path: str | Path | None = None, host: str = "127.0.0.1",
     if not APP.is_file():
         raise FileNotFoundError(f"{APP} not found: run from a source checkout of crm-sim")
     process = subprocess.Popen(server_command(host, port), env=server_environment(scenario_path))
+    # stopped by Ctrl-C or SIGTERM, stop the server too rather than leave it running
+    previous = (signal.signal(signal.SIGTERM, _exit_on_sigterm)
+                if threading.current_thread() is threading.main_thread() else None)
     try:
         return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        try:
-            return process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.wait()
+    except (KeyboardInterrupt, SystemExit):
+        return _stop(process)
+    finally:
+        if process.poll() is None:
+            _stop(process)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def _stop(process: subprocess.Popen) -> int:
+    """Terminate the server, then kill it if it does not stop within 10 s."""
+    process.terminate()
+    try:
+        return process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
