@@ -212,8 +212,16 @@ class CRMModel(mesa.Model):
         return self.steps
 
     def step(self) -> None:
-        """Advance one period (see the class docstring for the order)."""
+        """Advance one period (see the class docstring for the order).
+
+        Raises:
+            RuntimeError: past ``config.simulation.periods`` (the ledger's size).
+        """
         t = self.steps
+        if t > self.config.simulation.periods:
+            self.steps -= 1  # Mesa counted a step that does not happen
+            raise RuntimeError(f"the model has run its {self.config.simulation.periods} "
+                               "periods; raise simulation.periods to simulate longer")
         self.agents.do("decide")
         vectors = self._firm_vectors()
         self._flows = {name: np.zeros(len(self.firms)) for name in FIRM_COLUMNS}

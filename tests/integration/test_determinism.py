@@ -152,3 +152,12 @@ def test_follow_rejects_ids_outside_the_population(ids):
     model = CRMModel(small_config(), rng=1)
     with pytest.raises(ValueError, match="customer ids"):
         model.follow(ids)
+
+
+def test_stepping_past_the_configured_periods_is_a_clear_error():
+    model = CRMModel(default_config(simulation={"customers": 200, "periods": 3}), rng=0).run()
+    frame = model.firm_frame()
+    with pytest.raises(RuntimeError, match="run its 3 periods"):
+        model.step()
+    assert model.steps == 3
+    pd.testing.assert_frame_equal(model.firm_frame(), frame)
