@@ -1,4 +1,4 @@
-"""The command line: ``python run.py run SCENARIO.yaml`` and ``python run.py validate FILE...``.
+"""The command line: ``run SCENARIO.yaml``, ``report RESULTS_DIR``, ``validate FILE...``.
 
 Exit codes: 0 all runs finished; 1 some runs failed (named on stderr and in
 manifest.json); 2 bad input (scenario file, output folder, Dask address),
@@ -78,7 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep the runs already finished in the results folder, run the rest")
     run.add_argument("-q", "--quiet", action="store_true",
                      help="print nothing but errors (no progress bar, no table)")
+    run.add_argument("--no-report", action="store_true",
+                     help="do not write the report (report.md, report.html, figures/) at the end")
     run.set_defaults(handler=run_command)
+
+    report = commands.add_parser(
+        "report", help="write the report of a results folder (report.md, report.html, PNGs)",
+        description="Read a results folder written by 'run' and write report.md, a "
+                    "self-contained report.html and the figures (figures/*.png) into it. "
+                    "With --baseline, add the CRM ROI of this scenario against another "
+                    "results folder (runs paired by seed).",
+        epilog="Exit codes: 0 ok, 2 bad input (nothing written).")
+    report.add_argument("folder", metavar="RESULTS_DIR", type=Path, help="the results folder")
+    report.add_argument("--baseline", metavar="OTHER_DIR", type=Path,
+                        help="results folder of the baseline scenario for the CRM ROI")
+    report.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    report.set_defaults(handler=report_command)
 
     validate = commands.add_parser(
         "validate", help="check scenario files without running them",
@@ -125,6 +140,24 @@ def app_command(args) -> int:
         _error(f"the dashboard needs its extra: pip install -e '.[app]' ({error})")
         return EXIT_BAD_INPUT
     return serve(args.scenario, host=args.host, port=args.port)
+
+
+def report_command(args) -> int:
+    """``report RESULTS_DIR [--baseline OTHER_DIR]``: write the report into the folder."""
+    from .report import ReportError, write_report
+
+    try:
+        written = write_report(args.folder, args.baseline)
+    except ReportError as error:
+        _error(str(error))
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        _error(f"{args.folder}: cannot write the report: {error.strerror or error}")
+        return EXIT_BAD_INPUT
+    if not args.quiet:
+        print(f"report: {written[1]} ({len(written) - 2} figures in "
+              f"{args.folder / 'figures'}{os.sep})", file=sys.stderr)
+    return EXIT_OK
 
 
 def _error(message: str) -> None:
@@ -236,6 +269,15 @@ def run_command(args) -> int:
     write_text(folder / "summary.md", results.summary_markdown(scenario, table, report, final))
     if table is not None and not args.quiet:
         print(results.format_table(table))
+    if table is not None and not args.no_report:
+        from .report import ReportError, write_report
+
+        try:
+            write_report(folder)
+            say(f"report: {folder / 'report.html'}")
+        except (ReportError, OSError) as error:  # the runs are kept; the report can be redone
+            _error(f"the report could not be written ({error}); the results are complete, "
+                   f"retry with: python run.py report {folder}")
     say(f"results: {folder}{os.sep} ({report.ok} ok, {len(report.failures)} failed, "
         f"{time.perf_counter() - clock:.1f} s)")
     if report.failures:

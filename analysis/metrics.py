@@ -28,6 +28,16 @@ Definitions (``T`` = last period, ``d`` = ``simulation.discount_rate``):
 * ``satisfied_defector_share``: ``sum satisfied_defectors / sum defections``:
   the share of defectors whose satisfaction was at or above
   ``simulation.satisfied_threshold`` when they left (NaN without defections).
+* CLV distribution over the firm's customers at the end
+  (:func:`analysis.money.customer_clv`): ``projected_clv_mean`` (mean
+  expected remaining value), ``top20_profit_share`` (share of the positive
+  total CLV, realized plus projected, held by the top 20% of customers; seed
+  003's 80/20), ``clv_gini``, ``clv_median`` and ``clv_p90`` of total CLV.
+* ``value_equity``, ``brand_equity``, ``relationship_equity``: the customer
+  equity split by driver (:func:`analysis.money.equity_drivers`; they sum to
+  ``customer_equity``).
+* ``loyalty_index``: mean over the firm's customers at the end of
+  :func:`analysis.retention.loyalty_index` with its default weights.
 * Totals over periods: ``revenue``, ``cost``, ``profit``, ``referral_value``,
   ``acquisitions``, ``referral_acquisitions``, ``defections``; and
   ``customers_end``, the firm's customers after period ``T``.
@@ -38,6 +48,8 @@ import pandas as pd
 
 from sim.config import Config
 
+from . import money, retention
+
 PROJECTION_PERIODS = 12
 """Periods at the end of a run whose mean retention projects the current customers' value."""
 
@@ -45,6 +57,8 @@ OUTCOME_COLUMNS = (
     "retention_rate", "customer_equity", "clv_mean", "revenue", "cost", "profit",
     "referral_value", "acquisitions", "referral_acquisitions", "defections",
     "satisfied_defector_share", "customers_end",
+    "projected_clv_mean", "top20_profit_share", "clv_gini", "clv_median", "clv_p90",
+    "value_equity", "brand_equity", "relationship_equity", "loyalty_index",
 )
 """The outcome columns of ``runs.parquet``, in order."""
 
@@ -125,11 +139,54 @@ def firm_order(ledger: pd.DataFrame) -> pd.Index:
     return pd.Index(ledger["firm"].drop_duplicates(), name="firm")
 
 
-def firm_outcomes(ledger: pd.DataFrame, customers: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """One row per firm: every column of :data:`OUTCOME_COLUMNS`, firms in model order."""
+def clv_summary(clv: pd.DataFrame, order: pd.Index) -> pd.DataFrame:
+    """Per firm: mean projected CLV, top-20% share, Gini, median and 90th percentile of total CLV.
+
+    Args:
+        clv: :func:`analysis.money.customer_clv` of the run.
+        order: the firms, in model order.
+    """
+    rows = {}
+    for firm in order:
+        mine = clv[clv["firm"].astype(object) == firm]
+        total_clv = mine["total_clv"].to_numpy(dtype=float)
+        empty = total_clv.size == 0
+        rows[firm] = {
+            "projected_clv_mean": np.nan if empty else float(mine["projected_clv"].mean()),
+            "top20_profit_share": money.top_share(total_clv, 0.2),
+            "clv_gini": np.nan if empty else money.gini(total_clv),
+            "clv_median": np.nan if empty else float(np.median(total_clv)),
+            "clv_p90": np.nan if empty else float(np.quantile(total_clv, 0.9)),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").reindex(order)
+
+
+def mean_loyalty_index(customers: pd.DataFrame, config: Config, order: pd.Index) -> pd.Series:
+    """Mean loyalty index (default weights) of each firm's customers at the end."""
+    current = customers[customers["firm"].notna()]
+    index = retention.loyalty_index(current, config)
+    return index.groupby(current["firm"].astype(object)).mean().reindex(order)
+
+
+def firm_outcomes(ledger: pd.DataFrame, customers: pd.DataFrame, config: Config,
+                  clv: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per firm: every column of :data:`OUTCOME_COLUMNS`, firms in model order.
+
+    Args:
+        ledger: the run's ledger frame.
+        customers: ``CRMModel.customers_frame()`` at the end of the run.
+        config: the run's configuration.
+        clv: :func:`analysis.money.customer_clv` if already computed.
+    """
+    order = firm_order(ledger)
+    if clv is None:
+        clv = money.customer_clv(customers, ledger, config)
+    equity = customer_equity(ledger, config.simulation.discount_rate)
+    drivers = money.equity_drivers(clv, equity.reindex(order), config)
+    summary = clv_summary(clv, order)
     outcomes = {
         "retention_rate": retention_rate(ledger),
-        "customer_equity": customer_equity(ledger, config.simulation.discount_rate),
+        "customer_equity": equity,
         "clv_mean": clv_mean(ledger, customers),
         "revenue": total(ledger, "revenue"),
         "cost": total(ledger, "cost"),
@@ -140,8 +197,10 @@ def firm_outcomes(ledger: pd.DataFrame, customers: pd.DataFrame, config: Config)
         "defections": total(ledger, "defections"),
         "satisfied_defector_share": satisfied_defector_share(ledger),
         "customers_end": _last(ledger, "customers"),
+        **{name: summary[name] for name in summary.columns},
+        **{name: drivers[name] for name in money.DRIVERS},
+        "loyalty_index": mean_loyalty_index(customers, config, order),
     }
-    order = firm_order(ledger)
     frame = pd.DataFrame({name: outcomes[name].reindex(order) for name in OUTCOME_COLUMNS})
     for name in ("acquisitions", "referral_acquisitions", "defections", "customers_end"):
         frame[name] = frame[name].astype(np.int64)

@@ -4,11 +4,14 @@ Layout under ``<results>/parts/``::
 
     fingerprint            the scenario the parts belong to (see analysis.results)
     timeseries/<run_id>.parquet
+    cohorts/<run_id>.parquet    cohort survival
+    policies/<run_id>.parquet   policy outcomes (only runs whose firms run policies)
+    customers/<run_id>.parquet  end-of-run customers (replication 0 of each point only)
     runs/<run_id>.parquet  written last: its presence marks the run finished
     failed/<run_id>.json   error, traceback and seed of a run that raised
 
 Each file is written atomically (:mod:`analysis.files`), and a run's
-``runs`` part only after its ``timeseries`` part, so a killed sweep leaves
+``runs`` part only after all its other parts, so a killed sweep leaves
 whole parts of finished runs and nothing of the runs in flight; file names
 are run ids, so a run is never stored twice.
 """
@@ -21,6 +24,9 @@ import pandas as pd
 
 from .files import remove_temporary, write_parquet, write_text
 
+EXTRA_PARTS = ("cohorts", "policies", "customers")
+"""Optional per-run tables besides ``runs`` and ``timeseries`` (a run may lack some)."""
+
 
 class PartStore:
     """The parts folder of one results folder."""
@@ -30,6 +36,7 @@ class PartStore:
         self.runs = self.root / "runs"
         self.timeseries = self.root / "timeseries"
         self.failed = self.root / "failed"
+        self.extras = {name: self.root / name for name in EXTRA_PARTS}
 
     @property
     def fingerprint_file(self) -> Path:
@@ -49,7 +56,7 @@ class PartStore:
 
     def create(self, fingerprint: str) -> None:
         """Make the folders (keeping parts already there) and record the fingerprint."""
-        for folder in (self.runs, self.timeseries, self.failed):
+        for folder in (self.runs, self.timeseries, self.failed, *self.extras.values()):
             folder.mkdir(parents=True, exist_ok=True)
             remove_temporary(folder)
         write_text(self.fingerprint_file, fingerprint + "\n")
@@ -65,9 +72,21 @@ class PartStore:
         done = {p.stem for p in self.runs.glob("*.parquet") if not p.name.startswith(".")}
         return {run_id for run_id in done if (self.timeseries / f"{run_id}.parquet").exists()}
 
-    def write(self, run_id: str, runs: pd.DataFrame, timeseries: pd.DataFrame) -> None:
-        """Store a finished run (timeseries first, then the runs part that marks it done)."""
+    def write(self, run_id: str, runs: pd.DataFrame, timeseries: pd.DataFrame,
+              extras: dict[str, pd.DataFrame | None] | None = None) -> None:
+        """Store a finished run: timeseries and extras first, then the runs part that marks it done.
+
+        Args:
+            run_id: the run's id (the parts' file name).
+            runs: its rows of ``runs.parquet``.
+            timeseries: its rows of ``timeseries.parquet``.
+            extras: name in :data:`EXTRA_PARTS` -> table; None or empty tables
+                are not written.
+        """
         write_parquet(self.timeseries / f"{run_id}.parquet", timeseries)
+        for name, frame in (extras or {}).items():
+            if frame is not None and len(frame):
+                write_parquet(self.extras[name] / f"{run_id}.parquet", frame)
         write_parquet(self.runs / f"{run_id}.parquet", runs)
         (self.failed / f"{run_id}.json").unlink(missing_ok=True)
 
@@ -95,3 +114,10 @@ class PartStore:
             [pd.read_parquet(self.timeseries / f"{i}.parquet") for i in run_ids],
             ignore_index=True)
         return runs, timeseries
+
+    def combine_extra(self, name: str, run_ids) -> pd.DataFrame:
+        """Concatenate the ``name`` parts (see :data:`EXTRA_PARTS`) that exist for ``run_ids``."""
+        folder = self.extras[name]
+        paths = [folder / f"{i}.parquet" for i in run_ids]
+        frames = [pd.read_parquet(p) for p in paths if p.exists()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -4,6 +4,10 @@
 
     runs.parquet            one row per run x firm: identity, swept values, outcomes
     timeseries.parquet      one row per run x period x firm
+    cohorts.parquet         cohort survival: run x firm x acquisition cohort x tenure
+    policies.parquet        policy outcomes: run x firm x policy (if any firm runs policies)
+    customers.parquet       end-of-run customers of replication 0 of each sweep point
+    report.md, report.html  the report (analysis.report), figures/ its PNGs
     scenario.resolved.yaml  every sweep point's whole configuration (defaults filled in)
     scenario.yaml           a copy of the scenario file as given
     manifest.json           versions, git commit, seeds, times, run counts, failures
@@ -30,11 +34,15 @@ from sim.settings import SETTINGS
 from sim.strategies import STRATEGIES
 
 from .files import write_parquet, write_text
-from .parts import PartStore
+from .parts import EXTRA_PARTS, PartStore
 from .scenario import Scenario
 
-OUTPUT_FILES = ("runs.parquet", "timeseries.parquet", "scenario.resolved.yaml", "scenario.yaml",
-                "manifest.json", "summary.md")
+TABLE_FILES = ("runs.parquet", "timeseries.parquet", "cohorts.parquet", "policies.parquet",
+               "customers.parquet")
+"""The combined result tables."""
+
+OUTPUT_FILES = (*TABLE_FILES, "scenario.resolved.yaml", "scenario.yaml", "manifest.json",
+                "summary.md", "report.md", "report.html")
 """Files the results folder holds besides ``parts/`` (replaced by a fresh run)."""
 
 LIBRARIES = ("mesa", "numpy", "pandas", "pydantic", "pyarrow", "pyyaml", "scipy", "tqdm",
@@ -113,6 +121,8 @@ def prepare(folder: Path, scenario: Scenario, *, resume: bool) -> PartStore:
         store.clear()
         for name in OUTPUT_FILES:
             (folder / name).unlink(missing_ok=True)
+        for figure in (folder / "figures").glob("*.png"):
+            figure.unlink(missing_ok=True)
     store.create(fingerprint(scenario))
     write_text(folder / "scenario.resolved.yaml", resolved_yaml(scenario))
     write_text(folder / "scenario.yaml", scenario.source.read_text(encoding="utf-8"))
@@ -188,7 +198,8 @@ def manifest(scenario: Scenario, specs, *, report=None, started: str, finished: 
         "seeds": {
             "scenario": sorted({p.config.simulation.seed for p in scenario.points}),
             "derivation": "numpy.random.SeedSequence(entropy=simulation.seed, spawn_key=("
-                          "first 16 bytes of sha256(point key) as 4 uint32, replication))"
+                          "first 16 bytes of sha256(point key without swept policies) as 4 uint32, "
+                          "replication))"
                           ".generate_state(1, uint64) >> 1",
             "runs": {spec.run_id: spec.seed for spec in specs},
         },
@@ -343,21 +354,33 @@ def summary_markdown(scenario: Scenario, table: pd.DataFrame | None, report, rec
         lines += ["## Failed runs", "", "| run | seed | error |", "|---|---|---|"]
         lines += [f"| {f['run_id']} | {f['seed']} | {f['error']} |" for f in report.failures]
         lines += ["", "Tracebacks are in manifest.json.", ""]
-    lines += ["Files: runs.parquet, timeseries.parquet, scenario.resolved.yaml, manifest.json "
-              "(see the README, section \"Results folder\").", ""]
+    lines += ["Files: runs.parquet, timeseries.parquet, cohorts.parquet, customers.parquet "
+              "(replication 0), policies.parquet (if firms run policies), "
+              "scenario.resolved.yaml, manifest.json, report.md/report.html "
+              "(see the README, sections \"Results folder\" and \"Reading the report\").", ""]
     return "\n".join(lines)
 
 
 def write_tables(folder: Path, store: PartStore, specs) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Combine the finished parts into ``runs.parquet`` and ``timeseries.parquet``."""
+    """Combine the finished parts into the result tables (:data:`TABLE_FILES`).
+
+    ``cohorts.parquet``, ``policies.parquet`` and ``customers.parquet`` are
+    written when some finished run has such a part (policies only if a firm
+    runs policies; customers for replication 0 of each point).
+
+    Returns:
+        ``runs`` and ``timeseries`` (the other tables are read by the report).
+    """
     folder = Path(folder)
     finished = store.finished()
     run_ids = [spec.run_id for spec in specs if spec.run_id in finished]
     runs, timeseries = store.combine(run_ids)
-    if run_ids:
-        write_parquet(folder / "runs.parquet", runs)
-        write_parquet(folder / "timeseries.parquet", timeseries)
-    else:
-        for name in ("runs.parquet", "timeseries.parquet"):
+    tables = {"runs.parquet": runs, "timeseries.parquet": timeseries}
+    for name in EXTRA_PARTS:
+        tables[f"{name}.parquet"] = store.combine_extra(name, run_ids)
+    for name, frame in tables.items():
+        if run_ids and len(frame):
+            write_parquet(folder / name, frame)
+        else:
             (folder / name).unlink(missing_ok=True)
     return runs, timeseries

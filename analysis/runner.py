@@ -11,7 +11,22 @@ import pandas as pd
 from sim import CRMModel
 from sim.config import Config
 
+from . import money
 from .metrics import firm_outcomes
+
+COHORT_COLUMNS = ("firm", "strategy", "setting", "cohort", "tenure", "active")
+"""Columns of a run's cohort survival (``cohorts.parquet`` adds the run's identity)."""
+
+CUSTOMER_COLUMNS = (
+    "customer", "firm", "strategy", "setting", "segment", "stage", "tenure", "acquired_period",
+    "spend", "need_distance", "expectation", "value", "satisfaction", "trust", "switching_cost",
+    "revenue_to_date", "margin", "stage_retention", "realized_clv", "projected_clv", "total_clv",
+)
+"""Columns of the end-of-run customer table (``customers.parquet``): current customers only."""
+
+POLICY_COLUMNS = ("firm", "policy", "periods", "eligible", "touched", "spend",
+                  "budget_exhausted_share", "recovered", "won_back")
+"""Columns of a run's policy outcomes (``policies.parquet`` adds the run's identity)."""
 
 TIMESERIES_COLUMNS = (
     # stage counts at the end of the period
@@ -25,6 +40,14 @@ TIMESERIES_COLUMNS = (
     # money
     "revenue", "serve_cost", "acquisition_spend", "cost", "profit", "referral_value",
     "discounted_profit",
+    # appended for the report (issue 4): churn by stage and reason, trajectories, stage moves,
+    # acquisitions by source, policy cost, the firm's levers
+    "defections_rival", "defections_market", "exits_from_decline",
+    "defections_exploration", "defections_formation", "defections_stability",
+    "defections_decline", "advances", "declines", "recoveries",
+    "trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV", "ended_clv",
+    "acquisitions_spend", "acquisitions_rival", "acquisitions_win_back", "policy_cost",
+    "mean_misfit", "reputation", "acquisition_rate", "relationship_effort", "adaptation",
 )
 """Ledger columns kept in ``timeseries.parquet`` (see :data:`sim.ledger.FIRM_COLUMNS`)."""
 
@@ -38,10 +61,38 @@ class RunResult:
             outcomes of :data:`analysis.metrics.OUTCOME_COLUMNS`.
         timeseries: one row per period x firm: ``period``, ``firm``,
             ``strategy``, ``setting`` and :data:`TIMESERIES_COLUMNS`.
+        cohorts: cohort survival, :data:`COHORT_COLUMNS`: customers of each
+            acquisition cohort still with the firm, by tenure.
+        policies: one row per firm x policy it runs, :data:`POLICY_COLUMNS`
+            (empty if no firm runs a policy).
+        customers: the firms' customers at the end, :data:`CUSTOMER_COLUMNS`;
+            None when not kept (the sweep keeps it for replication 0 only).
     """
 
     firms: pd.DataFrame
     timeseries: pd.DataFrame
+    cohorts: pd.DataFrame
+    policies: pd.DataFrame
+    customers: pd.DataFrame | None = None
+
+
+def policy_outcomes(policy_frame: pd.DataFrame) -> pd.DataFrame:
+    """Totals over the run of each firm's policies (from ``CRMModel.policy_frame()``).
+
+    ``periods`` counts the periods the policy ran, ``budget_exhausted_share``
+    is the share of them in which its budget ran out.
+    """
+    if policy_frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float if c in ("spend",
+                                          "budget_exhausted_share") else object)
+                             for c in POLICY_COLUMNS})
+    grouped = policy_frame.groupby(["firm", "policy"], sort=False)
+    frame = grouped.agg(periods=("period", "size"), eligible=("eligible", "sum"),
+                        touched=("touched", "sum"), spend=("spend", "sum"),
+                        budget_exhausted_share=("budget_exhausted", "mean"),
+                        recovered=("recovered", "sum"), won_back=("won_back", "sum"))
+    frame["budget_exhausted_share"] = frame["budget_exhausted_share"].astype(float)
+    return frame.reset_index()[list(POLICY_COLUMNS)]
 
 
 def run_once(config: Config, seed: int) -> RunResult:
@@ -52,15 +103,32 @@ def run_once(config: Config, seed: int) -> RunResult:
         seed: the model's random seed (``CRMModel(config, rng=seed)``).
 
     Returns:
-        The per-firm outcomes and the per-period records of the run.
+        The per-firm outcomes, the per-period records, cohort survival, policy
+        outcomes and the end-of-run customer table of the run.
     """
     model = CRMModel(config, rng=seed).run()
     ledger = model.firm_frame()
     setting = config.market.setting
-    outcomes = firm_outcomes(ledger, model.customers_frame(), config)
+    customers = model.customers_frame()
+    clv = money.customer_clv(customers, ledger, config)
+    outcomes = firm_outcomes(ledger, customers, config, clv=clv)
     strategies = [firm.strategy for firm in config.firms]
+    strategy_of = {firm.name: firm.strategy for firm in config.firms}
     outcomes.insert(1, "strategy", strategies)
     outcomes.insert(2, "setting", setting)
     timeseries = ledger[["period", "firm", "strategy", *TIMESERIES_COLUMNS]].copy()
     timeseries.insert(3, "setting", setting)
-    return RunResult(firms=outcomes, timeseries=timeseries.reset_index(drop=True))
+    cohorts = model.cohort_frame()
+    cohorts["setting"] = setting
+    clv["firm"] = clv["firm"].astype(str)
+    clv["strategy"] = clv["firm"].map(strategy_of)
+    clv["setting"] = setting
+    clv["segment"] = clv["segment"].astype(str)
+    clv["stage"] = clv["stage"].astype(str)
+    return RunResult(
+        firms=outcomes,
+        timeseries=timeseries.reset_index(drop=True),
+        cohorts=cohorts[list(COHORT_COLUMNS)].reset_index(drop=True),
+        policies=policy_outcomes(model.policy_frame()),
+        customers=clv[list(CUSTOMER_COLUMNS)],
+    )

@@ -5,7 +5,9 @@ replication number. Its seed is drawn from
 ``numpy.random.SeedSequence(entropy=scenario seed, spawn_key=(point digest...,
 replication))``, so it does not depend on the order in which runs are queued,
 on the number of workers or on the engine, and adding a value to a sweep does
-not change the seeds of the other points. ``CRMModel(point config,
+not change the seeds of the other points. Swept retention policies are left
+out of the digest (:func:`seed_key`): points that differ only in policies
+share their seeds (common random numbers). ``CRMModel(point config,
 rng=seed)`` reproduces any run on its own.
 
 Failures. A run that raises is recorded (error, traceback, seed) and the
@@ -21,12 +23,14 @@ access to the results folder.
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import itertools
 import json
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import traceback
@@ -90,6 +94,25 @@ def run_seed(scenario_seed: int, point_key: str, replication: int) -> int:
     return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
+LEVER_PATHS = re.compile(r"firms\.\d+\.policies(\..*)?")
+"""Swept paths left out of the seed: a firm's retention policies.
+
+Points that differ only in policies get the same run seeds, so a policy's
+effect is measured on common random numbers (the engine draws policy
+randomness from a stream of its own: a zero budget is the same run as no
+policy). Every other swept value, strategies included, changes the seeds.
+"""
+
+
+def seed_key(values: dict[str, Any]) -> str:
+    """The text the run seeds derive from: the point's swept values minus :data:`LEVER_PATHS`.
+
+    Without swept policies this is :attr:`analysis.scenario.Point.key` itself.
+    """
+    kept = {path: value for path, value in values.items() if not LEVER_PATHS.fullmatch(path)}
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def _column_value(value: Any, as_text: bool) -> Any:
     return json.dumps(value, sort_keys=True, default=str) if as_text else value
 
@@ -120,7 +143,8 @@ def plan_runs(scenario: Scenario) -> list[RunSpec]:
                 run_id=f"p{point.index:0{point_width}d}-r{replication:0{replication_width}d}",
                 point=point.index,
                 replication=replication,
-                seed=run_seed(point.config.simulation.seed, point.key, replication),
+                seed=run_seed(point.config.simulation.seed, seed_key(point.values),
+                              replication),
                 values=values,
                 config=point.config,
             ))
@@ -153,10 +177,26 @@ class Outcome:
         return cls(run_id, error=f"{type(error).__name__}: {error}", traceback=text)
 
 
+def keeps_customers(spec: RunSpec) -> bool:
+    """Whether the run's end-of-run customer table is kept: replication 0 of each point only.
+
+    One replication shows the customer-level distributions; keeping every
+    replication's would make the results folder grow with customers x runs.
+    """
+    return spec.replication == 0
+
+
 def execute(spec: RunSpec, run: Callable[[Config, int], RunResult] = run_once) -> Outcome:
-    """Run one spec, catching any error so that the sweep goes on."""
+    """Run one spec, catching any error so that the sweep goes on.
+
+    Runs in the worker, which drops the customer table of runs that do not
+    keep it (:func:`keeps_customers`) before the result travels back.
+    """
     try:
-        return Outcome(spec.run_id, result=run(spec.config, spec.seed))
+        result = run(spec.config, spec.seed)
+        if not keeps_customers(spec) and getattr(result, "customers", None) is not None:
+            result = dataclasses.replace(result, customers=None)
+        return Outcome(spec.run_id, result=result)
     except Exception as error:
         return Outcome.from_exception(spec.run_id, error)
 
@@ -376,6 +416,38 @@ def part_frames(spec: RunSpec, result: RunResult) -> tuple[pd.DataFrame, pd.Data
     return runs, timeseries
 
 
+def extra_frames(spec: RunSpec, result: RunResult) -> dict[str, pd.DataFrame | None]:
+    """The run's cohort, policy and customer tables with its identity in front.
+
+    Identity columns: ``run_id``, ``point``, ``replication``, then the table's
+    own columns with the swept values right after ``setting`` (policies have
+    no setting column of their own: it is added).
+    """
+    frames = {}
+    for name in ("cohorts", "policies", "customers"):
+        frame = getattr(result, name, None)
+        if frame is None:
+            frames[name] = None
+            continue
+        frame = frame.copy()
+        if "strategy" not in frame.columns:  # policies: firm, strategy, setting, policy...
+            strategy_of = {firm.name: firm.strategy for firm in spec.config.firms}
+            frame.insert(frame.columns.get_loc("firm") + 1, "strategy",
+                         frame["firm"].map(strategy_of))
+        if "setting" not in frame.columns:
+            frame.insert(frame.columns.get_loc("strategy") + 1, "setting",
+                         spec.config.market.setting)
+        for position, (column, value) in enumerate(
+                (("run_id", spec.run_id), ("point", spec.point),
+                 ("replication", spec.replication))):
+            frame.insert(position, column, value)
+        at = frame.columns.get_loc("setting") + 1
+        for offset, (path, value) in enumerate(spec.values.items()):
+            frame.insert(at + offset, path, value)
+        frames[name] = frame
+    return frames
+
+
 def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
               run: Callable[[Config, int], RunResult] = run_once, progress: bool = True,
               description: str | None = None) -> SweepReport:
@@ -403,7 +475,8 @@ def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
         for outcome in executor.imap_unordered(functools.partial(execute, run=run), todo):
             spec = by_id[outcome.run_id]
             if outcome.ok:
-                store.write(spec.run_id, *part_frames(spec, outcome.result))
+                store.write(spec.run_id, *part_frames(spec, outcome.result),
+                            extras=extra_frames(spec, outcome.result))
                 report.ok += 1
             else:
                 record = failure_record(spec, outcome)

@@ -35,8 +35,9 @@ def test_the_command_succeeds_and_writes_every_file(finished):
     result, folder, _ = finished
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in folder.iterdir()) == [
-        "manifest.json", "parts", "runs.parquet", "scenario.resolved.yaml", "scenario.yaml",
-        "summary.md", "timeseries.parquet"]
+        "cohorts.parquet", "customers.parquet", "figures", "manifest.json", "parts",
+        "report.html", "report.md", "runs.parquet", "scenario.resolved.yaml", "scenario.yaml",
+        "summary.md", "timeseries.parquet"]  # no policies.parquet: no firm runs a policy
     assert "6/6" in result.stderr  # the progress bar: runs done / total
     assert "Traceback" not in result.stderr
 

@@ -1,0 +1,416 @@
+"""Money metrics: customer lifetime value, customer equity and its drivers, firm value, ROI.
+
+Every function is a named, module-level function over arrays or the tidy
+frames a run yields (the ledger ``CRMModel.firm_frame()``, the end-of-run
+``CRMModel.customers_frame()``) or over ``runs.parquet``. Sources: MODEL.md
+section 6 (seed 001: CLV, customer equity, firm value under a resource
+constraint, CRM ROI; seed 003: the 80/20 figure), Gupta & Lehmann (2003) for
+the retention-based closed forms, Rust, Zeithaml & Lemon (2000, 2004) for the
+value / brand / relationship equity drivers.
+
+Conventions: ``m`` is a margin per period, ``r`` the per-period retention
+(chance that a customer of this period is still a customer next period),
+``d`` the discount rate per period. A customer's margin of period ``t``
+counts ``(1 + d)^-t``, as in the engine (``sim.model``: money is discounted
+to period 0).
+"""
+
+import numpy as np
+import pandas as pd
+
+from sim import rules
+from sim.config import Config
+
+ACTIVE_STAGES = ("exploration", "formation", "stability", "decline")
+"""The stages in which a customer has a firm (and a retention rate of its own)."""
+
+
+# ---------------------------------------------------------------------------
+# Closed forms
+# ---------------------------------------------------------------------------
+
+
+def lifetime_value(margin, retention, discount_rate, horizon: int | None = None):
+    """Expected lifetime value of a customer who pays ``m`` now and each period it stays.
+
+    With survival ``r^t`` to period ``t`` and discounting ``(1 + d)^-t``::
+
+        CLV = sum_{t=0}^{N-1} m (r / (1 + d))^t
+            = m (1 - q^N) / (1 - q),   q = r / (1 + d)      (finite horizon N)
+            = m (1 + d) / (1 + d - r)                        (N -> infinity)
+
+    (Gupta & Lehmann 2003; the "margin multiple" ``(1 + d) / (1 + d - r)``.)
+
+    Args:
+        margin: ``m``, margin per period.
+        retention: ``r`` in [0, 1].
+        discount_rate: ``d`` >= 0 per period; with ``d = 0`` and ``r = 1`` the
+            infinite sum diverges (``inf``).
+        horizon: ``N`` periods, or None for the infinite horizon.
+    """
+    margin, retention = np.asarray(margin, dtype=float), np.asarray(retention, dtype=float)
+    growth = 1.0 + discount_rate
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if horizon is None:
+            return margin * growth / (growth - retention)
+        ratio = retention / growth
+        return np.where(np.isclose(ratio, 1.0), margin * horizon,
+                        margin * (1.0 - ratio ** horizon) / (1.0 - ratio))
+
+
+def remaining_value(margin, retention, discount_rate):
+    """Expected value of the periods after this one: ``m r / (1 + d - r)``.
+
+    It is :func:`lifetime_value` minus the margin of the current period: what
+    a customer who is here now is still worth, seen from now.
+    """
+    margin, retention = np.asarray(margin, dtype=float), np.asarray(retention, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return margin * retention / (1.0 + discount_rate - retention)
+
+
+# ---------------------------------------------------------------------------
+# Per-customer CLV from one run
+# ---------------------------------------------------------------------------
+
+
+def stage_retention(ledger: pd.DataFrame) -> pd.DataFrame:
+    """Per-period retention of each firm's customers by the stage they are in.
+
+    ``r_s = 1 - D_s / N_s``: ``D_s`` the relationships that ended while in
+    stage ``s`` (ledger ``defections_<stage>``, periods 1..T) and ``N_s`` the
+    customer-periods at risk (the firm's stage-``s`` count at the end of
+    periods 0..T-1, i.e. at the start of each period). A stage without
+    exposure takes the firm's overall retention (``sum retained / sum
+    customers_start``). Moving between stages is not a loss, so this is the
+    constant-hazard retention of a customer who stays in its stage.
+
+    Returns:
+        One row per firm (model order), one column per active stage.
+    """
+    last = ledger["period"].max()
+    start = ledger[ledger["period"] < last]
+    later = ledger[ledger["period"] >= 1]
+    order = pd.Index(ledger["firm"].drop_duplicates(), name="firm")
+    overall = (later.groupby("firm", sort=False)["retained"].sum()
+               / later.groupby("firm", sort=False)["customers_start"].sum().replace(0, np.nan))
+    table = {}
+    for stage in ACTIVE_STAGES:
+        exposure = start.groupby("firm", sort=False)[stage].sum().astype(float)
+        lost = later.groupby("firm", sort=False)[f"defections_{stage}"].sum().astype(float)
+        rate = 1.0 - lost / exposure.replace(0.0, np.nan)
+        table[stage] = rate.reindex(order).fillna(overall.reindex(order)).clip(0.0, 1.0)
+    return pd.DataFrame(table, index=order).fillna(0.0)
+
+
+def customer_margin(customers: pd.DataFrame, config: Config) -> np.ndarray:
+    """Each current customer's margin per period at its current stage (0 without a firm).
+
+    ``m_i = margin_f * spend_i * price_f * wallet_share(stage_i) - serve_cost_f
+    + advocate_i * referral_rate * reach * referral_value_f``: the engine's
+    accounting (``sim.model``) at the firm's configured price and cost to
+    serve (before strategy levers and policies), plus the expected referral
+    value if the customer is an advocate (stable and satisfied).
+    """
+    firms = {firm.name: firm for firm in config.firms}
+    wallet = config.relationship.wallet_share
+    referrals = rules.expected_referrals(1.0, referral_rate=config.relationship.referral_rate,
+                                         reach=config.market.word_of_mouth_reach)
+    stage = customers["stage"].astype(str).to_numpy()
+    firm = customers["firm"].astype(object).to_numpy()
+    margin = np.zeros(len(customers))
+    for name, firm_config in firms.items():
+        mine = firm == name
+        for stage_name in ACTIVE_STAGES:
+            where = mine & (stage == stage_name)
+            if not where.any():
+                continue
+            sales = (customers["spend"].to_numpy()[where] * firm_config.price
+                     * getattr(wallet, stage_name))
+            margin[where] = firm_config.margin * sales - firm_config.serve_cost
+        advocate = (mine & (stage == "stability")
+                    & (customers["satisfaction"].to_numpy()
+                       >= config.simulation.satisfied_threshold))
+        margin[advocate] += referrals * firm_config.referral_value
+    return margin
+
+
+def customer_clv(customers: pd.DataFrame, ledger: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Realized and projected CLV of every customer with a firm at the end of the run.
+
+    * ``realized_clv``: the engine's ``clv``: discounted profit (net of the
+      policy spending on the customer) plus referral value of the current
+      relationship, to period ``T``, discounted to period 0.
+    * ``projected_clv``: expected remaining value ``m_i r_s / (1 + d - r_s)``
+      (:func:`remaining_value`) with ``m_i`` from :func:`customer_margin` and
+      ``r_s`` the firm's retention in the customer's stage
+      (:func:`stage_retention`), discounted to period 0 by ``(1 + d)^-T``.
+    * ``total_clv`` = realized + projected.
+
+    Returns:
+        The current customers' rows of ``customers`` (firm not missing) with
+        ``margin``, ``stage_retention``, ``realized_clv``, ``projected_clv``
+        and ``total_clv`` added.
+    """
+    d = config.simulation.discount_rate
+    horizon = float(ledger["period"].max())
+    current = customers[customers["firm"].notna()].copy()
+    retention = stage_retention(ledger)
+    margin = customer_margin(current, config)
+    stage = current["stage"].astype(str).to_numpy()
+    firm = current["firm"].astype(object).to_numpy()
+    r = np.zeros(len(current))
+    for name in retention.index:
+        for stage_name in ACTIVE_STAGES:
+            r[(firm == name) & (stage == stage_name)] = retention.at[name, stage_name]
+    current["margin"] = margin
+    current["stage_retention"] = r
+    current["realized_clv"] = current["clv"].astype(float)
+    current["projected_clv"] = remaining_value(margin, r, d) * (1.0 + d) ** -horizon
+    current["total_clv"] = current["realized_clv"] + current["projected_clv"]
+    return current.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------
+# Distribution of value
+# ---------------------------------------------------------------------------
+
+
+def top_share(values, share: float = 0.2) -> float:
+    """Share of the positive value held by the top ``share`` of customers (the 80/20 figure).
+
+    The ``ceil(share * n)`` largest values summed (negatives count as 0), over
+    the sum of the positive values; NaN if no value is positive. Seed 003:
+    about 80% of profit comes from 20% of customers.
+    """
+    values = np.clip(np.asarray(values, dtype=float), 0.0, None)
+    positive = values.sum()
+    if values.size == 0 or positive <= 0:
+        return float("nan")
+    count = int(np.ceil(share * values.size - 1e-9))
+    return float(np.sort(values)[::-1][:count].sum() / positive)
+
+
+def lorenz_curve(values) -> tuple[np.ndarray, np.ndarray]:
+    """Lorenz curve of value: share of customers (poorest first) vs share of positive value.
+
+    Returns:
+        ``(customer_share, value_share)``, both starting at 0 and ending at 1.
+    """
+    values = np.sort(np.clip(np.asarray(values, dtype=float), 0.0, None))
+    n = values.size
+    customer_share = np.linspace(0.0, 1.0, n + 1)
+    total = values.sum()
+    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    value_share = cumulative / total if total > 0 else customer_share
+    return customer_share, value_share
+
+
+def gini(values) -> float:
+    """Gini coefficient of the positive part of value (0: equal, toward 1: concentrated)."""
+    customer_share, value_share = lorenz_curve(values)
+    if len(customer_share) < 2:
+        return float("nan")
+    area = float(np.sum(np.diff(customer_share) * (value_share[1:] + value_share[:-1]) / 2.0))
+    return float(1.0 - 2.0 * area)
+
+
+# ---------------------------------------------------------------------------
+# Equity drivers
+# ---------------------------------------------------------------------------
+
+DRIVERS = {
+    "value_equity": ("value", "satisfaction"),
+    "brand_equity": ("trust",),
+    "relationship_equity": ("switching_cost",),
+}
+"""Rust, Zeithaml & Lemon's three equity drivers and the determinants whose levers they are.
+
+Value equity: quality, price and fit (the firm's quality, price and adaptation
+set perceived value; satisfaction is value against expectation). Brand
+equity: reputation and trust (trust moves toward satisfaction and the firm's
+reputation). Relationship equity: switching cost and relational benefits
+(loyalty programmes, specific investments).
+"""
+
+
+def driver_contributions(customers: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Each customer's loyalty drive split into the three drivers.
+
+    ``L = w_V V + w_S S^gamma + w_T T + w_C C`` with the stage weights of the
+    market (``market.stage_weights``) and ``gamma`` =
+    ``relationship.satisfaction_convexity`` (the engine's loyalty drive,
+    ``sim.rules.loyalty_drive``; V clipped to [0, 1]). Columns: the drivers of
+    :data:`DRIVERS`, each the sum of its determinants' terms.
+    """
+    weights = config.market.stage_weights
+    stage = customers["stage"].astype(str).to_numpy()
+    terms = {
+        "value": np.clip(customers["value"].to_numpy(dtype=float), 0.0, 1.0),
+        "satisfaction": np.clip(customers["satisfaction"].to_numpy(dtype=float), 0.0, 1.0)
+        ** config.relationship.satisfaction_convexity,
+        "trust": customers["trust"].to_numpy(dtype=float),
+        "switching_cost": customers["switching_cost"].to_numpy(dtype=float),
+    }
+    weighted = {name: np.zeros(len(customers)) for name in terms}
+    for stage_name in ACTIVE_STAGES:
+        where = stage == stage_name
+        stage_weights = getattr(weights, stage_name)
+        for name, term in terms.items():
+            weighted[name][where] = getattr(stage_weights, name) * term[where]
+    return pd.DataFrame({driver: sum(weighted[d] for d in determinants)
+                         for driver, determinants in DRIVERS.items()}, index=customers.index)
+
+
+def equity_drivers(clv: pd.DataFrame, equity: pd.Series, config: Config) -> pd.DataFrame:
+    """Split each firm's customer equity into value, brand and relationship equity.
+
+    Attribution: each current customer's total CLV is split in proportion to
+    the three drivers' terms in its loyalty drive (:func:`driver_contributions`:
+    the drive that keeps it from declining and exiting); a firm's shares are
+    the CLV-weighted means over its customers (weights ``max(total_clv, 0)``,
+    equal weights if no customer has positive value), and its equity is split
+    by those shares, so the three columns sum to ``customer_equity``. It says
+    which determinants hold the value the firm keeps, not a counterfactual
+    effect of changing a lever.
+
+    Args:
+        clv: :func:`customer_clv` of the run.
+        equity: customer equity per firm (:func:`analysis.metrics.customer_equity`).
+        config: the run's configuration.
+
+    Returns:
+        One row per firm of ``equity``'s index, one column per driver (NaN for a
+        firm without customers at the end).
+    """
+    parts = driver_contributions(clv, config)
+    drive = parts.sum(axis=1).replace(0.0, np.nan)
+    shares = parts.div(drive, axis=0).fillna(1.0 / len(DRIVERS))
+    weight = clv["total_clv"].clip(lower=0.0)
+    rows = {}
+    for firm in equity.index:
+        mine = (clv["firm"].astype(object) == firm).to_numpy()
+        if not mine.any():
+            rows[firm] = {driver: np.nan for driver in DRIVERS}
+            continue
+        w = weight[mine].to_numpy()
+        w = w if w.sum() > 0 else np.ones_like(w)
+        firm_shares = (shares[mine].to_numpy() * w[:, None]).sum(axis=0) / w.sum()
+        rows[firm] = dict(zip(DRIVERS, firm_shares * equity[firm], strict=True))
+    return pd.DataFrame.from_dict(rows, orient="index").reindex(equity.index)
+
+
+# ---------------------------------------------------------------------------
+# Firm value under a resource constraint
+# ---------------------------------------------------------------------------
+
+
+def firm_value(lifetime_values, resources, total_resources: float) -> float:
+    """Firm value ``P = sum LTV_i`` over the customers a firm can afford to serve.
+
+    MODEL.md section 6 (seed 001): customer ``i`` needs resources ``CR_i``; the
+    firm has ``TR``. The firm serves the customers with positive LTV in
+    decreasing order of LTV per unit of resource (the greedy solution of the
+    knapsack problem ``max sum LTV_i x_i`` s.t. ``sum CR_i x_i <= TR``),
+    skipping any that no longer fit; customers needing no resources are free.
+
+    Args:
+        lifetime_values: ``LTV_i`` per customer.
+        resources: ``CR_i`` >= 0 per customer (e.g. its cost to serve per period).
+        total_resources: ``TR`` >= 0.
+
+    Raises:
+        ValueError: on negative resources or mismatched lengths.
+    """
+    ltv = np.asarray(lifetime_values, dtype=float)
+    need = np.asarray(resources, dtype=float)
+    if ltv.shape != need.shape:
+        raise ValueError(f"lifetime_values and resources differ in length ({ltv.size} vs "
+                         f"{need.size})")
+    if (need < 0).any() or total_resources < 0:
+        raise ValueError("resources must be 0 or more")
+    worth = ltv > 0
+    ltv, need = ltv[worth], need[worth]
+    with np.errstate(divide="ignore"):
+        density = np.where(need > 0, ltv / np.where(need > 0, need, 1.0), np.inf)
+    order = np.argsort(-density, kind="stable")
+    value, left = 0.0, float(total_resources)
+    for i in order:
+        if need[i] <= left + 1e-12:
+            value += ltv[i]
+            left -= need[i]
+    return value
+
+
+def firm_value_curve(clv: pd.DataFrame, config: Config, shares=(1.0, 0.8, 0.5)) -> pd.DataFrame:
+    """Firm value of each firm when its resources cover a share of what serving all needs.
+
+    ``LTV_i`` = ``total_clv`` (:func:`customer_clv`); ``CR_i`` = the firm's
+    configured cost to serve per customer and period (``firms.*.serve_cost``),
+    so ``TR = share * serve_cost * customers``.
+
+    Returns:
+        Columns ``firm``, ``resource_share``, ``firm_value``, ``customers_served_value``
+        (the value at share 1, for reference).
+    """
+    rows = []
+    for firm in config.firms:
+        mine = clv[clv["firm"].astype(object) == firm.name]
+        ltv = mine["total_clv"].to_numpy(dtype=float)
+        need = np.full(ltv.size, firm.serve_cost)
+        full = float(ltv[ltv > 0].sum())
+        for share in shares:
+            rows.append({"firm": firm.name, "resource_share": share,
+                         "firm_value": firm_value(ltv, need, share * need.sum()),
+                         "unconstrained_value": full})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------
+# CRM ROI against a baseline
+# ---------------------------------------------------------------------------
+
+
+def paired_runs(runs: pd.DataFrame, baseline: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
+    """Pair each run x firm of ``runs`` with the baseline's run x firm of the same seed.
+
+    Seeds derive from the scenario seed, the swept values and the replication
+    (``analysis.sweep.run_seed``), so equal seeds mean common random numbers.
+    If no seed matches, rows are paired by setting and replication instead
+    (``common_random_numbers`` is then False: the pairs are independent draws).
+
+    Returns:
+        One row per pair: the scenario's columns and the baseline's, the
+        latter suffixed ``_baseline``, plus ``common_random_numbers``.
+    """
+    keys = list(keys)
+    on = ["seed", *keys]
+    merged = runs.merge(baseline, on=on, suffixes=("", "_baseline"))
+    merged["common_random_numbers"] = True
+    if merged.empty:
+        on = ["setting", "replication", *keys]
+        merged = runs.merge(baseline, on=on, suffixes=("", "_baseline"))
+        merged["common_random_numbers"] = False
+    return merged
+
+
+def crm_roi(pairs: pd.DataFrame) -> pd.Series:
+    """CRM ROI of each pair: ``(incremental profit - incremental cost) / incremental cost``.
+
+    MODEL.md section 6 (seed 001). ``profit`` in ``runs.parquet`` is already
+    net of cost, so with gross contribution ``G = profit + cost + referral_value``::
+
+        ROI = (dG - dC) / dC = d(profit + referral_value) / d(cost)
+
+    where ``d`` is scenario minus baseline. NaN where the scenario costs no
+    more than the baseline (an ROI needs an investment).
+    """
+    gain = ((pairs["profit"] + pairs["referral_value"])
+            - (pairs["profit_baseline"] + pairs["referral_value_baseline"]))
+    spent = pairs["cost"] - pairs["cost_baseline"]
+    return gain / spent.where(spent > 0)
+
+
+def incremental(pairs: pd.DataFrame, column: str) -> pd.Series:
+    """Scenario minus baseline of ``column`` in each pair."""
+    return pairs[column] - pairs[f"{column}_baseline"]

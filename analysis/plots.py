@@ -1,0 +1,240 @@
+"""The report's figures: one function per figure, each returning a matplotlib Figure.
+
+Every figure has a title, labelled axes with units and a legend; the report
+(:mod:`analysis.report`) adds a one-line caption saying what to read from it.
+Inputs are tidy frames already summarized by :mod:`analysis.report`; nothing
+here reads files or computes metrics. Matplotlib runs on the Agg backend (no
+display needed).
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import money
+
+STAGE_COLOURS = {"exploration": "#9ecae1", "formation": "#4292c6", "stability": "#08519c",
+                 "decline": "#fd8d3c"}
+DRIVER_COLOURS = {"value_equity": "#41ab5d", "brand_equity": "#807dba",
+                  "relationship_equity": "#ef6548"}
+DRIVER_LABELS = {"value_equity": "value equity (quality, price, fit)",
+                 "brand_equity": "brand equity (reputation, trust)",
+                 "relationship_equity": "relationship equity (switching cost)"}
+MONEY = "money units, discounted to period 0"
+
+
+def _colours(labels) -> dict[str, str]:
+    palette = plt.get_cmap("tab10")
+    return {label: palette(i % 10) for i, label in enumerate(labels)}
+
+
+def _grid(count: int, columns: int = 3, width: float = 4.2, height: float = 3.2,
+          sharey: bool = True):
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows + 0.8),
+                                sharey=sharey, squeeze=False)
+    for extra in axes.flat[count:]:
+        extra.set_visible(False)
+    return figure, list(axes.flat[:count])
+
+
+def bars_with_ci(table: pd.DataFrame, value: str, *, panels: str, bars: str, title: str,
+                 ylabel: str, reference: float | None = None) -> Figure:
+    """Bars of ``value`` with 95% CI error bars: a panel per ``panels`` value, a bar per ``bars``.
+
+    ``table`` has ``value``, ``<value>_low`` and ``<value>_high`` columns.
+    """
+    panel_values = list(dict.fromkeys(table[panels]))
+    labels = list(dict.fromkeys(table[bars]))
+    colours = _colours(labels)
+    figure, axes = _grid(len(panel_values), columns=2, width=max(4.5, 1.1 * len(labels) + 2))
+    for axis, panel in zip(axes, panel_values, strict=True):
+        rows = table[table[panels] == panel]
+        x = np.arange(len(rows))
+        mean = rows[value].to_numpy(dtype=float)
+        low = mean - rows[f"{value}_low"].to_numpy(dtype=float)
+        high = rows[f"{value}_high"].to_numpy(dtype=float) - mean
+        axis.bar(x, mean, color=[colours[b] for b in rows[bars]],
+                 yerr=np.nan_to_num(np.vstack([low, high])), capsize=5,
+                 label=None)
+        axis.set_xticks(x, rows[bars], rotation=20 if len(rows) > 3 else 0, ha="right"
+                        if len(rows) > 3 else "center")
+        axis.set_title(f"{panels}: {panel}")
+        axis.set_ylabel(ylabel)
+        if reference is not None:
+            axis.axhline(reference, color="black", linewidth=0.8)
+        axis.grid(axis="y", alpha=0.3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[b]) for b in labels]
+    error = plt.Line2D([], [], color="black", marker="|", markersize=12, linestyle="none")
+    figure.legend([*handles, error], [*labels, "95% CI over replications"],
+                  loc="lower center", ncol=min(len(labels) + 1, 5), frameon=False)
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    return figure
+
+
+def stage_composition(series: pd.DataFrame, *, panel: str, title: str) -> Figure:
+    """Stacked areas of mean customers per stage over time, a panel per ``panel`` value.
+
+    ``series`` has ``panel``, ``period`` and one column per active stage.
+    """
+    panel_values = list(dict.fromkeys(series[panel]))
+    figure, axes = _grid(len(panel_values), columns=3)
+    for axis, value in zip(axes, panel_values, strict=True):
+        rows = series[series[panel] == value].sort_values("period")
+        axis.stackplot(rows["period"], *[rows[s] for s in STAGE_COLOURS],
+                       colors=list(STAGE_COLOURS.values()), labels=list(STAGE_COLOURS))
+        axis.set_title(str(value), fontsize=10)
+        axis.set_xlabel("period (month)")
+        axis.set_ylabel("customers (mean over runs)")
+        axis.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
+    return figure
+
+
+def survival_curves(curves: pd.DataFrame, *, panel: str, line: str, title: str,
+                    reference: pd.DataFrame | None = None, max_tenure: int | None = None
+                    ) -> Figure:
+    """Cohort survival by tenure: a panel per ``panel``, a line per ``line``.
+
+    ``curves`` has ``panel``, ``line``, ``tenure``, ``survival``. ``reference``
+    (same keys, ``retention``) adds the dashed geometric curve ``r^k`` a
+    constant-hazard cohort would follow.
+    """
+    panel_values = list(dict.fromkeys(curves[panel]))
+    labels = list(dict.fromkeys(curves[line]))
+    colours = _colours(labels)
+    figure, axes = _grid(len(panel_values), columns=2, width=5.5, height=3.8)
+    for axis, value in zip(axes, panel_values, strict=True):
+        rows = curves[curves[panel] == value]
+        for label in labels:
+            one = rows[rows[line] == label].sort_values("tenure")
+            if max_tenure is not None:
+                one = one[one["tenure"] <= max_tenure]
+            if one.empty:
+                continue
+            axis.plot(one["tenure"], one["survival"], color=colours[label], label=label)
+            if reference is not None:
+                r = reference[(reference[panel] == value) & (reference[line] == label)]
+                if len(r):
+                    k = one["tenure"].to_numpy()
+                    axis.plot(k, r["retention"].iloc[0] ** k, color=colours[label],
+                              linestyle="--", linewidth=0.9)
+        axis.set_title(f"{panel}: {value}")
+        axis.set_xlabel("tenure (periods since acquisition)")
+        axis.set_ylabel("share of cohort still a customer")
+        axis.set_ylim(0, 1.02)
+        axis.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], color=colours[label]) for label in labels]
+    names = list(labels)
+    if reference is not None:
+        handles.append(plt.Line2D([], [], color="grey", linestyle="--"))
+        names.append("constant hazard at the mean period retention (r^k)")
+    figure.legend(handles, names, loc="lower center", ncol=min(len(names), 4), frameon=False)
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    return figure
+
+
+def end_distributions(customers: pd.DataFrame, *, panel: str, line: str, title: str) -> Figure:
+    """Histograms (as lines) of satisfaction, trust and switching cost at the end.
+
+    A row of three panels per ``panel`` value, a line per ``line`` value.
+    """
+    determinants = (("satisfaction", "satisfaction (0-1)"), ("trust", "trust (0-1)"),
+                    ("switching_cost", "switching cost (0-1)"))
+    panel_values = list(dict.fromkeys(customers[panel]))
+    labels = list(dict.fromkeys(customers[line]))
+    colours = _colours(labels)
+    figure, axes = plt.subplots(len(panel_values), 3, figsize=(13, 3.2 * len(panel_values) + 0.8),
+                                squeeze=False)
+    bins = np.linspace(0, 1, 26)
+    centres = (bins[:-1] + bins[1:]) / 2
+    for row, value in zip(axes, panel_values, strict=True):
+        rows = customers[customers[panel] == value]
+        for axis, (column, label) in zip(row, determinants, strict=True):
+            for name in labels:
+                data = rows.loc[rows[line] == name, column].clip(0, 1)
+                if data.empty:
+                    continue
+                counts, _ = np.histogram(data, bins=bins)
+                axis.plot(centres, counts / counts.sum(), color=colours[name], label=name)
+            axis.set_title(f"{panel}: {value}", fontsize=10)
+            axis.set_xlabel(label)
+            axis.set_ylabel("share of customers")
+            axis.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], color=colours[name]) for name in labels]
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    return figure
+
+
+def lorenz(customers: pd.DataFrame, *, panel: str, line: str, title: str) -> Figure:
+    """CLV Lorenz curves (customers from most to least valuable), a panel per ``panel``.
+
+    Drawn as the share of value held by the top x% of customers, so the
+    80/20 point reads directly at x = 20%.
+    """
+    panel_values = list(dict.fromkeys(customers[panel]))
+    labels = list(dict.fromkeys(customers[line]))
+    colours = _colours(labels)
+    figure, axes = _grid(len(panel_values), columns=2, width=5.5, height=4.2)
+    for axis, value in zip(axes, panel_values, strict=True):
+        rows = customers[customers[panel] == value]
+        for name in labels:
+            values = rows.loc[rows[line] == name, "total_clv"].to_numpy(dtype=float)
+            if values.size == 0:
+                continue
+            customer_share, value_share = money.lorenz_curve(values)
+            top_customers = 1.0 - customer_share[::-1]
+            top_value = 1.0 - value_share[::-1]
+            share = money.top_share(values, 0.2)
+            axis.plot(top_customers * 100, top_value * 100, color=colours[name],
+                      label=f"{name}: top 20% hold {share:.0%}")
+        axis.plot([0, 100], [0, 100], color="grey", linestyle=":", label="equal value")
+        axis.axvline(20, color="black", linewidth=0.6)
+        axis.set_title(f"{panel}: {value}")
+        axis.set_xlabel("most valuable customers (% of customers)")
+        axis.set_ylabel("share of total CLV (%)")
+        axis.set_xlim(0, 100)
+        axis.set_ylim(0, 100)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8, loc="lower right")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def equity_drivers(table: pd.DataFrame, *, panel: str, bar: str, title: str) -> Figure:
+    """Stacked bars: customer equity split into value, brand and relationship equity."""
+    panel_values = list(dict.fromkeys(table[panel]))
+    figure, axes = _grid(len(panel_values), columns=2, width=max(4.5, 1.1 * table[bar].nunique()
+                                                                    + 2))
+    for axis, value in zip(axes, panel_values, strict=True):
+        rows = table[table[panel] == value]
+        x = np.arange(len(rows))
+        bottom = np.zeros(len(rows))
+        for driver, colour in DRIVER_COLOURS.items():
+            heights = rows[driver].to_numpy(dtype=float)
+            axis.bar(x, heights, bottom=bottom, color=colour, label=DRIVER_LABELS[driver])
+            bottom += np.nan_to_num(heights)
+        axis.set_xticks(x, rows[bar], rotation=20 if len(rows) > 3 else 0,
+                        ha="right" if len(rows) > 3 else "center")
+        axis.set_title(f"{panel}: {value}")
+        axis.set_ylabel(f"customer equity ({MONEY})")
+        axis.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    return figure

@@ -1,0 +1,762 @@
+"""The comparison report: ``python run.py report RESULTS_DIR [--baseline OTHER_DIR]``.
+
+Reads a results folder (never re-runs the model) and writes ``report.md``,
+``report.html`` (self-contained: figures embedded as base64 PNG) and the
+figures as PNG files under ``figures/``. Sections: which strategy wins where
+(the strategy x setting table with 95% CIs), money (customer equity, its
+drivers, CLV distribution, firm value under a resource constraint, CRM ROI
+against a baseline), retention (stage composition, cohort survival, churn by
+stage and reason, trajectory types, satisfied defectors, tenure, loyalty
+index), the end distributions of satisfaction, trust and switching cost, and,
+when a sweep varies a firm's retention policies, the policy comparison.
+
+Everything is read and computed before anything is written: a bad folder or
+baseline raises :class:`ReportError` and leaves the folder as it was.
+"""
+
+import base64
+import html
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from sim.config import Config
+from sim.policies import POLICIES
+
+from . import money, plots, retention
+from .files import write_atomic, write_text
+from .results import grouping_paths, mean_ci
+
+POLICY_PATH = re.compile(r"firms\.(\d+)\.policies")
+"""Sweep paths that set a firm's list of retention policies."""
+
+SUMMARY_OUTCOMES = (
+    ("retention_rate", "retention rate", 4),
+    ("customer_equity", "customer equity", 0),
+    ("clv_mean", "mean CLV per relationship", 2),
+    ("top20_profit_share", "top-20% share of CLV", 3),
+    ("satisfied_defector_share", "satisfied defectors", 3),
+    ("loyalty_index", "loyalty index", 3),
+)
+"""Outcomes of the report's main table: column, label, decimals."""
+
+
+class ReportError(Exception):
+    """The results folder (or the baseline) cannot be reported on; the message says why."""
+
+
+# ---------------------------------------------------------------------------
+# Reading a results folder
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    """The tables of one results folder, with a ``cell`` label on every row.
+
+    A cell is one strategy in one setting at one value of every other swept
+    parameter; ``label`` names it without the setting (figures put settings in
+    panels).
+    """
+
+    folder: Path
+    name: str
+    description: str
+    runs: pd.DataFrame
+    timeseries: pd.DataFrame
+    cohorts: pd.DataFrame
+    customers: pd.DataFrame
+    policies: pd.DataFrame
+    configs: dict[int, Config]
+    sweep_paths: list[str]
+    keys: list[str] = field(default_factory=list)
+
+
+def policy_label(value) -> str:
+    """A short name for a swept list of policies: ``none`` or ``name (budget B)+...``."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if not value:
+        return "none"
+    names = []
+    for policy in value:
+        if isinstance(policy, dict):
+            budget = policy.get("budget")
+            names.append(policy.get("name", "?") + (f" (budget {budget:g})"
+                                                    if isinstance(budget, int | float) else ""))
+        else:
+            names.append(str(policy))
+    return " + ".join(names)
+
+
+def _label_frame(frame: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    frame = frame.copy()
+    parts = [frame["strategy"].astype(str)]
+    for path in extra:
+        if path not in frame.columns:
+            continue
+        values = frame[path].map(policy_label) if POLICY_PATH.fullmatch(path) else \
+            frame[path].astype(str)
+        short = path.split(".")[-1]
+        parts.append(short + "=" + values if not POLICY_PATH.fullmatch(path) else values)
+    label = parts[0]
+    for part in parts[1:]:
+        label = label + ", " + part
+    frame["label"] = label
+    return frame
+
+
+def _read_table(folder: Path, name: str, required: bool) -> pd.DataFrame:
+    path = folder / name
+    if not path.exists():
+        if required:
+            raise ReportError(f"{folder}: no {name}; is this a results folder written by "
+                              "'run.py run'? (run the scenario first)")
+        return pd.DataFrame()
+    try:
+        return pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise ReportError(f"{path}: cannot be read as Parquet ({error})") from None
+
+
+def load_results(folder: Path) -> Results:
+    """Read a results folder; raise :class:`ReportError` if it is not one.
+
+    Needs ``runs.parquet``, ``timeseries.parquet`` and ``scenario.resolved.yaml``;
+    ``cohorts``, ``customers`` and ``policies.parquet`` are used when present.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise ReportError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise ReportError(f"{folder}: not a folder (give the results folder of a run)")
+    runs = _read_table(folder, "runs.parquet", True)
+    timeseries = _read_table(folder, "timeseries.parquet", True)
+    resolved_path = folder / "scenario.resolved.yaml"
+    if not resolved_path.exists():
+        raise ReportError(f"{folder}: no scenario.resolved.yaml; is this a results folder "
+                          "written by 'run.py run'?")
+    try:
+        resolved = yaml.safe_load(resolved_path.read_text(encoding="utf-8"))
+        configs = {int(p["point"]): Config.model_validate(p["config"])
+                   for p in resolved["points"]}
+        sweep_paths = list(resolved.get("sweep_paths") or [])
+    except Exception as error:
+        raise ReportError(f"{resolved_path}: cannot be read ({error})") from None
+    missing = {"run_id", "point", "replication", "seed", "firm", "strategy", "setting",
+               "retention_rate", "customer_equity"} - set(runs.columns)
+    if missing:
+        raise ReportError(f"{folder / 'runs.parquet'}: missing columns {', '.join(sorted(missing))}"
+                          "; was it written by an older crm-sim? run the scenario again")
+    if runs.empty:
+        raise ReportError(f"{folder / 'runs.parquet'}: holds no runs")
+    extra = grouping_paths(sweep_paths)
+    results = Results(
+        folder=folder, name=str(resolved.get("name") or folder.name),
+        description=str(resolved.get("description") or ""),
+        runs=_label_frame(runs, extra), timeseries=_label_frame(timeseries, extra),
+        cohorts=_label_frame(_read_table(folder, "cohorts.parquet", False), extra),
+        customers=_label_frame(_read_table(folder, "customers.parquet", False), extra),
+        policies=_label_frame(_read_table(folder, "policies.parquet", False), extra),
+        configs=configs, sweep_paths=sweep_paths)
+    results.keys = ["label", "setting"]
+    return results
+
+
+# ---------------------------------------------------------------------------
+# Summaries
+# ---------------------------------------------------------------------------
+
+
+def ci_table(runs: pd.DataFrame, keys, outcomes) -> pd.DataFrame:
+    """Mean and 95% CI over runs of each outcome per group (firms of a group averaged per run)."""
+    keys = list(keys)
+    outcomes = [o for o in outcomes if o in runs.columns]
+    per_run = runs.groupby([*keys, "run_id"], sort=False)[outcomes].mean()
+    rows = []
+    for group, frame in per_run.groupby(level=keys, sort=False):
+        row = dict(zip(keys, group, strict=True))
+        row["runs"] = len(frame)
+        for name in outcomes:
+            _, row[name], row[f"{name}_low"], row[f"{name}_high"] = mean_ci(frame[name])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(value, digits: int) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    if digits == 0:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def _with_ci(row, name: str, digits: int) -> str:
+    mean, low, high = row[name], row[f"{name}_low"], row[f"{name}_high"]
+    if pd.isna(low):
+        return _fmt(mean, digits)
+    return f"{_fmt(mean, digits)} [{_fmt(low, digits)}, {_fmt(high, digits)}]"
+
+
+def verdicts(table: pd.DataFrame, outcome: str, label: str, digits: int,
+             higher: str = "highest") -> list[str]:
+    """One sentence per setting: which cell leads on ``outcome`` and whether clearly.
+
+    Clearly: its 95% CI lies above the runner-up's; otherwise the CIs overlap
+    and the lead may be noise.
+    """
+    sentences = []
+    for setting, rows in table.groupby("setting", sort=False):
+        rows = rows.dropna(subset=[outcome]).sort_values(outcome, ascending=False)
+        if rows.empty:
+            continue
+        best = rows.iloc[0]
+        text = (f"**{setting}**: {best['label']} has the {higher} {label} "
+                f"({_with_ci(best, outcome, digits)})")
+        if len(rows) > 1:
+            second = rows.iloc[1]
+            clear = (not pd.isna(best[f"{outcome}_low"])
+                     and best[f"{outcome}_low"] > second[f"{outcome}_high"])
+            close = _with_ci(second, outcome, digits)
+            text += (f", clearly ahead of {second['label']} (the 95% CIs do not overlap)"
+                     if clear else f"; {second['label']} is close ({close}: the CIs overlap, "
+                     "so the ranking of these two is not certain)")
+        sentences.append(text + ".")
+    return sentences
+
+
+def stage_series(timeseries: pd.DataFrame, keys) -> pd.DataFrame:
+    """Mean customers per stage and period of each group (over runs and firms)."""
+    stages = list(plots.STAGE_COLOURS)
+    frame = timeseries.groupby([*keys, "period"], sort=False)[stages].mean().reset_index()
+    frame["panel"] = frame["label"] + " | " + frame["setting"]
+    return frame
+
+
+def reference_retention(timeseries: pd.DataFrame, keys) -> pd.DataFrame:
+    """Pooled period retention of each group (the ``r`` of the geometric reference curve)."""
+    later = timeseries[timeseries["period"] >= 1]
+    sums = later.groupby(list(keys), sort=False)[["retained", "customers_start"]].sum()
+    sums["retention"] = sums["retained"] / sums["customers_start"].replace(0, np.nan)
+    return sums[["retention"]].reset_index()
+
+
+def firm_value_table(results: Results) -> pd.DataFrame:
+    """Firm value at 100%, 80% and 50% of the resources serving every customer would need.
+
+    From ``customers.parquet`` (replication 0 of each point); mean over the
+    firms of each group.
+    """
+    customers = results.customers
+    if customers.empty:
+        return pd.DataFrame()
+    rows = []
+    for (point, label, setting), frame in customers.groupby(["point", "label", "setting"],
+                                                           sort=False):
+        config = results.configs.get(int(point))
+        if config is None:
+            continue
+        curve = money.firm_value_curve(frame, config)
+        curve = curve[curve["firm"].isin(frame["firm"].unique())]
+        for share, part in curve.groupby("resource_share"):
+            rows.append({"label": label, "setting": setting, "resource_share": share,
+                         "firm_value": part["firm_value"].mean(),
+                         "unconstrained_value": part["unconstrained_value"].mean()})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------
+# ROI against a baseline folder, and the policy comparison inside one folder
+# ---------------------------------------------------------------------------
+
+
+def _pair_summary(pairs: pd.DataFrame, keys) -> pd.DataFrame:
+    """Per group: mean and CI over paired runs of ROI and the incremental outcomes."""
+    pairs = pairs.copy()
+    pairs["gain"] = money.incremental(pairs, "profit") + money.incremental(pairs, "referral_value")
+    pairs["spent"] = money.incremental(pairs, "cost")
+    pairs["incremental_equity"] = money.incremental(pairs, "customer_equity")
+    pairs["incremental_retention"] = money.incremental(pairs, "retention_rate")
+    per_run = pairs.groupby([*keys, "run_id"], sort=False)[
+        ["gain", "spent", "incremental_equity", "incremental_retention"]].sum()
+    counts = pairs.groupby([*keys, "run_id"], sort=False).size()
+    per_run["incremental_retention"] /= counts
+    per_run["roi"] = per_run["gain"] / per_run["spent"].where(per_run["spent"] > 0)
+    rows = []
+    for group, frame in per_run.groupby(level=list(keys), sort=False):
+        row = dict(zip(keys, group if isinstance(group, tuple) else (group,), strict=True))
+        row["pairs"] = len(frame)
+        for name in ("roi", "incremental_equity", "incremental_retention", "spent"):
+            _, row[name], row[f"{name}_low"], row[f"{name}_high"] = mean_ci(frame[name])
+        spent = frame["spent"].sum()
+        row["pooled_roi"] = frame["gain"].sum() / spent if spent > 0 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def baseline_roi(results: Results, baseline: Results) -> tuple[pd.DataFrame, bool]:
+    """CRM ROI of every group of ``results`` against ``baseline``, paired by seed and firm.
+
+    Returns:
+        The per-group summary and whether the pairs share seeds (common random numbers).
+    """
+    columns = ["seed", "firm", "setting", "replication", "profit", "referral_value", "cost",
+               "customer_equity", "retention_rate"]
+    pairs = money.paired_runs(results.runs, baseline.runs[columns])
+    if pairs.empty:
+        raise ReportError(f"{baseline.folder}: no run pairs up with {results.folder} (no "
+                          "matching seed, nor matching firm, setting and replication)")
+    return _pair_summary(pairs, ["label", "setting"]), bool(pairs["common_random_numbers"].all())
+
+
+def policy_comparison(results: Results) -> pd.DataFrame | None:
+    """Each swept policy set against the same scenario without policies, paired by replication.
+
+    The baseline of a point is the point with the same values except that
+    the policy path's value is an empty list (``none``); runs pair by
+    replication and firm. Policy paths do not enter the run seeds
+    (:func:`analysis.sweep.plan_runs`), so the pairs share their random
+    numbers and their difference is the policies' effect. Only the firm whose
+    policies are swept is compared.
+
+    Returns:
+        The per-(policy, setting) summary with ``policy`` and ``firm`` columns,
+        or None if no sweep path sets a firm's policies.
+    """
+    paths = [p for p in results.sweep_paths if POLICY_PATH.fullmatch(p)]
+    if not paths:
+        return None
+    path = paths[0]
+    index = int(POLICY_PATH.fullmatch(path).group(1))
+    others = [p for p in results.sweep_paths if p != path]
+    runs = results.runs.copy()
+    focus = {cfg.firms[index].name for cfg in results.configs.values()
+             if index < len(cfg.firms)}
+    runs = runs[runs["firm"].isin(focus)]
+    runs["policy"] = runs[path].map(policy_label)
+    base = runs[runs["policy"] == "none"]
+    if base.empty:
+        raise ReportError(f"{results.folder}: {path} is swept but no point has an empty "
+                          "policy list ([]), the baseline every policy is compared against")
+    on = [*others, "replication", "firm"]
+    pairs = runs[runs["policy"] != "none"].merge(
+        base[[*on, "profit", "referral_value", "cost", "customer_equity", "retention_rate",
+              "seed"]], on=on, suffixes=("", "_baseline"))
+    if pairs.empty:
+        return None
+    summary = _pair_summary(pairs, ["policy", "setting", "firm"])
+    summary["common_random_numbers"] = bool((pairs["seed"] == pairs["seed_baseline"]).all())
+    return summary
+
+
+def policy_activity(results: Results) -> pd.DataFrame:
+    """Per policy, mean per run: spend, touched, recoveries, win-backs, budget-out share."""
+    policies = results.policies
+    if policies.empty:
+        return pd.DataFrame()
+    paths = [p for p in results.sweep_paths if POLICY_PATH.fullmatch(p)]
+    frame = policies.copy()
+    frame["policy set"] = frame[paths[0]].map(policy_label) if paths else frame["label"]
+    grouped = frame.groupby(["policy set", "setting", "firm", "policy"], sort=False)
+    return grouped.agg(runs=("run_id", "nunique"), spend=("spend", "mean"),
+                       touched=("touched", "mean"), recovered=("recovered", "mean"),
+                       won_back=("won_back", "mean"),
+                       budget_exhausted_share=("budget_exhausted_share", "mean")).reset_index()
+
+
+# ---------------------------------------------------------------------------
+# The document: blocks rendered to Markdown and HTML
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """A rendered figure: file name, title, one-line caption, PNG bytes."""
+
+    name: str
+    title: str
+    caption: str
+    png: bytes
+
+
+class Document:
+    """A list of blocks (headings, paragraphs, tables, figures) with two renderers."""
+
+    def __init__(self):
+        self.blocks: list[tuple] = []
+        self.figures: list[Figure] = []
+
+    def heading(self, text: str, level: int = 2) -> None:
+        """A heading (level 1 is the title)."""
+        self.blocks.append(("heading", level, text))
+
+    def paragraph(self, text: str) -> None:
+        """A paragraph (``**bold**``, ``*italic*`` and backquoted code are kept in HTML)."""
+        self.blocks.append(("paragraph", text))
+
+    def bullets(self, items) -> None:
+        """A bulleted list (nothing if empty)."""
+        items = list(items)
+        if items:
+            self.blocks.append(("bullets", items))
+
+    def table(self, header: list[str], rows: list[list[str]]) -> None:
+        """A table of already formatted cells."""
+        self.blocks.append(("table", header, rows))
+
+    def figure(self, name: str, figure, title: str, caption: str) -> None:
+        """Render a matplotlib figure to PNG (then close it) with its file name and caption."""
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=110)
+        plots.plt.close(figure)
+        self.figures.append(Figure(name, title, caption, buffer.getvalue()))
+        self.blocks.append(("figure", self.figures[-1]))
+
+    def markdown(self) -> str:
+        """The document as Markdown; figures link to ``figures/<name>``."""
+        lines = []
+        for block in self.blocks:
+            kind = block[0]
+            if kind == "heading":
+                lines += ["#" * block[1] + " " + block[2], ""]
+            elif kind == "paragraph":
+                lines += [block[1], ""]
+            elif kind == "bullets":
+                lines += [f"- {item}" for item in block[1]] + [""]
+            elif kind == "table":
+                header, rows = block[1], block[2]
+                lines.append("| " + " | ".join(header) + " |")
+                lines.append("|" + "|".join("---" for _ in header) + "|")
+                lines += ["| " + " | ".join(row) + " |" for row in rows]
+                lines.append("")
+            elif kind == "figure":
+                fig = block[1]
+                lines += [f"![{fig.title}](figures/{fig.name})", "", f"*{fig.caption}*", ""]
+        return "\n".join(lines)
+
+    def html(self, title: str) -> str:
+        """The document as one self-contained HTML page (figures embedded as base64 PNG)."""
+        def inline(text: str) -> str:
+            text = html.escape(text)
+            text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+            text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+            return re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", text)
+
+        body = []
+        for block in self.blocks:
+            kind = block[0]
+            if kind == "heading":
+                body.append(f"<h{block[1]}>{inline(block[2])}</h{block[1]}>")
+            elif kind == "paragraph":
+                body.append(f"<p>{inline(block[1])}</p>")
+            elif kind == "bullets":
+                body.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in block[1])
+                            + "</ul>")
+            elif kind == "table":
+                head = "".join(f"<th>{inline(h)}</th>" for h in block[1])
+                rows = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>"
+                               for row in block[2])
+                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            elif kind == "figure":
+                fig = block[1]
+                data = base64.b64encode(fig.png).decode("ascii")
+                body.append(f'<figure><img alt="{html.escape(fig.title)}" '
+                            f'src="data:image/png;base64,{data}">'
+                            f"<figcaption>{inline(fig.caption)}</figcaption></figure>")
+        style = ("body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;"
+                 "padding:0 1em;color:#222;line-height:1.45}"
+                 "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+                 "th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:right}"
+                 "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
+                 "img{max-width:100%}figure{margin:1.5em 0}"
+                 "figcaption{font-style:italic;color:#444}code{background:#f3f3f3}")
+        return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                f"<title>{html.escape(title)}</title><style>{style}</style></head>\n<body>\n"
+                + "\n".join(body) + "\n</body></html>\n")
+
+
+# ---------------------------------------------------------------------------
+# Building the report
+# ---------------------------------------------------------------------------
+
+
+def _ci_rows(table: pd.DataFrame, outcomes, keys=("label", "setting")) -> tuple[list, list]:
+    header = [*keys, "runs", *[label + " (95% CI)" for _, label, _ in outcomes]]
+    rows = []
+    for _, row in table.iterrows():
+        rows.append([str(row[k]) for k in keys] + [str(row["runs"])]
+                    + [_with_ci(row, name, digits) for name, _, digits in outcomes])
+    return header, rows
+
+
+def _share(value) -> str:
+    return "n/a" if pd.isna(value) else f"{value:.1%}"
+
+
+def build(results: Results, baseline: Results | None = None) -> Document:
+    """The whole report as a :class:`Document` (figures rendered, nothing written)."""
+    doc = Document()
+    keys = results.keys
+    runs = results.runs
+    outcomes = [o for o in SUMMARY_OUTCOMES if o[0] in runs.columns]
+    table = ci_table(runs, keys, [o[0] for o in outcomes])
+    n_runs = runs["run_id"].nunique()
+    replications = runs.groupby("point")["run_id"].nunique()
+
+    doc.heading(f"Report: {results.name}", 1)
+    if results.description:
+        doc.paragraph(results.description.strip())
+    doc.paragraph(f"{n_runs} runs ({len(replications)} sweep points, "
+                  f"{replications.min()}-{replications.max()} replications each). A **group** "
+                  "is one strategy in one setting (and at one value of any other swept "
+                  "parameter); firms of a group in the same run are averaged, so each run counts "
+                  "once. Intervals are 95% confidence intervals of the mean over replications "
+                  "(Student t). Money is in the model's money units, discounted to period 0; "
+                  "one period is one month.")
+
+    doc.heading("Which strategy wins where")
+    doc.bullets(verdicts(table, "customer_equity", "customer equity", 0))
+    doc.bullets(verdicts(table, "retention_rate", "retention rate", 4))
+    header, rows = _ci_rows(table, outcomes)
+    doc.table(header, rows)
+    doc.paragraph("How to read it: compare groups within a setting; where two intervals do not "
+                  "overlap the difference is unlikely to be noise. Definitions are in the README, "
+                  "section \"Reading the report\".")
+    doc.figure("equity.png", plots.bars_with_ci(
+        table, "customer_equity", panels="setting", bars="label",
+        title="Customer equity by strategy and setting",
+        ylabel=f"customer equity per firm\n({plots.MONEY})"),
+        "Customer equity", "The tallest bar in each panel is the strategy whose customers are "
+        "worth most in that setting; error bars that do not overlap mark a clear difference.")
+    doc.figure("retention.png", plots.bars_with_ci(
+        table, "retention_rate", panels="setting", bars="label",
+        title="Mean period retention by strategy and setting",
+        ylabel="share of last period's customers kept"),
+        "Retention", "Higher bars keep more of their customers each month; compare the two "
+        "settings to see how much e-commerce costs each strategy.")
+
+    # ---- money
+    doc.heading("Money: CLV, equity drivers, firm value")
+    drivers = [d for d in money.DRIVERS if d in runs.columns]
+    if drivers:
+        driver_table = runs.groupby([*keys, "run_id"], sort=False)[drivers].mean() \
+            .groupby(level=keys, sort=False).mean().reset_index()
+        doc.figure("equity_drivers.png", plots.equity_drivers(
+            driver_table, panel="setting", bar="label",
+            title="What holds the equity: value, brand and relationship equity"),
+            "Equity drivers", "Each bar is a group's customer equity split by the share of its "
+            "customers' loyalty drive that value, trust and switching cost supply; a large red "
+            "part means customers stay because leaving is costly.")
+        header = ["label", "setting", *[plots.DRIVER_LABELS[d] for d in drivers]]
+        totals = driver_table[drivers].sum(axis=1).replace(0, np.nan)
+        doc.table(header, [[str(r["label"]), str(r["setting"])]
+                           + [_share(r[d] / totals[i]) for d in drivers]
+                           for i, r in driver_table.iterrows()])
+    if not results.customers.empty:
+        doc.figure("clv_lorenz.png", plots.lorenz(
+            results.customers, panel="setting", line="label",
+            title="How concentrated is customer value? (CLV of current customers)"),
+            "CLV concentration", "Read each curve at 20% of customers: the share of total CLV "
+            "they hold (seed 003: about 80%); the further above the dotted line, the more the "
+            "value sits with a few customers.")
+        values = firm_value_table(results)
+        if not values.empty:
+            wide = values.pivot_table(index=["label", "setting"], columns="resource_share",
+                                      values="firm_value", sort=False)
+            full = values.groupby(["label", "setting"], sort=False)["unconstrained_value"].first()
+            doc.paragraph("**Firm value under a resource constraint** (replication 0 of each "
+                          "point): the sum of current customers' total CLV a firm can serve "
+                          "when its resources cover a share of what serving all of them needs "
+                          "(greedy by CLV per unit of serve cost, customers with negative CLV "
+                          "dropped).")
+            shares = sorted(wide.columns, reverse=True)
+            doc.table(["label", "setting", "all positive-CLV customers",
+                       *[f"resources {s:.0%}" for s in shares]],
+                      [[str(i[0]), str(i[1]), _fmt(full[i], 0)]
+                       + [_fmt(wide.loc[i, s], 0) for s in shares] for i in wide.index])
+
+    if baseline is not None:
+        summary, common = baseline_roi(results, baseline)
+        doc.heading(f"CRM ROI against the baseline {baseline.name}")
+        doc.paragraph("ROI = (incremental profit, including referral value - incremental cost) "
+                      "/ incremental cost, scenario minus baseline over the whole run "
+                      + ("(pairs share seeds: common random numbers). " if common else
+                         "(**seeds differ: pairs are independent draws**, intervals are wider). ")
+                      + "n/a: the scenario costs no more than the baseline.")
+        doc.table(["label", "setting", "pairs", "ROI (95% CI)", "pooled ROI",
+                   "incremental equity (95% CI)", "incremental retention (95% CI)"],
+                  [[str(r["label"]), str(r["setting"]), str(r["pairs"]), _with_ci(r, "roi", 2),
+                    _fmt(r["pooled_roi"], 2), _with_ci(r, "incremental_equity", 0),
+                    _with_ci(r, "incremental_retention", 4)] for _, r in summary.iterrows()])
+        if summary["roi"].notna().any():
+            doc.figure("roi.png", plots.bars_with_ci(
+                summary, "roi", panels="setting", bars="label", reference=0.0,
+                title=f"CRM ROI against {baseline.name}",
+                ylabel="ROI (money gained per unit of extra cost)"),
+                "CRM ROI", "Bars above 0 earn back more than their extra cost; an error bar that "
+                "crosses 0 means the return is not distinguishable from breaking even.")
+
+    # ---- retention
+    doc.heading("Retention: who stays, who leaves, from where and why")
+    doc.figure("stages.png", plots.stage_composition(
+        stage_series(results.timeseries, keys), panel="panel",
+        title="Customers by lifecycle stage over time (per firm)"),
+        "Stage composition", "A strategy that keeps customers grows the dark blue stability "
+        "band; orange is the declining customers it risks losing.")
+    if not results.cohorts.empty:
+        curves = retention.cohort_survival(results.cohorts, keys=keys)
+        doc.figure("cohort_survival.png", plots.survival_curves(
+            curves, panel="setting", line="label", reference=reference_retention(
+                results.timeseries, keys),
+            title="Cohort survival: share of newly acquired customers still there"),
+            "Cohort survival", "Higher curves keep their new customers longer; where a solid "
+            "curve flattens above its dashed constant-hazard curve, customers who stay become "
+            "more loyal with tenure.")
+    churn = retention.churn_by_stage(results.timeseries, keys)
+    if not churn.empty:
+        wide = churn.pivot_table(index=keys, columns="stage", values=["share", "hazard"],
+                                 sort=False)
+        stages = list(money.ACTIVE_STAGES)
+        doc.paragraph("**Churn by stage**: share of the relationships that ended in each stage, "
+                      "and the stage's hazard (ended per customer-period in the stage).")
+        doc.table([*keys, *[f"{s} share" for s in stages], *[f"{s} hazard" for s in stages]],
+                  [[str(i[0]), str(i[1])] + [_share(wide.loc[i, ("share", s)]) for s in stages]
+                   + [_fmt(wide.loc[i, ("hazard", s)], 4) for s in stages] for i in wide.index])
+    reasons = retention.churn_by_reason(results.timeseries, keys)
+    trajectories = retention.trajectory_shares(results.timeseries, keys)
+    satisfied = retention.satisfied_defector_share(results.timeseries, keys)
+    merged = reasons.merge(trajectories, on=keys).merge(satisfied, on=keys)
+    doc.paragraph("**Churn by reason, trajectory types and satisfied defectors** (pooled over "
+                  "runs): I ended in exploration, II in formation, III reached stability but "
+                  "left early, IV had a long stability (seed 002); seed 003 says 65-85% of "
+                  "defectors call themselves satisfied.")
+    doc.table([*keys, "defections", "to a rival", "out of market", "from decline", "I", "II",
+               "III", "IV", "satisfied defectors"],
+              [[str(r[k]) for k in keys] + [f"{r['defections']:,}", _share(r["to_rival"]),
+                                            _share(r["out_of_market"]),
+                                            _share(r["from_decline"])]
+               + [_share(r[t]) for t in ("I", "II", "III", "IV")]
+               + [_share(r["satisfied_defector_share"])] for _, r in merged.iterrows()])
+    if not results.customers.empty:
+        tenure = retention.tenure_distribution(results.customers, keys=keys)
+        wide = tenure.pivot_table(index=keys, columns="tenure_band", values="share",
+                                  observed=False, sort=False)
+        doc.paragraph("**Tenure of the customers at the end** (replication 0; periods with the "
+                      "firm).")
+        doc.table([*keys, *[str(c) for c in wide.columns]],
+                  [[str(i[0]), str(i[1])] + [_share(wide.loc[i, c]) for c in wide.columns]
+                   for i in wide.index])
+        config = next(iter(results.configs.values()))
+        items = retention.loyalty_items(results.customers, config)
+        items[keys] = results.customers.loc[items.index, keys]
+        means = items.groupby(keys, sort=False).mean()
+        means["index"] = retention.loyalty_index(results.customers, config) \
+            .groupby([results.customers.loc[items.index, k] for k in keys], sort=False).mean()
+        doc.paragraph("**Loyalty index** (seed 001): half objective (share of wallet, repeat "
+                      "purchase, tenure / horizon, advocacy), half subjective (price evaluation "
+                      "~ perceived value, quality ~ satisfaction, service ~ trust), equal item "
+                      "weights (`analysis.retention.LoyaltyWeights`). Means over the customers "
+                      "at the end (replication 0).")
+        columns = [*retention.OBJECTIVE_ITEMS, *retention.SUBJECTIVE_ITEMS, "index"]
+        doc.table([*keys, *[c.replace("_", " ") for c in columns]],
+                  [[str(i[0]), str(i[1])] + [_fmt(means.loc[i, c], 3) for c in columns]
+                   for i in means.index])
+        doc.figure("end_distributions.png", plots.end_distributions(
+            results.customers, panel="setting", line="label",
+            title="Satisfaction, trust and switching cost of the customers at the end"),
+            "End distributions", "Curves further right mean more satisfied, more trusting or "
+            "more locked-in customers; switching cost shows which strategy builds lock-in.")
+
+    # ---- policies
+    comparison = policy_comparison(results)
+    activity = policy_activity(results)
+    if comparison is not None or not activity.empty:
+        doc.heading("Retention policies: which pays, where, and why")
+    if comparison is not None and not comparison.empty:
+        firm = ", ".join(sorted(comparison["firm"].unique()))
+        crn = bool(comparison["common_random_numbers"].all())
+        doc.paragraph(f"Each policy set of firm {firm} against the same scenario without "
+                      "policies (`none`), paired by replication"
+                      + (" with the same seeds (common random numbers: the difference is the "
+                         "policy's effect, not noise). " if crn else ". ")
+                      + "ROI = incremental (profit + referral value) / incremental cost over "
+                      "the run; incremental equity and retention are scenario minus baseline. "
+                      "Ranked by mean ROI within each setting.")
+        ranked = comparison.sort_values(["setting", "roi"], ascending=[True, False],
+                                        na_position="last")
+        doc.table(["setting", "policy", "pairs", "ROI (95% CI)", "incremental equity (95% CI)",
+                   "incremental retention (95% CI)", "extra cost (95% CI)"],
+                  [[str(r["setting"]), str(r["policy"]), str(r["pairs"]), _with_ci(r, "roi", 2),
+                    _with_ci(r, "incremental_equity", 0),
+                    _with_ci(r, "incremental_retention", 4), _with_ci(r, "spent", 0)]
+                   for _, r in ranked.iterrows()])
+        sentences = []
+        for setting, rows in ranked.groupby("setting", sort=False):
+            rows = rows.dropna(subset=["roi"])
+            if rows.empty:
+                continue
+            best = rows.iloc[0]
+            names = [n for n in POLICIES if n in str(best["policy"])]
+            why = "; ".join(f"{n}: {POLICIES[n].summary}" for n in names)
+            pays = "pays" if best["roi_low"] > 0 else (
+                "returns more than it costs on average, but its CI includes 0"
+                if best["roi"] > 0 else "does not pay")
+            sentences.append(f"**{setting}**: {best['policy']} ranks first (ROI "
+                             f"{_with_ci(best, 'roi', 2)}) and {pays}" + (f" ({why})" if why
+                                                                         else "") + ".")
+        doc.bullets(sentences)
+        if ranked["roi"].notna().any():
+            plotted = ranked.rename(columns={"policy": "policy set"})
+            doc.figure("policy_roi.png", plots.bars_with_ci(
+                plotted, "roi", panels="setting", bars="policy set", reference=0.0,
+                title=f"ROI of firm {firm}'s retention policies against no policy",
+                ylabel="ROI (money gained per unit of extra cost)"),
+                "Policy ROI", "Bars above 0 with error bars clear of 0 are policies that pay "
+                "in that setting; compare the panels to see where each one works.")
+    if not activity.empty:
+        doc.paragraph("**What the policies did** (mean per run): spend, customer-periods "
+                      "touched, recoveries from decline, win-backs, and the share of periods in "
+                      "which the budget ran out.")
+        doc.table(["policy set", "setting", "firm", "policy", "runs", "spend", "touched",
+                   "recovered", "won back", "budget ran out"],
+                  [[str(r["policy set"]), str(r["setting"]), str(r["firm"]), str(r["policy"]),
+                    str(r["runs"]), _fmt(r["spend"], 1), _fmt(r["touched"], 0),
+                    _fmt(r["recovered"], 1), _fmt(r["won_back"], 1),
+                    _share(r["budget_exhausted_share"])] for _, r in activity.iterrows()])
+    return doc
+
+
+def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
+    """Build the report of a results folder and write it; return the files written.
+
+    Raises:
+        ReportError: the folder or the baseline cannot be used (nothing is written).
+    """
+    folder = Path(folder)
+    results = load_results(folder)
+    base = load_results(Path(baseline)) if baseline is not None else None
+    doc = build(results, base)
+    figures = folder / "figures"
+    figures.mkdir(exist_ok=True)
+    written = []
+    for old in figures.glob("*.png"):
+        if old.name not in {f.name for f in doc.figures}:
+            old.unlink()
+    for fig in doc.figures:
+        path = figures / fig.name
+        write_atomic(path, lambda target, data=fig.png: target.write_bytes(data))
+        written.append(path)
+    write_text(folder / "report.md", doc.markdown())
+    write_text(folder / "report.html", doc.html(f"crm-sim report: {results.name}"))
+    return [folder / "report.md", folder / "report.html", *written]

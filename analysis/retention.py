@@ -1,0 +1,252 @@
+"""Retention metrics: who stays, for how long, who leaves from which stage and why.
+
+Named, module-level functions over the stored result tables
+(``timeseries.parquet``, ``cohorts.parquet``, ``customers.parquet``) or the
+frames of one model (``firm_frame()``, ``cohort_frame()``,
+``customers_frame()``), which have the same columns. Sources: MODEL.md
+sections 2, 6 and 8 (seed 000 lifecycle stages, seed 002 trajectory types
+I-IV, seed 003 satisfied defectors and the 80/20 figure, seed 001 loyalty
+measurement).
+"""
+
+import itertools
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from sim.config import Config
+
+from .money import ACTIVE_STAGES
+
+REASONS = {"defections_rival": "to a rival", "defections_market": "out of the market"}
+"""Ledger columns of defections by reason, and their labels."""
+
+TRAJECTORIES = ("trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV")
+
+
+def period_retention(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
+    """Pooled period retention by period: ``sum retained / sum customers_start`` over runs.
+
+    Returns:
+        Columns ``keys``, ``period`` (1..T) and ``retention``.
+    """
+    later = timeseries[timeseries["period"] >= 1]
+    grouped = later.groupby([*keys, "period"], sort=False)[["retained", "customers_start"]].sum()
+    grouped["retention"] = grouped["retained"] / grouped["customers_start"].replace(0, np.nan)
+    return grouped[["retention"]].reset_index()
+
+
+def cohort_survival(cohorts: pd.DataFrame, keys=("firm",), min_size: int = 1) -> pd.DataFrame:
+    """Survival curves: share of a cohort still with the firm, by tenure.
+
+    A cohort is the customers a firm acquired in one period (``cohort``; 0
+    holds those it started with). ``survival(k)`` pools the cohorts (and runs)
+    in each group that are observed at tenure ``k``: their customers still
+    active at tenure ``k`` over their size at tenure 0. Cohorts smaller than
+    ``min_size`` are left out.
+
+    Args:
+        cohorts: rows with ``keys``, ``cohort``, ``tenure``, ``active`` (and
+            ``run_id`` if several runs are pooled).
+        keys: grouping columns (e.g. ``("strategy", "setting")``).
+        min_size: smallest cohort size counted.
+
+    Returns:
+        Columns ``keys``, ``tenure``, ``survival``, ``cohorts`` (how many cohorts
+        are observed at that tenure).
+    """
+    keys = list(keys)
+    identity = [c for c in ("run_id", *keys, "cohort") if c in cohorts.columns]
+    identity = list(dict.fromkeys(identity))
+    size = cohorts[cohorts["tenure"] == 0].set_index(identity)["active"].rename("size")
+    frame = cohorts.join(size, on=identity)
+    frame = frame[frame["size"] >= max(min_size, 1)]
+    pooled = frame.groupby([*keys, "tenure"], sort=True).agg(
+        active=("active", "sum"), size=("size", "sum"), cohorts=("active", "size"))
+    pooled["survival"] = pooled["active"] / pooled["size"]
+    return pooled[["survival", "cohorts"]].reset_index()
+
+
+def geometric_survival(retention: float, tenures) -> np.ndarray:
+    """Survival of a constant-hazard cohort: ``r^k`` at tenure ``k``."""
+    return retention ** np.asarray(tenures, dtype=float)
+
+
+def churn_by_stage(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
+    """Where relationships end: defections by the stage they were in, and each stage's hazard.
+
+    Returns:
+        One row per group and active stage: ``defections``, ``share`` (of the
+        group's defections), ``exposure`` (customer-periods in the stage at the
+        start of a period) and ``hazard`` (defections / exposure per period).
+    """
+    keys = list(keys)
+    rows = []
+    run = ["run_id"] if "run_id" in timeseries.columns else []
+    for group, frame in timeseries.groupby(keys, sort=False):
+        group = group if isinstance(group, tuple) else (group,)
+        total = sum(frame[f"defections_{s}"].sum() for s in ACTIVE_STAGES)
+        for stage in ACTIVE_STAGES:
+            lost = frame.loc[frame["period"] >= 1, f"defections_{stage}"].sum()
+            exposure = 0
+            for _, one in frame.groupby(run, sort=False) if run else [(None, frame)]:
+                last = one["period"].max()
+                exposure += one.loc[one["period"] < last, stage].sum()
+            rows.append({**dict(zip(keys, group, strict=True)), "stage": stage,
+                         "defections": int(lost),
+                         "share": lost / total if total else np.nan,
+                         "exposure": int(exposure),
+                         "hazard": lost / exposure if exposure else np.nan})
+    return pd.DataFrame(rows)
+
+
+def churn_by_reason(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
+    """Defections to a rival and out of the market, and exits from decline, as shares.
+
+    Returns:
+        Columns ``keys``, ``defections``, ``to_rival``, ``out_of_market``
+        (shares of defections) and ``from_decline`` (share that ended in
+        decline rather than by switching from an active stage).
+    """
+    sums = timeseries.groupby(list(keys), sort=False)[
+        ["defections", "defections_rival", "defections_market", "exits_from_decline"]].sum()
+    total = sums["defections"].replace(0, np.nan)
+    return pd.DataFrame({
+        "defections": sums["defections"],
+        "to_rival": sums["defections_rival"] / total,
+        "out_of_market": sums["defections_market"] / total,
+        "from_decline": sums["exits_from_decline"] / total,
+    }).reset_index()
+
+
+def trajectory_shares(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
+    """Shares of finished relationships by trajectory type I-IV (seed 002).
+
+    I ended in exploration, II in formation, III reached stability but left
+    early, IV had a long stability (``simulation.long_stability``).
+    """
+    sums = timeseries.groupby(list(keys), sort=False)[list(TRAJECTORIES)].sum()
+    total = sums.sum(axis=1).replace(0, np.nan)
+    shares = sums.div(total, axis=0)
+    shares.columns = [c.removeprefix("trajectory_") for c in shares.columns]
+    return shares.reset_index()
+
+
+def satisfied_defector_share(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
+    """Share of defectors who were satisfied when they left (seed 003: 65-85%)."""
+    sums = timeseries.groupby(list(keys), sort=False)[["satisfied_defectors", "defections"]].sum()
+    share = sums["satisfied_defectors"] / sums["defections"].replace(0, np.nan)
+    return share.rename("satisfied_defector_share").reset_index()
+
+
+def tenure_distribution(customers: pd.DataFrame, bins=(0, 6, 12, 24, 48, 96, np.inf),
+                        keys=("firm",)) -> pd.DataFrame:
+    """Current customers by tenure band (periods with the firm), as shares per group."""
+    current = customers[customers["firm"].notna()]
+    labels = [f"{int(a)}-{int(b) - 1}" if np.isfinite(b) else f"{int(a)}+"
+              for a, b in itertools.pairwise(bins)]
+    band = pd.cut(current["tenure"], bins=list(bins), right=False, labels=labels)
+    counts = current.groupby([*keys, band], observed=False).size().rename("customers")
+    frame = counts.reset_index().rename(columns={"tenure": "tenure_band"})
+    total = frame.groupby(list(keys), observed=False)["customers"].transform("sum")
+    frame["share"] = frame["customers"] / total.replace(0, np.nan)
+    return frame
+
+
+# ---------------------------------------------------------------------------
+# Loyalty index
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoyaltyWeights:
+    """Weights of the loyalty index (seed 001: objective and subjective loyalty).
+
+    ``objective`` weighs the behavioural part against the attitudinal one
+    (``1 - objective``); inside each part the item weights are normalized to
+    sum to 1. Seed 001 derives the subjective weights by AHP from a survey;
+    without one the defaults weigh the items equally.
+
+    Attributes:
+        objective: weight of the objective (behavioural) part, in [0, 1].
+        share_of_wallet: the customer's share of wallet at its stage
+            (``relationship.wallet_share``).
+        repeat_purchase: 1 once the customer has bought in a second period
+            (tenure >= 1), else 0.
+        tenure: tenure over the run's horizon, capped at 1.
+        referrals: 1 if the customer is an advocate (stable and satisfied:
+            the customers who bring referrals), else 0.
+        price: the price evaluation, proxied by perceived value (it nets the
+            price against what is delivered), clipped to [0, 1].
+        quality: the quality evaluation, proxied by satisfaction (value
+            against expectation).
+        service: the service evaluation, proxied by trust (built by a series
+            of satisfying contacts).
+    """
+
+    objective: float = 0.5
+    share_of_wallet: float = 1.0
+    repeat_purchase: float = 1.0
+    tenure: float = 1.0
+    referrals: float = 1.0
+    price: float = 1.0
+    quality: float = 1.0
+    service: float = 1.0
+
+    def __post_init__(self):
+        values = asdict(self)
+        negative = [name for name, value in values.items() if value < 0]
+        if negative:
+            raise ValueError(f"loyalty weights must be 0 or more: {', '.join(negative)}")
+        if self.objective > 1:
+            raise ValueError(f"objective must be in [0, 1], got {self.objective}")
+        if sum(values[n] for n in OBJECTIVE_ITEMS) == 0 and self.objective > 0:
+            raise ValueError("the objective items' weights are all 0 but objective > 0")
+        if sum(values[n] for n in SUBJECTIVE_ITEMS) == 0 and self.objective < 1:
+            raise ValueError("the subjective items' weights are all 0 but objective < 1")
+
+
+OBJECTIVE_ITEMS = ("share_of_wallet", "repeat_purchase", "tenure", "referrals")
+SUBJECTIVE_ITEMS = ("price", "quality", "service")
+
+
+def loyalty_items(customers: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """The seven items of the loyalty index for each current customer, each in [0, 1]."""
+    current = customers[customers["firm"].notna()]
+    stage = current["stage"].astype(str)
+    wallet = config.relationship.wallet_share
+    share = stage.map({s: getattr(wallet, s) for s in ACTIVE_STAGES}).astype(float).fillna(0.0)
+    horizon = max(config.simulation.periods, 1)
+    advocate = ((stage == "stability")
+                & (current["satisfaction"] >= config.simulation.satisfied_threshold))
+    return pd.DataFrame({
+        "share_of_wallet": share,
+        "repeat_purchase": (current["tenure"] >= 1).astype(float),
+        "tenure": (current["tenure"] / horizon).clip(0.0, 1.0),
+        "referrals": advocate.astype(float),
+        "price": current["value"].astype(float).clip(0.0, 1.0),
+        "quality": current["satisfaction"].astype(float).clip(0.0, 1.0),
+        "service": current["trust"].astype(float).clip(0.0, 1.0),
+    }, index=current.index)
+
+
+def loyalty_index(customers: pd.DataFrame, config: Config,
+                  weights: LoyaltyWeights = LoyaltyWeights()) -> pd.Series:
+    """Loyalty index in [0, 1] of each current customer.
+
+    ``index = a * sum_j w_j o_j / sum_j w_j + (1 - a) * sum_k v_k s_k / sum_k v_k``
+    with ``a`` = ``weights.objective``, objective items ``o`` and subjective
+    items ``s`` from :func:`loyalty_items`.
+    """
+    items = loyalty_items(customers, config)
+    w = asdict(weights)
+
+    def part(names):
+        total = sum(w[n] for n in names)
+        if total == 0:
+            return pd.Series(0.0, index=items.index)
+        return sum(w[n] * items[n] for n in names) / total
+
+    a = weights.objective
+    return (a * part(OBJECTIVE_ITEMS) + (1 - a) * part(SUBJECTIVE_ITEMS)).rename("loyalty_index")
