@@ -175,6 +175,9 @@ class Customer(mesa.Agent):
             trust_weight=relationship.defection_trust_weight,
             temperature=relationship.defection_temperature,
         )
+        if self.leaving and best_value - relationship.defection_switching_cost_weight * (
+                self.switching_cost) <= market.outside_value:
+            best_firm = NO_FIRM  # exiting from decline: a rival must be worth the switch
         if self.leaving or random.random() < probability:
             model.defections[self.firm] += 1
             self.last_firm = self.firm
