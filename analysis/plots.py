@@ -28,9 +28,18 @@ DRIVER_LABELS = {"value_equity": "value equity (quality, price, fit)",
 MONEY = "money units, discounted to period 0"
 
 
-def _colours(labels) -> dict[str, str]:
+def _ordered(values, order) -> list:
+    """Distinct ``values`` in ``order`` (then any not in it), so every figure lists alike."""
+    present = list(dict.fromkeys(values))
+    order = list(order or [])
+    return [v for v in order if v in present] + [v for v in present if v not in order]
+
+
+def _colours(labels, order=None) -> dict[str, str]:
+    """One colour per label, fixed by its place in ``order`` so figures agree."""
     palette = plt.get_cmap("tab10")
-    return {label: palette(i % 10) for i, label in enumerate(labels)}
+    order = _ordered(labels, order)
+    return {label: palette(i % 10) for i, label in enumerate(order)}
 
 
 def _grid(count: int, columns: int = 3, width: float = 4.2, height: float = 3.2,
@@ -45,37 +54,61 @@ def _grid(count: int, columns: int = 3, width: float = 4.2, height: float = 3.2,
 
 
 def bars_with_ci(table: pd.DataFrame, value: str, *, panels: str, bars: str, title: str,
-                 ylabel: str, reference: float | None = None) -> Figure:
+                 ylabel: str, reference: float | None = None, order=None) -> Figure:
     """Bars of ``value`` with 95% CI error bars: a panel per ``panels`` value, a bar per ``bars``.
 
-    ``table`` has ``value``, ``<value>_low`` and ``<value>_high`` columns.
+    ``table`` has ``value``, ``<value>_low`` and ``<value>_high`` columns;
+    ``order`` fixes the order and colours of the bars. Up to four bars per
+    panel stand upright, panels side by side; more lie horizontally, one
+    panel under the other, so that long names stay readable.
     """
     panel_values = list(dict.fromkeys(table[panels]))
-    labels = list(dict.fromkeys(table[bars]))
-    colours = _colours(labels)
-    figure, axes = _grid(len(panel_values), columns=2, width=max(4.5, 1.1 * len(labels) + 2))
+    labels = _ordered(table[bars], order) if order is not None else list(dict.fromkeys(
+        table[bars]))
+    colours = _colours(labels, order)
+    upright = max(table.groupby(panels)[bars].nunique()) <= 4
+    if upright:
+        figure, axes = _grid(len(panel_values), columns=2, width=max(4.5, 1.2 * len(labels) + 2))
+    else:
+        figure, axes = _grid(len(panel_values), columns=1, width=10,
+                             height=0.45 * len(labels) + 1.2, sharey=False)
     for axis, panel in zip(axes, panel_values, strict=True):
         rows = table[table[panels] == panel]
-        x = np.arange(len(rows))
+        if order is not None:
+            rows = rows.set_index(bars).loc[[b for b in labels if b in set(rows[bars])]] \
+                .reset_index()
+        position = np.arange(len(rows))
         mean = rows[value].to_numpy(dtype=float)
-        low = mean - rows[f"{value}_low"].to_numpy(dtype=float)
-        high = rows[f"{value}_high"].to_numpy(dtype=float) - mean
-        axis.bar(x, mean, color=[colours[b] for b in rows[bars]],
-                 yerr=np.nan_to_num(np.vstack([low, high])), capsize=5,
-                 label=None)
-        axis.set_xticks(x, rows[bars], rotation=20 if len(rows) > 3 else 0, ha="right"
-                        if len(rows) > 3 else "center")
+        error = np.nan_to_num(np.vstack([mean - rows[f"{value}_low"].to_numpy(dtype=float),
+                                         rows[f"{value}_high"].to_numpy(dtype=float) - mean]))
+        colour = [colours[b] for b in rows[bars]]
+        if upright:
+            axis.bar(position, mean, color=colour, yerr=error, capsize=5)
+            axis.set_xticks(position, rows[bars])
+            axis.set_ylabel(ylabel)
+            if reference is not None:
+                axis.axhline(reference, color="black", linewidth=0.8)
+            axis.grid(axis="y", alpha=0.3)
+        else:
+            axis.barh(position, mean, color=colour, xerr=error, capsize=4)
+            axis.set_yticks(position, rows[bars])
+            axis.invert_yaxis()  # the first (e.g. best-ranked) on top
+            axis.set_xlabel(ylabel.replace("\n", " "))
+            if reference is not None:
+                axis.axvline(reference, color="black", linewidth=0.8)
+            axis.grid(axis="x", alpha=0.3)
         axis.set_title(f"{panels}: {panel}")
-        axis.set_ylabel(ylabel)
-        if reference is not None:
-            axis.axhline(reference, color="black", linewidth=0.8)
-        axis.grid(axis="y", alpha=0.3)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[b]) for b in labels]
-    error = plt.Line2D([], [], color="black", marker="|", markersize=12, linestyle="none")
-    figure.legend([*handles, error], [*labels, "95% CI over replications"],
-                  loc="lower center", ncol=min(len(labels) + 1, 5), frameon=False)
+    error_handle = plt.Line2D([], [], color="black", marker="|" if upright else "_",
+                              markersize=12, linestyle="none")
+    if upright:
+        handles = [plt.Rectangle((0, 0), 1, 1, color=colours[b]) for b in labels]
+        figure.legend([*handles, error_handle], [*labels, "95% CI over replications"],
+                      loc="lower center", ncol=min(len(labels) + 1, 5), frameon=False)
+    else:  # the bars are named on the axis: the legend only explains the error bars
+        figure.legend([error_handle], ["95% CI over replications"], loc="lower center",
+                      frameon=False)
     figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    figure.tight_layout(rect=(0, 0.08 if upright else 0.03, 1, 1))
     return figure
 
 
@@ -102,8 +135,8 @@ def stage_composition(series: pd.DataFrame, *, panel: str, title: str) -> Figure
 
 
 def survival_curves(curves: pd.DataFrame, *, panel: str, line: str, title: str,
-                    reference: pd.DataFrame | None = None, max_tenure: int | None = None
-                    ) -> Figure:
+                    reference: pd.DataFrame | None = None, max_tenure: int | None = None,
+                    order=None) -> Figure:
     """Cohort survival by tenure: a panel per ``panel``, a line per ``line``.
 
     ``curves`` has ``panel``, ``line``, ``tenure``, ``survival``. ``reference``
@@ -111,8 +144,8 @@ def survival_curves(curves: pd.DataFrame, *, panel: str, line: str, title: str,
     constant-hazard cohort would follow.
     """
     panel_values = list(dict.fromkeys(curves[panel]))
-    labels = list(dict.fromkeys(curves[line]))
-    colours = _colours(labels)
+    labels = _ordered(curves[line], order)
+    colours = _colours(labels, order)
     figure, axes = _grid(len(panel_values), columns=2, width=5.5, height=3.8)
     for axis, value in zip(axes, panel_values, strict=True):
         rows = curves[curves[panel] == value]
@@ -145,7 +178,8 @@ def survival_curves(curves: pd.DataFrame, *, panel: str, line: str, title: str,
     return figure
 
 
-def end_distributions(customers: pd.DataFrame, *, panel: str, line: str, title: str) -> Figure:
+def end_distributions(customers: pd.DataFrame, *, panel: str, line: str, title: str,
+                      order=None) -> Figure:
     """Histograms (as lines) of satisfaction, trust and switching cost at the end.
 
     A row of three panels per ``panel`` value, a line per ``line`` value.
@@ -153,8 +187,8 @@ def end_distributions(customers: pd.DataFrame, *, panel: str, line: str, title: 
     determinants = (("satisfaction", "satisfaction (0-1)"), ("trust", "trust (0-1)"),
                     ("switching_cost", "switching cost (0-1)"))
     panel_values = list(dict.fromkeys(customers[panel]))
-    labels = list(dict.fromkeys(customers[line]))
-    colours = _colours(labels)
+    labels = _ordered(customers[line], order)
+    colours = _colours(labels, order)
     figure, axes = plt.subplots(len(panel_values), 3, figsize=(13, 3.2 * len(panel_values) + 0.8),
                                 squeeze=False)
     bins = np.linspace(0, 1, 26)
@@ -168,7 +202,7 @@ def end_distributions(customers: pd.DataFrame, *, panel: str, line: str, title: 
                     continue
                 counts, _ = np.histogram(data, bins=bins)
                 axis.plot(centres, counts / counts.sum(), color=colours[name], label=name)
-            axis.set_title(f"{panel}: {value}", fontsize=10)
+            axis.set_title(f"{label.split(' (')[0]}, {panel} {value}", fontsize=10)
             axis.set_xlabel(label)
             axis.set_ylabel("share of customers")
             axis.grid(alpha=0.3)
@@ -179,15 +213,16 @@ def end_distributions(customers: pd.DataFrame, *, panel: str, line: str, title: 
     return figure
 
 
-def lorenz(customers: pd.DataFrame, *, panel: str, line: str, title: str) -> Figure:
+def lorenz(customers: pd.DataFrame, *, panel: str, line: str, title: str,
+           order=None) -> Figure:
     """CLV Lorenz curves (customers from most to least valuable), a panel per ``panel``.
 
     Drawn as the share of value held by the top x% of customers, so the
     80/20 point reads directly at x = 20%.
     """
     panel_values = list(dict.fromkeys(customers[panel]))
-    labels = list(dict.fromkeys(customers[line]))
-    colours = _colours(labels)
+    labels = _ordered(customers[line], order)
+    colours = _colours(labels, order)
     figure, axes = _grid(len(panel_values), columns=2, width=5.5, height=4.2)
     for axis, value in zip(axes, panel_values, strict=True):
         rows = customers[customers[panel] == value]
@@ -231,7 +266,7 @@ def equity_drivers(table: pd.DataFrame, *, panel: str, bar: str, title: str) -> 
         axis.set_xticks(x, rows[bar], rotation=20 if len(rows) > 3 else 0,
                         ha="right" if len(rows) > 3 else "center")
         axis.set_title(f"{panel}: {value}")
-        axis.set_ylabel(f"customer equity ({MONEY})")
+        axis.set_ylabel(f"customer equity per firm\n({MONEY})")
         axis.grid(axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=3, frameon=False)

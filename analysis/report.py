@@ -320,6 +320,18 @@ def baseline_roi(results: Results, baseline: Results) -> tuple[pd.DataFrame, boo
     return _pair_summary(pairs, ["label", "setting"]), bool(pairs["common_random_numbers"].all())
 
 
+def focus_firms(results: Results) -> set[str]:
+    """Names of the firms whose policies are swept (empty if none are)."""
+    names = set()
+    for path in results.sweep_paths:
+        match = POLICY_PATH.fullmatch(path)
+        if match:
+            index = int(match.group(1))
+            names |= {cfg.firms[index].name for cfg in results.configs.values()
+                      if index < len(cfg.firms)}
+    return names
+
+
 def policy_comparison(results: Results) -> pd.DataFrame | None:
     """Each swept policy set against the same scenario without policies, paired by replication.
 
@@ -512,13 +524,32 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     outcomes = [o for o in SUMMARY_OUTCOMES if o[0] in runs.columns]
     table = ci_table(runs, keys, [o[0] for o in outcomes])
     n_runs = runs["run_id"].nunique()
+    order = list(dict.fromkeys(runs["label"]))  # every figure lists and colours groups alike
+    groups = list(dict.fromkeys(zip(runs["label"], runs["setting"], strict=True)))
+
+    # when a firm's policies are swept, the figures show that firm only (its rivals are in
+    # the tables); otherwise every group
+    focus = focus_firms(results)
+    shown = set(runs.loc[runs["firm"].isin(focus), "label"]) if focus else set(order)
+    only = f" (firm {', '.join(sorted(focus))} only; its rivals are in the tables)" if focus \
+        else ""
+
+    def pick(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["label"].isin(shown)] if len(frame) else frame
+
+    def ordered(index) -> list:  # a table's (label, setting) rows in the main table's order
+        present = set(index)
+        return [g for g in groups if g in present]
+
     replications = runs.groupby("point")["run_id"].nunique()
 
     doc.heading(f"Report: {results.name}", 1)
     if results.description:
         doc.paragraph(results.description.strip())
+    each = (f"{replications.min()}" if replications.min() == replications.max()
+            else f"{replications.min()}-{replications.max()}")
     doc.paragraph(f"{n_runs} runs ({len(replications)} sweep points, "
-                  f"{replications.min()}-{replications.max()} replications each). A **group** "
+                  f"{each} replications each). A **group** "
                   "is one strategy in one setting (and at one value of any other swept "
                   "parameter); firms of a group in the same run are averaged, so each run counts "
                   "once. Intervals are 95% confidence intervals of the mean over replications "
@@ -534,14 +565,14 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                   "overlap the difference is unlikely to be noise. Definitions are in the README, "
                   "section \"Reading the report\".")
     doc.figure("equity.png", plots.bars_with_ci(
-        table, "customer_equity", panels="setting", bars="label",
-        title="Customer equity by strategy and setting",
+        pick(table), "customer_equity", panels="setting", bars="label", order=order,
+        title="Customer equity by strategy and setting" + only,
         ylabel=f"customer equity per firm\n({plots.MONEY})"),
         "Customer equity", "The tallest bar in each panel is the strategy whose customers are "
         "worth most in that setting; error bars that do not overlap mark a clear difference.")
     doc.figure("retention.png", plots.bars_with_ci(
-        table, "retention_rate", panels="setting", bars="label",
-        title="Mean period retention by strategy and setting",
+        pick(table), "retention_rate", panels="setting", bars="label", order=order,
+        title="Mean period retention by strategy and setting" + only,
         ylabel="share of last period's customers kept"),
         "Retention", "Higher bars keep more of their customers each month; compare the two "
         "settings to see how much e-commerce costs each strategy.")
@@ -553,8 +584,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         driver_table = runs.groupby([*keys, "run_id"], sort=False)[drivers].mean() \
             .groupby(level=keys, sort=False).mean().reset_index()
         doc.figure("equity_drivers.png", plots.equity_drivers(
-            driver_table, panel="setting", bar="label",
-            title="What holds the equity: value, brand and relationship equity"),
+            pick(driver_table), panel="setting", bar="label",
+            title="What holds the equity: value, brand and relationship equity" + only),
             "Equity drivers", "Each bar is a group's customer equity split by the share of its "
             "customers' loyalty drive that value, trust and switching cost supply; a large red "
             "part means customers stay because leaving is costly.")
@@ -565,8 +596,9 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                            for i, r in driver_table.iterrows()])
     if not results.customers.empty:
         doc.figure("clv_lorenz.png", plots.lorenz(
-            results.customers, panel="setting", line="label",
-            title="How concentrated is customer value? (CLV of current customers)"),
+            pick(results.customers), panel="setting", line="label", order=order,
+            title="How concentrated is customer value? (total CLV of the customers at the end, "
+                  "replication 0)"),
             "CLV concentration", "Read each curve at 20% of customers: the share of total CLV "
             "they hold (seed 003: about 80%); the further above the dotted line, the more the "
             "value sits with a few customers.")
@@ -580,11 +612,12 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                           "when its resources cover a share of what serving all of them needs "
                           "(greedy by CLV per unit of serve cost, customers with negative CLV "
                           "dropped).")
-            shares = sorted(wide.columns, reverse=True)
-            doc.table(["label", "setting", "all positive-CLV customers",
-                       *[f"resources {s:.0%}" for s in shares]],
+            shares = [s for s in sorted(wide.columns, reverse=True) if s < 1]
+            doc.table(["label", "setting", "all positive-CLV customers (no constraint)",
+                       *[f"with {s:.0%} of the resources" for s in shares]],
                       [[str(i[0]), str(i[1]), _fmt(full[i], 0)]
-                       + [_fmt(wide.loc[i, s], 0) for s in shares] for i in wide.index])
+                       + [_fmt(wide.loc[i, s], 0) for s in shares]
+                       for i in ordered(wide.index)])
 
     if baseline is not None:
         summary, common = baseline_roi(results, baseline)
@@ -601,7 +634,7 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                     _with_ci(r, "incremental_retention", 4)] for _, r in summary.iterrows()])
         if summary["roi"].notna().any():
             doc.figure("roi.png", plots.bars_with_ci(
-                summary, "roi", panels="setting", bars="label", reference=0.0,
+                summary, "roi", panels="setting", bars="label", order=order, reference=0.0,
                 title=f"CRM ROI against {baseline.name}",
                 ylabel="ROI (money gained per unit of extra cost)"),
                 "CRM ROI", "Bars above 0 earn back more than their extra cost; an error bar that "
@@ -610,16 +643,16 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     # ---- retention
     doc.heading("Retention: who stays, who leaves, from where and why")
     doc.figure("stages.png", plots.stage_composition(
-        stage_series(results.timeseries, keys), panel="panel",
-        title="Customers by lifecycle stage over time (per firm)"),
+        stage_series(pick(results.timeseries), keys), panel="panel",
+        title="Customers by lifecycle stage over time (per firm)" + only),
         "Stage composition", "A strategy that keeps customers grows the dark blue stability "
         "band; orange is the declining customers it risks losing.")
     if not results.cohorts.empty:
-        curves = retention.cohort_survival(results.cohorts, keys=keys)
+        curves = retention.cohort_survival(pick(results.cohorts), keys=keys)
         doc.figure("cohort_survival.png", plots.survival_curves(
-            curves, panel="setting", line="label", reference=reference_retention(
+            curves, panel="setting", line="label", order=order, reference=reference_retention(
                 results.timeseries, keys),
-            title="Cohort survival: share of newly acquired customers still there"),
+            title="Cohort survival: share of newly acquired customers still there" + only),
             "Cohort survival", "Higher curves keep their new customers longer; where a solid "
             "curve flattens above its dashed constant-hazard curve, customers who stay become "
             "more loyal with tenure.")
@@ -632,11 +665,14 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                       "and the stage's hazard (ended per customer-period in the stage).")
         doc.table([*keys, *[f"{s} share" for s in stages], *[f"{s} hazard" for s in stages]],
                   [[str(i[0]), str(i[1])] + [_share(wide.loc[i, ("share", s)]) for s in stages]
-                   + [_fmt(wide.loc[i, ("hazard", s)], 4) for s in stages] for i in wide.index])
+                   + [_fmt(wide.loc[i, ("hazard", s)], 4) for s in stages]
+                   for i in ordered(wide.index)])
     reasons = retention.churn_by_reason(results.timeseries, keys)
     trajectories = retention.trajectory_shares(results.timeseries, keys)
     satisfied = retention.satisfied_defector_share(results.timeseries, keys)
-    merged = reasons.merge(trajectories, on=keys).merge(satisfied, on=keys)
+    merged = reasons.merge(trajectories, on=keys).merge(satisfied, on=keys) \
+        .set_index(keys, drop=False)
+    merged = merged.loc[ordered(merged.index)]
     doc.paragraph("**Churn by reason, trajectory types and satisfied defectors** (pooled over "
                   "runs): I ended in exploration, II in formation, III reached stability but "
                   "left early, IV had a long stability (seed 002); seed 003 says 65-85% of "
@@ -656,7 +692,7 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                       "firm).")
         doc.table([*keys, *[str(c) for c in wide.columns]],
                   [[str(i[0]), str(i[1])] + [_share(wide.loc[i, c]) for c in wide.columns]
-                   for i in wide.index])
+                   for i in ordered(wide.index)])
         config = next(iter(results.configs.values()))
         items = retention.loyalty_items(results.customers, config)
         items[keys] = results.customers.loc[items.index, keys]
@@ -671,10 +707,11 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         columns = [*retention.OBJECTIVE_ITEMS, *retention.SUBJECTIVE_ITEMS, "index"]
         doc.table([*keys, *[c.replace("_", " ") for c in columns]],
                   [[str(i[0]), str(i[1])] + [_fmt(means.loc[i, c], 3) for c in columns]
-                   for i in means.index])
+                   for i in ordered(means.index)])
         doc.figure("end_distributions.png", plots.end_distributions(
-            results.customers, panel="setting", line="label",
-            title="Satisfaction, trust and switching cost of the customers at the end"),
+            pick(results.customers), panel="setting", line="label", order=order,
+            title="Satisfaction, trust and switching cost of the customers at the end "
+                  "(replication 0)"),
             "End distributions", "Curves further right mean more satisfied, more trusting or "
             "more locked-in customers; switching cost shows which strategy builds lock-in.")
 
@@ -724,6 +761,12 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                 ylabel="ROI (money gained per unit of extra cost)"),
                 "Policy ROI", "Bars above 0 with error bars clear of 0 are policies that pay "
                 "in that setting; compare the panels to see where each one works.")
+    if not activity.empty and (activity["spend"] == 0).any():
+        free = sorted(activity.loc[activity["spend"] == 0, "policy"].unique())
+        doc.paragraph(f"Note: {', '.join(free)} spent nothing directly (its cost is the "
+                      "discount, which shows up as lower revenue, not as cost), so its "
+                      "incremental cost is small and its ROI swings widely; judge it by its "
+                      "incremental equity.")
     if not activity.empty:
         doc.paragraph("**What the policies did** (mean per run): spend, customer-periods "
                       "touched, recoveries from decline, win-backs, and the share of periods in "

@@ -62,10 +62,12 @@ def cohort_survival(cohorts: pd.DataFrame, keys=("firm",), min_size: int = 1) ->
     size = cohorts[cohorts["tenure"] == 0].set_index(identity)["active"].rename("size")
     frame = cohorts.join(size, on=identity)
     frame = frame[frame["size"] >= max(min_size, 1)]
-    pooled = frame.groupby([*keys, "tenure"], sort=True).agg(
+    pooled = frame.groupby([*keys, "tenure"], sort=False).agg(
         active=("active", "sum"), size=("size", "sum"), cohorts=("active", "size"))
     pooled["survival"] = pooled["active"] / pooled["size"]
-    return pooled[["survival", "cohorts"]].reset_index()
+    return pooled[["survival", "cohorts"]].reset_index().sort_values(
+        [*keys, "tenure"], key=lambda c: c if c.name == "tenure" else c.map(
+            {v: i for i, v in enumerate(dict.fromkeys(c))}), kind="stable", ignore_index=True)
 
 
 def geometric_survival(retention: float, tenures) -> np.ndarray:

@@ -1,0 +1,233 @@
+"""Money metrics: closed forms, customer equity, CLV distribution, drivers, firm value, ROI."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import metrics, money
+from sim import CRMModel, default_config
+
+# ---------------------------------------------------------------------------
+# Closed forms (Gupta & Lehmann): CLV = m (1 + d) / (1 + d - r)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("margin", "retention", "discount"),
+                         [(10.0, 0.8, 0.01), (3.0, 0.95, 0.1), (1.0, 0.0, 0.05), (2.5, 0.5, 0.0)])
+def test_infinite_horizon_clv_is_the_margin_multiple(margin, retention, discount):
+    expected = margin * (1 + discount) / (1 + discount - retention)
+    assert money.lifetime_value(margin, retention, discount) == pytest.approx(expected)
+    brute = sum(margin * retention ** t / (1 + discount) ** t for t in range(5000))
+    assert money.lifetime_value(margin, retention, discount) == pytest.approx(brute, rel=1e-9)
+
+
+@pytest.mark.parametrize("horizon", [1, 2, 7, 60])
+def test_finite_horizon_clv_sums_the_first_n_periods(horizon):
+    m, r, d = 4.0, 0.9, 0.02
+    brute = sum(m * r ** t / (1 + d) ** t for t in range(horizon))
+    assert money.lifetime_value(m, r, d, horizon=horizon) == pytest.approx(brute)
+    assert money.lifetime_value(m, r, d, horizon=1) == pytest.approx(m)
+
+
+def test_finite_horizon_without_discount_or_churn_is_n_margins():
+    assert money.lifetime_value(2.0, 1.0, 0.0, horizon=12) == pytest.approx(24.0)
+    assert money.lifetime_value(2.0, 1.0, 0.0) == np.inf
+
+
+def test_remaining_value_is_the_lifetime_value_after_this_period():
+    m, r, d = np.array([1.0, 5.0]), np.array([0.7, 0.97]), 0.01
+    np.testing.assert_allclose(money.remaining_value(m, r, d),
+                               money.lifetime_value(m, r, d) - m)
+
+
+def _constant_retention_ledger(n0=1000.0, r=0.9, m=2.0, d=0.01, periods=30):
+    """One firm whose N0 customers each pay m per period and stay with chance r."""
+    t = np.arange(periods + 1)
+    customers = n0 * r ** t
+    profit = m * customers
+    return pd.DataFrame({
+        "period": t, "firm": "A", "customers": customers,
+        "customers_start": np.r_[0.0, customers[:-1]], "retained": np.r_[0.0, customers[1:]],
+        "retention": np.r_[np.nan, np.full(periods, r)], "profit": profit,
+        "discounted_profit": profit / (1 + d) ** t, "referral_value": 0.0,
+    })
+
+
+def test_customer_equity_is_the_sum_of_the_customers_clv():
+    """Realized plus projected value of a constant-retention cohort = N0 x the closed form."""
+    n0, r, m, d = 1000.0, 0.9, 2.0, 0.01
+    ledger = _constant_retention_ledger(n0, r, m, d)
+    equity = metrics.customer_equity(ledger, d)
+    assert equity["A"] == pytest.approx(n0 * money.lifetime_value(m, r, d))
+
+
+def test_customer_equity_counts_referral_value_like_profit():
+    d = 0.01
+    ledger = _constant_retention_ledger(d=d)
+    with_referrals = ledger.assign(referral_value=ledger["profit"] * 0.5)
+    ratio = metrics.customer_equity(with_referrals, d) / metrics.customer_equity(ledger, d)
+    assert ratio["A"] == pytest.approx(1.5)
+
+
+# ---------------------------------------------------------------------------
+# Stage retention and per-customer CLV
+# ---------------------------------------------------------------------------
+
+
+def test_stage_retention_is_one_minus_defections_over_exposure():
+    ledger = pd.DataFrame({
+        "period": [0, 1, 2], "firm": "A",
+        "exploration": [100, 80, 60], "formation": [0, 10, 20], "stability": [0, 0, 0],
+        "decline": [10, 10, 10],
+        "defections_exploration": [0, 10, 5], "defections_formation": [0, 0, 1],
+        "defections_stability": [0, 0, 0], "defections_decline": [0, 4, 6],
+        "retained": [0, 95, 90], "customers_start": [0, 110, 100],
+    })
+    table = money.stage_retention(ledger)
+    assert table.at["A", "exploration"] == pytest.approx(1 - 15 / 180)
+    assert table.at["A", "formation"] == pytest.approx(1 - 1 / 10)
+    assert table.at["A", "decline"] == pytest.approx(1 - 10 / 20)
+    # no exposure in stability: the firm's overall retention
+    assert table.at["A", "stability"] == pytest.approx(185 / 210)
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    config = default_config(simulation={"customers": 1500, "periods": 36})
+    model = CRMModel(config, rng=11).run()
+    ledger, customers = model.firm_frame(), model.customers_frame()
+    return config, ledger, customers, money.customer_clv(customers, ledger, config)
+
+
+def test_customer_clv_covers_the_current_customers(small_run):
+    _config, ledger, customers, clv = small_run
+    assert len(clv) == customers["firm"].notna().sum()
+    last = ledger[ledger["period"] == ledger["period"].max()].set_index("firm")["customers"]
+    assert clv.groupby(clv["firm"].astype(str)).size().to_dict() == last[last > 0].to_dict()
+    np.testing.assert_allclose(clv["total_clv"], clv["realized_clv"] + clv["projected_clv"])
+    np.testing.assert_allclose(clv["realized_clv"], clv["clv"].astype(float))
+
+
+def test_projected_clv_is_the_closed_form_of_the_stage_retention(small_run):
+    config, ledger, _, clv = small_run
+    d, horizon = config.simulation.discount_rate, ledger["period"].max()
+    retention = money.stage_retention(ledger)
+    row = clv.iloc[0]
+    r = retention.at[str(row["firm"]), str(row["stage"])]
+    assert row["stage_retention"] == pytest.approx(r)
+    expected = row["margin"] * r / (1 + d - r) / (1 + d) ** horizon
+    assert row["projected_clv"] == pytest.approx(expected)
+
+
+def test_customer_margin_follows_the_engine_accounting(small_run):
+    config, _, _, clv = small_run
+    firm = config.firms[0]
+    mine = clv[(clv["firm"].astype(str) == firm.name) & (clv["stage"].astype(str) == "formation")]
+    expected = (firm.margin * mine["spend"] * firm.price
+                * config.relationship.wallet_share.formation - firm.serve_cost)
+    np.testing.assert_allclose(mine["margin"], expected, rtol=1e-5)
+
+
+def test_equity_drivers_add_up_to_the_equity(small_run):
+    config, ledger, _, clv = small_run
+    equity = metrics.customer_equity(ledger, config.simulation.discount_rate)
+    drivers = money.equity_drivers(clv, equity, config)
+    np.testing.assert_allclose(drivers.sum(axis=1), equity)
+    assert list(drivers.columns) == list(money.DRIVERS)
+
+
+def test_driver_contributions_follow_the_stage_weights(small_run):
+    config, _, _, clv = small_run
+    parts = money.driver_contributions(clv, config)
+    row = clv.iloc[3]
+    weights = getattr(config.market.stage_weights, str(row["stage"]))
+    assert parts.iloc[3]["relationship_equity"] == pytest.approx(
+        weights.switching_cost * row["switching_cost"], rel=1e-5)
+    assert parts.iloc[3]["brand_equity"] == pytest.approx(weights.trust * row["trust"], rel=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# Distribution of value
+# ---------------------------------------------------------------------------
+
+
+def test_top_share_of_equal_values_is_the_share_of_customers():
+    assert money.top_share(np.ones(100), 0.2) == pytest.approx(0.2)
+
+
+def test_top_share_of_a_pareto_hand_built_case():
+    values = np.r_[np.full(20, 4.0), np.full(80, 0.25)]  # 20 customers hold 80 of 100
+    assert money.top_share(values, 0.2) == pytest.approx(0.8)
+    assert money.top_share(np.r_[values, -50.0], 0.2) < 0.81  # losses do not count as value
+    assert np.isnan(money.top_share(np.zeros(5)))
+
+
+def test_gini_and_lorenz():
+    assert money.gini(np.ones(50)) == pytest.approx(0.0, abs=1e-12)
+    assert money.gini(np.r_[np.zeros(9), 1.0]) == pytest.approx(0.9)
+    customers, value = money.lorenz_curve([3.0, 1.0, 0.0, 4.0])
+    np.testing.assert_allclose(customers, [0, 0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(value, [0, 0, 1 / 8, 4 / 8, 1.0])
+
+
+# ---------------------------------------------------------------------------
+# Firm value under a resource constraint
+# ---------------------------------------------------------------------------
+
+
+def test_firm_value_takes_the_best_value_per_resource_first():
+    ltv = [10.0, 6.0, 5.0, -3.0]
+    need = [5.0, 2.0, 2.0, 1.0]
+    assert money.firm_value(ltv, need, 100.0) == pytest.approx(21.0)  # negatives dropped
+    assert money.firm_value(ltv, need, 4.0) == pytest.approx(11.0)  # 6/2 and 5/2 beat 10/5
+    assert money.firm_value(ltv, need, 5.0) == pytest.approx(11.0)  # 10 no longer fits
+    assert money.firm_value(ltv, need, 0.0) == 0.0
+    assert money.firm_value([2.0, 3.0], [0.0, 0.0], 0.0) == pytest.approx(5.0)  # free
+
+
+def test_firm_value_refuses_bad_input():
+    with pytest.raises(ValueError, match="0 or more"):
+        money.firm_value([1.0], [-1.0], 1.0)
+    with pytest.raises(ValueError, match="differ in length"):
+        money.firm_value([1.0, 2.0], [1.0], 1.0)
+
+
+def test_firm_value_curve_never_rises_as_resources_shrink(small_run):
+    config, _, _, clv = small_run
+    curve = money.firm_value_curve(clv, config, shares=(1.0, 0.8, 0.5, 0.0))
+    for _, rows in curve.groupby("firm"):
+        values = rows.sort_values("resource_share", ascending=False)["firm_value"].to_numpy()
+        assert (np.diff(values) <= 1e-9).all()
+        assert values[-1] == 0.0
+        assert values[0] == pytest.approx(rows["unconstrained_value"].iloc[0])
+
+
+# ---------------------------------------------------------------------------
+# CRM ROI
+# ---------------------------------------------------------------------------
+
+
+def _runs(seeds, profit, cost, referral=0.0, setting="traditional"):
+    n = len(seeds)
+    return pd.DataFrame({"seed": seeds, "firm": "A", "setting": setting,
+                         "replication": range(n), "profit": profit, "cost": cost,
+                         "referral_value": referral, "customer_equity": profit,
+                         "retention_rate": 0.9})
+
+
+def test_crm_roi_is_incremental_gain_over_incremental_cost():
+    scenario = _runs([1, 2], profit=[130.0, 90.0], cost=[60.0, 40.0], referral=[10.0, 0.0])
+    baseline = _runs([1, 2], profit=[100.0, 100.0], cost=[40.0, 40.0])
+    pairs = money.paired_runs(scenario, baseline)
+    assert pairs["common_random_numbers"].all()
+    roi = money.crm_roi(pairs)
+    # (dG - dC)/dC with G = profit + cost + referral: ((200 - 140) - 20) / 20 = 2
+    assert roi.iloc[0] == pytest.approx((130 + 10 - 100) / 20)
+    assert np.isnan(roi.iloc[1])  # no extra cost: no ROI
+
+
+def test_unmatched_seeds_pair_by_setting_and_replication():
+    pairs = money.paired_runs(_runs([7, 8], [1.0, 1.0], [1.0, 1.0]),
+                              _runs([1, 2], [1.0, 1.0], [1.0, 1.0]))
+    assert len(pairs) == 2
+    assert not pairs["common_random_numbers"].any()
