@@ -53,6 +53,25 @@ def _grid(count: int, columns: int = 3, width: float = 4.2, height: float = 3.2,
     return figure, list(axes.flat[:count])
 
 
+def _finish(figure, title: str, handles, names) -> None:
+    """Title, a legend below the panels in as many columns as fit, then the layout.
+
+    The figure grows at the bottom by the legend's height, so long group names
+    never run over the axes.
+    """
+    width, height = figure.get_size_inches()
+    longest = max((len(str(n)) for n in names), default=1)
+    columns = max(1, min(len(names), int(width * 11) // (longest + 6)))
+    rows = -(-len(names) // columns) if names else 0
+    legend_height = 0.28 * rows + 0.25 if names else 0.0
+    figure.set_size_inches(width, height + legend_height)
+    if names:
+        figure.legend(handles, names, loc="lower center", ncol=columns, frameon=False)
+    figure.suptitle(title)
+    total = height + legend_height
+    figure.tight_layout(rect=(0, legend_height / total, 1, 1 - 0.25 / total))
+
+
 def bars_with_ci(table: pd.DataFrame, value: str, *, panels: str, bars: str, title: str,
                  ylabel: str, reference: float | None = None, order=None) -> Figure:
     """Bars of ``value`` with 95% CI error bars: a panel per ``panels`` value, a bar per ``bars``.
@@ -102,13 +121,9 @@ def bars_with_ci(table: pd.DataFrame, value: str, *, panels: str, bars: str, tit
                               markersize=12, linestyle="none")
     if upright:
         handles = [plt.Rectangle((0, 0), 1, 1, color=colours[b]) for b in labels]
-        figure.legend([*handles, error_handle], [*labels, "95% CI over replications"],
-                      loc="lower center", ncol=min(len(labels) + 1, 5), frameon=False)
+        _finish(figure, title, [*handles, error_handle], [*labels, "95% CI over replications"])
     else:  # the bars are named on the axis: the legend only explains the error bars
-        figure.legend([error_handle], ["95% CI over replications"], loc="lower center",
-                      frameon=False)
-    figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.08 if upright else 0.03, 1, 1))
+        _finish(figure, title, [error_handle], ["95% CI over replications"])
     return figure
 
 
@@ -128,9 +143,7 @@ def stage_composition(series: pd.DataFrame, *, panel: str, title: str) -> Figure
         axis.set_ylabel("customers (mean over runs)")
         axis.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
-    figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.05, 1, 1))
+    _finish(figure, title, handles, labels)
     return figure
 
 
@@ -156,7 +169,7 @@ def survival_curves(curves: pd.DataFrame, *, panel: str, line: str, title: str,
             if one.empty:
                 continue
             axis.plot(one["tenure"], one["survival"], color=colours[label], label=label)
-            if reference is not None:
+            if reference is not None and len(labels) <= 4:  # more dashes would hide the data
                 r = reference[(reference[panel] == value) & (reference[line] == label)]
                 if len(r):
                     k = one["tenure"].to_numpy()
@@ -169,12 +182,10 @@ def survival_curves(curves: pd.DataFrame, *, panel: str, line: str, title: str,
         axis.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colours[label]) for label in labels]
     names = list(labels)
-    if reference is not None:
+    if reference is not None and len(labels) <= 4:
         handles.append(plt.Line2D([], [], color="grey", linestyle="--"))
         names.append("constant hazard at the mean period retention (r^k)")
-    figure.legend(handles, names, loc="lower center", ncol=min(len(names), 4), frameon=False)
-    figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    _finish(figure, title, handles, names)
     return figure
 
 
@@ -207,9 +218,7 @@ def end_distributions(customers: pd.DataFrame, *, panel: str, line: str, title: 
             axis.set_ylabel("share of customers")
             axis.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colours[name]) for name in labels]
-    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
-    figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    _finish(figure, title, handles, labels)
     return figure
 
 
@@ -245,8 +254,7 @@ def lorenz(customers: pd.DataFrame, *, panel: str, line: str, title: str,
         axis.set_ylim(0, 100)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8, loc="lower right")
-    figure.suptitle(title)
-    figure.tight_layout()
+    _finish(figure, title, [], [])
     return figure
 
 
@@ -269,7 +277,5 @@ def equity_drivers(table: pd.DataFrame, *, panel: str, bar: str, title: str) -> 
         axis.set_ylabel(f"customer equity per firm\n({MONEY})")
         axis.grid(axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
-    figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    _finish(figure, title, handles, labels)
     return figure

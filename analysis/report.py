@@ -570,12 +570,16 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         ylabel=f"customer equity per firm\n({plots.MONEY})"),
         "Customer equity", "The tallest bar in each panel is the strategy whose customers are "
         "worth most in that setting; error bars that do not overlap mark a clear difference.")
-    doc.figure("retention.png", plots.bars_with_ci(
-        pick(table), "retention_rate", panels="setting", bars="label", order=order,
-        title="Mean period retention by strategy and setting" + only,
-        ylabel="share of last period's customers kept"),
-        "Retention", "Higher bars keep more of their customers each month; compare the two "
-        "settings to see how much e-commerce costs each strategy.")
+    churn = pick(table).assign(  # retention is near 1 everywhere: its complement shows the gaps
+        churn=lambda t: 100 * (1 - t["retention_rate"]),
+        churn_low=lambda t: 100 * (1 - t["retention_rate_high"]),
+        churn_high=lambda t: 100 * (1 - t["retention_rate_low"]))
+    doc.figure("churn.png", plots.bars_with_ci(
+        churn, "churn", panels="setting", bars="label", order=order,
+        title="Monthly churn (100% - mean period retention) by strategy and setting" + only,
+        ylabel="customers lost per period\n(% of last period's customers)"),
+        "Churn", "Lower bars keep more of their customers each month (retention = 100% minus "
+        "the bar); compare the two panels to see how much e-commerce costs each strategy.")
 
     # ---- money
     doc.heading("Money: CLV, equity drivers, firm value")

@@ -37,7 +37,7 @@ sweep:
       - [{name: onboarding, budget: 0}]
 """
 
-FIGURES = {"equity.png", "retention.png", "equity_drivers.png", "clv_lorenz.png", "stages.png",
+FIGURES = {"equity.png", "churn.png", "equity_drivers.png", "clv_lorenz.png", "stages.png",
            "cohort_survival.png", "end_distributions.png"}
 
 
