@@ -177,3 +177,19 @@ def test_a_damaged_table_is_refused(tmp_path, tiny, capsys):
     assert main(["report", str(copy)]) == 2
     assert "cannot be read as Parquet" in capsys.readouterr().err
     assert not (copy / "report.md").exists()
+
+
+def test_a_policy_sweep_without_a_none_point_is_refused(tmp_path, capsys):
+    text = POLICIES.replace("      - []\n", "").replace("replications: 3", "replications: 1")
+    out = _run(tmp_path, text, "no_none", "--no-report")
+    assert main(["report", str(out)]) == 2
+    assert "no point has an empty policy list" in capsys.readouterr().err
+    assert not (out / "report.md").exists()
+
+
+def test_a_bad_policy_in_a_sweep_value_is_named(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(POLICIES.replace("onboarding", "onbording"))
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "unknown policy 'onbording'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
