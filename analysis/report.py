@@ -753,9 +753,17 @@ def build(results: Results, baseline: Results | None = None) -> Document:
             pays = "pays" if best["roi_low"] > 0 else (
                 "returns more than it costs on average, but its CI includes 0"
                 if best["roi"] > 0 else "does not pay")
+            effect = (f": it adds {_fmt(best['incremental_equity'], 0)} of customer equity and "
+                      f"{_fmt(100 * best['incremental_retention'], 2)} points of monthly "
+                      f"retention for {_fmt(best['spent'], 0)} of extra cost")
+            most = rows.loc[rows["incremental_equity"].idxmax()]
+            bigger = ("" if most["policy"] == best["policy"] else
+                      f" The largest equity gain, though, comes from {most['policy']} "
+                      f"({_with_ci(most, 'incremental_equity', 0)}, ROI "
+                      f"{_with_ci(most, 'roi', 2)}): ROI ranks returns per unit spent, not size.")
             sentences.append(f"**{setting}**: {best['policy']} ranks first (ROI "
-                             f"{_with_ci(best, 'roi', 2)}) and {pays}" + (f" ({why})" if why
-                                                                         else "") + ".")
+                             f"{_with_ci(best, 'roi', 2)}) and {pays}{effect}"
+                             + (f"; how it works: {why}" if why else "") + "." + bigger)
         doc.bullets(sentences)
         if ranked["roi"].notna().any():
             plotted = ranked.rename(columns={"policy": "policy set"})
