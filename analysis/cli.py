@@ -59,8 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="run a scenario (all its sweep points and replications)",
         description="Run every sweep point and replication of a scenario and write the "
-                    "results folder (runs.parquet, timeseries.parquet, "
-                    "scenario.resolved.yaml, manifest.json, summary.md).",
+                    "results folder (runs.parquet, timeseries.parquet, cohorts.parquet, "
+                    "customers.parquet, policies.parquet, scenario.resolved.yaml, "
+                    "manifest.json, summary.md) and the report (report.md, report.html, "
+                    "figures/).",
         epilog="Exit codes: 0 ok, 1 some runs failed, 2 bad input, 130 interrupted.")
     run.add_argument("scenario", metavar="SCENARIO.yaml", type=Path, help="the scenario file")
     run.add_argument("--out", metavar="DIR", type=Path,

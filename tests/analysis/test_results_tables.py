@@ -136,3 +136,34 @@ def test_a_zero_budget_policy_is_the_same_run_as_none():
     a, b = run_once(zero, 5), run_once(none, 5)
     pd.testing.assert_frame_equal(a.firms, b.firms)
     assert a.policies["touched"].sum() == 0
+
+
+def test_resume_rebuilds_the_same_cohort_customer_and_policy_tables(tmp_path):
+    from analysis.results import prepare, write_tables
+    from analysis.scenario import load_scenario
+    from analysis.sweep import SerialExecutor, run_sweep
+
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "name: r\nfirms: [{name: A, policies: [{name: onboarding, budget: 1}]}, {name: B}]\n"
+        "simulation: {customers: 150, periods: 4, replications: 2}\n"
+        "sweep:\n  grid:\n    market.setting: [traditional, ecommerce]\n")
+    scenario = load_scenario(path)
+    specs = plan_runs(scenario)
+
+    def tables(folder, batches):
+        for i, batch in enumerate(batches):
+            store = prepare(folder, scenario, resume=i > 0)
+            with SerialExecutor() as executor:
+                run_sweep(batch, store, executor, progress=False)
+        write_tables(folder, store, specs)
+        return {name: pd.read_parquet(folder / f"{name}.parquet")
+                for name in ("cohorts", "customers", "policies")}
+
+    whole = tables(tmp_path / "whole", [specs])
+    resumed = tables(tmp_path / "resumed", [specs[:1], specs])
+    for name, frame in whole.items():
+        pd.testing.assert_frame_equal(resumed[name], frame)
+    assert set(whole["customers"]["replication"]) == {0}
+    assert set(whole["customers"]["market.setting"]) == {"traditional", "ecommerce"}
+    assert set(whole["policies"]["run_id"]) == {s.run_id for s in specs}
