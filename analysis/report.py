@@ -734,8 +734,9 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                       + "ROI = incremental (profit + referral value) / incremental cost over "
                       "the run; incremental equity and retention are scenario minus baseline. "
                       "Ranked by mean ROI within each setting.")
-        ranked = comparison.sort_values(["setting", "roi"], ascending=[True, False],
-                                        na_position="last")
+        settings = {v: i for i, v in enumerate(dict.fromkeys(runs["setting"]))}
+        ranked = comparison.assign(setting_order=comparison["setting"].map(settings)) \
+            .sort_values(["setting_order", "roi"], ascending=[True, False], na_position="last")
         doc.table(["setting", "policy", "pairs", "ROI (95% CI)", "incremental equity (95% CI)",
                    "incremental retention (95% CI)", "extra cost (95% CI)"],
                   [[str(r["setting"]), str(r["policy"]), str(r["pairs"]), _with_ci(r, "roi", 2),
