@@ -227,9 +227,10 @@ class CRMModel(mesa.Model):
         self._flows = {name: np.zeros(len(self.firms)) for name in FIRM_COLUMNS}
         effects, touched = self._run_policies(t)
         self._refresh_slots()
-        self._experience(vectors, effects)
-        self._account(vectors, effects, t)
-        leaving = self._move_stages(effects)
+        active = is_active(self.customers.stage)  # stages stay put until _move_stages
+        self._experience(vectors, effects, active)
+        self._account(vectors, effects, active, t)
+        leaving = self._move_stages(effects, active)
         self._count_policy_recoveries(touched)
         self._defect(vectors, leaving, t)
         self._refresh_slots()
@@ -385,10 +386,9 @@ class CRMModel(mesa.Model):
             row["recovered"] = int(np.sum((before == Stage.DECLINE) & (now >= Stage.EXPLORATION)
                                           & (now < Stage.DECLINE)))
 
-    def _experience(self, vectors: FirmVectors, effects: Effects | None) -> None:
+    def _experience(self, vectors: FirmVectors, effects: Effects | None, active) -> None:
         pop, market, relationship = self.customers, self.config.market, self.config.relationship
         n = len(pop)
-        active = is_active(pop.stage)
         slot = self._slot
         everyone = slice(None)
         shock = vectors.experience_noise[slot] * self.rng.standard_normal(n, dtype=F32)
@@ -432,6 +432,12 @@ class CRMModel(mesa.Model):
         """
         self._slot = self.customers.firm.astype(np.intp) + 1
 
+    def _advocates(self) -> np.ndarray:
+        """Advocates: stable customers at or above the satisfied threshold (they refer)."""
+        pop = self.customers
+        return (pop.stage == Stage.STABILITY) & (
+            pop.satisfaction >= self.config.simulation.satisfied_threshold)
+
     def _per_firm(self, weights=None, where=None) -> np.ndarray:
         """Sum ``weights`` (or count) over each firm's customers, optionally masked.
 
@@ -444,19 +450,16 @@ class CRMModel(mesa.Model):
             weights = None if weights is None else weights[where]
         return np.bincount(slot, weights=weights, minlength=len(self.firms) + 1)[1:]
 
-    def _account(self, vectors: FirmVectors, effects: Effects | None, t: int) -> None:
+    def _account(self, vectors: FirmVectors, effects: Effects | None, active, t: int) -> None:
         pop, simulation = self.customers, self.config.simulation
         slot = self._slot
-        active = is_active(pop.stage)
         price, wallet = vectors.price[slot], self.tables.wallet_share[pop.stage]
         serve = np.where(active, vectors.serve_cost[slot], F32(0.0))
         if effects is not None:
             price = price * effects.price_multiplier
             wallet = wallet * effects.wallet_multiplier
         sales = rules.revenue(pop.spend, price, wallet)
-        advocate = (pop.stage == Stage.STABILITY) & (
-            pop.satisfaction >= simulation.satisfied_threshold)
-        benefit = np.where(advocate, vectors.advocate_value[slot], F32(0.0))
+        benefit = np.where(self._advocates(), vectors.advocate_value[slot], F32(0.0))
         profit = vectors.margin[slot] * sales - serve
         discount = (1.0 + simulation.discount_rate) ** -t
         pop.revenue_to_date += sales
@@ -470,7 +473,7 @@ class CRMModel(mesa.Model):
         # acquisition spend is subtracted in _acquire
         flows["profit"] = self._per_firm(profit) - flows["policy_cost"]
 
-    def _move_stages(self, effects: Effects | None) -> np.ndarray:
+    def _move_stages(self, effects: Effects | None, active) -> np.ndarray:
         pop, relationship, market = self.customers, self.config.relationship, self.config.market
         stage = pop.stage
         utility = rules.satisfaction_utility(pop.satisfaction,
@@ -495,7 +498,6 @@ class CRMModel(mesa.Model):
         )
         uniform = self.rng.random(len(pop), dtype=F32)
         new = next_stage(stage, pop.stage_before_decline, uniform, *probabilities)
-        active = is_active(stage)
         in_decline = stage == Stage.DECLINE
         leaving = active & (new == Stage.EXITED)
         entered_decline = (new == Stage.DECLINE) & ~in_decline
@@ -624,8 +626,7 @@ class CRMModel(mesa.Model):
         detractors = self._per_firm(where=pop.stage == Stage.DECLINE) + flows["defections"]
         damping = rules.word_of_mouth_factor(detractors, customers_start,
                                              strength=market.negative_word_of_mouth)
-        advocates = self._per_firm(where=(pop.stage == Stage.STABILITY) & (
-            pop.satisfaction >= self.config.simulation.satisfied_threshold))
+        advocates = self._per_firm(where=self._advocates())
         rates = np.array([f.actions.acquisition_rate for f in self.firms])
         expected = np.concatenate([
             rates * prospects.size * damping,
@@ -701,8 +702,7 @@ class CRMModel(mesa.Model):
             "formation": by_stage[:, Stage.FORMATION],
             "stability": by_stage[:, Stage.STABILITY],
             "decline": by_stage[:, Stage.DECLINE],
-            "advocates": self._per_firm(where=(pop.stage == Stage.STABILITY) & (
-                pop.satisfaction >= simulation.satisfied_threshold)),
+            "advocates": self._per_firm(where=self._advocates()),
             "customers_start": customers_start,
             "retained": retained,
             "retention": retention,
