@@ -30,16 +30,18 @@ Everything is computed before anything is written; bad input raises
 :class:`ExportError` and leaves the output folder as it was.
 """
 
+import contextlib
 import datetime
 import json
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .files import write_atomic, write_text
+from .files import atomic_path, write_text
 from .report import ReportError, load_results
 from .results import EXPORT_FOLDER, OutputError, check_output
 from .runner import TIMESERIES_COLUMNS, run_once
@@ -200,16 +202,22 @@ def check_reproduced(run: ExportedRun, stored: pd.DataFrame, fresh: pd.DataFrame
 
 def transaction_table(run: ExportedRun, log: pd.DataFrame, dates: list[str]) -> pd.DataFrame:
     """The run's purchase log in the export layout (:data:`TRANSACTION_FILE_COLUMNS`)."""
-    strategy_of = {firm.name: firm.strategy for firm in run.config.firms}
-    firm = log["firm"].astype(str)
+    firms = run.config.firms
+    codes = log["firm"].cat.codes.to_numpy()
+    n = len(log)
+
+    def repeated(value):  # one value for every row, stored once
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [value])
+
     frame = pd.DataFrame({
         "customer_id": log["customer"].to_numpy(dtype=np.int64),
-        "date": np.asarray(dates, dtype=object)[log["period"].to_numpy()],
+        "date": pd.Categorical.from_codes(log["period"].to_numpy(), dates),
         "monetary_value": log["revenue"].to_numpy(dtype=np.float64),  # exact widening
-        "firm": firm.to_numpy(),
-        "strategy": firm.map(strategy_of).to_numpy(),
-        "setting": run.config.market.setting,
-        "run_id": run.run_id,
+        "firm": pd.Categorical.from_codes(codes, [firm.name for firm in firms]),
+        "strategy": pd.Categorical(np.array([firm.strategy for firm in firms],
+                                            dtype=object)[codes]),
+        "setting": repeated(run.config.market.setting),
+        "run_id": repeated(run.run_id),
         "point": run.point,
         "replication": run.replication,
     })
@@ -240,6 +248,8 @@ def customer_table(run: ExportedRun, transactions: pd.DataFrame,
         ``projected_clv`` is 0 for customers no longer with the firm.
     """
     keys = ["firm", "customer_id"]
+    transactions = transactions[["customer_id", "period", "acquired_period", "monetary_value",
+                                 "clv_increment"]].assign(firm=transactions["firm"].astype(str))
     grouped = transactions.groupby(keys, sort=False)
     table = pd.DataFrame({
         "purchases": grouped.size(),
@@ -325,25 +335,27 @@ def export_transactions(folder: Path, out: Path | None = None, *, runs=None,
     except OutputError as error:
         raise ExportError(str(error).replace("results folder", "output folder")) from None
 
-    transactions, customers, described = [], [], []
-    stored_series = results.timeseries
-    for number, run in enumerate(chosen, start=1):
-        if progress is not None:
-            progress(f"re-running {run.run_id} (seed {run.seed}) with the purchase log "
-                     f"({number}/{len(chosen)})")
-        result = run_once(run.config, run.seed, transactions=True)
-        stored = stored_series[stored_series["run_id"] == run.run_id]
-        check_reproduced(run, stored, result.timeseries, manifest, folder)
-        dates = period_dates(run.config.simulation.periods, start, period_length)
-        table = transaction_table(run, result.transactions, dates)
-        transactions.append(table)
-        customers.append(customer_table(run, table, result.customers))
-        described.append({"run_id": run.run_id, "point": run.point,
-                          "replication": run.replication, "seed": run.seed,
-                          "values": run.values, "periods": run.config.simulation.periods,
-                          "discount_rate": run.config.simulation.discount_rate,
-                          "purchases": len(table)})
-    tables = {"transactions": _concat(transactions), "customers_clv": _concat(customers)}
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.{file_format}" for name in FILES]
+    try:
+        with contextlib.ExitStack() as stack:  # the files appear only once every run is done
+            writers = [TableAppender(stack.enter_context(atomic_path(path)), file_format)
+                       for path in paths]
+            described = [_export_run(run, results.timeseries, manifest, folder, writers,
+                                     period_dates(run.config.simulation.periods, start,
+                                                  period_length))
+                         for run in _announced(chosen, progress)]
+            for writer in writers:
+                writer.close()
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)  # only the temporary files were in it
+        raise
+    for name in FILES:  # a file of the other format would be an older export
+        for other in FORMATS:
+            if other != file_format:
+                (out / f"{name}.{other}").unlink(missing_ok=True)
     record = {
         "source": str(folder),
         "scenario": results.name,
@@ -354,28 +366,68 @@ def export_transactions(folder: Path, out: Path | None = None, *, runs=None,
         "money": "monetary_value: the period's sales; clv_increment and realized_clv: "
                  "profit net of policy spending plus referral value, discounted to period 0 "
                  "at discount_rate",
-        "files": [f"{name}.{file_format}" for name in FILES],
+        "files": [path.name for path in paths],
         "runs": described,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, frame in tables.items():
-        path = out / f"{name}.{file_format}"
-        write_atomic(path, _writer(frame, file_format))
-        written.append(path)
-        for other in FORMATS:  # a file of the other format would be an older export
-            if other != file_format:
-                (out / f"{name}.{other}").unlink(missing_ok=True)
     write_text(out / "export.json", json.dumps(record, indent=2, default=str) + "\n")
-    return [*written, out / "export.json"]
+    return [*paths, out / "export.json"]
 
 
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+def _announced(chosen: list[ExportedRun], progress):
+    for number, run in enumerate(chosen, start=1):
+        if progress is not None:
+            progress(f"re-running {run.run_id} (seed {run.seed}) with the purchase log "
+                     f"({number}/{len(chosen)})")
+        yield run
 
 
-def _writer(frame: pd.DataFrame, file_format: str):
-    if file_format == "parquet":
-        return lambda target: frame.to_parquet(target, index=False)
-    # pandas writes a float64 as the shortest text that reads back to the same float64
-    return lambda target: frame.to_csv(target, index=False)
+def _export_run(run: ExportedRun, stored_series: pd.DataFrame, manifest: dict, folder: Path,
+                writers: list["TableAppender"], dates: list[str]) -> dict:
+    """Re-run one run, check it, append its tables; return its entry of ``export.json``."""
+    result = run_once(run.config, run.seed, transactions=True)
+    stored = stored_series[stored_series["run_id"] == run.run_id]
+    check_reproduced(run, stored, result.timeseries, manifest, folder)
+    transactions = transaction_table(run, result.transactions, dates)
+    customers = customer_table(run, transactions, result.customers)
+    for writer, table in zip(writers, (transactions, customers), strict=True):
+        writer.append(table)
+    return {"run_id": run.run_id, "point": run.point, "replication": run.replication,
+            "seed": run.seed, "values": run.values, "periods": run.config.simulation.periods,
+            "discount_rate": run.config.simulation.discount_rate,
+            "purchases": len(transactions)}
+
+
+class TableAppender:
+    """Writes a table run by run into one CSV or Parquet file (one run in memory at a time).
+
+    CSV: pandas writes a float64 as the shortest text that reads back to the
+    same float64. Parquet: one row group per run, categorical columns as text.
+    """
+
+    def __init__(self, path: Path, file_format: str):
+        self.path = Path(path)
+        self.file_format = file_format
+        self._parquet = None
+        self._started = False
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Add ``frame``'s rows (the first call also writes the header or schema)."""
+        if self.file_format == "csv":
+            frame.to_csv(self.path, mode="a" if self._started else "w",
+                         header=not self._started, index=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            plain = frame.astype({c: str for c in frame.columns
+                                  if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+            table = pa.Table.from_pandas(plain, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, table.schema)
+            self._parquet.write_table(table.cast(self._parquet.schema))
+        self._started = True
+
+    def close(self) -> None:
+        """Finish the file."""
+        if self._parquet is not None:
+            self._parquet.close()

@@ -249,15 +249,20 @@ def test_an_interrupted_folder_is_refused(results, tmp_path, capsys):
     assert not (folder / "transactions").exists()
 
 
-def test_results_another_version_wrote_are_refused(results, tmp_path, capsys):
+def test_results_another_version_wrote_are_refused(results, tmp_path, capsys, snapshot):
     folder = _copy(results, tmp_path / "copy")
+    earlier = tmp_path / "earlier"
+    assert main(["export", folder, "--transactions", "--out", earlier, "-q"]) == 0
+    before = snapshot(earlier)
     timeseries = pd.read_parquet(folder / "timeseries.parquet")
     changed = (timeseries["run_id"] == "p001-r000") & (timeseries["period"] == 5)
     timeseries.loc[changed, "revenue"] *= 1.001  # as if the rules had changed since
     timeseries.to_parquet(folder / "timeseries.parquet", index=False)
-    _fails(capsys, folder, "--transactions",
+    _fails(capsys, folder, "--transactions", "--out", earlier,
            match=r"re-running p001-r000 \(seed \d+\) does not reproduce its stored results "
                  r"\(revenue of firm A in period 5.*another version.*run the scenario again")
+    assert snapshot(earlier) == before  # the earlier export is left as it was
+    _fails(capsys, folder, "--transactions", match="does not reproduce")
     assert not (folder / "transactions").exists()
 
 
