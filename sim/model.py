@@ -148,7 +148,9 @@ class CRMModel(mesa.Model):
        ``f(V - E)``, expectation adapts, trust moves toward satisfaction and
        reputation, switching cost builds up and decays.
     3. **Money.** Revenue by stage, cost to serve, expected referral value of
-       advocates; customers' realized CLV and firms' books are updated.
+       advocates; customers' realized CLV and firms' books are updated (and,
+       if :meth:`log_transactions` was called, each active customer's sales
+       and CLV increment go to the purchase log, :mod:`sim.transactions`).
     4. **Stages.** The stage-weighted loyalty drive sets the chances to move
        up, slide into decline, recover or exit; one draw per customer decides.
        Stage age and tenure advance.
