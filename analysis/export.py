@@ -168,7 +168,7 @@ def _same(stored: pd.Series, fresh: pd.Series) -> np.ndarray:
 def check_reproduced(run: ExportedRun, stored: pd.DataFrame, fresh: pd.DataFrame,
                      manifest: dict, folder: Path) -> None:
     """Raise :class:`ExportError` unless the re-run's records equal the stored ones exactly."""
-    made_by = manifest.get("package", {}).get("version")
+    made_by = (manifest.get("package") or {}).get("version")
     commit = (manifest.get("git") or {}).get("commit")
     by = f"crm-sim {made_by}" + (f", commit {commit[:10]}" if commit else "")
     again = ("run the scenario again with this version (python run.py run "
