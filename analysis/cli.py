@@ -1,4 +1,4 @@
-"""The command line: ``run SCENARIO.yaml``, ``report RESULTS_DIR``, ``validate FILE...``.
+"""The command line: ``run``, ``report``, ``validate``, ``export``, ``bench``, ``app``.
 
 Exit codes: 0 all runs finished; 1 some runs failed (named on stderr and in
 manifest.json); 2 bad input (scenario file, output folder, Dask address),
@@ -45,6 +45,15 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
     return value
+
+
+def _date(text: str):
+    from .export import parse_date
+
+    try:
+        return parse_date(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +116,34 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     validate.set_defaults(handler=validate_command)
 
+    export = commands.add_parser(
+        "export", help="export the purchase log and true CLV of runs (for CLV models)",
+        description="Re-run runs of a results folder with the purchase log on (same "
+                    "configuration and seed, checked against the stored results) and write "
+                    "transactions.csv (customer_id, date, monetary_value, firm, ..., period, "
+                    "clv_increment), customers_clv.csv (per customer x firm x run: purchases, "
+                    "total revenue, true realized CLV, projected CLV) and export.json.",
+        epilog="Example: python run.py export results/compare_strategies --transactions "
+               "--start-date 2024-01-01. Exit codes: 0 ok, 2 bad input (nothing written).")
+    export.add_argument("folder", metavar="RESULTS_DIR", type=Path, help="the results folder")
+    export.add_argument("--transactions", action="store_true",
+                        help="export the purchase log and per-customer CLV (required)")
+    export.add_argument("--run", metavar="RUN_ID", action="append", dest="runs",
+                        help="a run to export, e.g. p000-r001 (repeatable; default: "
+                             "replication 0 of every sweep point)")
+    export.add_argument("--all", action="store_true", dest="every",
+                        help="export every run of the folder")
+    export.add_argument("--start-date", metavar="YYYY-MM-DD", type=_date,
+                        help="date of period 1 (default 2020-01-01)")
+    export.add_argument("--period-length", choices=("month", "week", "day"), default="month",
+                        help="what one period stands for in the dates (default: month)")
+    export.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                        dest="file_format", help="file format (default: csv)")
+    export.add_argument("--out", metavar="DIR", type=Path,
+                        help="output folder (default: RESULTS_DIR/transactions/)")
+    export.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    export.set_defaults(handler=export_command)
+
     bench = commands.add_parser(
         "bench", add_help=False, help="time the engine (or the Mesa reference); see bench --help",
         description="Time the engine or its per-agent Mesa reference.")
@@ -159,6 +196,32 @@ def report_command(args) -> int:
     if not args.quiet:
         print(f"report: {written[1]} ({len(written) - 2} figures in "
               f"{args.folder / 'figures'}{os.sep})", file=sys.stderr)
+    return EXIT_OK
+
+
+def export_command(args) -> int:
+    """``export RESULTS_DIR --transactions``: write the purchase log and the true CLV."""
+    from .export import DEFAULT_START_DATE, ExportError, export_transactions
+
+    if not args.transactions:
+        _error("nothing to export: add --transactions (the purchase log and per-customer CLV)")
+        return EXIT_BAD_INPUT
+    if args.runs and args.every:
+        _error("give either --run or --all, not both")
+        return EXIT_BAD_INPUT
+    say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    try:
+        written = export_transactions(
+            args.folder, args.out, runs=args.runs, every=args.every,
+            start=args.start_date or DEFAULT_START_DATE, period_length=args.period_length,
+            file_format=args.file_format, progress=say)
+    except ExportError as error:
+        _error(str(error))
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        _error(f"{args.out or args.folder}: cannot write the export: {error.strerror or error}")
+        return EXIT_BAD_INPUT
+    say(f"export: {', '.join(str(path) for path in written)}")
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@
     manifest.json           versions, git commit, seeds, times, run counts, failures
     summary.md              the strategy x setting table and the run counts
     parts/                  one file per finished run (what --resume reads)
+    transactions/           purchase logs and true CLV, if exported (analysis.export)
 
 The README's "Results folder" section documents every column.
 """
@@ -44,6 +45,13 @@ TABLE_FILES = ("runs.parquet", "timeseries.parquet", "cohorts.parquet", "policie
 OUTPUT_FILES = (*TABLE_FILES, "scenario.resolved.yaml", "scenario.yaml", "manifest.json",
                 "summary.md", "report.md", "report.html")
 """Files the results folder holds besides ``parts/`` (replaced by a fresh run)."""
+
+EXPORT_FOLDER = "transactions"
+"""Where ``run.py export --transactions`` writes by default (cleared by a fresh run)."""
+
+EXPORT_FILES = ("transactions.csv", "transactions.parquet", "customers_clv.csv",
+                "customers_clv.parquet", "export.json")
+"""The files of an export (:mod:`analysis.export`)."""
 
 LIBRARIES = ("mesa", "numpy", "pandas", "pydantic", "pyarrow", "pyyaml", "scipy", "tqdm",
              "dask", "distributed")
@@ -123,6 +131,9 @@ def prepare(folder: Path, scenario: Scenario, *, resume: bool) -> PartStore:
             (folder / name).unlink(missing_ok=True)
         for figure in (folder / "figures").glob("*.png"):
             figure.unlink(missing_ok=True)
+        export = folder / EXPORT_FOLDER  # an export of the old runs would be stale
+        for name in EXPORT_FILES:
+            (export / name).unlink(missing_ok=True)
     store.create(fingerprint(scenario))
     write_text(folder / "scenario.resolved.yaml", resolved_yaml(scenario))
     write_text(folder / "scenario.yaml", scenario.source.read_text(encoding="utf-8"))
