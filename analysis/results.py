@@ -42,11 +42,12 @@ TABLE_FILES = ("runs.parquet", "timeseries.parquet", "cohorts.parquet", "policie
 """The combined result tables."""
 
 OUTPUT_FILES = (*TABLE_FILES, "scenario.resolved.yaml", "scenario.yaml", "manifest.json",
-                "summary.md", "report.md", "report.html")
+                "summary.md", "report.md", "report.html", "sensitivity.csv",
+                "sensitivity.parquet", "sensitivity.md")
 """Files the results folder holds besides ``parts/`` (replaced by a fresh run)."""
 
 LIBRARIES = ("mesa", "numpy", "pandas", "pydantic", "pyarrow", "pyyaml", "scipy", "tqdm",
-             "dask", "distributed")
+             "dask", "distributed", "SALib")
 
 TABLE_OUTCOMES = (("retention_rate", "retention rate"), ("customer_equity", "customer equity"))
 """Outcomes of the strategy x setting table: column and label."""
