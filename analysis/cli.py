@@ -148,6 +148,10 @@ def report_command(args) -> int:
     """``report RESULTS_DIR [--baseline OTHER_DIR]``: write the report into the folder."""
     from .report import ReportError, write_report
 
+    if (args.folder / "sensitivity.parquet").exists():  # one group per sample row: no report
+        _error(f"{args.folder} holds a sensitivity analysis: read sensitivity.md; "
+               "'run SCENARIO.yaml --out FOLDER --resume' writes it again from the runs")
+        return EXIT_BAD_INPUT
     try:
         written = write_report(args.folder, args.baseline)
     except ReportError as error:

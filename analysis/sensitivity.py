@@ -89,7 +89,7 @@ MAX_PARAMETERS = 50
 
 
 class SensitivityError(Exception):
-    """The indices cannot be computed from the runs (some cells have no finished run)."""
+    """The indices cannot be computed from the runs (some runs are missing)."""
 
 
 # ---------------------------------------------------------------------------
@@ -223,12 +223,14 @@ class Design:
         samples: method -> sample matrix (rows x parameters), in the sampled
             space (absolute values, or factors for relative parameters).
         base: the swept values of each sweep point the design is repeated at.
+        replications: runs per cell at each of those sweep points.
     """
 
     block: SensitivityBlock
     parameters: tuple[Parameter, ...]
     samples: dict[str, np.ndarray]
     base: tuple[dict[str, Any], ...]
+    replications: tuple[int, ...]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -394,7 +396,8 @@ def expand(block: SensitivityBlock, base_points, raw_config: dict, document, sho
 
     parameters = tuple(parameters)
     samples = sample(block, parameters)
-    design = Design(block, parameters, samples, tuple(p.values for p in base_points))
+    design = Design(block, parameters, samples, tuple(p.values for p in base_points),
+                    tuple(p.config.simulation.replications for p in base_points))
     points, seen = [], set()
     for base in base_points:
         base_raw = copy.deepcopy(raw_config)
@@ -487,7 +490,8 @@ def indices(design: Design, runs: pd.DataFrame, base_paths=()) -> pd.DataFrame:
 
     Args:
         design: the scenario's design.
-        runs: ``runs.parquet`` (every cell must have at least one finished run).
+        runs: ``runs.parquet`` (every run of every cell must be there: a cell
+            mean over fewer replications would break the common random numbers).
         base_paths: the sweep's own paths (other than the sampled parameters);
             each becomes a column, besides ``setting``.
 
@@ -502,16 +506,19 @@ def indices(design: Design, runs: pd.DataFrame, base_paths=()) -> pd.DataFrame:
         ``S2_conf``).
 
     Raises:
-        SensitivityError: some cells have no finished run.
+        SensitivityError: some runs are missing.
     """
     cells = design.cells_per_point
-    expected = len(design.base) * cells
-    present = set(runs["point"].unique()) if len(runs) else set()
-    missing = sorted(set(range(expected)) - present)
-    if missing:
+    expected = pd.Series([design.replications[p // cells]
+                          for p in range(len(design.base) * cells)])
+    found = (runs.groupby("point")["run_id"].nunique() if len(runs) else pd.Series())
+    short = expected - found.reindex(expected.index, fill_value=0)
+    if (short > 0).any():
+        first = int(short[short > 0].index[0])
         raise SensitivityError(
-            f"{len(missing)} of {expected} sensitivity cells have no finished run (first: "
-            f"point {missing[0]}); finish them with --resume, then the indices are computed")
+            f"{int(short[short > 0].sum())} of {int(expected.sum())} sensitivity runs are "
+            f"missing (first: point {first}); finish them with --resume, then the indices "
+            "are computed")
     means = cell_means(design, runs).set_index(["firm", "point"])
     firm_order = [MARKET, *dict.fromkeys(runs["firm"])]
     strategy_of = {MARKET: "all", **dict(zip(runs["firm"], runs["strategy"], strict=True))}
@@ -606,6 +613,7 @@ def markdown(scenario, table: pd.DataFrame, report, record: dict) -> str:
     """``sensitivity.md``: the design, what the indices mean and the ranking."""
     design: Design = scenario.sensitivity
     sizes = {m: len(s) for m, s in design.samples.items()}
+    levels = design.block.morris.levels
     lines = [f"# Sensitivity: {scenario.name}", ""]
     if scenario.description:
         lines += [scenario.description.strip(), ""]
@@ -619,7 +627,7 @@ def markdown(scenario, table: pd.DataFrame, report, record: dict) -> str:
         f"{record['finished']}",
         "",
         "Morris `mu_star`: mean absolute change of the output when one parameter moves by "
-        f"{design.block.morris.levels}/(2({design.block.morris.levels}-1)) of its range, "
+        f"{levels / (2 * (levels - 1)):.3g} of its range ({levels} levels), "
         "the others held (output units); `sigma` large next to `mu_star` means the effect "
         "depends on the other parameters (interactions, non-linearity). Sobol `S1`: share "
         "of the output's variance over the ranges due to the parameter alone; `ST`: "
@@ -644,6 +652,8 @@ def figure(table: pd.DataFrame, method: str):
     Sobol ``ST`` with ``S1`` as the darker inner bar), parameters sorted by
     it; markers show each firm's index.
     """
+    from matplotlib.ticker import MaxNLocator
+
     from .plots import plt
 
     key = _key(method)
@@ -679,6 +689,7 @@ def figure(table: pd.DataFrame, method: str):
         axis.set_title(f"{output} — {', '.join(map(str, group))}", fontsize=10)
         unit = "output units per step" if method == "morris" else "share of variance"
         axis.set_xlabel(f"{key} ({unit})", fontsize=8)
+        axis.xaxis.set_major_locator(MaxNLocator(5))
         axis.grid(axis="x", alpha=0.3)
     handles, names = axes[0][0].get_legend_handles_labels()
     figure_.suptitle(f"{'Morris screening' if method == 'morris' else 'Sobol indices'}: "
@@ -697,7 +708,7 @@ def write_results(folder: Path, scenario, runs: pd.DataFrame, report, record: di
     written atomically.
 
     Raises:
-        SensitivityError: some cells have no finished run (nothing is written).
+        SensitivityError: some runs are missing (nothing is written).
     """
     folder = Path(folder)
     design: Design = scenario.sensitivity

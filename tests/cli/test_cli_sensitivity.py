@@ -230,7 +230,7 @@ def test_resume_after_an_interruption_gives_the_same_table(design_run, tmp_path,
     for run in lost:
         run.unlink()
     runs = pd.read_parquet(one / "runs.parquet")
-    with pytest.raises(SensitivityError, match="no finished run"):
+    with pytest.raises(SensitivityError, match=f"{len(lost)} of 224 sensitivity runs are missing"):
         indices(load_scenario(path).sensitivity,
                 runs[~runs["run_id"].isin([p.stem for p in lost])])
     assert main(["run", str(path), "--out", str(folder), "--workers", "1", "--resume",
