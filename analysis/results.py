@@ -199,7 +199,8 @@ def manifest(scenario: Scenario, specs, *, report=None, started: str, finished: 
         "seeds": {
             "scenario": sorted({p.config.simulation.seed for p in scenario.points}),
             "derivation": "numpy.random.SeedSequence(entropy=simulation.seed, spawn_key=("
-                          "first 16 bytes of sha256(point key without swept policies) as 4 uint32, "
+                          "first 16 bytes of sha256(point key without swept policies or "
+                          "sensitivity parameters) as 4 uint32, "
                           "replication))"
                           ".generate_state(1, uint64) >> 1",
             "runs": {spec.run_id: spec.seed for spec in specs},

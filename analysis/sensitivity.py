@@ -258,6 +258,17 @@ class Design:
         raise KeyError(method)
 
 
+def cell_count(block: SensitivityBlock, parameters: int) -> int:
+    """Cells per sweep point: the rows of every method's sample (see the options' docstrings)."""
+    count = 0
+    if "morris" in block.methods:
+        count += block.morris.trajectories * (parameters + 1)
+    if "sobol" in block.methods:
+        per_row = 2 * parameters + 2 if block.sobol.second_order else parameters + 2
+        count += block.sobol.base_samples * per_row
+    return count
+
+
 def sample(block: SensitivityBlock, parameters: tuple[Parameter, ...]) -> dict[str, np.ndarray]:
     """Each method's sample matrix, drawn by SALib from ``block.seed`` (same seed, same rows)."""
     from SALib.sample import morris as morris_sample
@@ -344,6 +355,7 @@ def expand(block: SensitivityBlock, base_points, raw_config: dict, document, sho
     """
     # imported here: analysis.scenario imports this module for the block's schema
     from .scenario import (
+        MAX_RUNS,
         Point,
         Problem,
         _bounds,
@@ -395,6 +407,12 @@ def expand(block: SensitivityBlock, base_points, raw_config: dict, document, sho
         return None, [], problems
 
     parameters = tuple(parameters)
+    runs = cell_count(block, len(parameters)) * sum(p.config.simulation.replications
+                                                   for p in base_points)
+    if runs > MAX_RUNS:
+        return None, [], [Problem(shown, document.line_of(("sensitivity",)), "sensitivity",
+                                  f"the design expands to {runs} runs; at most {MAX_RUNS}: "
+                                  "lower the sample sizes or the replications")]
     samples = sample(block, parameters)
     design = Design(block, parameters, samples, tuple(p.values for p in base_points),
                     tuple(p.config.simulation.replications for p in base_points))

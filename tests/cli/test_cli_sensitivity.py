@@ -12,7 +12,7 @@ import pytest
 
 from analysis.cli import main
 from analysis.scenario import ScenarioError, load_scenario
-from analysis.sensitivity import MARKET, SensitivityError, indices
+from analysis.sensitivity import MARKET, SensitivityError, cell_count, indices
 from analysis.sweep import plan_runs
 from sim.settings import SETTINGS
 
@@ -108,6 +108,10 @@ BAD = {
     "empty block": (
         HEAD + "sensitivity:\n",
         ":9: sensitivity: empty: give 'parameters' with [low, high] bounds"),
+    "too many runs": (
+        block("    market.search_probability: [0.05, 0.3]\n",
+              "  methods: sobol\n  sobol: {base_samples: 1048576}\n"),
+        ":9: sensitivity: the design expands to 12582912 runs; at most 1000000"),
     "a sample point the model refuses": (
         block("    relationship.trust_break_rate: [0.01, 0.3]\n"),
         "trust_break_rate must be at least trust_build_rate"),
@@ -135,7 +139,7 @@ def test_the_sample_becomes_cells_at_every_sweep_point_on_common_seeds(write_sce
     scenario = load_scenario(write_scenario(DESIGN))
     design = scenario.sensitivity
     assert scenario.sweep_paths == ("market.setting", *design.names)
-    assert design.cells_per_point == 4 * 4 + 8 * 5
+    assert design.cells_per_point == 4 * 4 + 8 * 5 == cell_count(design.block, 3)
     assert len(scenario.points) == 2 * design.cells_per_point
     row = design.samples["sobol"][5]
     for base, setting in enumerate(("traditional", "ecommerce")):
