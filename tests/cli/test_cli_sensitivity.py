@@ -1,8 +1,8 @@
 """The ``sensitivity:`` block: validation, the sample -> cells mapping, the indices, the command.
 
 Designs here are tiny (three parameters, 200 customers, 12 periods); the
-tests that run one (224 runs) are marked slow. The shipped design is checked
-by the shipped-scenarios test.
+tests that share the run of the two-method design (144 runs) are marked
+slow. The shipped design is checked by the shipped-scenarios test.
 """
 
 import shutil
@@ -35,11 +35,11 @@ sensitivity:
     simulation.discount_rate: [0.0, 0.03]
     market.switching_cost_scale: {scale: [0.5, 1.5]}
   morris: {trajectories: 4, levels: 4}
-  sobol: {base_samples: 8}
+  sobol: {base_samples: 4}
   seed: 11
   outputs: [retention_rate, customer_equity]
 """
-"""2 settings x (Morris 4 x 4 + Sobol 8 x 5) cells = 112 points."""
+"""2 settings x (Morris 4 x 4 + Sobol 4 x 5) cells = 72 points, 144 runs."""
 
 
 def problems_of(path):
@@ -139,11 +139,11 @@ def test_the_sample_becomes_cells_at_every_sweep_point_on_common_seeds(write_sce
     scenario = load_scenario(write_scenario(DESIGN))
     design = scenario.sensitivity
     assert scenario.sweep_paths == ("market.setting", *design.names)
-    assert design.cells_per_point == 4 * 4 + 8 * 5 == cell_count(design.block, 3)
+    assert design.cells_per_point == 4 * 4 + 4 * 5 == cell_count(design.block, 3)
     assert len(scenario.points) == 2 * design.cells_per_point
-    row = design.samples["sobol"][5]
+    row = design.samples["sobol"][7]
     for base, setting in enumerate(("traditional", "ecommerce")):
-        point = scenario.points[design.point_index(base, "sobol", 5)]
+        point = scenario.points[design.point_index(base, "sobol", 7)]
         assert point.values["market.setting"] == setting
         assert point.config.market.search_probability == row[0]
         assert point.config.simulation.discount_rate == row[1]
@@ -215,12 +215,19 @@ def test_the_table_has_one_row_per_method_setting_output_firm_and_parameter(desi
 
 
 @pytest.mark.slow
-def test_two_workers_give_the_same_indices(design_run, tmp_path):
-    path, _, table = design_run
-    assert main(["run", str(path), "--out", str(tmp_path / "two"), "--workers", "2",
-                 "--quiet", "--no-report"]) == 0
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "two" / "sensitivity.csv"), table,
-                                  check_exact=True)
+def test_one_and_two_workers_give_the_same_indices(write_scenario, tmp_path):
+    """A Morris-only design at one sweep point (24 runs), run on 1 and on 2 workers."""
+    path = write_scenario(DESIGN.replace("methods: [morris, sobol]", "methods: morris")
+                          .replace("market.setting: [traditional, ecommerce]",
+                                   "market.setting: [ecommerce]"))
+    tables = []
+    for workers in ("1", "2"):
+        folder = tmp_path / f"workers{workers}"
+        assert main(["run", str(path), "--out", str(folder), "--workers", workers, "--quiet",
+                     "--no-report"]) == 0
+        tables.append(pd.read_csv(folder / "sensitivity.csv"))
+    assert len(tables[0]) == 2 * 3 * 3
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
 
 
 @pytest.mark.slow
@@ -234,7 +241,7 @@ def test_resume_after_an_interruption_gives_the_same_table(design_run, tmp_path,
     for run in lost:
         run.unlink()
     runs = pd.read_parquet(one / "runs.parquet")
-    with pytest.raises(SensitivityError, match=f"{len(lost)} of 224 sensitivity runs are missing"):
+    with pytest.raises(SensitivityError, match=f"{len(lost)} of 144 sensitivity runs are missing"):
         indices(load_scenario(path).sensitivity,
                 runs[~runs["run_id"].isin([p.stem for p in lost])])
     assert main(["run", str(path), "--out", str(folder), "--workers", "1", "--resume",
