@@ -250,3 +250,31 @@ def test_resume_after_an_interruption_gives_the_same_table(design_run, tmp_path,
         folder / "manifest.json").read_text()
     pd.testing.assert_frame_equal(pd.read_csv(folder / "sensitivity.csv"), table,
                                   check_exact=True)
+
+
+@pytest.mark.slow
+def test_failed_runs_leave_no_indices_and_resume_computes_them(write_scenario, tmp_path,
+                                                               monkeypatch, capsys):
+    from analysis import runner
+
+    class BrokenWhenSearchIsHigh(runner.CRMModel):
+        def run(self, periods=None):
+            if self.config.market.search_probability > 0.3:
+                raise RuntimeError("boom")
+            return super().run(periods)
+
+    path = write_scenario(DESIGN.replace("methods: [morris, sobol]", "methods: morris")
+                          .replace("market.setting: [traditional, ecommerce]",
+                                   "market.setting: [ecommerce]"))
+    out = tmp_path / "out"
+    monkeypatch.setattr(runner, "CRMModel", BrokenWhenSearchIsHigh)
+    assert main(["run", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "sensitivity runs are missing" in error and "--resume" in error
+    assert "RuntimeError: boom" in error and "Traceback" not in error
+    assert not list(out.glob("sensitivity.*"))
+
+    monkeypatch.setattr(runner, "CRMModel", BrokenWhenSearchIsHigh.__mro__[1])
+    assert main(["run", str(path), "--out", str(out), "--workers", "1", "--resume",
+                 "--quiet", "--no-report"]) == 0
+    assert len(pd.read_csv(out / "sensitivity.csv")) == 2 * 3 * 3
