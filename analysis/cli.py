@@ -185,6 +185,10 @@ def report_command(args) -> int:
     """``report RESULTS_DIR [--baseline OTHER_DIR]``: write the report into the folder."""
     from .report import ReportError, write_report
 
+    if (args.folder / "sensitivity.parquet").exists():  # one group per sample row: no report
+        _error(f"{args.folder} holds a sensitivity analysis: read sensitivity.md; "
+               "'run SCENARIO.yaml --out FOLDER --resume' writes it again from the runs")
+        return EXIT_BAD_INPUT
     try:
         written = write_report(args.folder, args.baseline)
     except ReportError as error:
@@ -328,10 +332,15 @@ def run_command(args) -> int:
         return EXIT_INTERRUPTED
 
     runs, _ = results.write_tables(folder, store, specs)
-    table = results.strategy_setting_table(runs, scenario.sweep_paths) if len(runs) else None
+    table = (results.strategy_setting_table(runs, scenario.sweep_paths)
+             if len(runs) and scenario.sensitivity is None else None)
     final = results.manifest(report=report, finished=_now(), **record)
     results.write_manifest(folder, final)
-    write_text(folder / "summary.md", results.summary_markdown(scenario, table, report, final))
+    if scenario.sensitivity is not None:
+        _write_sensitivity(folder, scenario, runs, report, final, args, say)
+    else:
+        write_text(folder / "summary.md",
+                   results.summary_markdown(scenario, table, report, final))
     if table is not None and not args.quiet:
         print(results.format_table(table))
     if table is not None and not args.no_report:
@@ -353,6 +362,21 @@ def run_command(args) -> int:
                   file=sys.stderr)
         return EXIT_FAILED_RUNS
     return EXIT_OK
+
+
+def _write_sensitivity(folder, scenario, runs, report, record, args, say) -> None:
+    """The indices of a scenario with a ``sensitivity`` block, instead of its table and report."""
+    from .sensitivity import SensitivityError, summary_lines, write_results
+
+    try:
+        table = write_results(folder, scenario, runs, report, record,
+                              figures=not args.no_report)
+    except SensitivityError as error:  # failed runs: named below, --resume finishes them
+        _error(str(error))
+        return
+    if not args.quiet:
+        print("\n".join(summary_lines(table)))
+    say(f"sensitivity: {folder / 'sensitivity.md'}, {folder / 'sensitivity.csv'}")
 
 
 def main(argv=None) -> int:

@@ -43,7 +43,8 @@ TABLE_FILES = ("runs.parquet", "timeseries.parquet", "cohorts.parquet", "policie
 """The combined result tables."""
 
 OUTPUT_FILES = (*TABLE_FILES, "scenario.resolved.yaml", "scenario.yaml", "manifest.json",
-                "summary.md", "report.md", "report.html")
+                "summary.md", "report.md", "report.html", "sensitivity.csv",
+                "sensitivity.parquet", "sensitivity.md")
 """Files the results folder holds besides ``parts/`` (replaced by a fresh run)."""
 
 EXPORT_FOLDER = "transactions"
@@ -54,7 +55,7 @@ EXPORT_FILES = ("transactions.csv", "transactions.parquet", "customers_clv.csv",
 """The files of an export (:mod:`analysis.export`)."""
 
 LIBRARIES = ("mesa", "numpy", "pandas", "pydantic", "pyarrow", "pyyaml", "scipy", "tqdm",
-             "dask", "distributed")
+             "dask", "distributed", "SALib")
 
 TABLE_OUTCOMES = (("retention_rate", "retention rate"), ("customer_equity", "customer equity"))
 """Outcomes of the strategy x setting table: column and label."""
@@ -209,7 +210,8 @@ def manifest(scenario: Scenario, specs, *, report=None, started: str, finished: 
         "seeds": {
             "scenario": sorted({p.config.simulation.seed for p in scenario.points}),
             "derivation": "numpy.random.SeedSequence(entropy=simulation.seed, spawn_key=("
-                          "first 16 bytes of sha256(point key without swept policies) as 4 uint32, "
+                          "first 16 bytes of sha256(point key without swept policies or "
+                          "sensitivity parameters) as 4 uint32, "
                           "replication))"
                           ".generate_state(1, uint64) >> 1",
             "runs": {spec.run_id: spec.seed for spec in specs},

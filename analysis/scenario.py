@@ -50,6 +50,8 @@ from pydantic_core import PydanticUndefined
 
 from sim.config import Config, StrictModel
 
+from .sensitivity import SensitivityBlock, expand
+
 CONFIG_SECTIONS = tuple(Config.model_fields)
 """Top-level sections of the model configuration (the only roots a sweep path may have)."""
 
@@ -266,11 +268,16 @@ class Sweep(StrictModel):
 
 
 class ScenarioFile(Config):
-    """The whole file: a :class:`sim.config.Config` plus name, description, sweep, execution."""
+    """The whole file: a :class:`sim.config.Config` plus name, description, sweep, execution.
+
+    ``sensitivity`` (optional) repeats a sample of parameter values at every
+    sweep point (:mod:`analysis.sensitivity`).
+    """
 
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=120)] | None = None
     description: str = ""
     sweep: Sweep | None = None
+    sensitivity: SensitivityBlock | None = None
     execution: Execution = Execution()
 
 
@@ -502,11 +509,19 @@ class Point:
         index: position in the expansion (grid in file order, then zip).
         values: dotted path -> value set at this point (empty without a sweep).
         config: the whole validated configuration of this point.
+        common: swept paths left out of the run seeds (a sensitivity design's
+            parameters): points that differ only in them share their seeds.
     """
 
     index: int
     values: dict[str, Any]
     config: Config
+    common: tuple[str, ...] = ()
+
+    @property
+    def seed_values(self) -> dict[str, Any]:
+        """The swept values the run seeds derive from: ``values`` without ``common``."""
+        return {path: v for path, v in self.values.items() if path not in self.common}
 
     @property
     def key(self) -> str:
@@ -523,8 +538,11 @@ class Scenario:
         description: free text from the file.
         source: the file it was read from.
         points: every sweep point (one point, with no values, without a sweep).
-        sweep_paths: the swept dotted paths, grid paths first.
+        sweep_paths: the swept dotted paths, grid paths first (then the
+            sensitivity parameters).
         execution: the ``execution`` section (the command line may override it).
+        sensitivity: the :class:`analysis.sensitivity.Design` when the file has
+            a ``sensitivity`` block (then ``points`` are its cells), else None.
     """
 
     name: str
@@ -533,6 +551,7 @@ class Scenario:
     points: tuple[Point, ...]
     sweep_paths: tuple[str, ...]
     execution: Execution
+    sensitivity: Any = None
 
     @property
     def runs(self) -> int:
@@ -661,6 +680,10 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
     if "sweep" in data and not data["sweep"]:
         problems.append(Problem(shown, document.line_of(("sweep",)), "sweep", _EMPTY_SWEEP))
         data["sweep"] = None
+    if "sensitivity" in data and not data["sensitivity"]:
+        problems.append(Problem(shown, document.line_of(("sensitivity",)), "sensitivity",
+                                "empty: give 'parameters' with [low, high] bounds, or remove "
+                                "'sensitivity'"))
     base_messages: set[tuple[str, str]] = set()
     try:
         parsed = ScenarioFile.model_validate(data)
@@ -706,6 +729,11 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
             continue
         points.append(Point(index, values, config))
 
+    design = None
+    if parsed is not None and parsed.sensitivity is not None and not problems:
+        design, points, found = expand(parsed.sensitivity, points, raw_config, document, shown,
+                                       swept_paths=tuple(lines))
+        problems.extend(found)
     if parsed is not None and not problems:
         total = sum(p.config.simulation.replications for p in points)
         if total > MAX_RUNS:
@@ -721,6 +749,7 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
         description=parsed.description,
         source=path,
         points=tuple(points),
-        sweep_paths=tuple(lines),
+        sweep_paths=tuple(lines) + (design.names if design else ()),
         execution=parsed.execution,
+        sensitivity=design,
     )
