@@ -265,6 +265,32 @@ class Sweep(StrictModel):
     zip: dict[str, Any] = Field(default_factory=dict)
 
 
+class Calibration(StrictModel):
+    """The ``calibrate`` block: what ``run.py calibrate`` fits, and how (:mod:`analysis.calibrate`).
+
+    Attributes:
+        parameters: dotted config path -> ``[low, high]`` bounds of a number to fit.
+        replications: runs per candidate, all candidates on the same seeds.
+        seed: where those seeds derive from (default: ``simulation.seed``).
+        holdout: the last periods of the target kept out of the fit.
+        method: ``differential_evolution`` or ``nelder_mead``.
+        max_evaluations: most candidates evaluated.
+        firm: whose customers the curve follows (default: every firm's, pooled).
+        strategy: or the firms of this strategy, pooled.
+        cohorts: ``all`` acquisition cohorts pooled, or the ``initial`` one only.
+    """
+
+    parameters: dict[str, tuple[float, float]] = Field(min_length=1, max_length=20)
+    replications: Annotated[int, Field(ge=1, le=10_000)] = 4
+    seed: Annotated[int, Field(ge=0)] | None = None
+    holdout: Annotated[int, Field(ge=0, le=10_000)] = 0
+    method: Literal["differential_evolution", "nelder_mead"] = "differential_evolution"
+    max_evaluations: Annotated[int, Field(ge=2, le=1_000_000)] = 200
+    firm: str | None = None
+    strategy: str | None = None
+    cohorts: Literal["all", "initial"] = "all"
+
+
 class ScenarioFile(Config):
     """The whole file: a :class:`sim.config.Config` plus name, description, sweep, execution."""
 
@@ -272,6 +298,7 @@ class ScenarioFile(Config):
     description: str = ""
     sweep: Sweep | None = None
     execution: Execution = Execution()
+    calibrate: Calibration | None = None
 
 
 FILE_KEYS = tuple(ScenarioFile.model_fields)
@@ -525,6 +552,7 @@ class Scenario:
         points: every sweep point (one point, with no values, without a sweep).
         sweep_paths: the swept dotted paths, grid paths first.
         execution: the ``execution`` section (the command line may override it).
+        calibration: the ``calibrate`` block, each parameter path checked.
     """
 
     name: str
@@ -533,6 +561,7 @@ class Scenario:
     points: tuple[Point, ...]
     sweep_paths: tuple[str, ...]
     execution: Execution
+    calibration: Calibration | None = None
 
     @property
     def runs(self) -> int:
@@ -706,6 +735,9 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
             continue
         points.append(Point(index, values, config))
 
+    if parsed is not None and parsed.calibrate is not None:
+        problems.extend(calibration_problems(parsed, raw_config, document, shown))
+
     if parsed is not None and not problems:
         total = sum(p.config.simulation.replications for p in points)
         if total > MAX_RUNS:
@@ -723,4 +755,58 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
         points=tuple(points),
         sweep_paths=tuple(lines),
         execution=parsed.execution,
+        calibration=parsed.calibrate,
     )
+
+
+# ---------------------------------------------------------------------------
+# The calibrate block: parameter paths and bounds
+# ---------------------------------------------------------------------------
+
+
+def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlDocument,
+                         shown: str) -> list[Problem]:
+    """Check the ``calibrate`` block against the scenario.
+
+    Each parameter path must name a number of the model configuration (not a
+    ``simulation`` field), ``low < high``, and the scenario must be valid
+    with the parameter at either bound; ``firm`` and ``strategy`` must name
+    the scenario's firms; a calibrated scenario has no sweep.
+    """
+    block, problems = parsed.calibrate, []
+
+    def problem(loc: Loc, message: str) -> None:
+        problems.append(Problem(shown, document.line_of(("calibrate", *loc)),
+                                dotted(("calibrate", *loc)), message))
+
+    if parsed.sweep is not None:
+        problem((), "a scenario to calibrate has no sweep; remove 'sweep' or 'calibrate'")
+    names = [firm.name for firm in parsed.firms]
+    strategies = list(dict.fromkeys(firm.strategy for firm in parsed.firms))
+    if block.firm is not None and block.strategy is not None:
+        problem(("strategy",), "give firm or strategy, not both")
+    if block.firm is not None and block.firm not in names:
+        problem(("firm",), f"no firm {block.firm!r}; firms: {', '.join(names)}")
+    if block.strategy is not None and block.strategy not in strategies:
+        problem(("strategy",), f"no firm runs {block.strategy!r}; strategies: "
+                               f"{', '.join(strategies)}")
+    for path, (low, high) in block.parameters.items():
+        loc, message = _split_path(path, raw_config)
+        if message is None and loc[0] == "simulation":
+            message = "simulation fields set the run, not the model; calibrate model parameters"
+        elif message is None and _node_at(loc, Config)[0] is not float:
+            message = "not a continuous number; calibrate fits fields that take any number"
+        if message is None and not low < high:
+            message = f"bounds [{low:g}, {high:g}]: low must be below high"
+        for bound in () if message else (low, high):
+            raw = copy.deepcopy(raw_config)
+            assign(raw, loc, bound)
+            try:
+                Config.model_validate(raw)
+            except ValidationError as error:
+                found = _problems_from(error, document, shown)
+                message = f"bound {bound:g}: {found[0].message}" if found else str(error)
+                break
+        if message:
+            problem(("parameters", path), message)
+    return problems
