@@ -46,6 +46,7 @@ import csv
 import difflib
 import math
 import multiprocessing
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -56,11 +57,11 @@ import pandas as pd
 import yaml
 from scipy import optimize
 from scipy.stats import qmc
+from tqdm import tqdm
 
 from sim.config import Config
 
 from .files import write_atomic, write_text
-from .retention import cohort_survival
 from .runner import run_cohorts
 from .scenario import (
     CONFIG_SECTIONS,
@@ -83,7 +84,7 @@ OPTIONAL_COLUMNS = ("cohort", "firm", "strategy")
 MISSING_ERROR = 1.0
 """Squared error counted for a target row the simulation cannot compute."""
 
-POPULATION_PER_PARAMETER = 10
+POPULATION_PER_PARAMETER = 5
 """Differential evolution's population: this many candidates per fitted parameter."""
 
 SIGNIFICANT_DIGITS = 6
@@ -297,29 +298,36 @@ def selection_for(scenario: Scenario, target: Target) -> Selection:
 def survival_table(cohorts: Iterable[pd.DataFrame], selection: Selection) -> pd.DataFrame:
     """Pooled survival of the selected customers over runs, per group, cohort and period.
 
+    The same statistic as :func:`analysis.retention.cohort_survival` (the
+    report's survival curves): at tenure ``k``, the customers still active of
+    every cohort observed at ``k`` (in every run and selected firm of a
+    group) over those cohorts' sizes at tenure 0. Written with two group-bys
+    instead of calling it because calibration computes it for every
+    candidate: this takes a third of the time.
+
     Args:
         cohorts: each run's cohort table (:data:`analysis.runner.COHORT_COLUMNS`).
         selection: whose customers and how to group them.
 
     Returns:
-        Columns ``group``, ``cohort`` (0 when pooled), ``period``, ``survival``.
+        Columns ``group``, ``cohort`` (0 when pooled), ``period``, ``survival``
+        (NaN where no cohort had customers).
     """
-    frames = []
-    for run, frame in enumerate(cohorts):
-        frame = frame[frame["firm"].isin(selection.firms)]
-        if selection.initial_only:
-            frame = frame[frame["cohort"] == 0]
-        frame = frame.assign(run_id=run,
-                             group=frame[selection.group] if selection.group else "all")
-        # firms pooled within a group: add up their customers before taking shares
-        frames.append(frame.groupby(["run_id", "group", "cohort", "tenure"], as_index=False,
-                                    sort=False)["active"].sum())
-    pooled = pd.concat(frames, ignore_index=True)
+    frame = pd.concat([run.assign(run_id=i) for i, run in enumerate(cohorts)],
+                      ignore_index=True)
+    frame = frame[frame["firm"].isin(selection.firms)]
+    if selection.initial_only:
+        frame = frame[frame["cohort"] == 0]
+    frame = frame.assign(group=frame[selection.group] if selection.group else "all")
+    at_acquisition = frame["active"].where(frame["tenure"] == 0)
+    frame["size"] = at_acquisition.groupby([frame["run_id"], frame["firm"], frame["cohort"]],
+                                           sort=False).transform("max")
     keys = ["group", "cohort"] if selection.by_cohort else ["group"]
-    curves = cohort_survival(pooled, keys=keys)
+    pooled = frame.groupby([*keys, "tenure"])[["active", "size"]].sum().reset_index()
+    pooled["survival"] = pooled["active"] / pooled["size"].where(pooled["size"] > 0)
     if not selection.by_cohort:
-        curves["cohort"] = 0
-    return curves.rename(columns={"tenure": "period"})[["group", "cohort", "period",
+        pooled["cohort"] = 0
+    return pooled.rename(columns={"tenure": "period"})[["group", "cohort", "period",
                                                          "survival"]]
 
 
@@ -440,10 +448,11 @@ class Evaluator:
     workers finish in, so the history and the fit do not depend on workers.
     """
 
-    def __init__(self, objective: Objective, workers: int = 1):
+    def __init__(self, objective: Objective, workers: int = 1, bar: tqdm | None = None):
         self.objective = objective
         self.workers = workers
         self.history: list[tuple[tuple[float, ...], float]] = []
+        self.bar = bar
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def __enter__(self):
@@ -467,6 +476,9 @@ class Evaluator:
         else:
             losses = list(self._pool.map(function, candidates))
         self.history.extend(zip(candidates, losses, strict=True))
+        if self.bar is not None:
+            self.bar.update(len(candidates))
+            self.bar.set_postfix(best=f"{min(loss for _, loss in self.history):.4g}")
         return losses
 
     def one(self, candidate) -> float:
@@ -505,7 +517,8 @@ def _search(block: Calibration, evaluator: Evaluator, bounds: list[tuple[float, 
     return np.array(best), str(result.message)
 
 
-def calibrate(scenario: Scenario, target: Target, *, workers: int = 1) -> Fit:
+def calibrate(scenario: Scenario, target: Target, *, workers: int = 1,
+              progress: bool = False) -> Fit:
     """Fit the ``calibrate`` block's parameters to ``target``.
 
     Args:
@@ -513,6 +526,7 @@ def calibrate(scenario: Scenario, target: Target, *, workers: int = 1) -> Fit:
         target: the observed curve (:func:`read_target`).
         workers: processes evaluating candidates in parallel; the fit is the
             same for any number.
+        progress: show a progress bar of the evaluations (and the best loss) on stderr.
 
     Returns:
         The :class:`Fit`.
@@ -530,7 +544,9 @@ def calibrate(scenario: Scenario, target: Target, *, workers: int = 1) -> Fit:
     objective = Objective(raw_config, locs, seeds, selection, fitted)
     bounds = [tuple(block.parameters[path]) for path in paths]
     clock = time.perf_counter()
-    with Evaluator(objective, workers) as evaluator:
+    bar = tqdm(total=block.max_evaluations, unit="candidate", desc=scenario.name,
+               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    with bar, Evaluator(objective, workers, bar) as evaluator:
         best, message = _search(block, evaluator, bounds, seed)
     seconds = time.perf_counter() - clock
     values = [_round(v) for v in best]

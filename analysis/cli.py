@@ -303,7 +303,7 @@ def calibrate_command(args) -> int:
               f"(at most {block.max_evaluations} evaluations x {block.replications} "
               f"replications, {_plural(workers, 'worker')})", file=sys.stderr)
     try:
-        fit = calibrate.calibrate(scenario, target, workers=workers)
+        fit = calibrate.calibrate(scenario, target, workers=workers, progress=not args.quiet)
     except KeyboardInterrupt:
         _error("interrupted; nothing was written")
         return EXIT_INTERRUPTED

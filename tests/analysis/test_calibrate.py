@@ -161,6 +161,12 @@ def test_survival_table_is_the_reports_cohort_survival(scenario):
     expected = cohort_survival(pooled[pooled["firm"] == "A"], keys=("firm",))
     np.testing.assert_allclose(table["survival"], expected["survival"])
     assert list(table["period"]) == list(expected["tenure"])
+    per_cohort = cal.survival_table(runs, cal.Selection("firm", ("A",), False, True))
+    per_cohort = per_cohort.dropna(ignore_index=True)  # cohorts never acquired: no curve
+    expected = cohort_survival(pooled[pooled["firm"] == "A"], keys=("firm", "cohort"))
+    expected = expected.sort_values(["cohort", "tenure"], ignore_index=True)
+    np.testing.assert_allclose(per_cohort["survival"], expected["survival"])
+    assert list(per_cohort["cohort"]) == list(expected["cohort"])
 
 
 def test_firms_are_pooled_by_adding_customers(scenario):
