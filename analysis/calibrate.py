@@ -73,7 +73,7 @@ from .scenario import (
     assign,
     read_yaml,
 )
-from .sweep import run_seed
+from .sweep import _ignore_interrupts, run_seed
 
 TARGET_COLUMNS = ("period", "survival")
 """Columns every target file has."""
@@ -173,8 +173,12 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
     config = scenario.points[0].config
     horizon = config.simulation.periods
     group = next((c for c in ("firm", "strategy") if c in header), None)
-    known = ([f.name for f in config.firms] if group == "firm"
-             else list(dict.fromkeys(f.strategy for f in config.firms)))
+    block = scenario.calibration
+    firms = [f for f in config.firms if block is None or (
+        block.firm in (None, f.name) and block.strategy in (None, f.strategy))]
+    known = ([f.name for f in firms] if group == "firm"
+             else list(dict.fromkeys(f.strategy for f in firms)))
+    initial_only = block is not None and block.cohorts == "initial"
     rows = []
     for cells in reader:
         line = reader.line_num
@@ -195,6 +199,10 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
             if cohort is None or not 0 <= cohort <= horizon:
                 problems.append(Problem(shown, line, "cohort", f"{row['cohort']!r} is not an "
                                         f"acquisition period in 0..{horizon}"))
+            elif initial_only and cohort != 0:
+                problems.append(Problem(shown, line, "cohort", f"{cohort}: the calibrate block "
+                                        "follows the initial customers only (cohorts: "
+                                        "initial), cohort 0; use cohorts: all"))
         if (period is not None and cohort is not None and 0 <= cohort <= horizon
                 and cohort + period > horizon >= period):
             problems.append(Problem(shown, line, "period", f"cohort + period = "
@@ -212,8 +220,10 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
                                     f"{row['survival']!r} is not a share in [0, 1]"))
         who = row.get(group, "all") if group else "all"
         if group and who not in known:
-            problems.append(Problem(shown, line, group, f"{who!r} is not a {group} of the "
-                                    f"scenario; {group}s: {', '.join(known)}"))
+            whose = ("the calibrate block follows" if len(firms) < len(config.firms)
+                     else "of the scenario")
+            problems.append(Problem(shown, line, group, f"{who!r} is not a {group} {whose}; "
+                                    f"{group}s: {', '.join(known)}"))
         rows.append({"group": who, "cohort": cohort, "period": period,
                      "survival": survival, "line": line})
     if problems:
@@ -459,8 +469,8 @@ class Evaluator:
         if self.workers > 1:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["analysis.calibrate"])
-            self._pool = concurrent.futures.ProcessPoolExecutor(self.workers,
-                                                                mp_context=context)
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_ignore_interrupts)
         return self
 
     def __exit__(self, *exc):

@@ -127,8 +127,8 @@ def test_target_is_read_with_its_holdout(write, scenario):
     ("period,survival\n0,1\n1,0.9\n1,0.9\n",
      "curve.csv:4: period: period 1 given twice for this curve (also at line 3)"),
     ("period,survival\n0,0.9\n1,0.8\n", "curve.csv:2: survival: must be 1 at period 0"),
-    ("period,survival,firm\n0,1,A\n1,0.9,Q\n", "curve.csv:3: firm: 'Q' is not a firm of the "
-                                              "scenario; firms: A, B"),
+    ("period,survival,firm\n0,1,A\n1,0.9,Q\n", "curve.csv:3: firm: 'Q' is not a firm the "
+                                              "calibrate block follows; firms: A"),
     ("period,survival,cohort\n0,1,8\n3,0.9,8\n", "curve.csv:3: period: cohort + period = 11"),
     ("period,survival\n0,1\n1,0.9\n2,0.8\n", "holdout 3 leaves no period after 0 to fit"),
     ("period,survival\n", "no rows"),
@@ -195,3 +195,16 @@ def test_common_random_numbers_make_the_loss_a_function_of_the_parameters(write,
     assert objective([0.2]) == objective([0.2])
     # more searching loses more customers: the loss against a high curve grows
     assert objective([0.05]) < objective([0.6])
+
+
+def test_target_rows_must_follow_the_blocks_firms_and_cohorts(write):
+    text = SCENARIO.replace("  firm: A", "  firm: A\n  cohorts: initial")
+    scenario = load_scenario(write(text, "fit_me.yaml"))
+    curve = "period,survival,firm,cohort\n0,1,A,0\n1,0.9,A,0\n0,1,B,0\n0,1,A,2\n"
+    with pytest.raises(ScenarioError) as caught:
+        cal.read_target(write(curve, "curve.csv"), scenario)
+    assert problems(caught.value) == [
+        f"{scenario.source.parent / 'curve.csv'}:4: firm: 'B' is not a firm the calibrate "
+        "block follows; firms: A",
+        f"{scenario.source.parent / 'curve.csv'}:5: cohort: 2: the calibrate block follows the "
+        "initial customers only (cohorts: initial), cohort 0; use cohorts: all"]
