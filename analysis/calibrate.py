@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from pydantic import ValidationError
 from scipy import optimize
 from scipy.stats import qmc
 from tqdm import tqdm
@@ -393,8 +394,17 @@ class Objective:
         return candidate_config(self.raw_config, self.locs, values)
 
     def __call__(self, values: Sequence[float]) -> float:
-        """Run the replications at ``values`` and return the loss over the target's rows."""
-        simulated = simulate(self.config(values), self.seeds, self.selection, self.target)
+        """Run the replications at ``values`` and return the loss over the target's rows.
+
+        Values that are each within their bounds can still break a rule that
+        ties fields together (``trust_break_rate >= trust_build_rate``): such
+        a candidate is not run and gets the worst loss, every row missing.
+        """
+        try:
+            config = self.config(values)
+        except ValidationError:
+            return MISSING_ERROR * len(self.target)
+        simulated = simulate(config, self.seeds, self.selection, self.target)
         return loss(simulated, self.target["survival"].to_numpy())
 
 

@@ -208,3 +208,14 @@ def test_target_rows_must_follow_the_blocks_firms_and_cohorts(write):
         "block follows; firms: A",
         f"{scenario.source.parent / 'curve.csv'}:5: cohort: 2: the calibrate block follows the "
         "initial customers only (cohorts: initial), cohort 0; use cohorts: all"]
+
+
+def test_a_candidate_that_breaks_a_joint_rule_gets_the_worst_loss(write, scenario):
+    target = cal.read_target(write(CURVE, "curve.csv"), scenario)
+    objective = cal.Objective(
+        raw_config={"simulation": {"customers": 200, "periods": 10}},
+        locs=(("relationship", "trust_build_rate"), ("relationship", "trust_break_rate")),
+        seeds=cal.replication_seeds(1, 1), selection=cal.selection_for(scenario, target),
+        target=target.frame)
+    assert objective([0.3, 0.1]) == len(target.frame)  # trust would break slower than it builds
+    assert objective([0.05, 0.2]) < len(target.frame) / 10
