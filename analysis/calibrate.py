@@ -32,8 +32,10 @@ Coping with simulation noise.
   which lets the batch run in parallel and makes the result independent of
   the number of workers), and skips the gradient-based polish at the end
   (``polish=False``), which noise would mislead. ``nelder_mead`` is the
-  cheaper alternative for smooth problems: a Latin-hypercube sample (a fifth
-  of the budget) picks the start of a bounded Nelder-Mead simplex.
+  cheaper alternative for two or three parameters: a Latin-hypercube sample
+  (a fifth of the budget) picks the start of a bounded Nelder-Mead simplex
+  a tenth of the bounds wide, wide enough not to stall on the loss's small
+  steps.
 
 Outputs (:func:`write_outputs`, each file written atomically):
 ``calibration.csv``, ``calibration.png``, ``calibration.md``,
@@ -530,9 +532,16 @@ def _search(block: Calibration, evaluator: Evaluator, bounds: list[tuple[float, 
     starts = qmc.scale(unit, low, high)
     losses = evaluator.map(evaluator.objective, starts)
     start = starts[int(np.argmin(losses))]
+    # a simplex a tenth of the box wide: SciPy's default (5% of the start's values) is
+    # small enough for the steps of a simulated loss to stall it at once
+    step = 0.1 * (high - low)
+    simplex = [start] + [start + np.where(np.arange(dimensions) == i,
+                                          np.where(start + step <= high, step, -step), 0.0)
+                         for i in range(dimensions)]
     remaining = max(budget - sample_size, 1)
     result = optimize.minimize(evaluator.one, start, method="Nelder-Mead", bounds=bounds,
-                               options={"maxfev": remaining, "xatol": 1e-4, "fatol": 1e-9})
+                               options={"maxfev": remaining, "xatol": 1e-4, "fatol": 1e-9,
+                                        "initial_simplex": np.array(simplex)})
     best = min(evaluator.history, key=lambda item: item[1])[0]
     return np.array(best), str(result.message)
 

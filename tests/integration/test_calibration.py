@@ -25,8 +25,13 @@ from analysis.runner import run_cohorts
 from analysis.scenario import load_scenario
 
 TRUTH = {"market.search_probability": 0.30, "relationship.exit_rate": 0.20}
-TOLERANCE = {"market.search_probability": 0.08, "relationship.exit_rate": 0.08}
-"""Largest accepted distance of a recovered value from the truth (bounds are 0.05-0.8, 0-0.5)."""
+TOLERANCE = {"market.search_probability": 0.05, "relationship.exit_rate": 0.10}
+"""Largest accepted distance of a recovered value from the truth (bounds are 0.05-0.8, 0-0.5).
+
+Exit from decline acts only on declining customers and trades off against
+search along a ridge of the loss, so it is identified less tightly: measured
+errors were at most 0.025 (search) and 0.072 (exit) over the three targets.
+"""
 
 RECOVERY = """\
 name: recovery
