@@ -67,6 +67,7 @@ from sim.config import Config
 from .files import write_atomic, write_text
 from .runner import run_cohorts
 from .scenario import (
+    CALIBRATION_POPULATION,
     CONFIG_SECTIONS,
     Calibration,
     Problem,
@@ -86,9 +87,6 @@ OPTIONAL_COLUMNS = ("cohort", "firm", "strategy")
 
 MISSING_ERROR = 1.0
 """Squared error counted for a target row the simulation cannot compute."""
-
-POPULATION_PER_PARAMETER = 5
-"""Differential evolution's population: this many candidates per fitted parameter."""
 
 SIGNIFICANT_DIGITS = 6
 """Fitted values are rounded to this many significant digits before they are reported."""
@@ -518,10 +516,10 @@ def _search(block: Calibration, evaluator: Evaluator, bounds: list[tuple[float, 
     dimensions = len(bounds)
     budget = block.max_evaluations
     if block.method == "differential_evolution":
-        population = POPULATION_PER_PARAMETER * dimensions
+        population = CALIBRATION_POPULATION * dimensions
         generations = max(budget // population - 1, 0)
         result = optimize.differential_evolution(
-            evaluator.objective, bounds, popsize=POPULATION_PER_PARAMETER,
+            evaluator.objective, bounds, popsize=CALIBRATION_POPULATION,
             maxiter=generations, init="latinhypercube", polish=False, seed=seed,
             updating="deferred", workers=evaluator.map, tol=1e-3)
         return result.x, str(result.message)

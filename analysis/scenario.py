@@ -265,6 +265,11 @@ class Sweep(StrictModel):
     zip: dict[str, Any] = Field(default_factory=dict)
 
 
+CALIBRATION_POPULATION = 5
+"""Candidates per fitted parameter in a population of differential evolution (and the
+least budget: two populations; Nelder-Mead samples a fifth of the budget first)."""
+
+
 class Calibration(StrictModel):
     """The ``calibrate`` block: what ``run.py calibrate`` fits, and how (:mod:`analysis.calibrate`).
 
@@ -289,6 +294,15 @@ class Calibration(StrictModel):
     firm: str | None = None
     strategy: str | None = None
     cohorts: Literal["all", "initial"] = "all"
+
+    @model_validator(mode="after")
+    def _budget_for_two_populations(self):
+        least = 2 * CALIBRATION_POPULATION * len(self.parameters)
+        if self.max_evaluations < least:
+            raise ValueError(f"max_evaluations {self.max_evaluations} is too few for "
+                             f"{len(self.parameters)} parameters; give at least {least} (two "
+                             f"populations of {CALIBRATION_POPULATION} candidates per parameter)")
+        return self
 
 
 class ScenarioFile(Config):

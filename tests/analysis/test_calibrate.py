@@ -91,9 +91,11 @@ def test_bad_parameters_are_named_with_their_line(write, change, expected):
     ("  holdout: 3", "  holdout: -1", "calibrate.holdout"),
     ("  replications: 2", "  replicatons: 2", "did you mean 'replications'?"),
     ("  firm: A", "  firm: A\n  method: simplex", "calibrate.method"),
+    ("  max_evaluations: 30", "  max_evaluations: 19",
+     "max_evaluations 19 is too few for 2 parameters; give at least 20"),
     ("calibrate:", "sweep: {grid: {market.setting: [traditional, ecommerce]}}\ncalibrate:",
      "a scenario to calibrate has no sweep"),
-], ids=["firm", "strategy", "both", "holdout", "typo", "method", "sweep"])
+], ids=["firm", "strategy", "both", "holdout", "typo", "method", "budget", "sweep"])
 def test_bad_block_fields(write, old, new, message):
     with pytest.raises(ScenarioError) as caught:
         load_scenario(write(SCENARIO.replace(old, new), "fit_me.yaml"))
