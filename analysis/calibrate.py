@@ -577,8 +577,7 @@ def calibrate(scenario: Scenario, target: Target, *, workers: int = 1,
         best, message = _search(block, evaluator, bounds, seed)
     seconds = time.perf_counter() - clock
     values = [_round(v) for v in best]
-    everything = Objective(raw_config, locs, seeds, selection, rows)
-    simulated = simulate(everything.config(values), seeds, selection, rows)
+    simulated = simulate(candidate_config(raw_config, locs, values), seeds, selection, rows)
     original = simulate(scenario.points[0].config, seeds, selection, rows)
     table = pd.DataFrame({
         "group": rows["group"], "cohort": rows["cohort"], "period": rows["period"],

@@ -142,3 +142,23 @@ def test_validate_accepts_the_shipped_example(run_cli, run_py):
     example = run_py.parent / "scenarios" / "calibrate_example.yaml"
     done = run_cli("validate", example)
     assert done.returncode == 0, done.stderr
+
+
+def test_curves_per_firm_and_cohort(write_scenario, tmp_path):
+    scenario = write_scenario(SCENARIO.replace("  firm: A\n", ""), "small_fit.yaml")
+    rows = ["period,survival,firm,cohort"]
+    for firm, cohort, curve in (("A", 0, [1, 0.9, 0.8, 0.7]), ("B", 0, [1, 0.97, 0.95, 0.93]),
+                                ("A", 3, [1, 0.85, 0.75])):
+        rows += [f"{k},{s},{firm},{cohort}" for k, s in enumerate(curve)]
+    (tmp_path / "curves.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["calibrate", scenario, "--target", tmp_path / "curves.csv", "--out", out,
+                 "--workers", "1", "--quiet"]) == 0
+    table = pd.read_csv(out / "calibration.csv")
+    assert list(table.columns[:3]) == ["firm", "cohort", "period"]
+    assert len(table) == 11 and table["simulated"].notna().all()
+    # holdout by calendar period (cohort + period): the last two are 4 and 5 (A, cohort 3)
+    held = table[table["sample"] == "holdout"]
+    assert list(zip(held["firm"], held["cohort"], held["period"], strict=True)) == [
+        ("A", 3, 1), ("A", 3, 2)]
+    assert "| firm A, cohort 3 | 2 |" in (out / "calibration.md").read_text()
