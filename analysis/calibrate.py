@@ -13,7 +13,9 @@ firm starts with, ``initial``) and over the replications, exactly as
 :func:`analysis.retention.cohort_survival` computes it for the report.
 
 The loss is the sum of squared errors of survival over the fitted rows (the
-target minus its last ``holdout`` periods). A row the model cannot compute
+target minus its last ``holdout`` periods), each weighted by its cohort's
+size (relative to the mean) with ``calibrate.weights: cohort_size``; the
+reported RMSEs are unweighted. A row the model cannot compute
 (a cohort it never acquired) counts as the largest possible error, 1.
 
 Coping with simulation noise.
@@ -82,8 +84,8 @@ from .sweep import _ignore_interrupts, run_seed
 TARGET_COLUMNS = ("period", "survival")
 """Columns every target file has."""
 
-OPTIONAL_COLUMNS = ("cohort", "firm", "strategy")
-"""Columns a target file may add: the acquisition period, whose customers."""
+OPTIONAL_COLUMNS = ("cohort", "firm", "strategy", "customers")
+"""Columns a target file may add: the acquisition period, whose customers, the cohort's size."""
 
 MISSING_ERROR = 1.0
 """Squared error counted for a target row the simulation cannot compute."""
@@ -104,7 +106,9 @@ class Target:
     Attributes:
         frame: one row per target point: ``group`` (firm or strategy name, or
             ``"all"``), ``cohort`` (0 without a cohort column), ``period``,
-            ``survival``, ``line`` (its line in the file) and ``in_sample``.
+            ``survival``, ``line`` (its line in the file), ``in_sample`` and
+            ``weight`` (1, or the curve's size over the mean size of the
+            fitted rows with ``calibrate.weights: cohort_size``).
         source: the file as the user named it.
         group: ``"firm"``, ``"strategy"`` or None: which column says whose customers.
         by_cohort: True if the file gives curves per acquisition cohort.
@@ -130,7 +134,9 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
     Columns: ``period`` (tenure in periods, 0 = acquisition), ``survival``
     (share of the cohort still active, in [0, 1], 1 at period 0), optionally
     ``cohort`` (the acquisition period) and ``firm`` or ``strategy`` (whose
-    customers). Each curve (cohort x firm or strategy) must not rise with
+    customers) and ``customers`` (the cohort's size at period 0, the same on
+    every row of a curve; needed by ``calibrate.weights: cohort_size``).
+    Each curve (cohort x firm or strategy) must not rise with
     the period; a period appears once per curve; ``cohort + period`` lies
     within the scenario's horizon (``simulation.periods``). The last
     ``calibrate.holdout`` periods (by calendar period, ``cohort + period``)
@@ -225,14 +231,24 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
                      else "of the scenario")
             problems.append(Problem(shown, line, group, f"{who!r} is not a {group} {whose}; "
                                     f"{group}s: {', '.join(known)}"))
+        size = 1
+        if "customers" in row:
+            size = _integer(row["customers"])
+            if size is None or size < 1:
+                problems.append(Problem(shown, line, "customers", f"{row['customers']!r} is "
+                                        "not a number of customers (a whole number >= 1)"))
         rows.append({"group": who, "cohort": cohort, "period": period,
-                     "survival": survival, "line": line})
+                     "survival": survival, "line": line, "size": size})
     if problems:
         raise ScenarioError(problems)
     if not rows:
         raise ScenarioError([Problem(shown, None, "", "no rows: give period,survival rows")])
     frame = pd.DataFrame(rows)
     problems += _curve_problems(frame, shown)
+    by_size = block is not None and block.weights == "cohort_size"
+    if by_size and "customers" not in header:
+        problems.append(Problem(shown, 1, "customers", "calibrate.weights is cohort_size: "
+                                "give each cohort's size in a customers column"))
     holdout = scenario.calibration.holdout if scenario.calibration else 0
     calendar = frame["cohort"] + frame["period"]
     last_periods = sorted(calendar.unique())[-holdout:] if holdout else []
@@ -243,6 +259,8 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
                                 "after 0 to fit; lower calibrate.holdout or give more periods"))
     if problems:
         raise ScenarioError(problems)
+    fitted_size = frame.loc[frame["in_sample"] & (frame["period"] > 0), "size"].mean()
+    frame["weight"] = frame.pop("size") / fitted_size if by_size else 1.0
     frame = frame.sort_values(["group", "cohort", "period"], kind="stable", ignore_index=True)
     return Target(frame=frame, source=shown, group=group, by_cohort="cohort" in header)
 
@@ -258,6 +276,10 @@ def _curve_problems(frame: pd.DataFrame, shown: str) -> list[Problem]:
                                         f"given twice for this curve (also at line "
                                         f"{first_line[row.period]})"))
             first_line.setdefault(row.period, row.line)
+            if row.size != curve["size"].iloc[0]:
+                problems.append(Problem(shown, row.line, "customers", f"{row.size} differs "
+                                        f"from {curve['size'].iloc[0]} at line "
+                                        f"{curve['line'].iloc[0]}: a cohort has one size"))
             if row.period == 0 and abs(row.survival - 1.0) > 1e-9:
                 problems.append(Problem(shown, row.line, "survival", "must be 1 at period 0 "
                                         "(the whole cohort is there when acquired)"))
@@ -358,10 +380,15 @@ def simulate(config: Config, seeds: Sequence[int], selection: Selection,
     return merged["survival"].to_numpy(dtype=float)
 
 
-def loss(simulated: np.ndarray, observed: np.ndarray) -> float:
-    """Sum of squared errors; a row the model cannot compute counts :data:`MISSING_ERROR`."""
+def loss(simulated: np.ndarray, observed: np.ndarray, weights: np.ndarray | None = None
+         ) -> float:
+    """Sum of squared errors, each times its weight (default 1).
+
+    A row the model cannot compute counts :data:`MISSING_ERROR`.
+    """
     squared = (np.asarray(simulated) - np.asarray(observed)) ** 2
-    return float(np.where(np.isnan(squared), MISSING_ERROR, squared).sum())
+    squared = np.where(np.isnan(squared), MISSING_ERROR, squared)
+    return float((squared if weights is None else squared * weights).sum())
 
 
 def rmse(simulated: np.ndarray, observed: np.ndarray) -> float:
@@ -380,7 +407,8 @@ class Objective:
         locs: where each fitted parameter goes in ``raw_config``.
         seeds: the replications' seeds (common random numbers).
         selection: whose customers.
-        target: the fitted rows (``group``, ``cohort``, ``period``, ``survival``).
+        target: the fitted rows (``group``, ``cohort``, ``period``, ``survival``,
+            ``weight``).
     """
 
     raw_config: dict
@@ -403,9 +431,10 @@ class Objective:
         try:
             config = self.config(values)
         except ValidationError:
-            return MISSING_ERROR * len(self.target)
+            return MISSING_ERROR * float(self.target["weight"].sum())
         simulated = simulate(config, self.seeds, self.selection, self.target)
-        return loss(simulated, self.target["survival"].to_numpy())
+        return loss(simulated, self.target["survival"].to_numpy(),
+                    self.target["weight"].to_numpy())
 
 
 def candidate_config(raw_config: dict, locs: Sequence[tuple], values: Sequence[float]) -> Config:

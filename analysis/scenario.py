@@ -283,6 +283,8 @@ class Calibration(StrictModel):
         firm: whose customers the curve follows (default: every firm's, pooled).
         strategy: or the firms of this strategy, pooled.
         cohorts: ``all`` acquisition cohorts pooled, or the ``initial`` one only.
+        weights: ``equal`` (every target row alike) or ``cohort_size`` (rows
+            weighted by the size of their cohort, the target's ``customers``).
     """
 
     parameters: dict[str, tuple[float, float]] = Field(min_length=1, max_length=20)
@@ -294,6 +296,7 @@ class Calibration(StrictModel):
     firm: str | None = None
     strategy: str | None = None
     cohorts: Literal["all", "initial"] = "all"
+    weights: Literal["equal", "cohort_size"] = "equal"
 
     @model_validator(mode="after")
     def _budget_for_two_populations(self):

@@ -221,3 +221,33 @@ def test_a_candidate_that_breaks_a_joint_rule_gets_the_worst_loss(write, scenari
         target=target.frame)
     assert objective([0.3, 0.1]) == len(target.frame)  # trust would break slower than it builds
     assert objective([0.05, 0.2]) < len(target.frame) / 10
+
+
+def test_cohort_size_weights(write):
+    scenario = load_scenario(write(SCENARIO.replace("  firm: A\n", "  weights: cohort_size\n")
+                                   .replace("holdout: 3", "holdout: 0"), "fit_me.yaml"))
+    curve = ("period,survival,cohort,customers\n0,1,0,300\n1,0.9,0,300\n2,0.8,0,300\n"
+             "0,1,1,100\n1,0.8,1,100\n")
+    target = cal.read_target(write(curve, "curve.csv"), scenario)
+    # relative to the mean size of the fitted rows (periods after 0): (300 + 300 + 100) / 3
+    weights = target.frame.set_index(["cohort", "period"])["weight"]
+    assert weights[(0, 1)] == pytest.approx(300 / (700 / 3))
+    assert weights[(1, 1)] == pytest.approx(100 / (700 / 3))
+    assert cal.loss(np.array([0.5, 0.5]), np.array([0.4, 0.3]), np.array([2.0, 0.5])) == \
+        pytest.approx(2 * 0.01 + 0.5 * 0.04)
+
+
+@pytest.mark.parametrize(("curve", "expected"), [
+    ("period,survival\n0,1\n1,0.9\n", "curve.csv:1: customers: calibrate.weights is "
+                                      "cohort_size: give each cohort's size"),
+    ("period,survival,customers\n0,1,300\n1,0.9,200\n",
+     "curve.csv:3: customers: 200 differs from 300 at line 2: a cohort has one size"),
+    ("period,survival,customers\n0,1,0\n1,0.9,0\n", "curve.csv:2: customers: '0' is not a "
+                                                   "number of customers"),
+])
+def test_bad_cohort_sizes(write, curve, expected):
+    scenario = load_scenario(write(SCENARIO.replace("  firm: A\n", "  weights: cohort_size\n")
+                                   .replace("holdout: 3", "holdout: 0"), "fit_me.yaml"))
+    with pytest.raises(ScenarioError) as caught:
+        cal.read_target(write(curve, "curve.csv"), scenario)
+    assert any(expected in line for line in problems(caught.value)), problems(caught.value)
