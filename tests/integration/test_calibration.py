@@ -2,8 +2,8 @@
 
 Recovery: a target curve is simulated at known values of
 ``market.search_probability`` and ``relationship.exit_rate`` on seeds the
-calibration never uses (8 replications, as if observed), then calibrated from
-the scenario's default values (0.10 and 0.12) within wide bounds. Each
+calibration never uses (8 replications, as if observed), then calibrated
+within wide bounds by a scenario that holds the defaults (0.10 and 0.12). Each
 recovered value must lie within :data:`TOLERANCE` of the truth, for each of
 three targets. The README states the same tolerance and the errors measured.
 
