@@ -1,4 +1,4 @@
-"""The command line: ``run``, ``report``, ``validate``, ``export``, ``bench``, ``app``.
+"""The command line: run, report, validate, export, calibrate, bench and app.
 
 Exit codes: 0 all runs finished; 1 some runs failed (named on stderr and in
 manifest.json); 2 bad input (scenario file, output folder, Dask address),
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import results
 from .files import write_text
-from .scenario import Scenario, ScenarioError, load_scenario
+from .scenario import Problem, Scenario, ScenarioError, load_scenario
 from .sweep import (
     DaskExecutor,
     ProcessExecutor,
@@ -144,6 +144,25 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     export.set_defaults(handler=export_command)
 
+    calibrate = commands.add_parser(
+        "calibrate", help="fit a scenario's parameters to an observed cohort survival curve",
+        description="Fit the parameters named in the scenario's 'calibrate' block to the "
+                    "survival curve in the target CSV (period, survival; optional cohort, firm "
+                    "or strategy) and write calibration.csv, calibration.png, calibration.md, "
+                    "evaluations.csv and calibrated.yaml.",
+        epilog="Exit codes: 0 ok, 2 bad input (nothing written), 130 interrupted.")
+    calibrate.add_argument("scenario", metavar="SCENARIO.yaml", type=Path,
+                           help="scenario with a calibrate block")
+    calibrate.add_argument("--target", metavar="FILE.csv", type=Path, required=True,
+                           help="the observed survival curve")
+    calibrate.add_argument("--out", metavar="DIR", type=Path,
+                           help="output folder (default: results/<scenario name>/)")
+    calibrate.add_argument("--workers", metavar="N", type=_positive_int,
+                           help="processes evaluating candidates (default: execution.workers, "
+                                "else one per core); the fit does not depend on it")
+    calibrate.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    calibrate.set_defaults(handler=calibrate_command)
+
     bench = commands.add_parser(
         "bench", add_help=False, help="time the engine (or the Mesa reference); see bench --help",
         description="Time the engine or its per-agent Mesa reference.")
@@ -259,6 +278,49 @@ def validate_command(args) -> int:
         if not args.quiet:
             print(f"{path}: ok ({_describe(scenario)})")
     return EXIT_BAD_INPUT if invalid else EXIT_OK
+
+
+def calibrate_command(args) -> int:
+    """``calibrate SCENARIO.yaml --target FILE.csv``: fit, print the summary, write the files."""
+    from . import calibrate
+
+    try:
+        scenario = load_scenario(args.scenario)
+        if scenario.calibration is None:
+            raise ScenarioError([Problem(str(args.scenario), None, "calibrate",
+                                         "the scenario has no calibrate block; give "
+                                         "parameters with [low, high] bounds (see README)")])
+        target = calibrate.read_target(args.target, scenario)
+        folder = args.out or Path("results") / scenario.name
+        results.check_output(folder)
+    except ScenarioError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except results.OutputError as error:
+        _error(str(error))
+        return EXIT_BAD_INPUT
+    workers = args.workers or scenario.execution.workers or default_workers()
+    if not args.quiet:
+        block = scenario.calibration
+        print(f"calibrating {scenario.name}: {', '.join(block.parameters)} by {block.method} "
+              f"(at most {block.max_evaluations} evaluations x {block.replications} "
+              f"replications, {_plural(workers, 'worker')})", file=sys.stderr)
+    try:
+        fit = calibrate.calibrate(scenario, target, workers=workers, progress=not args.quiet)
+    except KeyboardInterrupt:
+        _error("interrupted; nothing was written")
+        return EXIT_INTERRUPTED
+    try:
+        written = calibrate.write_outputs(folder, scenario, fit, target)
+    except OSError as error:
+        _error(f"output folder {folder}: cannot write: {error.strerror or error}")
+        return EXIT_BAD_INPUT
+    if not args.quiet:
+        print(calibrate.summary_markdown(scenario, fit, target).split("## Error per period")[0]
+              .rstrip())
+        print(f"written: {', '.join(str(p) for p in written)}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _executor(args, scenario: Scenario, runs: int):

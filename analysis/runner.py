@@ -142,3 +142,19 @@ def run_once(config: Config, seed: int, *, transactions: bool = False) -> RunRes
         customers=clv[list(CUSTOMER_COLUMNS)],
         transactions=model.transactions_frame() if transactions else None,
     )
+
+
+def run_cohorts(config: Config, seed: int) -> pd.DataFrame:
+    """Run a model like :func:`run_once` and return only its cohort survival.
+
+    Calibration evaluates hundreds of candidates and reads nothing else; the
+    CLV and customer tables :func:`run_once` also builds would triple the time
+    of a small run. Same model, same seed: the same ``cohorts`` table as
+    ``run_once(config, seed).cohorts``.
+
+    Returns:
+        Columns :data:`COHORT_COLUMNS`.
+    """
+    cohorts = CRMModel(config, rng=seed).run().cohort_frame()
+    cohorts["setting"] = config.market.setting
+    return cohorts[list(COHORT_COLUMNS)].reset_index(drop=True)
