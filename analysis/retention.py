@@ -57,7 +57,8 @@ def cohort_survival(cohorts: pd.DataFrame, keys=("firm",), min_size: int = 1) ->
         are observed at that tenure).
     """
     keys = list(keys)
-    identity = [c for c in ("run_id", *keys, "cohort") if c in cohorts.columns]
+    # a cohort belongs to one firm of one run, whatever the grouping keys
+    identity = [c for c in ("run_id", "firm", *keys, "cohort") if c in cohorts.columns]
     identity = list(dict.fromkeys(identity))
     size = cohorts[cohorts["tenure"] == 0].set_index(identity)["active"].rename("size")
     frame = cohorts.join(size, on=identity)

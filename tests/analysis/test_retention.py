@@ -39,6 +39,16 @@ def test_survival_pools_cohorts_weighted_by_size():
     assert small.loc[small["tenure"] == 1, "survival"].item() == pytest.approx(1.0)
 
 
+def test_firms_sharing_a_strategy_pool_their_own_cohorts():
+    # two firms run the same strategy: each cohort is sized by its own firm's
+    # tenure-0 count, not joined against the other firm's cohort of that period
+    frame = pd.DataFrame({"firm": ["A", "A", "B", "B"], "strategy": "clasp",
+                          "cohort": 0, "tenure": [0, 1, 0, 1], "active": [100, 80, 300, 150]})
+    curve = retention.cohort_survival(frame, keys=("strategy",))
+    assert curve["survival"].tolist() == pytest.approx([1.0, 230 / 400])
+    assert curve["cohorts"].tolist() == [2, 2]
+
+
 def test_binomial_constant_hazard_cohort_is_close_to_geometric():
     rng = np.random.default_rng(3)
     r, size = 0.9, 200_000
