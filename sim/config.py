@@ -379,8 +379,10 @@ class SimulationConfig(StrictModel):
     initial_customer_share: Share = Field(
         0.5, description="share of customers that start with a firm (in exploration)"
     )
-    discount_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
-        0.01, description="discount rate per period"
+    discount_rate: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.01, description="discount rate per period, above 0: customer equity projects "
+                          "current customers over an infinite horizon, which a customer "
+                          "never lost would make infinite at a rate of 0"
     )
     satisfied_threshold: Share = Field(
         0.6, description="satisfaction at or above which a customer counts as satisfied"

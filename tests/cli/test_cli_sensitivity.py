@@ -32,7 +32,7 @@ sensitivity:
   methods: [morris, sobol]
   parameters:
     market.search_probability: [0.02, 0.4]
-    simulation.discount_rate: [0.0, 0.03]
+    simulation.discount_rate: [0.005, 0.03]
     market.switching_cost_scale: {scale: [0.5, 1.5]}
   morris: {trajectories: 4, levels: 4}
   sobol: {base_samples: 4}

@@ -87,6 +87,7 @@ def test_a_bad_firm_entry_reports_only_its_own_error():
     ({"relationship": {"satisfaction_at_confirmation": 1.0}},
      "relationship.satisfaction_at_confirmation"),
     ({"relationship": {"defection_temperature": 0.0}}, "relationship.defection_temperature"),
+    ({"simulation": {"discount_rate": 0.0}}, "simulation.discount_rate"),
     ({"market": {"search_probability": -0.1}}, "market.search_probability"),
     ({"market": {"repair_window": 1000.0}}, "market.repair_window"),
     ({"simulation": {"customers": 0}}, "simulation.customers"),
