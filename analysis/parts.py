@@ -21,8 +21,10 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from .files import remove_temporary, write_parquet, write_text
+from .files import remove_temporary, write_parquet, write_table, write_text
 
 EXTRA_PARTS = ("cohorts", "policies", "customers")
 """Optional per-run tables besides ``runs`` and ``timeseries`` (a run may lack some)."""
@@ -103,21 +105,38 @@ class PartStore:
                 for path in sorted(self.failed.glob("*.json"))
                 if not path.name.startswith(".") and path.stem not in done]
 
+    def folder(self, name: str) -> Path:
+        """Where the ``name`` parts are: ``runs``, ``timeseries`` or one of :data:`EXTRA_PARTS`."""
+        return {"runs": self.runs, "timeseries": self.timeseries, **self.extras}[name]
+
+    def combined_table(self, name: str, run_ids) -> pa.Table | None:
+        """The ``name`` parts of ``run_ids`` that exist, concatenated in that order (Arrow).
+
+        The parts are combined as Arrow tables, without a round trip through
+        pandas: this is most of the time a sweep spends after its last run.
+        A column whose type differs between parts (integers in one, floats in
+        another) gets the common type. None when no part exists.
+        """
+        folder = self.folder(name)
+        paths = [folder / f"{i}.parquet" for i in run_ids]
+        tables = [pq.ParquetFile(p).read() for p in paths if p.exists()]
+        if not tables:
+            return None
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    def write_combined(self, name: str, run_ids, path: Path) -> bool:
+        """Write the combined ``name`` parts of ``run_ids`` to ``path``; False if there are none."""
+        table = self.combined_table(name, run_ids)
+        if table is None or not table.num_rows:
+            return False
+        write_table(path, table)
+        return True
+
     def combine(self, run_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Concatenate the parts of ``run_ids`` in the given order (runs, timeseries)."""
-        run_ids = list(run_ids)
-        if not run_ids:
-            return pd.DataFrame(), pd.DataFrame()
-        runs = pd.concat([pd.read_parquet(self.runs / f"{i}.parquet") for i in run_ids],
-                         ignore_index=True)
-        timeseries = pd.concat(
-            [pd.read_parquet(self.timeseries / f"{i}.parquet") for i in run_ids],
-            ignore_index=True)
-        return runs, timeseries
+        return self.combine_extra("runs", run_ids), self.combine_extra("timeseries", run_ids)
 
     def combine_extra(self, name: str, run_ids) -> pd.DataFrame:
-        """Concatenate the ``name`` parts (see :data:`EXTRA_PARTS`) that exist for ``run_ids``."""
-        folder = self.extras[name]
-        paths = [folder / f"{i}.parquet" for i in run_ids]
-        frames = [pd.read_parquet(p) for p in paths if p.exists()]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        """Concatenate the ``name`` parts that exist for ``run_ids``, as a data frame."""
+        table = self.combined_table(name, run_ids)
+        return pd.DataFrame() if table is None else table.to_pandas()

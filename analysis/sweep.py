@@ -33,6 +33,7 @@ import os
 import re
 import signal
 import sys
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -164,6 +165,8 @@ class Outcome:
     result: RunResult | None = None
     error: str | None = None
     traceback: str | None = None
+    seconds: float = 0.0
+    """Time the run took in the worker (``run`` itself, without queueing or transfer)."""
 
     @property
     def ok(self) -> bool:
@@ -192,13 +195,15 @@ def execute(spec: RunSpec, run: Callable[[Config, int], RunResult] = run_once) -
     Runs in the worker, which drops the customer table of runs that do not
     keep it (:func:`keeps_customers`) before the result travels back.
     """
+    start = time.perf_counter()
     try:
         result = run(spec.config, spec.seed)
         if not keeps_customers(spec) and getattr(result, "customers", None) is not None:
             result = dataclasses.replace(result, customers=None)
-        return Outcome(spec.run_id, result=result)
+        return Outcome(spec.run_id, result=result, seconds=time.perf_counter() - start)
     except Exception as error:
-        return Outcome.from_exception(spec.run_id, error)
+        return dataclasses.replace(Outcome.from_exception(spec.run_id, error),
+                                   seconds=time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------------
@@ -381,12 +386,15 @@ class SweepReport:
         resumed: runs found finished in the parts folder (not run again).
         ok: runs finished (including resumed ones).
         failures: failure records (run id, seed, values, error, traceback).
+        run_seconds: time spent inside the runs of this sweep, summed over the
+            workers (resumed runs are not counted).
     """
 
     total: int
     resumed: int = 0
     ok: int = 0
     failures: list[dict] = field(default_factory=list)
+    run_seconds: float = 0.0
 
 
 def failure_record(spec: RunSpec, outcome: Outcome) -> dict:
@@ -474,6 +482,7 @@ def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
     with bar:
         for outcome in executor.imap_unordered(functools.partial(execute, run=run), todo):
             spec = by_id[outcome.run_id]
+            report.run_seconds += outcome.seconds
             if outcome.ok:
                 store.write(spec.run_id, *part_frames(spec, outcome.result),
                             extras=extra_frames(spec, outcome.result))
