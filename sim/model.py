@@ -445,7 +445,8 @@ class CRMModel(mesa.Model):
         for name, new in (("value", value), ("satisfaction", satisfaction),
                           ("expectation", expectation), ("trust", trust),
                           ("switching_cost", switching_cost)):
-            np.copyto(getattr(pop, name)[block], new, where=active, casting="same_kind")
+            current = getattr(pop, name)[block]
+            current[...] = rules.select(active, new.astype(current.dtype, copy=False), current)
 
     def _refresh_slots(self) -> None:
         """Recompute each customer's firm slot (``firm + 1``; 0: no firm) after firms changed.
@@ -469,25 +470,27 @@ class CRMModel(mesa.Model):
         """
         slot = self._slot
         if where is not None:
-            slot = slot[where]
-            weights = None if weights is None else weights[where]
+            if weights is None:  # counts: customers outside ``where`` go to slot 0, dropped
+                slot = slot * where
+            else:
+                slot, weights = slot[where], weights[where]
         return np.bincount(slot, weights=weights, minlength=len(self.firms) + 1)[1:]
 
     def _account(self, vectors: FirmVectors, effects: Effects | None, active, t: int) -> None:
         pop, simulation = self.customers, self.config.simulation
         slot = self._slot
         price, wallet = vectors.price[slot], self.tables.wallet_share[pop.stage]
-        serve = np.where(active, vectors.serve_cost[slot], F32(0.0))
+        serve = rules.select(active, vectors.serve_cost[slot], F32(0.0))
         if effects is not None:
             price = price * effects.price_multiplier
             wallet = wallet * effects.wallet_multiplier
         sales = rules.revenue(pop.spend, price, wallet)
-        benefit = np.where(self._advocates(), vectors.advocate_value[slot], F32(0.0))
+        benefit = rules.select(self._advocates(), vectors.advocate_value[slot], F32(0.0))
         profit = vectors.margin[slot] * sales - serve
         discount = (1.0 + simulation.discount_rate) ** -t
         pop.revenue_to_date += sales
         # a customer's CLV bears what the firm's policies spent on it this period
-        spent = 0.0 if effects is None else np.where(active, effects.cost, F32(0.0))
+        spent = 0.0 if effects is None else rules.select(active, effects.cost, F32(0.0))
         pop.clv += ((profit - spent + benefit) * discount).astype(F32)
         flows = self._flows
         flows["revenue"] = self._per_firm(sales)
@@ -514,14 +517,13 @@ class CRMModel(mesa.Model):
 
         pop.stage_before_decline[entered_decline] = stage[entered_decline]
         changed = new != stage
-        pop.stage_age += active.astype(np.int16)
-        pop.stage_age[changed] = 0
+        pop.stage_age[...] = rules.select(changed, 0, pop.stage_age + active.astype(np.int16))
         pop.tenure += active.astype(np.int16)
         pop.stability_periods += (active & (new == Stage.STABILITY)).astype(np.int16)
-        np.maximum(pop.deepest_stage, np.where(new <= Stage.STABILITY, new, 0),
+        np.maximum(pop.deepest_stage, rules.select(new <= Stage.STABILITY, new, 0),
                    out=pop.deepest_stage, casting="unsafe")
         # exits are carried out in _defect, which also decides where the customer goes
-        np.copyto(pop.stage, new, where=~leaving)
+        pop.stage[...] = rules.select(leaving, pop.stage, new)
         return leaving
 
     def _next_stage_block(self, effects: Effects | None, uniform, block: slice) -> np.ndarray:

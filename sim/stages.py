@@ -14,7 +14,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .rules import logistic
+from .rules import logistic, select
 
 
 class Stage(IntEnum):
@@ -129,17 +129,17 @@ def transition_probabilities(
     p_recover = np.minimum(recovery_rate * logistic(steepness * (loyalty - recovery_threshold)),
                            1.0)
     window = repair_window * (1.0 + switching_cost)
-    overdue = np.where(stage_age >= window, overdue_exit_multiplier, 1.0)
+    overdue = select(stage_age >= window, overdue_exit_multiplier, 1.0)
     p_exit = np.minimum(exit_rate * (1.0 - switching_cost_buffer * switching_cost) * overdue, 1.0)
     # one draw decides at most one move; where the two chances add up past 1 the
     # harsher move keeps its chance (as in next_stage, where it is applied last)
     p_up = np.minimum(p_up, 1.0 - p_down)
     p_recover = np.minimum(p_recover, 1.0 - p_exit)
     return (
-        np.where(can_advance, p_up, 0.0),
-        np.where(can_decline, p_down, 0.0),
-        np.where(in_decline, p_recover, 0.0),
-        np.where(in_decline, p_exit, 0.0),
+        select(can_advance, p_up, 0.0),
+        select(can_decline, p_down, 0.0),
+        select(in_decline, p_recover, 0.0),
+        select(in_decline, p_exit, 0.0),
     )
 
 
@@ -165,10 +165,10 @@ def next_stage(stage, stage_before_decline, uniform, p_up, p_down, p_recover, p_
         The new stage codes (``Stage.EXITED`` for exits), same shape as ``stage``.
     """
     stage = np.asarray(stage)
-    new = np.where(uniform < p_up, stage + 1, stage)
-    new = np.where(uniform >= 1.0 - p_down, Stage.DECLINE, new)
-    new = np.where(uniform < p_recover, stage_before_decline, new)
-    new = np.where(uniform >= 1.0 - p_exit, Stage.EXITED, new)
+    new = select(uniform < p_up, stage + 1, stage)
+    new = select(uniform >= 1.0 - p_down, Stage.DECLINE, new)
+    new = select(uniform < p_recover, stage_before_decline, new)
+    new = select(uniform >= 1.0 - p_exit, Stage.EXITED, new)
     return new.astype(stage.dtype, copy=False)
 
 
