@@ -48,7 +48,11 @@ HISTORY_COLUMNS = (
 
 @dataclass(frozen=True)
 class StageTables:
-    """Per-stage lookup tables (indexed by :class:`Stage` code), built from the config."""
+    """Per-stage lookup tables (indexed by :class:`Stage` code), built from the config.
+
+    Look them up with ``table.take(stage, axis=0)``: indexing with the int8
+    stage codes (``table[stage]``) is several times slower in numpy.
+    """
 
     loyalty_weights: np.ndarray  # (stages, 4): value, satisfaction, trust, switching cost
     wallet_share: np.ndarray
@@ -479,7 +483,7 @@ class CRMModel(mesa.Model):
     def _account(self, vectors: FirmVectors, effects: Effects | None, active, t: int) -> None:
         pop, simulation = self.customers, self.config.simulation
         slot = self._slot
-        price, wallet = vectors.price[slot], self.tables.wallet_share[pop.stage]
+        price, wallet = vectors.price[slot], self.tables.wallet_share.take(pop.stage)
         serve = rules.select(active, vectors.serve_cost[slot], F32(0.0))
         if effects is not None:
             price = price * effects.price_multiplier
@@ -533,7 +537,7 @@ class CRMModel(mesa.Model):
         utility = rules.satisfaction_utility(pop.satisfaction[block],
                                              convexity=relationship.satisfaction_convexity)
         loyalty = rules.loyalty_drive(pop.value[block], utility, pop.trust[block], switching_cost,
-                                      self.tables.loyalty_weights[stage])
+                                      self.tables.loyalty_weights.take(stage, axis=0))
         probabilities = transition_probabilities(
             stage, pop.stage_age[block], loyalty, switching_cost,
             advance_threshold=self.tables.advance_threshold,
