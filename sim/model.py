@@ -25,7 +25,7 @@ from .stages import (
 F32 = np.float32
 _N_STAGES = len(Stage)
 
-BLOCK = 1 << 15
+BLOCK = 1 << 14
 """Customers per block in the per-customer phases (see :func:`blocks`)."""
 
 

@@ -165,10 +165,11 @@ def next_stage(stage, stage_before_decline, uniform, p_up, p_down, p_recover, p_
         The new stage codes (``Stage.EXITED`` for exits), same shape as ``stage``.
     """
     stage = np.asarray(stage)
+    code = stage.dtype.type  # stage codes in the array's own dtype (an IntEnum would widen it)
     new = select(uniform < p_up, stage + 1, stage)
-    new = select(uniform >= 1.0 - p_down, Stage.DECLINE, new)
+    new = select(uniform >= 1.0 - p_down, code(Stage.DECLINE), new)
     new = select(uniform < p_recover, stage_before_decline, new)
-    new = select(uniform >= 1.0 - p_exit, Stage.EXITED, new)
+    new = select(uniform >= 1.0 - p_exit, code(Stage.EXITED), new)
     return new.astype(stage.dtype, copy=False)
 
 
