@@ -10,6 +10,14 @@ Layout under ``<results>/parts/``::
     runs/<run_id>.parquet  written last: its presence marks the run finished
     failed/<run_id>.json   error, traceback and seed of a run that raised
 
+While a sweep runs, the store also appends each finished run's tables, in
+run order, to the combined tables (``.stream-<name>.parquet.<pid>.tmp`` in
+this folder; :meth:`PartStore.stream`): when the sweep has finished every run
+in order, :func:`analysis.results.write_tables` only moves them into place
+instead of reading every part back after the last run. Anything else (a
+resumed or partial sweep that did not stream every finished run, a column
+whose type changes between runs) falls back to combining the parts.
+
 Each file is written atomically (:mod:`analysis.files`), and a run's
 ``runs`` part only after all its other parts, so a killed sweep leaves
 whole parts of finished runs and nothing of the runs in flight; file names
@@ -17,6 +25,7 @@ are run ids, so a run is never stored twice.
 """
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -24,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .files import remove_temporary, write_parquet, write_table, write_text
+from .files import remove_temporary, write_table, write_text
 
 EXTRA_PARTS = ("cohorts", "policies", "customers")
 """Optional per-run tables besides ``runs`` and ``timeseries`` (a run may lack some)."""
@@ -61,6 +70,7 @@ class PartStore:
         for folder in (self.runs, self.timeseries, self.failed, *self.extras.values()):
             folder.mkdir(parents=True, exist_ok=True)
             remove_temporary(folder)
+        remove_temporary(self.root)  # combined tables a killed sweep was streaming
         write_text(self.fingerprint_file, fingerprint + "\n")
 
     def clear(self) -> None:
@@ -75,7 +85,7 @@ class PartStore:
         return {run_id for run_id in done if (self.timeseries / f"{run_id}.parquet").exists()}
 
     def write(self, run_id: str, runs: pd.DataFrame, timeseries: pd.DataFrame,
-              extras: dict[str, pd.DataFrame | None] | None = None) -> None:
+              extras: dict[str, pd.DataFrame | None] | None = None) -> dict[str, pa.Table]:
         """Store a finished run: timeseries and extras first, then the runs part that marks it done.
 
         Args:
@@ -84,13 +94,88 @@ class PartStore:
             timeseries: its rows of ``timeseries.parquet``.
             extras: name in :data:`EXTRA_PARTS` -> table; None or empty tables
                 are not written.
+
+        Returns:
+            The parts written, as Arrow tables by name (for :meth:`stream`).
         """
-        write_parquet(self.timeseries / f"{run_id}.parquet", timeseries)
-        for name, frame in (extras or {}).items():
-            if frame is not None and len(frame):
-                write_parquet(self.extras[name] / f"{run_id}.parquet", frame)
-        write_parquet(self.runs / f"{run_id}.parquet", runs)
+        frames = {"timeseries": timeseries, **(extras or {}), "runs": runs}
+        tables = {}
+        for name, frame in frames.items():  # the runs part last: it marks the run finished
+            if frame is None or (name in EXTRA_PARTS and not len(frame)):
+                continue
+            tables[name] = pa.Table.from_pandas(frame, preserve_index=False)
+            write_table(self.folder(name) / f"{run_id}.parquet", tables[name])
         (self.failed / f"{run_id}.json").unlink(missing_ok=True)
+        return tables
+
+    def read_tables(self, run_id: str) -> dict[str, pa.Table]:
+        """The parts of a finished run, as Arrow tables by name (those that exist)."""
+        tables = {}
+        for name in ("runs", "timeseries", *EXTRA_PARTS):
+            path = self.folder(name) / f"{run_id}.parquet"
+            if path.exists():
+                tables[name] = pq.ParquetFile(path).read()
+        return tables
+
+    # -- combined tables written while the sweep runs -------------------------
+
+    def begin_stream(self) -> None:
+        """Start appending runs' tables to the combined tables (drops an earlier stream)."""
+        self.discard_stream()
+        self._streamed: list[str] = []
+        self._writers: dict[str, tuple[pq.ParquetWriter, Path]] = {}
+        self._broken: set[str] = set()
+
+    def stream(self, run_id: str, tables: dict[str, pa.Table]) -> None:
+        """Append the tables of the next finished run (in run order) to the combined tables.
+
+        A table whose schema differs from the first run's (a swept value that
+        is an integer in one point and a float in another) stops streaming
+        that table: it is combined from the parts at the end instead.
+        """
+        self._streamed.append(run_id)
+        for name, table in tables.items():
+            if name in self._broken or not table.num_rows:
+                continue
+            if name not in self._writers:
+                path = self.root / f".stream-{name}.parquet.{os.getpid()}.tmp"
+                self._writers[name] = (pq.ParquetWriter(str(path), table.schema), path)
+            writer, path = self._writers[name]
+            if table.schema.equals(writer.schema, check_metadata=False):
+                writer.write_table(table)
+            else:
+                writer.close()
+                path.unlink(missing_ok=True)
+                del self._writers[name]
+                self._broken.add(name)
+
+    def finish_stream(self, run_ids, folder: Path) -> set[str]:
+        """Move the streamed combined tables into ``folder`` if they hold exactly ``run_ids``.
+
+        Returns:
+            The names of the tables written (``runs``, ``timeseries``, ...);
+            empty if nothing was streamed or the stream does not match.
+        """
+        if getattr(self, "_streamed", None) != list(run_ids):
+            self.discard_stream()
+            return set()
+        done = set()
+        for name, (writer, path) in self._writers.items():
+            writer.close()
+            with open(path, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(path, Path(folder) / f"{name}.parquet")
+            done.add(name)
+        self._writers = {}
+        self._streamed = None
+        return done
+
+    def discard_stream(self) -> None:
+        """Close and delete whatever was streamed."""
+        for writer, path in getattr(self, "_writers", {}).values():
+            writer.close()
+            path.unlink(missing_ok=True)
+        self._writers, self._streamed = {}, None
 
     def write_failure(self, run_id: str, record: dict) -> None:
         """Store why a run failed (replaced if it fails again, removed if it later succeeds)."""

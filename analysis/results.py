@@ -374,9 +374,10 @@ def write_tables(folder: Path, store: PartStore, specs) -> tuple[pd.DataFrame, p
     folder = Path(folder)
     finished = store.finished()
     run_ids = [spec.run_id for spec in specs if spec.run_id in finished]
+    streamed = store.finish_stream(run_ids, folder)  # written while the runs ran, if complete
     for name in ("runs", "timeseries", *EXTRA_PARTS):
         path = folder / f"{name}.parquet"
-        if not store.write_combined(name, run_ids, path):
+        if name not in streamed and not store.write_combined(name, run_ids, path):
             path.unlink(missing_ok=True)
 
     def read(name):

@@ -456,6 +456,10 @@ def extra_frames(spec: RunSpec, result: RunResult) -> dict[str, pd.DataFrame | N
     return frames
 
 
+MAX_BUFFERED_RUNS = 64
+"""Finished runs kept in memory while an earlier run is still running (see :func:`run_sweep`)."""
+
+
 def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
               run: Callable[[Config, int], RunResult] = run_once, progress: bool = True,
               description: str | None = None) -> SweepReport:
@@ -479,19 +483,44 @@ def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
     report.ok = report.resumed
     bar = tqdm(total=len(specs), initial=report.resumed, unit="run", desc=description,
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    # the combined tables are appended to in run order as the runs finish (see
+    # analysis.parts): ``ready`` holds each run's tables (None: failed) until
+    # every run before it is in
+    store.begin_stream()
+    ready: dict[str, dict | None] = {}
+    order = iter(spec.run_id for spec in specs)
+    waiting = next(order, None)
+
+    def stream_in_order():
+        nonlocal waiting
+        if len(ready) > MAX_BUFFERED_RUNS:  # a straggler holds the order up: combine at the end
+            store.discard_stream()
+            ready.clear()
+            waiting = None
+        while waiting is not None and (waiting in finished or waiting in ready):
+            tables = store.read_tables(waiting) if waiting in finished else ready.pop(waiting)
+            if tables is not None:
+                store.stream(waiting, tables)
+            waiting = next(order, None)
+
     with bar:
+        stream_in_order()
         for outcome in executor.imap_unordered(functools.partial(execute, run=run), todo):
             spec = by_id[outcome.run_id]
             report.run_seconds += outcome.seconds
+            tables = None
             if outcome.ok:
-                store.write(spec.run_id, *part_frames(spec, outcome.result),
-                            extras=extra_frames(spec, outcome.result))
+                tables = store.write(spec.run_id, *part_frames(spec, outcome.result),
+                                     extras=extra_frames(spec, outcome.result))
                 report.ok += 1
             else:
                 record = failure_record(spec, outcome)
                 store.write_failure(spec.run_id, record)
                 report.failures.append(record)
                 bar.set_postfix(failed=len(report.failures))
+            if waiting is not None:  # still streaming
+                ready[spec.run_id] = tables
+                stream_in_order()
             bar.update(1)
     report.failures.sort(key=lambda record: record["run_id"])
     return report
