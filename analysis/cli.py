@@ -1,4 +1,4 @@
-"""The command line: ``run SCENARIO.yaml``, ``report RESULTS_DIR``, ``validate FILE...``.
+"""The command line: run, report, validate, export, calibrate, bench and app.
 
 Exit codes: 0 all runs finished; 1 some runs failed (named on stderr and in
 manifest.json); 2 bad input (scenario file, output folder, Dask address),
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import results
 from .files import write_text
-from .scenario import Scenario, ScenarioError, load_scenario
+from .scenario import Problem, Scenario, ScenarioError, load_scenario
 from .sweep import (
     DaskExecutor,
     ProcessExecutor,
@@ -45,6 +45,15 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
     return value
+
+
+def _date(text: str):
+    from .export import parse_date
+
+    try:
+        return parse_date(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +116,53 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     validate.set_defaults(handler=validate_command)
 
+    export = commands.add_parser(
+        "export", help="export the purchase log and true CLV of runs (for CLV models)",
+        description="Re-run runs of a results folder with the purchase log on (same "
+                    "configuration and seed, checked against the stored results) and write "
+                    "transactions.csv (customer_id, date, monetary_value, firm, ..., period, "
+                    "clv_increment), customers_clv.csv (per customer x firm x run: purchases, "
+                    "total revenue, true realized CLV, projected CLV) and export.json.",
+        epilog="Example: python run.py export results/compare_strategies --transactions "
+               "--start-date 2024-01-01. Exit codes: 0 ok, 2 bad input (nothing written).")
+    export.add_argument("folder", metavar="RESULTS_DIR", type=Path, help="the results folder")
+    export.add_argument("--transactions", action="store_true",
+                        help="export the purchase log and per-customer CLV (required)")
+    export.add_argument("--run", metavar="RUN_ID", action="append", dest="runs",
+                        help="a run to export, e.g. p000-r001 (repeatable; default: "
+                             "replication 0 of every sweep point)")
+    export.add_argument("--all", action="store_true", dest="every",
+                        help="export every run of the folder")
+    export.add_argument("--start-date", metavar="YYYY-MM-DD", type=_date,
+                        help="date of period 1 (default 2020-01-01)")
+    export.add_argument("--period-length", choices=("month", "week", "day"), default="month",
+                        help="what one period stands for in the dates (default: month)")
+    export.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                        dest="file_format", help="file format (default: csv)")
+    export.add_argument("--out", metavar="DIR", type=Path,
+                        help="output folder (default: RESULTS_DIR/transactions/)")
+    export.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    export.set_defaults(handler=export_command)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="fit a scenario's parameters to an observed cohort survival curve",
+        description="Fit the parameters named in the scenario's 'calibrate' block to the "
+                    "survival curve in the target CSV (period, survival; optional cohort, firm "
+                    "or strategy) and write calibration.csv, calibration.png, calibration.md, "
+                    "evaluations.csv and calibrated.yaml.",
+        epilog="Exit codes: 0 ok, 2 bad input (nothing written), 130 interrupted.")
+    calibrate.add_argument("scenario", metavar="SCENARIO.yaml", type=Path,
+                           help="scenario with a calibrate block")
+    calibrate.add_argument("--target", metavar="FILE.csv", type=Path, required=True,
+                           help="the observed survival curve")
+    calibrate.add_argument("--out", metavar="DIR", type=Path,
+                           help="output folder (default: results/<scenario name>/)")
+    calibrate.add_argument("--workers", metavar="N", type=_positive_int,
+                           help="processes evaluating candidates (default: execution.workers, "
+                                "else one per core); the fit does not depend on it")
+    calibrate.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    calibrate.set_defaults(handler=calibrate_command)
+
     bench = commands.add_parser(
         "bench", add_help=False, help="time the engine (or the Mesa reference); see bench --help",
         description="Time the engine or its per-agent Mesa reference.")
@@ -148,6 +204,10 @@ def report_command(args) -> int:
     """``report RESULTS_DIR [--baseline OTHER_DIR]``: write the report into the folder."""
     from .report import ReportError, write_report
 
+    if (args.folder / "sensitivity.parquet").exists():  # one group per sample row: no report
+        _error(f"{args.folder} holds a sensitivity analysis: read sensitivity.md; "
+               "'run SCENARIO.yaml --out FOLDER --resume' writes it again from the runs")
+        return EXIT_BAD_INPUT
     try:
         written = write_report(args.folder, args.baseline)
     except ReportError as error:
@@ -159,6 +219,32 @@ def report_command(args) -> int:
     if not args.quiet:
         print(f"report: {written[1]} ({len(written) - 2} figures in "
               f"{args.folder / 'figures'}{os.sep})", file=sys.stderr)
+    return EXIT_OK
+
+
+def export_command(args) -> int:
+    """``export RESULTS_DIR --transactions``: write the purchase log and the true CLV."""
+    from .export import DEFAULT_START_DATE, ExportError, export_transactions
+
+    if not args.transactions:
+        _error("nothing to export: add --transactions (the purchase log and per-customer CLV)")
+        return EXIT_BAD_INPUT
+    if args.runs and args.every:
+        _error("give either --run or --all, not both")
+        return EXIT_BAD_INPUT
+    say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    try:
+        written = export_transactions(
+            args.folder, args.out, runs=args.runs, every=args.every,
+            start=args.start_date or DEFAULT_START_DATE, period_length=args.period_length,
+            file_format=args.file_format, progress=say)
+    except ExportError as error:
+        _error(str(error))
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        _error(f"{args.out or args.folder}: cannot write the export: {error.strerror or error}")
+        return EXIT_BAD_INPUT
+    say(f"export: {', '.join(str(path) for path in written)}")
     return EXIT_OK
 
 
@@ -192,6 +278,49 @@ def validate_command(args) -> int:
         if not args.quiet:
             print(f"{path}: ok ({_describe(scenario)})")
     return EXIT_BAD_INPUT if invalid else EXIT_OK
+
+
+def calibrate_command(args) -> int:
+    """``calibrate SCENARIO.yaml --target FILE.csv``: fit, print the summary, write the files."""
+    from . import calibrate
+
+    try:
+        scenario = load_scenario(args.scenario)
+        if scenario.calibration is None:
+            raise ScenarioError([Problem(str(args.scenario), None, "calibrate",
+                                         "the scenario has no calibrate block; give "
+                                         "parameters with [low, high] bounds (see README)")])
+        target = calibrate.read_target(args.target, scenario)
+        folder = args.out or Path("results") / scenario.name
+        results.check_output(folder)
+    except ScenarioError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except results.OutputError as error:
+        _error(str(error))
+        return EXIT_BAD_INPUT
+    workers = args.workers or scenario.execution.workers or default_workers()
+    if not args.quiet:
+        block = scenario.calibration
+        print(f"calibrating {scenario.name}: {', '.join(block.parameters)} by {block.method} "
+              f"(at most {block.max_evaluations} evaluations x {block.replications} "
+              f"replications, {_plural(workers, 'worker')})", file=sys.stderr)
+    try:
+        fit = calibrate.calibrate(scenario, target, workers=workers, progress=not args.quiet)
+    except KeyboardInterrupt:
+        _error("interrupted; nothing was written")
+        return EXIT_INTERRUPTED
+    try:
+        written = calibrate.write_outputs(folder, scenario, fit, target)
+    except OSError as error:
+        _error(f"output folder {folder}: cannot write: {error.strerror or error}")
+        return EXIT_BAD_INPUT
+    if not args.quiet:
+        print(calibrate.summary_markdown(scenario, fit, target).split("## Error per period")[0]
+              .rstrip())
+        print(f"written: {', '.join(str(p) for p in written)}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _executor(args, scenario: Scenario, runs: int):
@@ -265,10 +394,15 @@ def run_command(args) -> int:
         return EXIT_INTERRUPTED
 
     runs, _ = results.write_tables(folder, store, specs)
-    table = results.strategy_setting_table(runs, scenario.sweep_paths) if len(runs) else None
+    table = (results.strategy_setting_table(runs, scenario.sweep_paths)
+             if len(runs) and scenario.sensitivity is None else None)
     final = results.manifest(report=report, finished=_now(), **record)
     results.write_manifest(folder, final)
-    write_text(folder / "summary.md", results.summary_markdown(scenario, table, report, final))
+    if scenario.sensitivity is not None:
+        _write_sensitivity(folder, scenario, runs, report, final, args, say)
+    else:
+        write_text(folder / "summary.md",
+                   results.summary_markdown(scenario, table, report, final))
     if table is not None and not args.quiet:
         print(results.format_table(table))
     if table is not None and not args.no_report:
@@ -290,6 +424,21 @@ def run_command(args) -> int:
                   file=sys.stderr)
         return EXIT_FAILED_RUNS
     return EXIT_OK
+
+
+def _write_sensitivity(folder, scenario, runs, report, record, args, say) -> None:
+    """The indices of a scenario with a ``sensitivity`` block, instead of its table and report."""
+    from .sensitivity import SensitivityError, summary_lines, write_results
+
+    try:
+        table = write_results(folder, scenario, runs, report, record,
+                              figures=not args.no_report)
+    except SensitivityError as error:  # failed runs: named below, --resume finishes them
+        _error(str(error))
+        return
+    if not args.quiet:
+        print("\n".join(summary_lines(table)))
+    say(f"sensitivity: {folder / 'sensitivity.md'}, {folder / 'sensitivity.csv'}")
 
 
 def main(argv=None) -> int:

@@ -6,8 +6,9 @@ Temporary files are named ``.<name>.<pid>.tmp``; :func:`remove_temporary`
 clears the ones a killed process left behind.
 """
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -17,18 +18,29 @@ import pyarrow.parquet as pq
 TEMPORARY_PATTERN = ".*.tmp"
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temporary_path)``, flush it to disk, then move it onto ``path``."""
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path to write ``path``'s content to; on success move it onto ``path``.
+
+    For files written in several steps (e.g. appended run by run). If the
+    block raises, the temporary file is removed and ``path`` is left as it was.
+    """
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        write(temporary)
+        yield temporary
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(temporary_path)``, flush it to disk, then move it onto ``path``."""
+    with atomic_path(path) as temporary:
+        write(temporary)
 
 
 def write_text(path: Path, text: str) -> None:

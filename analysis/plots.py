@@ -279,3 +279,43 @@ def equity_drivers(table: pd.DataFrame, *, panel: str, bar: str, title: str) -> 
     handles, labels = axes[0].get_legend_handles_labels()
     _finish(figure, title, handles, labels)
     return figure
+
+
+def calibration_fit(table: pd.DataFrame, *, title: str) -> Figure:
+    """Observed against simulated survival, one colour per curve, the holdout shaded.
+
+    ``table`` has ``curve`` (a label), ``cohort``, ``period``, ``observed``,
+    ``simulated``, ``uncalibrated`` and ``sample`` (``in_sample`` or
+    ``holdout``), as :func:`analysis.calibrate.calibrate` returns it. The x
+    axis is the calendar period (cohort + period), so held-out points are the
+    last ones whichever cohort they belong to.
+    """
+    curves = list(dict.fromkeys(table["curve"]))
+    colours = _colours(curves)
+    figure, axis = plt.subplots(figsize=(7.5, 4.6))
+    calendar = table["cohort"] + table["period"]
+    held = calendar[table["sample"] == "holdout"]
+    if len(held):
+        axis.axvspan(held.min() - 0.5, calendar.max() + 0.5, color="grey", alpha=0.15)
+    for curve in curves:
+        rows = table[table["curve"] == curve].sort_values("period")
+        x = rows["cohort"] + rows["period"]
+        axis.plot(x, rows["observed"], "o", color=colours[curve], markersize=4)
+        axis.plot(x, rows["simulated"], "-", color=colours[curve])
+        axis.plot(x, rows["uncalibrated"], ":", color=colours[curve], linewidth=1)
+    axis.set_xlabel("period (acquisition period + tenure)")
+    axis.set_ylabel("share of cohort still a customer")
+    axis.set_ylim(0, 1.02)
+    axis.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], color="black", marker="o", linestyle="", markersize=4),
+               plt.Line2D([], [], color="black"),
+               plt.Line2D([], [], color="black", linestyle=":", linewidth=1)]
+    names = ["observed (target)", "simulated, calibrated", "simulated, scenario as written"]
+    if len(held):
+        handles.append(plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.15))
+        names.append("held out of the fit")
+    if len(curves) > 1:
+        handles += [plt.Line2D([], [], color=colours[c]) for c in curves]
+        names += curves
+    _finish(figure, title, handles, names)
+    return figure

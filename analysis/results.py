@@ -13,6 +13,7 @@
     manifest.json           versions, git commit, seeds, times, run counts, failures
     summary.md              the strategy x setting table and the run counts
     parts/                  one file per finished run (what --resume reads)
+    transactions/           purchase logs and true CLV, if exported (analysis.export)
 
 The README's "Results folder" section documents every column.
 """
@@ -42,11 +43,19 @@ TABLE_FILES = ("runs.parquet", "timeseries.parquet", "cohorts.parquet", "policie
 """The combined result tables."""
 
 OUTPUT_FILES = (*TABLE_FILES, "scenario.resolved.yaml", "scenario.yaml", "manifest.json",
-                "summary.md", "report.md", "report.html")
+                "summary.md", "report.md", "report.html", "sensitivity.csv",
+                "sensitivity.parquet", "sensitivity.md")
 """Files the results folder holds besides ``parts/`` (replaced by a fresh run)."""
 
+EXPORT_FOLDER = "transactions"
+"""Where ``run.py export --transactions`` writes by default (cleared by a fresh run)."""
+
+EXPORT_FILES = ("transactions.csv", "transactions.parquet", "customers_clv.csv",
+                "customers_clv.parquet", "export.json")
+"""The files of an export (:mod:`analysis.export`)."""
+
 LIBRARIES = ("mesa", "numpy", "pandas", "pydantic", "pyarrow", "pyyaml", "scipy", "tqdm",
-             "dask", "distributed")
+             "dask", "distributed", "SALib")
 
 TABLE_OUTCOMES = (("retention_rate", "retention rate"), ("customer_equity", "customer equity"))
 """Outcomes of the strategy x setting table: column and label."""
@@ -123,6 +132,9 @@ def prepare(folder: Path, scenario: Scenario, *, resume: bool) -> PartStore:
             (folder / name).unlink(missing_ok=True)
         for figure in (folder / "figures").glob("*.png"):
             figure.unlink(missing_ok=True)
+        export = folder / EXPORT_FOLDER  # an export of the old runs would be stale
+        for name in EXPORT_FILES:
+            (export / name).unlink(missing_ok=True)
     store.create(fingerprint(scenario))
     write_text(folder / "scenario.resolved.yaml", resolved_yaml(scenario))
     write_text(folder / "scenario.yaml", scenario.source.read_text(encoding="utf-8"))
@@ -198,7 +210,8 @@ def manifest(scenario: Scenario, specs, *, report=None, started: str, finished: 
         "seeds": {
             "scenario": sorted({p.config.simulation.seed for p in scenario.points}),
             "derivation": "numpy.random.SeedSequence(entropy=simulation.seed, spawn_key=("
-                          "first 16 bytes of sha256(point key without swept policies) as 4 uint32, "
+                          "first 16 bytes of sha256(point key without swept policies or "
+                          "sensitivity parameters) as 4 uint32, "
                           "replication))"
                           ".generate_state(1, uint64) >> 1",
             "runs": {spec.run_id: spec.seed for spec in specs},

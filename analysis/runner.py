@@ -67,6 +67,8 @@ class RunResult:
             (empty if no firm runs a policy).
         customers: the firms' customers at the end, :data:`CUSTOMER_COLUMNS`;
             None when not kept (the sweep keeps it for replication 0 only).
+        transactions: the purchase log (``CRMModel.transactions_frame()``),
+            only when asked for (``run_once(..., transactions=True)``).
     """
 
     firms: pd.DataFrame
@@ -74,6 +76,7 @@ class RunResult:
     cohorts: pd.DataFrame
     policies: pd.DataFrame
     customers: pd.DataFrame | None = None
+    transactions: pd.DataFrame | None = None
 
 
 def policy_outcomes(policy_frame: pd.DataFrame) -> pd.DataFrame:
@@ -95,18 +98,24 @@ def policy_outcomes(policy_frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index()[list(POLICY_COLUMNS)]
 
 
-def run_once(config: Config, seed: int) -> RunResult:
+def run_once(config: Config, seed: int, *, transactions: bool = False) -> RunResult:
     """Build a model from ``config``, run it for ``config.simulation.periods`` and measure it.
 
     Args:
         config: the validated configuration.
         seed: the model's random seed (``CRMModel(config, rng=seed)``).
+        transactions: also keep the purchase log (``model.log_transactions()``);
+            it changes no other result.
 
     Returns:
         The per-firm outcomes, the per-period records, cohort survival, policy
-        outcomes and the end-of-run customer table of the run.
+        outcomes, the end-of-run customer table of the run and, if asked
+        for, its purchase log.
     """
-    model = CRMModel(config, rng=seed).run()
+    model = CRMModel(config, rng=seed)
+    if transactions:
+        model.log_transactions()
+    model.run()
     ledger = model.firm_frame()
     setting = config.market.setting
     customers = model.customers_frame()
@@ -131,4 +140,21 @@ def run_once(config: Config, seed: int) -> RunResult:
         cohorts=cohorts[list(COHORT_COLUMNS)].reset_index(drop=True),
         policies=policy_outcomes(model.policy_frame()),
         customers=clv[list(CUSTOMER_COLUMNS)],
+        transactions=model.transactions_frame() if transactions else None,
     )
+
+
+def run_cohorts(config: Config, seed: int) -> pd.DataFrame:
+    """Run a model like :func:`run_once` and return only its cohort survival.
+
+    Calibration evaluates hundreds of candidates and reads nothing else; the
+    CLV and customer tables :func:`run_once` also builds would triple the time
+    of a small run. Same model, same seed: the same ``cohorts`` table as
+    ``run_once(config, seed).cohorts``.
+
+    Returns:
+        Columns :data:`COHORT_COLUMNS`.
+    """
+    cohorts = CRMModel(config, rng=seed).run().cohort_frame()
+    cohorts["setting"] = config.market.setting
+    return cohorts[list(COHORT_COLUMNS)].reset_index(drop=True)

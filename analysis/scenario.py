@@ -50,6 +50,8 @@ from pydantic_core import PydanticUndefined
 
 from sim.config import Config, StrictModel
 
+from .sensitivity import SensitivityBlock, expand
+
 CONFIG_SECTIONS = tuple(Config.model_fields)
 """Top-level sections of the model configuration (the only roots a sweep path may have)."""
 
@@ -265,13 +267,62 @@ class Sweep(StrictModel):
     zip: dict[str, Any] = Field(default_factory=dict)
 
 
+CALIBRATION_POPULATION = 5
+"""Candidates per fitted parameter in a population of differential evolution (and the
+least budget: two populations; Nelder-Mead samples a fifth of the budget first)."""
+
+
+class Calibration(StrictModel):
+    """The ``calibrate`` block: what ``run.py calibrate`` fits, and how (:mod:`analysis.calibrate`).
+
+    Attributes:
+        parameters: dotted config path -> ``[low, high]`` bounds of a number to fit.
+        replications: runs per candidate, all candidates on the same seeds.
+        seed: where those seeds derive from (default: ``simulation.seed``).
+        holdout: the last periods of the target kept out of the fit.
+        method: ``differential_evolution`` or ``nelder_mead``.
+        max_evaluations: most candidates evaluated.
+        firm: whose customers the curve follows (default: every firm's, pooled).
+        strategy: or the firms of this strategy, pooled.
+        cohorts: ``all`` acquisition cohorts pooled, or the ``initial`` one only.
+        weights: ``equal`` (every target row alike) or ``cohort_size`` (rows
+            weighted by the size of their cohort, the target's ``customers``).
+    """
+
+    parameters: dict[str, tuple[float, float]] = Field(min_length=1, max_length=20)
+    replications: Annotated[int, Field(ge=1, le=10_000)] = 4
+    seed: Annotated[int, Field(ge=0)] | None = None
+    holdout: Annotated[int, Field(ge=0, le=10_000)] = 0
+    method: Literal["differential_evolution", "nelder_mead"] = "differential_evolution"
+    max_evaluations: Annotated[int, Field(ge=2, le=1_000_000)] = 200
+    firm: str | None = None
+    strategy: str | None = None
+    cohorts: Literal["all", "initial"] = "all"
+    weights: Literal["equal", "cohort_size"] = "equal"
+
+    @model_validator(mode="after")
+    def _budget_for_two_populations(self):
+        least = 2 * CALIBRATION_POPULATION * len(self.parameters)
+        if self.max_evaluations < least:
+            raise ValueError(f"max_evaluations {self.max_evaluations} is too few for "
+                             f"{len(self.parameters)} parameters; give at least {least} (two "
+                             f"populations of {CALIBRATION_POPULATION} candidates per parameter)")
+        return self
+
+
 class ScenarioFile(Config):
-    """The whole file: a :class:`sim.config.Config` plus name, description, sweep, execution."""
+    """The whole file: a :class:`sim.config.Config` plus name, description, sweep, execution.
+
+    ``sensitivity`` (optional) repeats a sample of parameter values at every
+    sweep point (:mod:`analysis.sensitivity`).
+    """
 
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=120)] | None = None
     description: str = ""
     sweep: Sweep | None = None
+    sensitivity: SensitivityBlock | None = None
     execution: Execution = Execution()
+    calibrate: Calibration | None = None
 
 
 FILE_KEYS = tuple(ScenarioFile.model_fields)
@@ -502,11 +553,19 @@ class Point:
         index: position in the expansion (grid in file order, then zip).
         values: dotted path -> value set at this point (empty without a sweep).
         config: the whole validated configuration of this point.
+        common: swept paths left out of the run seeds (a sensitivity design's
+            parameters): points that differ only in them share their seeds.
     """
 
     index: int
     values: dict[str, Any]
     config: Config
+    common: tuple[str, ...] = ()
+
+    @property
+    def seed_values(self) -> dict[str, Any]:
+        """The swept values the run seeds derive from: ``values`` without ``common``."""
+        return {path: v for path, v in self.values.items() if path not in self.common}
 
     @property
     def key(self) -> str:
@@ -523,8 +582,12 @@ class Scenario:
         description: free text from the file.
         source: the file it was read from.
         points: every sweep point (one point, with no values, without a sweep).
-        sweep_paths: the swept dotted paths, grid paths first.
+        sweep_paths: the swept dotted paths, grid paths first (then the
+            sensitivity parameters).
         execution: the ``execution`` section (the command line may override it).
+        sensitivity: the :class:`analysis.sensitivity.Design` when the file has
+            a ``sensitivity`` block (then ``points`` are its cells), else None.
+        calibration: the ``calibrate`` block, each parameter path checked.
     """
 
     name: str
@@ -533,6 +596,8 @@ class Scenario:
     points: tuple[Point, ...]
     sweep_paths: tuple[str, ...]
     execution: Execution
+    sensitivity: Any = None
+    calibration: Calibration | None = None
 
     @property
     def runs(self) -> int:
@@ -661,6 +726,10 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
     if "sweep" in data and not data["sweep"]:
         problems.append(Problem(shown, document.line_of(("sweep",)), "sweep", _EMPTY_SWEEP))
         data["sweep"] = None
+    if "sensitivity" in data and not data["sensitivity"]:
+        problems.append(Problem(shown, document.line_of(("sensitivity",)), "sensitivity",
+                                "empty: give 'parameters' with [low, high] bounds, or remove "
+                                "'sensitivity'"))
     base_messages: set[tuple[str, str]] = set()
     try:
         parsed = ScenarioFile.model_validate(data)
@@ -706,6 +775,14 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
             continue
         points.append(Point(index, values, config))
 
+    design = None
+    if parsed is not None and parsed.sensitivity is not None and not problems:
+        design, points, found = expand(parsed.sensitivity, points, raw_config, document, shown,
+                                       swept_paths=tuple(lines))
+        problems.extend(found)
+    if parsed is not None and parsed.calibrate is not None:
+        problems.extend(calibration_problems(parsed, raw_config, document, shown))
+
     if parsed is not None and not problems:
         total = sum(p.config.simulation.replications for p in points)
         if total > MAX_RUNS:
@@ -721,6 +798,65 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
         description=parsed.description,
         source=path,
         points=tuple(points),
-        sweep_paths=tuple(lines),
+        sweep_paths=tuple(lines) + (design.names if design else ()),
         execution=parsed.execution,
+        sensitivity=design,
+        calibration=parsed.calibrate,
     )
+
+
+# ---------------------------------------------------------------------------
+# The calibrate block: parameter paths and bounds
+# ---------------------------------------------------------------------------
+
+
+def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlDocument,
+                         shown: str) -> list[Problem]:
+    """Check the ``calibrate`` block against the scenario.
+
+    Each parameter path must name a number of the model configuration (not a
+    ``simulation`` field), ``low < high``, and the scenario must be valid
+    with the parameter at either bound; ``firm`` and ``strategy`` must name
+    the scenario's firms; a calibrated scenario has no sweep and no
+    sensitivity block.
+    """
+    block, problems = parsed.calibrate, []
+
+    def problem(loc: Loc, message: str) -> None:
+        problems.append(Problem(shown, document.line_of(("calibrate", *loc)),
+                                dotted(("calibrate", *loc)), message))
+
+    if parsed.sweep is not None:
+        problem((), "a scenario to calibrate has no sweep; remove 'sweep' or 'calibrate'")
+    if parsed.sensitivity is not None:
+        problem((), "a scenario to calibrate has no sensitivity block; "
+                    "remove 'sensitivity' or 'calibrate'")
+    names = [firm.name for firm in parsed.firms]
+    strategies = list(dict.fromkeys(firm.strategy for firm in parsed.firms))
+    if block.firm is not None and block.strategy is not None:
+        problem(("strategy",), "give firm or strategy, not both")
+    if block.firm is not None and block.firm not in names:
+        problem(("firm",), f"no firm {block.firm!r}; firms: {', '.join(names)}")
+    if block.strategy is not None and block.strategy not in strategies:
+        problem(("strategy",), f"no firm runs {block.strategy!r}; strategies: "
+                               f"{', '.join(strategies)}")
+    for path, (low, high) in block.parameters.items():
+        loc, message = _split_path(path, raw_config)
+        if message is None and loc[0] == "simulation":
+            message = "simulation fields set the run, not the model; calibrate model parameters"
+        elif message is None and _node_at(loc, Config)[0] is not float:
+            message = "not a continuous number; calibrate fits fields that take any number"
+        if message is None and not low < high:
+            message = f"bounds [{low:g}, {high:g}]: low must be below high"
+        for bound in () if message else (low, high):
+            raw = copy.deepcopy(raw_config)
+            assign(raw, loc, bound)
+            try:
+                Config.model_validate(raw)
+            except ValidationError as error:
+                found = _problems_from(error, document, shown)
+                message = f"bound {bound:g}: {found[0].message}" if found else str(error)
+                break
+        if message:
+            problem(("parameters", path), message)
+    return problems

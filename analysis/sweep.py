@@ -7,8 +7,9 @@ replication))``, so it does not depend on the order in which runs are queued,
 on the number of workers or on the engine, and adding a value to a sweep does
 not change the seeds of the other points. Swept retention policies are left
 out of the digest (:func:`seed_key`): points that differ only in policies
-share their seeds (common random numbers). ``CRMModel(point config,
-rng=seed)`` reproduces any run on its own.
+share their seeds (common random numbers), and so do the cells of a
+sensitivity design at one sweep point (:attr:`analysis.scenario.Point.common`).
+``CRMModel(point config, rng=seed)`` reproduces any run on its own.
 
 Failures. A run that raises is recorded (error, traceback, seed) and the
 others go on; :class:`SweepReport` lists the failures.
@@ -144,7 +145,7 @@ def plan_runs(scenario: Scenario) -> list[RunSpec]:
                 run_id=f"p{point.index:0{point_width}d}-r{replication:0{replication_width}d}",
                 point=point.index,
                 replication=replication,
-                seed=run_seed(point.config.simulation.seed, seed_key(point.values),
+                seed=run_seed(point.config.simulation.seed, seed_key(point.seed_values),
                               replication),
                 values=values,
                 config=point.config,

@@ -21,6 +21,7 @@ from .stages import (
     trajectory_type,
     transition_probabilities,
 )
+from .transactions import TransactionLog
 
 F32 = np.float32
 _N_STAGES = len(Stage)
@@ -166,7 +167,9 @@ class CRMModel(mesa.Model):
        ``f(V - E)``, expectation adapts, trust moves toward satisfaction and
        reputation, switching cost builds up and decays.
     3. **Money.** Revenue by stage, cost to serve, expected referral value of
-       advocates; customers' realized CLV and firms' books are updated.
+       advocates; customers' realized CLV and firms' books are updated (and,
+       if :meth:`log_transactions` was called, each active customer's sales
+       and CLV increment go to the purchase log, :mod:`sim.transactions`).
     4. **Stages.** The stage-weighted loyalty drive sets the chances to move
        up, slide into decline, recover or exit; one draw per customer decides.
        Stage age and tenure advance.
@@ -217,6 +220,7 @@ class CRMModel(mesa.Model):
         self._policy_rows: list[dict] = []
         self._followed = np.empty(0, dtype=np.intp)
         self._history: list[pd.DataFrame] = []
+        self._transactions: TransactionLog | None = None
         self._flows: dict[str, np.ndarray] = {}
         self._refresh_slots()
         self._record(period=0)
@@ -319,6 +323,31 @@ class CRMModel(mesa.Model):
             raise ValueError(f"customer ids must be in [0, {len(self.customers) - 1}]")
         self._followed = np.unique(np.concatenate([self._followed, ids]))
         self._snapshot_followed()
+
+    def log_transactions(self) -> None:
+        """Record every purchase from the next period on (off by default; :mod:`sim.transactions`).
+
+        Each active customer buys every period, so the log holds one row per
+        active customer-period: its sales and its CLV increment, exactly as
+        the engine books them. Logging changes no result.
+        """
+        if self._transactions is None:
+            self._transactions = TransactionLog()
+
+    def transactions_frame(self) -> pd.DataFrame:
+        """One row per purchase since :meth:`log_transactions` was called.
+
+        Columns ``period``, ``customer``, ``firm`` (categorical, firms in
+        config order), ``acquired_period`` (when the relationship the purchase
+        belongs to began), ``revenue`` and ``clv_increment`` (float32, the
+        values added to ``customers.revenue_to_date`` and ``customers.clv``).
+
+        Raises:
+            RuntimeError: if :meth:`log_transactions` was not called.
+        """
+        if self._transactions is None:
+            raise RuntimeError("no purchase log: call model.log_transactions() before running")
+        return self._transactions.frame([f.name for f in self.firms])
 
     def history_frame(self) -> pd.DataFrame:
         """One row per followed customer x period since :meth:`follow` was called."""
@@ -495,7 +524,12 @@ class CRMModel(mesa.Model):
         pop.revenue_to_date += sales
         # a customer's CLV bears what the firm's policies spent on it this period
         spent = 0.0 if effects is None else rules.select(active, effects.cost, F32(0.0))
-        pop.clv += ((profit - spent + benefit) * discount).astype(F32)
+        clv_increment = ((profit - spent + benefit) * discount).astype(F32)
+        pop.clv += clv_increment
+        if self._transactions is not None:  # the contract of sim.transactions
+            buyers = np.flatnonzero(active)
+            self._transactions.record(t, buyers, pop.firm[buyers], pop.acquired_period[buyers],
+                                      sales[buyers], clv_increment[buyers])
         flows = self._flows
         flows["revenue"] = self._per_firm(sales)
         flows["serve_cost"] = self._per_firm(serve)

@@ -28,7 +28,11 @@ def test_a_shipped_scenario_loads_and_runs_briefly(path):
     assert scenario.name == path.stem
     brief = load_scenario(path, BRIEF)
     assert len(brief.points) == len(scenario.points)
-    for spec in plan_runs(brief):
+    specs = plan_runs(brief)
+    if brief.sensitivity is not None:  # hundreds of cells: the first and last of each setting
+        cells = brief.sensitivity.cells_per_point
+        specs = [s for s in specs if s.point % cells in (0, cells - 1)]
+    for spec in specs:
         result = run_once(spec.config, spec.seed)
         assert len(result.firms) == len(spec.config.firms)
         assert len(result.timeseries) == 7 * len(spec.config.firms)
