@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 TEMPORARY_PATTERN = ".*.tmp"
 
@@ -49,6 +51,11 @@ def write_text(path: Path, text: str) -> None:
 def write_parquet(path: Path, frame: pd.DataFrame) -> None:
     """Write a data frame as Parquet (without its index) atomically."""
     write_atomic(path, lambda target: frame.to_parquet(target, index=False))
+
+
+def write_table(path: Path, table: pa.Table) -> None:
+    """Write an Arrow table as Parquet atomically."""
+    write_atomic(path, lambda target: pq.write_table(table, target))
 
 
 def remove_temporary(folder: Path) -> int:

@@ -10,6 +10,14 @@ Layout under ``<results>/parts/``::
     runs/<run_id>.parquet  written last: its presence marks the run finished
     failed/<run_id>.json   error, traceback and seed of a run that raised
 
+While a sweep runs, the store also appends each finished run's tables, in
+run order, to the combined tables (``.stream-<name>.parquet.<pid>.tmp`` in
+this folder; :meth:`PartStore.stream`): when the sweep has finished every run
+in order, :func:`analysis.results.write_tables` only moves them into place
+instead of reading every part back after the last run. Anything else (a
+resumed or partial sweep that did not stream every finished run, a column
+whose type changes between runs) falls back to combining the parts.
+
 Each file is written atomically (:mod:`analysis.files`), and a run's
 ``runs`` part only after all its other parts, so a killed sweep leaves
 whole parts of finished runs and nothing of the runs in flight; file names
@@ -17,12 +25,15 @@ are run ids, so a run is never stored twice.
 """
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from .files import remove_temporary, write_parquet, write_text
+from .files import remove_temporary, write_table, write_text
 
 EXTRA_PARTS = ("cohorts", "policies", "customers")
 """Optional per-run tables besides ``runs`` and ``timeseries`` (a run may lack some)."""
@@ -59,6 +70,7 @@ class PartStore:
         for folder in (self.runs, self.timeseries, self.failed, *self.extras.values()):
             folder.mkdir(parents=True, exist_ok=True)
             remove_temporary(folder)
+        remove_temporary(self.root)  # combined tables a killed sweep was streaming
         write_text(self.fingerprint_file, fingerprint + "\n")
 
     def clear(self) -> None:
@@ -73,7 +85,7 @@ class PartStore:
         return {run_id for run_id in done if (self.timeseries / f"{run_id}.parquet").exists()}
 
     def write(self, run_id: str, runs: pd.DataFrame, timeseries: pd.DataFrame,
-              extras: dict[str, pd.DataFrame | None] | None = None) -> None:
+              extras: dict[str, pd.DataFrame | None] | None = None) -> dict[str, pa.Table]:
         """Store a finished run: timeseries and extras first, then the runs part that marks it done.
 
         Args:
@@ -82,13 +94,88 @@ class PartStore:
             timeseries: its rows of ``timeseries.parquet``.
             extras: name in :data:`EXTRA_PARTS` -> table; None or empty tables
                 are not written.
+
+        Returns:
+            The parts written, as Arrow tables by name (for :meth:`stream`).
         """
-        write_parquet(self.timeseries / f"{run_id}.parquet", timeseries)
-        for name, frame in (extras or {}).items():
-            if frame is not None and len(frame):
-                write_parquet(self.extras[name] / f"{run_id}.parquet", frame)
-        write_parquet(self.runs / f"{run_id}.parquet", runs)
+        frames = {"timeseries": timeseries, **(extras or {}), "runs": runs}
+        tables = {}
+        for name, frame in frames.items():  # the runs part last: it marks the run finished
+            if frame is None or (name in EXTRA_PARTS and not len(frame)):
+                continue
+            tables[name] = pa.Table.from_pandas(frame, preserve_index=False)
+            write_table(self.folder(name) / f"{run_id}.parquet", tables[name])
         (self.failed / f"{run_id}.json").unlink(missing_ok=True)
+        return tables
+
+    def read_tables(self, run_id: str) -> dict[str, pa.Table]:
+        """The parts of a finished run, as Arrow tables by name (those that exist)."""
+        tables = {}
+        for name in ("runs", "timeseries", *EXTRA_PARTS):
+            path = self.folder(name) / f"{run_id}.parquet"
+            if path.exists():
+                tables[name] = pq.ParquetFile(path).read()
+        return tables
+
+    # -- combined tables written while the sweep runs -------------------------
+
+    def begin_stream(self) -> None:
+        """Start appending runs' tables to the combined tables (drops an earlier stream)."""
+        self.discard_stream()
+        self._streamed: list[str] = []
+        self._writers: dict[str, tuple[pq.ParquetWriter, Path]] = {}
+        self._broken: set[str] = set()
+
+    def stream(self, run_id: str, tables: dict[str, pa.Table]) -> None:
+        """Append the tables of the next finished run (in run order) to the combined tables.
+
+        A table whose schema differs from the first run's (a swept value that
+        is an integer in one point and a float in another) stops streaming
+        that table: it is combined from the parts at the end instead.
+        """
+        self._streamed.append(run_id)
+        for name, table in tables.items():
+            if name in self._broken or not table.num_rows:
+                continue
+            if name not in self._writers:
+                path = self.root / f".stream-{name}.parquet.{os.getpid()}.tmp"
+                self._writers[name] = (pq.ParquetWriter(str(path), table.schema), path)
+            writer, path = self._writers[name]
+            if table.schema.equals(writer.schema, check_metadata=False):
+                writer.write_table(table)
+            else:
+                writer.close()
+                path.unlink(missing_ok=True)
+                del self._writers[name]
+                self._broken.add(name)
+
+    def finish_stream(self, run_ids, folder: Path) -> set[str]:
+        """Move the streamed combined tables into ``folder`` if they hold exactly ``run_ids``.
+
+        Returns:
+            The names of the tables written (``runs``, ``timeseries``, ...);
+            empty if nothing was streamed or the stream does not match.
+        """
+        if getattr(self, "_streamed", None) != list(run_ids):
+            self.discard_stream()
+            return set()
+        done = set()
+        for name, (writer, path) in self._writers.items():
+            writer.close()
+            with open(path, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(path, Path(folder) / f"{name}.parquet")
+            done.add(name)
+        self._writers = {}
+        self._streamed = None
+        return done
+
+    def discard_stream(self) -> None:
+        """Close and delete whatever was streamed."""
+        for writer, path in getattr(self, "_writers", {}).values():
+            writer.close()
+            path.unlink(missing_ok=True)
+        self._writers, self._streamed = {}, None
 
     def write_failure(self, run_id: str, record: dict) -> None:
         """Store why a run failed (replaced if it fails again, removed if it later succeeds)."""
@@ -103,21 +190,38 @@ class PartStore:
                 for path in sorted(self.failed.glob("*.json"))
                 if not path.name.startswith(".") and path.stem not in done]
 
+    def folder(self, name: str) -> Path:
+        """Where the ``name`` parts are: ``runs``, ``timeseries`` or one of :data:`EXTRA_PARTS`."""
+        return {"runs": self.runs, "timeseries": self.timeseries, **self.extras}[name]
+
+    def combined_table(self, name: str, run_ids) -> pa.Table | None:
+        """The ``name`` parts of ``run_ids`` that exist, concatenated in that order (Arrow).
+
+        The parts are combined as Arrow tables, without a round trip through
+        pandas: this is most of the time a sweep spends after its last run.
+        A column whose type differs between parts (integers in one, floats in
+        another) gets the common type. None when no part exists.
+        """
+        folder = self.folder(name)
+        paths = [folder / f"{i}.parquet" for i in run_ids]
+        tables = [pq.ParquetFile(p).read() for p in paths if p.exists()]
+        if not tables:
+            return None
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    def write_combined(self, name: str, run_ids, path: Path) -> bool:
+        """Write the combined ``name`` parts of ``run_ids`` to ``path``; False if there are none."""
+        table = self.combined_table(name, run_ids)
+        if table is None or not table.num_rows:
+            return False
+        write_table(path, table)
+        return True
+
     def combine(self, run_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Concatenate the parts of ``run_ids`` in the given order (runs, timeseries)."""
-        run_ids = list(run_ids)
-        if not run_ids:
-            return pd.DataFrame(), pd.DataFrame()
-        runs = pd.concat([pd.read_parquet(self.runs / f"{i}.parquet") for i in run_ids],
-                         ignore_index=True)
-        timeseries = pd.concat(
-            [pd.read_parquet(self.timeseries / f"{i}.parquet") for i in run_ids],
-            ignore_index=True)
-        return runs, timeseries
+        return self.combine_extra("runs", run_ids), self.combine_extra("timeseries", run_ids)
 
     def combine_extra(self, name: str, run_ids) -> pd.DataFrame:
-        """Concatenate the ``name`` parts (see :data:`EXTRA_PARTS`) that exist for ``run_ids``."""
-        folder = self.extras[name]
-        paths = [folder / f"{i}.parquet" for i in run_ids]
-        frames = [pd.read_parquet(p) for p in paths if p.exists()]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        """Concatenate the ``name`` parts that exist for ``run_ids``, as a data frame."""
+        table = self.combined_table(name, run_ids)
+        return pd.DataFrame() if table is None else table.to_pandas()

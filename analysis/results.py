@@ -34,7 +34,7 @@ import yaml
 from sim.settings import SETTINGS
 from sim.strategies import STRATEGIES
 
-from .files import write_parquet, write_text
+from .files import write_text
 from .parts import EXTRA_PARTS, PartStore
 from .scenario import Scenario
 
@@ -387,13 +387,14 @@ def write_tables(folder: Path, store: PartStore, specs) -> tuple[pd.DataFrame, p
     folder = Path(folder)
     finished = store.finished()
     run_ids = [spec.run_id for spec in specs if spec.run_id in finished]
-    runs, timeseries = store.combine(run_ids)
-    tables = {"runs.parquet": runs, "timeseries.parquet": timeseries}
-    for name in EXTRA_PARTS:
-        tables[f"{name}.parquet"] = store.combine_extra(name, run_ids)
-    for name, frame in tables.items():
-        if run_ids and len(frame):
-            write_parquet(folder / name, frame)
-        else:
-            (folder / name).unlink(missing_ok=True)
-    return runs, timeseries
+    streamed = store.finish_stream(run_ids, folder)  # written while the runs ran, if complete
+    for name in ("runs", "timeseries", *EXTRA_PARTS):
+        path = folder / f"{name}.parquet"
+        if name not in streamed and not store.write_combined(name, run_ids, path):
+            path.unlink(missing_ok=True)
+
+    def read(name):
+        path = folder / f"{name}.parquet"
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+    return read("runs"), read("timeseries")

@@ -34,6 +34,7 @@ import os
 import re
 import signal
 import sys
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -165,6 +166,8 @@ class Outcome:
     result: RunResult | None = None
     error: str | None = None
     traceback: str | None = None
+    seconds: float = 0.0
+    """Time the run took in the worker (``run`` itself, without queueing or transfer)."""
 
     @property
     def ok(self) -> bool:
@@ -193,13 +196,15 @@ def execute(spec: RunSpec, run: Callable[[Config, int], RunResult] = run_once) -
     Runs in the worker, which drops the customer table of runs that do not
     keep it (:func:`keeps_customers`) before the result travels back.
     """
+    start = time.perf_counter()
     try:
         result = run(spec.config, spec.seed)
         if not keeps_customers(spec) and getattr(result, "customers", None) is not None:
             result = dataclasses.replace(result, customers=None)
-        return Outcome(spec.run_id, result=result)
+        return Outcome(spec.run_id, result=result, seconds=time.perf_counter() - start)
     except Exception as error:
-        return Outcome.from_exception(spec.run_id, error)
+        return dataclasses.replace(Outcome.from_exception(spec.run_id, error),
+                                   seconds=time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------------
@@ -382,12 +387,15 @@ class SweepReport:
         resumed: runs found finished in the parts folder (not run again).
         ok: runs finished (including resumed ones).
         failures: failure records (run id, seed, values, error, traceback).
+        run_seconds: time spent inside the runs of this sweep, summed over the
+            workers (resumed runs are not counted).
     """
 
     total: int
     resumed: int = 0
     ok: int = 0
     failures: list[dict] = field(default_factory=list)
+    run_seconds: float = 0.0
 
 
 def failure_record(spec: RunSpec, outcome: Outcome) -> dict:
@@ -449,6 +457,10 @@ def extra_frames(spec: RunSpec, result: RunResult) -> dict[str, pd.DataFrame | N
     return frames
 
 
+MAX_BUFFERED_RUNS = 64
+"""Finished runs kept in memory while an earlier run is still running (see :func:`run_sweep`)."""
+
+
 def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
               run: Callable[[Config, int], RunResult] = run_once, progress: bool = True,
               description: str | None = None) -> SweepReport:
@@ -472,18 +484,44 @@ def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
     report.ok = report.resumed
     bar = tqdm(total=len(specs), initial=report.resumed, unit="run", desc=description,
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    # the combined tables are appended to in run order as the runs finish (see
+    # analysis.parts): ``ready`` holds each run's tables (None: failed) until
+    # every run before it is in
+    store.begin_stream()
+    ready: dict[str, dict | None] = {}
+    order = iter(spec.run_id for spec in specs)
+    waiting = next(order, None)
+
+    def stream_in_order():
+        nonlocal waiting
+        if len(ready) > MAX_BUFFERED_RUNS:  # a straggler holds the order up: combine at the end
+            store.discard_stream()
+            ready.clear()
+            waiting = None
+        while waiting is not None and (waiting in finished or waiting in ready):
+            tables = store.read_tables(waiting) if waiting in finished else ready.pop(waiting)
+            if tables is not None:
+                store.stream(waiting, tables)
+            waiting = next(order, None)
+
     with bar:
+        stream_in_order()
         for outcome in executor.imap_unordered(functools.partial(execute, run=run), todo):
             spec = by_id[outcome.run_id]
+            report.run_seconds += outcome.seconds
+            tables = None
             if outcome.ok:
-                store.write(spec.run_id, *part_frames(spec, outcome.result),
-                            extras=extra_frames(spec, outcome.result))
+                tables = store.write(spec.run_id, *part_frames(spec, outcome.result),
+                                     extras=extra_frames(spec, outcome.result))
                 report.ok += 1
             else:
                 record = failure_record(spec, outcome)
                 store.write_failure(spec.run_id, record)
                 report.failures.append(record)
                 bar.set_postfix(failed=len(report.failures))
+            if waiting is not None:  # still streaming
+                ready[spec.run_id] = tables
+                stream_in_order()
             bar.update(1)
     report.failures.sort(key=lambda record: record["run_id"])
     return report

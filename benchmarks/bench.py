@@ -3,6 +3,7 @@
 Usage::
 
     python -m benchmarks.bench [--customers N] [--steps T] [--impl engine|mesa] [--json]
+    python -m benchmarks.bench --sweep [--runs R] [--customers N] [--steps T] [--workers W]
 
 The step time is measured with ``time.perf_counter`` around the step loop only
 (construction is timed separately) and divided by customers x steps. Peak
@@ -11,13 +12,24 @@ memory is the process's peak resident set size (``ru_maxrss``);
 before the model is built (the interpreter with numpy, pandas and Mesa
 imported), per customer. Run one implementation per process: the peak is the
 process's.
+
+``--sweep`` times a whole sweep instead: ``R`` replications of one scenario
+(``N`` customers x ``T`` periods, default 200 x 10^4 x 120) run by ``W`` local
+worker processes (default 2) into a temporary results folder, from starting
+the workers to the combined tables on disk. It reports the wall time, the
+time spent inside the runs summed over the workers (measured in the workers)
+and the share of the workers' time spent outside the runs,
+``1 - run time / (workers x wall)``: process start-up, scheduling, moving
+results and writing parts and tables.
 """
 
 import argparse
 import json
 import resource
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from sim import CRMModel, default_config
 
@@ -76,22 +88,76 @@ def measure(customers: int, steps: int, impl: str, seed: int = 0) -> dict:
     }
 
 
+SWEEP_SCENARIO = """\
+name: bench_sweep
+description: replications of the default market, for timing the sweep machinery
+simulation: {{customers: {customers}, periods: {steps}, replications: {runs}, seed: 1}}
+"""
+
+
+def measure_sweep(runs: int, customers: int, steps: int, workers: int) -> dict:
+    """Run a sweep of ``runs`` replications on ``workers`` processes; time it (see module doc)."""
+    from analysis import results
+    from analysis.scenario import load_scenario
+    from analysis.sweep import ProcessExecutor, SerialExecutor, plan_runs, run_sweep
+
+    with tempfile.TemporaryDirectory(prefix="crm-sim-bench-") as tmp:
+        source = Path(tmp) / "bench_sweep.yaml"
+        source.write_text(SWEEP_SCENARIO.format(customers=customers, steps=steps, runs=runs),
+                          encoding="utf-8")
+        scenario = load_scenario(source)
+        specs = plan_runs(scenario)
+        folder = Path(tmp) / "results"
+        start = time.perf_counter()
+        with SerialExecutor() if workers == 1 else ProcessExecutor(workers) as executor:
+            store = results.prepare(folder, scenario, resume=False)
+            report = run_sweep(specs, store, executor, progress=False)
+        parts_s = time.perf_counter() - start
+        results.write_tables(folder, store, specs)
+        wall_s = time.perf_counter() - start
+    if report.failures:
+        raise RuntimeError(f"{len(report.failures)} runs failed: {report.failures[0]['error']}")
+    return {
+        "impl": "sweep",
+        "runs": runs,
+        "customers": customers,
+        "steps": steps,
+        "workers": workers,
+        "wall_s": wall_s,
+        "parts_s": parts_s,
+        "tables_s": wall_s - parts_s,
+        "run_s": report.run_seconds,
+        "mean_run_s": report.run_seconds / runs,
+        "outside_share": 1.0 - report.run_seconds / (workers * wall_s),
+    }
+
+
 def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
     """Parse the command line (see the module docstring)."""
     parser = argparse.ArgumentParser(
         prog=prog, description="Time the crm-sim engine or its per-agent Mesa reference.")
-    parser.add_argument("--customers", type=int, default=100_000, help="customers (default 1e5)")
+    parser.add_argument("--customers", type=int, default=None,
+                        help="customers (default 1e5; 1e4 with --sweep)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="periods to step (default: 120 engine, 5 mesa)")
+                        help="periods to step (default: 120 engine and sweep, 5 mesa)")
     parser.add_argument("--impl", choices=IMPLEMENTATIONS, default="engine",
                         help="engine (arrays) or mesa (one agent per customer)")
     parser.add_argument("--seed", type=int, default=0, help="model seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--sweep", action="store_true",
+                        help="time a sweep of --runs runs on --workers processes instead")
+    parser.add_argument("--runs", type=int, default=200, help="runs of the sweep (default 200)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes of the sweep (default 2)")
     args = parser.parse_args(argv)
+    if args.customers is None:
+        args.customers = 10_000 if args.sweep else 100_000
     if args.customers < 1:
         parser.error("--customers must be at least 1")
     if args.steps is None:
-        args.steps = DEFAULT_STEPS[args.impl]
+        args.steps = 120 if args.sweep else DEFAULT_STEPS[args.impl]
+    if args.runs < 1 or args.workers < 1:
+        parser.error("--runs and --workers must be at least 1")
     if not 1 <= args.steps <= 10_000:
         parser.error("--steps must be in [1, 10000]")
     return args
@@ -100,9 +166,21 @@ def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
 def main(argv=None, prog: str = "bench") -> int:
     """Run the benchmark described by ``argv`` and print its figures; return the exit code."""
     args = parse_args(argv, prog)
-    result = measure(args.customers, args.steps, args.impl, seed=args.seed)
+    if args.sweep:
+        result = measure_sweep(args.runs, args.customers, args.steps, args.workers)
+    else:
+        result = measure(args.customers, args.steps, args.impl, seed=args.seed)
     if args.json:
         print(json.dumps(result))
+    elif args.sweep:
+        print(f"sweep: {result['runs']} runs of {result['customers']} customers x "
+              f"{result['steps']} steps on {result['workers']} workers")
+        print(f"  wall time            {result['wall_s']:10.2f} s (parts {result['parts_s']:.2f} s,"
+              f" tables {result['tables_s']:.2f} s)")
+        print(f"  inside the runs      {result['run_s']:10.2f} s summed over the workers"
+              f" ({result['mean_run_s']:.3f} s per run)")
+        print(f"  outside the runs     {100 * result['outside_share']:10.1f} %"
+              " of the workers' time")
     else:
         print(f"{result['impl']}: {result['customers']} customers x {result['steps']} steps")
         print(f"  step time            {result['ns_per_customer_step']:10.1f} ns per customer-step"

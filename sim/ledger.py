@@ -106,10 +106,11 @@ class Ledger:
     def write_cohorts(self, period: int, firm: np.ndarray, acquired_period: np.ndarray) -> None:
         """Count each firm's customers by acquisition cohort (``firm`` codes, -1: none)."""
         n_firms, n_cohorts = self.cohorts.shape[1:]
-        has_firm = firm >= 0
-        cohort = acquired_period[has_firm] // self.cohort_width
-        counts = np.bincount(firm[has_firm].astype(np.intp) * n_cohorts + cohort,
-                             minlength=n_firms * n_cohorts)
+        # bin (firm + 1, cohort): customers without a firm fall in the first row, dropped
+        # (acquired_period never exceeds the period, so their cohort stays in that row)
+        cohort = acquired_period // self.cohort_width
+        index = (firm.astype(np.intp) + 1) * n_cohorts + cohort
+        counts = np.bincount(index, minlength=(n_firms + 1) * n_cohorts)[n_cohorts:]
         self.cohorts[period] = counts.reshape(n_firms, n_cohorts)
 
     def cohort_frame(self) -> pd.DataFrame:

@@ -26,6 +26,21 @@ from .transactions import TransactionLog
 F32 = np.float32
 _N_STAGES = len(Stage)
 
+BLOCK = 1 << 14
+"""Customers per block in the per-customer phases (see :func:`blocks`)."""
+
+
+def blocks(n: int, size: int = BLOCK):
+    """Slices of at most ``size`` customers covering ``range(n)``, in order.
+
+    The per-customer phases apply the rules block by block: their temporaries
+    then stay in the processor's cache and take ``size`` customers' worth of
+    memory instead of the whole population's. The rules are elementwise and
+    the period's random draws are made for everyone before the blocks, so the
+    results do not depend on the block size.
+    """
+    return (slice(start, min(start + size, n)) for start in range(0, n, size))
+
 HISTORY_COLUMNS = (
     "stage", "firm", "stage_age", "tenure", "expectation", "value", "satisfaction", "trust",
     "switching_cost", "revenue_to_date", "clv",
@@ -34,7 +49,11 @@ HISTORY_COLUMNS = (
 
 @dataclass(frozen=True)
 class StageTables:
-    """Per-stage lookup tables (indexed by :class:`Stage` code), built from the config."""
+    """Per-stage lookup tables (indexed by :class:`Stage` code), built from the config.
+
+    Look them up with ``table.take(stage, axis=0)``: indexing with the int8
+    stage codes (``table[stage]``) is several times slower in numpy.
+    """
 
     loyalty_weights: np.ndarray  # (stages, 4): value, satisfaction, trust, switching cost
     wallet_share: np.ndarray
@@ -416,42 +435,51 @@ class CRMModel(mesa.Model):
                                           & (now < Stage.DECLINE)))
 
     def _experience(self, vectors: FirmVectors, effects: Effects | None, active) -> None:
+        pop = self.customers
+        # the whole period's draws first (the stream does not depend on the blocks)
+        normal = self.rng.standard_normal(len(pop), dtype=F32)
+        for block in blocks(len(pop)):
+            self._experience_block(vectors, effects, active[block], normal[block], block)
+
+    def _experience_block(self, vectors: FirmVectors, effects: Effects | None, active, normal,
+                          block: slice) -> None:
+        """:meth:`_experience` for the customers in ``block`` (a slice)."""
         pop, market, relationship = self.customers, self.config.market, self.config.relationship
-        n = len(pop)
-        slot = self._slot
-        everyone = slice(None)
-        shock = vectors.experience_noise[slot] * self.rng.standard_normal(n, dtype=F32)
-        value = self._value_at(vectors, slot, everyone, adaptation=vectors.adaptation[slot],
-                               tenure=pop.tenure, shock=shock)
-        build = vectors.switching_cost_build[slot] * pop.involvement
+        slot = self._slot[block]
+        shock = vectors.experience_noise[slot] * normal
+        value = self._value_at(vectors, slot, block, adaptation=vectors.adaptation[slot],
+                               tenure=pop.tenure[block], shock=shock)
+        build = vectors.switching_cost_build[slot] * pop.involvement[block]
         if effects is not None:
-            value = value + effects.value_bonus
-            build = build + effects.switching_cost_bonus
+            value = value + effects.value_bonus[block]
+            build = build + effects.switching_cost_bonus[block]
+        expectation = pop.expectation[block]
         target = rules.satisfaction_target(
-            value, pop.expectation,
+            value, expectation,
             at_confirmation=relationship.satisfaction_at_confirmation,
             sensitivity=relationship.satisfaction_sensitivity,
         )
-        satisfaction = rules.update_satisfaction(pop.satisfaction, target,
+        satisfaction = rules.update_satisfaction(pop.satisfaction[block], target,
                                                  rate=relationship.satisfaction_rate)
         expectation = rules.update_expectation(
-            pop.expectation, value, adapt_rate=market.expectation_adapt_rate,
+            expectation, value, adapt_rate=market.expectation_adapt_rate,
             drift=market.expectation_drift if effects is None
-            else market.expectation_drift + effects.expectation_push)
+            else market.expectation_drift + effects.expectation_push[block])
         trust = rules.update_trust(
-            pop.trust, satisfaction, vectors.reputation[slot],
+            pop.trust[block], satisfaction, vectors.reputation[slot],
             build_rate=vectors.trust_build[slot],
             break_rate=relationship.trust_break_rate,
             reputation_weight=market.reputation_weight,
         )
         switching_cost = rules.update_switching_cost(
-            pop.switching_cost, build_rate=np.minimum(build, 1.0),
+            pop.switching_cost[block], build_rate=np.minimum(build, 1.0),
             floor=market.switching_cost_floor, decay=market.switching_cost_decay,
         )
         for name, new in (("value", value), ("satisfaction", satisfaction),
                           ("expectation", expectation), ("trust", trust),
                           ("switching_cost", switching_cost)):
-            np.copyto(getattr(pop, name), new, where=active, casting="same_kind")
+            current = getattr(pop, name)[block]
+            current[...] = rules.select(active, new.astype(current.dtype, copy=False), current)
 
     def _refresh_slots(self) -> None:
         """Recompute each customer's firm slot (``firm + 1``; 0: no firm) after firms changed.
@@ -475,25 +503,27 @@ class CRMModel(mesa.Model):
         """
         slot = self._slot
         if where is not None:
-            slot = slot[where]
-            weights = None if weights is None else weights[where]
+            if weights is None:  # counts: customers outside ``where`` go to slot 0, dropped
+                slot = slot * where
+            else:
+                slot, weights = slot[where], weights[where]
         return np.bincount(slot, weights=weights, minlength=len(self.firms) + 1)[1:]
 
     def _account(self, vectors: FirmVectors, effects: Effects | None, active, t: int) -> None:
         pop, simulation = self.customers, self.config.simulation
         slot = self._slot
-        price, wallet = vectors.price[slot], self.tables.wallet_share[pop.stage]
-        serve = np.where(active, vectors.serve_cost[slot], F32(0.0))
+        price, wallet = vectors.price[slot], self.tables.wallet_share.take(pop.stage)
+        serve = rules.select(active, vectors.serve_cost[slot], F32(0.0))
         if effects is not None:
             price = price * effects.price_multiplier
             wallet = wallet * effects.wallet_multiplier
         sales = rules.revenue(pop.spend, price, wallet)
-        benefit = np.where(self._advocates(), vectors.advocate_value[slot], F32(0.0))
+        benefit = rules.select(self._advocates(), vectors.advocate_value[slot], F32(0.0))
         profit = vectors.margin[slot] * sales - serve
         discount = (1.0 + simulation.discount_rate) ** -t
         pop.revenue_to_date += sales
         # a customer's CLV bears what the firm's policies spent on it this period
-        spent = 0.0 if effects is None else np.where(active, effects.cost, F32(0.0))
+        spent = 0.0 if effects is None else rules.select(active, effects.cost, F32(0.0))
         clv_increment = ((profit - spent + benefit) * discount).astype(F32)
         pop.clv += clv_increment
         if self._transactions is not None:  # the contract of sim.transactions
@@ -508,30 +538,12 @@ class CRMModel(mesa.Model):
         flows["profit"] = self._per_firm(profit) - flows["policy_cost"]
 
     def _move_stages(self, effects: Effects | None, active) -> np.ndarray:
-        pop, relationship, market = self.customers, self.config.relationship, self.config.market
+        pop = self.customers
         stage = pop.stage
-        utility = rules.satisfaction_utility(pop.satisfaction,
-                                             convexity=relationship.satisfaction_convexity)
-        loyalty = rules.loyalty_drive(pop.value, utility, pop.trust, pop.switching_cost,
-                                      self.tables.loyalty_weights[stage])
-        probabilities = transition_probabilities(
-            stage, pop.stage_age, loyalty, pop.switching_cost,
-            advance_threshold=self.tables.advance_threshold,
-            decline_threshold=relationship.decline_threshold,
-            recovery_threshold=relationship.recovery_threshold,
-            steepness=relationship.steepness,
-            advance_rate=relationship.advance_rate,
-            decline_rate=relationship.decline_rate,
-            recovery_rate=relationship.recovery_rate if effects is None
-            else relationship.recovery_rate + effects.recovery_bonus,
-            min_stage_age=self.tables.min_stage_age,
-            exit_rate=relationship.exit_rate,
-            repair_window=market.repair_window,
-            switching_cost_buffer=relationship.switching_cost_buffer,
-            overdue_exit_multiplier=relationship.overdue_exit_multiplier,
-        )
         uniform = self.rng.random(len(pop), dtype=F32)
-        new = next_stage(stage, pop.stage_before_decline, uniform, *probabilities)
+        new = np.empty_like(stage)
+        for block in blocks(len(pop)):
+            new[block] = self._next_stage_block(effects, uniform[block], block)
         in_decline = stage == Stage.DECLINE
         leaving = active & (new == Stage.EXITED)
         entered_decline = (new == Stage.DECLINE) & ~in_decline
@@ -543,15 +555,40 @@ class CRMModel(mesa.Model):
 
         pop.stage_before_decline[entered_decline] = stage[entered_decline]
         changed = new != stage
-        pop.stage_age += active.astype(np.int16)
-        pop.stage_age[changed] = 0
+        pop.stage_age[...] = rules.select(changed, 0, pop.stage_age + active.astype(np.int16))
         pop.tenure += active.astype(np.int16)
         pop.stability_periods += (active & (new == Stage.STABILITY)).astype(np.int16)
-        np.maximum(pop.deepest_stage, np.where(new <= Stage.STABILITY, new, 0),
+        np.maximum(pop.deepest_stage, rules.select(new <= Stage.STABILITY, new, 0),
                    out=pop.deepest_stage, casting="unsafe")
         # exits are carried out in _defect, which also decides where the customer goes
-        np.copyto(pop.stage, new, where=~leaving)
+        pop.stage[...] = rules.select(leaving, pop.stage, new)
         return leaving
+
+    def _next_stage_block(self, effects: Effects | None, uniform, block: slice) -> np.ndarray:
+        """The stage each customer in ``block`` (a slice) moves to this period."""
+        pop, relationship, market = self.customers, self.config.relationship, self.config.market
+        stage, switching_cost = pop.stage[block], pop.switching_cost[block]
+        utility = rules.satisfaction_utility(pop.satisfaction[block],
+                                             convexity=relationship.satisfaction_convexity)
+        loyalty = rules.loyalty_drive(pop.value[block], utility, pop.trust[block], switching_cost,
+                                      self.tables.loyalty_weights.take(stage, axis=0))
+        probabilities = transition_probabilities(
+            stage, pop.stage_age[block], loyalty, switching_cost,
+            advance_threshold=self.tables.advance_threshold,
+            decline_threshold=relationship.decline_threshold,
+            recovery_threshold=relationship.recovery_threshold,
+            steepness=relationship.steepness,
+            advance_rate=relationship.advance_rate,
+            decline_rate=relationship.decline_rate,
+            recovery_rate=relationship.recovery_rate if effects is None
+            else relationship.recovery_rate + effects.recovery_bonus[block],
+            min_stage_age=self.tables.min_stage_age,
+            exit_rate=relationship.exit_rate,
+            repair_window=market.repair_window,
+            switching_cost_buffer=relationship.switching_cost_buffer,
+            overdue_exit_multiplier=relationship.overdue_exit_multiplier,
+        )
+        return next_stage(stage, pop.stage_before_decline[block], uniform, *probabilities)
 
     def _defect(self, vectors: FirmVectors, leaving: np.ndarray, t: int) -> None:
         pop, market, relationship = self.customers, self.config.market, self.config.relationship

@@ -14,7 +14,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .rules import logistic
+from .rules import logistic, select
 
 
 class Stage(IntEnum):
@@ -121,25 +121,25 @@ def transition_probabilities(
     stage = np.asarray(stage)
     in_decline = stage == Stage.DECLINE
     can_advance = (stage == Stage.EXPLORATION) | (stage == Stage.FORMATION)
-    can_advance &= stage_age >= np.asarray(min_stage_age)[stage]
+    can_advance &= stage_age >= np.take(min_stage_age, stage)  # take: fast with int8 codes
     can_decline = is_active(stage) & ~in_decline
 
-    p_up = advance_rate * logistic(steepness * (loyalty - np.asarray(advance_threshold)[stage]))
+    p_up = advance_rate * logistic(steepness * (loyalty - np.take(advance_threshold, stage)))
     p_down = decline_rate * logistic(steepness * (decline_threshold - loyalty))
     p_recover = np.minimum(recovery_rate * logistic(steepness * (loyalty - recovery_threshold)),
                            1.0)
     window = repair_window * (1.0 + switching_cost)
-    overdue = np.where(stage_age >= window, overdue_exit_multiplier, 1.0)
+    overdue = select(stage_age >= window, overdue_exit_multiplier, 1.0)
     p_exit = np.minimum(exit_rate * (1.0 - switching_cost_buffer * switching_cost) * overdue, 1.0)
     # one draw decides at most one move; where the two chances add up past 1 the
     # harsher move keeps its chance (as in next_stage, where it is applied last)
     p_up = np.minimum(p_up, 1.0 - p_down)
     p_recover = np.minimum(p_recover, 1.0 - p_exit)
     return (
-        np.where(can_advance, p_up, 0.0),
-        np.where(can_decline, p_down, 0.0),
-        np.where(in_decline, p_recover, 0.0),
-        np.where(in_decline, p_exit, 0.0),
+        select(can_advance, p_up, 0.0),
+        select(can_decline, p_down, 0.0),
+        select(in_decline, p_recover, 0.0),
+        select(in_decline, p_exit, 0.0),
     )
 
 
@@ -165,10 +165,11 @@ def next_stage(stage, stage_before_decline, uniform, p_up, p_down, p_recover, p_
         The new stage codes (``Stage.EXITED`` for exits), same shape as ``stage``.
     """
     stage = np.asarray(stage)
-    new = np.where(uniform < p_up, stage + 1, stage)
-    new = np.where(uniform >= 1.0 - p_down, Stage.DECLINE, new)
-    new = np.where(uniform < p_recover, stage_before_decline, new)
-    new = np.where(uniform >= 1.0 - p_exit, Stage.EXITED, new)
+    code = stage.dtype.type  # stage codes in the array's own dtype (an IntEnum would widen it)
+    new = select(uniform < p_up, stage + 1, stage)
+    new = select(uniform >= 1.0 - p_down, code(Stage.DECLINE), new)
+    new = select(uniform < p_recover, stage_before_decline, new)
+    new = select(uniform >= 1.0 - p_exit, code(Stage.EXITED), new)
     return new.astype(stage.dtype, copy=False)
 
 

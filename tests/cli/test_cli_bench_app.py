@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,8 +26,21 @@ def test_bench_prints_one_json_object_with_the_documented_keys():
     assert figures["impl"] == "engine" and figures["ns_per_customer_step"] > 0
 
 
+def test_bench_sweep_accounts_for_the_time_inside_and_outside_the_runs():
+    done = run_py("bench", "--sweep", "--runs", "4", "--customers", "300", "--steps", "4",
+                  "--workers", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert (figures["impl"], figures["runs"], figures["workers"]) == ("sweep", 4, 2)
+    assert 0 < figures["run_s"] <= 2 * figures["wall_s"]
+    assert figures["parts_s"] + figures["tables_s"] == pytest.approx(figures["wall_s"])
+    assert figures["outside_share"] == pytest.approx(
+        1 - figures["run_s"] / (2 * figures["wall_s"]))
+
+
 def test_bench_help_and_bad_option():
     assert "--impl" in run_py("bench", "--help").stdout
+    assert "--sweep" in run_py("bench", "--help").stdout
     bad = run_py("bench", "--impl", "fortran")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
 

@@ -672,3 +672,43 @@ def test_stage_rule_on_scalars_and_arrays(customers, params):
         new_one = next_stage(stage[i], before[i], uniform[i], *p_one)
         assert new_one == new_all[i]
     assert bool(is_active(stage[0])) == (Stage.EXPLORATION <= stage[0] <= Stage.DECLINE)
+
+
+# ---------------------------------------------------------------------------
+# select: np.where without a branch per element
+# ---------------------------------------------------------------------------
+
+SELECT_DTYPES = (np.float32, np.float64, np.int8, np.int16, np.int64, np.bool_)
+
+
+@RULE_SETTINGS
+@given(st.integers(0, 200), st.sampled_from(SELECT_DTYPES), st.sampled_from(SELECT_DTYPES),
+       st.sampled_from(("array", "array", "python", "numpy")), st.integers(0, 2**32 - 1))
+def test_select_is_np_where_bit_for_bit(n, true_dtype, other_dtype, scalar_kind, seed):
+    rng = np.random.default_rng(seed)
+
+    def operand(dtype):
+        if dtype is np.bool_:
+            return rng.random(n) < 0.5
+        if np.issubdtype(dtype, np.floating):  # include -0.0, inf and nan
+            values = rng.standard_normal(n).astype(dtype)
+            specials = np.array([-0.0, np.inf, -np.inf, np.nan], dtype=dtype)
+            values[rng.random(n) < 0.1] = rng.choice(specials)
+            return values
+        return rng.integers(-100, 100, size=n).astype(dtype)
+
+    condition = rng.random(n) < rng.random()
+    if_true, otherwise = operand(true_dtype), operand(other_dtype)
+    if scalar_kind == "python":
+        otherwise = 0.25 if np.issubdtype(other_dtype, np.floating) else 3
+    elif scalar_kind == "numpy":
+        if_true = np.dtype(true_dtype).type(1)
+    expected = np.where(condition, if_true, otherwise)
+    got = rules.select(condition, if_true, otherwise)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert got.tobytes() == expected.tobytes()
+
+
+def test_select_on_scalars_and_non_boolean_conditions():
+    assert rules.select(True, 1.5, 2.0) == 1.5
+    assert rules.select(np.array([2, 0, -1]), 1, 0).tolist() == [1, 0, 1]
