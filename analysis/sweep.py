@@ -68,6 +68,8 @@ class RunSpec:
         seed: the model seed (see the module docstring).
         values: the swept values, as they appear in the result columns.
         config: the point's configuration.
+        keep_customers: whether the run's end-of-run customer table is kept
+            (:func:`keeps_customers`).
     """
 
     run_id: str
@@ -76,6 +78,7 @@ class RunSpec:
     seed: int
     values: dict[str, Any]
     config: Config
+    keep_customers: bool = True
 
 
 def run_seed(scenario_seed: int, point_key: str, replication: int) -> int:
@@ -149,6 +152,7 @@ def plan_runs(scenario: Scenario) -> list[RunSpec]:
                               replication),
                 values=values,
                 config=point.config,
+                keep_customers=replication == 0 and scenario.sensitivity is None,
             ))
     return specs
 
@@ -186,8 +190,10 @@ def keeps_customers(spec: RunSpec) -> bool:
 
     One replication shows the customer-level distributions; keeping every
     replication's would make the results folder grow with customers x runs.
+    A sensitivity design keeps none: its hundreds of cells are read through
+    their outcomes, and their customer tables would double the folder.
     """
-    return spec.replication == 0
+    return spec.keep_customers
 
 
 def execute(spec: RunSpec, run: Callable[[Config, int], RunResult] = run_once) -> Outcome:

@@ -178,6 +178,17 @@ def design_run(tmp_path_factory):
     return path, folder / "one", pd.read_csv(folder / "one" / "sensitivity.csv")
 
 
+def test_a_design_keeps_no_customer_tables(design_run, write_scenario):
+    """Hundreds of cells are read through their outcomes; their customer tables are not kept."""
+    _, folder, _ = design_run
+    assert not (folder / "customers.parquet").exists()
+    assert not list((folder / "parts").glob("customers*/*"))
+    assert pd.read_parquet(folder / "runs.parquet")["run_id"].nunique() == 144
+    # an ordinary sweep still keeps replication 0 of each point
+    plain = load_scenario(write_scenario(HEAD, name="plain.yaml"))
+    assert [s.keep_customers for s in plan_runs(plain)] == [True, False, True, False]
+
+
 @pytest.mark.slow
 def test_an_inert_parameter_gets_no_index_and_search_probability_a_large_one(design_run):
     """The discount rate only discounts money: it cannot move retention; search moves it."""
