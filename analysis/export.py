@@ -134,14 +134,30 @@ def _check_finished(folder: Path) -> dict:
 
 
 def choose_runs(runs: pd.DataFrame, configs: dict, sweep_paths, wanted=None,
-                every: bool = False) -> list[ExportedRun]:
+                every: bool = False, failures=()) -> list[ExportedRun]:
     """The runs to export: ``wanted`` run ids, every run, or replication 0 of every point.
 
+    Args:
+        runs: ``runs.parquet`` (one row per run x firm).
+        configs: each point's configuration, by point index.
+        sweep_paths: the swept dotted paths (columns of ``runs``).
+        wanted: run ids asked for (``--run``), or None.
+        every: export every run (``--all``).
+        failures: the manifest's failure records (``run_id``, ``error``), so
+            that asking for a failed run says so.
+
     Raises:
-        ExportError: an unknown run id (the message lists the valid ones).
+        ExportError: a run that failed, or an unknown run id (the message
+            lists the valid ones).
     """
     first = runs.drop_duplicates("run_id").set_index("run_id")
     if wanted:
+        failed = {record["run_id"]: record.get("error", "") for record in failures}
+        for run_id in wanted:
+            if run_id in failed and run_id not in first.index:
+                raise ExportError(f"run {run_id!r} failed ({failed[run_id]}), so it has no "
+                                  "results to export; fix the cause and finish the folder "
+                                  "with 'run.py run ... --resume'")
         unknown = [run_id for run_id in wanted if run_id not in first.index]
         if unknown:
             ids = list(first.index)
@@ -329,7 +345,8 @@ def export_transactions(folder: Path, out: Path | None = None, *, runs=None,
     except ReportError as error:
         raise ExportError(str(error)) from None
     manifest = _check_finished(folder)
-    chosen = choose_runs(results.runs, results.configs, results.sweep_paths, runs, every)
+    chosen = choose_runs(results.runs, results.configs, results.sweep_paths, runs, every,
+                         failures=manifest.get("failures", ()))
     try:
         check_output(out)
     except OutputError as error:

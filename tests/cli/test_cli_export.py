@@ -20,6 +20,8 @@ from analysis.cli import main
 from analysis.export import (
     CUSTOMER_CLV_COLUMNS,
     TRANSACTION_FILE_COLUMNS,
+    ExportError,
+    choose_runs,
     period_dates,
 )
 
@@ -210,6 +212,19 @@ def test_unknown_run_lists_the_valid_ones(results, tmp_path, capsys):
     _fails(capsys, results, "--transactions", "--run", "p009-r000", "--out", tmp_path / "x",
            match=r"unknown run 'p009-r000'; valid run ids .*p000-r000, p000-r001, p001-r000")
     assert not (tmp_path / "x").exists()
+
+
+def test_a_failed_run_is_named_as_failed_not_unknown():
+    runs = pd.DataFrame({"run_id": ["p000-r000"], "point": [0], "replication": [0],
+                         "seed": [7]})
+    failures = [{"run_id": "p000-r001", "error": "ValueError: boom"}]
+    with pytest.raises(ExportError, match=r"run 'p000-r001' failed \(ValueError: boom\), so "
+                                          r"it has no results to export.*--resume"):
+        choose_runs(runs, {0: None}, (), ["p000-r001"], failures=failures)
+    with pytest.raises(ExportError, match="unknown run 'p000-r002'"):
+        choose_runs(runs, {0: None}, (), ["p000-r002"], failures=failures)
+    assert [r.run_id for r in choose_runs(runs, {0: None}, (), ["p000-r000"],
+                                          failures=failures)] == ["p000-r000"]
 
 
 def test_nothing_to_export_and_conflicting_choices(results, capsys):
