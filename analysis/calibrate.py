@@ -67,6 +67,7 @@ from tqdm import tqdm
 from sim.config import Config
 
 from .files import write_atomic, write_text
+from .retention import cohort_survival
 from .runner import run_cohorts
 from .scenario import (
     CALIBRATION_POPULATION,
@@ -331,12 +332,10 @@ def selection_for(scenario: Scenario, target: Target) -> Selection:
 def survival_table(cohorts: Iterable[pd.DataFrame], selection: Selection) -> pd.DataFrame:
     """Pooled survival of the selected customers over runs, per group, cohort and period.
 
-    The same statistic as :func:`analysis.retention.cohort_survival` (the
-    report's survival curves): at tenure ``k``, the customers still active of
-    every cohort observed at ``k`` (in every run and selected firm of a
-    group) over those cohorts' sizes at tenure 0. Written with two group-bys
-    instead of calling it because calibration computes it for every
-    candidate: this takes a third of the time.
+    The report's survival curves (:func:`analysis.retention.cohort_survival`)
+    over the selected firms' cohorts: at tenure ``k``, the customers still
+    active of every cohort observed at ``k`` (in every run and selected firm
+    of a group) over those cohorts' sizes at tenure 0.
 
     Args:
         cohorts: each run's cohort table (:data:`analysis.runner.COHORT_COLUMNS`).
@@ -344,7 +343,7 @@ def survival_table(cohorts: Iterable[pd.DataFrame], selection: Selection) -> pd.
 
     Returns:
         Columns ``group``, ``cohort`` (0 when pooled), ``period``, ``survival``
-        (NaN where no cohort had customers).
+        (no row where no cohort had customers).
     """
     frame = pd.concat([run.assign(run_id=i) for i, run in enumerate(cohorts)],
                       ignore_index=True)
@@ -352,16 +351,13 @@ def survival_table(cohorts: Iterable[pd.DataFrame], selection: Selection) -> pd.
     if selection.initial_only:
         frame = frame[frame["cohort"] == 0]
     frame = frame.assign(group=frame[selection.group] if selection.group else "all")
-    at_acquisition = frame["active"].where(frame["tenure"] == 0)
-    frame["size"] = at_acquisition.groupby([frame["run_id"], frame["firm"], frame["cohort"]],
-                                           sort=False).transform("max")
     keys = ["group", "cohort"] if selection.by_cohort else ["group"]
-    pooled = frame.groupby([*keys, "tenure"])[["active", "size"]].sum().reset_index()
-    pooled["survival"] = pooled["active"] / pooled["size"].where(pooled["size"] > 0)
+    pooled = cohort_survival(frame, keys=keys)
     if not selection.by_cohort:
         pooled["cohort"] = 0
-    return pooled.rename(columns={"tenure": "period"})[["group", "cohort", "period",
-                                                         "survival"]]
+    pooled = pooled.rename(columns={"tenure": "period"})
+    return pooled.sort_values(["group", "cohort", "period"], ignore_index=True)[
+        ["group", "cohort", "period", "survival"]]
 
 
 def simulate(config: Config, seeds: Sequence[int], selection: Selection,

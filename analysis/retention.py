@@ -60,8 +60,9 @@ def cohort_survival(cohorts: pd.DataFrame, keys=("firm",), min_size: int = 1) ->
     # a cohort belongs to one firm of one run, whatever the grouping keys
     identity = [c for c in ("run_id", "firm", *keys, "cohort") if c in cohorts.columns]
     identity = list(dict.fromkeys(identity))
-    size = cohorts[cohorts["tenure"] == 0].set_index(identity)["active"].rename("size")
-    frame = cohorts.join(size, on=identity)
+    at_acquisition = cohorts["active"].where(cohorts["tenure"] == 0)
+    size = at_acquisition.groupby([cohorts[c] for c in identity], sort=False).transform("max")
+    frame = cohorts.assign(size=size)
     frame = frame[frame["size"] >= max(min_size, 1)]
     pooled = frame.groupby([*keys, "tenure"], sort=False).agg(
         active=("active", "sum"), size=("size", "sum"), cohorts=("active", "size"))
