@@ -49,7 +49,6 @@ import copy
 import csv
 import difflib
 import math
-import multiprocessing
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -76,11 +75,11 @@ from .scenario import (
     Problem,
     Scenario,
     ScenarioError,
-    _split_path,
     assign,
     read_yaml,
+    split_path,
 )
-from .sweep import _ignore_interrupts, run_seed
+from .sweep import process_pool, run_seed
 
 TARGET_COLUMNS = ("period", "survival")
 """Columns every target file has."""
@@ -502,10 +501,7 @@ class Evaluator:
 
     def __enter__(self):
         if self.workers > 1:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["analysis.calibrate"])
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_ignore_interrupts)
+            self._pool = process_pool(self.workers, "analysis.calibrate")
         return self
 
     def __exit__(self, *exc):
@@ -587,7 +583,7 @@ def calibrate(scenario: Scenario, target: Target, *, workers: int = 1,
     document = read_yaml(scenario.source, str(scenario.source))
     raw_config = {k: v for k, v in document.data.items() if k in CONFIG_SECTIONS}
     paths = list(block.parameters)
-    locs = tuple(_split_path(path, raw_config)[0] for path in paths)
+    locs = tuple(split_path(path, raw_config)[0] for path in paths)
     seed = block.seed if block.seed is not None else scenario.points[0].config.simulation.seed
     seeds = replication_seeds(seed, block.replications)
     selection = selection_for(scenario, target)
@@ -629,7 +625,7 @@ def calibrated_yaml(scenario: Scenario, fit: Fit, target: Target) -> str:
     data.pop("calibrate", None)
     data["name"] = f"{scenario.name}_calibrated"
     for path, value in fit.parameters.items():
-        assign(data, _split_path(path, data)[0], value)
+        assign(data, split_path(path, data)[0], value)
     fitted = "".join(f"#   {path}: {value:g}\n" for path, value in fit.parameters.items())
     header = (f"# Calibrated from {scenario.source} against {target.source}\n"
               f"# ({fit.method}, {len(fit.evaluations)} evaluations of "

@@ -473,7 +473,7 @@ def _default_container(info, annotation):
     return [] if get_origin(annotation) in (tuple, list) else {}
 
 
-def _split_path(path: str, raw: dict) -> tuple[Loc | None, str | None]:
+def split_path(path: str, raw: dict) -> tuple[Loc | None, str | None]:
     """Resolve a dotted path against the schema and the raw scenario.
 
     Returns:
@@ -646,7 +646,7 @@ def _expand(sweep: Sweep, raw_config: dict, document: YamlDocument, shown: str
                 problems.append(Problem(shown, line, dotted(where),
                                         "swept twice; give each path once"))
                 continue
-            loc, message = _split_path(path, raw_config)
+            loc, message = split_path(path, raw_config)
             if message:
                 problems.append(Problem(shown, line, dotted(where), message))
             listed, found = _sweep_values(spec, where, document, shown)
@@ -841,7 +841,7 @@ def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlD
         problem(("strategy",), f"no firm runs {block.strategy!r}; strategies: "
                                f"{', '.join(strategies)}")
     for path, (low, high) in block.parameters.items():
-        loc, message = _split_path(path, raw_config)
+        loc, message = split_path(path, raw_config)
         if message is None and loc[0] == "simulation":
             message = "simulation fields set the run, not the model; calibrate model parameters"
         elif message is None and _node_at(loc, Config)[0] is not float:

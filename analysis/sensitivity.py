@@ -361,9 +361,9 @@ def expand(block: SensitivityBlock, base_points, raw_config: dict, document, sho
         _bounds,
         _node_at,
         _problems_from,
-        _split_path,
         assign,
         dotted,
+        split_path,
     )
 
     problems = []
@@ -371,7 +371,7 @@ def expand(block: SensitivityBlock, base_points, raw_config: dict, document, sho
     for path, spec in block.parameters.items():
         where = ("sensitivity", "parameters", path)
         line, shown_path = document.line_of(where), dotted(where)
-        loc, message = _split_path(path, raw_config)
+        loc, message = split_path(path, raw_config)
         if message is None and path in swept_paths:
             message = "also swept under 'sweep'; vary a parameter in one place only"
         if message is None:
@@ -420,7 +420,7 @@ def expand(block: SensitivityBlock, base_points, raw_config: dict, document, sho
     for base in base_points:
         base_raw = copy.deepcopy(raw_config)
         for path, value in base.values.items():
-            loc, _ = _split_path(path, raw_config)
+            loc, _ = split_path(path, raw_config)
             assign(base_raw, loc, value)
         for method, matrix in samples.items():
             for row in matrix:

@@ -249,6 +249,18 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def process_pool(workers: int, preload: str) -> concurrent.futures.ProcessPoolExecutor:
+    """A pool of ``workers`` processes that leave Ctrl-C to the command.
+
+    They are started by a fork server (with ``preload`` imported once), which
+    is safe whatever threads this process runs (progress bars, Dask clients).
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([preload])
+    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                                  initializer=_ignore_interrupts)
+
+
 class ProcessExecutor:
     """A local process pool (``concurrent.futures``) with ``workers`` processes.
 
@@ -263,10 +275,7 @@ class ProcessExecutor:
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def __enter__(self):
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["analysis.runner"])
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=_ignore_interrupts)
+        self._pool = process_pool(self.workers, "analysis.runner")
         return self
 
     def __exit__(self, *exc):
