@@ -103,15 +103,12 @@ class Ledger:
         frame.insert(2, "strategy", np.tile(self.strategies, periods))
         return frame
 
-    def write_cohorts(self, period: int, firm: np.ndarray, acquired_period: np.ndarray) -> None:
-        """Count each firm's customers by acquisition cohort (``firm`` codes, -1: none)."""
-        n_firms, n_cohorts = self.cohorts.shape[1:]
-        # bin (firm + 1, cohort): customers without a firm fall in the first row, dropped
-        # (acquired_period never exceeds the period, so their cohort stays in that row)
-        cohort = acquired_period // self.cohort_width
-        index = (firm.astype(np.intp) + 1) * n_cohorts + cohort
-        counts = np.bincount(index, minlength=(n_firms + 1) * n_cohorts)[n_cohorts:]
-        self.cohorts[period] = counts.reshape(n_firms, n_cohorts)
+    def write_cohort_counts(self, period: int, counts: np.ndarray) -> None:
+        """Store each firm's customers by acquisition cohort (``counts[firm, cohort]``).
+
+        A customer acquired in period ``a`` belongs to cohort ``a // cohort_width``.
+        """
+        self.cohorts[period] = counts
 
     def cohort_frame(self) -> pd.DataFrame:
         """Cohort survival: one row per period x firm x cohort acquired by then.

@@ -1,45 +1,44 @@
 """The crm-sim model: customers as arrays, firms as Mesa agents, one schedule."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import mesa
 import numpy as np
 import pandas as pd
 
-from . import rules
+from . import kernel, rules
 from .config import Config, default_config
 from .firm import Firm
 from .ledger import FIRM_COLUMNS, Ledger
 from .policies import Effects, WinBack, affordable, get_policy
-from .population import NO_FIRM, Population
-from .stages import (
-    STAGE_NAMES,
-    Stage,
-    Trajectory,
-    is_active,
-    next_stage,
-    trajectory_type,
-    transition_probabilities,
-)
+from .population import Population
+from .stages import STAGE_NAMES, Stage, Trajectory, is_active
 from .transactions import TransactionLog
 
 F32 = np.float32
 _N_STAGES = len(Stage)
 
-BLOCK = 1 << 14
-"""Customers per block in the per-customer phases (see :func:`blocks`)."""
+_LIVE_FLOWS = {
+    "revenue": kernel.REVENUE, "serve_cost": kernel.SERVE_COST,
+    "referral_value": kernel.REFERRAL_VALUE, "advances": kernel.ADVANCES,
+    "declines": kernel.DECLINES, "recoveries": kernel.RECOVERIES,
+    "defections": kernel.DEFECTIONS,
+    **{f"defections_{stage.name.lower()}": kernel.DEFECTIONS_BY_STAGE + stage - 1
+       for stage in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)},
+    "defections_rival": kernel.DEFECTIONS_RIVAL, "defections_market": kernel.DEFECTIONS_MARKET,
+    "exits_from_decline": kernel.EXITS_FROM_DECLINE,
+    "satisfied_defectors": kernel.SATISFIED_DEFECTORS, "ended_clv": kernel.ENDED_CLV,
+    **{f"trajectory_{kind.name}": kernel.TRAJECTORY + kind - 1 for kind in Trajectory},
+    "acquisitions_rival": kernel.ACQUISITIONS_RIVAL,
+}
+"""Ledger flows read straight off :func:`sim.kernel.live_period`'s per-firm sums."""
 
-
-def blocks(n: int, size: int = BLOCK):
-    """Slices of at most ``size`` customers covering ``range(n)``, in order.
-
-    The per-customer phases apply the rules block by block: their temporaries
-    then stay in the processor's cache and take ``size`` customers' worth of
-    memory instead of the whole population's. The rules are elementwise and
-    the period's random draws are made for everyone before the blocks, so the
-    results do not depend on the block size.
-    """
-    return (slice(start, min(start + size, n)) for start in range(0, n, size))
+_MEANS = {
+    "value": kernel.SUM_VALUE, "expectation": kernel.SUM_EXPECTATION,
+    "satisfaction": kernel.SUM_SATISFACTION, "trust": kernel.SUM_TRUST,
+    "switching_cost": kernel.SUM_SWITCHING_COST, "misfit": kernel.SUM_MISFIT,
+}
+"""Per-firm means in the record, from :func:`sim.kernel.settle_period`'s sums."""
 
 HISTORY_COLUMNS = (
     "stage", "firm", "stage_age", "tenure", "expectation", "value", "satisfaction", "trust",
@@ -153,7 +152,15 @@ class CRMModel(mesa.Model):
     """Customers move through lifecycle stages while firms run relationship strategies.
 
     Build it from one :class:`sim.config.Config` and a seed:
-    ``CRMModel(config, rng=42)``. Randomness comes only from ``model.rng``.
+    ``CRMModel(config, rng=42)``. Randomness comes only from ``model.rng``:
+    it draws the population, the acquisitions and the kernel's key, from
+    which every per-customer draw of steps 2-5 and 7 is a counter-based hash
+    (:mod:`sim.draws`), the same whatever the number of threads.
+
+    Steps 2-5 run for all customers in one compiled pass
+    (:func:`sim.kernel.live_period`), customer by customer, calling the rule
+    functions of :mod:`sim.rules` and :mod:`sim.stages`; step 7 and the
+    per-firm sums of step 8 in a second (:func:`sim.kernel.settle_period`).
 
     Schedule of one ``step()`` (one period ``t``):
 
@@ -222,8 +229,20 @@ class CRMModel(mesa.Model):
         self._history: list[pd.DataFrame] = []
         self._transactions: TransactionLog | None = None
         self._flows: dict[str, np.ndarray] = {}
-        self._refresh_slots()
-        self._record(period=0)
+        # the kernels' inputs and work space, allocated once
+        self._key = int(self.rng.integers(2**63))  # names every draw of the kernels (sim.draws)
+        pop = self.customers
+        self._columns = kernel.Customers(*(getattr(pop, name) for name in kernel.Customers._fields))
+        empty = np.empty(0, dtype=F32)
+        self._no_modifiers = kernel.Modifiers(False, *[empty] * (len(kernel.Modifiers._fields) - 1))
+        self._empty_codes = np.empty(0, dtype=pop.stage.dtype)
+        self._empty_money = empty
+        chunks, slots = kernel.chunks(len(pop)), len(self.firms) + 1
+        self._live_sums = np.zeros((chunks, slots, kernel.LIVE_FIELDS))
+        self._settle_sums = np.zeros((chunks, slots, kernel.SETTLE_FIELDS))
+        self._cohort_counts = np.zeros((chunks, *self.ledger.cohorts.shape[1:]), dtype=np.int64)
+        self._after_defection = np.zeros((len(self.firms), 2))
+        self._record(0, self._settle(0, reentry_rate=0.0))
 
     # ------------------------------------------------------------------
     # public API
@@ -249,19 +268,11 @@ class CRMModel(mesa.Model):
         vectors = self._firm_vectors()
         self._flows = {name: np.zeros(len(self.firms)) for name in FIRM_COLUMNS}
         effects, touched = self._run_policies(t)
-        self._refresh_slots()
-        active = is_active(self.customers.stage)  # stages stay put until _move_stages
-        self._experience(vectors, effects, active)
-        self._account(vectors, effects, active, t)
-        leaving = self._move_stages(effects, active)
-        self._count_policy_recoveries(touched)
-        self._defect(vectors, leaving, t)
-        self._refresh_slots()
+        self._live(vectors, effects, touched, t)
         self._acquire(t)
-        self._refresh_slots()
-        self._reenter()
-        self._update_reputation()
-        self._record(t)
+        sums = self._settle(t, self.config.market.reentry_rate)
+        self._update_reputation(sums)
+        self._record(t, sums)
         if t >= self.config.simulation.periods:
             self.running = False
 
@@ -363,25 +374,31 @@ class CRMModel(mesa.Model):
     def _firm_vectors(self) -> FirmVectors:
         return FirmVectors.from_firms(self.config, self.firms)
 
-    def _value_at(self, vectors: FirmVectors, slot, idx, *, adaptation, tenure, shock):
-        """Perceived value of customers ``idx`` at the firms in ``slot``."""
-        pop, market = self.customers, self.config.market
-        return rules.perceived_value(
-            quality=vectors.quality[slot],
-            digital_quality=vectors.digital_quality[slot],
-            digital_weight=market.digital_weight,
-            need_distance=pop.need_distance[idx],
-            personalization_need=pop.personalization_need[idx],
-            personalization_weight=market.personalization_weight,
-            adaptation=adaptation,
-            price=vectors.price[slot],
-            price_sensitivity=pop.price_sensitivity[idx],
-            relational_benefit=vectors.relational_benefit[slot],
-            relational_tau=vectors.relational_tau[slot],
-            involvement=pop.involvement[idx],
-            tenure=tenure,
-            shock=shock,
+    def _kernel_firms(self, vectors: FirmVectors) -> kernel.FirmSlots:
+        """This period's firm vectors and the stage tables, as the kernel takes them."""
+        tables = self.tables
+        return kernel.FirmSlots(
+            **{f.name: getattr(vectors, f.name) for f in fields(vectors)},
+            wallet_share=tables.wallet_share, loyalty_weights=tables.loyalty_weights,
+            advance_threshold=tables.advance_threshold, min_stage_age=tables.min_stage_age,
         )
+
+    def _kernel_parameters(self, t: int) -> kernel.Parameters:
+        """The scalar parameters of period ``t``, as the kernel takes them."""
+        market, relationship = self.config.market, self.config.relationship
+        simulation = self.config.simulation
+        sources = (market, relationship, simulation)
+        values = {"discount": (1.0 + simulation.discount_rate) ** -t,
+                  "satisfaction_at_confirmation": relationship.satisfaction_at_confirmation,
+                  "satisfaction_sensitivity": relationship.satisfaction_sensitivity,
+                  "satisfaction_rate": relationship.satisfaction_rate,
+                  "switching_cost_floor": market.switching_cost_floor,
+                  "switching_cost_decay": market.switching_cost_decay}
+        for name in kernel.Parameters._fields:
+            if name not in values:
+                source = next(s for s in sources if hasattr(s, name))
+                values[name] = getattr(source, name)
+        return kernel.Parameters(**{k: float(v) for k, v in values.items()})
 
     def _run_policies(self, t: int):
         """Let every firm's policies touch customers within budget; return their effects.
@@ -422,282 +439,58 @@ class CRMModel(mesa.Model):
             touched.append((row, idx, pop.stage[idx].copy()))
             if isinstance(run.policy, WinBack):
                 back = run.policy.accepts(self.policy_rng, idx, params)
-                self._start_relationships(back, run.firm, t)
+                self._start_relationships(back, np.full(back.size, run.firm), t)
                 row["won_back"] = back.size
                 self._flows["acquisitions_win_back"][run.firm] += back.size
         return effects, touched
 
-    def _count_policy_recoveries(self, touched) -> None:
-        stage = self.customers.stage
-        for row, idx, before in touched:
-            now = stage[idx]
+    def _live(self, vectors: FirmVectors, effects: Effects | None, touched, t: int) -> None:
+        """Steps 2-5 for every active customer, in the compiled kernel; book the flows."""
+        pop, n = self.customers, len(self.customers)
+        if effects is None:
+            modifiers, moved = self._no_modifiers, self._empty_codes
+        else:
+            modifiers = kernel.Modifiers(True, *(getattr(effects, name)
+                                                 for name in kernel.Modifiers._fields[1:]))
+            moved = pop.stage.copy()
+        logging = self._transactions is not None
+        if logging:  # the contract of sim.transactions: who bought, from whom, at what
+            buyers = np.flatnonzero(is_active(pop.stage))
+            firm, acquired = pop.firm[buyers], pop.acquired_period[buyers]
+            sales, increment = np.zeros(n, dtype=F32), np.zeros(n, dtype=F32)
+        else:
+            sales = increment = self._empty_money
+        kernel.live_period(self._key, t, self._columns, self._kernel_firms(vectors),
+                           self._kernel_parameters(t), modifiers, self._live_sums, moved,
+                           sales, increment)
+        if logging:
+            self._transactions.record(t, buyers, firm, acquired, sales[buyers], increment[buyers])
+        sums = self._live_sums.sum(axis=0)[1:]  # per firm, chunks added in order
+        flows = self._flows
+        for name, column in _LIVE_FLOWS.items():
+            flows[name] = sums[:, column]
+        flows["profit"] = sums[:, kernel.PROFIT] - flows["policy_cost"]
+        self._after_defection = sums[:, [kernel.DECLINING, kernel.ADVOCATES_AFTER]]
+        for row, idx, before in touched:  # touched declining customers who recovered
+            now = moved[idx]
             row["recovered"] = int(np.sum((before == Stage.DECLINE) & (now >= Stage.EXPLORATION)
                                           & (now < Stage.DECLINE)))
 
-    def _experience(self, vectors: FirmVectors, effects: Effects | None, active) -> None:
-        pop = self.customers
-        # the whole period's draws first (the stream does not depend on the blocks)
-        normal = self.rng.standard_normal(len(pop), dtype=F32)
-        for block in blocks(len(pop)):
-            self._experience_block(vectors, effects, active[block], normal[block], block)
-
-    def _experience_block(self, vectors: FirmVectors, effects: Effects | None, active, normal,
-                          block: slice) -> None:
-        """:meth:`_experience` for the customers in ``block`` (a slice)."""
-        pop, market, relationship = self.customers, self.config.market, self.config.relationship
-        slot = self._slot[block]
-        shock = vectors.experience_noise[slot] * normal
-        value = self._value_at(vectors, slot, block, adaptation=vectors.adaptation[slot],
-                               tenure=pop.tenure[block], shock=shock)
-        build = vectors.switching_cost_build[slot] * pop.involvement[block]
-        if effects is not None:
-            value = value + effects.value_bonus[block]
-            build = build + effects.switching_cost_bonus[block]
-        expectation = pop.expectation[block]
-        target = rules.satisfaction_target(
-            value, expectation,
-            at_confirmation=relationship.satisfaction_at_confirmation,
-            sensitivity=relationship.satisfaction_sensitivity,
-        )
-        satisfaction = rules.update_satisfaction(pop.satisfaction[block], target,
-                                                 rate=relationship.satisfaction_rate)
-        expectation = rules.update_expectation(
-            expectation, value, adapt_rate=market.expectation_adapt_rate,
-            drift=market.expectation_drift if effects is None
-            else market.expectation_drift + effects.expectation_push[block])
-        trust = rules.update_trust(
-            pop.trust[block], satisfaction, vectors.reputation[slot],
-            build_rate=vectors.trust_build[slot],
-            break_rate=relationship.trust_break_rate,
-            reputation_weight=market.reputation_weight,
-        )
-        switching_cost = rules.update_switching_cost(
-            pop.switching_cost[block], build_rate=np.minimum(build, 1.0),
-            floor=market.switching_cost_floor, decay=market.switching_cost_decay,
-        )
-        for name, new in (("value", value), ("satisfaction", satisfaction),
-                          ("expectation", expectation), ("trust", trust),
-                          ("switching_cost", switching_cost)):
-            current = getattr(pop, name)[block]
-            current[...] = rules.select(active, new.astype(current.dtype, copy=False), current)
-
-    def _refresh_slots(self) -> None:
-        """Recompute each customer's firm slot (``firm + 1``; 0: no firm) after firms changed.
-
-        Computed once per change of ``customers.firm`` (start of the step, after
-        defection, after acquisition) instead of in every per-firm sum.
-        """
-        self._slot = self.customers.firm.astype(np.intp) + 1
-
-    def _advocates(self) -> np.ndarray:
-        """Advocates: stable customers at or above the satisfied threshold (they refer)."""
-        pop = self.customers
-        return (pop.stage == Stage.STABILITY) & (
-            pop.satisfaction >= self.config.simulation.satisfied_threshold)
-
-    def _per_firm(self, weights=None, where=None) -> np.ndarray:
-        """Sum ``weights`` (or count) over each firm's customers, optionally masked.
-
-        ``np.bincount`` sums in float64 whatever the weights' dtype, so float32
-        weights need no copy.
-        """
-        slot = self._slot
-        if where is not None:
-            if weights is None:  # counts: customers outside ``where`` go to slot 0, dropped
-                slot = slot * where
-            else:
-                slot, weights = slot[where], weights[where]
-        return np.bincount(slot, weights=weights, minlength=len(self.firms) + 1)[1:]
-
-    def _account(self, vectors: FirmVectors, effects: Effects | None, active, t: int) -> None:
-        pop, simulation = self.customers, self.config.simulation
-        slot = self._slot
-        price, wallet = vectors.price[slot], self.tables.wallet_share.take(pop.stage)
-        serve = rules.select(active, vectors.serve_cost[slot], F32(0.0))
-        if effects is not None:
-            price = price * effects.price_multiplier
-            wallet = wallet * effects.wallet_multiplier
-        sales = rules.revenue(pop.spend, price, wallet)
-        benefit = rules.select(self._advocates(), vectors.advocate_value[slot], F32(0.0))
-        profit = vectors.margin[slot] * sales - serve
-        discount = (1.0 + simulation.discount_rate) ** -t
-        pop.revenue_to_date += sales
-        # a customer's CLV bears what the firm's policies spent on it this period
-        spent = 0.0 if effects is None else rules.select(active, effects.cost, F32(0.0))
-        clv_increment = ((profit - spent + benefit) * discount).astype(F32)
-        pop.clv += clv_increment
-        if self._transactions is not None:  # the contract of sim.transactions
-            buyers = np.flatnonzero(active)
-            self._transactions.record(t, buyers, pop.firm[buyers], pop.acquired_period[buyers],
-                                      sales[buyers], clv_increment[buyers])
-        flows = self._flows
-        flows["revenue"] = self._per_firm(sales)
-        flows["serve_cost"] = self._per_firm(serve)
-        flows["referral_value"] = self._per_firm(benefit)
-        # acquisition spend is subtracted in _acquire
-        flows["profit"] = self._per_firm(profit) - flows["policy_cost"]
-
-    def _move_stages(self, effects: Effects | None, active) -> np.ndarray:
-        pop = self.customers
-        stage = pop.stage
-        uniform = self.rng.random(len(pop), dtype=F32)
-        new = np.empty_like(stage)
-        for block in blocks(len(pop)):
-            new[block] = self._next_stage_block(effects, uniform[block], block)
-        in_decline = stage == Stage.DECLINE
-        leaving = active & (new == Stage.EXITED)
-        entered_decline = (new == Stage.DECLINE) & ~in_decline
-        flows = self._flows
-        moved_up = active & (new == stage + 1) & (new <= Stage.STABILITY)
-        flows["advances"] = self._per_firm(where=moved_up)
-        flows["declines"] = self._per_firm(where=entered_decline)
-        flows["recoveries"] = self._per_firm(where=in_decline & active & (new < Stage.DECLINE))
-
-        pop.stage_before_decline[entered_decline] = stage[entered_decline]
-        changed = new != stage
-        pop.stage_age[...] = rules.select(changed, 0, pop.stage_age + active.astype(np.int16))
-        pop.tenure += active.astype(np.int16)
-        pop.stability_periods += (active & (new == Stage.STABILITY)).astype(np.int16)
-        np.maximum(pop.deepest_stage, rules.select(new <= Stage.STABILITY, new, 0),
-                   out=pop.deepest_stage, casting="unsafe")
-        # exits are carried out in _defect, which also decides where the customer goes
-        pop.stage[...] = rules.select(leaving, pop.stage, new)
-        return leaving
-
-    def _next_stage_block(self, effects: Effects | None, uniform, block: slice) -> np.ndarray:
-        """The stage each customer in ``block`` (a slice) moves to this period."""
-        pop, relationship, market = self.customers, self.config.relationship, self.config.market
-        stage, switching_cost = pop.stage[block], pop.switching_cost[block]
-        utility = rules.satisfaction_utility(pop.satisfaction[block],
-                                             convexity=relationship.satisfaction_convexity)
-        loyalty = rules.loyalty_drive(pop.value[block], utility, pop.trust[block], switching_cost,
-                                      self.tables.loyalty_weights.take(stage, axis=0))
-        probabilities = transition_probabilities(
-            stage, pop.stage_age[block], loyalty, switching_cost,
-            advance_threshold=self.tables.advance_threshold,
-            decline_threshold=relationship.decline_threshold,
-            recovery_threshold=relationship.recovery_threshold,
-            steepness=relationship.steepness,
-            advance_rate=relationship.advance_rate,
-            decline_rate=relationship.decline_rate,
-            recovery_rate=relationship.recovery_rate if effects is None
-            else relationship.recovery_rate + effects.recovery_bonus[block],
-            min_stage_age=self.tables.min_stage_age,
-            exit_rate=relationship.exit_rate,
-            repair_window=market.repair_window,
-            switching_cost_buffer=relationship.switching_cost_buffer,
-            overdue_exit_multiplier=relationship.overdue_exit_multiplier,
-        )
-        return next_stage(stage, pop.stage_before_decline[block], uniform, *probabilities)
-
-    def _defect(self, vectors: FirmVectors, leaving: np.ndarray, t: int) -> None:
-        pop, market, relationship = self.customers, self.config.market, self.config.relationship
-        rng = self.rng
-        n = len(pop)
-        search = np.minimum(market.search_probability * pop.churn_propensity, 1.0)
-        searching = is_active(pop.stage) & (rng.random(n, dtype=F32) < search)
-        candidates = np.flatnonzero(searching | leaving)
-        k = candidates.size
-        current = pop.firm[candidates].astype(np.intp)
-        current_adaptation = vectors.adaptation[current + 1]
-
-        best_value = np.full(k, market.outside_value, dtype=F32)
-        best_firm = np.full(k, NO_FIRM, dtype=np.intp)
-        for j in range(len(self.firms)):
-            slot = np.full(k, j + 1)
-            visible = (rng.random(k, dtype=F32) < market.rival_visibility) & (current != j)
-            adaptation = rules.rival_adaptation(vectors.adaptation[j + 1], current_adaptation,
-                                                market.imitation)
-            shock = vectors.experience_noise[j + 1] * rng.standard_normal(k, dtype=F32)
-            value = self._value_at(vectors, slot, candidates, adaptation=adaptation, tenure=0.0,
-                                   shock=shock)
-            better = visible & (value > best_value)
-            best_value = np.where(better, value, best_value)
-            best_firm = np.where(better, j, best_firm)
-
-        probability = rules.defection_probability(
-            best_value - pop.value[candidates],
-            pop.switching_cost[candidates],
-            pop.trust[candidates],
-            search_probability=1.0,  # these customers did search
-            hurdle=relationship.defection_hurdle,
-            switching_cost_weight=relationship.defection_switching_cost_weight,
-            trust_weight=relationship.defection_trust_weight,
-            temperature=relationship.defection_temperature,
-        )
-        defects = leaving[candidates] | (rng.random(k, dtype=F32) < probability)
-        # a declining customer who exits goes to a rival only if the rival beats
-        # leaving the market by more than the cost of switching to it
-        barrier = relationship.defection_switching_cost_weight * pop.switching_cost[candidates]
-        stays_out = leaving[candidates] & (best_value - barrier <= market.outside_value)
-        best_firm = np.where(stays_out, NO_FIRM, best_firm)
-        leavers, destination = candidates[defects], best_firm[defects]
-        self._end_relationships(leavers, destination, leaving[leavers])
-        to_rival = destination != NO_FIRM
-        self._start_relationships(leavers[to_rival], destination[to_rival], t)
-        self._flows["acquisitions_rival"] = np.bincount(destination[to_rival],
-                                                        minlength=len(self.firms))
-        out = leavers[~to_rival]
-        pop.firm[out] = NO_FIRM
-        pop.stage[out] = Stage.EXITED
-
-    def _end_relationships(self, leavers, destination, from_decline) -> None:
-        """Book the end of these customers' relationships with their current firms."""
-        pop, simulation = self.customers, self.config.simulation
-        n_firms = len(self.firms)
-        old = pop.firm[leavers].astype(np.intp)
-        flows = self._flows
-
-        def count(mask=None, weights=None):
-            firms = old if mask is None else old[mask]
-            w = weights if weights is None or mask is None else weights[mask]
-            return np.bincount(firms, weights=w, minlength=n_firms)
-
-        flows["defections"] = count()
-        stage = pop.stage[leavers]
-        for name in ("exploration", "formation", "stability", "decline"):
-            flows[f"defections_{name}"] = count(stage == Stage[name.upper()])
-        flows["defections_rival"] = count(destination != NO_FIRM)
-        flows["defections_market"] = count(destination == NO_FIRM)
-        flows["exits_from_decline"] = count(from_decline)
-        flows["satisfied_defectors"] = count(
-            pop.satisfaction[leavers] >= simulation.satisfied_threshold)
-        flows["ended_clv"] = count(weights=pop.clv[leavers].astype(np.float64))
-        types = trajectory_type(pop.deepest_stage[leavers], pop.stability_periods[leavers],
-                                simulation.long_stability)
-        for trajectory in Trajectory:
-            flows[f"trajectory_{trajectory.name}"] = count(types == trajectory)
-        pop.last_firm[leavers] = old
-        pop.left_period[leavers] = self.steps
-
     def _start_relationships(self, idx, firm_codes, t: int) -> None:
         """Make customers ``idx`` new exploration-stage customers of ``firm_codes``."""
-        pop, market, relationship = self.customers, self.config.market, self.config.relationship
-        reputation = np.array([f.reputation for f in self.firms], dtype=F32)
-        pop.firm[idx] = firm_codes
-        pop.stage[idx] = Stage.EXPLORATION
-        pop.stage_before_decline[idx] = Stage.EXPLORATION
-        pop.deepest_stage[idx] = Stage.EXPLORATION
-        pop.stage_age[idx] = 0
-        pop.tenure[idx] = 0
-        pop.stability_periods[idx] = 0
-        pop.acquired_period[idx] = t
-        pop.satisfaction[idx] = relationship.satisfaction_at_confirmation
-        pop.trust[idx] = ((1.0 - market.reputation_weight) * relationship.initial_trust
-                          + market.reputation_weight * reputation[firm_codes])
-        pop.switching_cost[idx] = market.switching_cost_floor
-        pop.revenue_to_date[idx] = 0.0
-        pop.clv[idx] = 0.0
+        reputation = np.array([0.0, *(f.reputation for f in self.firms)], dtype=F32)
+        kernel.start_relationships(self._columns, self._kernel_parameters(t),
+                                   np.asarray(idx, dtype=np.intp),
+                                   np.asarray(firm_codes, dtype=np.intp), reputation, t)
 
     def _acquire(self, t: int) -> None:
         pop, market, relationship = self.customers, self.config.market, self.config.relationship
         rng, flows = self.rng, self._flows
         prospects = np.flatnonzero(pop.stage == Stage.PROSPECT)
         customers_start = self.ledger.get("customers")
-        detractors = self._per_firm(where=pop.stage == Stage.DECLINE) + flows["defections"]
-        damping = rules.word_of_mouth_factor(detractors, customers_start,
+        declining, advocates = self._after_defection.T
+        damping = rules.word_of_mouth_factor(declining + flows["defections"], customers_start,
                                              strength=market.negative_word_of_mouth)
-        advocates = self._per_firm(where=self._advocates())
         rates = np.array([f.actions.acquisition_rate for f in self.firms])
         expected = np.concatenate([
             rates * prospects.size * damping,
@@ -720,17 +513,20 @@ class CRMModel(mesa.Model):
         flows["acquisition_spend"] = spend
         flows["profit"] = flows["profit"] - spend
 
-    def _reenter(self) -> None:
-        pop = self.customers
-        out = np.flatnonzero(pop.stage == Stage.EXITED)
-        back = out[self.rng.random(out.size, dtype=F32) < self.config.market.reentry_rate]
-        pop.stage[back] = Stage.PROSPECT
-        self._reentries = back.size
+    def _settle(self, t: int, reentry_rate: float) -> np.ndarray:
+        """Step 7 (re-entry) and the per-firm sums of the record; returns them by slot."""
+        market, simulation = self.config.market, self.config.simulation
+        kernel.settle_period(self._key, t, self._columns, float(reentry_rate),
+                             float(market.personalization_weight),
+                             float(simulation.satisfied_threshold), self.ledger.cohort_width,
+                             self._settle_sums, self._cohort_counts)
+        self._cohorts = self._cohort_counts.sum(axis=0)
+        return self._settle_sums.sum(axis=0)
 
-    def _update_reputation(self) -> None:
+    def _update_reputation(self, sums: np.ndarray) -> None:
         smoothing = self.config.relationship.reputation_smoothing
-        customers = self._per_firm()
-        satisfaction = self._per_firm(self.customers.satisfaction)
+        customers = sums[1:, :_N_STAGES].sum(axis=1)
+        satisfaction = sums[1:, kernel.SUM_SATISFACTION]
         for firm, n, total in zip(self.firms, customers, satisfaction, strict=True):
             if n:
                 firm.reputation += smoothing * (total / n - firm.reputation)
@@ -739,31 +535,19 @@ class CRMModel(mesa.Model):
     # recording
     # ------------------------------------------------------------------
 
-    def _record(self, period: int) -> None:
-        pop, market, simulation = self.customers, self.config.market, self.config.simulation
+    def _record(self, period: int, sums: np.ndarray) -> None:
+        """Write the period's ledger rows from the flows and the settle sums (by slot)."""
+        simulation = self.config.simulation
         n_firms = len(self.firms)
-        slot = self._slot
-        by_stage = np.bincount(slot * _N_STAGES + pop.stage,
-                               minlength=(n_firms + 1) * _N_STAGES).reshape(-1, _N_STAGES)[1:]
+        by_stage = sums[1:, :_N_STAGES]
         customers = by_stage.sum(axis=1)
         flows = self._flows or {name: np.zeros(n_firms) for name in FIRM_COLUMNS}
         customers_start = self.ledger.get("customers") if period > 0 else customers
         retained = customers_start - flows["defections"]
         with np.errstate(invalid="ignore", divide="ignore"):
             retention = np.where(customers_start > 0, retained / customers_start, np.nan)
-
-            def mean(values):
-                return self._per_firm(values) / customers
-
-            misfit = market.personalization_weight * pop.need_distance * pop.personalization_need
-            means = {
-                "mean_value": mean(pop.value),
-                "mean_expectation": mean(pop.expectation),
-                "mean_satisfaction": mean(pop.satisfaction),
-                "mean_trust": mean(pop.trust),
-                "mean_switching_cost": mean(pop.switching_cost),
-                "mean_misfit": mean(misfit),
-            }
+            means = {f"mean_{name}": sums[1:, column] / customers
+                     for name, column in _MEANS.items()}
         cost = flows["serve_cost"] + flows["acquisition_spend"] + flows["policy_cost"]
         values = {
             **flows,
@@ -773,7 +557,7 @@ class CRMModel(mesa.Model):
             "formation": by_stage[:, Stage.FORMATION],
             "stability": by_stage[:, Stage.STABILITY],
             "decline": by_stage[:, Stage.DECLINE],
-            "advocates": self._per_firm(where=self._advocates()),
+            "advocates": sums[1:, kernel.ADVOCATES],
             "customers_start": customers_start,
             "retained": retained,
             "retention": retention,
@@ -784,12 +568,12 @@ class CRMModel(mesa.Model):
             "relationship_effort": [f.actions.relationship_effort for f in self.firms],
             "adaptation": [f.actions.adaptation for f in self.firms],
         }
-        stage_counts = np.bincount(pop.stage, minlength=_N_STAGES)
-        self.ledger.write_cohorts(period, pop.firm, pop.acquired_period)
+        stage_counts = sums[:, :_N_STAGES].sum(axis=0)
+        self.ledger.write_cohort_counts(period, self._cohorts)
         self.ledger.write(period, values, {
             "prospects": stage_counts[Stage.PROSPECT],
             "out_of_market": stage_counts[Stage.EXITED],
-            "reentries": getattr(self, "_reentries", 0),
+            "reentries": sums[0, kernel.REENTRIES],
         })
         self._snapshot_followed()
 

@@ -5,6 +5,13 @@ single customer) plus named parameters, and returns new values. None of them
 draws random numbers: the model passes in the draws, so the rules are pure and
 can be tested by properties. The model (:mod:`sim.model`) decides the order.
 
+The engine runs these very functions compiled by numba, on one customer's
+scalars, inside its per-period kernel (:mod:`sim.kernel`). So keep their
+bodies to arithmetic, ``np`` ufuncs and the helpers :func:`select`,
+:func:`clip` and :func:`logistic` (which :mod:`sim.compiled` replaces by
+scalar code when compiled), and give them no keyword-only parameters (numba
+cannot bind those); callers still pass parameters by keyword.
+
 Symbols: V perceived value, E value expectation, S satisfaction, T trust,
 C switching cost, L loyalty drive. E, S, T and C live in [0, 1]; V is a value
 on the same scale but unbounded (a bad offer can be worth less than nothing).
@@ -46,6 +53,11 @@ def select(condition, if_true, otherwise):
     return blended.view(dtype)
 
 
+def clip(x, low, high):
+    """``np.clip(x, low, high)``; ``min``/``max`` when compiled (:mod:`sim.compiled`)."""
+    return np.clip(x, low, high)
+
+
 def logistic(x):
     """The logistic ``1 / (1 + exp(-x))``, computed with tanh so it never overflows."""
     return 0.5 + 0.5 * np.tanh(0.5 * x)
@@ -57,7 +69,6 @@ def logistic(x):
 
 
 def perceived_value(
-    *,
     quality,
     digital_quality,
     digital_weight,
@@ -118,17 +129,17 @@ def rival_adaptation(rival_adaptation, current_adaptation, imitation):
 # ---------------------------------------------------------------------------
 
 
-def update_expectation(expectation, value, *, adapt_rate, drift):
+def update_expectation(expectation, value, adapt_rate, drift):
     """Expectations adapt toward delivered value and drift upward.
 
     ``E' = E + adapt_rate (V - E) + drift``, clipped to [0, 1]. In e-commerce
     information is cheap: expectations start higher, adapt faster and drift up
     (seed 000).
     """
-    return np.clip(expectation + adapt_rate * (value - expectation) + drift, 0.0, 1.0)
+    return clip(expectation + adapt_rate * (value - expectation) + drift, 0.0, 1.0)
 
 
-def satisfaction_target(value, expectation, *, at_confirmation, sensitivity):
+def satisfaction_target(value, expectation, at_confirmation, sensitivity):
     """Satisfaction implied by expectation-disconfirmation.
 
     ``f(V - E) = sigma(logit(s0) + k (V - E))``: a customer whose expectation is
@@ -142,12 +153,12 @@ def satisfaction_target(value, expectation, *, at_confirmation, sensitivity):
     return logistic(logit + sensitivity * (value - expectation))
 
 
-def update_satisfaction(satisfaction, target, *, rate):
+def update_satisfaction(satisfaction, target, rate):
     """Satisfaction moves a share ``rate`` of the way toward its target each period."""
     return satisfaction + rate * (target - satisfaction)
 
 
-def satisfaction_utility(satisfaction, *, convexity):
+def satisfaction_utility(satisfaction, convexity):
     """Convex weight of satisfaction in loyalty: ``u(S) = S ** convexity``.
 
     With ``convexity`` > 1, moving from "satisfied" (0.7) to "totally
@@ -162,7 +173,7 @@ def satisfaction_utility(satisfaction, *, convexity):
 # ---------------------------------------------------------------------------
 
 
-def update_trust(trust, satisfaction, reputation, *, build_rate, break_rate, reputation_weight):
+def update_trust(trust, satisfaction, reputation, build_rate, break_rate, reputation_weight):
     """Trust follows a series of satisfactions: slow up, fast down.
 
     Target ``T* = (1 - rho) S + rho R`` mixes the customer's own satisfaction
@@ -177,7 +188,7 @@ def update_trust(trust, satisfaction, reputation, *, build_rate, break_rate, rep
     target = (1.0 - reputation_weight) * satisfaction + reputation_weight * reputation
     gap = target - trust
     rate = select(gap > 0.0, build_rate, break_rate)
-    return np.clip(trust + rate * gap, 0.0, 1.0)
+    return clip(trust + rate * gap, 0.0, 1.0)
 
 
 # ---------------------------------------------------------------------------
@@ -185,7 +196,7 @@ def update_trust(trust, satisfaction, reputation, *, build_rate, break_rate, rep
 # ---------------------------------------------------------------------------
 
 
-def update_switching_cost(switching_cost, *, build_rate, floor, decay):
+def update_switching_cost(switching_cost, build_rate, floor, decay):
     """Switching cost accumulates with the relationship and decays toward a floor.
 
     ``C' = C + build (1 - C) - decay (C - floor)``: sunk relationship-specific
@@ -215,7 +226,7 @@ def loyalty_drive(value, satisfaction_util, trust, switching_cost, weights):
     """
     weights = np.asarray(weights)
     return (
-        weights[..., 0] * np.clip(value, 0.0, 1.0)
+        weights[..., 0] * clip(value, 0.0, 1.0)
         + weights[..., 1] * satisfaction_util
         + weights[..., 2] * trust
         + weights[..., 3] * switching_cost
@@ -223,7 +234,7 @@ def loyalty_drive(value, satisfaction_util, trust, switching_cost, weights):
 
 
 def defection_probability(
-    value_gain, switching_cost, trust, *, search_probability, hurdle, switching_cost_weight,
+    value_gain, switching_cost, trust, search_probability, hurdle, switching_cost_weight,
     trust_weight, temperature,
 ):
     """Chance that a customer leaves its firm for the best alternative it saw.
@@ -258,7 +269,7 @@ def revenue(spend, price, wallet_share):
     return spend * price * wallet_share
 
 
-def expected_referrals(advocates, *, referral_rate, reach):
+def expected_referrals(advocates, referral_rate, reach):
     """Expected referred prospects from ``advocates`` satisfied, stable customers.
 
     ``referral_rate`` is per advocate per period at ``reach`` 1; seed 003's
@@ -268,7 +279,7 @@ def expected_referrals(advocates, *, referral_rate, reach):
     return advocates * referral_rate * reach
 
 
-def word_of_mouth_factor(detractors, customers, *, strength):
+def word_of_mouth_factor(detractors, customers, strength):
     """Damping of a firm's acquisition by negative word of mouth.
 
     ``exp(-strength * detractors / max(customers, 1))`` where detractors are the

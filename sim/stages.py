@@ -7,7 +7,8 @@ a prospect is acquired into *exploration* (考察期), may advance to *formation
 or *exits* (to a rival or out of the market).
 
 The transition rule is one vectorized function, :func:`next_stage`, that works
-on whole arrays of customers or on a single customer (numpy scalars).
+on whole arrays of customers or on a single customer (numpy scalars); the
+engine's kernel runs the same functions compiled for scalars (:mod:`sim.compiled`).
 """
 
 from enum import IntEnum
@@ -47,10 +48,25 @@ class Trajectory(IntEnum):
     IV = 4
 
 
+def codes(stage):
+    """Stage codes as an array (``np.asarray``); the scalar itself when compiled."""
+    return np.asarray(stage)
+
+
+def code_like(stage, code):
+    """``code`` in the integer type of the stage codes ``stage`` (an IntEnum would widen them)."""
+    return np.asarray(stage).dtype.type(code)
+
+
 def is_active(stage):
     """True where the customer has a current firm (exploration .. decline)."""
-    stage = np.asarray(stage)
+    stage = codes(stage)
     return (stage >= Stage.EXPLORATION) & (stage <= Stage.DECLINE)
+
+
+def is_advocate(stage, satisfaction, satisfied_threshold):
+    """Advocates: stable customers at or above the satisfied threshold (they refer others)."""
+    return (codes(stage) == Stage.STABILITY) & (satisfaction >= satisfied_threshold)
 
 
 def transition_probabilities(
@@ -58,7 +74,6 @@ def transition_probabilities(
     stage_age,
     loyalty,
     switching_cost,
-    *,
     advance_threshold,
     decline_threshold,
     recovery_threshold,
@@ -118,7 +133,7 @@ def transition_probabilities(
         Tuple ``(p_up, p_down, p_recover, p_exit)`` of arrays shaped like ``stage``;
         each is zero where it does not apply.
     """
-    stage = np.asarray(stage)
+    stage = codes(stage)
     in_decline = stage == Stage.DECLINE
     can_advance = (stage == Stage.EXPLORATION) | (stage == Stage.FORMATION)
     can_advance &= stage_age >= np.take(min_stage_age, stage)  # take: fast with int8 codes
@@ -164,13 +179,12 @@ def next_stage(stage, stage_before_decline, uniform, p_up, p_down, p_recover, p_
     Returns:
         The new stage codes (``Stage.EXITED`` for exits), same shape as ``stage``.
     """
-    stage = np.asarray(stage)
-    code = stage.dtype.type  # stage codes in the array's own dtype (an IntEnum would widen it)
+    stage = codes(stage)
     new = select(uniform < p_up, stage + 1, stage)
-    new = select(uniform >= 1.0 - p_down, code(Stage.DECLINE), new)
+    new = select(uniform >= 1.0 - p_down, code_like(stage, Stage.DECLINE), new)
     new = select(uniform < p_recover, stage_before_decline, new)
-    new = select(uniform >= 1.0 - p_exit, code(Stage.EXITED), new)
-    return new.astype(stage.dtype, copy=False)
+    new = select(uniform >= 1.0 - p_exit, code_like(stage, Stage.EXITED), new)
+    return code_like(stage, new)
 
 
 def trajectory_type(deepest_stage, stability_periods, long_stability):
@@ -185,13 +199,7 @@ def trajectory_type(deepest_stage, stability_periods, long_stability):
     Returns:
         :class:`Trajectory` codes (1-4).
     """
-    deepest_stage = np.asarray(deepest_stage)
-    return np.select(
-        [
-            deepest_stage <= Stage.EXPLORATION,
-            deepest_stage == Stage.FORMATION,
-            np.asarray(stability_periods) < long_stability,
-        ],
-        [Trajectory.I, Trajectory.II, Trajectory.III],
-        Trajectory.IV,
-    )
+    deepest_stage = codes(deepest_stage)
+    later = select(stability_periods < long_stability, Trajectory.III, Trajectory.IV)
+    later = select(deepest_stage == Stage.FORMATION, Trajectory.II, later)
+    return select(deepest_stage <= Stage.EXPLORATION, Trajectory.I, later)

@@ -1,0 +1,416 @@
+"""The engine's per-customer work for one period, compiled: the rules, fused into two passes.
+
+:class:`sim.model.CRMModel` runs each period's schedule. The work that
+touches every customer is done here, customer by customer, by calling the
+very rule functions of :mod:`sim.rules` and :mod:`sim.stages`, compiled by
+numba for scalars (:mod:`sim.compiled`): there is no second copy of the
+equations here, only the order in which they are applied and the
+bookkeeping.
+
+* :func:`live_period` is steps 2-5 of the schedule for every active customer:
+  experience, money, stage move, defection (search, the rivals seen, the
+  decision, and the end or restart of the relationship).
+* :func:`settle_period` is steps 7-8 after acquisition: re-entry of customers
+  out of the market, then the per-firm sums the record and the reputations
+  need (customers by stage, sums of the determinants, advocates, cohorts).
+
+Randomness: draws are counter-based (:mod:`sim.draws`), a function of the
+model's key, the period, the customer and the purpose; nothing depends on the
+order in which customers are visited.
+
+Determinism: customers are split into fixed chunks of :data:`CHUNK` (whatever
+the number of threads); each chunk adds into its own row of per-firm sums and
+the model adds the rows up in chunk order, so results are identical with one
+thread or many.
+
+Per-firm sums are indexed by the firm *slot* ``firm + 1``; slot 0 collects
+customers without a firm.
+"""
+
+import hashlib
+import inspect
+import os
+from collections import namedtuple
+
+# numba's OpenMP/TBB threads otherwise spin between parallel calls; on a busy
+# machine that costs CPU time. Set before the threading layer loads (at the
+# first parallel call); a user's setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import numba
+import numpy as np
+
+from . import compiled, draws, rules, stages
+from .population import NO_FIRM
+from .stages import Stage
+
+CHUNK = 1 << 14
+"""Customers per chunk of work (and per row of partial per-firm sums)."""
+
+# stage codes as plain integers (numba types an IntEnum member apart from the int8 codes)
+PROSPECT, EXPLORATION, FORMATION, STABILITY, DECLINE, EXITED = (int(stage) for stage in Stage)
+
+# columns of live_period's per-firm sums
+(REVENUE, SERVE_COST, REFERRAL_VALUE, PROFIT, ADVANCES, DECLINES, RECOVERIES, DEFECTIONS) = range(8)
+DEFECTIONS_BY_STAGE = 8  # + stage - 1: exploration, formation, stability, decline
+DEFECTIONS_RIVAL, DEFECTIONS_MARKET, EXITS_FROM_DECLINE, SATISFIED_DEFECTORS = range(12, 16)
+ENDED_CLV = 16
+TRAJECTORY = 17  # + type - 1: I, II, III, IV
+ACQUISITIONS_RIVAL = 21  # by destination firm
+DECLINING, ADVOCATES_AFTER = 22, 23  # customers in decline / advocates after defection
+LIVE_FIELDS = 24
+
+# columns of settle_period's per-firm sums: customers by stage (0-5), then
+SUM_VALUE, SUM_EXPECTATION, SUM_SATISFACTION, SUM_TRUST, SUM_SWITCHING_COST = range(6, 11)
+SUM_MISFIT, ADVOCATES, REENTRIES = 11, 12, 13
+SETTLE_FIELDS = 14
+
+Customers = namedtuple("Customers", [
+    "firm", "last_firm", "stage", "stage_before_decline", "deepest_stage", "stage_age", "tenure",
+    "stability_periods", "acquired_period", "left_period", "need_distance",
+    "personalization_need", "price_sensitivity", "spend", "churn_propensity", "involvement",
+    "expectation", "value", "satisfaction", "trust", "switching_cost", "revenue_to_date", "clv",
+])
+"""The :class:`sim.population.Population` arrays the kernels read or update."""
+
+FirmSlots = namedtuple("FirmSlots", [
+    "quality", "digital_quality", "price", "adaptation", "relational_benefit", "relational_tau",
+    "experience_noise", "trust_build", "switching_cost_build", "serve_cost", "margin",
+    "reputation", "advocate_value", "wallet_share", "loyalty_weights", "advance_threshold",
+    "min_stage_age",
+])
+"""This period's firm parameters by slot (:class:`sim.model.FirmVectors`), plus the stage tables."""
+
+Parameters = namedtuple("Parameters", [
+    "digital_weight", "personalization_weight", "satisfaction_at_confirmation",
+    "satisfaction_sensitivity", "satisfaction_rate", "expectation_adapt_rate",
+    "expectation_drift", "trust_break_rate", "reputation_weight", "switching_cost_floor",
+    "switching_cost_decay", "satisfaction_convexity", "decline_threshold", "recovery_threshold",
+    "steepness", "advance_rate", "decline_rate", "recovery_rate", "exit_rate", "repair_window",
+    "switching_cost_buffer", "overdue_exit_multiplier", "satisfied_threshold",
+    "search_probability", "rival_visibility", "imitation", "outside_value", "defection_hurdle",
+    "defection_switching_cost_weight", "defection_trust_weight", "defection_temperature",
+    "initial_trust", "long_stability", "discount",
+])
+"""The model's scalar parameters for one period (``discount`` is ``(1 + rate) ** -t``)."""
+
+Modifiers = namedtuple("Modifiers", [
+    "active", "value_bonus", "switching_cost_bonus", "recovery_bonus", "wallet_multiplier",
+    "price_multiplier", "expectation_push", "cost",
+])
+"""The period's policy :class:`sim.policies.Effects` (``active`` False: the arrays are empty)."""
+
+_jit = numba.njit(nogil=True, inline="always")  # one function for LLVM to optimize
+perceived_value = _jit(rules.perceived_value)
+rival_adaptation = _jit(rules.rival_adaptation)
+satisfaction_target = _jit(rules.satisfaction_target)
+update_satisfaction = _jit(rules.update_satisfaction)
+update_expectation = _jit(rules.update_expectation)
+update_trust = _jit(rules.update_trust)
+update_switching_cost = _jit(rules.update_switching_cost)
+revenue = _jit(rules.revenue)
+satisfaction_utility = _jit(rules.satisfaction_utility)
+loyalty_drive = _jit(rules.loyalty_drive)
+defection_probability = _jit(rules.defection_probability)
+transition_probabilities = _jit(stages.transition_probabilities)
+next_stage = _jit(stages.next_stage)
+trajectory_type = _jit(stages.trajectory_type)
+is_advocate = _jit(stages.is_advocate)
+
+
+def _rules_fingerprint() -> str:
+    """Hash of the sources the kernels compile.
+
+    numba's cache checks only the source file of the cached function, not the
+    functions it calls; the kernels carry this hash so that editing a rule
+    (or the draws) recompiles them.
+    """
+    digest = hashlib.sha256()
+    for module in (compiled, draws, rules, stages):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()
+
+
+def _build(fingerprint: str):
+    @numba.njit(nogil=True, inline="always")
+    def value_at(c, f, p, i, slot, adaptation, tenure, shock):
+        """Perceived value of customer ``i`` at the firm in ``slot``."""
+        return perceived_value(
+            quality=f.quality[slot], digital_quality=f.digital_quality[slot],
+            digital_weight=p.digital_weight, need_distance=c.need_distance[i],
+            personalization_need=c.personalization_need[i],
+            personalization_weight=p.personalization_weight, adaptation=adaptation,
+            price=f.price[slot], price_sensitivity=c.price_sensitivity[i],
+            relational_benefit=f.relational_benefit[slot],
+            relational_tau=f.relational_tau[slot], involvement=c.involvement[i],
+            tenure=tenure, shock=shock,
+        )
+
+    @numba.njit(nogil=True, cache=True)
+    def live_chunk(start, stop, key, t, c, f, p, m, sums, moved, sales_out, increment_out):
+        """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``."""
+        assert fingerprint
+        n_firms = f.price.size - 1
+        log = sales_out.size > 0
+        for i in range(start, stop):
+            stage = c.stage[i]
+            if stage < EXPLORATION or stage > DECLINE:
+                continue
+            slot = c.firm[i] + 1
+            s = sums[slot]
+
+            # 2. experience
+            shock = f.experience_noise[slot] * draws.normal(key, t, i, draws.EXPERIENCE)
+            value = value_at(c, f, p, i, slot, f.adaptation[slot], c.tenure[i], shock)
+            build = f.switching_cost_build[slot] * c.involvement[i]
+            drift = p.expectation_drift
+            if m.active:
+                value += m.value_bonus[i]
+                build += m.switching_cost_bonus[i]
+                drift += m.expectation_push[i]
+            expectation = c.expectation[i]
+            target = satisfaction_target(value, expectation,
+                                         at_confirmation=p.satisfaction_at_confirmation,
+                                         sensitivity=p.satisfaction_sensitivity)
+            c.satisfaction[i] = update_satisfaction(c.satisfaction[i], target,
+                                                    rate=p.satisfaction_rate)
+            c.expectation[i] = update_expectation(expectation, value,
+                                                  adapt_rate=p.expectation_adapt_rate,
+                                                  drift=drift)
+            c.trust[i] = update_trust(c.trust[i], c.satisfaction[i], f.reputation[slot],
+                                      build_rate=f.trust_build[slot],
+                                      break_rate=p.trust_break_rate,
+                                      reputation_weight=p.reputation_weight)
+            c.switching_cost[i] = update_switching_cost(
+                c.switching_cost[i], build_rate=min(build, 1.0), floor=p.switching_cost_floor,
+                decay=p.switching_cost_decay)
+            c.value[i] = value
+            # from here on the rules read the stored (float32) state, as a new period would
+            value, satisfaction = c.value[i], c.satisfaction[i]
+            trust, switching_cost = c.trust[i], c.switching_cost[i]
+
+            # 3. money
+            price, wallet = f.price[slot], f.wallet_share[stage]
+            serve, spent = f.serve_cost[slot], 0.0
+            if m.active:
+                price *= m.price_multiplier[i]
+                wallet *= m.wallet_multiplier[i]
+                spent = m.cost[i]
+            sales = np.float32(revenue(c.spend[i], price, wallet))
+            benefit = f.advocate_value[slot] if is_advocate(
+                stage, satisfaction, satisfied_threshold=p.satisfied_threshold) else 0.0
+            profit = f.margin[slot] * sales - serve
+            increment = np.float32((profit - spent + benefit) * p.discount)
+            c.revenue_to_date[i] += sales
+            c.clv[i] += increment
+            if log:
+                sales_out[i], increment_out[i] = sales, increment
+            s[REVENUE] += sales
+            s[SERVE_COST] += serve
+            s[REFERRAL_VALUE] += benefit
+            s[PROFIT] += profit
+
+            # 4. stage move
+            utility = satisfaction_utility(satisfaction, convexity=p.satisfaction_convexity)
+            loyalty = loyalty_drive(value, utility, trust, switching_cost,
+                                    f.loyalty_weights[stage])
+            recovery_rate = p.recovery_rate + (m.recovery_bonus[i] if m.active else 0.0)
+            p_up, p_down, p_recover, p_exit = transition_probabilities(
+                stage, c.stage_age[i], loyalty, switching_cost,
+                advance_threshold=f.advance_threshold, decline_threshold=p.decline_threshold,
+                recovery_threshold=p.recovery_threshold, steepness=p.steepness,
+                advance_rate=p.advance_rate, decline_rate=p.decline_rate,
+                recovery_rate=recovery_rate, min_stage_age=f.min_stage_age,
+                exit_rate=p.exit_rate, repair_window=p.repair_window,
+                switching_cost_buffer=p.switching_cost_buffer,
+                overdue_exit_multiplier=p.overdue_exit_multiplier,
+            )
+            new = next_stage(stage, c.stage_before_decline[i],
+                             draws.uniform(key, t, i, draws.STAGE), p_up, p_down, p_recover,
+                             p_exit)
+            if m.active:
+                moved[i] = new
+            if stage == DECLINE:
+                if new < DECLINE:
+                    s[RECOVERIES] += 1.0
+            elif new == DECLINE:
+                s[DECLINES] += 1.0
+                c.stage_before_decline[i] = stage
+            elif new == stage + 1:
+                s[ADVANCES] += 1.0
+            c.stage_age[i] = 0 if new != stage else c.stage_age[i] + 1
+            c.tenure[i] += 1
+            if new == STABILITY:
+                c.stability_periods[i] += 1
+            if new <= STABILITY and new > c.deepest_stage[i]:
+                c.deepest_stage[i] = new
+            leaving = new == EXITED  # carried out below, where the customer goes is decided
+            if not leaving:
+                c.stage[i] = new
+
+            # 5. defection: declining customers who exit, and customers who search
+            search = min(p.search_probability * c.churn_propensity[i], 1.0)
+            if leaving or draws.uniform(key, t, i, draws.SEARCH) < search:
+                current = slot - 1
+                best_value, best = p.outside_value, NO_FIRM
+                for j in range(n_firms):
+                    if j == current or (draws.uniform(key, t, i, draws.RIVAL + 2 * j)
+                                        >= p.rival_visibility):
+                        continue
+                    adaptation = rival_adaptation(f.adaptation[j + 1], f.adaptation[slot],
+                                                  p.imitation)
+                    shock = f.experience_noise[j + 1] * draws.normal(key, t, i,
+                                                                     draws.RIVAL + 2 * j + 1)
+                    rival = value_at(c, f, p, i, j + 1, adaptation, 0.0, shock)
+                    if rival > best_value:
+                        best_value, best = rival, j
+                probability = defection_probability(
+                    best_value - value, switching_cost, trust, search_probability=1.0,
+                    hurdle=p.defection_hurdle,
+                    switching_cost_weight=p.defection_switching_cost_weight,
+                    trust_weight=p.defection_trust_weight, temperature=p.defection_temperature,
+                )
+                if leaving or draws.uniform(key, t, i, draws.DEFECT) < probability:
+                    # a declining customer who exits goes to a rival only if the rival beats
+                    # leaving the market by more than the cost of switching to it
+                    barrier = p.defection_switching_cost_weight * switching_cost
+                    if leaving and best_value - barrier <= p.outside_value:
+                        best = NO_FIRM
+                    end_relationship(c, p, t, i, s, best, leaving)
+                    if best == NO_FIRM:
+                        c.firm[i] = NO_FIRM
+                        c.stage[i] = EXITED
+                        continue
+                    start_relationship(c, p, i, best, f.reputation[best + 1], t)
+                    slot = best + 1
+                    sums[slot, ACQUISITIONS_RIVAL] += 1.0
+
+            # what acquisition needs: customers in decline, advocates (after defection)
+            if c.stage[i] == DECLINE:
+                sums[slot, DECLINING] += 1.0
+            elif is_advocate(c.stage[i], c.satisfaction[i], p.satisfied_threshold):
+                sums[slot, ADVOCATES_AFTER] += 1.0
+
+    @numba.njit(nogil=True, inline="always")
+    def end_relationship(c, p, t, i, s, destination, from_decline):
+        """Book the end of customer ``i``'s relationship in its firm's sums ``s``."""
+        stage = c.stage[i]
+        s[DEFECTIONS] += 1.0
+        s[DEFECTIONS_BY_STAGE + stage - 1] += 1.0
+        s[DEFECTIONS_MARKET if destination == NO_FIRM else DEFECTIONS_RIVAL] += 1.0
+        if from_decline:
+            s[EXITS_FROM_DECLINE] += 1.0
+        if c.satisfaction[i] >= p.satisfied_threshold:
+            s[SATISFIED_DEFECTORS] += 1.0
+        s[ENDED_CLV] += c.clv[i]
+        kind = trajectory_type(c.deepest_stage[i], c.stability_periods[i], p.long_stability)
+        s[TRAJECTORY + kind - 1] += 1.0
+        c.last_firm[i] = c.firm[i]
+        c.left_period[i] = t
+
+    @numba.njit(nogil=True, inline="always")
+    def start_relationship(c, p, i, firm, reputation, t):
+        """Make customer ``i`` a new exploration-stage customer of ``firm``."""
+        c.firm[i] = firm
+        c.stage[i] = EXPLORATION
+        c.stage_before_decline[i] = EXPLORATION
+        c.deepest_stage[i] = EXPLORATION
+        c.stage_age[i] = 0
+        c.tenure[i] = 0
+        c.stability_periods[i] = 0
+        c.acquired_period[i] = t
+        c.satisfaction[i] = p.satisfaction_at_confirmation
+        c.trust[i] = ((1.0 - p.reputation_weight) * p.initial_trust
+                      + p.reputation_weight * reputation)
+        c.switching_cost[i] = p.switching_cost_floor
+        c.revenue_to_date[i] = 0.0
+        c.clv[i] = 0.0
+
+    @numba.njit(nogil=True, cache=True)
+    def settle_chunk(start, stop, key, t, c, reentry_rate, personalization_weight,
+                     satisfied_threshold, cohort_width, sums, cohorts):
+        """:func:`settle_period` for customers ``start`` to ``stop``."""
+        assert fingerprint
+        for i in range(start, stop):
+            stage = c.stage[i]
+            if stage == EXITED and reentry_rate > 0.0 and (
+                    draws.uniform(key, t, i, draws.REENTRY) < reentry_rate):
+                stage = PROSPECT
+                c.stage[i] = stage
+                sums[0, REENTRIES] += 1.0
+            slot = c.firm[i] + 1
+            s = sums[slot]
+            s[stage] += 1.0
+            if slot == 0:
+                continue
+            s[SUM_VALUE] += c.value[i]
+            s[SUM_EXPECTATION] += c.expectation[i]
+            s[SUM_SATISFACTION] += c.satisfaction[i]
+            s[SUM_TRUST] += c.trust[i]
+            s[SUM_SWITCHING_COST] += c.switching_cost[i]
+            s[SUM_MISFIT] += np.float32(personalization_weight * c.need_distance[i]
+                                        * c.personalization_need[i])
+            if is_advocate(stage, c.satisfaction[i], satisfied_threshold):
+                s[ADVOCATES] += 1.0
+            cohorts[slot - 1, c.acquired_period[i] // cohort_width] += 1
+
+    @numba.njit(nogil=True, cache=True)
+    def start_relationships(c, p, idx, firms, reputation, t):
+        """Make customers ``idx`` new customers of ``firms`` (acquisition, win-back).
+
+        ``reputation`` is indexed by slot (``firm + 1``).
+        """
+        assert fingerprint
+        for k in range(idx.size):
+            start_relationship(c, p, idx[k], firms[k], reputation[firms[k] + 1], t)
+
+    return live_chunk, settle_chunk, start_relationships
+
+
+def _build_drivers(fingerprint: str):
+    # the chunk functions are module globals here, not closure cells: numba
+    # hashes closure cells into the cache key, and a dispatcher does not hash
+    # the same twice
+    @numba.njit(nogil=True, parallel=True, cache=True)
+    def live_period(key, t, customers, firms, parameters, modifiers, sums, moved, sales_out,
+                    increment_out):
+        """Experience, money, stage move and defection of every active customer in period ``t``.
+
+        Updates ``customers`` in place and writes each chunk's per-firm sums
+        into ``sums[chunk, slot, field]`` (the ``LIVE_FIELDS`` columns). With
+        policies active (``modifiers.active``), ``moved`` receives each active
+        customer's stage after its move and before defection; with a purchase
+        log (non-empty ``sales_out``), ``sales_out`` and ``increment_out`` its
+        sales and CLV increment.
+        """
+        assert fingerprint  # ties the cached machine code to the rule sources
+        n = customers.stage.size
+        sums[:] = 0.0
+        for chunk in numba.prange(sums.shape[0]):
+            _live_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers, firms,
+                        parameters, modifiers, sums[chunk], moved, sales_out, increment_out)
+
+    @numba.njit(nogil=True, parallel=True, cache=True)
+    def settle_period(key, t, customers, reentry_rate, personalization_weight,
+                      satisfied_threshold, cohort_width, sums, cohorts):
+        """Re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``) and cohort counts."""
+        assert fingerprint
+        n = customers.stage.size
+        sums[:] = 0.0
+        cohorts[:] = 0
+        for chunk in numba.prange(sums.shape[0]):
+            _settle_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers,
+                          reentry_rate, personalization_weight, satisfied_threshold,
+                          cohort_width, sums[chunk], cohorts[chunk])
+
+    return live_period, settle_period
+
+
+_FINGERPRINT = _rules_fingerprint()
+_live_chunk, _settle_chunk, start_relationships = _build(_FINGERPRINT)
+live_period, settle_period = _build_drivers(_FINGERPRINT)
+
+
+def chunks(customers: int) -> int:
+    """Number of chunks (rows of partial per-firm sums) for ``customers`` customers."""
+    return max(1, -(-customers // CHUNK))

@@ -1,0 +1,123 @@
+"""The rules give the same answers on numpy arrays and compiled for scalars in the kernel.
+
+The engine's kernel (sim.kernel) calls the rule functions of sim.rules and
+sim.stages compiled by numba; these properties pin that the compiled scalar
+versions compute what the numpy versions compute, so tests of the rules are
+tests of the engine.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim import kernel, rules, stages
+from sim.stages import Stage
+
+unit = st.floats(0.0, 1.0)
+rate = st.floats(0.0, 1.0)
+stage_code = st.sampled_from([int(s) for s in Stage])
+
+ADVANCE_THRESHOLD = np.array([1.0, 0.55, 0.65, 1.0, 1.0, 1.0], dtype=np.float32)
+MIN_STAGE_AGE = np.array([0, 2, 4, 0, 0, 0], dtype=np.int16)
+TIGHT = dict(rtol=1e-12, atol=1e-12)
+
+
+def one(x):
+    return np.array([x])
+
+
+@settings(max_examples=200, deadline=None)
+@given(unit, unit, unit, rate, rate, st.floats(0.0, 1.0))
+def test_trust_expectation_and_switching_cost_agree(trust, satisfaction, reputation, build,
+                                                   brk, weight):
+    arrays = rules.update_trust(one(trust), one(satisfaction), reputation, build_rate=build,
+                                break_rate=brk, reputation_weight=weight)
+    scalar = kernel.update_trust(trust, satisfaction, reputation, build_rate=build,
+                                 break_rate=brk, reputation_weight=weight)
+    assert np.isclose(arrays[0], scalar, **TIGHT)
+    arrays = rules.update_expectation(one(trust), one(satisfaction), adapt_rate=build, drift=0.01)
+    assert np.isclose(arrays[0], kernel.update_expectation(trust, satisfaction, adapt_rate=build,
+                                                           drift=0.01), **TIGHT)
+    arrays = rules.update_switching_cost(one(trust), build_rate=build, floor=0.05, decay=brk)
+    assert np.isclose(arrays[0], kernel.update_switching_cost(trust, build_rate=build,
+                                                              floor=0.05, decay=brk), **TIGHT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-2.0, 2.0), unit, st.floats(0.05, 0.95), st.floats(0.0, 30.0), unit,
+       st.floats(1.0, 3.0))
+def test_satisfaction_and_loyalty_agree(value, expectation, at_confirmation, sensitivity,
+                                        satisfaction, convexity):
+    # the compiled logistic is 1 / (1 + exp(-x)), numpy's the tanh form: the same function
+    arrays = rules.satisfaction_target(one(value), one(expectation),
+                                       at_confirmation=at_confirmation, sensitivity=sensitivity)
+    scalar = kernel.satisfaction_target(value, expectation, at_confirmation=at_confirmation,
+                                        sensitivity=sensitivity)
+    assert np.isclose(arrays[0], scalar, **TIGHT)
+    utility = kernel.satisfaction_utility(satisfaction, convexity=convexity)
+    assert np.isclose(rules.satisfaction_utility(one(satisfaction), convexity=convexity)[0],
+                      utility, **TIGHT)
+    weights = np.array([0.3, 0.3, 0.2, 0.2])
+    loyalty = kernel.loyalty_drive(value, utility, expectation, satisfaction, weights)
+    assert np.isclose(rules.loyalty_drive(one(value), one(utility), one(expectation),
+                                          one(satisfaction), weights[None, :])[0],
+                      loyalty, **TIGHT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-1.0, 1.0), unit, unit, st.floats(0.0, 1.0), st.floats(0.01, 1.0))
+def test_defection_probability_agrees(gain, cost, trust, hurdle, temperature):
+    parameters = dict(search_probability=0.7, hurdle=hurdle, switching_cost_weight=0.5,
+                      trust_weight=0.3, temperature=temperature)
+    arrays = rules.defection_probability(one(gain), one(cost), one(trust), **parameters)
+    assert np.isclose(arrays[0], kernel.defection_probability(gain, cost, trust, **parameters),
+                      **TIGHT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(unit, unit, unit, st.floats(0.5, 1.5), unit, st.integers(0, 60), st.floats(-0.3, 0.3))
+def test_perceived_value_agrees(quality, need, personalization, price, involvement, tenure,
+                                shock):
+    parameters = dict(
+        quality=quality, digital_quality=0.6, digital_weight=0.3, need_distance=need,
+        personalization_need=personalization, personalization_weight=0.8, adaptation=0.4,
+        price=price, price_sensitivity=0.5, relational_benefit=0.2, relational_tau=12.0,
+        involvement=involvement, tenure=tenure, shock=shock,
+    )
+    arrays = rules.perceived_value(**{k: one(v) for k, v in parameters.items()})
+    assert np.isclose(arrays[0], kernel.perceived_value(**parameters), **TIGHT)
+    assert np.isclose(rules.rival_adaptation(one(0.3), one(quality), 0.5)[0],
+                      kernel.rival_adaptation(0.3, quality, 0.5), **TIGHT)
+
+
+@settings(max_examples=300, deadline=None)
+@given(stage_code, st.integers(0, 40), unit, unit, st.floats(0.0, 0.999), stage_code)
+def test_stage_moves_agree(stage, stage_age, loyalty, switching_cost, uniform, before):
+    parameters = dict(
+        advance_threshold=ADVANCE_THRESHOLD, decline_threshold=0.4, recovery_threshold=0.5,
+        steepness=12.0, advance_rate=0.3, decline_rate=0.2, recovery_rate=0.3,
+        min_stage_age=MIN_STAGE_AGE, exit_rate=0.2, repair_window=4,
+        switching_cost_buffer=0.5, overdue_exit_multiplier=2.0,
+    )
+    arrays = stages.transition_probabilities(np.array([stage], dtype=np.int8),
+                                             np.array([stage_age], dtype=np.int16),
+                                             one(loyalty), one(switching_cost), **parameters)
+    scalars = kernel.transition_probabilities(np.int8(stage), np.int16(stage_age), loyalty,
+                                              switching_cost, **parameters)
+    assert np.allclose([a[0] for a in arrays], scalars, **TIGHT)
+    new_arrays = stages.next_stage(np.array([stage], dtype=np.int8),
+                                   np.array([before], dtype=np.int8), one(uniform), *arrays)
+    assert new_arrays.dtype == np.int8
+    assert new_arrays[0] == kernel.next_stage(np.int8(stage), np.int8(before), uniform, *scalars)
+
+
+@pytest.mark.parametrize("stage", list(Stage))
+@pytest.mark.parametrize("stability_periods", [0, 23, 24, 60])
+def test_trajectory_and_advocacy_agree(stage, stability_periods):
+    code = np.int8(stage)
+    assert stages.trajectory_type(np.array([code]), np.array([stability_periods]), 24)[0] == (
+        kernel.trajectory_type(code, np.int16(stability_periods), 24))
+    for satisfaction in (0.5, 0.8, 0.95):
+        assert stages.is_advocate(np.array([code]), np.array([satisfaction]), 0.8)[0] == (
+            kernel.is_advocate(code, satisfaction, 0.8))
