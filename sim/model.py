@@ -231,6 +231,7 @@ class CRMModel(mesa.Model):
         self._flows: dict[str, np.ndarray] = {}
         # the kernels' inputs and work space, allocated once
         self._key = int(self.rng.integers(2**63))  # names every draw of the kernels (sim.draws)
+        self._parameters = self._parameters_of(self.config)
         pop = self.customers
         self._columns = kernel.Customers(*(getattr(pop, name) for name in kernel.Customers._fields))
         empty = np.empty(0, dtype=F32)
@@ -385,20 +386,18 @@ class CRMModel(mesa.Model):
 
     def _kernel_parameters(self, t: int) -> kernel.Parameters:
         """The scalar parameters of period ``t``, as the kernel takes them."""
-        market, relationship = self.config.market, self.config.relationship
-        simulation = self.config.simulation
-        sources = (market, relationship, simulation)
-        values = {"discount": (1.0 + simulation.discount_rate) ** -t,
-                  "satisfaction_at_confirmation": relationship.satisfaction_at_confirmation,
-                  "satisfaction_sensitivity": relationship.satisfaction_sensitivity,
-                  "satisfaction_rate": relationship.satisfaction_rate,
-                  "switching_cost_floor": market.switching_cost_floor,
-                  "switching_cost_decay": market.switching_cost_decay}
+        return self._parameters._replace(
+            discount=(1.0 + self.config.simulation.discount_rate) ** -t)
+
+    @staticmethod
+    def _parameters_of(config: Config) -> kernel.Parameters:
+        """:class:`sim.kernel.Parameters` from the config's sections (``discount`` of period 0)."""
+        sections = (config.market, config.relationship, config.simulation)
+        values = {}
         for name in kernel.Parameters._fields:
-            if name not in values:
-                source = next(s for s in sources if hasattr(s, name))
-                values[name] = getattr(source, name)
-        return kernel.Parameters(**{k: float(v) for k, v in values.items()})
+            if name != "discount":
+                values[name] = float(getattr(next(s for s in sections if hasattr(s, name)), name))
+        return kernel.Parameters(**values, discount=1.0)
 
     def _run_policies(self, t: int):
         """Let every firm's policies touch customers within budget; return their effects.
