@@ -86,18 +86,12 @@ def normal(key, period, customer, stream):
 
 
 @numba.njit(nogil=True, cache=True)
-def uniforms(key, period, customers, stream):
-    """``uniform`` for customers ``0 .. customers - 1`` as an array (for tests and analysis)."""
+def sample(key, period, customers, stream, normals=False):
+    """The draws of customers ``0 .. customers - 1`` as an array: uniforms, or normals.
+
+    For tests and analysis; the kernel draws one number at a time.
+    """
     out = np.empty(customers)
     for i in range(customers):
-        out[i] = uniform(key, period, i, stream)
-    return out
-
-
-@numba.njit(nogil=True, cache=True)
-def normals(key, period, customers, stream):
-    """``normal`` for customers ``0 .. customers - 1`` as an array (for tests and analysis)."""
-    out = np.empty(customers)
-    for i in range(customers):
-        out[i] = normal(key, period, i, stream)
+        out[i] = normal(key, period, i, stream) if normals else uniform(key, period, i, stream)
     return out

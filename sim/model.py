@@ -50,8 +50,9 @@ HISTORY_COLUMNS = (
 class StageTables:
     """Per-stage lookup tables (indexed by :class:`Stage` code), built from the config.
 
-    Look them up with ``table.take(stage, axis=0)``: indexing with the int8
-    stage codes (``table[stage]``) is several times slower in numpy.
+    The kernel reads them per customer (``table[stage]``); from numpy, look
+    them up with ``table.take(stage, axis=0)``: fancy indexing with the int8
+    stage codes is several times slower.
     """
 
     loyalty_weights: np.ndarray  # (stages, 4): value, satisfaction, trust, switching cost

@@ -11,20 +11,20 @@ KEY = 0x1234_5678_9ABC_DEF0
 
 
 def test_same_counter_same_number_and_keys_differ():
-    first = draws.uniforms(KEY, 3, 1000, draws.STAGE)
-    assert np.array_equal(first, draws.uniforms(KEY, 3, 1000, draws.STAGE))
-    assert not np.array_equal(first, draws.uniforms(KEY + 1, 3, 1000, draws.STAGE))
+    first = draws.sample(KEY, 3, 1000, draws.STAGE)
+    assert np.array_equal(first, draws.sample(KEY, 3, 1000, draws.STAGE))
+    assert not np.array_equal(first, draws.sample(KEY + 1, 3, 1000, draws.STAGE))
 
 
 def test_uniforms_are_uniform_on_the_unit_interval():
-    u = draws.uniforms(KEY, 1, N, draws.SEARCH)
+    u = draws.sample(KEY, 1, N, draws.SEARCH)
     assert u.min() >= 0.0 and u.max() < 1.0
     assert stats.kstest(u, "uniform").pvalue > 1e-3
     assert abs(u.mean() - 0.5) < 4 * np.sqrt(1 / 12 / N)
 
 
 def test_normals_are_standard_normal():
-    z = draws.normals(KEY, 1, N, draws.EXPERIENCE)
+    z = draws.sample(KEY, 1, N, draws.EXPERIENCE, normals=True)
     assert np.isfinite(z).all()
     assert stats.kstest(z, "norm").pvalue > 1e-3
     assert abs(z.mean()) < 4 / np.sqrt(N)
@@ -38,8 +38,8 @@ def test_normals_are_standard_normal():
     (1, draws.RIVAL + 1),         # a rival's shock
 ])
 def test_streams_and_periods_are_uncorrelated(other):
-    base = draws.uniforms(KEY, 1, N, draws.STAGE)
-    shifted = draws.uniforms(KEY, other[0], N, other[1])
+    base = draws.sample(KEY, 1, N, draws.STAGE)
+    shifted = draws.sample(KEY, other[0], N, other[1])
     assert abs(np.corrcoef(base, shifted)[0, 1]) < 4 / np.sqrt(N)
     # neighbouring customers too
     assert abs(np.corrcoef(base[:-1], base[1:])[0, 1]) < 4 / np.sqrt(N)
