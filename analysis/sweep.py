@@ -42,10 +42,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from sim import kernel
 from sim.config import Config
 
 from .parts import PartStore
@@ -244,9 +246,13 @@ class SerialExecutor:
             yield function(spec)
 
 
-def _ignore_interrupts() -> None:
-    """In pool workers: leave Ctrl-C to the command, which stops the sweep and keeps parts."""
+def _start_worker(kernel_threads: int) -> None:
+    """In pool workers: leave Ctrl-C to the command, run the kernel on a share of the cores.
+
+    The command stops the sweep on Ctrl-C and keeps the parts written so far.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    kernel.set_threads(kernel_threads)
 
 
 def process_pool(workers: int, preload: str) -> concurrent.futures.ProcessPoolExecutor:
@@ -254,11 +260,29 @@ def process_pool(workers: int, preload: str) -> concurrent.futures.ProcessPoolEx
 
     They are started by a fork server (with ``preload`` imported once), which
     is safe whatever threads this process runs (progress bars, Dask clients).
+    Each runs the kernel on ``cores // workers`` threads (at least one), so
+    that workers x kernel threads does not exceed the cores.
     """
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([preload])
+    threads = max(1, default_workers() // workers)
     return concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                                  initializer=_ignore_interrupts)
+                                                  initializer=_start_worker,
+                                                  initargs=(threads,))
+
+
+def in_one_kernel_thread(function: Callable, spec: RunSpec) -> Outcome:
+    """``function(spec)`` with the engine's kernel on the calling thread only.
+
+    For Dask: each worker thread runs a model, so the kernel must not start
+    threads of its own on top. The thread's setting is restored afterwards.
+    """
+    before = numba.get_num_threads()
+    kernel.set_threads(1)
+    try:
+        return function(spec)
+    finally:
+        kernel.set_threads(before)
 
 
 class ProcessExecutor:
@@ -370,7 +394,7 @@ class DaskExecutor:
 
         def submit(spec):
             key = f"crm-sim-{spec.run_id}-{uuid.uuid4().hex}"
-            future = client.submit(function, spec, pure=False, key=key)
+            future = client.submit(in_one_kernel_thread, function, spec, pure=False, key=key)
             pending[future.key] = spec.run_id
             return future
 

@@ -411,6 +411,16 @@ _live_chunk, _settle_chunk, start_relationships = _build(_FINGERPRINT)
 live_period, settle_period = _build_drivers(_FINGERPRINT)
 
 
+def set_threads(threads: int) -> None:
+    """Run the kernels on ``threads`` threads from the calling thread on (at least 1).
+
+    Results do not depend on it. A sweep runs many models at once, one per
+    worker process or thread; each then sets its share of the cores, so that
+    workers x threads does not exceed them (numba's setting is per thread).
+    """
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+
+
 def chunks(customers: int) -> int:
     """Number of chunks (rows of partial per-firm sums) for ``customers`` customers."""
     return max(1, -(-customers // CHUNK))
