@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim import CRMModel, default_config
+from sim import CRMModel, default_config, warm_up
 
 IMPLEMENTATIONS = ("engine", "mesa")
 DEFAULT_STEPS = {"engine": 120, "mesa": 5}
@@ -71,7 +71,7 @@ def measure(customers: int, steps: int, impl: str, seed: int = 0) -> dict:
     config = default_config(simulation={"customers": customers, "periods": steps})
     cls = model_class(impl)
     if impl == "engine":  # load (or compile) the kernels before the baseline (module doc)
-        cls(default_config(simulation={"customers": 100, "periods": 1}), rng=seed).run()
+        warm_up()
     baseline = current_rss_bytes()
     start = time.perf_counter()
     model = cls(config, rng=seed)

@@ -12,6 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
+from sim import warm_up
+
 from .controls import load_scenario
 
 SCENARIO_ENV = "CRM_SIM_SCENARIO"
@@ -77,6 +79,11 @@ def serve(scenario_path: str | Path | None = None, host: str = "127.0.0.1",
         load_scenario(scenario_path)
     if not APP.is_file():
         raise FileNotFoundError(f"{APP} not found: run from a source checkout of crm-sim")
+    # the page's first model should not wait for numba: compile (once) or load the kernels here
+    seconds = warm_up()
+    if seconds > 2.0:
+        print(f"compiled the engine in {seconds:.0f} s (once; later starts load it from the cache)",
+              flush=True)
     process = subprocess.Popen(server_command(host, port), env=server_environment(scenario_path))
     # stopped by Ctrl-C or SIGTERM, stop the server too rather than leave it running
     previous = (signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -11,7 +11,7 @@ Typical use::
 """
 
 from .config import Config, FirmConfig, default_config, replace
-from .model import CRMModel
+from .model import CRMModel, warm_up
 from .settings import SETTINGS
 from .stages import Stage, Trajectory
 from .strategies import STRATEGIES, Strategy, get_strategy
@@ -28,4 +28,5 @@ __all__ = [
     "default_config",
     "get_strategy",
     "replace",
+    "warm_up",
 ]

@@ -588,3 +588,19 @@ class CRMModel(mesa.Model):
         snapshot["stage"] = np.array(STAGE_NAMES)[snapshot["stage"]]
         snapshot["firm"] = names[snapshot["firm"]]
         self._history.append(pd.DataFrame(snapshot))
+
+
+def warm_up() -> float:
+    """Load the engine's compiled kernels now; return the seconds it took.
+
+    A 100-customer model runs one period. numba loads the kernels' machine
+    code from its cache (well under a second) or, the first time after
+    installing or editing a rule, compiles them (about 10 s). Call it before
+    timing, or before a page that should answer at once.
+    """
+    import time
+
+    start = time.perf_counter()
+    CRMModel(default_config(simulation={"customers": 100, "periods": 1}), rng=0).run()
+    return time.perf_counter() - start
+
