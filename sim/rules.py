@@ -21,36 +21,15 @@ seed 003 (satisfaction is not loyalty), MODEL.md sections 2-3 and 6-7.
 
 import numpy as np
 
-_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-
 
 def select(condition, if_true, otherwise):
-    """``np.where(condition, if_true, otherwise)``, bit for bit, without a branch per element.
+    """``np.where(condition, if_true, otherwise)``; a plain branch when compiled.
 
-    numpy's ``where`` branches on every element; on a condition that varies
-    from customer to customer the processor mispredicts those branches, which
-    made it ten times slower than an arithmetic pass. Here the two operands
-    are converted to the dtype ``np.where`` would return (Python scalars are
-    weak, NEP 50) and their bit patterns are blended with a mask:
-    ``otherwise ^ ((if_true ^ otherwise) & mask)``. Scalars and dtypes
-    without an unsigned twin go through ``np.where``.
+    The rules choose between two values with this instead of ``np.where`` so
+    that the same body compiles to scalar code for the engine's kernel
+    (:mod:`sim.compiled`).
     """
-    condition = np.asarray(condition)
-    dtype = np.result_type(if_true, otherwise)
-    if condition.ndim == 0 or dtype.kind not in "biuf" or dtype.itemsize not in _UNSIGNED:
-        return np.where(condition, if_true, otherwise)
-    bits = _UNSIGNED[dtype.itemsize]
-
-    def pattern(x):
-        x = np.asarray(x, dtype=dtype)
-        return x.view(bits) if x.ndim else x.reshape(1).view(bits)[0]
-
-    chosen, other = pattern(if_true), pattern(otherwise)
-    mask = condition.astype(bool, copy=False).astype(bits)
-    np.negative(mask, out=mask)  # all ones where the condition holds
-    blended = np.bitwise_and(np.bitwise_xor(chosen, other), mask)
-    blended ^= other
-    return blended.view(dtype)
+    return np.where(condition, if_true, otherwise)
 
 
 def clip(x, low, high):

@@ -675,7 +675,7 @@ def test_stage_rule_on_scalars_and_arrays(customers, params):
 
 
 # ---------------------------------------------------------------------------
-# select: np.where without a branch per element
+# select: np.where (a branch when compiled)
 # ---------------------------------------------------------------------------
 
 SELECT_DTYPES = (np.float32, np.float64, np.int8, np.int16, np.int64, np.bool_)
