@@ -244,7 +244,7 @@ class CRMModel(mesa.Model):
         self._settle_sums = np.zeros((chunks, slots, kernel.SETTLE_FIELDS))
         self._cohort_counts = np.zeros((chunks, *self.ledger.cohorts.shape[1:]), dtype=np.int64)
         self._after_defection = np.zeros((len(self.firms), 2))
-        self._record(0, self._settle(0, reentry_rate=0.0))
+        self._record(0, *self._settle(0, reentry_rate=0.0))
 
     # ------------------------------------------------------------------
     # public API
@@ -272,9 +272,9 @@ class CRMModel(mesa.Model):
         effects, touched = self._run_policies(t)
         self._live(vectors, effects, touched, t)
         self._acquire(t)
-        sums = self._settle(t, self.config.market.reentry_rate)
+        sums, cohorts = self._settle(t, self.config.market.reentry_rate)
         self._update_reputation(sums)
-        self._record(t, sums)
+        self._record(t, sums, cohorts)
         if t >= self.config.simulation.periods:
             self.running = False
 
@@ -513,15 +513,14 @@ class CRMModel(mesa.Model):
         flows["acquisition_spend"] = spend
         flows["profit"] = flows["profit"] - spend
 
-    def _settle(self, t: int, reentry_rate: float) -> np.ndarray:
-        """Step 7 (re-entry) and the per-firm sums of the record; returns them by slot."""
+    def _settle(self, t: int, reentry_rate: float) -> tuple[np.ndarray, np.ndarray]:
+        """Step 7 (re-entry), then the record's per-firm sums (by slot) and cohort counts."""
         market, simulation = self.config.market, self.config.simulation
         kernel.settle_period(self._key, t, self._columns, float(reentry_rate),
                              float(market.personalization_weight),
                              float(simulation.satisfied_threshold), self.ledger.cohort_width,
                              self._settle_sums, self._cohort_counts)
-        self._cohorts = self._cohort_counts.sum(axis=0)
-        return self._settle_sums.sum(axis=0)
+        return self._settle_sums.sum(axis=0), self._cohort_counts.sum(axis=0)
 
     def _update_reputation(self, sums: np.ndarray) -> None:
         smoothing = self.config.relationship.reputation_smoothing
@@ -535,8 +534,8 @@ class CRMModel(mesa.Model):
     # recording
     # ------------------------------------------------------------------
 
-    def _record(self, period: int, sums: np.ndarray) -> None:
-        """Write the period's ledger rows from the flows and the settle sums (by slot)."""
+    def _record(self, period: int, sums: np.ndarray, cohorts: np.ndarray) -> None:
+        """Write the period's ledger rows from the flows and :meth:`_settle`'s sums and cohorts."""
         simulation = self.config.simulation
         n_firms = len(self.firms)
         by_stage = sums[1:, :_N_STAGES]
@@ -569,7 +568,7 @@ class CRMModel(mesa.Model):
             "adaptation": [f.actions.adaptation for f in self.firms],
         }
         stage_counts = sums[:, :_N_STAGES].sum(axis=0)
-        self.ledger.write_cohort_counts(period, self._cohorts)
+        self.ledger.write_cohort_counts(period, cohorts)
         self.ledger.write(period, values, {
             "prospects": stage_counts[Stage.PROSPECT],
             "out_of_market": stage_counts[Stage.EXITED],
