@@ -8,6 +8,8 @@ the overloads below replace them inside compiled code only:
 
 * :func:`sim.rules.select` (a bit-blend over arrays) becomes a branch;
 * :func:`sim.rules.clip` becomes ``min``/``max``;
+* :func:`sim.rules.take` becomes plain indexing (numba's ``np.take`` flattens
+  its table on every call: that alone cost a fifth of the kernel's time);
 * :func:`sim.rules.logistic` becomes ``1 / (1 + exp(-x))``: the same function
   (numpy uses the tanh form only so that whole arrays never overflow with a
   warning; for a scalar ``exp`` overflowing to infinity gives the right limit
@@ -41,6 +43,14 @@ def _clip(x, low, high):
         return min(max(x, low), high)
 
     return clip
+
+
+@overload(rules.take, inline="always")
+def _take(table, index):
+    def take(table, index):
+        return table[index]
+
+    return take
 
 
 @overload(rules.logistic, inline="always")

@@ -37,6 +37,15 @@ def clip(x, low, high):
     return np.clip(x, low, high)
 
 
+def take(table, index):
+    """``np.take(table, index)``: per-stage tables looked up by stage code.
+
+    ``take`` is fast with int8 codes under numpy; compiled (:mod:`sim.compiled`)
+    it is plain indexing.
+    """
+    return np.take(table, index)
+
+
 def logistic(x):
     """The logistic ``1 / (1 + exp(-x))``, computed with tanh so it never overflows."""
     return 0.5 + 0.5 * np.tanh(0.5 * x)

@@ -15,7 +15,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .rules import logistic, select
+from .rules import logistic, select, take
 
 
 class Stage(IntEnum):
@@ -136,10 +136,10 @@ def transition_probabilities(
     stage = codes(stage)
     in_decline = stage == Stage.DECLINE
     can_advance = (stage == Stage.EXPLORATION) | (stage == Stage.FORMATION)
-    can_advance &= stage_age >= np.take(min_stage_age, stage)  # take: fast with int8 codes
+    can_advance &= stage_age >= take(min_stage_age, stage)
     can_decline = is_active(stage) & ~in_decline
 
-    p_up = advance_rate * logistic(steepness * (loyalty - np.take(advance_threshold, stage)))
+    p_up = advance_rate * logistic(steepness * (loyalty - take(advance_threshold, stage)))
     p_down = decline_rate * logistic(steepness * (decline_threshold - loyalty))
     p_recover = np.minimum(recovery_rate * logistic(steepness * (loyalty - recovery_threshold)),
                            1.0)
