@@ -103,19 +103,35 @@ calibrate:
 """
 
 
+SBG_SEEDS = (2007, 2008, 2009, 2010, 2011)
+"""Calibration seeds for the sBG test: each gives the replications other draws."""
+
+
 @pytest.mark.slow
 def test_calibration_fits_the_sbg_high_end_curve(tmp_path):
-    path = tmp_path / "sbg.yaml"
-    path.write_text(textwrap.dedent(SBG), encoding="utf-8")
-    scenario = load_scenario(path)
+    """Fit periods 1-7 of a textbook curve closely and predict 8-12, over five calibration seeds.
+
+    With 3 replications of 1,000 customers a single seed's held-out RMSE
+    ranges from about 0.026 to 0.065, so the held-out bound is on the mean
+    over the seeds; every seed must fit in sample and beat the uncalibrated
+    scenario.
+    """
     curve = sbg_survival(0.668, 3.806, 12)  # Fader & Hardie (2007), 'high end' segment
     pd.DataFrame({"period": range(13), "survival": curve}).to_csv(tmp_path / "sbg.csv",
                                                                   index=False)
-    fit = cal.calibrate(scenario, cal.read_target(tmp_path / "sbg.csv", scenario))
-    in_sample, out_of_sample = fit.rmse("in_sample"), fit.rmse("holdout")
-    assert in_sample < 0.02
-    assert np.isfinite(out_of_sample) and out_of_sample < 0.06
-    assert in_sample < fit.rmse("in_sample", "uncalibrated") / 5
-    assert out_of_sample < fit.rmse("holdout", "uncalibrated")
-    held = fit.table[fit.table["sample"] == "holdout"]
-    assert list(held["period"]) == [8, 9, 10, 11, 12]
+    held_out = []
+    for seed in SBG_SEEDS:
+        path = tmp_path / f"sbg_{seed}.yaml"
+        path.write_text(textwrap.dedent(SBG).replace("seed: 2007", f"seed: {seed}"),
+                        encoding="utf-8")
+        scenario = load_scenario(path)
+        fit = cal.calibrate(scenario, cal.read_target(tmp_path / "sbg.csv", scenario))
+        in_sample, out_of_sample = fit.rmse("in_sample"), fit.rmse("holdout")
+        assert in_sample < 0.02, seed
+        assert in_sample < fit.rmse("in_sample", "uncalibrated") / 5, seed
+        assert np.isfinite(out_of_sample), seed
+        assert out_of_sample < fit.rmse("holdout", "uncalibrated"), seed
+        held = fit.table[fit.table["sample"] == "holdout"]
+        assert list(held["period"]) == [8, 9, 10, 11, 12]
+        held_out.append(out_of_sample)
+    assert np.mean(held_out) < 0.06, held_out
