@@ -139,17 +139,20 @@ def transition_probabilities(
     can_advance &= stage_age >= take(min_stage_age, stage)
     can_decline = is_active(stage) & ~in_decline
 
-    p_up = advance_rate * logistic(steepness * (loyalty - take(advance_threshold, stage)))
+    # advancing and recovering are one move up the ladder: a customer can make
+    # only one of them (recovery in decline, advance elsewhere), so one logistic
+    # serves both
+    rise_rate = select(in_decline, recovery_rate, advance_rate)
+    rise_threshold = select(in_decline, recovery_threshold, take(advance_threshold, stage))
+    p_rise = rise_rate * logistic(steepness * (loyalty - rise_threshold))
     p_down = decline_rate * logistic(steepness * (decline_threshold - loyalty))
-    p_recover = np.minimum(recovery_rate * logistic(steepness * (loyalty - recovery_threshold)),
-                           1.0)
     window = repair_window * (1.0 + switching_cost)
     overdue = select(stage_age >= window, overdue_exit_multiplier, 1.0)
     p_exit = np.minimum(exit_rate * (1.0 - switching_cost_buffer * switching_cost) * overdue, 1.0)
     # one draw decides at most one move; where the two chances add up past 1 the
     # harsher move keeps its chance (as in next_stage, where it is applied last)
-    p_up = np.minimum(p_up, 1.0 - p_down)
-    p_recover = np.minimum(p_recover, 1.0 - p_exit)
+    p_up = np.minimum(p_rise, 1.0 - p_down)
+    p_recover = np.minimum(np.minimum(p_rise, 1.0), 1.0 - p_exit)
     return (
         select(can_advance, p_up, 0.0),
         select(can_decline, p_down, 0.0),
