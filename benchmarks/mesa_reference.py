@@ -76,8 +76,8 @@ class Customer(mesa.Agent):
             personalization_weight=market.personalization_weight, adaptation=adaptation,
             price=vectors.price[slot], price_sensitivity=self.price_sensitivity,
             relational_benefit=vectors.relational_benefit[slot],
-            relational_tau=vectors.relational_tau[slot], involvement=self.involvement,
-            tenure=tenure, shock=shock,
+            growth=rules.relational_growth(tenure, vectors.relational_tau[slot]),
+            involvement=self.involvement, shock=shock,
         )
 
     def experience(self) -> None:

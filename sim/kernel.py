@@ -74,12 +74,16 @@ Customers = namedtuple("Customers", [
 """The :class:`sim.population.Population` arrays the kernels read or update."""
 
 FirmSlots = namedtuple("FirmSlots", [
-    "quality", "digital_quality", "price", "adaptation", "relational_benefit", "relational_tau",
+    "quality", "digital_quality", "price", "adaptation", "relational_benefit", "relational_growth",
     "experience_noise", "trust_build", "switching_cost_build", "serve_cost", "margin",
     "reputation", "advocate_value", "wallet_share", "loyalty_weights", "advance_threshold",
     "min_stage_age",
 ])
-"""This period's firm parameters by slot (:class:`sim.model.FirmVectors`), plus the stage tables."""
+"""This period's firm parameters by slot (:class:`sim.model.FirmVectors`), plus the stage tables.
+
+``relational_growth[slot, tenure]`` tabulates :func:`sim.rules.relational_growth`
+(:func:`relational_growth_table`).
+"""
 
 Parameters = namedtuple("Parameters", [
     "digital_weight", "personalization_weight", "satisfaction_at_confirmation",
@@ -102,6 +106,7 @@ Modifiers = namedtuple("Modifiers", [
 
 _jit = numba.njit(nogil=True, inline="always")  # one function for LLVM to optimize
 perceived_value = _jit(rules.perceived_value)
+relational_growth = _jit(rules.relational_growth)
 rival_adaptation = _jit(rules.rival_adaptation)
 satisfaction_target = _jit(rules.satisfaction_target)
 update_satisfaction = _jit(rules.update_satisfaction)
@@ -142,8 +147,7 @@ def _build(fingerprint: str):
             personalization_weight=p.personalization_weight, adaptation=adaptation,
             price=f.price[slot], price_sensitivity=c.price_sensitivity[i],
             relational_benefit=f.relational_benefit[slot],
-            relational_tau=f.relational_tau[slot], involvement=c.involvement[i],
-            tenure=tenure, shock=shock,
+            growth=f.relational_growth[slot, tenure], involvement=c.involvement[i], shock=shock,
         )
 
     @numba.njit(nogil=True, cache=True)
@@ -261,7 +265,7 @@ def _build(fingerprint: str):
                                                   p.imitation)
                     shock = f.experience_noise[j + 1] * draws.normal(key, t, i,
                                                                      draws.RIVAL + 2 * j + 1)
-                    rival = value_at(c, f, p, i, j + 1, adaptation, 0.0, shock)
+                    rival = value_at(c, f, p, i, j + 1, adaptation, 0, shock)
                     if rival > best_value:
                         best_value, best = rival, j
                 probability = defection_probability(
@@ -364,7 +368,22 @@ def _build(fingerprint: str):
         for k in range(idx.size):
             start_relationship(c, p, idx[k], firms[k], reputation[firms[k] + 1], t)
 
-    return live_chunk, settle_chunk, start_relationships
+    @numba.njit(nogil=True, cache=True)
+    def relational_growth_table(relational_tau, width):
+        """:func:`sim.rules.relational_growth` by slot and tenure ``0 .. width - 1``.
+
+        The kernel looks the growth up instead of calling ``exp`` for every
+        customer; the table holds the very numbers the rule gives for the int16
+        tenures the population stores.
+        """
+        assert fingerprint
+        table = np.empty((relational_tau.size, width))
+        for slot in range(relational_tau.size):
+            for tenure in range(width):
+                table[slot, tenure] = relational_growth(np.int16(tenure), relational_tau[slot])
+        return table
+
+    return live_chunk, settle_chunk, start_relationships, relational_growth_table
 
 
 def _build_drivers(fingerprint: str):
@@ -407,7 +426,8 @@ def _build_drivers(fingerprint: str):
 
 
 _FINGERPRINT = _rules_fingerprint()
-_live_chunk, _settle_chunk, start_relationships = _build(_FINGERPRINT)
+_live_chunk, _settle_chunk, start_relationships, relational_growth_table = _build(
+    _FINGERPRINT)
 live_period, settle_period = _build_drivers(_FINGERPRINT)
 
 

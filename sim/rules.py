@@ -68,15 +68,13 @@ def perceived_value(
     price,
     price_sensitivity,
     relational_benefit,
-    relational_tau,
+    growth,
     involvement,
-    tenure,
     shock,
 ):
     """Value a customer perceives from one firm's offer in one period.
 
-    ``V = (1 - w_d) q + w_d q_d - w_p p d (1 - a) - s (price - 1)
-    + i b (1 - exp(-tenure / tau)) + shock``
+    ``V = (1 - w_d) q + w_d q_d - w_p p d (1 - a) - s (price - 1) + i b g + shock``
 
     * ``q`` core quality (product, delivery, service) and ``q_d`` digital quality
       (system performance, reliability, security, payment risk), mixed by the
@@ -87,10 +85,11 @@ def perceived_value(
       ``adaptation`` ``a`` (clasp low, zipper medium, Velcro high; Storbacka);
     * price above the reference price 1 costs value in proportion to price
       sensitivity ``s``;
-    * relational benefits ``b`` grow with tenure with time scale ``tau``
-      (highest for zipper: both parties invest in the relationship), worth as
-      much as the customer's ``involvement`` ``i`` in [0, 1] (low for
-      low-involvement, rarely bought goods);
+    * relational benefits ``b`` (highest for zipper: both parties invest in
+      the relationship) have grown to a share ``g`` (``growth``, see
+      :func:`relational_growth`) and are worth as much as the customer's
+      ``involvement`` ``i`` in [0, 1] (low for low-involvement, rarely bought
+      goods);
     * ``shock``: this period's experience noise (strategy-dependent spread:
       dispersed contact points make the experience less consistent).
 
@@ -99,8 +98,19 @@ def perceived_value(
     """
     core = (1.0 - digital_weight) * quality + digital_weight * digital_quality
     misfit = personalization_weight * personalization_need * need_distance * (1.0 - adaptation)
-    relational = involvement * relational_benefit * (1.0 - np.exp(-tenure / relational_tau))
+    relational = involvement * relational_benefit * growth
     return core - misfit - price_sensitivity * (price - 1.0) + relational + shock
+
+
+def relational_growth(tenure, relational_tau):
+    """Share of its relational benefits a relationship delivers after ``tenure`` periods.
+
+    ``g = 1 - exp(-tenure / tau)``: nothing in the first period (and from a
+    rival, where the customer has no history), growing with time scale
+    ``tau`` toward the full benefit (seed 001: relational benefits come with
+    tenure, MODEL.md section 4). The engine tabulates it by firm and tenure.
+    """
+    return 1.0 - np.exp(-tenure / relational_tau)
 
 
 def rival_adaptation(rival_adaptation, current_adaptation, imitation):

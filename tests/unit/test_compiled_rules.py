@@ -82,8 +82,9 @@ def test_perceived_value_agrees(quality, need, personalization, price, involveme
     parameters = dict(
         quality=quality, digital_quality=0.6, digital_weight=0.3, need_distance=need,
         personalization_need=personalization, personalization_weight=0.8, adaptation=0.4,
-        price=price, price_sensitivity=0.5, relational_benefit=0.2, relational_tau=12.0,
-        involvement=involvement, tenure=tenure, shock=shock,
+        price=price, price_sensitivity=0.5, relational_benefit=0.2,
+        growth=float(rules.relational_growth(tenure, 12.0)), involvement=involvement,
+        shock=shock,
     )
     arrays = rules.perceived_value(**{k: one(v) for k, v in parameters.items()})
     assert np.isclose(arrays[0], kernel.perceived_value(**parameters), **TIGHT)
@@ -121,3 +122,15 @@ def test_trajectory_and_advocacy_agree(stage, stability_periods):
     for satisfaction in (0.5, 0.8, 0.95):
         assert stages.is_advocate(np.array([code]), np.array([satisfaction]), 0.8)[0] == (
             kernel.is_advocate(code, satisfaction, 0.8))
+
+
+def test_relational_growth_table_holds_the_rule_by_slot_and_tenure():
+    tau = np.array([1.0, 12.0, 3.5, 400.0], dtype=np.float32)  # slot 0: no firm
+    table = kernel.relational_growth_table(tau, 121)
+    assert table.shape == (4, 121)
+    tenure = np.arange(121, dtype=np.int16)
+    for slot in range(4):
+        expected = rules.relational_growth(tenure.astype(float), float(tau[slot]))
+        assert np.allclose(table[slot], expected, **TIGHT)
+        # the very numbers the compiled rule gives one customer
+        assert table[slot, 37] == kernel.relational_growth(np.int16(37), tau[slot])

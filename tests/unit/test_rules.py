@@ -262,9 +262,8 @@ value_inputs = st.fixed_dictionaries({
     "price": floats(0.1, 10.0),
     "price_sensitivity": floats(0.0, 5.0),
     "relational_benefit": unit,
-    "relational_tau": floats(0.1, 1000.0),
+    "growth": unit,
     "involvement": unit,
-    "tenure": st.integers(0, 500),
     "shock": floats(-0.5, 0.5),
 })
 
@@ -295,11 +294,19 @@ def test_needs_further_from_the_offer_never_raise_value(inputs, distances):
 
 
 @RULE_SETTINGS
-@given(inputs=value_inputs, tenures=ordered_pair(st.integers(0, 500)))
-def test_relational_benefit_never_shrinks_with_tenure(inputs, tenures):
+@given(inputs=value_inputs, growths=ordered_pair(unit))
+def test_relational_benefit_never_lowers_value(inputs, growths):
+    low, high = growths
+    assert (rules.perceived_value(**{**inputs, "growth": high})
+            >= rules.perceived_value(**{**inputs, "growth": low}))
+
+
+@RULE_SETTINGS
+@given(tenures=ordered_pair(st.integers(0, 10_000)), tau=floats(0.1, 1000.0))
+def test_relational_growth_starts_at_zero_and_grows_toward_one(tenures, tau):
     low, high = tenures
-    assert (rules.perceived_value(**{**inputs, "tenure": high})
-            >= rules.perceived_value(**{**inputs, "tenure": low}))
+    assert rules.relational_growth(0, tau) == 0.0
+    assert 0.0 <= rules.relational_growth(low, tau) <= rules.relational_growth(high, tau) <= 1.0
 
 
 @RULE_SETTINGS
