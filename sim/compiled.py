@@ -14,6 +14,8 @@ the overloads below replace them inside compiled code only:
   (numpy uses the tanh form only so that whole arrays never overflow with a
   warning; for a scalar ``exp`` overflowing to infinity gives the right limit
   0, and libm's ``exp`` is several times faster than its ``tanh``);
+* :func:`sim.rules.gated_logistic` becomes a branch, so that ``exp`` runs only
+  where the chance applies;
 * :func:`sim.stages.codes` and :func:`sim.stages.code_like` become the scalar
   itself and a cast;
 * :func:`sim.stages.is_active`, which other rules call, compiles as it is.
@@ -59,6 +61,14 @@ def _logistic(x):
         return 1.0 / (1.0 + math.exp(-x))
 
     return logistic
+
+
+@overload(rules.gated_logistic, inline="always")
+def _gated_logistic(condition, scale, x):
+    def gated(condition, scale, x):
+        return scale * (1.0 / (1.0 + math.exp(-x))) if condition else 0.0
+
+    return gated
 
 
 @overload(stages.codes, inline="always")

@@ -8,7 +8,7 @@ can be tested by properties. The model (:mod:`sim.model`) decides the order.
 The engine runs these very functions compiled by numba, on one customer's
 scalars, inside its per-period kernel (:mod:`sim.kernel`). So keep their
 bodies to arithmetic, ``np`` ufuncs and the helpers :func:`select`,
-:func:`clip`, :func:`take` and :func:`logistic` (which :mod:`sim.compiled`
+:func:`clip`, :func:`take`, :func:`logistic` and :func:`gated_logistic` (which :mod:`sim.compiled`
 replaces by scalar code when compiled), and give them no keyword-only
 parameters (numba cannot bind those); callers still pass parameters by
 keyword.
@@ -50,6 +50,15 @@ def take(table, index):
 def logistic(x):
     """The logistic ``1 / (1 + exp(-x))``, computed with tanh so it never overflows."""
     return 0.5 + 0.5 * np.tanh(0.5 * x)
+
+
+def gated_logistic(condition, scale, x):
+    """``scale * logistic(x)`` where ``condition`` holds, else 0.
+
+    A chance that applies to some customers only. Compiled (:mod:`sim.compiled`)
+    the logistic is evaluated only where it applies.
+    """
+    return select(condition, scale * logistic(x), 0.0)
 
 
 # ---------------------------------------------------------------------------

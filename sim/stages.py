@@ -15,7 +15,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .rules import logistic, select, take
+from .rules import gated_logistic, select, take
 
 
 class Stage(IntEnum):
@@ -141,11 +141,12 @@ def transition_probabilities(
 
     # advancing and recovering are one move up the ladder: a customer can make
     # only one of them (recovery in decline, advance elsewhere), so one logistic
-    # serves both
+    # serves both; each chance is computed only where it applies
     rise_rate = select(in_decline, recovery_rate, advance_rate)
     rise_threshold = select(in_decline, recovery_threshold, take(advance_threshold, stage))
-    p_rise = rise_rate * logistic(steepness * (loyalty - rise_threshold))
-    p_down = decline_rate * logistic(steepness * (decline_threshold - loyalty))
+    p_rise = gated_logistic(can_advance | in_decline, rise_rate,
+                            steepness * (loyalty - rise_threshold))
+    p_down = gated_logistic(can_decline, decline_rate, steepness * (decline_threshold - loyalty))
     window = repair_window * (1.0 + switching_cost)
     overdue = select(stage_age >= window, overdue_exit_multiplier, 1.0)
     p_exit = np.minimum(exit_rate * (1.0 - switching_cost_buffer * switching_cost) * overdue, 1.0)
@@ -155,7 +156,7 @@ def transition_probabilities(
     p_recover = np.minimum(np.minimum(p_rise, 1.0), 1.0 - p_exit)
     return (
         select(can_advance, p_up, 0.0),
-        select(can_decline, p_down, 0.0),
+        p_down,
         select(in_decline, p_recover, 0.0),
         select(in_decline, p_exit, 0.0),
     )
