@@ -301,8 +301,8 @@ def test_advances_count_only_moves_up(setting):
 
 STRESS_SCENARIOS = {
     # prospects run out: acquisitions are rationed (multivariate hypergeometric). With 60
-    # periods the pool empties in a median of 6 periods; it emptied in all of 300 seeds
-    # (with 30 periods and re-entry 0.5, 12% of seeds never emptied it)
+    # periods the pool is empty in a median of 6 of them, and at least once in all of 300
+    # seeds (with 30 periods and re-entry 0.5, 15% of seeds never emptied it)
     "prospects_run_out": {
         "firms": [{"name": n, "strategy": s, "acquisition_rate": 0.6}
                   for n, s in zip("ABC", STRATEGIES, strict=False)],

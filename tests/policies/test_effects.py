@@ -6,8 +6,8 @@ on firm A (clasp, against zipper B and velcro C; 3,000 customers, 48 periods,
 every other random number and the difference is the policy's doing. Each
 effect is checked on the mean over seeds against a stated tolerance and in
 every single seed (or, where noted, most), so one lucky seed cannot carry it.
-Measured sizes (compiled engine with counter-based draws, 1bc7c04) are quoted next to
-each tolerance.
+Measured sizes (compiled engine with counter-based draws, ziggurat normals, a1e45fd)
+are quoted next to each tolerance.
 
 The scripted tables pin whom win-back and value targeting may touch, on
 hand-made populations and on small instrumented runs.
@@ -193,7 +193,7 @@ def test_loyalty_programme_raises_the_switching_cost_of_members():
 @pytest.mark.slow
 def test_loyalty_programme_raises_the_switching_cost_of_the_same_customers():
     """Customers who are A's members at the end of both runs: +0.10 or more
-    (measured 0.29 -> 0.57, 107-158 such customers per seed)."""
+    (measured 0.29 -> 0.57, 105-142 such customers per seed)."""
     differences = []
     for seed in SEEDS:
         with_policy, without = trace("loyalty_programme", seed), trace(None, seed)
@@ -213,7 +213,7 @@ def test_loyalty_programme_raises_the_switching_cost_of_the_same_customers():
 @pytest.mark.slow
 def test_onboarding_speeds_exploration_to_formation():
     """Per-period chance an exploring customer of A moves to formation: +20% or more
-    relative (measured 0.050 -> 0.069)."""
+    relative (measured 0.051 -> 0.069)."""
     with_policy, without = paired("onboarding", ratio("advanced", "exploring"))
     assert (with_policy / without).mean() >= 1.20
     assert (with_policy > without).all()
@@ -221,7 +221,7 @@ def test_onboarding_speeds_exploration_to_formation():
 
 @pytest.mark.slow
 def test_onboarding_raises_the_satisfaction_of_exploring_customers():
-    """Mean satisfaction of A's exploration customers: +0.01 or more (measured 0.630 -> 0.659)."""
+    """Mean satisfaction of A's exploration customers: +0.01 or more (measured 0.629 -> 0.658)."""
     with_policy, without = paired("onboarding",
                                   ratio("explorer_satisfaction", "explorers"))
     assert (with_policy - without).mean() >= 0.01
@@ -256,7 +256,7 @@ def test_cross_sell_raises_revenue_per_stable_customer():
 
 @pytest.mark.slow
 def test_cross_sell_pushiness_costs_a_little_value_and_satisfaction():
-    """Stable customers of A: value down by about ``pushiness`` (0.02; measured -0.019),
+    """Stable customers of A: value down by about ``pushiness`` (0.02; measured -0.020),
     satisfaction down a little (measured -0.013), neither by more than 0.05."""
     pushiness = POLICIES["cross_sell"].parameters["pushiness"].default
     value_with, value_without = paired("cross_sell", ratio("stable_value", "stable"))
@@ -277,7 +277,7 @@ def test_cross_sell_pushiness_costs_a_little_value_and_satisfaction():
 
 @pytest.mark.slow
 def test_price_promotion_trains_expectations_upward():
-    """Mean expectation of A's customers: +0.05 or more (measured 0.51 -> 0.65)."""
+    """Mean expectation of A's customers: +0.05 or more (measured 0.51 -> 0.64)."""
     with_policy, without = paired("price_promotion", firm_mean("mean_expectation"))
     assert (with_policy - without).mean() >= 0.05
     assert (with_policy > without).all()
@@ -285,7 +285,7 @@ def test_price_promotion_trains_expectations_upward():
 
 @pytest.mark.slow
 def test_price_promotion_lowers_revenue_per_customer_in_the_short_run():
-    """Revenue per customer of A in periods 1-6: -5% or more (measured -11%)."""
+    """Revenue per customer of A in periods 1-6: -5% or more (measured -10%)."""
     with_policy, without = paired("price_promotion", revenue_per_customer(SHORT_RUN))
     assert (with_policy / without).mean() <= 0.95
     assert (with_policy < without).all()
