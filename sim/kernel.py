@@ -161,7 +161,7 @@ def _build(fingerprint: str):
             if stage < EXPLORATION or stage > DECLINE:
                 continue
             slot = c.firm[i] + 1
-            s = sums[slot]
+            home = slot  # the firm the customer starts the period with
 
             # 2. experience
             shock = f.experience_noise[slot] * draws.normal(key, t, i, draws.EXPERIENCE)
@@ -209,10 +209,10 @@ def _build(fingerprint: str):
             c.clv[i] += increment
             if log:
                 sales_out[i], increment_out[i] = sales, increment
-            s[REVENUE] += sales
-            s[SERVE_COST] += serve
-            s[REFERRAL_VALUE] += benefit
-            s[PROFIT] += profit
+            sums[home, REVENUE] += sales
+            sums[home, SERVE_COST] += serve
+            sums[home, REFERRAL_VALUE] += benefit
+            sums[home, PROFIT] += profit
 
             # 4. stage move
             utility = satisfaction_utility(satisfaction, convexity=p.satisfaction_convexity)
@@ -236,12 +236,12 @@ def _build(fingerprint: str):
                 moved[i] = new
             if stage == DECLINE:
                 if new < DECLINE:
-                    s[RECOVERIES] += 1.0
+                    sums[home, RECOVERIES] += 1.0
             elif new == DECLINE:
-                s[DECLINES] += 1.0
+                sums[home, DECLINES] += 1.0
                 c.stage_before_decline[i] = stage
             elif new == stage + 1:
-                s[ADVANCES] += 1.0
+                sums[home, ADVANCES] += 1.0
             c.stage_age[i] = 0 if new != stage else c.stage_age[i] + 1
             c.tenure[i] += 1
             if new == STABILITY:
@@ -280,7 +280,7 @@ def _build(fingerprint: str):
                     barrier = p.defection_switching_cost_weight * switching_cost
                     if leaving and best_value - barrier <= p.outside_value:
                         best = NO_FIRM
-                    end_relationship(c, p, t, i, s, best, leaving)
+                    end_relationship(c, p, t, i, sums, home, best, leaving)
                     if best == NO_FIRM:
                         c.firm[i] = NO_FIRM
                         c.stage[i] = EXITED
@@ -296,19 +296,19 @@ def _build(fingerprint: str):
                 sums[slot, ADVOCATES_AFTER] += 1.0
 
     @numba.njit(nogil=True, inline="always")
-    def end_relationship(c, p, t, i, s, destination, from_decline):
-        """Book the end of customer ``i``'s relationship in its firm's sums ``s``."""
+    def end_relationship(c, p, t, i, sums, slot, destination, from_decline):
+        """Book the end of customer ``i``'s relationship in the sums of its firm's ``slot``."""
         stage = c.stage[i]
-        s[DEFECTIONS] += 1.0
-        s[DEFECTIONS_BY_STAGE + stage - 1] += 1.0
-        s[DEFECTIONS_MARKET if destination == NO_FIRM else DEFECTIONS_RIVAL] += 1.0
+        sums[slot, DEFECTIONS] += 1.0
+        sums[slot, DEFECTIONS_BY_STAGE + stage - 1] += 1.0
+        sums[slot, DEFECTIONS_MARKET if destination == NO_FIRM else DEFECTIONS_RIVAL] += 1.0
         if from_decline:
-            s[EXITS_FROM_DECLINE] += 1.0
+            sums[slot, EXITS_FROM_DECLINE] += 1.0
         if c.satisfaction[i] >= p.satisfied_threshold:
-            s[SATISFIED_DEFECTORS] += 1.0
-        s[ENDED_CLV] += c.clv[i]
+            sums[slot, SATISFIED_DEFECTORS] += 1.0
+        sums[slot, ENDED_CLV] += c.clv[i]
         kind = trajectory_type(c.deepest_stage[i], c.stability_periods[i], p.long_stability)
-        s[TRAJECTORY + kind - 1] += 1.0
+        sums[slot, TRAJECTORY + kind - 1] += 1.0
         c.last_firm[i] = c.firm[i]
         c.left_period[i] = t
 
@@ -343,19 +343,18 @@ def _build(fingerprint: str):
                 c.stage[i] = stage
                 sums[0, REENTRIES] += 1.0
             slot = c.firm[i] + 1
-            s = sums[slot]
-            s[stage] += 1.0
+            sums[slot, stage] += 1.0
             if slot == 0:
                 continue
-            s[SUM_VALUE] += c.value[i]
-            s[SUM_EXPECTATION] += c.expectation[i]
-            s[SUM_SATISFACTION] += c.satisfaction[i]
-            s[SUM_TRUST] += c.trust[i]
-            s[SUM_SWITCHING_COST] += c.switching_cost[i]
-            s[SUM_MISFIT] += np.float32(personalization_weight * c.need_distance[i]
+            sums[slot, SUM_VALUE] += c.value[i]
+            sums[slot, SUM_EXPECTATION] += c.expectation[i]
+            sums[slot, SUM_SATISFACTION] += c.satisfaction[i]
+            sums[slot, SUM_TRUST] += c.trust[i]
+            sums[slot, SUM_SWITCHING_COST] += c.switching_cost[i]
+            sums[slot, SUM_MISFIT] += np.float32(personalization_weight * c.need_distance[i]
                                         * c.personalization_need[i])
             if is_advocate(stage, c.satisfaction[i], satisfied_threshold):
-                s[ADVOCATES] += 1.0
+                sums[slot, ADVOCATES] += 1.0
             cohorts[slot - 1, c.acquired_period[i] // cohort_width] += 1
 
     @numba.njit(nogil=True, cache=True)
