@@ -66,7 +66,7 @@ def _logistic(x):
 @overload(rules.gated_logistic, inline="always")
 def _gated_logistic(condition, scale, x):
     def gated(condition, scale, x):
-        return scale * (1.0 / (1.0 + math.exp(-x))) if condition else 0.0
+        return scale * rules.logistic(x) if condition else 0.0
 
     return gated
 

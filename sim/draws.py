@@ -101,7 +101,7 @@ def bits(key, period, customer, stream):
 @_jit
 def uniform(key, period, customer, stream):
     """A uniform number in [0, 1) (53 random bits)."""
-    return float(bits(key, period, customer, stream) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return _unit(bits(key, period, customer, stream))
 
 
 @_jit

@@ -231,7 +231,7 @@ class CRMModel(mesa.Model):
         self._transactions: TransactionLog | None = None
         self._flows: dict[str, np.ndarray] = {}
         # the kernels' inputs and work space, allocated once
-        self._growth_tau = self._growth = None  # relational growth by slot and tenure, once
+        self._growth = None  # relational growth by slot and tenure (firms' tau are fixed)
         self._key = int(self.rng.integers(2**63))  # names every draw of the kernels (sim.draws)
         self._parameters = self._parameters_of(self.config)
         pop = self.customers
@@ -380,12 +380,9 @@ class CRMModel(mesa.Model):
     def _kernel_firms(self, vectors: FirmVectors) -> kernel.FirmSlots:
         """This period's firm vectors and the stage tables, as the kernel takes them."""
         tables = self.tables
-        tau = vectors.relational_tau
-        if self._growth_tau is None or not np.array_equal(tau, self._growth_tau):
-            # tenure never exceeds the periods simulated
+        if self._growth is None:  # tenure never exceeds the periods simulated
             self._growth = kernel.relational_growth_table(
-                tau, self.config.simulation.periods + 1)
-            self._growth_tau = tau
+                vectors.relational_tau, self.config.simulation.periods + 1)
         firm_vectors = {f.name: getattr(vectors, f.name) for f in fields(vectors)}
         del firm_vectors["relational_tau"]
         return kernel.FirmSlots(

@@ -8,10 +8,10 @@ can be tested by properties. The model (:mod:`sim.model`) decides the order.
 The engine runs these very functions compiled by numba, on one customer's
 scalars, inside its per-period kernel (:mod:`sim.kernel`). So keep their
 bodies to arithmetic, ``np`` ufuncs and the helpers :func:`select`,
-:func:`clip`, :func:`take`, :func:`logistic` and :func:`gated_logistic` (which :mod:`sim.compiled`
-replaces by scalar code when compiled), and give them no keyword-only
-parameters (numba cannot bind those); callers still pass parameters by
-keyword.
+:func:`clip`, :func:`take`, :func:`logistic` and :func:`gated_logistic`
+(which :mod:`sim.compiled` replaces by scalar code when compiled), and give
+them no keyword-only parameters (numba cannot bind those); callers still pass
+parameters by keyword.
 
 Symbols: V perceived value, E value expectation, S satisfaction, T trust,
 C switching cost, L loyalty drive. E, S, T and C live in [0, 1]; V is a value
