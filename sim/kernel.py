@@ -41,11 +41,14 @@ import numba
 import numpy as np
 
 from . import compiled, draws, rules, stages
+from .compiled import choose, on_stack
 from .population import NO_FIRM
 from .stages import Stage
 
 CHUNK = 1 << 14
 """Customers per chunk of work (and per row of partial per-firm sums)."""
+BLOCK = 256
+"""Customers per block: each pass of :func:`live_period` runs over one block at a time."""
 
 # stage codes as plain integers (numba types an IntEnum member apart from the int8 codes)
 PROSPECT, EXPLORATION, FORMATION, STABILITY, DECLINE, EXITED = (int(stage) for stage in Stage)
@@ -74,16 +77,12 @@ Customers = namedtuple("Customers", [
 """The :class:`sim.population.Population` arrays the kernels read or update."""
 
 FirmSlots = namedtuple("FirmSlots", [
-    "quality", "digital_quality", "price", "adaptation", "relational_benefit", "relational_growth",
+    "quality", "digital_quality", "price", "adaptation", "relational_benefit", "relational_tau",
     "experience_noise", "trust_build", "switching_cost_build", "serve_cost", "margin",
     "reputation", "advocate_value", "wallet_share", "loyalty_weights", "advance_threshold",
     "min_stage_age",
 ])
-"""This period's firm parameters by slot (:class:`sim.model.FirmVectors`), plus the stage tables.
-
-``relational_growth[slot, tenure]`` tabulates :func:`sim.rules.relational_growth`
-(:func:`relational_growth_table`).
-"""
+"""This period's firm parameters by slot (:class:`sim.model.FirmVectors`), plus the stage tables."""
 
 Parameters = namedtuple("Parameters", [
     "digital_weight", "personalization_weight", "satisfaction_at_confirmation",
@@ -104,7 +103,8 @@ Modifiers = namedtuple("Modifiers", [
 ])
 """The period's policy :class:`sim.policies.Effects` (``active`` False: the arrays are empty)."""
 
-_jit = numba.njit(nogil=True, inline="always")  # one function for LLVM to optimize
+# inlined: one function for LLVM to optimize; division by zero gives inf (no check to branch on)
+_jit = numba.njit(nogil=True, error_model="numpy", inline="always")
 perceived_value = _jit(rules.perceived_value)
 relational_growth = _jit(rules.relational_growth)
 rival_adaptation = _jit(rules.rival_adaptation)
@@ -137,7 +137,7 @@ def _rules_fingerprint() -> str:
 
 
 def _build(fingerprint: str):
-    @numba.njit(nogil=True, inline="always")
+    @numba.njit(nogil=True, error_model="numpy", inline="always")
     def value_at(c, f, p, i, slot, adaptation, tenure, shock):
         """Perceived value of customer ``i`` at the firm in ``slot``."""
         return perceived_value(
@@ -147,91 +147,138 @@ def _build(fingerprint: str):
             personalization_weight=p.personalization_weight, adaptation=adaptation,
             price=f.price[slot], price_sensitivity=c.price_sensitivity[i],
             relational_benefit=f.relational_benefit[slot],
-            growth=f.relational_growth[slot, tenure], involvement=c.involvement[i], shock=shock,
+            growth=relational_growth(tenure, f.relational_tau[slot]), involvement=c.involvement[i],
+            shock=shock,
         )
 
-    @numba.njit(nogil=True, cache=True)
-    def live_chunk(start, stop, key, t, c, f, p, m, sums, moved, sales_out, increment_out):
-        """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``."""
-        assert fingerprint
-        n_firms = f.price.size - 1
-        log = sales_out.size > 0
-        for i in range(start, stop):
-            stage = c.stage[i]
-            if stage < EXPLORATION or stage > DECLINE:
-                continue
-            slot = c.firm[i] + 1
-            home = slot  # the firm the customer starts the period with
+    @numba.njit(nogil=True, error_model="numpy", inline="always")
+    def experience(first, last, c, f, p, m, offset, shock):
+        """Step 2 for customers ``first`` to ``last``: value, satisfaction and the rest.
 
-            # 2. experience
-            shock = f.experience_noise[slot] * draws.normal(key, t, i, draws.EXPERIENCE)
-            value = value_at(c, f, p, i, slot, f.adaptation[slot], c.tenure[i], shock)
-            build = f.switching_cost_build[slot] * c.involvement[i]
-            drift = p.expectation_drift
-            if m.active:
-                value += m.value_bonus[i]
-                build += m.switching_cost_bonus[i]
-                drift += m.expectation_push[i]
+        Runs over every customer and keeps the new state of the active ones
+        only, without branching on who is active, so that the compiler can
+        work on several customers at once (the indices are unsigned: no
+        negative-index wraparound to get in its way). ``m``'s arrays are read
+        at ``i - offset``.
+        """
+        for k in range(last - first):  # k: the customer's row in the block's scratch arrays
+            i = first + k
+            stage = c.stage[i]
+            active = (stage >= EXPLORATION) & (stage <= DECLINE)
+            slot = c.firm[i] + 1
+            noise = f.experience_noise[slot] * shock[k]
+            value = perceived_value(
+                quality=f.quality[slot], digital_quality=f.digital_quality[slot],
+                digital_weight=p.digital_weight, need_distance=c.need_distance[i],
+                personalization_need=c.personalization_need[i],
+                personalization_weight=p.personalization_weight, adaptation=f.adaptation[slot],
+                price=f.price[slot], price_sensitivity=c.price_sensitivity[i],
+                relational_benefit=f.relational_benefit[slot],
+                growth=relational_growth(c.tenure[i], f.relational_tau[slot]),
+                involvement=c.involvement[i], shock=noise,
+            )
+            value += m.value_bonus[i - offset]
+            build = (f.switching_cost_build[slot] * c.involvement[i]
+                     + m.switching_cost_bonus[i - offset])
+            drift = p.expectation_drift + m.expectation_push[i - offset]
             expectation = c.expectation[i]
             target = satisfaction_target(value, expectation,
                                          at_confirmation=p.satisfaction_at_confirmation,
                                          sensitivity=p.satisfaction_sensitivity)
-            c.satisfaction[i] = update_satisfaction(c.satisfaction[i], target,
-                                                    rate=p.satisfaction_rate)
-            c.expectation[i] = update_expectation(expectation, value,
-                                                  adapt_rate=p.expectation_adapt_rate,
-                                                  drift=drift)
-            c.trust[i] = update_trust(c.trust[i], c.satisfaction[i], f.reputation[slot],
-                                      build_rate=f.trust_build[slot],
-                                      break_rate=p.trust_break_rate,
-                                      reputation_weight=p.reputation_weight)
-            c.switching_cost[i] = update_switching_cost(
+            satisfaction = update_satisfaction(c.satisfaction[i], target,
+                                               rate=p.satisfaction_rate)
+            expectation = update_expectation(expectation, value,
+                                             adapt_rate=p.expectation_adapt_rate, drift=drift)
+            # trust reads the stored (float32) satisfaction, as a new period would
+            satisfaction = np.float32(satisfaction)
+            trust = update_trust(c.trust[i], satisfaction, f.reputation[slot],
+                                 build_rate=f.trust_build[slot], break_rate=p.trust_break_rate,
+                                 reputation_weight=p.reputation_weight)
+            switching_cost = update_switching_cost(
                 c.switching_cost[i], build_rate=min(build, 1.0), floor=p.switching_cost_floor,
                 decay=p.switching_cost_decay)
-            c.value[i] = value
-            # from here on the rules read the stored (float32) state, as a new period would
+            c.satisfaction[i] = choose(active, satisfaction, c.satisfaction[i])
+            c.expectation[i] = choose(active, expectation, c.expectation[i])
+            c.trust[i] = choose(active, trust, c.trust[i])
+            c.switching_cost[i] = choose(active, switching_cost, c.switching_cost[i])
+            c.value[i] = choose(active, value, c.value[i])
+
+    @numba.njit(nogil=True, error_model="numpy", inline="always")
+    def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, money):
+        """Steps 3-4 for customers ``first`` to ``last``: purchases, CLV, and the stage move.
+
+        Like :func:`experience`, computed for every customer and kept for the
+        active ones; the new stages go to ``new_stage`` and each customer's
+        sales, referral benefit, profit and CLV increment to the rows of
+        ``money`` (for the per-firm sums, which :func:`book` adds up).
+        """
+        for k in range(last - first):
+            i = first + k
+            stage = c.stage[i]
+            active = (stage >= EXPLORATION) & (stage <= DECLINE)
+            slot = c.firm[i] + 1
             value, satisfaction = c.value[i], c.satisfaction[i]
             trust, switching_cost = c.trust[i], c.switching_cost[i]
 
             # 3. money
-            price, wallet = f.price[slot], f.wallet_share[stage]
-            serve, spent = f.serve_cost[slot], 0.0
-            if m.active:
-                price *= m.price_multiplier[i]
-                wallet *= m.wallet_multiplier[i]
-                spent = m.cost[i]
+            price = f.price[slot] * m.price_multiplier[i - offset]
+            wallet = f.wallet_share[stage] * m.wallet_multiplier[i - offset]
             sales = np.float32(revenue(c.spend[i], price, wallet))
-            benefit = f.advocate_value[slot] if is_advocate(
-                stage, satisfaction, satisfied_threshold=p.satisfied_threshold) else 0.0
-            profit = f.margin[slot] * sales - serve
-            increment = np.float32((profit - spent + benefit) * p.discount)
-            c.revenue_to_date[i] += sales
-            c.clv[i] += increment
-            if log:
-                sales_out[i], increment_out[i] = sales, increment
-            sums[home, REVENUE] += sales
-            sums[home, SERVE_COST] += serve
-            sums[home, REFERRAL_VALUE] += benefit
-            sums[home, PROFIT] += profit
+            advocate = is_advocate(stage, satisfaction, satisfied_threshold=p.satisfied_threshold)
+            benefit = choose(advocate, f.advocate_value[slot], 0.0)
+            profit = f.margin[slot] * sales - f.serve_cost[slot]
+            increment = np.float32((profit - m.cost[i - offset] + benefit) * p.discount)
+            c.revenue_to_date[i] += choose(active, sales, np.float32(0.0))
+            c.clv[i] += choose(active, increment, np.float32(0.0))
+            money[0, k], money[1, k], money[2, k], money[3, k] = sales, benefit, profit, increment
 
             # 4. stage move
             utility = satisfaction_utility(satisfaction, convexity=p.satisfaction_convexity)
-            loyalty = loyalty_drive(value, utility, trust, switching_cost,
-                                    f.loyalty_weights[stage])
-            recovery_rate = p.recovery_rate + (m.recovery_bonus[i] if m.active else 0.0)
+            row = f.loyalty_weights  # flat: 4 weights by stage
+            weights = (row[4 * stage], row[4 * stage + 1], row[4 * stage + 2],
+                       row[4 * stage + 3])
+            loyalty = loyalty_drive(value, utility, trust, switching_cost, weights)
             p_up, p_down, p_recover, p_exit = transition_probabilities(
                 stage, c.stage_age[i], loyalty, switching_cost,
                 advance_threshold=f.advance_threshold, decline_threshold=p.decline_threshold,
                 recovery_threshold=p.recovery_threshold, steepness=p.steepness,
                 advance_rate=p.advance_rate, decline_rate=p.decline_rate,
-                recovery_rate=recovery_rate, min_stage_age=f.min_stage_age,
-                exit_rate=p.exit_rate, repair_window=p.repair_window,
-                switching_cost_buffer=p.switching_cost_buffer,
+                recovery_rate=p.recovery_rate + m.recovery_bonus[i - offset],
+                min_stage_age=f.min_stage_age, exit_rate=p.exit_rate,
+                repair_window=p.repair_window, switching_cost_buffer=p.switching_cost_buffer,
                 overdue_exit_multiplier=p.overdue_exit_multiplier,
             )
             new = next_stage(stage, c.stage_before_decline[i],
                              draws.uniform(key, t, i, draws.STAGE), p_up, p_down, p_recover,
                              p_exit)
+            new_stage[k] = choose(active, new, stage)
+
+    @numba.njit(nogil=True, error_model="numpy", inline="always")
+    def book(first, last, key, t, c, f, p, m, n_firms, sums, moved, sales_out, increment_out,
+             new_stage, money):
+        """Steps 4-5 for customers ``first`` to ``last``: book the moves, then defection.
+
+        Adds the customers' money and moves into the per-firm sums, then lets
+        declining customers who exit and customers who search look at the
+        rivals and decide (the end or restart of the relationship).
+        """
+        log = sales_out.size > 0
+        for i in range(first, last):
+            stage = c.stage[i]
+            if stage < EXPLORATION or stage > DECLINE:
+                continue
+            k = i - first
+            slot = c.firm[i] + 1
+            home = slot  # the firm the customer starts the period with
+            sales, benefit, profit, increment = money[0, k], money[1, k], money[2, k], money[3, k]
+            if log:
+                sales_out[i], increment_out[i] = sales, increment
+            sums[home, REVENUE] += sales
+            sums[home, SERVE_COST] += f.serve_cost[home]
+            sums[home, REFERRAL_VALUE] += benefit
+            sums[home, PROFIT] += profit
+
+            new = new_stage[k]
             if m.active:
                 moved[i] = new
             if stage == DECLINE:
@@ -253,6 +300,7 @@ def _build(fingerprint: str):
                 c.stage[i] = new
 
             # 5. defection: declining customers who exit, and customers who search
+            value, trust, switching_cost = c.value[i], c.trust[i], c.switching_cost[i]
             search = min(p.search_probability * c.churn_propensity[i], 1.0)
             if leaving or draws.uniform(key, t, i, draws.SEARCH) < search:
                 current = slot - 1
@@ -295,7 +343,46 @@ def _build(fingerprint: str):
             elif is_advocate(c.stage[i], c.satisfaction[i], p.satisfied_threshold):
                 sums[slot, ADVOCATES_AFTER] += 1.0
 
-    @numba.njit(nogil=True, inline="always")
+    @numba.njit(nogil=True, error_model="numpy", cache=True)
+    def live_chunk(start, stop, key, t, c, f, p, m, sums, moved, sales_out, increment_out, shock):
+        """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
+
+        Block by block of :data:`BLOCK` customers, in three passes: the
+        experience, money and stage move of every customer (straight-line
+        code over customers that the compiler runs several at a time), then
+        the bookkeeping and the defections customer by customer.
+        """
+        assert fingerprint
+        n_firms = f.price.size - 1
+        # the firm and stage tables on the stack, for the customer loops to look up
+        f = FirmSlots(
+            on_stack(f.quality), on_stack(f.digital_quality), on_stack(f.price),
+            on_stack(f.adaptation), on_stack(f.relational_benefit), on_stack(f.relational_tau),
+            on_stack(f.experience_noise), on_stack(f.trust_build),
+            on_stack(f.switching_cost_build), on_stack(f.serve_cost), on_stack(f.margin),
+            on_stack(f.reputation), on_stack(f.advocate_value), on_stack(f.wallet_share),
+            on_stack(f.loyalty_weights), on_stack(f.advance_threshold), on_stack(f.min_stage_age),
+        )
+        accepted = np.empty(BLOCK, dtype=np.bool_)
+        new_stage = np.empty(BLOCK, dtype=c.stage.dtype)
+        money = np.empty((4, BLOCK))
+        for first in range(start, stop, BLOCK):
+            last = min(first + BLOCK, stop)
+            u_first, u_last = np.uintp(first), np.uintp(last)
+            # policy effects by customer; without policies, the BLOCK neutral effects
+            u_offset = np.uintp(0) if m.active else u_first
+            for i in range(u_first, u_last):  # the experience shocks: the ziggurat's fast path,
+                shock[i - u_first], accepted[i - u_first] = draws.normal_core(key, t, i,
+                                                                              draws.EXPERIENCE)
+            for i in range(first, last):  # then the 1% of draws that need more
+                if not accepted[i - first]:
+                    shock[i - first] = draws.normal(key, t, i, draws.EXPERIENCE)
+            experience(u_first, u_last, c, f, p, m, u_offset, shock)
+            money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, money)
+            book(first, last, key, t, c, f, p, m, n_firms, sums, moved, sales_out, increment_out,
+                 new_stage, money)
+
+    @numba.njit(nogil=True, error_model="numpy", inline="always")
     def end_relationship(c, p, t, i, sums, slot, destination, from_decline):
         """Book the end of customer ``i``'s relationship in the sums of its firm's ``slot``."""
         stage = c.stage[i]
@@ -312,7 +399,7 @@ def _build(fingerprint: str):
         c.last_firm[i] = c.firm[i]
         c.left_period[i] = t
 
-    @numba.njit(nogil=True, inline="always")
+    @numba.njit(nogil=True, error_model="numpy", inline="always")
     def start_relationship(c, p, i, firm, reputation, t):
         """Make customer ``i`` a new exploration-stage customer of ``firm``."""
         c.firm[i] = firm
@@ -330,7 +417,7 @@ def _build(fingerprint: str):
         c.revenue_to_date[i] = 0.0
         c.clv[i] = 0.0
 
-    @numba.njit(nogil=True, cache=True)
+    @numba.njit(nogil=True, error_model="numpy", cache=True)
     def settle_chunk(start, stop, key, t, c, reentry_rate, personalization_weight,
                      satisfied_threshold, cohort_width, sums, cohorts):
         """:func:`settle_period` for customers ``start`` to ``stop``."""
@@ -357,7 +444,7 @@ def _build(fingerprint: str):
                 sums[slot, ADVOCATES] += 1.0
             cohorts[slot - 1, c.acquired_period[i] // cohort_width] += 1
 
-    @numba.njit(nogil=True, cache=True)
+    @numba.njit(nogil=True, error_model="numpy", cache=True)
     def start_relationships(c, p, idx, firms, reputation, t):
         """Make customers ``idx`` new customers of ``firms`` (acquisition, win-back).
 
@@ -367,29 +454,14 @@ def _build(fingerprint: str):
         for k in range(idx.size):
             start_relationship(c, p, idx[k], firms[k], reputation[firms[k] + 1], t)
 
-    @numba.njit(nogil=True, cache=True)
-    def relational_growth_table(relational_tau, width):
-        """:func:`sim.rules.relational_growth` by slot and tenure ``0 .. width - 1``.
-
-        The kernel looks the growth up instead of calling ``exp`` for every
-        customer; the table holds the very numbers the rule gives for the int16
-        tenures the population stores.
-        """
-        assert fingerprint
-        table = np.empty((relational_tau.size, width))
-        for slot in range(relational_tau.size):
-            for tenure in range(width):
-                table[slot, tenure] = relational_growth(np.int16(tenure), relational_tau[slot])
-        return table
-
-    return live_chunk, settle_chunk, start_relationships, relational_growth_table
+    return live_chunk, settle_chunk, start_relationships
 
 
 def _build_drivers(fingerprint: str):
     # the chunk functions are module globals here, not closure cells: numba
     # hashes closure cells into the cache key, and a dispatcher does not hash
     # the same twice
-    @numba.njit(nogil=True, parallel=True, cache=True)
+    @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
     def live_period(key, t, customers, firms, parameters, modifiers, sums, moved, sales_out,
                     increment_out):
         """Experience, money, stage move and defection of every active customer in period ``t``.
@@ -404,11 +476,13 @@ def _build_drivers(fingerprint: str):
         assert fingerprint  # ties the cached machine code to the rule sources
         n = customers.stage.size
         sums[:] = 0.0
+        shocks = np.empty((sums.shape[0], BLOCK))
         for chunk in numba.prange(sums.shape[0]):
             _live_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers, firms,
-                        parameters, modifiers, sums[chunk], moved, sales_out, increment_out)
+                        parameters, modifiers, sums[chunk], moved, sales_out, increment_out,
+                        shocks[chunk])
 
-    @numba.njit(nogil=True, parallel=True, cache=True)
+    @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
     def settle_period(key, t, customers, reentry_rate, personalization_weight,
                       satisfied_threshold, cohort_width, sums, cohorts):
         """Re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``) and cohort counts."""
@@ -425,8 +499,7 @@ def _build_drivers(fingerprint: str):
 
 
 _FINGERPRINT = _rules_fingerprint()
-_live_chunk, _settle_chunk, start_relationships, relational_growth_table = _build(
-    _FINGERPRINT)
+_live_chunk, _settle_chunk, start_relationships = _build(_FINGERPRINT)
 live_period, settle_period = _build_drivers(_FINGERPRINT)
 
 

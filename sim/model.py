@@ -231,13 +231,14 @@ class CRMModel(mesa.Model):
         self._transactions: TransactionLog | None = None
         self._flows: dict[str, np.ndarray] = {}
         # the kernels' inputs and work space, allocated once
-        self._growth = None  # relational growth by slot and tenure (firms' tau are fixed)
         self._key = int(self.rng.integers(2**63))  # names every draw of the kernels (sim.draws)
         self._parameters = self._parameters_of(self.config)
         pop = self.customers
         self._columns = kernel.Customers(*(getattr(pop, name) for name in kernel.Customers._fields))
         empty = np.empty(0, dtype=F32)
-        self._no_modifiers = kernel.Modifiers(False, *[empty] * (len(kernel.Modifiers._fields) - 1))
+        # no policy this period: each block of customers reads the same neutral effects
+        self._no_modifiers = kernel.Modifiers(False, *(getattr(Effects.none(kernel.BLOCK), name)
+                                                       for name in kernel.Modifiers._fields[1:]))
         self._empty_codes = np.empty(0, dtype=pop.stage.dtype)
         self._empty_money = empty
         chunks, slots = kernel.chunks(len(pop)), len(self.firms) + 1
@@ -380,15 +381,11 @@ class CRMModel(mesa.Model):
     def _kernel_firms(self, vectors: FirmVectors) -> kernel.FirmSlots:
         """This period's firm vectors and the stage tables, as the kernel takes them."""
         tables = self.tables
-        if self._growth is None:  # tenure never exceeds the periods simulated
-            self._growth = kernel.relational_growth_table(
-                vectors.relational_tau, self.config.simulation.periods + 1)
         firm_vectors = {f.name: getattr(vectors, f.name) for f in fields(vectors)}
-        del firm_vectors["relational_tau"]
         return kernel.FirmSlots(
-            **firm_vectors, relational_growth=self._growth,
-            wallet_share=tables.wallet_share, loyalty_weights=tables.loyalty_weights,
-            advance_threshold=tables.advance_threshold, min_stage_age=tables.min_stage_age,
+            **firm_vectors, wallet_share=tables.wallet_share,
+            loyalty_weights=tables.loyalty_weights, advance_threshold=tables.advance_threshold,
+            min_stage_age=tables.min_stage_age,
         )
 
     def _kernel_parameters(self, t: int) -> kernel.Parameters:

@@ -8,8 +8,9 @@ can be tested by properties. The model (:mod:`sim.model`) decides the order.
 The engine runs these very functions compiled by numba, on one customer's
 scalars, inside its per-period kernel (:mod:`sim.kernel`). So keep their
 bodies to arithmetic, ``np`` ufuncs and the helpers :func:`select`,
-:func:`clip`, :func:`take`, :func:`logistic` and :func:`gated_logistic`
-(which :mod:`sim.compiled` replaces by scalar code when compiled), and give
+:func:`clip`, :func:`take`, :func:`column`, :func:`exp`, :func:`logistic`,
+:func:`power` and :func:`gated_logistic` (which :mod:`sim.compiled` replaces
+by scalar code when compiled), and give
 them no keyword-only parameters (numba cannot bind those); callers still pass
 parameters by keyword.
 
@@ -47,16 +48,33 @@ def take(table, index):
     return np.take(table, index)
 
 
+def column(weights, k):
+    """Column ``k`` of a table of weights (last axis): ``np.asarray(weights)[..., k]``.
+
+    Compiled (:mod:`sim.compiled`), ``weights[k]`` of one customer's row.
+    """
+    return np.asarray(weights)[..., k]
+
+
 def logistic(x):
     """The logistic ``1 / (1 + exp(-x))``, computed with tanh so it never overflows."""
     return 0.5 + 0.5 * np.tanh(0.5 * x)
 
 
+def exp(x):
+    """``np.exp(x)``; compiled (:mod:`sim.compiled`), an exp the compiler can vectorize."""
+    return np.exp(x)
+
+
+def power(x, a):
+    """``x ** a`` (``np.power``); ``exp(a log x)`` when compiled (:mod:`sim.compiled`)."""
+    return np.power(x, a)
+
+
 def gated_logistic(condition, scale, x):
     """``scale * logistic(x)`` where ``condition`` holds, else 0.
 
-    A chance that applies to some customers only. Compiled (:mod:`sim.compiled`)
-    the logistic is evaluated only where it applies.
+    A chance that applies to some customers only.
     """
     return select(condition, scale * logistic(x), 0.0)
 
@@ -117,9 +135,9 @@ def relational_growth(tenure, relational_tau):
     ``g = 1 - exp(-tenure / tau)``: nothing in the first period (and from a
     rival, where the customer has no history), growing with time scale
     ``tau`` toward the full benefit (seed 001: relational benefits come with
-    tenure, MODEL.md section 4). The engine tabulates it by firm and tenure.
+    tenure, MODEL.md section 4).
     """
-    return 1.0 - np.exp(-tenure / relational_tau)
+    return 1.0 - exp(-tenure / relational_tau)
 
 
 def rival_adaptation(rival_adaptation, current_adaptation, imitation):
@@ -173,7 +191,7 @@ def satisfaction_utility(satisfaction, convexity):
     satisfied" (0.95) more than doubles satisfaction's pull toward loyalty
     (Jones & Sasser 1995; seed 003: satisfaction is not yet loyalty).
     """
-    return np.power(satisfaction, convexity)
+    return power(satisfaction, convexity)
 
 
 # ---------------------------------------------------------------------------
@@ -232,12 +250,11 @@ def loyalty_drive(value, satisfaction_util, trust, switching_cost, weights):
     Returns:
         ``L``; in [0, 1] when each row of weights sums to at most 1.
     """
-    weights = np.asarray(weights)
     return (
-        weights[..., 0] * clip(value, 0.0, 1.0)
-        + weights[..., 1] * satisfaction_util
-        + weights[..., 2] * trust
-        + weights[..., 3] * switching_cost
+        column(weights, 0) * clip(value, 0.0, 1.0)
+        + column(weights, 1) * satisfaction_util
+        + column(weights, 2) * trust
+        + column(weights, 3) * switching_cost
     )
 
 

@@ -6,12 +6,13 @@ versions compute what the numpy versions compute, so tests of the rules are
 tests of the engine.
 """
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import kernel, rules, stages
+from sim import compiled, kernel, rules, stages
 from sim.stages import Stage
 
 unit = st.floats(0.0, 1.0)
@@ -124,13 +125,52 @@ def test_trajectory_and_advocacy_agree(stage, stability_periods):
             kernel.is_advocate(code, satisfaction, 0.8))
 
 
-def test_relational_growth_table_holds_the_rule_by_slot_and_tenure():
-    tau = np.array([1.0, 12.0, 3.5, 400.0], dtype=np.float32)  # slot 0: no firm
-    table = kernel.relational_growth_table(tau, 121)
-    assert table.shape == (4, 121)
-    tenure = np.arange(121, dtype=np.int16)
-    for slot in range(4):
-        expected = rules.relational_growth(tenure.astype(float), float(tau[slot]))
-        assert np.allclose(table[slot], expected, **TIGHT)
-        # the very numbers the compiled rule gives one customer
-        assert table[slot, 37] == kernel.relational_growth(np.int16(37), tau[slot])
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.5, 500.0))
+def test_relational_growth_agrees(tenure, tau):
+    assert np.isclose(rules.relational_growth(float(tenure), tau),
+                      kernel.relational_growth(tenure, tau), **TIGHT)
+
+
+@numba.njit
+def _exp_and_log(x):
+    out = np.empty((2, x.size))
+    for i in range(x.size):
+        out[0, i], out[1, i] = compiled.exp(x[i]), compiled.log(x[i])
+    return out
+
+
+def _ulps(got, expected):
+    return np.abs(got - expected) / np.spacing(np.abs(expected))
+
+
+def test_compiled_exp_and_log_are_within_units_in_the_last_place():
+    # the kernel's own exp and log (sim.compiled) against numpy's, over their whole range
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.uniform(-708.0, 709.0, 200_000), rng.uniform(-3.0, 3.0, 200_000),
+                        rng.uniform(-1e-8, 1e-8, 10_000)])
+    assert _ulps(_exp_and_log(x)[0], np.exp(x)).max() <= 1.0
+    y = np.concatenate([rng.uniform(0.0, 1.0, 200_000), np.exp(rng.uniform(-700, 700, 200_000)),
+                        1.0 + rng.uniform(-1e-6, 1e-6, 10_000), [5e-324, 1e-310, 1.0]])
+    assert _ulps(_exp_and_log(y)[1], np.log(y)).max() <= 2.0
+
+
+def test_compiled_exp_and_log_keep_the_limits():
+    special = np.array([0.0, -0.0, 710.0, -746.0, np.inf, -np.inf, np.nan, -1.0])
+    with np.errstate(all="ignore"):
+        expected = np.vstack([np.exp(special), np.log(special)])
+    assert np.array_equal(_exp_and_log(special), expected, equal_nan=True)
+
+
+@numba.njit
+def _through_the_stack(table, index):
+    copy = compiled.on_stack(table)
+    return np.array([copy[k] for k in index])
+
+
+def test_on_stack_copies_a_table():
+    table = np.arange(101, dtype=np.float32) / 7
+    index = np.array([0, 5, 100, 37])
+    assert np.array_equal(_through_the_stack(table, index), table[index])
+    with pytest.raises(ValueError, match="too large"):
+        _through_the_stack(np.zeros(compiled.STACK_CAPACITY + 1, dtype=np.float32), index)
