@@ -63,6 +63,10 @@ ACQUISITIONS_RIVAL = 21  # by destination firm
 DECLINING, ADVOCATES_AFTER = 22, 23  # customers in decline / advocates after defection
 LIVE_FIELDS = 24
 
+# rows of live_period's per-block scratch: what book adds into the per-firm sums
+SALES, BENEFIT, PROFIT_, INCREMENT, ADVANCED, DECLINED, RECOVERED = range(7)
+MONEY_ROWS = 7
+
 # columns of settle_period's per-firm sums: customers by stage (0-5), then
 SUM_VALUE, SUM_EXPECTATION, SUM_SATISFACTION, SUM_TRUST, SUM_SWITCHING_COST = range(6, 11)
 SUM_MISFIT, ADVOCATES, REENTRIES = 11, 12, 13
@@ -228,9 +232,13 @@ def _build(fingerprint: str):
             benefit = choose(advocate, f.advocate_value[slot], 0.0)
             profit = f.margin[slot] * sales - f.serve_cost[slot]
             increment = np.float32((profit - m.cost[i - offset] + benefit) * p.discount)
-            c.revenue_to_date[i] += choose(active, sales, np.float32(0.0))
-            c.clv[i] += choose(active, increment, np.float32(0.0))
-            money[0, k], money[1, k], money[2, k], money[3, k] = sales, benefit, profit, increment
+            sales = choose(active, sales, np.float32(0.0))
+            increment = choose(active, increment, np.float32(0.0))
+            c.revenue_to_date[i] += sales
+            c.clv[i] += increment
+            # the inactive are booked under slot 0, which no firm reads
+            money[SALES, k], money[INCREMENT, k] = sales, increment
+            money[BENEFIT, k], money[PROFIT_, k] = benefit, profit
 
             # 4. stage move
             utility = satisfaction_utility(satisfaction, convexity=p.satisfaction_convexity)
@@ -254,8 +262,40 @@ def _build(fingerprint: str):
             new_stage[k] = choose(active, new, stage)
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
+    def move_on(first, last, key, t, c, p, new_stage, money, searching):
+        """The rest of steps 4-5 for customers ``first`` to ``last``, as vector code.
+
+        Carries out the stage moves in ``new_stage`` (ages, tenure, deepest
+        stage; customers who leave keep their stage until :func:`book` knows
+        where they go), tallies them in the rows of ``money``, and marks in
+        ``searching`` the customers who look at the alternatives.
+        """
+        for k in range(last - first):
+            i = first + k
+            stage = c.stage[i]
+            active = (stage >= EXPLORATION) & (stage <= DECLINE)
+            new = new_stage[k]
+            in_decline = stage == DECLINE
+            declines = (stage != DECLINE) & (new == DECLINE)
+            money[ADVANCED, k] = (stage != DECLINE) & (new != DECLINE) & (new == stage + 1)
+            money[DECLINED, k] = declines
+            money[RECOVERED, k] = in_decline & (new < DECLINE)
+            c.stage_before_decline[i] = choose(declines, stage, c.stage_before_decline[i])
+            c.stage_age[i] = choose(active & (new != stage), 0, c.stage_age[i] + active)
+            c.tenure[i] += active
+            c.stability_periods[i] += new == STABILITY  # unchanged stages of the inactive are not
+            deeper = active & (new <= STABILITY) & (new > c.deepest_stage[i])
+            c.deepest_stage[i] = choose(deeper, new, c.deepest_stage[i])
+            leaving = new == EXITED  # carried out in book, where the customer goes is decided
+            c.stage[i] = choose(leaving, stage, new)
+
+            # 5. whether the customer looks at the alternatives: those who leave, and searchers
+            search = min(p.search_probability * c.churn_propensity[i], 1.0)
+            searching[k] = active & (leaving | (draws.uniform(key, t, i, draws.SEARCH) < search))
+
+    @numba.njit(nogil=True, error_model="numpy", inline="always")
     def book(first, last, key, t, c, f, p, m, n_firms, sums, moved, sales_out, increment_out,
-             new_stage, money):
+             new_stage, money, searching):
         """Steps 4-5 for customers ``first`` to ``last``: book the moves, then defection.
 
         Adds the customers' money and moves into the per-firm sums, then lets
@@ -264,45 +304,25 @@ def _build(fingerprint: str):
         """
         log = sales_out.size > 0
         for i in range(first, last):
-            stage = c.stage[i]
-            if stage < EXPLORATION or stage > DECLINE:
-                continue
             k = i - first
             slot = c.firm[i] + 1
-            home = slot  # the firm the customer starts the period with
-            sales, benefit, profit, increment = money[0, k], money[1, k], money[2, k], money[3, k]
-            if log:
-                sales_out[i], increment_out[i] = sales, increment
-            sums[home, REVENUE] += sales
+            home = slot  # the firm the customer starts the period with (0: none, not booked)
+            sums[home, REVENUE] += money[SALES, k]
             sums[home, SERVE_COST] += f.serve_cost[home]
-            sums[home, REFERRAL_VALUE] += benefit
-            sums[home, PROFIT] += profit
-
-            new = new_stage[k]
+            sums[home, REFERRAL_VALUE] += money[BENEFIT, k]
+            sums[home, PROFIT] += money[PROFIT_, k]
+            sums[home, ADVANCES] += money[ADVANCED, k]
+            sums[home, DECLINES] += money[DECLINED, k]
+            sums[home, RECOVERIES] += money[RECOVERED, k]
+            if log:
+                sales_out[i], increment_out[i] = money[SALES, k], money[INCREMENT, k]
             if m.active:
-                moved[i] = new
-            if stage == DECLINE:
-                if new < DECLINE:
-                    sums[home, RECOVERIES] += 1.0
-            elif new == DECLINE:
-                sums[home, DECLINES] += 1.0
-                c.stage_before_decline[i] = stage
-            elif new == stage + 1:
-                sums[home, ADVANCES] += 1.0
-            c.stage_age[i] = 0 if new != stage else c.stage_age[i] + 1
-            c.tenure[i] += 1
-            if new == STABILITY:
-                c.stability_periods[i] += 1
-            if new <= STABILITY and new > c.deepest_stage[i]:
-                c.deepest_stage[i] = new
-            leaving = new == EXITED  # carried out below, where the customer goes is decided
-            if not leaving:
-                c.stage[i] = new
+                moved[i] = new_stage[k]
+            leaving = new_stage[k] == EXITED
 
             # 5. defection: declining customers who exit, and customers who search
-            value, trust, switching_cost = c.value[i], c.trust[i], c.switching_cost[i]
-            search = min(p.search_probability * c.churn_propensity[i], 1.0)
-            if leaving or draws.uniform(key, t, i, draws.SEARCH) < search:
+            if searching[k]:
+                value, trust, switching_cost = c.value[i], c.trust[i], c.switching_cost[i]
                 current = slot - 1
                 best_value, best = p.outside_value, NO_FIRM
                 for j in range(n_firms):
@@ -332,19 +352,20 @@ def _build(fingerprint: str):
                     if best == NO_FIRM:
                         c.firm[i] = NO_FIRM
                         c.stage[i] = EXITED
-                        continue
-                    start_relationship(c, p, i, best, f.reputation[best + 1], t)
-                    slot = best + 1
-                    sums[slot, ACQUISITIONS_RIVAL] += 1.0
+                    else:
+                        start_relationship(c, p, i, best, f.reputation[best + 1], t)
+                        slot = best + 1
+                        sums[slot, ACQUISITIONS_RIVAL] += 1.0
 
             # what acquisition needs: customers in decline, advocates (after defection)
-            if c.stage[i] == DECLINE:
-                sums[slot, DECLINING] += 1.0
-            elif is_advocate(c.stage[i], c.satisfaction[i], p.satisfied_threshold):
-                sums[slot, ADVOCATES_AFTER] += 1.0
+            stage = c.stage[i]
+            sums[slot, DECLINING] += stage == DECLINE
+            sums[slot, ADVOCATES_AFTER] += is_advocate(stage, c.satisfaction[i],
+                                                       p.satisfied_threshold)
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
-    def live_chunk(start, stop, key, t, c, f, p, m, sums, moved, sales_out, increment_out, shock):
+    def live_chunk(start, stop, key, t, c, f, p, m, sums, moved, sales_out, increment_out, shock,
+                   accepted, new_stage, money, searching):
         """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
 
         Block by block of :data:`BLOCK` customers, in three passes: the
@@ -363,9 +384,6 @@ def _build(fingerprint: str):
             on_stack(f.reputation), on_stack(f.advocate_value), on_stack(f.wallet_share),
             on_stack(f.loyalty_weights), on_stack(f.advance_threshold), on_stack(f.min_stage_age),
         )
-        accepted = np.empty(BLOCK, dtype=np.bool_)
-        new_stage = np.empty(BLOCK, dtype=c.stage.dtype)
-        money = np.empty((4, BLOCK))
         for first in range(start, stop, BLOCK):
             last = min(first + BLOCK, stop)
             u_first, u_last = np.uintp(first), np.uintp(last)
@@ -379,8 +397,9 @@ def _build(fingerprint: str):
                     shock[i - first] = draws.normal(key, t, i, draws.EXPERIENCE)
             experience(u_first, u_last, c, f, p, m, u_offset, shock)
             money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, money)
+            move_on(u_first, u_last, key, t, c, p, new_stage, money, searching)
             book(first, last, key, t, c, f, p, m, n_firms, sums, moved, sales_out, increment_out,
-                 new_stage, money)
+                 new_stage, money, searching)
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
     def end_relationship(c, p, t, i, sums, slot, destination, from_decline):
@@ -476,11 +495,17 @@ def _build_drivers(fingerprint: str):
         assert fingerprint  # ties the cached machine code to the rule sources
         n = customers.stage.size
         sums[:] = 0.0
-        shocks = np.empty((sums.shape[0], BLOCK))
-        for chunk in numba.prange(sums.shape[0]):
+        # each chunk's work space (the compiler vectorizes loops over argument arrays only)
+        chunks = sums.shape[0]
+        shocks, accepted = np.empty((chunks, BLOCK)), np.empty((chunks, BLOCK), dtype=np.bool_)
+        new_stage = np.empty((chunks, BLOCK), dtype=customers.stage.dtype)
+        money = np.empty((chunks, MONEY_ROWS, BLOCK))
+        searching = np.empty((chunks, BLOCK), dtype=np.bool_)
+        for chunk in numba.prange(chunks):
             _live_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers, firms,
                         parameters, modifiers, sums[chunk], moved, sales_out, increment_out,
-                        shocks[chunk])
+                        shocks[chunk], accepted[chunk], new_stage[chunk], money[chunk],
+                        searching[chunk])
 
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
     def settle_period(key, t, customers, reentry_rate, personalization_weight,
