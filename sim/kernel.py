@@ -1,11 +1,10 @@
-"""The engine's per-customer work for one period, compiled: the rules, fused into two passes.
+"""The engine's per-customer work for one period, compiled: the rules, applied in passes.
 
 :class:`sim.model.CRMModel` runs each period's schedule. The work that
-touches every customer is done here, customer by customer, by calling the
-very rule functions of :mod:`sim.rules` and :mod:`sim.stages`, compiled by
-numba for scalars (:mod:`sim.compiled`): there is no second copy of the
-equations here, only the order in which they are applied and the
-bookkeeping.
+touches every customer is done here by calling the very rule functions of
+:mod:`sim.rules` and :mod:`sim.stages`, compiled by numba (:mod:`sim.compiled`):
+there is no second copy of the equations here, only the order in which they
+are applied and the bookkeeping.
 
 * :func:`live_period` is steps 2-5 of the schedule for every active customer:
   experience, money, stage move, defection (search, the rivals seen, the
@@ -13,6 +12,19 @@ bookkeeping.
 * :func:`settle_period` is steps 7-8 after acquisition: re-entry of customers
   out of the market, then the per-firm sums the record and the reputations
   need (customers by stage, sums of the determinants, advocates, cohorts).
+
+How it is fast: :func:`live_period` works through blocks of :data:`BLOCK`
+customers in passes (the experience shocks, :func:`experience`,
+:func:`money_and_move`, :func:`move_on`, :func:`look_around`, :func:`book`).
+All but the last are loops over customers without a branch or a call, which
+LLVM turns into vector code (8 customers at once with AVX-512): every
+customer is computed and only the active ones' results are kept
+(:func:`sim.compiled.choose`). What such a loop needs, and why: tables it
+looks up on the stack (:func:`sim.compiled.on_stack`), unsigned indices,
+scratch arrays that arrive as arguments, no exceptions (``error_model``
+"numpy"), and exp and log written out (:mod:`sim.compiled`). Only the
+per-firm sums, the rare second tries of a normal draw and the ends and
+restarts of relationships run customer by customer.
 
 Randomness: draws are counter-based (:mod:`sim.draws`), a function of the
 model's key, the period, the customer and the purpose; nothing depends on the
@@ -66,6 +78,10 @@ LIVE_FIELDS = 24
 # rows of live_period's per-block scratch: what book adds into the per-firm sums
 SALES, BENEFIT, PROFIT_, INCREMENT, ADVANCED, DECLINED, RECOVERED = range(7)
 MONEY_ROWS = 7
+# rows of its scratch for the searchers, one column per searcher
+(NEED_DISTANCE, PERSONALIZATION_NEED, PRICE_SENSITIVITY, INVOLVEMENT, SLOT, LEAVING, VALUE, TRUST,
+ SWITCHING_COST, BEST_VALUE, BEST, DEFECTS) = range(12)
+LOOK_ROWS = 12
 
 # columns of settle_period's per-firm sums: customers by stage (0-5), then
 SUM_VALUE, SUM_EXPECTATION, SUM_SATISFACTION, SUM_TRUST, SUM_SWITCHING_COST = range(6, 11)
@@ -294,8 +310,78 @@ def _build(fingerprint: str):
             searching[k] = active & (leaving | (draws.uniform(key, t, i, draws.SEARCH) < search))
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def book(first, last, key, t, c, f, p, m, n_firms, sums, moved, sales_out, increment_out,
-             new_stage, money, searching):
+    def look_around(first, last, key, t, c, f, p, n_firms, new_stage, searching, who, look,
+                    shock, accepted):
+        """Step 5's search for customers ``first`` to ``last``: best alternative, decision.
+
+        The searchers (``searching``) are listed in ``who`` and their state
+        copied into the rows of ``look``; then, rival by rival, every
+        searcher's draws and perceived value of the rival are computed as
+        vector code over the list, and last the chance to defect and the
+        decision. Returns the number of searchers; ``look[BEST, q]`` (rival
+        code, or ``NO_FIRM``), ``look[BEST_VALUE, q]`` and ``look[DEFECTS, q]``
+        for the ``q``-th of them.
+        """
+        searchers = 0
+        for k in range(last - first):  # the list, without a branch
+            who[searchers] = k
+            searchers += searching[k]
+        for q in range(searchers):
+            i = first + who[q]
+            look[NEED_DISTANCE, q] = c.need_distance[i]
+            look[PERSONALIZATION_NEED, q] = c.personalization_need[i]
+            look[PRICE_SENSITIVITY, q] = c.price_sensitivity[i]
+            look[INVOLVEMENT, q] = c.involvement[i]
+            look[SLOT, q] = c.firm[i] + 1
+            look[LEAVING, q] = new_stage[who[q]] == EXITED
+            look[VALUE, q], look[TRUST, q] = c.value[i], c.trust[i]
+            look[SWITCHING_COST, q] = c.switching_cost[i]
+            look[BEST_VALUE, q], look[BEST, q] = p.outside_value, NO_FIRM
+        u_first, u_searchers = np.uintp(first), np.uintp(searchers)
+        for j in range(n_firms):
+            seen_stream, shock_stream = draws.RIVAL + 2 * j, draws.RIVAL + 2 * j + 1
+            for q in range(u_searchers):
+                shock[q], accepted[q] = draws.normal_core(key, t, u_first + np.uintp(who[q]),
+                                                          shock_stream)
+            for q in range(searchers):  # the 1% of draws that need more
+                if not accepted[q]:
+                    shock[q] = draws.normal(key, t, first + who[q], shock_stream)
+            for q in range(u_searchers):
+                i = u_first + np.uintp(who[q])
+                slot = np.intp(look[SLOT, q])
+                seen = (j != slot - 1) & (draws.uniform(key, t, i, seen_stream)
+                                          < p.rival_visibility)
+                rival = perceived_value(
+                    quality=f.quality[j + 1], digital_quality=f.digital_quality[j + 1],
+                    digital_weight=p.digital_weight, need_distance=look[NEED_DISTANCE, q],
+                    personalization_need=look[PERSONALIZATION_NEED, q],
+                    personalization_weight=p.personalization_weight,
+                    adaptation=rival_adaptation(f.adaptation[j + 1], f.adaptation[slot],
+                                                p.imitation),
+                    price=f.price[j + 1], price_sensitivity=look[PRICE_SENSITIVITY, q],
+                    relational_benefit=f.relational_benefit[j + 1],
+                    growth=relational_growth(0, f.relational_tau[j + 1]),
+                    involvement=look[INVOLVEMENT, q],
+                    shock=f.experience_noise[j + 1] * shock[q],
+                )
+                better = seen & (rival > look[BEST_VALUE, q])
+                look[BEST_VALUE, q] = choose(better, rival, look[BEST_VALUE, q])
+                look[BEST, q] = choose(better, j, look[BEST, q])
+        for q in range(u_searchers):
+            i = u_first + np.uintp(who[q])
+            probability = defection_probability(
+                look[BEST_VALUE, q] - look[VALUE, q], look[SWITCHING_COST, q], look[TRUST, q],
+                search_probability=1.0, hurdle=p.defection_hurdle,
+                switching_cost_weight=p.defection_switching_cost_weight,
+                trust_weight=p.defection_trust_weight, temperature=p.defection_temperature,
+            )
+            look[DEFECTS, q] = (look[LEAVING, q] != 0.0) | (
+                draws.uniform(key, t, i, draws.DEFECT) < probability)
+        return searchers
+
+    @numba.njit(nogil=True, error_model="numpy", inline="always")
+    def book(first, last, t, c, f, p, m, sums, moved, sales_out, increment_out, new_stage, money,
+             searching, look):
         """Steps 4-5 for customers ``first`` to ``last``: book the moves, then defection.
 
         Adds the customers' money and moves into the per-firm sums, then lets
@@ -303,6 +389,7 @@ def _build(fingerprint: str):
         rivals and decide (the end or restart of the relationship).
         """
         log = sales_out.size > 0
+        q = 0  # the customer's row in look, among the searchers
         for i in range(first, last):
             k = i - first
             slot = c.firm[i] + 1
@@ -320,32 +407,14 @@ def _build(fingerprint: str):
                 moved[i] = new_stage[k]
             leaving = new_stage[k] == EXITED
 
-            # 5. defection: declining customers who exit, and customers who search
+            # 5. defection: declining customers who exit, and searchers who decide to go
             if searching[k]:
-                value, trust, switching_cost = c.value[i], c.trust[i], c.switching_cost[i]
-                current = slot - 1
-                best_value, best = p.outside_value, NO_FIRM
-                for j in range(n_firms):
-                    if j == current or (draws.uniform(key, t, i, draws.RIVAL + 2 * j)
-                                        >= p.rival_visibility):
-                        continue
-                    adaptation = rival_adaptation(f.adaptation[j + 1], f.adaptation[slot],
-                                                  p.imitation)
-                    shock = f.experience_noise[j + 1] * draws.normal(key, t, i,
-                                                                     draws.RIVAL + 2 * j + 1)
-                    rival = value_at(c, f, p, i, j + 1, adaptation, 0, shock)
-                    if rival > best_value:
-                        best_value, best = rival, j
-                probability = defection_probability(
-                    best_value - value, switching_cost, trust, search_probability=1.0,
-                    hurdle=p.defection_hurdle,
-                    switching_cost_weight=p.defection_switching_cost_weight,
-                    trust_weight=p.defection_trust_weight, temperature=p.defection_temperature,
-                )
-                if leaving or draws.uniform(key, t, i, draws.DEFECT) < probability:
+                best, defects = np.intp(look[BEST, q]), look[DEFECTS, q] != 0.0
+                best_value, q = look[BEST_VALUE, q], q + 1
+                if defects:
                     # a declining customer who exits goes to a rival only if the rival beats
                     # leaving the market by more than the cost of switching to it
-                    barrier = p.defection_switching_cost_weight * switching_cost
+                    barrier = p.defection_switching_cost_weight * c.switching_cost[i]
                     if leaving and best_value - barrier <= p.outside_value:
                         best = NO_FIRM
                     end_relationship(c, p, t, i, sums, home, best, leaving)
@@ -365,13 +434,12 @@ def _build(fingerprint: str):
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
     def live_chunk(start, stop, key, t, c, f, p, m, sums, moved, sales_out, increment_out, shock,
-                   accepted, new_stage, money, searching):
+                   accepted, new_stage, money, searching, who, look):
         """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
 
-        Block by block of :data:`BLOCK` customers, in three passes: the
-        experience, money and stage move of every customer (straight-line
-        code over customers that the compiler runs several at a time), then
-        the bookkeeping and the defections customer by customer.
+        Block by block of :data:`BLOCK` customers, pass by pass (see the
+        module docstring). The other arguments after ``increment_out`` are
+        this chunk's scratch rows.
         """
         assert fingerprint
         n_firms = f.price.size - 1
@@ -398,8 +466,10 @@ def _build(fingerprint: str):
             experience(u_first, u_last, c, f, p, m, u_offset, shock)
             money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, money)
             move_on(u_first, u_last, key, t, c, p, new_stage, money, searching)
-            book(first, last, key, t, c, f, p, m, n_firms, sums, moved, sales_out, increment_out,
-                 new_stage, money, searching)
+            look_around(first, last, key, t, c, f, p, n_firms, new_stage, searching, who, look,
+                        shock, accepted)
+            book(first, last, t, c, f, p, m, sums, moved, sales_out, increment_out, new_stage,
+                 money, searching, look)
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
     def end_relationship(c, p, t, i, sums, slot, destination, from_decline):
@@ -501,11 +571,12 @@ def _build_drivers(fingerprint: str):
         new_stage = np.empty((chunks, BLOCK), dtype=customers.stage.dtype)
         money = np.empty((chunks, MONEY_ROWS, BLOCK))
         searching = np.empty((chunks, BLOCK), dtype=np.bool_)
+        who, look = np.empty((chunks, BLOCK), dtype=np.intp), np.empty((chunks, LOOK_ROWS, BLOCK))
         for chunk in numba.prange(chunks):
             _live_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers, firms,
                         parameters, modifiers, sums[chunk], moved, sales_out, increment_out,
                         shocks[chunk], accepted[chunk], new_stage[chunk], money[chunk],
-                        searching[chunk])
+                        searching[chunk], who[chunk], look[chunk])
 
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
     def settle_period(key, t, customers, reentry_rate, personalization_weight,
