@@ -529,8 +529,7 @@ def _build(fingerprint: str):
             sums[slot, SUM_SWITCHING_COST] += c.switching_cost[i]
             sums[slot, SUM_MISFIT] += np.float32(personalization_weight * c.need_distance[i]
                                         * c.personalization_need[i])
-            if is_advocate(stage, c.satisfaction[i], satisfied_threshold):
-                sums[slot, ADVOCATES] += 1.0
+            sums[slot, ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
             cohorts[slot - 1, c.acquired_period[i] // cohort_width] += 1
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
