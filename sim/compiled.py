@@ -248,6 +248,9 @@ STACK_CAPACITY = 128
 
 @intrinsic
 def _stack_copy(typingctx, table):
+    if not (isinstance(table, types.Array) and table.layout == "C"):
+        return None  # the copy walks the entries in memory order
+
     def codegen(context, builder, signature, args):
         source = make_array(table)(context, builder, args[0])
         item = context.get_data_type(table.dtype)

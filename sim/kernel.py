@@ -76,8 +76,9 @@ DECLINING, ADVOCATES_AFTER = 22, 23  # customers in decline / advocates after de
 LIVE_FIELDS = 24
 
 # rows of live_period's per-block scratch: what book adds into the per-firm sums
-SALES, BENEFIT, PROFIT_, INCREMENT, ADVANCED, DECLINED, RECOVERED = range(7)
-MONEY_ROWS = 7
+(ROW_SALES, ROW_BENEFIT, ROW_PROFIT, ROW_INCREMENT, ROW_ADVANCED, ROW_DECLINED,
+ ROW_RECOVERED) = range(7)
+TALLY_ROWS = 7
 # rows of its scratch for the searchers, one column per searcher
 (NEED_DISTANCE, PERSONALIZATION_NEED, PRICE_SENSITIVITY, INVOLVEMENT, SLOT, LEAVING, VALUE, TRUST,
  SWITCHING_COST, BEST_VALUE, BEST, DEFECTS) = range(12)
@@ -141,6 +142,7 @@ transition_probabilities = _jit(stages.transition_probabilities)
 next_stage = _jit(stages.next_stage)
 trajectory_type = _jit(stages.trajectory_type)
 is_advocate = _jit(stages.is_advocate)
+is_active = _jit(stages.is_active)
 
 
 def _rules_fingerprint() -> str:
@@ -158,20 +160,6 @@ def _rules_fingerprint() -> str:
 
 def _build(fingerprint: str):
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def value_at(c, f, p, i, slot, adaptation, tenure, shock):
-        """Perceived value of customer ``i`` at the firm in ``slot``."""
-        return perceived_value(
-            quality=f.quality[slot], digital_quality=f.digital_quality[slot],
-            digital_weight=p.digital_weight, need_distance=c.need_distance[i],
-            personalization_need=c.personalization_need[i],
-            personalization_weight=p.personalization_weight, adaptation=adaptation,
-            price=f.price[slot], price_sensitivity=c.price_sensitivity[i],
-            relational_benefit=f.relational_benefit[slot],
-            growth=relational_growth(tenure, f.relational_tau[slot]), involvement=c.involvement[i],
-            shock=shock,
-        )
-
-    @numba.njit(nogil=True, error_model="numpy", inline="always")
     def experience(first, last, c, f, p, m, offset, shock):
         """Step 2 for customers ``first`` to ``last``: value, satisfaction and the rest.
 
@@ -184,7 +172,7 @@ def _build(fingerprint: str):
         for k in range(last - first):  # k: the customer's row in the block's scratch arrays
             i = first + k
             stage = c.stage[i]
-            active = (stage >= EXPLORATION) & (stage <= DECLINE)
+            active = is_active(stage)
             slot = c.firm[i] + 1
             noise = f.experience_noise[slot] * shock[k]
             value = perceived_value(
@@ -224,18 +212,18 @@ def _build(fingerprint: str):
             c.value[i] = choose(active, value, c.value[i])
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, money):
+    def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, tally):
         """Steps 3-4 for customers ``first`` to ``last``: purchases, CLV, and the stage move.
 
         Like :func:`experience`, computed for every customer and kept for the
         active ones; the new stages go to ``new_stage`` and each customer's
         sales, referral benefit, profit and CLV increment to the rows of
-        ``money`` (for the per-firm sums, which :func:`book` adds up).
+        ``tally`` (for the per-firm sums, which :func:`book` adds up).
         """
         for k in range(last - first):
             i = first + k
             stage = c.stage[i]
-            active = (stage >= EXPLORATION) & (stage <= DECLINE)
+            active = is_active(stage)
             slot = c.firm[i] + 1
             value, satisfaction = c.value[i], c.satisfaction[i]
             trust, switching_cost = c.trust[i], c.switching_cost[i]
@@ -253,8 +241,8 @@ def _build(fingerprint: str):
             c.revenue_to_date[i] += sales
             c.clv[i] += increment
             # the inactive are booked under slot 0, which no firm reads
-            money[SALES, k], money[INCREMENT, k] = sales, increment
-            money[BENEFIT, k], money[PROFIT_, k] = benefit, profit
+            tally[ROW_SALES, k], tally[ROW_INCREMENT, k] = sales, increment
+            tally[ROW_BENEFIT, k], tally[ROW_PROFIT, k] = benefit, profit
 
             # 4. stage move
             utility = satisfaction_utility(satisfaction, convexity=p.satisfaction_convexity)
@@ -278,24 +266,24 @@ def _build(fingerprint: str):
             new_stage[k] = choose(active, new, stage)
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def move_on(first, last, key, t, c, p, new_stage, money, searching):
+    def move_on(first, last, key, t, c, p, new_stage, tally, searching):
         """The rest of steps 4-5 for customers ``first`` to ``last``, as vector code.
 
         Carries out the stage moves in ``new_stage`` (ages, tenure, deepest
         stage; customers who leave keep their stage until :func:`book` knows
-        where they go), tallies them in the rows of ``money``, and marks in
+        where they go), tallies them in the rows of ``tally``, and marks in
         ``searching`` the customers who look at the alternatives.
         """
         for k in range(last - first):
             i = first + k
             stage = c.stage[i]
-            active = (stage >= EXPLORATION) & (stage <= DECLINE)
+            active = is_active(stage)
             new = new_stage[k]
             in_decline = stage == DECLINE
             declines = (stage != DECLINE) & (new == DECLINE)
-            money[ADVANCED, k] = (stage != DECLINE) & (new != DECLINE) & (new == stage + 1)
-            money[DECLINED, k] = declines
-            money[RECOVERED, k] = in_decline & (new < DECLINE)
+            tally[ROW_ADVANCED, k] = (stage != DECLINE) & (new != DECLINE) & (new == stage + 1)
+            tally[ROW_DECLINED, k] = declines
+            tally[ROW_RECOVERED, k] = in_decline & (new < DECLINE)
             c.stage_before_decline[i] = choose(declines, stage, c.stage_before_decline[i])
             c.stage_age[i] = choose(active & (new != stage), 0, c.stage_age[i] + active)
             c.tenure[i] += active
@@ -380,7 +368,7 @@ def _build(fingerprint: str):
         return searchers
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def book(first, last, t, c, f, p, m, sums, moved, sales_out, increment_out, new_stage, money,
+    def book(first, last, t, c, f, p, m, sums, moved, sales_out, increment_out, new_stage, tally,
              searching, look):
         """Steps 4-5 for customers ``first`` to ``last``: book the moves, then defection.
 
@@ -394,15 +382,15 @@ def _build(fingerprint: str):
             k = i - first
             slot = c.firm[i] + 1
             home = slot  # the firm the customer starts the period with (0: none, not booked)
-            sums[home, REVENUE] += money[SALES, k]
+            sums[home, REVENUE] += tally[ROW_SALES, k]
             sums[home, SERVE_COST] += f.serve_cost[home]
-            sums[home, REFERRAL_VALUE] += money[BENEFIT, k]
-            sums[home, PROFIT] += money[PROFIT_, k]
-            sums[home, ADVANCES] += money[ADVANCED, k]
-            sums[home, DECLINES] += money[DECLINED, k]
-            sums[home, RECOVERIES] += money[RECOVERED, k]
+            sums[home, REFERRAL_VALUE] += tally[ROW_BENEFIT, k]
+            sums[home, PROFIT] += tally[ROW_PROFIT, k]
+            sums[home, ADVANCES] += tally[ROW_ADVANCED, k]
+            sums[home, DECLINES] += tally[ROW_DECLINED, k]
+            sums[home, RECOVERIES] += tally[ROW_RECOVERED, k]
             if log:
-                sales_out[i], increment_out[i] = money[SALES, k], money[INCREMENT, k]
+                sales_out[i], increment_out[i] = tally[ROW_SALES, k], tally[ROW_INCREMENT, k]
             if m.active:
                 moved[i] = new_stage[k]
             leaving = new_stage[k] == EXITED
@@ -434,7 +422,7 @@ def _build(fingerprint: str):
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
     def live_chunk(start, stop, key, t, c, f, p, m, sums, moved, sales_out, increment_out, shock,
-                   accepted, new_stage, money, searching, who, look):
+                   accepted, new_stage, tally, searching, who, look):
         """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
 
         Block by block of :data:`BLOCK` customers, pass by pass (see the
@@ -464,12 +452,12 @@ def _build(fingerprint: str):
                 if not accepted[i - first]:
                     shock[i - first] = draws.normal(key, t, i, draws.EXPERIENCE)
             experience(u_first, u_last, c, f, p, m, u_offset, shock)
-            money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, money)
-            move_on(u_first, u_last, key, t, c, p, new_stage, money, searching)
+            money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, tally)
+            move_on(u_first, u_last, key, t, c, p, new_stage, tally, searching)
             look_around(first, last, key, t, c, f, p, n_firms, new_stage, searching, who, look,
                         shock, accepted)
             book(first, last, t, c, f, p, m, sums, moved, sales_out, increment_out, new_stage,
-                 money, searching, look)
+                 tally, searching, look)
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
     def end_relationship(c, p, t, i, sums, slot, destination, from_decline):
@@ -568,13 +556,13 @@ def _build_drivers(fingerprint: str):
         chunks = sums.shape[0]
         shocks, accepted = np.empty((chunks, BLOCK)), np.empty((chunks, BLOCK), dtype=np.bool_)
         new_stage = np.empty((chunks, BLOCK), dtype=customers.stage.dtype)
-        money = np.empty((chunks, MONEY_ROWS, BLOCK))
+        tally = np.empty((chunks, TALLY_ROWS, BLOCK))
         searching = np.empty((chunks, BLOCK), dtype=np.bool_)
         who, look = np.empty((chunks, BLOCK), dtype=np.intp), np.empty((chunks, LOOK_ROWS, BLOCK))
         for chunk in numba.prange(chunks):
             _live_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers, firms,
                         parameters, modifiers, sums[chunk], moved, sales_out, increment_out,
-                        shocks[chunk], accepted[chunk], new_stage[chunk], money[chunk],
+                        shocks[chunk], accepted[chunk], new_stage[chunk], tally[chunk],
                         searching[chunk], who[chunk], look[chunk])
 
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
