@@ -235,7 +235,8 @@ def _build(fingerprint: str):
             advocate = is_advocate(stage, satisfaction, satisfied_threshold=p.satisfied_threshold)
             benefit = choose(advocate, f.advocate_value[slot], 0.0)
             profit = f.margin[slot] * sales - f.serve_cost[slot]
-            increment = np.float32((profit - m.cost[i - offset] + benefit) * p.discount)
+            spent = np.float64(m.cost[i - offset])  # policy spending, in double precision
+            increment = np.float32((profit - spent + benefit) * p.discount)
             sales = choose(active, sales, np.float32(0.0))
             increment = choose(active, increment, np.float32(0.0))
             c.revenue_to_date[i] += sales
