@@ -280,9 +280,9 @@ def _build(fingerprint: str):
             stage = c.stage[i]
             active = is_active(stage)
             new = new_stage[k]
-            in_decline = stage == DECLINE
-            declines = (stage != DECLINE) & (new == DECLINE)
-            tally[ROW_ADVANCED, k] = (stage != DECLINE) & (new != DECLINE) & (new == stage + 1)
+            in_decline, not_in_decline = stage == DECLINE, stage != DECLINE
+            declines = not_in_decline & (new == DECLINE)
+            tally[ROW_ADVANCED, k] = not_in_decline & (new != DECLINE) & (new == stage + 1)
             tally[ROW_DECLINED, k] = declines
             tally[ROW_RECOVERED, k] = in_decline & (new < DECLINE)
             c.stage_before_decline[i] = choose(declines, stage, c.stage_before_decline[i])

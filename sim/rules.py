@@ -8,9 +8,10 @@ can be tested by properties. The model (:mod:`sim.model`) decides the order.
 The engine runs these very functions compiled by numba, on one customer's
 scalars, inside its per-period kernel (:mod:`sim.kernel`). So keep their
 bodies to arithmetic, ``np`` ufuncs and the helpers :func:`select`,
-:func:`clip`, :func:`take`, :func:`column`, :func:`exp`, :func:`logistic`,
-:func:`power` and :func:`gated_logistic` (which :mod:`sim.compiled` replaces
-by scalar code when compiled), and give
+:func:`clip`, :func:`take`, :func:`column`, :func:`exp`, :func:`logistic` and
+:func:`power`, which :mod:`sim.compiled` replaces by code the kernel can run
+for several customers at once (use :func:`exp` and :func:`power` rather than
+``np.exp`` and ``np.power``: those call libm, which stops that), and give
 them no keyword-only parameters (numba cannot bind those); callers still pass
 parameters by keyword.
 
