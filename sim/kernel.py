@@ -20,7 +20,8 @@ All but the last are loops over customers without a branch or a call, which
 LLVM turns into vector code (8 customers at once with AVX-512): every
 customer is computed and only the active ones' results are kept
 (:func:`sim.compiled.choose`). What such a loop needs, and why: tables it
-looks up on the stack (:func:`sim.compiled.on_stack`), unsigned indices,
+looks up held as tuples (compares and blends) or on the stack (gathers; see
+:data:`FirmSlots` and :func:`sim.compiled.lookup_table`), unsigned indices,
 scratch arrays that arrive as arguments, no exceptions (``error_model``
 "numpy"), and exp and log written out (:mod:`sim.compiled`). Only the
 per-firm sums, the rare second tries of a normal draw and the ends and
@@ -53,8 +54,9 @@ import numba
 import numpy as np
 
 from . import compiled, draws, rules, stages
-from .compiled import choose, on_stack
+from .compiled import choose, lookup_table
 from .population import NO_FIRM
+from .rules import take
 from .stages import Stage
 
 CHUNK = 1 << 14
@@ -97,13 +99,57 @@ Customers = namedtuple("Customers", [
 ])
 """The :class:`sim.population.Population` arrays the kernels read or update."""
 
-FirmSlots = namedtuple("FirmSlots", [
+SLOT_FIELDS = (
     "quality", "digital_quality", "price", "adaptation", "relational_benefit", "relational_tau",
     "experience_noise", "trust_build", "switching_cost_build", "serve_cost", "margin",
-    "reputation", "advocate_value", "wallet_share", "loyalty_weights", "advance_threshold",
-    "min_stage_age",
-])
-"""This period's firm parameters by slot (:class:`sim.model.FirmVectors`), plus the stage tables."""
+    "reputation", "advocate_value",
+)
+STAGE_FIELDS = (
+    "wallet_share", "value_weight", "satisfaction_weight", "trust_weight", "switching_cost_weight",
+    "advance_threshold", "min_stage_age",
+)
+FirmSlots = namedtuple("FirmSlots", SLOT_FIELDS + STAGE_FIELDS)
+"""This period's firm parameters by slot (:class:`sim.model.FirmVectors`), plus the stage tables.
+
+Built by :func:`firm_slots`. The kernel looks each table up with
+:func:`sim.rules.take` after :func:`sim.compiled.lookup_table`: a table by
+stage, and in markets of up to ``TUPLE_SLOTS - 1`` firms a table by slot,
+comes as one row (a 2-D array) and is looked up as a tuple, with compares
+and blends; a larger market's tables by slot come as 1-D arrays, looked up
+with gathers.
+"""
+
+TUPLE_SLOTS = 4
+"""Slots of the firm tables looked up as tuples; larger markets' are arrays.
+
+A look-up in a tuple of four is about twice as fast as in an array (a
+gather). Each kind of table compiles the kernel once; padding the tables of
+markets of one to three firms to the same length keeps that to two.
+"""
+N_STAGES = len(Stage)
+
+
+def firm_slots(firms: dict, stage_tables: dict) -> FirmSlots:
+    """The :class:`FirmSlots` of arrays by slot (``firms``) and by stage (``stage_tables``).
+
+    ``stage_tables`` has ``loyalty_weights`` (stages, 4) in place of the four
+    weights by stage. Values and types are kept; small markets' tables are
+    padded with zeros, which no customer looks up.
+    """
+    def by_slot(values):
+        if values.size > TUPLE_SLOTS:
+            return values
+        padded = np.zeros((1, TUPLE_SLOTS), values.dtype)
+        padded[0, :values.size] = values
+        return padded
+
+    weights = stage_tables["loyalty_weights"]
+    by_stage = {name: np.reshape(stage_tables[name], (1, N_STAGES))
+                for name in ("wallet_share", "advance_threshold", "min_stage_age")}
+    by_stage.update(zip(STAGE_FIELDS[1:5], np.ascontiguousarray(weights.T)[:, None, :],
+                        strict=True))
+    return FirmSlots(**{name: by_slot(firms[name]) for name in SLOT_FIELDS}, **by_stage)
+
 
 Parameters = namedtuple("Parameters", [
     "digital_weight", "personalization_weight", "satisfaction_at_confirmation",
@@ -174,19 +220,20 @@ def _build(fingerprint: str):
             stage = c.stage[i]
             active = is_active(stage)
             slot = c.firm[i] + 1
-            noise = f.experience_noise[slot] * shock[k]
+            noise = take(f.experience_noise, slot) * shock[k]
             value = perceived_value(
-                quality=f.quality[slot], digital_quality=f.digital_quality[slot],
+                quality=take(f.quality, slot), digital_quality=take(f.digital_quality, slot),
                 digital_weight=p.digital_weight, need_distance=c.need_distance[i],
                 personalization_need=c.personalization_need[i],
-                personalization_weight=p.personalization_weight, adaptation=f.adaptation[slot],
-                price=f.price[slot], price_sensitivity=c.price_sensitivity[i],
-                relational_benefit=f.relational_benefit[slot],
-                growth=relational_growth(c.tenure[i], f.relational_tau[slot]),
+                personalization_weight=p.personalization_weight,
+                adaptation=take(f.adaptation, slot), price=take(f.price, slot),
+                price_sensitivity=c.price_sensitivity[i],
+                relational_benefit=take(f.relational_benefit, slot),
+                growth=relational_growth(c.tenure[i], take(f.relational_tau, slot)),
                 involvement=c.involvement[i], shock=noise,
             )
             value += m.value_bonus[i - offset]
-            build = (f.switching_cost_build[slot] * c.involvement[i]
+            build = (take(f.switching_cost_build, slot) * c.involvement[i]
                      + m.switching_cost_bonus[i - offset])
             drift = p.expectation_drift + m.expectation_push[i - offset]
             expectation = c.expectation[i]
@@ -199,8 +246,9 @@ def _build(fingerprint: str):
                                              adapt_rate=p.expectation_adapt_rate, drift=drift)
             # trust reads the stored (float32) satisfaction, as a new period would
             satisfaction = np.float32(satisfaction)
-            trust = update_trust(c.trust[i], satisfaction, f.reputation[slot],
-                                 build_rate=f.trust_build[slot], break_rate=p.trust_break_rate,
+            trust = update_trust(c.trust[i], satisfaction, take(f.reputation, slot),
+                                 build_rate=take(f.trust_build, slot),
+                                 break_rate=p.trust_break_rate,
                                  reputation_weight=p.reputation_weight)
             switching_cost = update_switching_cost(
                 c.switching_cost[i], build_rate=min(build, 1.0), floor=p.switching_cost_floor,
@@ -229,12 +277,12 @@ def _build(fingerprint: str):
             trust, switching_cost = c.trust[i], c.switching_cost[i]
 
             # 3. money
-            price = f.price[slot] * m.price_multiplier[i - offset]
-            wallet = f.wallet_share[stage] * m.wallet_multiplier[i - offset]
+            price = take(f.price, slot) * m.price_multiplier[i - offset]
+            wallet = take(f.wallet_share, stage) * m.wallet_multiplier[i - offset]
             sales = np.float32(revenue(c.spend[i], price, wallet))
             advocate = is_advocate(stage, satisfaction, satisfied_threshold=p.satisfied_threshold)
-            benefit = choose(advocate, f.advocate_value[slot], 0.0)
-            profit = f.margin[slot] * sales - f.serve_cost[slot]
+            benefit = choose(advocate, take(f.advocate_value, slot), 0.0)
+            profit = take(f.margin, slot) * sales - take(f.serve_cost, slot)
             spent = np.float64(m.cost[i - offset])  # policy spending, in double precision
             increment = np.float32((profit - spent + benefit) * p.discount)
             sales = choose(active, sales, np.float32(0.0))
@@ -247,9 +295,8 @@ def _build(fingerprint: str):
 
             # 4. stage move
             utility = satisfaction_utility(satisfaction, convexity=p.satisfaction_convexity)
-            row = f.loyalty_weights  # flat: 4 weights by stage
-            weights = (row[4 * stage], row[4 * stage + 1], row[4 * stage + 2],
-                       row[4 * stage + 3])
+            weights = (take(f.value_weight, stage), take(f.satisfaction_weight, stage),
+                       take(f.trust_weight, stage), take(f.switching_cost_weight, stage))
             loyalty = loyalty_drive(value, utility, trust, switching_cost, weights)
             p_up, p_down, p_recover, p_exit = transition_probabilities(
                 stage, c.stage_age[i], loyalty, switching_cost,
@@ -341,17 +388,17 @@ def _build(fingerprint: str):
                 seen = (j != slot - 1) & (draws.uniform(key, t, i, seen_stream)
                                           < p.rival_visibility)
                 rival = perceived_value(
-                    quality=f.quality[j + 1], digital_quality=f.digital_quality[j + 1],
+                    quality=take(f.quality, j + 1), digital_quality=take(f.digital_quality, j + 1),
                     digital_weight=p.digital_weight, need_distance=look[NEED_DISTANCE, q],
                     personalization_need=look[PERSONALIZATION_NEED, q],
                     personalization_weight=p.personalization_weight,
-                    adaptation=rival_adaptation(f.adaptation[j + 1], f.adaptation[slot],
+                    adaptation=rival_adaptation(take(f.adaptation, j + 1), take(f.adaptation, slot),
                                                 p.imitation),
-                    price=f.price[j + 1], price_sensitivity=look[PRICE_SENSITIVITY, q],
-                    relational_benefit=f.relational_benefit[j + 1],
-                    growth=relational_growth(0, f.relational_tau[j + 1]),
+                    price=take(f.price, j + 1), price_sensitivity=look[PRICE_SENSITIVITY, q],
+                    relational_benefit=take(f.relational_benefit, j + 1),
+                    growth=relational_growth(0, take(f.relational_tau, j + 1)),
                     involvement=look[INVOLVEMENT, q],
-                    shock=f.experience_noise[j + 1] * shock[q],
+                    shock=take(f.experience_noise, j + 1) * shock[q],
                 )
                 better = seen & (rival > look[BEST_VALUE, q])
                 look[BEST_VALUE, q] = choose(better, rival, look[BEST_VALUE, q])
@@ -384,7 +431,7 @@ def _build(fingerprint: str):
             slot = c.firm[i] + 1
             home = slot  # the firm the customer starts the period with (0: none, not booked)
             sums[home, REVENUE] += tally[ROW_SALES, k]
-            sums[home, SERVE_COST] += f.serve_cost[home]
+            sums[home, SERVE_COST] += take(f.serve_cost, home)
             sums[home, REFERRAL_VALUE] += tally[ROW_BENEFIT, k]
             sums[home, PROFIT] += tally[ROW_PROFIT, k]
             sums[home, ADVANCES] += tally[ROW_ADVANCED, k]
@@ -411,7 +458,7 @@ def _build(fingerprint: str):
                         c.firm[i] = NO_FIRM
                         c.stage[i] = EXITED
                     else:
-                        start_relationship(c, p, i, best, f.reputation[best + 1], t)
+                        start_relationship(c, p, i, best, take(f.reputation, best + 1), t)
                         slot = best + 1
                         sums[slot, ACQUISITIONS_RIVAL] += 1.0
 
@@ -431,15 +478,22 @@ def _build(fingerprint: str):
         this chunk's scratch rows.
         """
         assert fingerprint
-        n_firms = f.price.size - 1
-        # the firm and stage tables on the stack, for the customer loops to look up
+        n_firms = sums.shape[0] - 1
+        # the firm and stage tables as the customer loops look them up fastest
         f = FirmSlots(
-            on_stack(f.quality), on_stack(f.digital_quality), on_stack(f.price),
-            on_stack(f.adaptation), on_stack(f.relational_benefit), on_stack(f.relational_tau),
-            on_stack(f.experience_noise), on_stack(f.trust_build),
-            on_stack(f.switching_cost_build), on_stack(f.serve_cost), on_stack(f.margin),
-            on_stack(f.reputation), on_stack(f.advocate_value), on_stack(f.wallet_share),
-            on_stack(f.loyalty_weights), on_stack(f.advance_threshold), on_stack(f.min_stage_age),
+            lookup_table(f.quality, TUPLE_SLOTS), lookup_table(f.digital_quality, TUPLE_SLOTS),
+            lookup_table(f.price, TUPLE_SLOTS), lookup_table(f.adaptation, TUPLE_SLOTS),
+            lookup_table(f.relational_benefit, TUPLE_SLOTS),
+            lookup_table(f.relational_tau, TUPLE_SLOTS),
+            lookup_table(f.experience_noise, TUPLE_SLOTS),
+            lookup_table(f.trust_build, TUPLE_SLOTS),
+            lookup_table(f.switching_cost_build, TUPLE_SLOTS),
+            lookup_table(f.serve_cost, TUPLE_SLOTS), lookup_table(f.margin, TUPLE_SLOTS),
+            lookup_table(f.reputation, TUPLE_SLOTS), lookup_table(f.advocate_value, TUPLE_SLOTS),
+            lookup_table(f.wallet_share, N_STAGES), lookup_table(f.value_weight, N_STAGES),
+            lookup_table(f.satisfaction_weight, N_STAGES), lookup_table(f.trust_weight, N_STAGES),
+            lookup_table(f.switching_cost_weight, N_STAGES),
+            lookup_table(f.advance_threshold, N_STAGES), lookup_table(f.min_stage_age, N_STAGES),
         )
         for first in range(start, stop, BLOCK):
             last = min(first + BLOCK, stop)

@@ -381,12 +381,8 @@ class CRMModel(mesa.Model):
     def _kernel_firms(self, vectors: FirmVectors) -> kernel.FirmSlots:
         """This period's firm vectors and the stage tables, as the kernel takes them."""
         tables = self.tables
-        firm_vectors = {f.name: getattr(vectors, f.name) for f in fields(vectors)}
-        return kernel.FirmSlots(
-            **firm_vectors, wallet_share=tables.wallet_share,
-            loyalty_weights=tables.loyalty_weights, advance_threshold=tables.advance_threshold,
-            min_stage_age=tables.min_stage_age,
-        )
+        return kernel.firm_slots({f.name: getattr(vectors, f.name) for f in fields(vectors)},
+                                 {f.name: getattr(tables, f.name) for f in fields(tables)})
 
     def _kernel_parameters(self, t: int) -> kernel.Parameters:
         """The scalar parameters of period ``t``, as the kernel takes them."""

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import CRMModel, default_config
+from sim import CRMModel, default_config, kernel
 from sim.model import HISTORY_COLUMNS
 from sim.stages import STAGE_NAMES
 
@@ -50,6 +50,18 @@ def test_stepping_and_running_give_the_same_result():
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     split = CRMModel(config, rng=5).run(7).run()
     pd.testing.assert_frame_equal(split.firm_frame(), ran.firm_frame(), check_exact=True)
+
+
+def test_firm_tables_looked_up_in_arrays_give_the_same_run(monkeypatch):
+    """Markets of more firms look their tables up in arrays, small ones in tuples: same numbers."""
+    config = small_config("ecommerce")
+    tuples = frames(CRMModel(config, rng=4).run())
+    monkeypatch.setattr(kernel, "TUPLE_SLOTS", 0)  # every market a large one
+    model = CRMModel(config, rng=4)
+    assert model._kernel_firms(model._firm_vectors()).price.ndim == 1
+    arrays = frames(model.run())
+    for a, b in zip(tuples, arrays, strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
 @pytest.mark.parametrize("setting", SETTING_NAMES)

@@ -174,3 +174,35 @@ def test_on_stack_copies_a_table():
     assert np.array_equal(_through_the_stack(table, index), table[index])
     with pytest.raises(ValueError, match="too large"):
         _through_the_stack(np.zeros(compiled.STACK_CAPACITY + 1, dtype=np.float32), index)
+
+
+@numba.njit
+def _looked_up(table, index):
+    lookup = compiled.lookup_table(table, 4)
+    return np.array([rules.take(lookup, k) for k in index])
+
+
+def test_lookup_tables_take_the_same_entries_as_arrays():
+    index = np.array([0, 3, 1, 2, 2, 0])
+    flat = np.array([0.0, 0.3, -1.7, 2.5], dtype=np.float32)
+    assert np.array_equal(_looked_up(flat, index), flat[index])  # on the stack
+    row = flat.reshape(1, 4)  # a tuple of four: compares and blends
+    assert np.array_equal(_looked_up(row, index), flat[index])
+    assert _looked_up(row, index).dtype == np.float32
+    # a tuple has no entry past its end: its first entry instead (no customer looks there)
+    assert np.array_equal(_looked_up(row, np.array([4, -1])), flat[[0, 0]])
+
+
+def test_small_markets_pass_firm_tables_as_rows_and_large_ones_as_arrays():
+    tables = {name: np.arange(1, 7, dtype=np.float32) for name in
+              ("wallet_share", "advance_threshold")}
+    tables["min_stage_age"] = np.arange(6, dtype=np.int16)
+    tables["loyalty_weights"] = np.arange(24, dtype=np.float32).reshape(6, 4)
+    for slots in (2, 4, 5):
+        firms = {name: np.arange(slots, dtype=np.float32) for name in kernel.SLOT_FIELDS}
+        f = kernel.firm_slots(firms, tables)
+        expected = (np.array([[0, 1, 0, 0]]) if slots == 2 else
+                    np.array([[0, 1, 2, 3]]) if slots == 4 else np.arange(slots))
+        assert np.array_equal(f.quality, expected) and f.quality.dtype == np.float32
+        assert f.min_stage_age.shape == (1, 6) and f.min_stage_age.dtype == np.int16
+        assert np.array_equal(f.trust_weight[0], tables["loyalty_weights"][:, 2])
