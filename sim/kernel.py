@@ -551,7 +551,7 @@ def _build(fingerprint: str):
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
     def settle_chunk(start, stop, key, t, c, reentry_rate, personalization_weight,
-                     satisfied_threshold, cohort_width, sums, cohorts):
+                     satisfied_threshold, cohort_of, sums, cohorts):
         """:func:`settle_period` for customers ``start`` to ``stop``."""
         assert fingerprint
         for i in range(start, stop):
@@ -573,7 +573,7 @@ def _build(fingerprint: str):
             sums[slot, SUM_MISFIT] += np.float32(personalization_weight * c.need_distance[i]
                                         * c.personalization_need[i])
             sums[slot, ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
-            cohorts[slot - 1, c.acquired_period[i] // cohort_width] += 1
+            cohorts[slot - 1, cohort_of[c.acquired_period[i]]] += 1
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
     def start_relationships(c, p, idx, firms, reputation, t):
@@ -622,8 +622,11 @@ def _build_drivers(fingerprint: str):
 
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
     def settle_period(key, t, customers, reentry_rate, personalization_weight,
-                      satisfied_threshold, cohort_width, sums, cohorts):
-        """Re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``) and cohort counts."""
+                      satisfied_threshold, cohort_of, sums, cohorts):
+        """Re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``) and cohort counts.
+
+        ``cohort_of[period]`` is the cohort of the customers acquired in ``period``.
+        """
         assert fingerprint
         n = customers.stage.size
         sums[:] = 0.0
@@ -631,7 +634,7 @@ def _build_drivers(fingerprint: str):
         for chunk in numba.prange(sums.shape[0]):
             _settle_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers,
                           reentry_rate, personalization_weight, satisfied_threshold,
-                          cohort_width, sums[chunk], cohorts[chunk])
+                          cohort_of, sums[chunk], cohorts[chunk])
 
     return live_period, settle_period
 

@@ -72,6 +72,8 @@ class Ledger:
         self.market = np.zeros((periods + 1, len(MARKET_COLUMNS)))
         self.cohort_width = -(-(periods + 1) // MAX_COHORTS)  # ceil
         n_cohorts = periods // self.cohort_width + 1
+        # the cohort of a customer acquired in each period (a look-up is faster than dividing)
+        self.cohort_of = np.arange(periods + 1) // self.cohort_width
         self.cohorts = np.zeros((periods + 1, len(self.firm_names), n_cohorts), dtype=np.int32)
         self.column = {name: i for i, name in enumerate(FIRM_COLUMNS)}
         self.last_period = -1

@@ -517,7 +517,7 @@ class CRMModel(mesa.Model):
         market, simulation = self.config.market, self.config.simulation
         kernel.settle_period(self._key, t, self._columns, float(reentry_rate),
                              float(market.personalization_weight),
-                             float(simulation.satisfied_threshold), self.ledger.cohort_width,
+                             float(simulation.satisfied_threshold), self.ledger.cohort_of,
                              self._settle_sums, self._cohort_counts)
         return self._settle_sums.sum(axis=0), self._cohort_counts.sum(axis=0)
 
