@@ -34,6 +34,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -45,6 +46,7 @@ from typing import Any
 import numba
 import numpy as np
 import pandas as pd
+from numba.np.ufunc import parallel as numba_parallel
 from tqdm import tqdm
 
 from sim import kernel
@@ -258,17 +260,32 @@ def _start_worker(kernel_threads: int) -> None:
 def process_pool(workers: int, preload: str) -> concurrent.futures.ProcessPoolExecutor:
     """A pool of ``workers`` processes that leave Ctrl-C to the command.
 
-    They are started by a fork server (with ``preload`` imported once), which
-    is safe whatever threads this process runs (progress bars, Dask clients).
     Each runs the kernel on ``cores // workers`` threads (at least one), so
-    that workers x kernel threads does not exceed the cores.
+    that workers x kernel threads does not exceed the cores. How they start
+    (:func:`start_method`): forked from this process when that is safe, so
+    that they begin with everything it has imported; else from a fork server
+    that imports ``preload`` once, about 1.5 s before the first run starts.
     """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([preload])
+    method = start_method()
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload([preload])
     threads = max(1, default_workers() // workers)
     return concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
                                                   initializer=_start_worker,
                                                   initargs=(threads,))
+
+
+def start_method() -> str:
+    """``"fork"`` if this process can be forked safely, else ``"forkserver"``.
+
+    Forking copies only the calling thread: it is safe on Linux while this
+    process runs no other thread, Python's (progress bars, Dask clients) or
+    the kernel's (numba starts its pool at the first parallel run).
+    """
+    kernel_threads = getattr(numba_parallel, "_is_initialized", True)
+    alone = threading.active_count() == 1 and not kernel_threads
+    return "fork" if sys.platform == "linux" and alone else "forkserver"
 
 
 def in_one_kernel_thread(function: Callable, spec: RunSpec) -> Outcome:
@@ -288,8 +305,9 @@ def in_one_kernel_thread(function: Callable, spec: RunSpec) -> Outcome:
 class ProcessExecutor:
     """A local process pool (``concurrent.futures``) with ``workers`` processes.
 
-    Workers are started by a fork server, which is safe whatever threads this
-    process runs (progress bars, Dask clients).
+    Workers are forked from this process when it runs no other thread, else
+    started by a fork server, which is safe whatever threads this process runs
+    (progress bars, Dask clients); see :func:`process_pool`.
     """
 
     name = "local"

@@ -1,6 +1,15 @@
-"""Sweep workers split the cores between them: workers x kernel threads <= cores."""
+"""Sweep workers split the cores between them: workers x kernel threads <= cores.
+
+They are forked from the command when it runs no other thread, else started
+by a fork server.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numba
+import pytest
 
 from analysis import sweep
 
@@ -20,3 +29,25 @@ def test_dask_tasks_run_the_kernel_on_their_own_thread_only():
     before = numba.get_num_threads()
     assert sweep.in_one_kernel_thread(kernel_threads, None) == 1
     assert numba.get_num_threads() == before
+
+
+START_METHOD = """
+import sys, threading
+from analysis import sweep
+if sys.argv[1] == "thread":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+elif sys.argv[1] == "kernel":
+    import sim
+    sim.warm_up()  # a model period: the kernel's thread pool starts
+print(sweep.start_method())
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="forking is used on Linux only")
+@pytest.mark.parametrize(("state", "expected"), [
+    ("alone", "fork"), ("thread", "forkserver"), ("kernel", "forkserver"),
+])
+def test_workers_are_forked_only_from_a_process_that_runs_no_other_thread(state, expected):
+    done = subprocess.run([sys.executable, "-c", START_METHOD, state], capture_output=True,
+                          text=True, check=True, cwd=Path(__file__).parents[2])
+    assert done.stdout.strip() == expected
