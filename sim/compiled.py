@@ -291,9 +291,11 @@ def on_stack(table):
 
     Returns a pointer to the copy's first entry, indexed like a flat array
     (``pointer[k]``), valid until the function returns. At most
-    :data:`STACK_CAPACITY` entries. Compiled code only.
+    :data:`STACK_CAPACITY` entries. Called from Python, a flat copy.
     """
-    raise NotImplementedError("on_stack runs in compiled code only")
+    if np.size(table) > STACK_CAPACITY:
+        raise ValueError("table too large for on_stack")
+    return np.array(table).ravel()
 
 
 @overload(on_stack, inline="always")
@@ -307,13 +309,15 @@ def _on_stack(table):
 
 
 def lookup_table(table, entries):
-    """``table`` in the form the kernel's vector loops look it up fastest. Compiled code only.
+    """``table`` in the form the kernel's vector loops look it up fastest.
 
     A 1-D array goes :func:`on_stack`. A 2-D array of one row becomes a tuple
     of its first ``entries`` values (a constant), which :func:`sim.rules.take`
-    looks up with compares and blends.
+    looks up with compares and blends. The same from Python.
     """
-    raise NotImplementedError("lookup_table runs in compiled code only")
+    if np.ndim(table) == 2:
+        return tuple(table[0, :entries])
+    return on_stack(table)
 
 
 @overload(lookup_table, inline="always", prefer_literal=True)

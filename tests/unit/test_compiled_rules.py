@@ -191,6 +191,9 @@ def test_lookup_tables_take_the_same_entries_as_arrays():
     assert _looked_up(row, index).dtype == np.float32
     # a tuple has no entry past its end: its first entry instead (no customer looks there)
     assert np.array_equal(_looked_up(row, np.array([4, -1])), flat[[0, 0]])
+    # the same forms from Python
+    assert compiled.lookup_table(row, 4) == tuple(flat)
+    assert np.array_equal(compiled.lookup_table(flat, 4), flat)
 
 
 def test_small_markets_pass_firm_tables_as_rows_and_large_ones_as_arrays():
