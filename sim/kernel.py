@@ -104,10 +104,8 @@ SLOT_FIELDS = (
     "experience_noise", "trust_build", "switching_cost_build", "serve_cost", "margin",
     "reputation", "advocate_value",
 )
-STAGE_FIELDS = (
-    "wallet_share", "value_weight", "satisfaction_weight", "trust_weight", "switching_cost_weight",
-    "advance_threshold", "min_stage_age",
-)
+WEIGHT_FIELDS = ("value_weight", "satisfaction_weight", "trust_weight", "switching_cost_weight")
+STAGE_FIELDS = ("wallet_share", *WEIGHT_FIELDS, "advance_threshold", "min_stage_age")
 FirmSlots = namedtuple("FirmSlots", SLOT_FIELDS + STAGE_FIELDS)
 """This period's firm parameters by slot (:class:`sim.model.FirmVectors`), plus the stage tables.
 
@@ -143,12 +141,14 @@ def firm_slots(firms: dict, stage_tables: dict) -> FirmSlots:
         padded[0, :values.size] = values
         return padded
 
+    def by_stage(values):
+        return np.ascontiguousarray(values).reshape(1, N_STAGES)
+
     weights = stage_tables["loyalty_weights"]
-    by_stage = {name: np.reshape(stage_tables[name], (1, N_STAGES))
-                for name in ("wallet_share", "advance_threshold", "min_stage_age")}
-    by_stage.update(zip(STAGE_FIELDS[1:5], np.ascontiguousarray(weights.T)[:, None, :],
-                        strict=True))
-    return FirmSlots(**{name: by_slot(firms[name]) for name in SLOT_FIELDS}, **by_stage)
+    tables = {name: by_stage(stage_tables[name])
+              for name in ("wallet_share", "advance_threshold", "min_stage_age")}
+    tables.update({name: by_stage(weights[:, k]) for k, name in enumerate(WEIGHT_FIELDS)})
+    return FirmSlots(**{name: by_slot(firms[name]) for name in SLOT_FIELDS}, **tables)
 
 
 Parameters = namedtuple("Parameters", [
