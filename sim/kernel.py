@@ -417,19 +417,19 @@ def _build(fingerprint: str):
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
     def book(first, last, t, c, f, p, m, sums, moved, sales_out, increment_out, new_stage, tally,
-             searching, look):
+             searchers, who, look):
         """Steps 4-5 for customers ``first`` to ``last``: book the moves, then defection.
 
-        Adds the customers' money and moves into the per-firm sums, then lets
-        declining customers who exit and customers who search look at the
-        rivals and decide (the end or restart of the relationship).
+        Adds the customers' money and moves into the per-firm sums; then lets
+        the ``searchers`` listed in ``who`` (declining customers who exit, and
+        customers who search) decide on the rivals they saw (the end or
+        restart of the relationship); last counts what acquisition needs.
+        Each sum is added in the customers' order.
         """
         log = sales_out.size > 0
-        q = 0  # the customer's row in look, among the searchers
         for i in range(first, last):
             k = i - first
-            slot = c.firm[i] + 1
-            home = slot  # the firm the customer starts the period with (0: none, not booked)
+            home = c.firm[i] + 1  # the firm the customer starts the period with (0: none)
             sums[home, REVENUE] += tally[ROW_SALES, k]
             sums[home, SERVE_COST] += take(f.serve_cost, home)
             sums[home, REFERRAL_VALUE] += tally[ROW_BENEFIT, k]
@@ -441,29 +441,29 @@ def _build(fingerprint: str):
                 sales_out[i], increment_out[i] = tally[ROW_SALES, k], tally[ROW_INCREMENT, k]
             if m.active:
                 moved[i] = new_stage[k]
-            leaving = new_stage[k] == EXITED
 
-            # 5. defection: declining customers who exit, and searchers who decide to go
-            if searching[k]:
-                best, defects = np.intp(look[BEST, q]), look[DEFECTS, q] != 0.0
-                best_value, q = look[BEST_VALUE, q], q + 1
-                if defects:
-                    # a declining customer who exits goes to a rival only if the rival beats
-                    # leaving the market by more than the cost of switching to it
-                    barrier = p.defection_switching_cost_weight * c.switching_cost[i]
-                    if leaving and best_value - barrier <= p.outside_value:
-                        best = NO_FIRM
-                    end_relationship(c, p, t, i, sums, home, best, leaving)
-                    if best == NO_FIRM:
-                        c.firm[i] = NO_FIRM
-                        c.stage[i] = EXITED
-                    else:
-                        start_relationship(c, p, i, best, take(f.reputation, best + 1), t)
-                        slot = best + 1
-                        sums[slot, ACQUISITIONS_RIVAL] += 1.0
+        # 5. defection: declining customers who exit, and searchers who decide to go
+        for q in range(searchers):
+            if look[DEFECTS, q] == 0.0:
+                continue
+            i = first + who[q]
+            best, leaving = np.intp(look[BEST, q]), new_stage[who[q]] == EXITED
+            # a declining customer who exits goes to a rival only if the rival beats
+            # leaving the market by more than the cost of switching to it
+            barrier = p.defection_switching_cost_weight * c.switching_cost[i]
+            if leaving and look[BEST_VALUE, q] - barrier <= p.outside_value:
+                best = NO_FIRM
+            end_relationship(c, p, t, i, sums, c.firm[i] + 1, best, leaving)
+            if best == NO_FIRM:
+                c.firm[i] = NO_FIRM
+                c.stage[i] = EXITED
+            else:
+                start_relationship(c, p, i, best, take(f.reputation, best + 1), t)
+                sums[best + 1, ACQUISITIONS_RIVAL] += 1.0
 
-            # what acquisition needs: customers in decline, advocates (after defection)
-            stage = c.stage[i]
+        # what acquisition needs: customers in decline, advocates (after defection)
+        for i in range(first, last):
+            slot, stage = c.firm[i] + 1, c.stage[i]
             sums[slot, DECLINING] += stage == DECLINE
             sums[slot, ADVOCATES_AFTER] += is_advocate(stage, c.satisfaction[i],
                                                        p.satisfied_threshold)
@@ -509,10 +509,10 @@ def _build(fingerprint: str):
             experience(u_first, u_last, c, f, p, m, u_offset, shock)
             money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, tally)
             move_on(u_first, u_last, key, t, c, p, new_stage, tally, searching)
-            look_around(first, last, key, t, c, f, p, n_firms, new_stage, searching, who, look,
-                        shock, accepted)
+            searchers = look_around(first, last, key, t, c, f, p, n_firms, new_stage, searching,
+                                    who, look, shock, accepted)
             book(first, last, t, c, f, p, m, sums, moved, sales_out, increment_out, new_stage,
-                 tally, searching, look)
+                 tally, searchers, who, look)
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
     def end_relationship(c, p, t, i, sums, slot, destination, from_decline):
