@@ -211,11 +211,21 @@ def _select_chain(entries: int):
     then run at once as vector compares and blends, where an array look-up
     is a gather: about half the time for a tuple of four.
     """
-    lines = ["def take(table, index):", "    out = table[0]"]
-    lines += [f"    out = choose(index == {k}, table[{k}], out)" for k in range(1, entries)]
+    steps = [f"out = choose(index == {k}, table[{k}], out)" for k in range(1, entries)]
+    return _straight_line("table, index", ["out = table[0]", *steps], "out")
+
+
+def _straight_line(arguments: str, statements, result: str):
+    """A function of ``arguments`` that runs ``statements`` and returns ``result``.
+
+    For code unrolled over a count known when compiling: straight-line code is
+    what the vectorizer wants, and a loop in an inlined overload trips
+    numba's checks of its own IR.
+    """
+    body = "".join(f"    {statement}\n" for statement in statements)
     namespace = {"choose": choose}
-    exec("\n".join([*lines, "    return out"]), namespace)  # straight-line code, no loop
-    return namespace["take"]
+    exec(f"def straight_line({arguments}):\n{body}    return {result}\n", namespace)
+    return namespace["straight_line"]
 
 
 @overload(rules.logistic, inline="always")
@@ -327,10 +337,8 @@ def _lookup_table(table, entries):
     if table.ndim == 1:
         return lambda table, entries: on_stack(table)
     if table.ndim == 2 and isinstance(entries, types.IntegerLiteral):
-        values = ", ".join(f"table[0, {k}]" for k in range(entries.literal_value))
-        namespace = {}
-        exec(f"def unpack(table, entries):\n    return ({values},)", namespace)
-        return namespace["unpack"]
+        values = "".join(f"table[0, {k}], " for k in range(entries.literal_value))
+        return _straight_line("table, entries", [], f"({values})")
     return None
 
 

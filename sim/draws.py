@@ -122,11 +122,8 @@ def normal(key, period, customer, stream):
     """
     attempt = 0
     while True:
-        h = bits(key, period, customer, stream + RETRY * attempt)
+        layer, negative, x = _candidate(bits(key, period, customer, stream + RETRY * attempt))
         attempt += 1
-        layer = np.intp(h & np.uint64(0xFF))
-        negative = (h >> np.uint64(8)) & np.uint64(1)
-        x = _unit(h) * _ZIGGURAT_X[layer]
         if x < _ZIGGURAT_X[layer + 1]:
             break
         if layer == 0:  # beyond r: the tail, sampled exactly
@@ -154,11 +151,15 @@ def normal_core(key, period, customer, stream):
     Branch-free, so that a loop over customers can run it for several at
     once; :func:`normal` gives the same number, and also the rest.
     """
-    h = bits(key, period, customer, stream)
+    layer, negative, x = _candidate(bits(key, period, customer, stream))
+    return -x if negative else x, x < _ZIGGURAT_X[layer + 1]
+
+
+@_jit
+def _candidate(h):
+    """The ziggurat's candidate from one hash: its layer, its sign and ``|x|``."""
     layer = np.intp(h & np.uint64(0xFF))
-    x = _unit(h) * _ZIGGURAT_X[layer]
-    signed = -x if (h >> np.uint64(8)) & np.uint64(1) else x
-    return signed, x < _ZIGGURAT_X[layer + 1]
+    return layer, (h >> np.uint64(8)) & np.uint64(1), _unit(h) * _ZIGGURAT_X[layer]
 
 
 @numba.njit(nogil=True, cache=True)

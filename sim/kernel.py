@@ -109,12 +109,12 @@ STAGE_FIELDS = ("wallet_share", *WEIGHT_FIELDS, "advance_threshold", "min_stage_
 FirmSlots = namedtuple("FirmSlots", SLOT_FIELDS + STAGE_FIELDS)
 """This period's firm parameters by slot (:class:`sim.model.FirmVectors`), plus the stage tables.
 
-Built by :func:`firm_slots`. The kernel looks each table up with
-:func:`sim.rules.take` after :func:`sim.compiled.lookup_table`: a table by
-stage, and in markets of up to ``TUPLE_SLOTS - 1`` firms a table by slot,
-comes as one row (a 2-D array) and is looked up as a tuple, with compares
-and blends; a larger market's tables by slot come as 1-D arrays, looked up
-with gathers.
+Built by :func:`firm_slots` and :func:`stage_rows`. The kernel looks each
+table up with :func:`sim.rules.take` after :func:`sim.compiled.lookup_table`:
+a table by stage, and in markets of up to ``TUPLE_SLOTS - 1`` firms a table
+by slot, comes as one row (a 2-D array) and is looked up as a tuple, with
+compares and blends; a larger market's tables by slot come as 1-D arrays,
+looked up with gathers.
 """
 
 TUPLE_SLOTS = 4
@@ -127,12 +127,27 @@ markets of one to three firms to the same length keeps that to two.
 N_STAGES = len(Stage)
 
 
-def firm_slots(firms: dict, stage_tables: dict) -> FirmSlots:
-    """The :class:`FirmSlots` of arrays by slot (``firms``) and by stage (``stage_tables``).
+def stage_rows(stage_tables: dict) -> dict:
+    """The stage tables of :class:`FirmSlots`, each one row: build once, they never change.
 
     ``stage_tables`` has ``loyalty_weights`` (stages, 4) in place of the four
-    weights by stage. Values and types are kept; small markets' tables are
-    padded with zeros, which no customer looks up.
+    weights by stage. Values and types are kept.
+    """
+    def by_stage(values):
+        return np.ascontiguousarray(values).reshape(1, N_STAGES)
+
+    weights = stage_tables["loyalty_weights"]
+    rows = {name: by_stage(stage_tables[name])
+            for name in ("wallet_share", "advance_threshold", "min_stage_age")}
+    rows.update({name: by_stage(weights[:, k]) for k, name in enumerate(WEIGHT_FIELDS)})
+    return rows
+
+
+def firm_slots(firms: dict, stage_rows: dict) -> FirmSlots:
+    """The :class:`FirmSlots` of this period's arrays by slot (``firms``) and :func:`stage_rows`.
+
+    Values and types are kept; small markets' tables are padded with zeros,
+    which no customer looks up.
     """
     def by_slot(values):
         if values.size > TUPLE_SLOTS:
@@ -141,14 +156,7 @@ def firm_slots(firms: dict, stage_tables: dict) -> FirmSlots:
         padded[0, :values.size] = values
         return padded
 
-    def by_stage(values):
-        return np.ascontiguousarray(values).reshape(1, N_STAGES)
-
-    weights = stage_tables["loyalty_weights"]
-    tables = {name: by_stage(stage_tables[name])
-              for name in ("wallet_share", "advance_threshold", "min_stage_age")}
-    tables.update({name: by_stage(weights[:, k]) for k, name in enumerate(WEIGHT_FIELDS)})
-    return FirmSlots(**{name: by_slot(firms[name]) for name in SLOT_FIELDS}, **tables)
+    return FirmSlots(**{name: by_slot(firms[name]) for name in SLOT_FIELDS}, **stage_rows)
 
 
 Parameters = namedtuple("Parameters", [

@@ -214,6 +214,8 @@ class CRMModel(mesa.Model):
             [f.params.strategy for f in self.firms],
         )
         self.tables = StageTables.from_config(self.config)
+        self._stage_rows = kernel.stage_rows({f.name: getattr(self.tables, f.name)
+                                              for f in fields(self.tables)})
         # policies draw from their own stream: with or without a policy, every
         # other draw is the same (common random numbers)
         self.policy_rng = self.rng.spawn(1)[0]
@@ -380,9 +382,8 @@ class CRMModel(mesa.Model):
 
     def _kernel_firms(self, vectors: FirmVectors) -> kernel.FirmSlots:
         """This period's firm vectors and the stage tables, as the kernel takes them."""
-        tables = self.tables
         return kernel.firm_slots({f.name: getattr(vectors, f.name) for f in fields(vectors)},
-                                 {f.name: getattr(tables, f.name) for f in fields(tables)})
+                                 self._stage_rows)
 
     def _kernel_parameters(self, t: int) -> kernel.Parameters:
         """The scalar parameters of period ``t``, as the kernel takes them."""

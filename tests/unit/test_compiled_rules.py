@@ -203,7 +203,7 @@ def test_small_markets_pass_firm_tables_as_rows_and_large_ones_as_arrays():
     tables["loyalty_weights"] = np.arange(24, dtype=np.float32).reshape(6, 4)
     for slots in (2, 4, 5):
         firms = {name: np.arange(slots, dtype=np.float32) for name in kernel.SLOT_FIELDS}
-        f = kernel.firm_slots(firms, tables)
+        f = kernel.firm_slots(firms, kernel.stage_rows(tables))
         expected = (np.array([[0, 1, 0, 0]]) if slots == 2 else
                     np.array([[0, 1, 2, 3]]) if slots == 4 else np.arange(slots))
         assert np.array_equal(f.quality, expected) and f.quality.dtype == np.float32
