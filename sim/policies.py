@@ -190,7 +190,8 @@ class WinBack(Policy):
         eligible: winning them from a rival is acquisition, not win-back.
         """
         recent = period - population.left_period.astype(np.int32) <= params["window"]
-        no_firm = (population.stage == Stage.EXITED) | (population.stage == Stage.PROSPECT)
+        no_firm = ((population.stage == int(Stage.EXITED))  # plain ints: no widening (model)
+                   | (population.stage == int(Stage.PROSPECT)))
         mask = ((population.last_firm == firm) & recent & no_firm
                 & np.isin(population.stage, stages))
         return mask if segment is None else mask & (population.segment == segment)
