@@ -34,7 +34,9 @@ order in which customers are visited.
 Determinism: customers are split into fixed chunks of :data:`CHUNK` (whatever
 the number of threads); each chunk adds into its own row of per-firm sums and
 the model adds the rows up in chunk order, so results are identical with one
-thread or many.
+thread or many. Within a chunk, the sums every customer adds to are kept in
+:data:`LANES` lanes by customer number (:func:`fold_lanes`): a fixed order,
+and no wait for the previous customer's addition to the same sum.
 
 Per-firm sums are indexed by the firm *slot* ``firm + 1``; slot 0 collects
 customers without a firm.
@@ -63,6 +65,8 @@ CHUNK = 1 << 14
 """Customers per chunk of work (and per row of partial per-firm sums)."""
 BLOCK = 256
 """Customers per block: each pass of :func:`live_period` runs over one block at a time."""
+LANES = 4
+"""Partial sums per firm slot: customer ``i`` adds to lane ``i % LANES`` (:func:`fold_lanes`)."""
 
 # stage codes as plain integers (numba types an IntEnum member apart from the int8 codes)
 PROSPECT, EXPLORATION, FORMATION, STABILITY, DECLINE, EXITED = (int(stage) for stage in Stage)
@@ -424,31 +428,36 @@ def _build(fingerprint: str):
         return searchers
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def book(first, last, t, c, f, p, m, sums, moved, sales_out, increment_out, new_stage, tally,
-             searchers, who, look):
+    def book(first, last, t, c, f, p, m, sums, lanes, moved, sales_out, increment_out, new_stage,
+             tally, searchers, who, look):
         """Steps 4-5 for customers ``first`` to ``last``: book the moves, then defection.
 
-        Adds the customers' money and moves into the per-firm sums; then lets
-        the ``searchers`` listed in ``who`` (declining customers who exit, and
-        customers who search) decide on the rivals they saw (the end or
-        restart of the relationship); last counts what acquisition needs.
-        Each sum is added in the customers' order.
+        Adds the customers' money and moves into the per-firm ``lanes``; then
+        lets the ``searchers`` listed in ``who`` (declining customers who
+        exit, and customers who search) decide on the rivals they saw (the
+        end or restart of the relationship, added into ``sums`` in the
+        customers' order); last counts what acquisition needs.
         """
-        log = sales_out.size > 0
-        for i in range(first, last):
-            k = i - first
-            home = c.firm[i] + 1  # the firm the customer starts the period with (0: none)
-            sums[home, REVENUE] += tally[ROW_SALES, k]
-            sums[home, SERVE_COST] += take(f.serve_cost, home)
-            sums[home, REFERRAL_VALUE] += tally[ROW_BENEFIT, k]
-            sums[home, PROFIT] += tally[ROW_PROFIT, k]
-            sums[home, ADVANCES] += tally[ROW_ADVANCED, k]
-            sums[home, DECLINES] += tally[ROW_DECLINED, k]
-            sums[home, RECOVERIES] += tally[ROW_RECOVERED, k]
-            if log:
-                sales_out[i], increment_out[i] = tally[ROW_SALES, k], tally[ROW_INCREMENT, k]
-            if m.active:
-                moved[i] = new_stage[k]
+        u_first, u_last = np.uintp(first), np.uintp(last)
+        for i in range(u_first, u_last):
+            k = i - u_first
+            # the firm the customer starts the period with (0: none)
+            home = c.firm[i] + 1
+            at = lane_of(home, i, LIVE_FIELDS)
+            lanes[at + REVENUE] += tally[ROW_SALES, k]
+            lanes[at + SERVE_COST] += take(f.serve_cost, home)
+            lanes[at + REFERRAL_VALUE] += tally[ROW_BENEFIT, k]
+            lanes[at + PROFIT] += tally[ROW_PROFIT, k]
+            lanes[at + ADVANCES] += tally[ROW_ADVANCED, k]
+            lanes[at + DECLINES] += tally[ROW_DECLINED, k]
+            lanes[at + RECOVERIES] += tally[ROW_RECOVERED, k]
+        if sales_out.size > 0:
+            for i in range(u_first, u_last):
+                sales_out[i] = tally[ROW_SALES, i - u_first]
+                increment_out[i] = tally[ROW_INCREMENT, i - u_first]
+        if m.active:
+            for i in range(u_first, u_last):
+                moved[i] = new_stage[i - u_first]
 
         # 5. defection: declining customers who exit, and searchers who decide to go
         for q in range(searchers):
@@ -470,20 +479,20 @@ def _build(fingerprint: str):
                 sums[best + 1, ACQUISITIONS_RIVAL] += 1.0
 
         # what acquisition needs: customers in decline, advocates (after defection)
-        for i in range(first, last):
-            slot, stage = c.firm[i] + 1, c.stage[i]
-            sums[slot, DECLINING] += stage == DECLINE
-            sums[slot, ADVOCATES_AFTER] += is_advocate(stage, c.satisfaction[i],
+        for i in range(u_first, u_last):
+            at, stage = lane_of(c.firm[i] + 1, i, LIVE_FIELDS), c.stage[i]
+            lanes[at + DECLINING] += stage == DECLINE
+            lanes[at + ADVOCATES_AFTER] += is_advocate(stage, c.satisfaction[i],
                                                        p.satisfied_threshold)
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
-    def live_chunk(start, stop, key, t, c, f, p, m, sums, moved, sales_out, increment_out, shock,
-                   accepted, new_stage, tally, searching, who, look):
+    def live_chunk(start, stop, key, t, c, f, p, m, sums, moved, sales_out, increment_out, lanes,
+                   shock, accepted, new_stage, tally, searching, who, look):
         """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
 
         Block by block of :data:`BLOCK` customers, pass by pass (see the
-        module docstring). The other arguments after ``increment_out`` are
-        this chunk's scratch rows.
+        module docstring). The arguments after ``increment_out`` are this
+        chunk's scratch: ``lanes`` (:func:`fold_lanes`), then the block's rows.
         """
         assert fingerprint
         n_firms = sums.shape[0] - 1
@@ -503,6 +512,7 @@ def _build(fingerprint: str):
             lookup_table(f.switching_cost_weight, N_STAGES),
             lookup_table(f.advance_threshold, N_STAGES), lookup_table(f.min_stage_age, N_STAGES),
         )
+        lanes[:] = 0.0
         for first in range(start, stop, BLOCK):
             last = min(first + BLOCK, stop)
             u_first, u_last = np.uintp(first), np.uintp(last)
@@ -519,8 +529,36 @@ def _build(fingerprint: str):
             move_on(u_first, u_last, key, t, c, p, new_stage, tally, searching)
             searchers = look_around(first, last, key, t, c, f, p, n_firms, new_stage, searching,
                                     who, look, shock, accepted)
-            book(first, last, t, c, f, p, m, sums, moved, sales_out, increment_out, new_stage,
-                 tally, searchers, who, look)
+            book(first, last, t, c, f, p, m, sums, lanes, moved, sales_out, increment_out,
+                 new_stage, tally, searchers, who, look)
+        fold_lanes(lanes, sums)
+
+    @numba.njit(nogil=True, error_model="numpy", inline="always")
+    def lane_of(slot, i, fields):
+        """Where customer ``i``'s lane of ``slot`` starts in flat lanes of ``fields`` sums each.
+
+        A sum that every customer adds to is kept in :data:`LANES` partial
+        sums per slot: customer ``i`` adds to lane ``i % LANES``, so that
+        consecutive customers do not wait for each other's addition (and the
+        index is unsigned: no wraparound check). :func:`fold_lanes` adds them up.
+        """
+        return (np.uintp(slot) * np.uintp(LANES) + (np.uintp(i) & np.uintp(LANES - 1))) * np.uintp(
+            fields)
+
+    @numba.njit(nogil=True, error_model="numpy", inline="always")
+    def fold_lanes(lanes, sums):
+        """Add the :func:`lane_of` partial sums into ``sums[slot, field]``.
+
+        The lanes are added up in one fixed order, so the total depends on
+        the customers' numbers only, not on the threads.
+        """
+        fields = sums.shape[1]
+        for slot in range(sums.shape[0]):
+            for field in range(fields):
+                total = lanes[lane_of(slot, 0, fields) + field]
+                for lane in range(1, LANES):
+                    total += lanes[lane_of(slot, lane, fields) + field]
+                sums[slot, field] += total
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
     def end_relationship(c, p, t, i, sums, slot, destination, from_decline):
@@ -559,10 +597,11 @@ def _build(fingerprint: str):
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
     def settle_chunk(start, stop, key, t, c, reentry_rate, personalization_weight,
-                     satisfied_threshold, cohort_of, sums, cohorts):
-        """:func:`settle_period` for customers ``start`` to ``stop``."""
+                     satisfied_threshold, cohort_of, sums, cohorts, lanes):
+        """:func:`settle_period` for customers ``start`` to ``stop`` (``lanes``: scratch)."""
         assert fingerprint
-        for i in range(start, stop):
+        lanes[:] = 0.0
+        for i in range(np.uintp(start), np.uintp(stop)):  # unsigned: no wraparound checks
             stage = c.stage[i]
             if stage == EXITED and reentry_rate > 0.0 and (
                     draws.uniform(key, t, i, draws.REENTRY) < reentry_rate):
@@ -570,18 +609,20 @@ def _build(fingerprint: str):
                 c.stage[i] = stage
                 sums[0, REENTRIES] += 1.0
             slot = c.firm[i] + 1
-            sums[slot, stage] += 1.0
+            at = lane_of(slot, i, SETTLE_FIELDS)
+            lanes[at + stage] += 1.0
             if slot == 0:
                 continue
-            sums[slot, SUM_VALUE] += c.value[i]
-            sums[slot, SUM_EXPECTATION] += c.expectation[i]
-            sums[slot, SUM_SATISFACTION] += c.satisfaction[i]
-            sums[slot, SUM_TRUST] += c.trust[i]
-            sums[slot, SUM_SWITCHING_COST] += c.switching_cost[i]
-            sums[slot, SUM_MISFIT] += np.float32(personalization_weight * c.need_distance[i]
-                                        * c.personalization_need[i])
-            sums[slot, ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
-            cohorts[slot - 1, cohort_of[c.acquired_period[i]]] += 1
+            lanes[at + SUM_VALUE] += c.value[i]
+            lanes[at + SUM_EXPECTATION] += c.expectation[i]
+            lanes[at + SUM_SATISFACTION] += c.satisfaction[i]
+            lanes[at + SUM_TRUST] += c.trust[i]
+            lanes[at + SUM_SWITCHING_COST] += c.switching_cost[i]
+            lanes[at + SUM_MISFIT] += np.float32(personalization_weight * c.need_distance[i]
+                                                 * c.personalization_need[i])
+            lanes[at + ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
+            cohorts[np.uintp(slot - 1), cohort_of[np.uintp(c.acquired_period[i])]] += 1
+        fold_lanes(lanes, sums)
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
     def start_relationships(c, p, idx, firms, reputation, t):
@@ -622,11 +663,12 @@ def _build_drivers(fingerprint: str):
         tally = np.empty((chunks, TALLY_ROWS, BLOCK))
         searching = np.empty((chunks, BLOCK), dtype=np.bool_)
         who, look = np.empty((chunks, BLOCK), dtype=np.intp), np.empty((chunks, LOOK_ROWS, BLOCK))
+        lanes = np.empty((chunks, sums.shape[1] * LANES * sums.shape[2]))
         for chunk in numba.prange(chunks):
             _live_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers, firms,
                         parameters, modifiers, sums[chunk], moved, sales_out, increment_out,
-                        shocks[chunk], accepted[chunk], new_stage[chunk], tally[chunk],
-                        searching[chunk], who[chunk], look[chunk])
+                        lanes[chunk], shocks[chunk], accepted[chunk], new_stage[chunk],
+                        tally[chunk], searching[chunk], who[chunk], look[chunk])
 
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
     def settle_period(key, t, customers, reentry_rate, personalization_weight,
@@ -639,10 +681,11 @@ def _build_drivers(fingerprint: str):
         n = customers.stage.size
         sums[:] = 0.0
         cohorts[:] = 0
+        lanes = np.empty((sums.shape[0], sums.shape[1] * LANES * sums.shape[2]))
         for chunk in numba.prange(sums.shape[0]):
             _settle_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers,
                           reentry_rate, personalization_weight, satisfied_threshold,
-                          cohort_of, sums[chunk], cohorts[chunk])
+                          cohort_of, sums[chunk], cohorts[chunk], lanes[chunk])
 
     return live_period, settle_period
 
