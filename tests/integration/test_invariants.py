@@ -225,6 +225,9 @@ def check_step(before, model, firm_frame):
     assert ((cur == Stage.EXITED) | (cur == Stage.PROSPECT))[was_exited].all()
     left_market = ended & ~is_active
     assert ((cur == Stage.EXITED) | (cur == Stage.PROSPECT))[left_market].all()
+    # an ended relationship is on record: with which firm, and when it ended
+    np.testing.assert_array_equal(pop.last_firm[ended], before["firm"][ended])
+    assert (pop.left_period[ended] == t).all()
 
     # the ledger's flows are the moves counted from the arrays
     np.testing.assert_array_equal(now["defections"], per_firm(before["firm"][ended]))
