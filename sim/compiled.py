@@ -280,40 +280,50 @@ STACK_CAPACITY = 128
 
 
 @intrinsic
-def _stack_copy(typingctx, table):
-    if not (isinstance(table, types.Array) and table.layout == "C"):
-        return None  # the copy walks the entries in memory order
+def _stack_copy(typingctx, table, capacity):
+    if not (isinstance(table, types.Array) and table.layout == "C"
+            and isinstance(capacity, types.IntegerLiteral)):
+        return None  # the copy walks the entries in memory order, into a buffer of fixed size
 
     def codegen(context, builder, signature, args):
         source = make_array(table)(context, builder, args[0])
         item = context.get_data_type(table.dtype)
-        buffer = cgutils.alloca_once(builder, item, size=STACK_CAPACITY)  # in the entry block
+        # in the entry block
+        buffer = cgutils.alloca_once(builder, item, size=capacity.literal_value)
         with cgutils.for_range(builder, source.nitems) as loop:
             value = builder.load(builder.gep(source.data, [loop.index]))
             builder.store(value, builder.gep(buffer, [loop.index]))
         return buffer
 
-    return types.CPointer(table.dtype)(table), codegen
+    return types.CPointer(table.dtype)(table, capacity), codegen
 
 
-def on_stack(table):
+def on_stack(table, capacity=STACK_CAPACITY):
     """A copy of the C-contiguous ``table`` in the calling compiled function's stack frame.
 
     Returns a pointer to the copy's first entry, indexed like a flat array
-    (``pointer[k]``), valid until the function returns. At most
-    :data:`STACK_CAPACITY` entries. Called from Python, a flat copy.
+    (``pointer[k]``), valid until the function returns. At most ``capacity``
+    entries (a constant: the stack space taken). Called from Python, a flat
+    copy.
     """
-    if np.size(table) > STACK_CAPACITY:
+    if np.size(table) > capacity:
         raise ValueError("table too large for on_stack")
     return np.array(table).ravel()
 
 
-@overload(on_stack, inline="always")
-def _on_stack(table):
-    def copy(table):
-        if table.size > STACK_CAPACITY:
+@overload(on_stack, inline="always", prefer_literal=True)
+def _on_stack(table, capacity=STACK_CAPACITY):
+    if isinstance(capacity, types.IntegerLiteral):
+        limit = capacity.literal_value
+    elif isinstance(capacity, types.Omitted | int):  # the default
+        limit = getattr(capacity, "value", capacity)
+    else:
+        return None
+
+    def copy(table, capacity=STACK_CAPACITY):
+        if table.size > limit:
             raise ValueError("table too large for on_stack")
-        return _stack_copy(table)
+        return _stack_copy(table, limit)
 
     return copy
 

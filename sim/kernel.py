@@ -23,7 +23,10 @@ customer is computed and only the active ones' results are kept
 looks up held as tuples (compares and blends) or on the stack (gathers; see
 :data:`FirmSlots` and :func:`sim.compiled.lookup_table`), unsigned indices,
 scratch arrays that arrive as arguments, no exceptions (``error_model``
-"numpy"), and exp and log written out (:mod:`sim.compiled`). Only the
+"numpy"), and exp and log written out (:mod:`sim.compiled`). The
+relational growth, a function of the firm and the tenure only, is looked
+up in a table the rule fills once a period (:func:`growth_table`) rather
+than computed for every customer (an exp and a division). Only the
 per-firm sums, the rare second tries of a normal draw and the ends and
 restarts of relationships run customer by customer.
 
@@ -44,6 +47,7 @@ customers without a firm.
 
 import hashlib
 import inspect
+import math
 import os
 from collections import namedtuple
 
@@ -54,6 +58,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import overload
 
 from . import compiled, draws, rules, stages
 from .compiled import choose, lookup_table
@@ -129,6 +135,12 @@ gather). Each kind of table compiles the kernel once; padding the tables of
 markets of one to three firms to the same length keeps that to two.
 """
 N_STAGES = len(Stage)
+GROWTH_CAPACITY = 4096
+"""Entries of the relational growth table (:func:`growth_table`) the kernel keeps on its stack.
+
+32 KiB: the tenures of a 1,000-period run in a market of three firms. A
+larger table is not built, and the kernel computes the growth instead.
+"""
 
 
 def stage_rows(stage_tables: dict) -> dict:
@@ -216,16 +228,42 @@ def _rules_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def growth_at(table, tenure, relational_tau, slot):
+    """A customer's relational growth, from the kernel's table, or computed where there is none.
+
+    ``table`` is ``(entries, length)``: :func:`growth_table` flat (on the
+    stack) and its row length. With ``None``, :func:`sim.rules.relational_growth`.
+    """
+    if table is None:
+        return rules.relational_growth(tenure, relational_tau)
+    entries, length = table
+    return entries[slot * length + min(tenure, length - 1)]
+
+
+@overload(growth_at, inline="always")
+def _growth_at(table, tenure, relational_tau, slot):
+    if isinstance(table, types.NoneType):
+        return lambda table, tenure, relational_tau, slot: relational_growth(tenure,
+                                                                             relational_tau)
+
+    def looked_up(table, tenure, relational_tau, slot):
+        entries, length = table
+        return entries[np.uintp(slot) * length + min(np.uintp(tenure), length - np.uintp(1))]
+
+    return looked_up
+
+
 def _build(fingerprint: str):
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def experience(first, last, c, f, p, m, offset, shock):
+    def experience(first, last, c, f, p, m, offset, shock, growth):
         """Step 2 for customers ``first`` to ``last``: value, satisfaction and the rest.
 
         Runs over every customer and keeps the new state of the active ones
         only, without branching on who is active, so that the compiler can
         work on several customers at once (the indices are unsigned: no
         negative-index wraparound to get in its way). ``m``'s arrays are read
-        at ``i - offset``.
+        at ``i - offset``; ``growth`` is the relational growth table, or None
+        (:func:`growth_at`).
         """
         for k in range(last - first):  # k: the customer's row in the block's scratch arrays
             i = first + k
@@ -241,7 +279,7 @@ def _build(fingerprint: str):
                 adaptation=take(f.adaptation, slot), price=take(f.price, slot),
                 price_sensitivity=c.price_sensitivity[i],
                 relational_benefit=take(f.relational_benefit, slot),
-                growth=relational_growth(c.tenure[i], take(f.relational_tau, slot)),
+                growth=growth_at(growth, c.tenure[i], take(f.relational_tau, slot), slot),
                 involvement=c.involvement[i], shock=noise,
             )
             value += m.value_bonus[i - offset]
@@ -486,8 +524,8 @@ def _build(fingerprint: str):
                                                        p.satisfied_threshold)
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
-    def live_chunk(start, stop, key, t, c, f, p, m, sums, moved, sales_out, increment_out, lanes,
-                   shock, accepted, new_stage, tally, searching, who, look):
+    def live_chunk(start, stop, key, t, c, f, p, m, growth, sums, moved, sales_out, increment_out,
+                   lanes, shock, accepted, new_stage, tally, searching, who, look):
         """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
 
         Block by block of :data:`BLOCK` customers, pass by pass (see the
@@ -512,6 +550,8 @@ def _build(fingerprint: str):
             lookup_table(f.switching_cost_weight, N_STAGES),
             lookup_table(f.advance_threshold, N_STAGES), lookup_table(f.min_stage_age, N_STAGES),
         )
+        # the relational growth by slot and tenure, on the stack where the loops can use it
+        table = (compiled.on_stack(growth, GROWTH_CAPACITY), np.uintp(growth.shape[1]))
         lanes[:] = 0.0
         for first in range(start, stop, BLOCK):
             last = min(first + BLOCK, stop)
@@ -524,7 +564,10 @@ def _build(fingerprint: str):
             for i in range(first, last):  # then the 1% of draws that need more
                 if not accepted[i - first]:
                     shock[i - first] = draws.normal(key, t, i, draws.EXPERIENCE)
-            experience(u_first, u_last, c, f, p, m, u_offset, shock)
+            if growth.shape[1] > 0:
+                experience(u_first, u_last, c, f, p, m, u_offset, shock, table)
+            else:  # too large a table to build: computed (see growth_table)
+                experience(u_first, u_last, c, f, p, m, u_offset, shock, None)
             money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, tally)
             move_on(u_first, u_last, key, t, c, p, new_stage, tally, searching)
             searchers = look_around(first, last, key, t, c, f, p, n_firms, new_stage, searching,
@@ -625,6 +668,33 @@ def _build(fingerprint: str):
         fold_lanes(lanes, sums)
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
+    def growth_table(relational_tau, t):
+        """:func:`sim.rules.relational_growth` by slot and tenure, for period ``t``.
+
+        ``growth[slot, tenure]`` for every tenure a customer can have in
+        period ``t`` (at most ``t``), or up to the first at which every
+        slot's growth is exactly 1 (``exp(-tenure / tau)`` below ``2 **
+        -55``), where larger tenures are looked up. It is the same compiled
+        rule on the same (int16 tenure, float32 ``relational_tau`` by slot)
+        arguments, so the kernel's values are the rule's to the last bit,
+        without an exp and a division per customer. A table of more than
+        :data:`GROWTH_CAPACITY` entries is left empty (no columns): the kernel
+        then computes the growth.
+        """
+        assert fingerprint
+        saturated = 1.0
+        for tau in relational_tau:
+            saturated = max(saturated, np.ceil(55.0 * math.log(2.0) * tau) + 1.0)
+        length = np.intp(min(float(t + 2), saturated + 1.0))
+        if relational_tau.size * length > GROWTH_CAPACITY:
+            length = 0
+        growth = np.empty((relational_tau.size, length))
+        for slot in range(relational_tau.size):
+            for tenure in range(length):
+                growth[slot, tenure] = relational_growth(np.int16(tenure), relational_tau[slot])
+        return growth
+
+    @numba.njit(nogil=True, error_model="numpy", cache=True)
     def start_relationships(c, p, idx, firms, reputation, t):
         """Make customers ``idx`` new customers of ``firms`` (acquisition, win-back).
 
@@ -634,7 +704,7 @@ def _build(fingerprint: str):
         for k in range(idx.size):
             start_relationship(c, p, idx[k], firms[k], reputation[firms[k] + 1], t)
 
-    return live_chunk, settle_chunk, start_relationships
+    return live_chunk, settle_chunk, start_relationships, growth_table
 
 
 def _build_drivers(fingerprint: str):
@@ -642,8 +712,8 @@ def _build_drivers(fingerprint: str):
     # hashes closure cells into the cache key, and a dispatcher does not hash
     # the same twice
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
-    def live_period(key, t, customers, firms, parameters, modifiers, sums, moved, sales_out,
-                    increment_out):
+    def live_period(key, t, customers, firms, parameters, modifiers, growth, sums, moved,
+                    sales_out, increment_out):
         """Experience, money, stage move and defection of every active customer in period ``t``.
 
         Updates ``customers`` in place and writes each chunk's per-firm sums
@@ -651,7 +721,8 @@ def _build_drivers(fingerprint: str):
         policies active (``modifiers.active``), ``moved`` receives each active
         customer's stage after its move and before defection; with a purchase
         log (non-empty ``sales_out``), ``sales_out`` and ``increment_out`` its
-        sales and CLV increment.
+        sales and CLV increment. ``growth`` is :func:`growth_table` of the
+        period.
         """
         assert fingerprint  # ties the cached machine code to the rule sources
         n = customers.stage.size
@@ -666,9 +737,9 @@ def _build_drivers(fingerprint: str):
         lanes = np.empty((chunks, sums.shape[1] * LANES * sums.shape[2]))
         for chunk in numba.prange(chunks):
             _live_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers, firms,
-                        parameters, modifiers, sums[chunk], moved, sales_out, increment_out,
-                        lanes[chunk], shocks[chunk], accepted[chunk], new_stage[chunk],
-                        tally[chunk], searching[chunk], who[chunk], look[chunk])
+                        parameters, modifiers, growth, sums[chunk], moved, sales_out,
+                        increment_out, lanes[chunk], shocks[chunk], accepted[chunk],
+                        new_stage[chunk], tally[chunk], searching[chunk], who[chunk], look[chunk])
 
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
     def settle_period(key, t, customers, reentry_rate, personalization_weight,
@@ -691,7 +762,7 @@ def _build_drivers(fingerprint: str):
 
 
 _FINGERPRINT = _rules_fingerprint()
-_live_chunk, _settle_chunk, start_relationships = _build(_FINGERPRINT)
+_live_chunk, _settle_chunk, start_relationships, growth_table = _build(_FINGERPRINT)
 live_period, settle_period = _build_drivers(_FINGERPRINT)
 
 

@@ -461,8 +461,9 @@ class CRMModel(mesa.Model):
         else:
             sales = increment = self._empty_money
         kernel.live_period(self._key, t, self._columns, self._kernel_firms(vectors),
-                           self._kernel_parameters(t), modifiers, self._live_sums, moved,
-                           sales, increment)
+                           self._kernel_parameters(t), modifiers,
+                           kernel.growth_table(vectors.relational_tau, t), self._live_sums,
+                           moved, sales, increment)
         if logging:
             self._transactions.record(t, buyers, firm, acquired, sales[buyers], increment[buyers])
         sums = self._live_sums.sum(axis=0)[1:]  # per firm, chunks added in order

@@ -64,6 +64,23 @@ def test_firm_tables_looked_up_in_arrays_give_the_same_run(monkeypatch):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
+def test_relational_growth_looked_up_or_computed_gives_the_same_run(monkeypatch):
+    """The kernel looks the growth up in a table by slot and tenure; without one it computes it."""
+    config = small_config("traditional")
+    looked_up = frames(CRMModel(config, rng=6).run())
+    tables = []
+
+    def no_table(relational_tau, t):  # as for a table too large to build
+        tables.append(t)
+        return np.empty((relational_tau.size, 0))
+
+    monkeypatch.setattr(kernel, "growth_table", no_table)
+    computed = frames(CRMModel(config, rng=6).run())
+    assert len(tables) == config.simulation.periods
+    for a, b in zip(looked_up, computed, strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
 @pytest.mark.parametrize("setting", SETTING_NAMES)
 def test_different_seeds_give_different_runs(setting):
     config = small_config(setting)

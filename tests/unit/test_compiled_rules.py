@@ -209,3 +209,42 @@ def test_small_markets_pass_firm_tables_as_rows_and_large_ones_as_arrays():
         assert np.array_equal(f.quality, expected) and f.quality.dtype == np.float32
         assert f.min_stage_age.shape == (1, 6) and f.min_stage_age.dtype == np.int16
         assert np.array_equal(f.trust_weight[0], tables["loyalty_weights"][:, 2])
+
+
+@numba.njit
+def _growth(tenure, tau):
+    return kernel.relational_growth(tenure, tau)
+
+
+GROWTH_CAPACITY = kernel.GROWTH_CAPACITY  # a global: a constant to the compiler
+
+
+@numba.njit
+def _growth_looked_up(table, tenure, tau, slot):
+    return kernel.growth_at((compiled.on_stack(table, GROWTH_CAPACITY), np.uintp(table.shape[1])),
+                            tenure, tau, slot)
+
+
+def test_growth_table_holds_the_compiled_rule_to_the_last_bit():
+    tau = np.array([1.0, 6.0, 12.0, 24.0], dtype=np.float32)
+    for t in (0, 40, 5000):
+        table = kernel.growth_table(tau, t)
+        assert table.shape[1] == (t + 2 if t < 900 else 917)  # tau 24: exactly 1 from 916 on
+        for slot in range(tau.size):
+            for tenure in (0, 1, 2, 7, 39, t, t + 1, 2000, 9999):
+                expected = _growth(np.int16(tenure), tau[slot])
+                if tenure <= t:  # the tenures the period can have: looked up exactly
+                    looked_up = _growth_looked_up(table, np.int16(tenure), tau[slot], slot)
+                    assert looked_up == expected
+                    # from Python: the table's entry, or the numpy rule
+                    flat = (table.ravel(), table.shape[1])
+                    assert kernel.growth_at(flat, tenure, tau[slot], slot) == expected
+                    assert kernel.growth_at(None, tenure, tau[slot], slot) == (
+                        rules.relational_growth(tenure, tau[slot]))
+    assert (kernel.growth_table(tau, 5000)[:, -1] == 1.0).all()
+
+
+def test_growth_table_too_large_to_hold_is_left_empty():
+    many = np.full(101, 12.0, dtype=np.float32)  # a market of 100 firms
+    assert kernel.growth_table(many, 38).shape == (101, 40)
+    assert kernel.growth_table(many, 39).shape == (101, 0)  # 4,141 entries: computed instead
