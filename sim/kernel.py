@@ -585,8 +585,8 @@ def _build(fingerprint: str):
         consecutive customers do not wait for each other's addition (and the
         index is unsigned: no wraparound check). :func:`fold_lanes` adds them up.
         """
-        return (np.uintp(slot) * np.uintp(LANES) + (np.uintp(i) & np.uintp(LANES - 1))) * np.uintp(
-            fields)
+        lane = np.uintp(slot) * np.uintp(LANES) + (np.uintp(i) & np.uintp(LANES - 1))
+        return lane * np.uintp(fields)
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
     def fold_lanes(lanes, sums):
