@@ -47,7 +47,6 @@ customers without a firm.
 
 import hashlib
 import inspect
-import math
 import os
 from collections import namedtuple
 
@@ -65,7 +64,7 @@ from . import compiled, draws, rules, stages
 from .compiled import choose, lookup_table
 from .population import NO_FIRM
 from .rules import take
-from .stages import Stage
+from .stages import DECLINE, EXITED, EXPLORATION, PROSPECT, STABILITY, Stage
 
 CHUNK = 1 << 14
 """Customers per chunk of work (and per row of partial per-firm sums)."""
@@ -74,8 +73,6 @@ BLOCK = 256
 LANES = 4
 """Partial sums per firm slot: customer ``i`` adds to lane ``i % LANES`` (:func:`fold_lanes`)."""
 
-# stage codes as plain integers (numba types an IntEnum member apart from the int8 codes)
-PROSPECT, EXPLORATION, FORMATION, STABILITY, DECLINE, EXITED = (int(stage) for stage in Stage)
 
 # columns of live_period's per-firm sums
 (REVENUE, SERVE_COST, REFERRAL_VALUE, PROFIT, ADVANCES, DECLINES, RECOVERIES, DEFECTIONS) = range(8)
@@ -684,7 +681,7 @@ def _build(fingerprint: str):
         assert fingerprint
         saturated = 1.0
         for tau in relational_tau:
-            saturated = max(saturated, np.ceil(55.0 * math.log(2.0) * tau) + 1.0)
+            saturated = max(saturated, np.ceil(55.0 * np.log(2.0) * tau) + 1.0)
         length = np.intp(min(float(t + 2), saturated + 1.0))
         if relational_tau.size * length > GROWTH_CAPACITY:
             length = 0

@@ -12,7 +12,7 @@ from .firm import Firm
 from .ledger import FIRM_COLUMNS, Ledger
 from .policies import Effects, WinBack, affordable, get_policy
 from .population import Population
-from .stages import STAGE_NAMES, Stage, Trajectory, is_active
+from .stages import PROSPECT, STAGE_NAMES, Stage, Trajectory, is_active
 from .transactions import TransactionLog
 
 F32 = np.float32
@@ -487,8 +487,7 @@ class CRMModel(mesa.Model):
     def _acquire(self, t: int) -> None:
         pop, market, relationship = self.customers, self.config.market, self.config.relationship
         rng, flows = self.rng, self._flows
-        # a plain int: against an IntEnum member numpy widens the int8 codes first (10x slower)
-        prospects = np.flatnonzero(pop.stage == int(Stage.PROSPECT))
+        prospects = np.flatnonzero(pop.stage == PROSPECT)  # a plain int (see stages)
         customers_start = self.ledger.get("customers")
         declining, advocates = self._after_defection.T
         damping = rules.word_of_mouth_factor(declining + flows["defections"], customers_start,

@@ -27,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from .registry import check_name
-from .stages import Stage
+from .stages import EXITED, PROSPECT, Stage
 
 
 @dataclass(frozen=True)
@@ -190,8 +190,7 @@ class WinBack(Policy):
         eligible: winning them from a rival is acquisition, not win-back.
         """
         recent = period - population.left_period.astype(np.int32) <= params["window"]
-        no_firm = ((population.stage == int(Stage.EXITED))  # plain ints: no widening (model)
-                   | (population.stage == int(Stage.PROSPECT)))
+        no_firm = (population.stage == EXITED) | (population.stage == PROSPECT)  # plain ints
         mask = ((population.last_firm == firm) & recent & no_firm
                 & np.isin(population.stage, stages))
         return mask if segment is None else mask & (population.segment == segment)
