@@ -39,6 +39,27 @@ Coping with simulation noise.
   a tenth of the bounds wide, wide enough not to stall on the loss's small
   steps.
 
+Periods. A target's period is whatever its source measured: the sBG
+cohorts shipped in ``scenarios/targets/`` (Fader & Hardie 2007) are
+*yearly*, the share of a cohort still customers after each of 12 years.
+The rule is one model period per target period (``calibrate.periods_per_target:
+1``, the default): ``scenarios/calibrate_example.yaml`` lets each model
+period stand for a year. With ``periods_per_target: 12`` the model keeps
+its month-long period and months are aggregated to years: target period
+``k`` is compared with tenure ``12 k`` months, a target cohort ``c`` pools
+the customers acquired in months ``12 c`` to ``12 c + 11``, and the horizon
+is ``simulation.periods // 12`` target periods (a target row beyond it is
+refused, naming the file, line and column). Nothing in a target file says
+how long its period is, so a yearly target fitted one model period per
+year to a scenario meant in months is not detected: say which in the block.
+
+Plausibility (:mod:`analysis.bounds`). Every calibratable parameter has a
+plausible range (per month, the model's period) with its reason. A block's
+search bounds are its own; where they reach beyond the plausible range the
+command says so in one line, and a fitted value that ends on a plausible
+bound (within 1% of the range), outside the range, or on a search bound is
+flagged in the printed table, ``calibration.md`` and ``calibrated.yaml``.
+
 Outputs (:func:`write_outputs`, each file written atomically):
 ``calibration.csv``, ``calibration.png``, ``calibration.md``,
 ``evaluations.csv`` and ``calibrated.yaml``.
@@ -52,7 +73,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +86,7 @@ from tqdm import tqdm
 
 from sim.config import Config
 
+from . import bounds as plausibility
 from .files import write_atomic, write_text
 from .retention import cohort_survival
 from .runner import run_cohorts
@@ -138,7 +160,8 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
     every row of a curve; needed by ``calibrate.weights: cohort_size``).
     Each curve (cohort x firm or strategy) must not rise with
     the period; a period appears once per curve; ``cohort + period`` lies
-    within the scenario's horizon (``simulation.periods``). The last
+    within the scenario's horizon (``simulation.periods``, in target periods:
+    divided by ``calibrate.periods_per_target``). The last
     ``calibrate.holdout`` periods (by calendar period, ``cohort + period``)
     are marked out of sample.
 
@@ -178,9 +201,14 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
         raise ScenarioError(problems)
 
     config = scenario.points[0].config
-    horizon = config.simulation.periods
     group = next((c for c in ("firm", "strategy") if c in header), None)
     block = scenario.calibration
+    per_target = block.periods_per_target if block is not None else 1
+    periods = config.simulation.periods
+    horizon = periods // per_target
+    limit = (f"(simulation.periods: {periods})" if per_target == 1 else
+             f"of {horizon} target periods (simulation.periods {periods} // "
+             f"calibrate.periods_per_target {per_target})")
     firms = [f for f in config.firms if block is None or (
         block.firm in (None, f.name) and block.strategy in (None, f.strategy))]
     known = ([f.name for f in firms] if group == "firm"
@@ -214,10 +242,10 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
                 and cohort + period > horizon >= period):
             problems.append(Problem(shown, line, "period", f"cohort + period = "
                                     f"{cohort + period} is beyond the scenario's horizon "
-                                    f"(simulation.periods: {horizon})"))
+                                    f"{limit}"))
         elif period is not None and period > horizon:
             problems.append(Problem(shown, line, "period", f"{period} is beyond the scenario's "
-                                    f"horizon (simulation.periods: {horizon})"))
+                                    f"horizon {limit}"))
         try:
             survival = float(row["survival"])
         except ValueError:
@@ -309,12 +337,16 @@ class Selection:
         firms: names of the firms whose customers count.
         initial_only: only the customers each firm starts with (cohort 0).
         by_cohort: a curve per acquisition cohort rather than pooled cohorts.
+        periods_per_target: model periods per target period (tenure ``k``
+            target periods is ``k * periods_per_target`` model periods; a
+            target cohort pools that many model cohorts).
     """
 
     group: str | None
     firms: tuple[str, ...]
     initial_only: bool
     by_cohort: bool
+    periods_per_target: int = 1
 
 
 def selection_for(scenario: Scenario, target: Target) -> Selection:
@@ -325,7 +357,7 @@ def selection_for(scenario: Scenario, target: Target) -> Selection:
                    if (block.firm is None or f.name == block.firm)
                    and (block.strategy is None or f.strategy == block.strategy))
     return Selection(group=target.group, firms=chosen, initial_only=block.cohorts == "initial",
-                     by_cohort=target.by_cohort)
+                     by_cohort=target.by_cohort, periods_per_target=block.periods_per_target)
 
 
 def survival_table(cohorts: Iterable[pd.DataFrame], selection: Selection) -> pd.DataFrame:
@@ -340,6 +372,11 @@ def survival_table(cohorts: Iterable[pd.DataFrame], selection: Selection) -> pd.
         cohorts: each run's cohort table (:data:`analysis.runner.COHORT_COLUMNS`).
         selection: whose customers and how to group them.
 
+    With ``selection.periods_per_target`` = ``m`` above 1, ``period`` and
+    ``cohort`` are in target periods: the survival at tenure ``m k`` model
+    periods of the model cohorts ``m c .. m c + m - 1`` pooled (each one
+    observed at that tenure counts, as above).
+
     Returns:
         Columns ``group``, ``cohort`` (0 when pooled), ``period``, ``survival``
         (no row where no cohort had customers).
@@ -349,12 +386,14 @@ def survival_table(cohorts: Iterable[pd.DataFrame], selection: Selection) -> pd.
     frame = frame[frame["firm"].isin(selection.firms)]
     if selection.initial_only:
         frame = frame[frame["cohort"] == 0]
-    frame = frame.assign(group=frame[selection.group] if selection.group else "all")
-    keys = ["group", "cohort"] if selection.by_cohort else ["group"]
+    per_target = selection.periods_per_target
+    frame = frame.assign(group=frame[selection.group] if selection.group else "all",
+                         target_cohort=frame["cohort"] // per_target)
+    keys = ["group", "target_cohort"] if selection.by_cohort else ["group"]
     pooled = cohort_survival(frame, keys=keys)
-    if not selection.by_cohort:
-        pooled["cohort"] = 0
-    pooled = pooled.rename(columns={"tenure": "period"})
+    pooled = pooled[pooled["tenure"] % per_target == 0]
+    pooled = pooled.assign(period=pooled["tenure"] // per_target,
+                           cohort=pooled["target_cohort"] if selection.by_cohort else 0)
     return pooled.sort_values(["group", "cohort", "period"], ignore_index=True)[
         ["group", "cohort", "period", "survival"]]
 
@@ -468,6 +507,11 @@ class Fit:
         seeds: the replications' seeds.
         seconds: wall time of the search.
         message: the optimizer's stopping message.
+        flags: dotted path -> what is wrong with its fitted value
+            (:func:`analysis.bounds.judge`: outside or on its plausible range,
+            on a search bound); empty lists for values that are fine.
+        notes: one line per parameter whose search bounds reach beyond its
+            plausible range (:func:`analysis.bounds.search_note`).
     """
 
     parameters: dict[str, float]
@@ -478,6 +522,18 @@ class Fit:
     seeds: tuple[int, ...]
     seconds: float
     message: str
+    flags: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        """One line per flagged fitted value (empty if every value is plausible)."""
+        lines = []
+        for path, flags in self.flags.items():
+            if flags:
+                entry = plausibility.plausible(path)
+                why = f". Plausible {entry.text()}: {entry.reason}" if entry else ""
+                lines.append(f"{path} = {self.parameters[path]:g}: {'; '.join(flags)}{why}")
+        return lines
 
     def rmse(self, sample: str, column: str = "simulated") -> float:
         """RMSE of ``column`` against the target over ``in_sample`` or ``holdout`` rows."""
@@ -610,7 +666,25 @@ def calibrate(scenario: Scenario, target: Target, *, workers: int = 1,
                            columns=[*paths, "loss"])
     return Fit(parameters=dict(zip(paths, values, strict=True)),
                bounds=dict(zip(paths, bounds, strict=True)), table=table, evaluations=history,
-               method=block.method, seeds=seeds, seconds=seconds, message=message)
+               method=block.method, seeds=seeds, seconds=seconds, message=message,
+               flags={path: plausibility.judge(path, value, tuple(bound))
+                      for path, value, bound in zip(paths, values, bounds, strict=True)},
+               notes=search_notes(block))
+
+
+def search_notes(block: Calibration) -> list[str]:
+    """One line per parameter whose search bounds reach beyond its plausible range."""
+    notes = (plausibility.search_note(path, tuple(bound))
+             for path, bound in block.parameters.items())
+    return [note for note in notes if note is not None]
+
+
+def value_at(config: Config, path: str) -> float:
+    """The value at a dotted path (``firms.0.quality``: list elements by index) in a config."""
+    node = config
+    for part in path.split("."):
+        node = node[int(part)] if isinstance(node, tuple | list) else getattr(node, part)
+    return node
 
 
 # ---------------------------------------------------------------------------
@@ -632,6 +706,8 @@ def calibrated_yaml(scenario: Scenario, fit: Fit, target: Target) -> str:
               f"{len(fit.seeds)} replications each); fitted values:\n{fitted}"
               f"# in-sample RMSE {fit.rmse('in_sample'):.4f}, out-of-sample RMSE "
               f"{_figure(fit.rmse('holdout'))}\n")
+    header += "".join(f"# WARNING: {line}\n" for line in fit.warnings())
+    header += "".join(f"# note: {line}\n" for line in fit.notes)
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
@@ -645,14 +721,24 @@ def summary_markdown(scenario: Scenario, fit: Fit, target: Target) -> str:
     lines = [f"# Calibration of {scenario.name}", "",
              f"Target `{target.source}` ({len(fit.table)} points, last {block.holdout} "
              f"periods held out); scenario `{scenario.source}`.", "",
-             "| parameter | fitted | low | high | uncalibrated |", "|---|---|---|---|---|"]
-    config = scenario.points[0].config.model_dump()
+             "| parameter | fitted | low | high | plausible | check | uncalibrated |",
+             "|---|---|---|---|---|---|---|"]
+    config = scenario.points[0].config
     for path, value in fit.parameters.items():
         low, high = fit.bounds[path]
-        original = config
-        for part in path.split("."):
-            original = original[int(part)] if isinstance(original, list) else original[part]
-        lines.append(f"| `{path}` | {value:g} | {low:g} | {high:g} | {original:g} |")
+        original = value_at(config, path)
+        entry = plausibility.plausible(path)
+        shown = entry.text() if entry is not None else "none documented"
+        check = "; ".join(fit.flags.get(path, [])) or "ok"
+        lines.append(f"| `{path}` | {value:g} | {low:g} | {high:g} | {shown} | {check} | "
+                     f"{original:g} |")
+    lines += ["", f"Plausible: the range analysis/bounds.py documents for each parameter (per "
+              f"month, the model's period); a fitted value on it (within "
+              f"{plausibility.EDGE:.0%} of the range), outside it or on a search bound is "
+              f"flagged."]
+    flagged = ([f"- **Warning**: {line}" for line in fit.warnings()]
+               + [f"- Note: {line}" for line in fit.notes])
+    lines += ["", *flagged] if flagged else []
     lines += ["", "| RMSE of survival | in sample | out of sample (holdout) |", "|---|---|---|",
               f"| calibrated | {fit.rmse('in_sample'):.4f} | {_figure(fit.rmse('holdout'))} |",
               f"| uncalibrated scenario | {fit.rmse('in_sample', 'uncalibrated'):.4f} | "

@@ -149,12 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit the parameters named in the scenario's 'calibrate' block to the "
                     "survival curve in the target CSV (period, survival; optional cohort, firm "
                     "or strategy) and write calibration.csv, calibration.png, calibration.md, "
-                    "evaluations.csv and calibrated.yaml.",
+                    "evaluations.csv and calibrated.yaml. Periods: one model period per target "
+                    "period (calibrate.periods_per_target: 1, the default, as "
+                    "scenarios/calibrate_example.yaml does); the sBG targets in "
+                    "scenarios/targets/ are yearly, so either each model period stands for a "
+                    "year or periods_per_target: 12 aggregates the model's months to years. "
+                    "Each fitted value is checked against its plausible range "
+                    "(analysis/bounds.py, per month): one on or outside it, or on a search "
+                    "bound, is flagged in the table and the files.",
         epilog="Exit codes: 0 ok, 2 bad input (nothing written), 130 interrupted.")
     calibrate.add_argument("scenario", metavar="SCENARIO.yaml", type=Path,
                            help="scenario with a calibrate block")
     calibrate.add_argument("--target", metavar="FILE.csv", type=Path, required=True,
-                           help="the observed survival curve")
+                           help="the observed survival curve (its periods: see above)")
     calibrate.add_argument("--out", metavar="DIR", type=Path,
                            help="output folder (default: results/<scenario name>/)")
     calibrate.add_argument("--workers", metavar="N", type=_positive_int,
@@ -306,6 +313,8 @@ def calibrate_command(args) -> int:
         print(f"calibrating {scenario.name}: {', '.join(block.parameters)} by {block.method} "
               f"(at most {block.max_evaluations} evaluations x {block.replications} "
               f"replications, {_plural(workers, 'worker')})", file=sys.stderr)
+        for note in calibrate.search_notes(block):
+            print(f"note: {note}", file=sys.stderr)
     try:
         fit = calibrate.calibrate(scenario, target, workers=workers, progress=not args.quiet)
     except KeyboardInterrupt:
@@ -320,6 +329,9 @@ def calibrate_command(args) -> int:
         print(calibrate.summary_markdown(scenario, fit, target).split("## Error per period")[0]
               .rstrip())
         print(f"written: {', '.join(str(p) for p in written)}", file=sys.stderr)
+    else:  # quiet prints errors only, but an implausible fit is never silent
+        for line in fit.warnings():
+            print(f"warning: {line}", file=sys.stderr)
     return EXIT_OK
 
 

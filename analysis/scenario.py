@@ -287,6 +287,10 @@ class Calibration(StrictModel):
         cohorts: ``all`` acquisition cohorts pooled, or the ``initial`` one only.
         weights: ``equal`` (every target row alike) or ``cohort_size`` (rows
             weighted by the size of their cohort, the target's ``customers``).
+        periods_per_target: model periods per target period. 1 (default): one
+            model period per target period. 12: the model runs in months and
+            a yearly target (``scenarios/targets/``) is compared at tenures of
+            whole years, the months' acquisition cohorts pooled into years.
     """
 
     parameters: dict[str, tuple[float, float]] = Field(min_length=1, max_length=20)
@@ -299,6 +303,7 @@ class Calibration(StrictModel):
     strategy: str | None = None
     cohorts: Literal["all", "initial"] = "all"
     weights: Literal["equal", "cohort_size"] = "equal"
+    periods_per_target: Annotated[int, Field(ge=1, le=120)] = 1
 
     @model_validator(mode="after")
     def _budget_for_two_populations(self):
@@ -859,4 +864,9 @@ def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlD
                 break
         if message:
             problem(("parameters", path), message)
+    periods = parsed.simulation.periods
+    if block.periods_per_target > periods:
+        problem(("periods_per_target",), f"{block.periods_per_target} model periods per target "
+                                         f"period need simulation.periods >= "
+                                         f"{block.periods_per_target} (it is {periods})")
     return problems

@@ -1,15 +1,18 @@
 """Calibration pieces: the calibrate block, the target file, the simulated curve, the loss."""
 
 import textwrap
+from typing import get_args, get_origin
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import bounds
 from analysis import calibrate as cal
 from analysis.retention import cohort_survival
 from analysis.runner import run_cohorts, run_once
-from analysis.scenario import ScenarioError, load_scenario
+from analysis.scenario import ScenarioError, _is_model, _unwrap, load_scenario
+from sim.config import Config
 
 SCENARIO = """\
 name: fit_me
@@ -255,3 +258,125 @@ def test_bad_cohort_sizes(write, curve, expected):
     with pytest.raises(ScenarioError) as caught:
         cal.read_target(write(curve, "curve.csv"), scenario)
     assert any(expected in line for line in problems(caught.value)), problems(caught.value)
+
+
+# ---------------------------------------------------------------------------
+# Plausibility bounds (analysis.bounds)
+# ---------------------------------------------------------------------------
+
+
+def _continuous_paths(annotation, prefix=""):
+    """Every continuous number of the model a calibrate block may fit, ``*`` for list items."""
+    annotation = _unwrap(annotation)
+    if _is_model(annotation):
+        for name, info in annotation.model_fields.items():
+            if _unwrap(info.annotation) is float:
+                yield f"{prefix}{name}"
+            else:
+                yield from _continuous_paths(info.annotation, f"{prefix}{name}.")
+    elif get_origin(annotation) in (tuple, list):
+        yield from _continuous_paths(get_args(annotation)[0], f"{prefix}*.")
+
+
+def test_every_calibratable_parameter_has_documented_plausible_bounds():
+    paths = [p for p in _continuous_paths(Config) if not p.startswith("simulation.")]
+    assert len(paths) > 50
+    missing = [path for path in paths if bounds.plausible(path.replace("*", "0")) is None]
+    assert missing == [], f"add these to analysis.bounds.PLAUSIBLE: {missing}"
+    for pattern, entry in bounds.PLAUSIBLE.items():
+        assert entry.low < entry.high and entry.reason, pattern
+    hurdle = bounds.plausible("relationship.defection_hurdle")
+    assert hurdle.low == 0.0 and not hurdle.low <= -0.01 <= hurdle.high
+    assert bounds.plausible("firms.3.quality") is bounds.PLAUSIBLE["firms.*.quality"]
+    assert bounds.plausible("market.stage_weights.decline.trust") is bounds.PLAUSIBLE[
+        "market.stage_weights.*.*"]
+
+
+@pytest.mark.parametrize("setting", ["traditional", "ecommerce"])
+def test_shipped_defaults_are_plausible(setting):
+    config = Config.model_validate({"market": {"setting": setting},
+                                    "firms": [{"name": s, "strategy": s}
+                                              for s in ("clasp", "zipper", "velcro")]})
+
+    def leaves(node, prefix=""):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from leaves(value, f"{prefix}{key}.")
+        elif isinstance(node, list | tuple):
+            for i, value in enumerate(node):
+                yield from leaves(value, f"{prefix}{i}.")
+        elif isinstance(node, float):
+            yield prefix[:-1], node
+
+    outside = []
+    for path, value in leaves(config.model_dump(exclude={"simulation"})):
+        entry = bounds.plausible(path)
+        if entry is not None and not entry.low <= value <= entry.high:
+            outside.append(f"{path} = {value:g} not in {entry.text()}")
+    assert outside == []
+
+
+@pytest.mark.parametrize(("path", "value", "search", "expected"), [
+    ("relationship.defection_hurdle", -0.1, (-0.5, 0.5), ["outside plausible [0, 0.2]"]),
+    ("relationship.defection_hurdle", 0.199, (-0.5, 0.5), ["on plausible bound 0.2"]),
+    ("relationship.defection_hurdle", 0.1, (-0.5, 0.5), []),
+    ("firms.1.quality", 0.6, (0.3, 0.6), ["on search bound 0.6"]),
+    ("firms.0.quality", 0.95, (0.5, 1.0), ["outside plausible [0.3, 0.9]"]),
+    ("market.rival_visibility", 0.1, (0.1, 1.0), ["outside plausible [0.2, 1]",
+                                                  "on search bound 0.1"]),
+    ("firms.0.policies.0.budget", 5.0, (0.0, 10.0), []),
+])
+def test_fitted_values_are_judged(path, value, search, expected):
+    assert bounds.judge(path, value, search) == expected
+
+
+def test_search_bounds_beyond_the_plausible_ones_get_one_line():
+    note = bounds.search_note("relationship.defection_hurdle", (-0.5, 0.5))
+    assert note.startswith("relationship.defection_hurdle: search bounds [-0.5, 0.5] reach "
+                           "beyond the plausible [0, 0.2] (a hurdle is a cost of switching")
+    assert "\n" not in note
+    assert bounds.search_note("relationship.defection_hurdle", (0.0, 0.1)) is None
+
+
+# ---------------------------------------------------------------------------
+# Periods: one model period per target period, or months aggregated to years
+# ---------------------------------------------------------------------------
+
+YEARLY = SCENARIO.replace("periods: 10", "periods: 36").replace(
+    "  holdout: 3", "  holdout: 1\n  periods_per_target: 12")
+
+
+def test_months_are_aggregated_to_years(write):
+    scenario = load_scenario(write(YEARLY, "fit_me.yaml"))
+    assert scenario.calibration.periods_per_target == 12
+    target = cal.read_target(write("period,survival\n0,1\n1,0.7\n2,0.5\n3,0.4\n", "y.csv"),
+                             scenario)
+    assert list(target.frame["in_sample"]) == [True, True, True, False]
+    runs = [run_cohorts(scenario.points[0].config, seed) for seed in (1, 2)]
+    monthly = cal.survival_table(runs, cal.Selection(None, ("A",), False, False))
+    yearly = cal.survival_table(runs, cal.Selection(None, ("A",), False, False, 12))
+    assert list(yearly["period"]) == [0, 1, 2, 3]
+    np.testing.assert_allclose(
+        yearly["survival"], monthly.set_index("period").loc[[0, 12, 24, 36], "survival"])
+    # yearly cohort c pools the months' cohorts 12 c .. 12 c + 11 (cohort 0 is month 0)
+    per_year = cal.survival_table(runs, cal.Selection("firm", ("A",), False, True, 12))
+    pooled = pd.concat([r.assign(run_id=i) for i, r in enumerate(runs)])
+    first_year = pooled[(pooled["firm"] == "A") & pooled["cohort"].between(12, 23)]
+    first_year = first_year.assign(year=1)
+    expected = cohort_survival(first_year, keys=("year",)).set_index("tenure")["survival"]
+    got = per_year[per_year["cohort"] == 1].set_index("period")["survival"]
+    np.testing.assert_allclose(got.loc[[0, 1]], expected.loc[[0, 12]])
+
+
+def test_a_target_beyond_the_years_of_the_run_is_refused(write):
+    scenario = load_scenario(write(YEARLY, "fit_me.yaml"))
+    with pytest.raises(ScenarioError) as caught:
+        cal.read_target(write("period,survival\n0,1\n1,0.7\n4,0.3\n", "y.csv"), scenario)
+    assert problems(caught.value) == [
+        f"{scenario.source.parent / 'y.csv'}:4: period: 4 is beyond the scenario's horizon "
+        "of 3 target periods (simulation.periods 36 // calibrate.periods_per_target 12)"]
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(YEARLY.replace("periods: 36", "periods: 10"), "fit_me.yaml"))
+    assert any("fit_me.yaml:13: calibrate.periods_per_target: 12 model periods per target "
+               "period need simulation.periods >= 12 (it is 10)" in line
+               for line in problems(caught.value)), problems(caught.value)

@@ -162,3 +162,65 @@ def test_curves_per_firm_and_cohort(write_scenario, tmp_path):
     assert list(zip(held["firm"], held["cohort"], held["period"], strict=True)) == [
         ("A", 3, 1), ("A", 3, 2)]
     assert "| firm A, cohort 3 | 2 |" in (out / "calibration.md").read_text()
+
+
+FAST = SCENARIO.replace("  replications: 2", "  replications: 1\n  method: nelder_mead").replace(
+    "max_evaluations: 40", "max_evaluations: 12")
+"""One parameter, 12 candidates of one run: about a second."""
+
+
+def test_firm_paths_are_calibrated(write_scenario, tmp_path, capsys):
+    text = FAST.replace("    market.search_probability: [0.05, 0.8]\n"
+                        "    relationship.exit_rate: [0.0, 0.5]\n",
+                        "    firms.1.quality: [0.4, 0.8]\n")
+    scenario = write_scenario(text, "small_fit.yaml")
+    (tmp_path / "curve.csv").write_text(TARGET, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["calibrate", scenario, "--target", tmp_path / "curve.csv", "--out", out,
+                 "--workers", "1"]) == 0
+    fitted = load_scenario(out / "calibrated.yaml").points[0].config.firms[1].quality
+    assert 0.4 <= fitted <= 0.8
+    row = f"| `firms.1.quality` | {fitted:g} | 0.4 | 0.8 | [0.3, 0.9] |"
+    assert row in (out / "calibration.md").read_text()
+    assert row in capsys.readouterr().out
+    assert pd.read_csv(out / "evaluations.csv").columns[0] == "firms.1.quality"
+
+
+def test_an_implausible_fit_is_flagged_in_the_table_and_the_files(write_scenario, tmp_path,
+                                                                  capsys):
+    text = FAST.replace("    market.search_probability: [0.05, 0.8]\n"
+                        "    relationship.exit_rate: [0.0, 0.5]\n",
+                        "    relationship.defection_hurdle: [-0.5, -0.1]\n")
+    scenario = write_scenario(text, "small_fit.yaml")
+    (tmp_path / "curve.csv").write_text(TARGET, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["calibrate", scenario, "--target", tmp_path / "curve.csv", "--out", out,
+                 "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    note = ("relationship.defection_hurdle: search bounds [-0.5, -0.1] reach beyond the "
+            "plausible [0, 0.2]")
+    assert f"note: {note}" in captured.err
+    fitted = load_scenario(out / "calibrated.yaml").points[0].config.relationship
+    flag = (f"relationship.defection_hurdle = {fitted.defection_hurdle:g}: "
+            "outside plausible [0, 0.2]")
+    summary = (out / "calibration.md").read_text()
+    for text in (captured.out, summary):
+        assert "| outside plausible [0, 0.2]" in text
+        assert f"- **Warning**: {flag}" in text
+        assert f"- Note: {note}" in text
+    assert f"# WARNING: {flag}" in (out / "calibrated.yaml").read_text()
+    # quiet prints errors only, and the warning
+    assert main(["calibrate", scenario, "--target", tmp_path / "curve.csv", "--out", out,
+                 "--workers", "1", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(f"warning: {flag}")
+
+
+def test_a_plausible_fit_is_not_flagged(files, tmp_path, capsys):
+    scenario, target = files
+    out = tmp_path / "out"
+    assert main(["calibrate", scenario, "--target", target, "--out", out, "--workers", "1",
+                 "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    summary = (out / "calibration.md").read_text()
+    assert "Warning" not in summary and "| ok |" in summary
