@@ -30,13 +30,13 @@ from sim.config import Config, default_config
 from sim.firm import Firm
 from sim.ledger import Ledger
 from sim.model import FirmVectors, StageTables
-from sim.population import NO_FIRM, Population
+from sim.population import NO_FIRM, Population, draw_traits
 from sim.stages import Stage, next_stage, transition_probabilities
 
 ACTIVE = frozenset((Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE))
 
 TRAITS = ("segment", "need_distance", "personalization_need", "price_sensitivity", "spend",
-          "churn_propensity", "involvement")
+          "churn_propensity", "involvement", "purchase_rate", "expectation_norm")
 STATE = ("firm", "stage", "stage_before_decline", "deepest_stage", "expectation", "value",
          "satisfaction", "trust", "switching_cost")
 
@@ -50,7 +50,9 @@ class Customer(mesa.Agent):
         self.last_firm = NO_FIRM
         self.stage_age = self.tenure = self.stability_periods = self.acquired_period = 0
         self.revenue_to_date = self.clv = 0.0
-        self.leaving = False
+        self.leaving = self.gone = False
+        # this customer's taste for each firm's offer, fixed while it is in the market
+        self.taste = [rules.taste(model.random.random()) for _ in model.config.firms]
 
     @property
     def active(self) -> bool:
@@ -67,14 +69,16 @@ class Customer(mesa.Agent):
         self.consider_defecting()
 
     def offer_value(self, slot, *, adaptation, tenure, shock):
-        """Value this customer perceives from the firm in ``slot``."""
+        """Value this customer perceives from the firm in ``slot`` (its own fit included)."""
         vectors, market = self.model.vectors, self.model.config.market
-        return rules.perceived_value(
+        fit = rules.offer_fit(market.fit_spread, adaptation, self.taste[slot - 1])
+        return fit + rules.perceived_value(
             quality=vectors.quality[slot], digital_quality=vectors.digital_quality[slot],
             digital_weight=market.digital_weight, need_distance=self.need_distance,
             personalization_need=self.personalization_need,
             personalization_weight=market.personalization_weight, adaptation=adaptation,
             price=vectors.price[slot], price_sensitivity=self.price_sensitivity,
+            price_weight=market.price_weight,
             relational_benefit=vectors.relational_benefit[slot],
             growth=rules.relational_growth(tenure, vectors.relational_tau[slot]),
             involvement=self.involvement, shock=shock,
@@ -94,14 +98,17 @@ class Customer(mesa.Agent):
         satisfaction = rules.update_satisfaction(self.satisfaction, target,
                                                  rate=relationship.satisfaction_rate)
         self.expectation = float(rules.update_expectation(
-            self.expectation, value, adapt_rate=market.expectation_adapt_rate,
-            drift=market.expectation_drift))
+            self.expectation, value, self.expectation_norm,
+            adapt_up=market.expectation_adapt_rate, adapt_down=market.expectation_adapt_down_rate,
+            anchor=market.expectation_anchor, drift=market.expectation_drift))
         self.trust = float(rules.update_trust(
             self.trust, satisfaction, vectors.reputation[slot],
             build_rate=vectors.trust_build[slot], break_rate=relationship.trust_break_rate,
             reputation_weight=market.reputation_weight))
         self.switching_cost = float(rules.update_switching_cost(
-            self.switching_cost, build_rate=vectors.switching_cost_build[slot] * self.involvement,
+            self.switching_cost,
+            build_rate=rules.switching_cost_build(vectors.switching_cost_build[slot],
+                                                  self.involvement, 0.0),
             floor=market.switching_cost_floor, decay=market.switching_cost_decay))
         self.value, self.satisfaction = float(value), float(satisfaction)
 
@@ -109,13 +116,13 @@ class Customer(mesa.Agent):
         """Book this period's revenue and realized customer lifetime value."""
         model = self.model
         vectors, slot = model.vectors, self.firm + 1
-        sales = rules.revenue(self.spend, vectors.price[slot], model.wallet_share[self.stage])
-        advocate = (self.stage == Stage.STABILITY
-                    and self.satisfaction >= model.config.simulation.satisfied_threshold)
-        benefit = vectors.advocate_value[slot] if advocate else 0.0
-        profit = vectors.margin[slot] * sales - vectors.serve_cost[slot]
+        rate = rules.occasion_rate(self.purchase_rate, model.purchase_depth[self.stage])
+        bought = rules.occasions(model.random.random(), rate)
+        sales = rules.revenue(bought, self.spend, vectors.price[slot],
+                              model.wallet_share[self.stage])
+        profit = rules.margin(sales, vectors.margin[slot], vectors.serve_cost[slot])
         self.revenue_to_date += sales
-        self.clv += (profit + benefit) * model.discount
+        self.clv += profit * model.discount
 
     def move_stage(self) -> None:
         """Draw this period's stage move from the loyalty drive."""
@@ -132,7 +139,8 @@ class Customer(mesa.Agent):
             recovery_threshold=relationship.recovery_threshold,
             steepness=relationship.steepness, advance_rate=relationship.advance_rate,
             decline_rate=relationship.decline_rate, recovery_rate=relationship.recovery_rate,
-            min_stage_age=tables.min_stage_age, exit_rate=relationship.exit_rate,
+            min_stage_age=tables.min_stage_age,
+            exit_rate=relationship.exit_rate * model.vectors.churn_factor[self.firm + 1],
             repair_window=model.config.market.repair_window,
             switching_cost_buffer=relationship.switching_cost_buffer,
             overdue_exit_multiplier=relationship.overdue_exit_multiplier,
@@ -154,8 +162,15 @@ class Customer(mesa.Agent):
         """Search the market; leave for the best visible alternative, or leave it."""
         model = self.model
         market, vectors, random = model.config.market, model.vectors, model.random
-        searching = random.random() < min(market.search_probability * self.churn_propensity, 1.0)
-        if not (searching or self.leaving):
+        self.gone = random.random() < market.category_exit_rate  # life reasons, not a choice
+        if self.gone:
+            model.defections[self.firm] += 1
+            self.last_firm, self.firm, self.stage = self.firm, NO_FIRM, Stage.EXITED
+            self.leaving = False
+            return
+        chance = rules.search_chance(
+            market.search_probability * vectors.churn_factor[self.firm + 1], self.churn_propensity)
+        if not (random.random() < chance or self.leaving):
             return
         current_adaptation = vectors.adaptation[self.firm + 1]
         best_value, best_firm = market.outside_value, NO_FIRM
@@ -175,8 +190,9 @@ class Customer(mesa.Agent):
             trust_weight=relationship.defection_trust_weight,
             temperature=relationship.defection_temperature,
         )
-        if self.leaving and best_value - relationship.defection_switching_cost_weight * (
-                self.switching_cost) <= market.outside_value:
+        if self.leaving and not rules.goes_to_rival(
+                best_value, self.switching_cost, relationship.defection_switching_cost_weight,
+                market.outside_value):
             best_firm = NO_FIRM  # exiting from decline: a rival must be worth the switch
         if self.leaving or random.random() < probability:
             model.defections[self.firm] += 1
@@ -195,16 +211,37 @@ class Customer(mesa.Agent):
         self.stage = self.stage_before_decline = self.deepest_stage = Stage.EXPLORATION
         self.stage_age = self.tenure = self.stability_periods = 0
         self.satisfaction = relationship.satisfaction_at_confirmation
-        self.trust = ((1.0 - market.reputation_weight) * relationship.initial_trust
-                      + market.reputation_weight * model.firms[firm].reputation)
+        self.trust = rules.initial_trust(relationship.initial_trust, model.firms[firm].reputation,
+                                         market.reputation_weight)
         self.switching_cost = market.switching_cost_floor
         self.revenue_to_date = self.clv = 0.0
 
-    def reenter(self) -> None:
-        """An out-of-market customer may become a prospect again."""
-        if self.model.random.random() < self.model.config.market.reentry_rate:
+    def settle(self) -> None:
+        """Out of a relationship: leave the category (life reasons), or re-enter the market.
+
+        A customer who left the category this period or now is replaced by a
+        new arrival (a prospect with fresh traits).
+        """
+        model = self.model
+        market = model.config.market
+        if self.stage in ACTIVE:
+            return
+        if not self.gone and model.random.random() < market.category_exit_rate:
+            self.gone = True
+        if self.gone:
+            model.arrivals += 1
+            self.remove()
+            traits = draw_traits(model.config, model.rng, 1)
+            Customer(model, **{name: traits[name][0].item() for name in TRAITS},
+                     firm=NO_FIRM, stage=Stage.PROSPECT, stage_before_decline=Stage.PROSPECT,
+                     deepest_stage=Stage.PROSPECT, expectation=traits["expectation"][0].item(),
+                     value=traits["expectation"][0].item(),
+                     satisfaction=model.relationship.satisfaction_at_confirmation,
+                     trust=model.relationship.initial_trust,
+                     switching_cost=market.switching_cost_floor)
+        elif self.stage == Stage.EXITED and model.random.random() < market.reentry_rate:
             self.stage = Stage.PROSPECT
-            self.model.reentries += 1
+            model.reentries += 1
 
 
 class ReferenceModel(mesa.Model):
@@ -223,6 +260,7 @@ class ReferenceModel(mesa.Model):
         self.relationship = self.config.relationship
         self.tables = StageTables.from_config(self.config)
         self.wallet_share = self.tables.wallet_share.tolist()
+        self.purchase_depth = self.tables.purchase_depth.tolist()
         population = Population.generate(self.config, self.rng)
         columns = {name: getattr(population, name).tolist() for name in TRAITS + STATE}
         for values in zip(*columns.values(), strict=True):
@@ -234,7 +272,7 @@ class ReferenceModel(mesa.Model):
         ]
         self.ledger = Ledger(self.config.simulation.periods, [f.name for f in self.firms],
                              [f.params.strategy for f in self.firms])
-        self.reentries = 0
+        self.reentries = self.arrivals = 0
         self.defections = [0] * len(self.firms)
         self._record(0)
 
@@ -250,8 +288,9 @@ class ReferenceModel(mesa.Model):
         self.defections = [0] * len(self.firms)
         self.customers.shuffle_do("step")
         self._acquire()
-        self.reentries = 0
-        self.customers.select(lambda c: c.stage == Stage.EXITED).shuffle_do("reenter")
+        self.reentries = self.arrivals = 0
+        self.customers.select(lambda c: c.stage not in ACTIVE).shuffle_do("settle")
+        self.customers = self.agents_by_type[Customer]
         self._update_reputation()
         self._record(t)
 
@@ -277,6 +316,7 @@ class ReferenceModel(mesa.Model):
             strength=market.negative_word_of_mouth)
         rates = np.array([f.actions.acquisition_rate for f in self.firms])
         referrals = rules.expected_referrals(np.array(advocates),
+                                             len(prospects) / len(self.customers),
                                              referral_rate=self.relationship.referral_rate,
                                              reach=market.word_of_mouth_reach)
         wanted = self.rng.poisson(np.concatenate([rates * len(prospects), referrals]) *
@@ -330,6 +370,7 @@ class ReferenceModel(mesa.Model):
             "prospects": stage_counts[Stage.PROSPECT],
             "out_of_market": stage_counts[Stage.EXITED],
             "reentries": self.reentries,
+            "arrivals": self.arrivals,
         })
 
     def firm_frame(self):

@@ -97,7 +97,16 @@ class MarketConfig(StrictModel):
 
     setting: str = Field("traditional", description="preset name: traditional or ecommerce")
     initial_expectation: Share = Field(description="mean value expectation of a new customer")
-    expectation_adapt_rate: Rate = Field(description="share of the gap V - E closed per period")
+    expectation_adapt_rate: Rate = Field(
+        description="share of the gap to the expectation target closed per period when it rises"
+    )
+    expectation_adapt_down_rate: Rate = Field(
+        description="share of the gap closed per period when the target is below the expectation"
+    )
+    expectation_anchor: Share = Field(
+        description="how far expectations follow the firm's own delivery (1: all the way); "
+                    "the rest stays with the customer's own expectation norm"
+    )
     expectation_drift: Annotated[float, Field(ge=0.0, le=0.05)] = Field(
         description="upward drift of expectations per period"
     )
@@ -106,6 +115,12 @@ class MarketConfig(StrictModel):
         description="multiplier on customers' personalization need"
     )
     imitation: Share = Field(description="share of a firm's personalization rivals copy")
+    price_weight: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
+        description="multiplier on customers' price sensitivity (prices are compared more online)"
+    )
+    fit_spread: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        description="spread of customers' idiosyncratic taste for each firm's standard offer"
+    )
     reputation_weight: Share = Field(description="weight of firm reputation in the trust target")
     switching_cost_floor: Share = Field(description="switching cost of a fresh relationship")
     switching_cost_scale: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
@@ -120,13 +135,17 @@ class MarketConfig(StrictModel):
     outside_value: Annotated[float, Field(ge=-1.0, le=2.0)] = Field(
         description="value of leaving the market (the outside option)"
     )
-    word_of_mouth_reach: Annotated[float, Field(ge=0.0, le=20.0)] = Field(
+    word_of_mouth_reach: Annotated[float, Field(ge=0.0, le=50.0)] = Field(
         description="multiplier on referrals per advocate"
     )
     negative_word_of_mouth: Annotated[float, Field(ge=0.0, le=20.0)] = Field(
         description="strength of acquisition damping by detractors"
     )
     reentry_rate: Rate = Field(description="per-period chance an out-of-market customer returns")
+    category_exit_rate: Annotated[float, Field(ge=0.0, le=0.2)] = Field(
+        description="per-period chance a customer leaves the category for life reasons; "
+                    "each is replaced by a new prospect"
+    )
     stage_weights: StageWeights
 
     @model_validator(mode="before")
@@ -153,12 +172,17 @@ class Segment(StrictModel):
     need_distance: Share = Field(description="distance of needs from the standard offer")
     personalization_need: Share = Field(description="how much misfit with the offer hurts")
     price_sensitivity: Annotated[float, Field(ge=0.0, le=5.0)]
-    spend: Positive = Field(description="median spend per period at full share of wallet")
+    spend: Positive = Field(
+        description="median spend per purchase occasion at full share of wallet"
+    )
     churn_propensity: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
         description="multiplier on the search probability"
     )
     involvement: Share = Field(
         1.0, description="how much relational benefits and switching-cost build-up count"
+    )
+    purchase_rate: Annotated[float, Field(gt=0.0, le=4.0)] = Field(
+        1.0, description="mean purchase occasions per period in the category"
     )
 
 
@@ -185,6 +209,12 @@ class CustomersConfig(StrictModel):
     )
     churn_dispersion: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
         3.0, description="gamma shape of churn propensity (larger: more alike)"
+    )
+    expectation_spread: Annotated[float, Field(ge=0.0, le=0.5)] = Field(
+        0.17, description="standard deviation of customers' expectation norms"
+    )
+    purchase_rate_dispersion: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        2.0, description="gamma shape of the purchase rate (larger: more alike)"
     )
 
     @model_validator(mode="after")
@@ -217,7 +247,7 @@ class PerStage(StrictModel):
 class RelationshipConfig(StrictModel):
     """How relationships move: satisfaction, trust, stage transitions, defection, money."""
 
-    satisfaction_at_confirmation: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.68
+    satisfaction_at_confirmation: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.72
     satisfaction_sensitivity: Annotated[float, Field(ge=0.0, le=100.0)] = 6.0
     satisfaction_rate: Rate = 0.35
     satisfaction_convexity: Annotated[float, Field(ge=1.0, le=10.0)] = 2.5
@@ -231,11 +261,11 @@ class RelationshipConfig(StrictModel):
     recovery_threshold: Share = 0.45
     steepness: Annotated[float, Field(gt=0.0, le=200.0)] = 14.0
     advance_rate: Rate = 0.30
-    decline_rate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.10
+    decline_rate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.13
     recovery_rate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.25
     min_age_exploration: Annotated[int, Field(ge=0, le=120)] = 2
     min_age_formation: Annotated[int, Field(ge=0, le=120)] = 4
-    exit_rate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.12
+    exit_rate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.18
     switching_cost_buffer: Share = 0.8
     overdue_exit_multiplier: Annotated[float, Field(ge=1.0, le=10.0)] = 3.0
     defection_hurdle: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.02
@@ -244,7 +274,11 @@ class RelationshipConfig(StrictModel):
     defection_temperature: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     wallet_share: PerStage = PerStage(exploration=0.35, formation=0.65, stability=0.90,
                                       decline=0.50)
-    referral_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+    purchase_depth: PerStage = PerStage(exploration=0.6, formation=0.8, stability=1.0,
+                                        decline=0.6)
+    referral_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.08, description="people each advocate recommends the firm to per period (at reach 1)"
+    )
 
     @model_validator(mode="after")
     def _trust_breaks_faster(self):
@@ -338,18 +372,36 @@ class FirmConfig(StrictModel):
     relational_tau: Annotated[float, Field(gt=0.0, le=1000.0)] = 12.0
     quality: Share = 0.60
     digital_quality: Share = 0.60
-    price: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
+    price: Annotated[float, Field(gt=0.0, le=10.0)]
     margin: Share = Field(0.40, description="gross margin on revenue")
     acquisition_rate: Rate = Field(0.01, description="share of prospects reached per period")
-    acquisition_cost: NonNegative = Field(2.0, description="cost per acquired customer")
-    referral_value: NonNegative = Field(2.0, description="value of one referral to the firm")
+    acquisition_cost: NonNegative = Field(
+        description="cost of winning one customer by marketing or from a rival"
+    )
+    referral_cost: NonNegative = Field(
+        description="cost of one referred customer (the referral reward)"
+    )
+    churn_factor: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
+        1.0, description="retention lever: multiplier on its customers' chance to search and "
+                         "to exit from decline (1: none; run.py facts uses it for fact 7)"
+    )
     policies: tuple[PolicyConfig, ...] = Field((), description="retention policies it runs")
 
     @model_validator(mode="before")
     @classmethod
     def _fill_from_strategy(cls, data):
+        if isinstance(data, dict) and "referral_value" in data:
+            raise ValueError("referral_value was removed: a referral is now worth the "
+                             "acquisition cost it saves; set acquisition_cost and referral_cost")
         return _with_preset(data, "strategy", STRATEGIES, "clasp",
                             lambda n: dict(STRATEGIES[n].traits))
+
+    @model_validator(mode="after")
+    def _referral_cheaper(self):
+        if self.referral_cost > self.acquisition_cost:
+            raise ValueError("referral_cost must be at most acquisition_cost (a referral "
+                             "saves acquisition cost)")
+        return self
 
     @field_validator("strategy")
     @classmethod
@@ -377,15 +429,22 @@ class SimulationConfig(StrictModel):
     seed: Annotated[int, Field(ge=0)] = 0
     replications: Annotated[int, Field(ge=1, le=100_000)] = 1
     initial_customer_share: Share = Field(
-        0.5, description="share of customers that start with a firm (in exploration)"
+        0.75, description="share of customers that start with a firm (in exploration)"
     )
-    discount_rate: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        0.01, description="discount rate per period, above 0: customer equity projects "
-                          "current customers over an infinite horizon, which a customer "
-                          "never lost would make infinite at a rate of 0"
+    warm_up: Annotated[int, Field(ge=0, le=1_000)] = Field(
+        0, description="periods run before period 0 and excluded from every figure, so that "
+                       "measurement starts from the market's steady state"
+    )
+    discount_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.01, description="discount rate per period"
+    )
+    planning_horizon: Annotated[int, Field(ge=0, le=600)] = Field(
+        36, description="periods after the run over which current customers' remaining "
+                        "value is projected (customer equity's projected remainder)"
     )
     satisfied_threshold: Share = Field(
-        0.6, description="satisfaction at or above which a customer counts as satisfied"
+        0.5, description="satisfaction at or above which a customer counts as satisfied "
+                         "(one mark for every strategy and setting)"
     )
     long_stability: Annotated[int, Field(ge=1, le=10_000)] = Field(
         24, description="periods of stability that make a trajectory type IV"

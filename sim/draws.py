@@ -69,6 +69,14 @@ DEFECT = 3
 """Whether a searching customer defects."""
 REENTRY = 4
 """Whether a customer out of the market becomes a prospect again."""
+OCCASIONS = 5
+"""The uniform whose inversion gives the period's purchase occasions."""
+LIFE = 6
+"""Whether an active customer leaves the category for life reasons."""
+LIFE_OUTSIDE = 7
+"""Whether a prospect or a customer out of the market leaves the category for life reasons."""
+TASTE_PERIOD = 0xFFFF
+"""The period slot of taste draws (:func:`taste_uniform`): beyond any period a run has."""
 RIVAL = 8
 """Rival ``j`` is seen with stream ``RIVAL + 2 j`` and perceived with shock ``RIVAL + 2 j + 1``."""
 RETRY = 256
@@ -172,3 +180,14 @@ def sample(key, period, customers, stream, normals=False):
     for i in range(customers):
         out[i] = normal(key, period, i, stream) if normals else uniform(key, period, i, stream)
     return out
+
+
+@_jit
+def taste_uniform(key, identity, firm):
+    """The uniform behind customer ``identity``'s taste for ``firm``'s offer, fixed for life.
+
+    Drawn at :data:`TASTE_PERIOD`, a period no run reaches, on stream ``firm``:
+    the same number every period, for every engine. ``identity`` is taken
+    modulo 2**32.
+    """
+    return uniform(key, TASTE_PERIOD, np.uint64(identity) & np.uint64(0xFFFFFFFF), firm)

@@ -75,44 +75,47 @@ LANES = 4
 
 
 # columns of live_period's per-firm sums
-(REVENUE, SERVE_COST, REFERRAL_VALUE, PROFIT, ADVANCES, DECLINES, RECOVERIES, DEFECTIONS) = range(8)
+(REVENUE, SERVE_COST, OCCASIONS, PROFIT, ADVANCES, DECLINES, RECOVERIES, DEFECTIONS) = range(8)
 DEFECTIONS_BY_STAGE = 8  # + stage - 1: exploration, formation, stability, decline
 DEFECTIONS_RIVAL, DEFECTIONS_MARKET, EXITS_FROM_DECLINE, SATISFIED_DEFECTORS = range(12, 16)
 ENDED_CLV = 16
 TRAJECTORY = 17  # + type - 1: I, II, III, IV
 ACQUISITIONS_RIVAL = 21  # by destination firm
 DECLINING, ADVOCATES_AFTER = 22, 23  # customers in decline / advocates after defection
-LIVE_FIELDS = 24
+DEFECTIONS_LIFE = 24  # relationships ended because the customer left the category
+LIVE_FIELDS = 25
 
 # rows of live_period's per-block scratch: what book adds into the per-firm sums
-(ROW_SALES, ROW_BENEFIT, ROW_PROFIT, ROW_INCREMENT, ROW_ADVANCED, ROW_DECLINED,
- ROW_RECOVERED) = range(7)
-TALLY_ROWS = 7
+(ROW_SALES, ROW_OCCASIONS, ROW_PROFIT, ROW_INCREMENT, ROW_ADVANCED, ROW_DECLINED,
+ ROW_RECOVERED, ROW_LIFE) = range(8)
+TALLY_ROWS = 8
 # rows of its scratch for the searchers, one column per searcher
 (NEED_DISTANCE, PERSONALIZATION_NEED, PRICE_SENSITIVITY, INVOLVEMENT, SLOT, LEAVING, VALUE, TRUST,
- SWITCHING_COST, BEST_VALUE, BEST, DEFECTS) = range(12)
-LOOK_ROWS = 12
+ SWITCHING_COST, BEST_VALUE, BEST, DEFECTS, LIFE) = range(13)
+LOOK_ROWS = 13
 
 # columns of settle_period's per-firm sums: customers by stage (0-5), then
 SUM_VALUE, SUM_EXPECTATION, SUM_SATISFACTION, SUM_TRUST, SUM_SWITCHING_COST = range(6, 11)
-SUM_MISFIT, ADVOCATES, REENTRIES = 11, 12, 13
-SETTLE_FIELDS = 14
+SUM_MISFIT, ADVOCATES, REENTRIES, ARRIVALS = 11, 12, 13, 14
+SETTLE_FIELDS = 15
 
 Customers = namedtuple("Customers", [
     "firm", "last_firm", "stage", "stage_before_decline", "deepest_stage", "stage_age", "tenure",
     "stability_periods", "acquired_period", "left_period", "need_distance",
     "personalization_need", "price_sensitivity", "spend", "churn_propensity", "involvement",
-    "expectation", "value", "satisfaction", "trust", "switching_cost", "revenue_to_date", "clv",
+    "purchase_rate", "expectation_norm", "identity", "expectation", "value", "satisfaction",
+    "trust", "switching_cost", "revenue_to_date", "clv",
 ])
 """The :class:`sim.population.Population` arrays the kernels read or update."""
 
 SLOT_FIELDS = (
     "quality", "digital_quality", "price", "adaptation", "relational_benefit", "relational_tau",
     "experience_noise", "trust_build", "switching_cost_build", "serve_cost", "margin",
-    "reputation", "advocate_value",
+    "reputation", "churn_factor",
 )
 WEIGHT_FIELDS = ("value_weight", "satisfaction_weight", "trust_weight", "switching_cost_weight")
-STAGE_FIELDS = ("wallet_share", *WEIGHT_FIELDS, "advance_threshold", "min_stage_age")
+STAGE_FIELDS = ("wallet_share", "purchase_depth", *WEIGHT_FIELDS, "advance_threshold",
+                "min_stage_age")
 FirmSlots = namedtuple("FirmSlots", SLOT_FIELDS + STAGE_FIELDS)
 """This period's firm parameters by slot (:class:`sim.model.FirmVectors`), plus the stage tables.
 
@@ -151,7 +154,7 @@ def stage_rows(stage_tables: dict) -> dict:
 
     weights = stage_tables["loyalty_weights"]
     rows = {name: by_stage(stage_tables[name])
-            for name in ("wallet_share", "advance_threshold", "min_stage_age")}
+            for name in ("wallet_share", "purchase_depth", "advance_threshold", "min_stage_age")}
     rows.update({name: by_stage(weights[:, k]) for k, name in enumerate(WEIGHT_FIELDS)})
     return rows
 
@@ -173,9 +176,11 @@ def firm_slots(firms: dict, stage_rows: dict) -> FirmSlots:
 
 
 Parameters = namedtuple("Parameters", [
-    "digital_weight", "personalization_weight", "satisfaction_at_confirmation",
+    "digital_weight", "personalization_weight", "price_weight", "satisfaction_at_confirmation",
     "satisfaction_sensitivity", "satisfaction_rate", "expectation_adapt_rate",
-    "expectation_drift", "trust_break_rate", "reputation_weight", "switching_cost_floor",
+    "expectation_adapt_down_rate", "expectation_anchor", "fit_spread",
+    "category_exit_rate", "expectation_drift", "trust_break_rate", "reputation_weight",
+    "switching_cost_floor",
     "switching_cost_decay", "satisfaction_convexity", "decline_threshold", "recovery_threshold",
     "steepness", "advance_rate", "decline_rate", "recovery_rate", "exit_rate", "repair_window",
     "switching_cost_buffer", "overdue_exit_multiplier", "satisfied_threshold",
@@ -201,7 +206,16 @@ update_satisfaction = _jit(rules.update_satisfaction)
 update_expectation = _jit(rules.update_expectation)
 update_trust = _jit(rules.update_trust)
 update_switching_cost = _jit(rules.update_switching_cost)
+offer_fit = _jit(rules.offer_fit)
+taste = _jit(rules.taste)
+occasion_rate = _jit(rules.occasion_rate)
+occasions = _jit(rules.occasions)
 revenue = _jit(rules.revenue)
+margin = _jit(rules.margin)
+search_chance = _jit(rules.search_chance)
+switching_cost_build = _jit(rules.switching_cost_build)
+initial_trust = _jit(rules.initial_trust)
+goes_to_rival = _jit(rules.goes_to_rival)
 satisfaction_utility = _jit(rules.satisfaction_utility)
 loyalty_drive = _jit(rules.loyalty_drive)
 defection_probability = _jit(rules.defection_probability)
@@ -252,7 +266,7 @@ def _growth_at(table, tenure, relational_tau, slot):
 
 def _build(fingerprint: str):
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def experience(first, last, c, f, p, m, offset, shock, growth):
+    def experience(first, last, key, c, f, p, m, offset, shock, growth):
         """Step 2 for customers ``first`` to ``last``: value, satisfaction and the rest.
 
         Runs over every customer and keeps the new state of the active ones
@@ -268,20 +282,23 @@ def _build(fingerprint: str):
             active = is_active(stage)
             slot = c.firm[i] + 1
             noise = take(f.experience_noise, slot) * shock[k]
+            adaptation = take(f.adaptation, slot)
+            fit = offer_fit(p.fit_spread, adaptation,
+                            taste(draws.taste_uniform(key, c.identity[i], slot - 1)))
             value = perceived_value(
                 quality=take(f.quality, slot), digital_quality=take(f.digital_quality, slot),
                 digital_weight=p.digital_weight, need_distance=c.need_distance[i],
                 personalization_need=c.personalization_need[i],
                 personalization_weight=p.personalization_weight,
-                adaptation=take(f.adaptation, slot), price=take(f.price, slot),
-                price_sensitivity=c.price_sensitivity[i],
+                adaptation=adaptation, price=take(f.price, slot),
+                price_sensitivity=c.price_sensitivity[i], price_weight=p.price_weight,
                 relational_benefit=take(f.relational_benefit, slot),
                 growth=growth_at(growth, c.tenure[i], take(f.relational_tau, slot), slot),
                 involvement=c.involvement[i], shock=noise,
             )
-            value += m.value_bonus[i - offset]
-            build = (take(f.switching_cost_build, slot) * c.involvement[i]
-                     + m.switching_cost_bonus[i - offset])
+            value += fit + m.value_bonus[i - offset]
+            build = switching_cost_build(take(f.switching_cost_build, slot), c.involvement[i],
+                                         m.switching_cost_bonus[i - offset])
             drift = p.expectation_drift + m.expectation_push[i - offset]
             expectation = c.expectation[i]
             target = satisfaction_target(value, expectation,
@@ -289,8 +306,10 @@ def _build(fingerprint: str):
                                          sensitivity=p.satisfaction_sensitivity)
             satisfaction = update_satisfaction(c.satisfaction[i], target,
                                                rate=p.satisfaction_rate)
-            expectation = update_expectation(expectation, value,
-                                             adapt_rate=p.expectation_adapt_rate, drift=drift)
+            expectation = update_expectation(expectation, value, c.expectation_norm[i],
+                                             adapt_up=p.expectation_adapt_rate,
+                                             adapt_down=p.expectation_adapt_down_rate,
+                                             anchor=p.expectation_anchor, drift=drift)
             # trust reads the stored (float32) satisfaction, as a new period would
             satisfaction = np.float32(satisfaction)
             trust = update_trust(c.trust[i], satisfaction, take(f.reputation, slot),
@@ -298,13 +317,25 @@ def _build(fingerprint: str):
                                  break_rate=p.trust_break_rate,
                                  reputation_weight=p.reputation_weight)
             switching_cost = update_switching_cost(
-                c.switching_cost[i], build_rate=min(build, 1.0), floor=p.switching_cost_floor,
+                c.switching_cost[i], build_rate=build, floor=p.switching_cost_floor,
                 decay=p.switching_cost_decay)
             c.satisfaction[i] = choose(active, satisfaction, c.satisfaction[i])
             c.expectation[i] = choose(active, expectation, c.expectation[i])
             c.trust[i] = choose(active, trust, c.trust[i])
             c.switching_cost[i] = choose(active, switching_cost, c.switching_cost[i])
             c.value[i] = choose(active, value, c.value[i])
+
+    @numba.njit(nogil=True, error_model="numpy", inline="always")
+    def purchase_occasions(first, last, key, t, c, f, tally):
+        """Step 3's purchase occasions of customers ``first`` to ``last``, into ``tally``.
+
+        A pass of its own, ahead of the money pass: the Poisson inversion
+        (:func:`sim.rules.occasions`) has a loop of its own.
+        """
+        for k in range(last - first):
+            i = first + k
+            rate = occasion_rate(c.purchase_rate[i], take(f.purchase_depth, c.stage[i]))
+            tally[ROW_OCCASIONS, k] = occasions(draws.uniform(key, t, i, draws.OCCASIONS), rate)
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
     def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, tally):
@@ -323,22 +354,22 @@ def _build(fingerprint: str):
             value, satisfaction = c.value[i], c.satisfaction[i]
             trust, switching_cost = c.trust[i], c.switching_cost[i]
 
-            # 3. money
+            # 3. money: purchase occasions, then what they are worth
             price = take(f.price, slot) * m.price_multiplier[i - offset]
             wallet = take(f.wallet_share, stage) * m.wallet_multiplier[i - offset]
-            sales = np.float32(revenue(c.spend[i], price, wallet))
-            advocate = is_advocate(stage, satisfaction, satisfied_threshold=p.satisfied_threshold)
-            benefit = choose(advocate, take(f.advocate_value, slot), 0.0)
-            profit = take(f.margin, slot) * sales - take(f.serve_cost, slot)
+            bought = tally[ROW_OCCASIONS, k]  # from purchase_occasions
+            sales = np.float32(revenue(bought, c.spend[i], price, wallet))
+            profit = margin(sales, take(f.margin, slot), take(f.serve_cost, slot))
             spent = np.float64(m.cost[i - offset])  # policy spending, in double precision
-            increment = np.float32((profit - spent + benefit) * p.discount)
+            increment = np.float32((profit - spent) * p.discount)
+            bought = choose(active, bought, 0.0)
             sales = choose(active, sales, np.float32(0.0))
             increment = choose(active, increment, np.float32(0.0))
             c.revenue_to_date[i] += sales
             c.clv[i] += increment
             # the inactive are booked under slot 0, which no firm reads
             tally[ROW_SALES, k], tally[ROW_INCREMENT, k] = sales, increment
-            tally[ROW_BENEFIT, k], tally[ROW_PROFIT, k] = benefit, profit
+            tally[ROW_OCCASIONS, k], tally[ROW_PROFIT, k] = bought, profit
 
             # 4. stage move
             utility = satisfaction_utility(satisfaction, convexity=p.satisfaction_convexity)
@@ -351,7 +382,7 @@ def _build(fingerprint: str):
                 recovery_threshold=p.recovery_threshold, steepness=p.steepness,
                 advance_rate=p.advance_rate, decline_rate=p.decline_rate,
                 recovery_rate=p.recovery_rate + m.recovery_bonus[i - offset],
-                min_stage_age=f.min_stage_age, exit_rate=p.exit_rate,
+                min_stage_age=f.min_stage_age, exit_rate=p.exit_rate * take(f.churn_factor, slot),
                 repair_window=p.repair_window, switching_cost_buffer=p.switching_cost_buffer,
                 overdue_exit_multiplier=p.overdue_exit_multiplier,
             )
@@ -361,7 +392,7 @@ def _build(fingerprint: str):
             new_stage[k] = choose(active, new, stage)
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def move_on(first, last, key, t, c, p, new_stage, tally, searching):
+    def move_on(first, last, key, t, c, f, p, new_stage, tally, searching):
         """The rest of steps 4-5 for customers ``first`` to ``last``, as vector code.
 
         Carries out the stage moves in ``new_stage`` (ages, tenure, deepest
@@ -387,14 +418,19 @@ def _build(fingerprint: str):
             c.deepest_stage[i] = choose(deeper, new, c.deepest_stage[i])
             leaving = new == EXITED  # carried out in book, where the customer goes is decided
             c.stage[i] = choose(leaving, stage, new)
+            # leaving the category for life reasons (moving, life changes): not a choice
+            life = active & (draws.uniform(key, t, i, draws.LIFE) < p.category_exit_rate)
+            tally[ROW_LIFE, k] = life
 
             # 5. whether the customer looks at the alternatives: those who leave, and searchers
-            search = min(p.search_probability * c.churn_propensity[i], 1.0)
-            searching[k] = active & (leaving | (draws.uniform(key, t, i, draws.SEARCH) < search))
+            search = search_chance(p.search_probability * take(f.churn_factor, c.firm[i] + 1),
+                                   c.churn_propensity[i])
+            searching[k] = active & (leaving | life
+                                     | (draws.uniform(key, t, i, draws.SEARCH) < search))
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def look_around(first, last, key, t, c, f, p, n_firms, new_stage, searching, who, look,
-                    shock, accepted):
+    def look_around(first, last, key, t, c, f, p, n_firms, new_stage, tally, searching, who,
+                    look, shock, accepted):
         """Step 5's search for customers ``first`` to ``last``: best alternative, decision.
 
         The searchers (``searching``) are listed in ``who`` and their state
@@ -417,6 +453,7 @@ def _build(fingerprint: str):
             look[INVOLVEMENT, q] = c.involvement[i]
             look[SLOT, q] = c.firm[i] + 1
             look[LEAVING, q] = new_stage[who[q]] == EXITED
+            look[LIFE, q] = tally[ROW_LIFE, who[q]]
             look[VALUE, q], look[TRUST, q] = c.value[i], c.trust[i]
             look[SWITCHING_COST, q] = c.switching_cost[i]
             look[BEST_VALUE, q], look[BEST, q] = p.outside_value, NO_FIRM
@@ -434,14 +471,18 @@ def _build(fingerprint: str):
                 slot = np.intp(look[SLOT, q])
                 seen = (j != slot - 1) & (draws.uniform(key, t, i, seen_stream)
                                           < p.rival_visibility)
-                rival = perceived_value(
+                adaptation = rival_adaptation(take(f.adaptation, j + 1), take(f.adaptation, slot),
+                                              p.imitation)
+                fit = offer_fit(p.fit_spread, adaptation,
+                                taste(draws.taste_uniform(key, c.identity[i], j)))
+                rival = fit + perceived_value(
                     quality=take(f.quality, j + 1), digital_quality=take(f.digital_quality, j + 1),
                     digital_weight=p.digital_weight, need_distance=look[NEED_DISTANCE, q],
                     personalization_need=look[PERSONALIZATION_NEED, q],
                     personalization_weight=p.personalization_weight,
-                    adaptation=rival_adaptation(take(f.adaptation, j + 1), take(f.adaptation, slot),
-                                                p.imitation),
-                    price=take(f.price, j + 1), price_sensitivity=look[PRICE_SENSITIVITY, q],
+                    adaptation=adaptation, price=take(f.price, j + 1),
+                    price_sensitivity=look[PRICE_SENSITIVITY, q],
+                    price_weight=p.price_weight,
                     relational_benefit=take(f.relational_benefit, j + 1),
                     growth=relational_growth(0, take(f.relational_tau, j + 1)),
                     involvement=look[INVOLVEMENT, q],
@@ -458,13 +499,13 @@ def _build(fingerprint: str):
                 switching_cost_weight=p.defection_switching_cost_weight,
                 trust_weight=p.defection_trust_weight, temperature=p.defection_temperature,
             )
-            look[DEFECTS, q] = (look[LEAVING, q] != 0.0) | (
+            look[DEFECTS, q] = (look[LEAVING, q] != 0.0) | (look[LIFE, q] != 0.0) | (
                 draws.uniform(key, t, i, draws.DEFECT) < probability)
         return searchers
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def book(first, last, t, c, f, p, m, sums, lanes, moved, sales_out, increment_out, new_stage,
-             tally, searchers, who, look):
+    def book(first, last, t, c, f, p, m, sums, lanes, moved, sales_out, increment_out,
+             occasions_out, arrived, new_stage, tally, searchers, who, look):
         """Steps 4-5 for customers ``first`` to ``last``: book the moves, then defection.
 
         Adds the customers' money and moves into the per-firm ``lanes``; then
@@ -481,7 +522,7 @@ def _build(fingerprint: str):
             at = lane_of(home, i, LIVE_FIELDS)
             lanes[at + REVENUE] += tally[ROW_SALES, k]
             lanes[at + SERVE_COST] += take(f.serve_cost, home)
-            lanes[at + REFERRAL_VALUE] += tally[ROW_BENEFIT, k]
+            lanes[at + OCCASIONS] += tally[ROW_OCCASIONS, k]
             lanes[at + PROFIT] += tally[ROW_PROFIT, k]
             lanes[at + ADVANCES] += tally[ROW_ADVANCED, k]
             lanes[at + DECLINES] += tally[ROW_DECLINED, k]
@@ -490,6 +531,7 @@ def _build(fingerprint: str):
             for i in range(u_first, u_last):
                 sales_out[i] = tally[ROW_SALES, i - u_first]
                 increment_out[i] = tally[ROW_INCREMENT, i - u_first]
+                occasions_out[i] = tally[ROW_OCCASIONS, i - u_first]
         if m.active:
             for i in range(u_first, u_last):
                 moved[i] = new_stage[i - u_first]
@@ -500,12 +542,16 @@ def _build(fingerprint: str):
                 continue
             i = first + who[q]
             best, leaving = np.intp(look[BEST, q]), new_stage[who[q]] == EXITED
+            life = look[LIFE, q] != 0.0
             # a declining customer who exits goes to a rival only if the rival beats
             # leaving the market by more than the cost of switching to it
-            barrier = p.defection_switching_cost_weight * c.switching_cost[i]
-            if leaving and look[BEST_VALUE, q] - barrier <= p.outside_value:
+            if leaving and not goes_to_rival(look[BEST_VALUE, q], c.switching_cost[i],
+                                             p.defection_switching_cost_weight, p.outside_value):
                 best = NO_FIRM
-            end_relationship(c, p, t, i, sums, c.firm[i] + 1, best, leaving)
+            if life:  # gone from the category: replaced by a new prospect after settle
+                best = NO_FIRM
+                arrived[i] = True
+            end_relationship(c, p, t, i, sums, c.firm[i] + 1, best, leaving, life)
             if best == NO_FIRM:
                 c.firm[i] = NO_FIRM
                 c.stage[i] = EXITED
@@ -522,7 +568,8 @@ def _build(fingerprint: str):
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
     def live_chunk(start, stop, key, t, c, f, p, m, growth, sums, moved, sales_out, increment_out,
-                   lanes, shock, accepted, new_stage, tally, searching, who, look):
+                   occasions_out, arrived, lanes, shock, accepted, new_stage, tally, searching,
+                   who, look):
         """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
 
         Block by block of :data:`BLOCK` customers, pass by pass (see the
@@ -541,8 +588,9 @@ def _build(fingerprint: str):
             lookup_table(f.trust_build, TUPLE_SLOTS),
             lookup_table(f.switching_cost_build, TUPLE_SLOTS),
             lookup_table(f.serve_cost, TUPLE_SLOTS), lookup_table(f.margin, TUPLE_SLOTS),
-            lookup_table(f.reputation, TUPLE_SLOTS), lookup_table(f.advocate_value, TUPLE_SLOTS),
-            lookup_table(f.wallet_share, N_STAGES), lookup_table(f.value_weight, N_STAGES),
+            lookup_table(f.reputation, TUPLE_SLOTS), lookup_table(f.churn_factor, TUPLE_SLOTS),
+            lookup_table(f.wallet_share, N_STAGES), lookup_table(f.purchase_depth, N_STAGES),
+            lookup_table(f.value_weight, N_STAGES),
             lookup_table(f.satisfaction_weight, N_STAGES), lookup_table(f.trust_weight, N_STAGES),
             lookup_table(f.switching_cost_weight, N_STAGES),
             lookup_table(f.advance_threshold, N_STAGES), lookup_table(f.min_stage_age, N_STAGES),
@@ -562,15 +610,16 @@ def _build(fingerprint: str):
                 if not accepted[i - first]:
                     shock[i - first] = draws.normal(key, t, i, draws.EXPERIENCE)
             if growth.shape[1] > 0:
-                experience(u_first, u_last, c, f, p, m, u_offset, shock, table)
+                experience(u_first, u_last, key, c, f, p, m, u_offset, shock, table)
             else:  # too large a table to build: computed (see growth_table)
-                experience(u_first, u_last, c, f, p, m, u_offset, shock, None)
+                experience(u_first, u_last, key, c, f, p, m, u_offset, shock, None)
+            purchase_occasions(u_first, u_last, key, t, c, f, tally)
             money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, tally)
-            move_on(u_first, u_last, key, t, c, p, new_stage, tally, searching)
-            searchers = look_around(first, last, key, t, c, f, p, n_firms, new_stage, searching,
-                                    who, look, shock, accepted)
+            move_on(u_first, u_last, key, t, c, f, p, new_stage, tally, searching)
+            searchers = look_around(first, last, key, t, c, f, p, n_firms, new_stage, tally,
+                                    searching, who, look, shock, accepted)
             book(first, last, t, c, f, p, m, sums, lanes, moved, sales_out, increment_out,
-                 new_stage, tally, searchers, who, look)
+                 occasions_out, arrived, new_stage, tally, searchers, who, look)
         fold_lanes(lanes, sums)
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
@@ -601,16 +650,24 @@ def _build(fingerprint: str):
                 sums[slot, field] += total
 
     @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def end_relationship(c, p, t, i, sums, slot, destination, from_decline):
-        """Book the end of customer ``i``'s relationship in the sums of its firm's ``slot``."""
+    def end_relationship(c, p, t, i, sums, slot, destination, from_decline, life):
+        """Book the end of customer ``i``'s relationship in the sums of its firm's ``slot``.
+
+        Its reason: ``life`` (left the category), else to a rival or out of the
+        market (``destination``). Only defectors by choice count toward the
+        satisfied defectors and the exits from decline.
+        """
         stage = c.stage[i]
         sums[slot, DEFECTIONS] += 1.0
         sums[slot, DEFECTIONS_BY_STAGE + stage - 1] += 1.0
-        sums[slot, DEFECTIONS_MARKET if destination == NO_FIRM else DEFECTIONS_RIVAL] += 1.0
-        if from_decline:
-            sums[slot, EXITS_FROM_DECLINE] += 1.0
-        if c.satisfaction[i] >= p.satisfied_threshold:
-            sums[slot, SATISFIED_DEFECTORS] += 1.0
+        if life:
+            sums[slot, DEFECTIONS_LIFE] += 1.0
+        else:
+            sums[slot, DEFECTIONS_MARKET if destination == NO_FIRM else DEFECTIONS_RIVAL] += 1.0
+            if from_decline:
+                sums[slot, EXITS_FROM_DECLINE] += 1.0
+            if c.satisfaction[i] >= p.satisfied_threshold:
+                sums[slot, SATISFIED_DEFECTORS] += 1.0
         sums[slot, ENDED_CLV] += c.clv[i]
         kind = trajectory_type(c.deepest_stage[i], c.stability_periods[i], p.long_stability)
         sums[slot, TRAJECTORY + kind - 1] += 1.0
@@ -629,21 +686,29 @@ def _build(fingerprint: str):
         c.stability_periods[i] = 0
         c.acquired_period[i] = t
         c.satisfaction[i] = p.satisfaction_at_confirmation
-        c.trust[i] = ((1.0 - p.reputation_weight) * p.initial_trust
-                      + p.reputation_weight * reputation)
+        c.trust[i] = initial_trust(p.initial_trust, reputation, p.reputation_weight)
         c.switching_cost[i] = p.switching_cost_floor
         c.revenue_to_date[i] = 0.0
         c.clv[i] = 0.0
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
-    def settle_chunk(start, stop, key, t, c, reentry_rate, personalization_weight,
-                     satisfied_threshold, cohort_of, sums, cohorts, lanes):
+    def settle_chunk(start, stop, key, t, c, reentry_rate, category_exit_rate,
+                     personalization_weight, satisfied_threshold, cohort_of, arrived, sums,
+                     cohorts, lanes):
         """:func:`settle_period` for customers ``start`` to ``stop`` (``lanes``: scratch)."""
         assert fingerprint
         lanes[:] = 0.0
         for i in range(np.uintp(start), np.uintp(stop)):  # unsigned: no wraparound checks
             stage = c.stage[i]
-            if stage == EXITED and reentry_rate > 0.0 and (
+            # one life-exit chance a period: those whose relationship ended now had theirs
+            if (not arrived[i] and not is_active(stage) and c.left_period[i] != t
+                    and category_exit_rate > 0.0):
+                arrived[i] = draws.uniform(key, t, i, draws.LIFE_OUTSIDE) < category_exit_rate
+            if arrived[i]:  # left the category; a new prospect takes the place
+                stage = PROSPECT
+                c.stage[i] = stage
+                sums[0, ARRIVALS] += 1.0
+            elif stage == EXITED and reentry_rate > 0.0 and (
                     draws.uniform(key, t, i, draws.REENTRY) < reentry_rate):
                 stage = PROSPECT
                 c.stage[i] = stage
@@ -710,16 +775,17 @@ def _build_drivers(fingerprint: str):
     # the same twice
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
     def live_period(key, t, customers, firms, parameters, modifiers, growth, sums, moved,
-                    sales_out, increment_out):
+                    sales_out, increment_out, occasions_out, arrived):
         """Experience, money, stage move and defection of every active customer in period ``t``.
 
         Updates ``customers`` in place and writes each chunk's per-firm sums
         into ``sums[chunk, slot, field]`` (the ``LIVE_FIELDS`` columns). With
         policies active (``modifiers.active``), ``moved`` receives each active
         customer's stage after its move and before defection; with a purchase
-        log (non-empty ``sales_out``), ``sales_out`` and ``increment_out`` its
-        sales and CLV increment. ``growth`` is :func:`growth_table` of the
-        period.
+        log (non-empty ``sales_out``), ``sales_out``, ``increment_out`` and
+        ``occasions_out`` its sales, CLV increment and purchase occasions.
+        ``arrived`` marks the customers who left the category (to be replaced
+        by new prospects). ``growth`` is :func:`growth_table` of the period.
         """
         assert fingerprint  # ties the cached machine code to the rule sources
         n = customers.stage.size
@@ -735,15 +801,20 @@ def _build_drivers(fingerprint: str):
         for chunk in numba.prange(chunks):
             _live_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers, firms,
                         parameters, modifiers, growth, sums[chunk], moved, sales_out,
-                        increment_out, lanes[chunk], shocks[chunk], accepted[chunk],
+                        increment_out, occasions_out, arrived, lanes[chunk], shocks[chunk],
+                        accepted[chunk],
                         new_stage[chunk], tally[chunk], searching[chunk], who[chunk], look[chunk])
 
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
-    def settle_period(key, t, customers, reentry_rate, personalization_weight,
-                      satisfied_threshold, cohort_of, sums, cohorts):
-        """Re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``) and cohort counts.
+    def settle_period(key, t, customers, reentry_rate, category_exit_rate, personalization_weight,
+                      satisfied_threshold, cohort_of, arrived, sums, cohorts):
+        """Life exits and re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``) and cohorts.
 
-        ``cohort_of[period]`` is the cohort of the customers acquired in ``period``.
+        ``cohort_of[period]`` is the cohort of the customers acquired in
+        ``period``. Customers out of a relationship leave the category at
+        ``category_exit_rate``; they and those marked in ``arrived`` by
+        :func:`live_period` become prospects here (and stay marked, for the
+        model to give them a new identity and traits).
         """
         assert fingerprint
         n = customers.stage.size
@@ -752,8 +823,9 @@ def _build_drivers(fingerprint: str):
         lanes = np.empty((sums.shape[0], sums.shape[1] * LANES * sums.shape[2]))
         for chunk in numba.prange(sums.shape[0]):
             _settle_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers,
-                          reentry_rate, personalization_weight, satisfied_threshold,
-                          cohort_of, sums[chunk], cohorts[chunk], lanes[chunk])
+                          reentry_rate, category_exit_rate, personalization_weight,
+                          satisfied_threshold, cohort_of, arrived, sums[chunk], cohorts[chunk],
+                          lanes[chunk])
 
     return live_period, settle_period
 

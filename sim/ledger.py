@@ -17,16 +17,22 @@ FIRM_COLUMNS = (
     # means of the four determinants over the firm's customers (end of period)
     "mean_value", "mean_expectation", "mean_satisfaction", "mean_trust", "mean_switching_cost",
     "mean_misfit",
-    # money in this period
-    "revenue", "serve_cost", "acquisition_spend", "policy_cost", "cost", "profit",
-    "referral_value",
-    "discounted_profit",
+    # purchases and money in this period: contribution = margin x revenue - serve cost;
+    # profit = contribution + referral_value - acquisition_cost - policy_cost (cash), where
+    # acquisition_cost charges every acquisition (referrals too) at the full cost and
+    # referral_value credits the saving; acquisition_spend = acquisition_cost - referral_value
+    "occasions", "revenue", "serve_cost", "contribution", "acquisition_cost", "referral_value",
+    "acquisition_spend", "policy_cost", "cost", "profit",
+    # the equity ledger: the same terms discounted to period 0 (profit = the sum of the rest)
+    "discounted_profit", "discounted_contribution", "discounted_referral_value",
+    "discounted_acquisition_cost", "discounted_policy_cost",
     # acquisitions by source
     "acquisitions", "acquisitions_spend", "acquisitions_referral", "acquisitions_rival",
     "acquisitions_win_back",
     # defections by reason, and how many of the defectors were satisfied
-    "defections", "defections_rival", "defections_market", "exits_from_decline",
-    "satisfied_defectors",
+    # (life: left the category; satisfied_defectors and exits_from_decline count the others)
+    "defections", "defections_rival", "defections_market", "defections_life",
+    "exits_from_decline", "satisfied_defectors",
     # defections by the stage the relationship was in when it ended
     "defections_exploration", "defections_formation", "defections_stability",
     "defections_decline",
@@ -38,13 +44,14 @@ FIRM_COLUMNS = (
     "reputation", "acquisition_rate", "relationship_effort", "adaptation",
 )
 
-MARKET_COLUMNS = ("prospects", "out_of_market", "reentries")
+MARKET_COLUMNS = ("prospects", "out_of_market", "reentries", "arrivals")
 
 INTEGER_COLUMNS = frozenset((
     "customers", "exploration", "formation", "stability", "decline", "advocates",
     "customers_start", "retained", "acquisitions", "acquisitions_spend",
     "acquisitions_referral", "acquisitions_rival", "acquisitions_win_back", "defections",
-    "defections_rival", "defections_market", "exits_from_decline", "satisfied_defectors",
+    "defections_rival", "defections_market", "defections_life", "occasions", "exits_from_decline",
+    "satisfied_defectors",
     "defections_exploration", "defections_formation", "defections_stability",
     "defections_decline", "advances", "declines",
     "recoveries", "trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV",
@@ -63,9 +70,14 @@ class Ledger:
     firm and acquisition cohort, how many customers acquired in that cohort
     are still with the firm. A cohort is ``cohort_width`` consecutive
     acquisition periods (1 for runs of up to 120 periods).
+
+    With a warm-up of ``warm_up`` periods, the model's clock runs from
+    ``-warm_up``: :attr:`cohort_of` takes the model's clock (``0 ..
+    warm_up + periods``) and puts every customer acquired in the warm-up in
+    cohort 0, with those the firms have at period 0.
     """
 
-    def __init__(self, periods: int, firm_names, strategies):
+    def __init__(self, periods: int, firm_names, strategies, warm_up: int = 0):
         self.firm_names = tuple(firm_names)
         self.strategies = tuple(strategies)
         self.firm = np.zeros((periods + 1, len(self.firm_names), len(FIRM_COLUMNS)))
@@ -73,7 +85,8 @@ class Ledger:
         self.cohort_width = -(-(periods + 1) // MAX_COHORTS)  # ceil
         n_cohorts = periods // self.cohort_width + 1
         # the cohort of a customer acquired in each period (a look-up is faster than dividing)
-        self.cohort_of = np.arange(periods + 1) // self.cohort_width
+        clock = np.arange(warm_up + periods + 1)
+        self.cohort_of = np.maximum(clock - warm_up, 0) // self.cohort_width
         self.cohorts = np.zeros((periods + 1, len(self.firm_names), n_cohorts), dtype=np.int32)
         self.column = {name: i for i, name in enumerate(FIRM_COLUMNS)}
         self.last_period = -1

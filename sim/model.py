@@ -20,12 +20,13 @@ _N_STAGES = len(Stage)
 
 _LIVE_FLOWS = {
     "revenue": kernel.REVENUE, "serve_cost": kernel.SERVE_COST,
-    "referral_value": kernel.REFERRAL_VALUE, "advances": kernel.ADVANCES,
+    "contribution": kernel.PROFIT, "occasions": kernel.OCCASIONS, "advances": kernel.ADVANCES,
     "declines": kernel.DECLINES, "recoveries": kernel.RECOVERIES,
     "defections": kernel.DEFECTIONS,
     **{f"defections_{stage.name.lower()}": kernel.DEFECTIONS_BY_STAGE + stage - 1
        for stage in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)},
     "defections_rival": kernel.DEFECTIONS_RIVAL, "defections_market": kernel.DEFECTIONS_MARKET,
+    "defections_life": kernel.DEFECTIONS_LIFE,
     "exits_from_decline": kernel.EXITS_FROM_DECLINE,
     "satisfied_defectors": kernel.SATISFIED_DEFECTORS, "ended_clv": kernel.ENDED_CLV,
     **{f"trajectory_{kind.name}": kernel.TRAJECTORY + kind - 1 for kind in Trajectory},
@@ -41,8 +42,8 @@ _MEANS = {
 """Per-firm means in the record, from :func:`sim.kernel.settle_period`'s sums."""
 
 HISTORY_COLUMNS = (
-    "stage", "firm", "stage_age", "tenure", "expectation", "value", "satisfaction", "trust",
-    "switching_cost", "revenue_to_date", "clv",
+    "identity", "stage", "firm", "stage_age", "tenure", "expectation", "value", "satisfaction",
+    "trust", "switching_cost", "revenue_to_date", "clv",
 )
 
 
@@ -57,6 +58,7 @@ class StageTables:
 
     loyalty_weights: np.ndarray  # (stages, 4): value, satisfaction, trust, switching cost
     wallet_share: np.ndarray
+    purchase_depth: np.ndarray
     advance_threshold: np.ndarray
     min_stage_age: np.ndarray
 
@@ -65,11 +67,13 @@ class StageTables:
         """Spread the per-stage fields of the config into arrays over all stages."""
         weights = np.zeros((_N_STAGES, 4), dtype=F32)
         wallet = np.zeros(_N_STAGES, dtype=F32)
+        depth = np.zeros(_N_STAGES, dtype=F32)
         for stage in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE):
             name = stage.name.lower()
             w = getattr(config.market.stage_weights, name)
             weights[stage] = (w.value, w.satisfaction, w.trust, w.switching_cost)
             wallet[stage] = getattr(config.relationship.wallet_share, name)
+            depth[stage] = getattr(config.relationship.purchase_depth, name)
         r = config.relationship
         advance = np.ones(_N_STAGES, dtype=F32)
         advance[Stage.EXPLORATION] = r.advance_threshold_exploration
@@ -77,7 +81,7 @@ class StageTables:
         min_age = np.zeros(_N_STAGES, dtype=np.int16)
         min_age[Stage.EXPLORATION] = r.min_age_exploration
         min_age[Stage.FORMATION] = r.min_age_formation
-        return cls(weights, wallet, advance, min_age)
+        return cls(weights, wallet, depth, advance, min_age)
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class FirmVectors:
     serve_cost: np.ndarray
     margin: np.ndarray
     reputation: np.ndarray
-    advocate_value: np.ndarray
+    churn_factor: np.ndarray
 
     @classmethod
     def from_firms(cls, config: Config, firms) -> "FirmVectors":
@@ -141,11 +145,7 @@ class FirmVectors:
                              for p, a, s in zip(params, actions, stretch, strict=True)),
             margin=slots(p.margin for p in params),
             reputation=slots(f.reputation for f in firms),
-            advocate_value=slots(
-                rules.expected_referrals(1.0, referral_rate=relationship.referral_rate,
-                                         reach=market.word_of_mouth_reach) * p.referral_value
-                for p in params
-            ),
+            churn_factor=slots(p.churn_factor for p in params),
         )
 
 
@@ -174,8 +174,10 @@ class CRMModel(mesa.Model):
        (with an experience shock); satisfaction moves toward
        ``f(V - E)``, expectation adapts, trust moves toward satisfaction and
        reputation, switching cost builds up and decays.
-    3. **Money.** Revenue by stage, cost to serve, expected referral value of
-       advocates; customers' realized CLV and firms' books are updated (and,
+    3. **Money.** Purchase occasions (a Poisson number at the customer's own
+       rate, deeper relationships buy more often), revenue, contribution
+       (margin less cost to serve); customers' realized CLV and firms' books
+       are updated (and,
        if :meth:`log_transactions` was called, each active customer's sales
        and CLV increment go to the purchase log, :mod:`sim.transactions`).
     4. **Stages.** The stage-weighted loyalty drive sets the chances to move
@@ -188,7 +190,10 @@ class CRMModel(mesa.Model):
        exploration-stage relationship there; the others leave the market.
     6. **Acquisition.** Each firm wins prospects through spending (its rate,
        damped by negative word of mouth) and referrals from its advocates.
-    7. **Re-entry.** Some customers who left the market become prospects again.
+    7. **Life exits, arrivals and re-entry.** Customers leave the category
+       for life reasons (active ones in step 5, the others here, one chance a
+       period); each is replaced by a new prospect with fresh traits and
+       identity. Some customers who left the market become prospects again.
     8. **Reputation and record.** Firms' reputations follow their customers'
        satisfaction; the ledger records one row per firm.
 
@@ -208,10 +213,13 @@ class CRMModel(mesa.Model):
             Firm(self, i, params, reputation=relationship.satisfaction_at_confirmation)
             for i, params in enumerate(self.config.firms)
         ]
+        simulation = self.config.simulation
+        self.warm_up = simulation.warm_up
         self.ledger = Ledger(
-            self.config.simulation.periods,
+            simulation.periods,
             [f.name for f in self.firms],
             [f.params.strategy for f in self.firms],
+            warm_up=self.warm_up,
         )
         self.tables = StageTables.from_config(self.config)
         self._stage_rows = kernel.stage_rows({f.name: getattr(self.tables, f.name)
@@ -219,6 +227,9 @@ class CRMModel(mesa.Model):
         # policies draw from their own stream: with or without a policy, every
         # other draw is the same (common random numbers)
         self.policy_rng = self.rng.spawn(1)[0]
+        # new arrivals' traits, and the purchase log's days, from streams of their own
+        self.arrival_rng, self.log_rng = self.rng.spawn(2)
+        self._next_identity = len(self.customers)
         self.policies = [
             PolicyRun(firm.index, get_policy(spec.name), spec,
                       np.array([STAGE_NAMES.index(name) for name in spec.stages])
@@ -247,8 +258,15 @@ class CRMModel(mesa.Model):
         self._live_sums = np.zeros((chunks, slots, kernel.LIVE_FIELDS))
         self._settle_sums = np.zeros((chunks, slots, kernel.SETTLE_FIELDS))
         self._cohort_counts = np.zeros((chunks, *self.ledger.cohorts.shape[1:]), dtype=np.int64)
+        self._arrived = np.zeros(len(pop), dtype=np.bool_)
+        self._empty_occasions = np.empty(0, dtype=np.float64)
         self._after_defection = np.zeros((len(self.firms), 2))
-        self._record(0, *self._settle(0, reentry_rate=0.0))
+        self._record(0, *self._settle(0, reentry_rate=0.0, category_exit_rate=0.0))
+        for t in range(1, self.warm_up + 1):  # the market's history before period 0
+            self._advance(t)
+        if self.warm_up:  # money and CLV count from period 0
+            pop.clv[:] = 0.0
+            pop.revenue_to_date[:] = 0.0
 
     # ------------------------------------------------------------------
     # public API
@@ -256,7 +274,7 @@ class CRMModel(mesa.Model):
 
     @property
     def period(self) -> int:
-        """Periods simulated so far (0 before the first step)."""
+        """Periods simulated so far (0 before the first step; warm-up periods not counted)."""
         return self.steps
 
     def step(self) -> None:
@@ -265,22 +283,33 @@ class CRMModel(mesa.Model):
         Raises:
             RuntimeError: past ``config.simulation.periods`` (the ledger's size).
         """
-        t = self.steps
-        if t > self.config.simulation.periods:
+        if self.steps > self.config.simulation.periods:
             self.steps -= 1  # Mesa counted a step that does not happen
             raise RuntimeError(f"the model has run its {self.config.simulation.periods} "
                                "periods; raise simulation.periods to simulate longer")
+        self._advance(self.steps + self.warm_up)
+        if self.steps >= self.config.simulation.periods:
+            self.running = False
+
+    def _advance(self, t: int) -> None:
+        """One period of the schedule at the model's own clock ``t`` (warm-up included).
+
+        Periods ``1..warm_up`` are the warm-up: no policy runs, and the ledger
+        keeps only the last of them, as period 0 (without its flows).
+        """
         self.agents.do("decide")
         vectors = self._firm_vectors()
         self._flows = {name: np.zeros(len(self.firms)) for name in FIRM_COLUMNS}
-        effects, touched = self._run_policies(t)
+        effects, touched = self._run_policies(t) if t > self.warm_up else (None, [])
         self._live(vectors, effects, touched, t)
         self._acquire(t)
-        sums, cohorts = self._settle(t, self.config.market.reentry_rate)
+        market = self.config.market
+        sums, cohorts = self._settle(t, market.reentry_rate, market.category_exit_rate)
+        self._arrive()
         self._update_reputation(sums)
-        self._record(t, sums, cohorts)
-        if t >= self.config.simulation.periods:
-            self.running = False
+        if t == self.warm_up:  # period 0 is a state, not a period of flows
+            self._flows = {}
+        self._record(max(0, t - self.warm_up), sums, cohorts)
 
     def run(self, periods: int | None = None) -> "CRMModel":
         """Step ``periods`` times (default: up to ``config.simulation.periods``)."""
@@ -318,23 +347,31 @@ class CRMModel(mesa.Model):
         names = np.array([*firm_names, None], dtype=object)  # index -1: no firm
         segments = [s.name for s in self.config.customers.segments]
         frame = pd.DataFrame({
-            "customer": np.arange(len(pop)),
+            "customer": pop.identity,
             "segment": pd.Categorical.from_codes(pop.segment, segments),
             "firm": pd.Categorical(names[pop.firm], categories=firm_names),
             "stage": pd.Categorical.from_codes(pop.stage, STAGE_NAMES),
         })
         for column in (
             "need_distance", "personalization_need", "price_sensitivity", "spend",
-            "churn_propensity", "involvement", "stage_age", "tenure", "stability_periods",
-            "acquired_period",
+            "churn_propensity", "involvement", "purchase_rate", "stage_age", "tenure",
+            "stability_periods",
             "expectation", "value", "satisfaction", "trust", "switching_cost",
             "revenue_to_date", "clv",
         ):
             frame[column] = getattr(pop, column)
+        # relationships begun in the warm-up have a negative start
+        frame.insert(frame.columns.get_loc("stability_periods") + 1, "acquired_period",
+                     pop.acquired_period.astype(np.int32) - self.warm_up)
         return frame
 
     def follow(self, customer_ids) -> None:
-        """Record the state of these customers every period from now on (for teaching)."""
+        """Record the state of the customers in these rows every period from now on (for teaching).
+
+        ``customer_ids`` are row numbers (places in the market). When a
+        customer leaves the category, a new arrival takes its row: the
+        history's ``identity`` column shows who is in the row.
+        """
         ids = np.asarray(customer_ids, dtype=np.intp)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self.customers)):
             raise ValueError(f"customer ids must be in [0, {len(self.customers) - 1}]")
@@ -344,9 +381,9 @@ class CRMModel(mesa.Model):
     def log_transactions(self) -> None:
         """Record every purchase from the next period on (off by default; :mod:`sim.transactions`).
 
-        Each active customer buys every period, so the log holds one row per
-        active customer-period: its sales and its CLV increment, exactly as
-        the engine books them. Logging changes no result.
+        Customers buy on purchase occasions: the log holds one row per
+        occasion, dated to the day, with its share of the period's sales and
+        CLV increment as the engine books them. Logging changes no result.
         """
         if self._transactions is None:
             self._transactions = TransactionLog()
@@ -354,10 +391,12 @@ class CRMModel(mesa.Model):
     def transactions_frame(self) -> pd.DataFrame:
         """One row per purchase since :meth:`log_transactions` was called.
 
-        Columns ``period``, ``customer``, ``firm`` (categorical, firms in
-        config order), ``acquired_period`` (when the relationship the purchase
+        Columns ``period``, ``day`` (from the start of period 1),
+        ``customer`` (the identity), ``firm`` (categorical, firms in config
+        order), ``acquired_period`` (when the relationship the purchase
         belongs to began), ``revenue`` and ``clv_increment`` (float32, the
-        values added to ``customers.revenue_to_date`` and ``customers.clv``).
+        occasion's share of the values added to ``customers.revenue_to_date``
+        and ``customers.clv``); see :mod:`sim.transactions`.
 
         Raises:
             RuntimeError: if :meth:`log_transactions` was not called.
@@ -388,12 +427,12 @@ class CRMModel(mesa.Model):
     def _kernel_parameters(self, t: int) -> kernel.Parameters:
         """The scalar parameters of period ``t``, as the kernel takes them."""
         return self._parameters._replace(
-            discount=(1.0 + self.config.simulation.discount_rate) ** -t)
+            discount=(1.0 + self.config.simulation.discount_rate) ** -max(0, t - self.warm_up))
 
     @staticmethod
     def _parameters_of(config: Config) -> kernel.Parameters:
         """:class:`sim.kernel.Parameters` from the config's sections (``discount`` of period 0)."""
-        sections = (config.market, config.relationship, config.simulation)
+        sections = (config.market, config.relationship, config.simulation)  # market first
         values = {}
         for name in kernel.Parameters._fields:
             if name != "discount":
@@ -424,7 +463,8 @@ class CRMModel(mesa.Model):
                     idx = idx[np.argsort(-run.policy.priority(pop, idx), kind="stable")[:k]]
                 else:
                     idx = np.sort(self.policy_rng.choice(idx, size=k, replace=False))
-            row = {"period": t, "firm": self.firms[run.firm].name, "policy": run.spec.name,
+            row = {"period": t - self.warm_up, "firm": self.firms[run.firm].name,
+                   "policy": run.spec.name,
                    "eligible": int(mask.sum()), "touched": idx.size,
                    "spend": idx.size * cost, "budget_exhausted": bool(exhausted),
                    "recovered": 0, "won_back": 0}
@@ -453,24 +493,28 @@ class CRMModel(mesa.Model):
             modifiers = kernel.Modifiers(True, *(getattr(effects, name)
                                                  for name in kernel.Modifiers._fields[1:]))
             moved = pop.stage.copy()
-        logging = self._transactions is not None
+        logging = self._transactions is not None and t > self.warm_up
         if logging:  # the contract of sim.transactions: who bought, from whom, at what
             buyers = np.flatnonzero(is_active(pop.stage))
             firm, acquired = pop.firm[buyers], pop.acquired_period[buyers]
+            identity = pop.identity[buyers]
             sales, increment = np.zeros(n, dtype=F32), np.zeros(n, dtype=F32)
+            bought = np.zeros(n)
         else:
             sales = increment = self._empty_money
+            bought = self._empty_occasions
         kernel.live_period(self._key, t, self._columns, self._kernel_firms(vectors),
                            self._kernel_parameters(t), modifiers,
                            kernel.growth_table(vectors.relational_tau, t), self._live_sums,
-                           moved, sales, increment)
+                           moved, sales, increment, bought, self._arrived)
         if logging:
-            self._transactions.record(t, buyers, firm, acquired, sales[buyers], increment[buyers])
+            self._transactions.record(t - self.warm_up, identity, firm,
+                                      acquired.astype(np.int32) - self.warm_up, sales[buyers],
+                                      increment[buyers], bought[buyers], self.log_rng)
         sums = self._live_sums.sum(axis=0)[1:]  # per firm, chunks added in order
         flows = self._flows
         for name, column in _LIVE_FLOWS.items():
             flows[name] = sums[:, column]
-        flows["profit"] = sums[:, kernel.PROFIT] - flows["policy_cost"]
         self._after_defection = sums[:, [kernel.DECLINING, kernel.ADVOCATES_AFTER]]
         for row, idx, before in touched:  # touched declining customers who recovered
             now = moved[idx]
@@ -485,17 +529,30 @@ class CRMModel(mesa.Model):
                                    np.asarray(firm_codes, dtype=np.intp), reputation, t)
 
     def _acquire(self, t: int) -> None:
+        """Step 6: marketing and referrals win prospects; every channel's cost is booked.
+
+        Each firm reaches a share of the prospects (its acquisition rate) and
+        its advocates bring referrals, both damped by negative word of mouth.
+        Every acquisition costs the firm's ``acquisition_cost`` (marketing, and
+        a rival's defector won in step 5) or its ``referral_cost`` (a referral).
+        The ledger charges referrals at the full acquisition cost and credits
+        the saving as referral value (:func:`sim.rules.referral_value`), so that
+        each realized referral is valued once, by the firm that won it.
+        """
         pop, market, relationship = self.customers, self.config.market, self.config.relationship
         rng, flows = self.rng, self._flows
         prospects = np.flatnonzero(pop.stage == PROSPECT)  # a plain int (see stages)
         customers_start = self.ledger.get("customers")
         declining, advocates = self._after_defection.T
-        damping = rules.word_of_mouth_factor(declining + flows["defections"], customers_start,
+        # detractors: declining customers and those who left by choice (not for life reasons)
+        detractors = declining + flows["defections"] - flows["defections_life"]
+        damping = rules.word_of_mouth_factor(detractors, customers_start,
                                              strength=market.negative_word_of_mouth)
         rates = np.array([f.actions.acquisition_rate for f in self.firms])
         expected = np.concatenate([
             rates * prospects.size * damping,
-            rules.expected_referrals(advocates, referral_rate=relationship.referral_rate,
+            rules.expected_referrals(advocates, prospects.size / len(pop),
+                                     referral_rate=relationship.referral_rate,
                                      reach=market.word_of_mouth_reach) * damping,
         ])
         wanted = rng.poisson(expected)
@@ -506,21 +563,39 @@ class CRMModel(mesa.Model):
         codes = np.repeat(np.tile(np.arange(n_firms), 2), wanted)
         self._start_relationships(chosen, codes, t)
         by_spend, by_referral = wanted[:n_firms], wanted[n_firms:]
-        spend = by_spend * np.array([f.params.acquisition_cost for f in self.firms])
+        unit_cost = np.array([f.params.acquisition_cost for f in self.firms])
+        referral_cost = np.array([f.params.referral_cost for f in self.firms])
         flows["acquisitions_spend"] = by_spend
         flows["acquisitions_referral"] = by_referral
         flows["acquisitions"] = (by_spend + by_referral + flows["acquisitions_rival"]
                                  + flows["acquisitions_win_back"])
-        flows["acquisition_spend"] = spend
-        flows["profit"] = flows["profit"] - spend
+        paid = by_spend + by_referral + flows["acquisitions_rival"]  # win-back: its policy's cost
+        flows["acquisition_cost"] = paid * unit_cost
+        flows["referral_value"] = rules.referral_value(by_referral, unit_cost, referral_cost)
+        flows["acquisition_spend"] = flows["acquisition_cost"] - flows["referral_value"]
+        flows["profit"] = (flows["contribution"] + flows["referral_value"]
+                           - flows["acquisition_cost"] - flows["policy_cost"])
 
-    def _settle(self, t: int, reentry_rate: float) -> tuple[np.ndarray, np.ndarray]:
-        """Step 7 (re-entry), then the record's per-firm sums (by slot) and cohort counts."""
+    def _arrive(self) -> None:
+        """New prospects take the places of the customers who left the category.
+
+        They get fresh identities and traits (:meth:`sim.population.Population.renew`).
+        """
+        rows = np.flatnonzero(self._arrived)
+        if not rows.size:
+            return
+        self.customers.renew(rows, self.config, self.arrival_rng, self._next_identity)
+        self._next_identity += rows.size
+        self._arrived[rows] = False
+
+    def _settle(self, t: int, reentry_rate: float,
+                category_exit_rate: float) -> tuple[np.ndarray, np.ndarray]:
+        """Step 7 (life exits, re-entry), then the record's per-firm sums and cohort counts."""
         market, simulation = self.config.market, self.config.simulation
         kernel.settle_period(self._key, t, self._columns, float(reentry_rate),
-                             float(market.personalization_weight),
+                             float(category_exit_rate), float(market.personalization_weight),
                              float(simulation.satisfied_threshold), self.ledger.cohort_of,
-                             self._settle_sums, self._cohort_counts)
+                             self._arrived, self._settle_sums, self._cohort_counts)
         return self._settle_sums.sum(axis=0), self._cohort_counts.sum(axis=0)
 
     def _update_reputation(self, sums: np.ndarray) -> None:
@@ -549,6 +624,7 @@ class CRMModel(mesa.Model):
             means = {f"mean_{name}": sums[1:, column] / customers
                      for name, column in _MEANS.items()}
         cost = flows["serve_cost"] + flows["acquisition_spend"] + flows["policy_cost"]
+        discount = (1.0 + simulation.discount_rate) ** -period
         values = {
             **flows,
             **means,
@@ -562,7 +638,11 @@ class CRMModel(mesa.Model):
             "retained": retained,
             "retention": retention,
             "cost": cost,
-            "discounted_profit": flows["profit"] * (1.0 + simulation.discount_rate) ** -period,
+            "discounted_profit": flows["profit"] * discount,
+            "discounted_contribution": flows["contribution"] * discount,
+            "discounted_referral_value": flows["referral_value"] * discount,
+            "discounted_acquisition_cost": flows["acquisition_cost"] * discount,
+            "discounted_policy_cost": flows["policy_cost"] * discount,
             "reputation": [f.reputation for f in self.firms],
             "acquisition_rate": [f.actions.acquisition_rate for f in self.firms],
             "relationship_effort": [f.actions.relationship_effort for f in self.firms],
@@ -574,6 +654,7 @@ class CRMModel(mesa.Model):
             "prospects": stage_counts[Stage.PROSPECT],
             "out_of_market": stage_counts[Stage.EXITED],
             "reentries": sums[0, kernel.REENTRIES],
+            "arrivals": sums[0, kernel.ARRIVALS],
         })
         self._snapshot_followed()
 

@@ -95,6 +95,7 @@ def perceived_value(
     adaptation,
     price,
     price_sensitivity,
+    price_weight,
     relational_benefit,
     growth,
     involvement,
@@ -102,7 +103,7 @@ def perceived_value(
 ):
     """Value a customer perceives from one firm's offer in one period.
 
-    ``V = (1 - w_d) q + w_d q_d - w_p p d (1 - a) - s (price - 1) + i b g + shock``
+    ``V = (1 - w_d) q + w_d q_d - w_p p d (1 - a) - w_s s (price - 1) + i b g + shock``
 
     * ``q`` core quality (product, delivery, service) and ``q_d`` digital quality
       (system performance, reliability, security, payment risk), mixed by the
@@ -112,7 +113,9 @@ def perceived_value(
       setting's ``personalization_weight`` ``w_p``), reduced by the firm's
       ``adaptation`` ``a`` (clasp low, zipper medium, Velcro high; Storbacka);
     * price above the reference price 1 costs value in proportion to price
-      sensitivity ``s``;
+      sensitivity ``s``, scaled by the setting's ``price_weight`` ``w_s``
+      (online, prices are compared at a click: seed 000's cheaper, faster
+      information; Brynjolfsson & Smith 2000);
     * relational benefits ``b`` (highest for zipper: both parties invest in
       the relationship) have grown to a share ``g`` (``growth``, see
       :func:`relational_growth`) and are worth as much as the customer's
@@ -127,7 +130,7 @@ def perceived_value(
     core = (1.0 - digital_weight) * quality + digital_weight * digital_quality
     misfit = personalization_weight * personalization_need * need_distance * (1.0 - adaptation)
     relational = involvement * relational_benefit * growth
-    return core - misfit - price_sensitivity * (price - 1.0) + relational + shock
+    return core - misfit - price_weight * price_sensitivity * (price - 1.0) + relational + shock
 
 
 def relational_growth(tenure, relational_tau):
@@ -151,19 +154,55 @@ def rival_adaptation(rival_adaptation, current_adaptation, imitation):
     return np.maximum(rival_adaptation, imitation * current_adaptation)
 
 
+def offer_fit(fit_spread, adaptation, taste):
+    """This customer's idiosyncratic fit to one firm's offer: ``f = sigma_f (1 - a) z``.
+
+    Beyond the distance of its needs from the standard offer, each customer
+    likes each firm's offer more or less (taste ``z``, fixed for the pair,
+    mean 0 and variance 1: ``z = sqrt(3) (2 u - 1)`` from one uniform ``u``).
+    A firm that adapts to each customer (``adaptation`` ``a`` near 1: Velcro)
+    removes most of that lottery; a standard offer (clasp) fits some customers
+    very well and others poorly (MODEL.md 7a; Storbacka, seed 001).
+    ``fit_spread`` ``sigma_f`` is the market's spread of tastes.
+    """
+    return fit_spread * (1.0 - adaptation) * taste
+
+
+def taste(uniform):
+    """A unit-variance, zero-mean taste from a uniform draw: ``sqrt(3) (2 u - 1)``."""
+    return 1.7320508075688772 * (2.0 * uniform - 1.0)
+
+
 # ---------------------------------------------------------------------------
 # Expectation and satisfaction (客户满意)
 # ---------------------------------------------------------------------------
 
 
-def update_expectation(expectation, value, adapt_rate, drift):
-    """Expectations adapt toward delivered value and drift upward.
+def update_expectation(expectation, value, reference, adapt_up, adapt_down, anchor, drift):
+    """Expectations adapt partly, and faster up than down, toward delivered value.
 
-    ``E' = E + adapt_rate (V - E) + drift``, clipped to [0, 1]. In e-commerce
-    information is cheap: expectations start higher, adapt faster and drift up
-    (seed 000).
+    ``E* = anchor V + (1 - anchor) E_ref``;
+    ``E' = E + rate (E* - E) + drift``, ``rate = adapt_up`` when ``E* > E``,
+    else ``adapt_down``; clipped to [0, 1].
+
+    * ``anchor`` in [0, 1] is how far expectations follow a firm's own delivery;
+      the rest stays with ``reference`` ``E_ref``, the customer's own
+      expectation norm (what it expects of any supplier: customers differ in
+      how demanding they are). With ``anchor`` 1
+      expectations end up equal to delivered value and every customer ends up
+      exactly "confirmed" (satisfaction then carries no information); below 1 a
+      customer who gets more than the market norm stays pleased and one who gets
+      less stays disappointed (Oliver 1980; Anderson 1973's assimilation-contrast).
+    * ``adapt_up > adapt_down``: good experiences raise expectations quickly,
+      disappointments lower them slowly (MODEL.md 7a; Kahneman & Tversky's loss
+      aversion read as expectation stickiness).
+    * ``drift``: upward creep per period (seed 000: online, information is cheap
+      and expectations keep rising).
     """
-    return clip(expectation + adapt_rate * (value - expectation) + drift, 0.0, 1.0)
+    target = anchor * value + (1.0 - anchor) * reference
+    gap = target - expectation
+    rate = select(gap > 0.0, adapt_up, adapt_down)
+    return clip(expectation + rate * gap + drift, 0.0, 1.0)
 
 
 def satisfaction_target(value, expectation, at_confirmation, sensitivity):
@@ -269,7 +308,7 @@ def defection_probability(
     ``gain = V_alt - V``, the value of the best visible alternative (a rival or
     leaving the market) minus the value delivered now. Switching cost and trust
     damp it; satisfaction does not appear: satisfied customers still defect
-    when a rival is clearly better and switching is cheap (seed 003: 65-85% of
+    when a rival is clearly better and switching is cheap (seed 000 point 7: 65-85% of
     defectors were satisfied). ``search`` is the chance the customer looked at
     alternatives at all this period (setting- and customer-specific).
 
@@ -286,29 +325,128 @@ def defection_probability(
 # ---------------------------------------------------------------------------
 
 
-def revenue(spend, price, wallet_share):
-    """Revenue in one period: ``spend * price * wallet_share[stage]``.
+MAX_OCCASIONS = 24
+"""Most purchase occasions one customer can have in one period (see :func:`occasions`)."""
+MAX_PURCHASE_RATE = 8.0
+"""Cap on a customer's purchase occasions per period (:class:`sim.population.Population`)."""
 
-    Deeper relationships buy a larger share of the customer's wallet (cross-
-    and up-selling, seed 001). ``wallet_share`` is already looked up by stage.
+
+def occasion_rate(purchase_rate, depth):
+    """Expected purchase occasions with the firm this period: ``lambda_i * depth[stage]``.
+
+    ``purchase_rate`` ``lambda_i`` is the customer's own rate of buying in the
+    category (gamma-distributed across customers, as in the NBD model of
+    Ehrenberg 1959); ``depth`` (already looked up by stage) is the share of
+    those occasions the firm gets, rising with the relationship's depth
+    (cross- and up-selling, seed 001; MODEL.md 7a).
     """
-    return spend * price * wallet_share
+    return purchase_rate * depth
 
 
-def expected_referrals(advocates, referral_rate, reach):
-    """Expected referred prospects from ``advocates`` satisfied, stable customers.
+def occasions(uniform, rate):
+    """Poisson number of purchase occasions with mean ``rate``, by inversion of one uniform.
 
-    ``referral_rate`` is per advocate per period at ``reach`` 1; seed 003's
-    "100 satisfied customers bring 25 new ones" fixes its order of magnitude.
-    ``reach`` is the setting's word-of-mouth amplification (wider online).
+    ``N = #{k >= 1 : u >= P(N <= k - 1)}``, over a fixed number of terms
+    (:data:`MAX_OCCASIONS`; customers' rates are capped at
+    :data:`MAX_PURCHASE_RATE`, where the chance of more is about 1e-6), so
+    that the compiled kernel can compute it for several customers at once.
     """
-    return advocates * referral_rate * reach
+    term = exp(-rate)
+    cdf = term
+    count = 0.0 * rate
+    for k in range(1, MAX_OCCASIONS + 1):
+        count = count + select(uniform >= cdf, 1.0, 0.0)
+        term = term * rate * (1.0 / k)
+        cdf = cdf + term
+    return count
+
+
+def revenue(occasions, spend, price, wallet_share):
+    """Revenue in one period: ``occasions * spend * price * wallet_share[stage]``.
+
+    ``spend`` is the customer's spend per occasion at full share of wallet;
+    deeper relationships get a larger share of each basket (``wallet_share``,
+    already looked up by stage: cross- and up-selling, seed 001). With the
+    expected number of occasions (:func:`occasion_rate`) it is the expected
+    revenue.
+    """
+    return occasions * spend * price * wallet_share
+
+
+def margin(sales, margin_rate, serve_cost):
+    """Contribution of one customer in one period: ``margin * sales - serve_cost``.
+
+    Gross margin on sales less the firm's cost to serve the relationship
+    (Storbacka: clasp low, zipper high, seed 001).
+    """
+    return margin_rate * sales - serve_cost
+
+
+def expected_referrals(advocates, prospect_share, referral_rate, reach):
+    """Expected referred prospects won by ``advocates`` satisfied, stable customers.
+
+    ``R = A * referral_rate * reach * P / N``: each advocate recommends the
+    firm to ``referral_rate * reach`` people a period, of whom the share
+    ``prospect_share`` ``P / N`` are still in the market for a supplier (Bass
+    1969's imitation term: word of mouth converts only the remaining
+    potential, so referrals cannot drain an empty pool). ``reach`` is the
+    setting's word-of-mouth amplification (wider online). Seed 003's "100
+    satisfied customers bring 25 new ones" fixes the order of magnitude of
+    ``referral_rate`` (see docs/model.md).
+    """
+    return advocates * referral_rate * reach * prospect_share
+
+
+def referral_value(referrals, acquisition_cost, referral_cost):
+    """Value of realized referrals to the firm that won them: the acquisition cost saved.
+
+    ``b = n_ref (c_acq - c_ref)``: each referred customer would otherwise have
+    cost the full ``acquisition_cost``; the firm paid only the referral reward
+    ``referral_cost``. Credited once, to the referred customer's new firm (the
+    advocates' firm), in the period of the referral (MODEL.md 6: non-sales
+    benefit b of CLV; Kumar, Petersen & Leone 2007 value referrals the same way).
+    In the ledger, referred customers are charged at the full acquisition cost,
+    so that margin + referral value - acquisition cost is the cash the firm made.
+    """
+    return referrals * (acquisition_cost - referral_cost)
+
+
+def search_chance(search_probability, churn_propensity):
+    """Chance that a customer looks at alternatives this period: ``min(1, p_search * c_i)``."""
+    return clip(search_probability * churn_propensity, 0.0, 1.0)
+
+
+def switching_cost_build(firm_build, involvement, bonus):
+    """Per-period switching-cost build-up of one relationship, at most 1.
+
+    ``b = min(1, b_firm * i + bonus)``: the firm's (strategy-driven,
+    setting-scaled) build-up counts as much as the customer's involvement
+    ``i`` (asset specificity matters for goods one cares about), plus what a
+    loyalty programme adds (``bonus``).
+    """
+    return clip(firm_build * involvement + bonus, 0.0, 1.0)
+
+
+def initial_trust(initial_trust, reputation, reputation_weight):
+    """Trust at the start of a relationship: ``(1 - rho) T_0 + rho R`` (reputation ``R``)."""
+    return (1.0 - reputation_weight) * initial_trust + reputation_weight * reputation
+
+
+def goes_to_rival(best_value, switching_cost, switching_cost_weight, outside_value):
+    """Whether a customer leaving a declining relationship goes to the rival it saw.
+
+    It does when the rival's value beats leaving the market (``outside_value``)
+    by more than the cost of switching to it, ``w_C C``; else it leaves the
+    market.
+    """
+    return best_value - switching_cost_weight * switching_cost > outside_value
 
 
 def word_of_mouth_factor(detractors, customers, strength):
     """Damping of a firm's acquisition by negative word of mouth.
 
     ``exp(-strength * detractors / max(customers, 1))`` where detractors are the
-    firm's declining customers plus those who left it this period.
+    firm's declining customers plus those who left it by choice this period
+    (a customer who leaves the category for life reasons says nothing of the firm).
     """
     return np.exp(-strength * detractors / np.maximum(customers, 1))

@@ -8,6 +8,7 @@ What e-commerce changes, after seed 000 (each line names the fields):
 
 * value gains digital items (system performance, security, payment risk) and
   customers ask more personalization: ``digital_weight``, ``personalization_weight``;
+* prices are compared at a click (information is cheap): ``price_weight``;
 * expectations start higher and rise faster: ``initial_expectation``,
   ``expectation_adapt_rate``, ``expectation_drift``;
 * trust rests more on reputation and brand and is the most prominent
@@ -16,7 +17,10 @@ What e-commerce changes, after seed 000 (each line names the fields):
   weak): ``switching_cost_floor``, ``switching_cost_scale``, ``switching_cost_decay``;
 * competitors imitate personalization faster: ``imitation``;
 * less time to repair a declining relationship: ``repair_window``;
-* customers search more and see more rivals: ``search_probability``, ``rival_visibility``;
+* customers search more (search costs fall): ``search_probability``; a
+  searcher sees each rival with the same ``rival_visibility`` in both settings
+  (calibrated: a higher online value makes rival switching swamp every other
+  acquisition channel, against fact 4 of MODEL.md section 9);
 * word of mouth travels faster and wider: ``word_of_mouth_reach``,
   ``negative_word_of_mouth``.
 
@@ -45,10 +49,14 @@ SETTINGS: dict[str, dict] = {
     "traditional": {
         "initial_expectation": 0.50,
         "expectation_adapt_rate": 0.05,
+        "expectation_adapt_down_rate": 0.02,
+        "expectation_anchor": 0.5,
         "expectation_drift": 0.0,
         "digital_weight": 0.0,
         "personalization_weight": 1.0,
+        "price_weight": 1.0,
         "imitation": 0.2,
+        "fit_spread": 0.20,
         "reputation_weight": 0.15,
         "switching_cost_floor": 0.10,
         "switching_cost_scale": 1.0,
@@ -60,26 +68,32 @@ SETTINGS: dict[str, dict] = {
         "word_of_mouth_reach": 1.0,
         "negative_word_of_mouth": 1.0,
         "reentry_rate": 0.02,
+        "category_exit_rate": 0.003,
         "stage_weights": _TRADITIONAL_WEIGHTS,
     },
     "ecommerce": {
-        "initial_expectation": 0.58,
+        "initial_expectation": 0.52,
         "expectation_adapt_rate": 0.10,
+        "expectation_adapt_down_rate": 0.04,
+        "expectation_anchor": 0.5,
         "expectation_drift": 0.001,
         "digital_weight": 0.30,
-        "personalization_weight": 2.0,
+        "personalization_weight": 1.5,
+        "price_weight": 1.5,
         "imitation": 0.6,
+        "fit_spread": 0.20,
         "reputation_weight": 0.35,
         "switching_cost_floor": 0.03,
         "switching_cost_scale": 0.3,
         "switching_cost_decay": 0.04,
         "repair_window": 3.0,
-        "search_probability": 0.18,
-        "rival_visibility": 0.9,
+        "search_probability": 0.11,
+        "rival_visibility": 0.5,
         "outside_value": 0.30,
-        "word_of_mouth_reach": 2.5,
+        "word_of_mouth_reach": 10.0,
         "negative_word_of_mouth": 2.0,
-        "reentry_rate": 0.03,
+        "reentry_rate": 0.06,
+        "category_exit_rate": 0.003,
         "stage_weights": _ECOMMERCE_WEIGHTS,
     },
 }

@@ -15,6 +15,17 @@ read the traits. Adding a fourth strategy means adding one class to
 | ``switching_cost_build`` | per-period build-up of switching cost | low | high | medium |
 | ``serve_cost`` | cost to serve a customer per period | low | high | medium-high |
 | ``experience_noise`` | spread of the experience across contact points | high | low | low |
+| ``price`` | price relative to the reference price 1 | 0.95 | 1.10 | 1.05 |
+| ``acquisition_cost`` | cost of a customer won by marketing or from a rival | 1.8 | 5.4 | 4.8 |
+| ``referral_cost`` | referral reward per referred customer | 0.54 | 1.62 | 1.44 |
+
+Prices: a standard process is cheap and priced low; relationship investment
+and flexibility are priced in (Storbacka, seed 001: zipper and Velcro cost
+more to run). Acquisition costs five times a year of keeping a customer
+(seed 003: "winning a new customer costs 5x keeping one"; here keeping = the
+cost to serve, 12 periods of ``serve_cost``); a referral costs the reward
+only, 30% of that (referral programmes pay a fraction of the acquisition cost:
+Schmitt, Skiera & Van den Bulte 2011).
 """
 
 from dataclasses import dataclass
@@ -45,7 +56,8 @@ class FirmObservation:
 
     Attributes:
         customers: customers at the end of the last period.
-        lost: customers it lost in the last period (to rivals or out of the market).
+        lost: customers it lost in the last period (to rivals, out of the market or
+            out of the category).
         mean_trust: mean trust of its customers (NaN without customers).
         mean_misfit: mean personalization misfit ``d * p`` of its customers (NaN
             without customers).
@@ -90,7 +102,10 @@ class Clasp(Strategy):
         "relational_benefit": 0.02,
         "trust_build": 0.6,
         "switching_cost_build": 0.010,
-        "serve_cost": 0.04,
+        "serve_cost": 0.03,
+        "price": 0.95,
+        "acquisition_cost": 1.8,  # 5 x 12 x serve_cost
+        "referral_cost": 0.54,  # 30% of acquisition_cost
         "experience_noise": 0.10,
         "responsiveness": 4.0,
     }
@@ -113,11 +128,14 @@ class Zipper(Strategy):
     name = "zipper"
     summary = "mutual adaptation and investment; fast trust, high switching cost, high cost"
     traits: ClassVar[dict[str, float]] = {
-        "adaptation": 0.50,
+        "adaptation": 0.40,
         "relational_benefit": 0.12,
         "trust_build": 1.6,
-        "switching_cost_build": 0.060,
-        "serve_cost": 0.13,
+        "switching_cost_build": 0.035,
+        "serve_cost": 0.09,
+        "price": 1.1,
+        "acquisition_cost": 5.4,  # 5 x 12 x serve_cost
+        "referral_cost": 1.62,  # 30% of acquisition_cost
         "experience_noise": 0.04,
         "responsiveness": 1.0,
     }
@@ -148,7 +166,10 @@ class Velcro(Strategy):
         "relational_benefit": 0.05,
         "trust_build": 1.0,
         "switching_cost_build": 0.015,
-        "serve_cost": 0.12,
+        "serve_cost": 0.08,
+        "price": 1.05,
+        "acquisition_cost": 4.8,  # 5 x 12 x serve_cost
+        "referral_cost": 1.44,  # 30% of acquisition_cost
         "experience_noise": 0.05,
         "responsiveness": 0.5,
     }

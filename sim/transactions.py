@@ -8,31 +8,38 @@ returns the log as one row per purchase.
 Contract with the engine (whatever computes the money phase must keep it):
 when logging is on, the engine calls :meth:`TransactionLog.record` once per
 period ``t`` with, for every customer active in that period's money phase
-(in customer-index order), its firm code, the period its current
+(in row order), its identity, firm code, the period its current
 relationship began, its sales (the same values added to
-``customers.revenue_to_date`` and summed into the ledger's ``revenue``) and
-its CLV increment (the same values added to ``customers.clv``: discounted
-profit minus what the firm's policies spent on it plus referral value, in
-the engine's dtype). When logging is off nothing is recorded and the run is
+``customers.revenue_to_date`` and summed into the ledger's ``revenue``), its
+CLV increment (the same values added to ``customers.clv``: discounted
+contribution minus what the firm's policies spent on it) and its purchase
+occasions. When logging is off nothing is recorded and the run is
 bit-identical.
 
-Every active customer buys every period: revenue is ``spend x price x
-wallet_share(stage)`` (:func:`sim.rules.revenue`) with no purchase draw, so
-the log holds one row per active customer-period. This is the contractual,
-discrete-time setting (a purchase each period until the relationship ends),
-where the shifted-beta-geometric (sBG) model of Fader & Hardie applies; a
-model for non-contractual purchasing such as BG/NBD sees perfectly regular
-buyers. An amount is 0 only if a scenario sets a stage's wallet share to 0.
+Customers buy on purchase occasions (:func:`sim.rules.occasions`): a
+Poisson number per period whose rate is the customer's own, rising with the
+relationship's depth. The log holds one row per occasion, dated to the day:
+each occasion of period ``t`` falls on a day drawn uniformly within it
+(``day`` = ``30 (t - 1)`` + 0..29, 30-day periods), from the model's own log
+stream, so that logging changes no result. An occasion's ``revenue`` is the
+period's sales split equally over its occasions, and so is its
+``clv_increment`` (the serve cost of the period is in it). A customer with no
+occasion in a period has no row (nor its CLV increment: the serve cost of a
+period without a purchase), so recency and frequency carry information, as
+BG/NBD and Pareto/NBD models read them. The log's revenue adds up to the
+ledger's, to float32 rounding.
 """
 
 import numpy as np
 import pandas as pd
 
-TRANSACTION_COLUMNS = ("period", "customer", "firm", "acquired_period", "revenue",
+TRANSACTION_COLUMNS = ("period", "day", "customer", "firm", "acquired_period", "revenue",
                        "clv_increment")
 """Columns of :meth:`TransactionLog.frame`."""
 
-_DTYPES = (np.int16, np.int32, np.int8, np.int16, np.float32, np.float32)
+_DTYPES = (np.int16, np.int32, np.int64, np.int8, np.int32, np.float32, np.float32)
+DAYS_PER_PERIOD = 30
+"""Days in one period, for the occasions' dates."""
 
 
 class TransactionLog:
@@ -46,38 +53,45 @@ class TransactionLog:
         self._chunks: list[tuple[np.ndarray, ...]] = []
 
     def __len__(self) -> int:
-        return sum(chunk[1].size for chunk in self._chunks)
+        return sum(chunk[0].size for chunk in self._chunks)
 
-    def record(self, period: int, customers, firm, acquired_period, revenue,
-               clv_increment) -> None:
+    def record(self, period: int, customers, firm, acquired_period, revenue, clv_increment,
+               occasions, rng: np.random.Generator) -> None:
         """Keep one period's purchases (arrays of equal length, one entry per active customer).
 
         Args:
             period: the period ``t`` (1 for the first step).
-            customers: indices of the active customers, increasing.
+            customers: identities of the active customers, in row order.
             firm: each one's firm code (index into the model's firms).
             acquired_period: the period its current relationship began.
             revenue: its sales this period, as added to ``revenue_to_date``.
             clv_increment: its CLV increment this period, as added to ``clv``.
+            occasions: its purchase occasions this period (0 for none).
+            rng: draws each occasion's day within the period.
         """
-        ids = np.asarray(customers, dtype=np.int32)
+        count = np.asarray(occasions).astype(np.int64)
+        rows = np.repeat(np.arange(count.size), count)
+        share = (1.0 / np.maximum(count, 1))[rows]
+        days = DAYS_PER_PERIOD * (period - 1) + rng.integers(0, DAYS_PER_PERIOD, size=rows.size)
         self._chunks.append((
-            np.full(ids.size, period, dtype=np.int16), ids,
-            np.array(firm, dtype=np.int8), np.array(acquired_period, dtype=np.int16),
-            np.array(revenue), np.array(clv_increment),
+            np.full(rows.size, period, dtype=np.int16), days.astype(np.int32),
+            np.asarray(customers, dtype=np.int64)[rows], np.array(firm, dtype=np.int8)[rows],
+            np.array(acquired_period, dtype=np.int32)[rows],
+            (np.asarray(revenue)[rows] * share).astype(np.float32),
+            (np.asarray(clv_increment)[rows] * share).astype(np.float32),
         ))
 
     def frame(self, firm_names) -> pd.DataFrame:
-        """The log as a frame: one row per purchase, by period then customer.
+        """The log as a frame: one row per purchase occasion, by period then customer.
 
         Args:
             firm_names: the firms' names in model order (firm codes index them).
 
         Returns:
             Columns :data:`TRANSACTION_COLUMNS`; ``firm`` is categorical with
-            the firms in model order, ``revenue`` and ``clv_increment`` keep
-            the engine's dtype (float32), so that they add up exactly as the
-            engine's accumulators do.
+            the firms in model order; ``day`` counts days from the start of
+            period 1; ``revenue`` and ``clv_increment`` are float32 shares of
+            the engine's per-period values.
         """
         if self._chunks:
             columns = [np.concatenate(parts) for parts in zip(*self._chunks, strict=True)]

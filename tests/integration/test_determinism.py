@@ -107,7 +107,19 @@ def test_frames_have_the_documented_shape():
     assert list(firm.columns[:3]) == ["period", "firm", "strategy"]
     assert list(market.period) == list(range(PERIODS + 1))
     assert len(customers) == CUSTOMERS
-    assert list(customers.customer) == list(range(CUSTOMERS))
+    # one row per place in the market; "customer" is the identity of the customer in it:
+    # the row number until the row's first customer leaves the category, then the
+    # identities issued to the arrivals, in order and never reused
+    ids = customers.customer.to_numpy()
+    assert ids.dtype == np.int64
+    assert len(np.unique(ids)) == CUSTOMERS
+    original = ids < CUSTOMERS
+    np.testing.assert_array_equal(ids[original], np.flatnonzero(original))
+    issued = int(market.arrivals.sum())
+    assert issued > 0  # the run did renew rows (default category exit rate)
+    assert (ids[~original] < CUSTOMERS + issued).all()
+    assert ids.max() == CUSTOMERS + issued - 1
+    assert set(market.columns) >= {"prospects", "out_of_market", "reentries", "arrivals"}
 
 
 FOLLOWED = [0, 17, 256, CUSTOMERS - 1]

@@ -2,9 +2,16 @@
 
 Small models (2,000 customers, 40 periods) in both settings and a few seeds,
 plus stress scenarios (prospects run out, one firm, a crowded market of many
-firms) and a handful of random valid configs drawn by hypothesis. After each
-step the population arrays, ``firm_frame()`` and ``market_frame()`` are checked
-against each other and against the ledger identities.
+firms, a high category exit rate) and a handful of random valid configs drawn
+by hypothesis. After each step the population arrays, ``firm_frame()`` and
+``market_frame()`` are checked against each other and against the ledger
+identities.
+
+The market is open: a customer who leaves the category for life reasons
+(chance ``market.category_exit_rate`` a period, from any stage) is replaced in
+the same row by a new prospect with a fresh ``identity``. Rows are places;
+identities are customers. The checks therefore follow each row's identity from
+step to step: a row whose identity changed is an arrival.
 """
 
 import numpy as np
@@ -12,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import STRATEGIES, CRMModel, default_config
-from sim.population import NO_FIRM
+from sim import STRATEGIES, CRMModel, default_config, draws
+from sim.population import NEVER, NO_FIRM
+from sim.rules import MAX_PURCHASE_RATE
 from sim.stages import Stage
 
 CUSTOMERS = 2_000
@@ -31,6 +39,11 @@ def check_population(model):
     n_firms = len(model.firms)
     assert len(pop) == n
 
+    # every row holds one customer, and no identity is held by two rows
+    assert pop.identity.dtype == np.int64
+    assert pop.identity.min() >= 0
+    assert np.unique(pop.identity).size == n
+
     # every customer in exactly one (valid) stage
     assert pop.stage.min() >= Stage.PROSPECT
     assert pop.stage.max() <= Stage.EXITED
@@ -42,7 +55,7 @@ def check_population(model):
     assert ((pop.firm[~without_firm] >= 0) & (pop.firm[~without_firm] < n_firms)).all()
 
     # determinants in [0, 1]; switching cost never below the market's floor
-    for name in ("expectation", "satisfaction", "trust", "switching_cost"):
+    for name in ("expectation", "expectation_norm", "satisfaction", "trust", "switching_cost"):
         values = getattr(pop, name)
         assert np.isfinite(values).all(), name
         assert values.min() >= 0.0, name
@@ -51,6 +64,9 @@ def check_population(model):
     floor = np.float32(config.market.switching_cost_floor)
     assert (pop.switching_cost[active] >= floor - 1e-6).all()
     assert np.isfinite(pop.value).all()  # perceived value is documented as unclipped
+    assert np.isfinite(pop.purchase_rate).all()
+    assert (pop.purchase_rate >= 0.0).all()
+    assert (pop.purchase_rate <= MAX_PURCHASE_RATE).all()
 
     # ages and counters
     for name in ("stage_age", "tenure", "stability_periods", "acquired_period"):
@@ -122,26 +138,55 @@ def check_frames(model, firm_frame, market_frame):
         now["acquisitions"],
         now["acquisitions_spend"] + now["acquisitions_referral"] + now["acquisitions_rival"]
         + optional(now, "acquisitions_win_back"))
-    np.testing.assert_array_equal(now["defections"],
-                                  now["defections_rival"] + now["defections_market"])
+    # defections by reason: to a rival, out of the market (by choice), out of the category (life)
+    np.testing.assert_array_equal(
+        now["defections"],
+        now["defections_rival"] + now["defections_market"] + now["defections_life"])
     np.testing.assert_array_equal(now["retained"], now["customers_start"] - now["defections"])
+
+    # money: contribution, acquisition cost (every acquisition but win-back at full cost),
+    # the referral saving, the cash spent on acquisition, profit, and their discounted values
+    firms = [f.params for f in model.firms]
+    margins = np.array([f.margin for f in firms])
+    unit_costs = np.array([f.acquisition_cost for f in firms])
+    referral_costs = np.array([f.referral_cost for f in firms])
+    # revenue and serve cost are float32 sums: compare loosely
+    np.testing.assert_allclose(now["contribution"], margins * now["revenue"] - now["serve_cost"],
+                               rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        now["acquisition_cost"],
+        (now["acquisitions_spend"] + now["acquisitions_referral"] + now["acquisitions_rival"])
+        * unit_costs, rtol=MONEY_TOLERANCE)
+    np.testing.assert_allclose(now["referral_value"],
+                               now["acquisitions_referral"] * (unit_costs - referral_costs),
+                               rtol=MONEY_TOLERANCE)
+    np.testing.assert_allclose(now["acquisition_spend"],
+                               now["acquisition_cost"] - now["referral_value"],
+                               rtol=MONEY_TOLERANCE, atol=1e-9)
     np.testing.assert_allclose(
         now["cost"], now["serve_cost"] + now["acquisition_spend"] + optional(now, "policy_cost"),
         rtol=MONEY_TOLERANCE)
-    costs = np.array([f.params.acquisition_cost for f in model.firms])
-    np.testing.assert_allclose(now["acquisition_spend"], now["acquisitions_spend"] * costs,
-                               rtol=MONEY_TOLERANCE)
-    margins = np.array([f.params.margin for f in model.firms])
-    # revenue and serve cost are float32 sums: compare loosely
-    np.testing.assert_allclose(now["profit"], margins * now["revenue"] - now["cost"],
-                               rtol=1e-4, atol=1e-3)
-    assert (now["satisfied_defectors"] <= now["defections"]).all()
-    assert (now["exits_from_decline"] <= now["defections"]).all()
+    np.testing.assert_allclose(
+        now["profit"],
+        now["contribution"] + now["referral_value"] - now["acquisition_cost"]
+        - optional(now, "policy_cost"), rtol=MONEY_TOLERANCE, atol=1e-9)
+    discount = (1.0 + model.config.simulation.discount_rate) ** -t
+    for name in ("profit", "contribution", "referral_value", "acquisition_cost", "policy_cost"):
+        np.testing.assert_allclose(now[f"discounted_{name}"], now[name] * discount,
+                                   rtol=MONEY_TOLERANCE, atol=1e-12, err_msg=name)
+
+    # satisfied defectors and exits from decline count only defections by choice
+    chosen = now["defections_rival"] + now["defections_market"]
+    assert (now["satisfied_defectors"] <= chosen).all()
+    assert (now["exits_from_decline"] <= chosen).all()
     trajectories = sum(now[f"trajectory_{name}"] for name in ("I", "II", "III", "IV"))
     np.testing.assert_array_equal(trajectories, now["defections"])
-    for column in ("acquisitions", "defections", "retained", "advances", "declines",
-                   "recoveries", "revenue", "serve_cost", "acquisition_spend"):
+    for column in ("acquisitions", "defections", "defections_life", "retained", "advances",
+                   "declines", "recoveries", "occasions", "revenue", "serve_cost",
+                   "acquisition_cost", "referral_value", "acquisition_spend"):
         assert (now[column] >= 0).all(), column
+    for column in ("reentries", "arrivals"):
+        assert market[column][t] >= 0, column
     # a rival's gain is another firm's loss
     assert now["acquisitions_rival"].sum() == now["defections_rival"].sum()
 
@@ -149,50 +194,102 @@ def check_frames(model, firm_frame, market_frame):
         np.testing.assert_array_equal(now["customers_start"], now["customers"])
         assert (now["defections"] == 0).all()
         assert (now["acquisitions"] == 0).all()
+        assert market["arrivals"][t] == 0
         return
 
     before = {column: values[t - 1] for column, values in table.items()}
     np.testing.assert_array_equal(now["customers_start"], before["customers"])
     np.testing.assert_array_equal(
         now["customers"], before["customers"] - now["defections"] + now["acquisitions"])
-    # the market's stocks move with the firms' flows
-    assert market["out_of_market"][t] == (market["out_of_market"][t - 1]
-                                          + now["defections_market"].sum()
-                                          - market["reentries"][t])
-    assert market["prospects"][t] == (market["prospects"][t - 1] + market["reentries"][t]
-                                      - now["acquisitions_spend"].sum()
-                                      - now["acquisitions_referral"].sum())
+    # the market's stocks move with the firms' flows. Out of the firms' books, the pools
+    # gain the market leavers and the life leavers' replacements (new prospects) and lose
+    # the acquisitions from the pool; a prospect or out-of-market customer who leaves the
+    # category is replaced by a prospect in its row, which leaves the pools' total as it is.
+    # (Each pool on its own is balanced in check_step, which sees who left the category.)
+    pools = market["prospects"] + market["out_of_market"]
+    assert pools[t] == (pools[t - 1] + now["defections_market"].sum()
+                        + now["defections_life"].sum()
+                        - now["acquisitions_spend"].sum() - now["acquisitions_referral"].sum())
+    # every active customer who left the category was replaced; so were some others
+    assert market["arrivals"][t] >= now["defections_life"].sum()
+    assert market["arrivals"][t] <= (now["defections_life"].sum() + now["defections_market"].sum()
+                                     + pools[t - 1])
+    assert market["reentries"][t] <= market["out_of_market"][t - 1] + now["defections_market"].sum()
     with np.errstate(invalid="ignore", divide="ignore"):
         expected_retention = now["retained"] / now["customers_start"]
     np.testing.assert_allclose(now["retention"], expected_retention, rtol=1e-12)
 
 
-STATE = ("stage", "firm", "acquired_period", "stage_age", "tenure", "stage_before_decline",
-         "stability_periods")
+STATE = ("identity", "stage", "firm", "acquired_period", "stage_age", "tenure",
+         "stage_before_decline", "stability_periods")
 
 
 def snapshot(model):
     return {name: getattr(model.customers, name).copy() for name in STATE}
 
 
-def check_step(before, model, firm_frame):
+def uniforms(model, clock, stream):
+    """The engine's counter-based uniform of every row for ``stream`` in period ``clock``."""
+    key = model._key  # the key that names every draw of the run (sim.draws)
+    return np.array([draws.uniform(key, clock, i, stream) for i in range(len(model.customers))])
+
+
+def check_step(before, model, firm_frame, market_frame):
     """Each customer's move in the last step, and the ledger's flows counted from the arrays."""
     pop, t, config = model.customers, model.period, model.config
+    clock = t + model.warm_up  # the engine's clock, in which acquired_period is kept
     n_firms = len(model.firms)
     row = by_period(firm_frame, n_firms)
     now = {column: values[t] for column, values in row.items()}
+    market = {column: market_frame[column].to_numpy() for column in market_frame.columns}
 
     def per_firm(firms):
         return np.bincount(firms, minlength=n_firms)
 
+    old, cur = before["stage"], pop.stage
+    was_prospect, was_exited = old == Stage.PROSPECT, old == Stage.EXITED
     was_active = before["firm"] != NO_FIRM
     is_active = pop.firm != NO_FIRM
-    new = is_active & (pop.acquired_period == t)
+
+    # who left the category: the active customers whose life draw fell below the rate (in
+    # step 4), then everyone without a firm all period whose own draw did (step 7): one
+    # chance a period, so those whose relationship ended this period are not drawn again
+    rate = config.market.category_exit_rate
+    life = was_active & (uniforms(model, clock, draws.LIFE) < rate)
+    outside = ~was_active & ~is_active & (uniforms(model, clock, draws.LIFE_OUTSIDE) < rate)
+    # each of them was replaced, in its row, by a new arrival with a new identity
+    renewed = pop.identity != before["identity"]
+    np.testing.assert_array_equal(renewed, life | outside)
+    assert market["arrivals"][t] == renewed.sum()
+    issued = before["identity"].max() + 1  # identities are issued in order, none reused
+    np.testing.assert_array_equal(pop.identity[renewed],
+                                  np.arange(issued, issued + renewed.sum()))
+    # an arrival is a prospect who never had a firm, with the state of a newcomer
+    assert (cur[renewed] == Stage.PROSPECT).all()
+    assert (pop.firm[renewed] == NO_FIRM).all()
+    assert (pop.last_firm[renewed] == NO_FIRM).all()
+    assert (pop.left_period[renewed] == NEVER).all()
+    for name in ("stage_before_decline", "deepest_stage"):
+        assert (getattr(pop, name)[renewed] == Stage.PROSPECT).all(), name
+    for name in ("stage_age", "tenure", "stability_periods", "acquired_period",
+                 "revenue_to_date", "clv"):
+        assert (getattr(pop, name)[renewed] == 0).all(), name
+    np.testing.assert_array_equal(pop.expectation[renewed], pop.expectation_norm[renewed])
+    np.testing.assert_array_equal(pop.value[renewed], pop.expectation[renewed])
+    relationship = config.relationship
+    assert (pop.satisfaction[renewed]
+            == np.float32(relationship.satisfaction_at_confirmation)).all()
+    assert (pop.trust[renewed] == np.float32(relationship.initial_trust)).all()
+    floor = np.float32(config.market.switching_cost_floor)
+    assert (pop.switching_cost[renewed] == floor).all()
+
+    new = is_active & (pop.acquired_period == clock)
     continuing = was_active & is_active & ~new
     ended = was_active & ~continuing
-    old, cur = before["stage"], pop.stage
+    assert (~life | ended).all()  # every active customer who left the category ended
 
     # a continuing relationship stays with its firm and makes at most one legal move
+    np.testing.assert_array_equal(pop.identity[continuing], before["identity"][continuing])
     np.testing.assert_array_equal(pop.firm[continuing], before["firm"][continuing])
     assert (pop.tenure[continuing] == before["tenure"][continuing] + 1).all()
     advanced = continuing & (cur == old + 1) & (old >= Stage.EXPLORATION) & (
@@ -208,29 +305,32 @@ def check_step(before, model, firm_frame):
     assert (pop.stability_periods[continuing] == before["stability_periods"][continuing]
             + (cur[continuing] == Stage.STABILITY)).all()
 
-    # new relationships start fresh in exploration
+    # new relationships start fresh in exploration, with a customer already in the market
+    assert not renewed[new].any()
     assert (cur[new] == Stage.EXPLORATION).all()
     for name in ("stage_age", "tenure", "stability_periods", "revenue_to_date", "clv"):
         assert (getattr(pop, name)[new] == 0).all(), name
-    floor = np.float32(config.market.switching_cost_floor)
     assert (pop.switching_cost[new] == floor).all()
-    from_pool = new & (old == Stage.PROSPECT)
+    from_pool = new & was_prospect
     from_rival = new & was_active
     assert (from_pool | from_rival)[new].all()
     assert (pop.firm[from_rival] != before["firm"][from_rival]).all()
 
-    # customers without a firm move only along prospect -> exploration, exited -> prospect
-    was_prospect, was_exited = old == Stage.PROSPECT, old == Stage.EXITED
-    assert ((cur == Stage.PROSPECT) | new)[was_prospect].all()
-    assert ((cur == Stage.EXITED) | (cur == Stage.PROSPECT))[was_exited].all()
-    left_market = ended & ~is_active
+    # customers without a firm who stay in the category move only along
+    # prospect -> exploration and exited -> prospect
+    assert ((cur == Stage.PROSPECT) | new)[was_prospect & ~renewed].all()
+    assert ((cur == Stage.EXITED) | (cur == Stage.PROSPECT))[was_exited & ~renewed].all()
+    left_market = ended & ~is_active & ~life  # by choice (some then left the category too)
     assert ((cur == Stage.EXITED) | (cur == Stage.PROSPECT))[left_market].all()
-    # an ended relationship is on record: with which firm, and when it ended
-    np.testing.assert_array_equal(pop.last_firm[ended], before["firm"][ended])
-    assert (pop.left_period[ended] == t).all()
+    # an ended relationship is on record, with which firm and when it ended, until the
+    # customer leaves the category and the row is a newcomer's
+    on_record = ended & ~renewed
+    np.testing.assert_array_equal(pop.last_firm[on_record], before["firm"][on_record])
+    assert (pop.left_period[on_record] == clock).all()
 
     # the ledger's flows are the moves counted from the arrays
     np.testing.assert_array_equal(now["defections"], per_firm(before["firm"][ended]))
+    np.testing.assert_array_equal(now["defections_life"], per_firm(before["firm"][life]))
     np.testing.assert_array_equal(now["defections_market"],
                                   per_firm(before["firm"][left_market]))
     np.testing.assert_array_equal(now["defections_rival"], per_firm(before["firm"][from_rival]))
@@ -238,7 +338,22 @@ def check_step(before, model, firm_frame):
     np.testing.assert_array_equal(now["acquisitions_spend"] + now["acquisitions_referral"],
                                   per_firm(pop.firm[from_pool]))
     assert (now["exits_from_decline"]
-            <= per_firm(before["firm"][ended & (old == Stage.DECLINE)])).all()
+            <= per_firm(before["firm"][ended & ~life & (old == Stage.DECLINE)])).all()
+
+    # the market's pools, each on its own: the prospects gain the re-entrants and the
+    # arrivals, and lose the acquisitions and the prospects who left the category; the
+    # out-of-market pool gains the market leavers and loses the re-entrants and those
+    # of its customers who left the category (market leavers of this period included)
+    reentered = ~renewed & (cur == Stage.PROSPECT) & ~was_prospect
+    assert market["reentries"][t] == reentered.sum()
+    assert market["prospects"][t] == (market["prospects"][t - 1] + market["reentries"][t]
+                                      + market["arrivals"][t] - from_pool.sum()
+                                      - (renewed & was_prospect).sum())
+    assert market["out_of_market"][t] == (market["out_of_market"][t - 1]
+                                          + now["defections_market"].sum()
+                                          - market["reentries"][t]
+                                          - (outside & ~was_prospect).sum())
+
     # moves of customers who then defected in the same step are booked too: bounds
     # (advances only from below here: see test_advances_count_only_moves_up)
     for column, moved in (("advances", advanced), ("declines", declined),
@@ -247,11 +362,14 @@ def check_step(before, model, firm_frame):
         assert (counted <= now[column]).all(), column
         if column != "advances":
             assert (now[column] <= counted + now["defections"]).all(), column
-    # customers who left the market keep the satisfaction they left with
+    # customers who left the market keep the satisfaction they left with (unless they
+    # then left the category); those who left the category are not satisfied defectors
     satisfied = pop.satisfaction >= config.simulation.satisfied_threshold
-    satisfied_leavers = per_firm(before["firm"][left_market & satisfied])
+    satisfied_leavers = per_firm(before["firm"][left_market & ~renewed & satisfied])
     assert (satisfied_leavers <= now["satisfied_defectors"]).all()
-    assert (now["satisfied_defectors"] <= satisfied_leavers + now["defections_rival"]).all()
+    assert (now["satisfied_defectors"]
+            <= satisfied_leavers + now["defections_rival"]
+            + per_firm(before["firm"][left_market & renewed])).all()
 
 
 def run_checking_every_step(config, seed):
@@ -261,10 +379,10 @@ def run_checking_every_step(config, seed):
     for _ in range(config.simulation.periods):
         before = snapshot(model)
         model.step()
-        firm_frame = model.firm_frame()
+        firm_frame, market_frame = model.firm_frame(), model.market_frame()
         check_population(model)
-        check_frames(model, firm_frame, model.market_frame())
-        check_step(before, model, firm_frame)
+        check_frames(model, firm_frame, market_frame)
+        check_step(before, model, firm_frame, market_frame)
     assert model.period == config.simulation.periods
     return model
 
@@ -278,15 +396,21 @@ def test_invariants_hold_every_step(setting, seed):
     totals = model.firm_frame().sum(numeric_only=True)
     # the run exercised every flow the identities talk about
     for column in ("acquisitions_spend", "acquisitions_referral", "acquisitions_rival",
-                   "defections_market", "exits_from_decline", "advances", "declines",
-                   "recoveries"):
+                   "defections_market", "defections_life", "exits_from_decline", "advances",
+                   "declines", "recoveries", "referral_value"):
         assert totals[column] > 0, column
+    market = model.market_frame()
+    # arrivals replaced more than the active customers who left the category
+    assert market.arrivals.sum() > totals["defections_life"]
+    assert market.reentries.sum() > 0
 
 
 @pytest.mark.parametrize("setting", SETTING_NAMES)
 def test_advances_count_only_moves_up(setting):
-    # nobody leaves, so every booked move is visible in the arrays
-    config = default_config(market={"setting": setting, "search_probability": 0.0},
+    # nobody leaves (category_exit_rate 0: no one leaves the category either), so every
+    # booked move is visible in the arrays
+    config = default_config(market={"setting": setting, "search_probability": 0.0,
+                                    "category_exit_rate": 0.0},
                             relationship={"exit_rate": 0.0},
                             simulation={"customers": CUSTOMERS, "periods": PERIODS})
     model = CRMModel(config, rng=0)
@@ -310,7 +434,10 @@ STRESS_SCENARIOS = {
         "firms": [{"name": n, "strategy": s, "acquisition_rate": 0.6}
                   for n, s in zip("ABC", STRATEGIES, strict=False)],
         "relationship": {"referral_rate": 0.5},
-        "market": {"setting": "ecommerce", "reentry_rate": 0.3},
+        # category_exit_rate 0: arrivals would refill the pool every period, and the pool
+        # seen at the end of a period (after the arrivals) would hardly ever be empty
+        # reentry_rate 0: re-entries come after acquisition and would refill it too
+        "market": {"setting": "ecommerce", "reentry_rate": 0.0, "category_exit_rate": 0.0},
         "simulation": {"customers": 300, "periods": 60},
     },
     "one_firm": {
@@ -329,6 +456,11 @@ STRESS_SCENARIOS = {
     "everyone_starts_with_a_firm": {
         "market": {"reentry_rate": 0.0},
         "simulation": {"customers": 1_000, "periods": 30, "initial_customer_share": 1.0},
+    },
+    # a category many leave every period: most rows change hands within the run
+    "high_category_exit": {
+        "market": {"category_exit_rate": 0.15},
+        "simulation": {"customers": 1_000, "periods": 30},
     },
     "fast_lifecycle": {
         "relationship": {"advance_rate": 0.7, "decline_rate": 0.3, "exit_rate": 0.3,
@@ -363,6 +495,7 @@ def random_configs(draw):
     return default_config(
         market={"setting": setting, "search_probability": draw(unit),
                 "rival_visibility": draw(unit), "reentry_rate": draw(unit),
+                "category_exit_rate": draw(st.floats(0.0, 0.2)),
                 "switching_cost_floor": draw(unit), "switching_cost_decay": draw(unit),
                 "repair_window": draw(st.floats(0.0, 20.0))},
         relationship={"trust_build_rate": build, "trust_break_rate": draw(st.floats(build, 1.0)),

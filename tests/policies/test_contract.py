@@ -36,7 +36,10 @@ from .scenarios import (
 )
 
 POLICY_COLUMNS = ("policy_cost", "acquisitions_win_back")
-MONEY_COLUMNS = ("policy_cost", "cost", "profit", "discounted_profit", "ended_clv")
+MONEY_COLUMNS = ("policy_cost", "cost", "profit", "discounted_profit", "discounted_policy_cost",
+                 "ended_clv")
+"""The ledger columns a policy's spend moves: its cost, the profit it comes out of, and their
+discounted terms in the equity ledger (customer clv is compared separately)."""
 SEEDS = (0, 1, 2)
 
 
@@ -354,6 +357,8 @@ def test_policy_spend_adds_up_in_the_firms_books(name):
     margin = firms.firm.map({f.name: f.margin for f in model.config.firms})
     np.testing.assert_allclose(firms.profit, margin * firms.revenue - firms.cost,
                                rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(firms.profit, firms.contribution + firms.referral_value
+                               - firms.acquisition_cost - firms.policy_cost, rtol=1e-9, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -378,6 +383,8 @@ def test_the_cost_per_contact_only_moves_money(name):
     np.testing.assert_allclose(paid_firms.serve_cost, free_firms.serve_cost, atol=1e-3)
     np.testing.assert_allclose(free_firms.profit - paid_firms.profit, paid_firms.policy_cost,
                                atol=1e-3)
+    np.testing.assert_allclose(free_firms.discounted_profit - paid_firms.discounted_profit,
+                               paid_firms.discounted_policy_cost, atol=1e-3)
 
 
 TARGETING = frozenset(("cost_per_contact", "window", "top_share"))
@@ -406,6 +413,8 @@ def test_a_policy_without_effect_leaves_the_market_as_it_was(name):
                                   customers.drop(columns="clv"), check_exact=True)
     np.testing.assert_allclose(firms.profit - model.firm_frame().profit,
                                model.firm_frame().policy_cost, atol=1e-3)
+    np.testing.assert_allclose(firms.discounted_profit - model.firm_frame().discounted_profit,
+                               model.firm_frame().discounted_policy_cost, atol=1e-3)
 
 
 @pytest.mark.parametrize("override", ["default", "other"])

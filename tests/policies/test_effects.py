@@ -212,16 +212,21 @@ def test_loyalty_programme_raises_the_switching_cost_of_the_same_customers():
 
 @pytest.mark.slow
 def test_onboarding_speeds_exploration_to_formation():
-    """Per-period chance an exploring customer of A moves to formation: +20% or more
-    relative (measured 0.051 -> 0.069)."""
+    """Per-period chance an exploring customer of A moves to formation: +10% or more
+    relative (measured 0.075 -> 0.087, x1.16; every seed x1.13 or more).
+
+    Smaller than before issue 20 (0.051 -> 0.069, x1.35, checked at x1.20): with each
+    customer's own taste for each firm (``market.fit_spread``) explorers are spread
+    further from the advancement threshold and more of them advance without help, so
+    the same value lift moves a smaller share (x1.27 with ``fit_spread`` 0)."""
     with_policy, without = paired("onboarding", ratio("advanced", "exploring"))
-    assert (with_policy / without).mean() >= 1.20
+    assert (with_policy / without).mean() >= 1.10
     assert (with_policy > without).all()
 
 
 @pytest.mark.slow
 def test_onboarding_raises_the_satisfaction_of_exploring_customers():
-    """Mean satisfaction of A's exploration customers: +0.01 or more (measured 0.629 -> 0.658)."""
+    """Mean satisfaction of A's exploration customers: +0.01 or more (measured 0.656 -> 0.682)."""
     with_policy, without = paired("onboarding",
                                   ratio("explorer_satisfaction", "explorers"))
     assert (with_policy - without).mean() >= 0.01
@@ -235,14 +240,20 @@ def test_onboarding_raises_the_satisfaction_of_exploring_customers():
 
 @pytest.mark.slow
 def test_cross_sell_multiplies_the_revenue_of_the_same_stable_customers():
-    """A customer stable at A in both runs pays exactly (1 + spend_lift) times as much."""
+    """A customer stable at A in both runs has the same purchase occasions in both (common
+    random numbers: the lift raises the spend per occasion, not how often it buys), so one
+    with no occasion in the period pays nothing in either run, and one with occasions pays
+    exactly (1 + spend_lift) times as much."""
     lift = POLICIES["cross_sell"].parameters["spend_lift"].default
     for seed in SEEDS:
         with_policy, without = trace("cross_sell", seed), trace(None, seed)
         both = with_policy.last_stable & without.last_stable
-        assert both.sum() >= 20
-        np.testing.assert_allclose(with_policy.last_revenue[both] / without.last_revenue[both],
-                                   1.0 + lift, rtol=1e-4)
+        bought = without.last_revenue[both] > 0
+        np.testing.assert_array_equal(with_policy.last_revenue[both] > 0, bought)
+        assert bought.sum() >= 20
+        np.testing.assert_allclose(
+            with_policy.last_revenue[both][bought] / without.last_revenue[both][bought],
+            1.0 + lift, rtol=1e-4)
 
 
 @pytest.mark.slow
@@ -344,7 +355,8 @@ def population(rows):
         acquired_period=np.zeros(n, dtype=np.int16), left_period=left_period.astype(np.int16),
         expectation=zeros.copy(), value=zeros.copy(), satisfaction=zeros.copy(),
         trust=zeros.copy(), switching_cost=zeros.copy(), revenue_to_date=zeros.copy(),
-        clv=zeros.copy(),
+        clv=zeros.copy(), purchase_rate=ones.copy(), expectation_norm=zeros.copy(),
+        identity=np.arange(n, dtype=np.int64),
     )
 
 

@@ -37,9 +37,11 @@ def test_trust_expectation_and_switching_cost_agree(trust, satisfaction, reputat
     scalar = kernel.update_trust(trust, satisfaction, reputation, build_rate=build,
                                  break_rate=brk, reputation_weight=weight)
     assert np.isclose(arrays[0], scalar, **TIGHT)
-    arrays = rules.update_expectation(one(trust), one(satisfaction), adapt_rate=build, drift=0.01)
-    assert np.isclose(arrays[0], kernel.update_expectation(trust, satisfaction, adapt_rate=build,
-                                                           drift=0.01), **TIGHT)
+    expectation = dict(adapt_up=build, adapt_down=brk, anchor=weight, drift=0.01)
+    arrays = rules.update_expectation(one(trust), one(satisfaction), one(reputation),
+                                      **expectation)
+    assert np.isclose(arrays[0], kernel.update_expectation(trust, satisfaction, reputation,
+                                                           **expectation), **TIGHT)
     arrays = rules.update_switching_cost(one(trust), build_rate=build, floor=0.05, decay=brk)
     assert np.isclose(arrays[0], kernel.update_switching_cost(trust, build_rate=build,
                                                               floor=0.05, decay=brk), **TIGHT)
@@ -83,7 +85,7 @@ def test_perceived_value_agrees(quality, need, personalization, price, involveme
     parameters = dict(
         quality=quality, digital_quality=0.6, digital_weight=0.3, need_distance=need,
         personalization_need=personalization, personalization_weight=0.8, adaptation=0.4,
-        price=price, price_sensitivity=0.5, relational_benefit=0.2,
+        price=price, price_sensitivity=0.5, price_weight=1.5, relational_benefit=0.2,
         growth=float(rules.relational_growth(tenure, 12.0)), involvement=involvement,
         shock=shock,
     )
@@ -91,6 +93,41 @@ def test_perceived_value_agrees(quality, need, personalization, price, involveme
     assert np.isclose(arrays[0], kernel.perceived_value(**parameters), **TIGHT)
     assert np.isclose(rules.rival_adaptation(one(0.3), one(quality), 0.5)[0],
                       kernel.rival_adaptation(0.3, quality, 0.5), **TIGHT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(unit, st.floats(0.0, rules.MAX_PURCHASE_RATE), unit, st.floats(0.0, 5.0),
+       st.floats(0.5, 1.5), unit, unit, st.floats(0.0, 1.0))
+def test_purchases_and_money_agree(uniform, rate, depth, spend, price, share, margin_rate,
+                                   serve_cost):
+    expected = kernel.occasion_rate(rate, depth)
+    assert np.isclose(rules.occasion_rate(one(rate), depth)[0], expected, **TIGHT)
+    # a count: the compiled and numpy inversions must give the same integer
+    count = kernel.occasions(uniform, expected)
+    assert rules.occasions(one(uniform), one(expected))[0] == count
+    sales = kernel.revenue(count, spend, price, share)
+    assert np.isclose(rules.revenue(one(count), one(spend), price, share)[0], sales, **TIGHT)
+    assert np.isclose(rules.margin(one(sales), margin_rate, serve_cost)[0],
+                      kernel.margin(sales, margin_rate, serve_cost), **TIGHT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(unit, unit, unit, st.floats(0.0, 20.0), st.floats(-1.0, 2.0), unit, unit,
+       st.floats(-1.0, 2.0))
+def test_fit_search_trust_and_destination_agree(spread, adaptation, uniform, propensity,
+                                                best_value, cost, weight, outside):
+    taste = kernel.taste(uniform)
+    assert np.isclose(rules.taste(one(uniform))[0], taste, **TIGHT)
+    assert np.isclose(rules.offer_fit(spread, one(adaptation), one(taste))[0],
+                      kernel.offer_fit(spread, adaptation, taste), **TIGHT)
+    assert np.isclose(rules.search_chance(weight, one(propensity))[0],
+                      kernel.search_chance(weight, propensity), **TIGHT)
+    assert np.isclose(rules.switching_cost_build(one(spread), one(cost), weight)[0],
+                      kernel.switching_cost_build(spread, cost, weight), **TIGHT)
+    assert np.isclose(rules.initial_trust(spread, one(cost), weight)[0],
+                      kernel.initial_trust(spread, cost, weight), **TIGHT)
+    assert bool(rules.goes_to_rival(one(best_value), one(cost), weight, outside)[0]) == bool(
+        kernel.goes_to_rival(best_value, cost, weight, outside))
 
 
 @settings(max_examples=300, deadline=None)
@@ -199,6 +236,7 @@ def test_lookup_tables_take_the_same_entries_as_arrays():
 def test_small_markets_pass_firm_tables_as_rows_and_large_ones_as_arrays():
     tables = {name: np.arange(1, 7, dtype=np.float32) for name in
               ("wallet_share", "advance_threshold")}
+    tables["purchase_depth"] = np.arange(2, 8, dtype=np.float32)
     tables["min_stage_age"] = np.arange(6, dtype=np.int16)
     tables["loyalty_weights"] = np.arange(24, dtype=np.float32).reshape(6, 4)
     for slots in (2, 4, 5):
@@ -209,6 +247,7 @@ def test_small_markets_pass_firm_tables_as_rows_and_large_ones_as_arrays():
         assert np.array_equal(f.quality, expected) and f.quality.dtype == np.float32
         assert f.min_stage_age.shape == (1, 6) and f.min_stage_age.dtype == np.int16
         assert np.array_equal(f.trust_weight[0], tables["loyalty_weights"][:, 2])
+        assert np.array_equal(f.purchase_depth[0], tables["purchase_depth"])
 
 
 @numba.njit

@@ -87,7 +87,12 @@ def test_a_bad_firm_entry_reports_only_its_own_error():
     ({"relationship": {"satisfaction_at_confirmation": 1.0}},
      "relationship.satisfaction_at_confirmation"),
     ({"relationship": {"defection_temperature": 0.0}}, "relationship.defection_temperature"),
-    ({"simulation": {"discount_rate": 0.0}}, "simulation.discount_rate"),
+    ({"simulation": {"discount_rate": -0.01}}, "simulation.discount_rate"),
+    ({"simulation": {"planning_horizon": -1}}, "simulation.planning_horizon"),
+    ({"simulation": {"warm_up": -1}}, "simulation.warm_up"),
+    ({"market": {"category_exit_rate": 0.5}}, "market.category_exit_rate"),
+    ({"market": {"expectation_anchor": 1.5}}, "market.expectation_anchor"),
+    ({"firms": [{"name": "A", "acquisition_cost": -1.0}]}, "firms.0.acquisition_cost"),
     ({"market": {"search_probability": -0.1}}, "market.search_probability"),
     ({"market": {"repair_window": 1000.0}}, "market.repair_window"),
     ({"simulation": {"customers": 0}}, "simulation.customers"),
@@ -103,6 +108,36 @@ def test_out_of_range_value_is_rejected_with_its_path(sections, path):
         default_config(**sections)
     assert path in str(excinfo.value)
     assert errors_at(excinfo, path)
+
+
+def test_a_discount_rate_of_zero_is_allowed():
+    """Customer equity projects over a finite planning horizon, so d = 0 stays finite."""
+    assert default_config(simulation={"discount_rate": 0.0}).simulation.discount_rate == 0.0
+
+
+def test_the_removed_referral_value_is_refused_with_a_pointer_to_its_replacement():
+    with pytest.raises(ValidationError) as excinfo:
+        default_config(firms=[{"name": "A", "referral_value": 2.0}])
+    message = str(excinfo.value)
+    assert "firms.0" in message
+    assert "referral_value was removed" in message
+    assert "acquisition_cost" in message and "referral_cost" in message
+
+
+def test_a_referral_may_not_cost_more_than_an_acquisition():
+    with pytest.raises(ValidationError, match="referral_cost must be at most acquisition_cost"):
+        default_config(firms=[{"name": "A", "acquisition_cost": 1.0, "referral_cost": 1.5}])
+    firm = default_config(firms=[{"name": "A", "acquisition_cost": 1.0,
+                                  "referral_cost": 1.0}]).firms[0]
+    assert firm.referral_cost == firm.acquisition_cost == 1.0
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_every_strategy_sets_its_price_and_acquisition_costs(strategy):
+    traits = STRATEGIES[strategy].traits
+    for name in ("price", "acquisition_cost", "referral_cost"):
+        assert name in traits, name
+    assert 0.0 <= traits["referral_cost"] <= traits["acquisition_cost"]
 
 
 def test_unknown_setting_lists_the_valid_ones():

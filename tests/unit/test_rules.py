@@ -61,9 +61,12 @@ def test_confirmed_expectation_gives_the_confirmation_level(expectation, s0, k):
 
 
 @RULE_SETTINGS
-@given(expectation=unit, value=value_like, rate=unit, drift=floats(0.0, 0.05))
-def test_update_expectation_stays_in_unit_interval(expectation, value, rate, drift):
-    new = rules.update_expectation(expectation, value, adapt_rate=rate, drift=drift)
+@given(expectation=unit, value=value_like, reference=unit, up=unit, down=unit, anchor=unit,
+       drift=floats(0.0, 0.05))
+def test_update_expectation_stays_in_unit_interval(expectation, value, reference, up, down,
+                                                   anchor, drift):
+    new = rules.update_expectation(expectation, value, reference, adapt_up=up, adapt_down=down,
+                                   anchor=anchor, drift=drift)
     assert 0.0 <= new <= 1.0
 
 
@@ -261,6 +264,7 @@ value_inputs = st.fixed_dictionaries({
     "adaptation": unit,
     "price": floats(0.1, 10.0),
     "price_sensitivity": floats(0.0, 5.0),
+    "price_weight": floats(0.0, 5.0),
     "relational_benefit": unit,
     "growth": unit,
     "involvement": unit,
@@ -330,10 +334,197 @@ def test_negative_word_of_mouth_damps_within_unit_interval(detractors, customers
 
 
 @RULE_SETTINGS
-@given(advocates=st.integers(0, 10_000), rate=unit, reach=floats(0.0, 20.0))
-def test_expected_referrals_scale_with_advocates(advocates, rate, reach):
-    assert rules.expected_referrals(advocates, referral_rate=rate, reach=reach) == pytest.approx(
-        advocates * rate * reach)
+@given(advocates=st.integers(0, 10_000), share=unit, rate=unit, reach=floats(0.0, 20.0))
+def test_expected_referrals_scale_with_advocates_and_the_remaining_prospects(advocates, share,
+                                                                            rate, reach):
+    """Bass's imitation term: A x rate x reach x P/N."""
+    referrals = rules.expected_referrals(advocates, share, referral_rate=rate, reach=reach)
+    assert referrals == pytest.approx(advocates * rate * reach * share)
+    assert rules.expected_referrals(advocates, 0.0, referral_rate=rate, reach=reach) == 0.0
+    assert rules.expected_referrals(advocates, share / 2, referral_rate=rate,
+                                    reach=reach) <= referrals + 1e-12
+
+
+@RULE_SETTINGS
+@given(referrals=st.integers(0, 10_000), costs=ordered_pair(floats(0.0, 50.0)))
+def test_referral_value_is_the_acquisition_cost_saved(referrals, costs):
+    referral_cost, acquisition_cost = costs
+    value = rules.referral_value(referrals, acquisition_cost, referral_cost)
+    assert value == pytest.approx(referrals * (acquisition_cost - referral_cost))
+    assert value >= 0.0  # the config keeps referral_cost <= acquisition_cost
+    # nothing saved when a referral costs as much as an acquisition; linear in the referrals
+    assert rules.referral_value(referrals, acquisition_cost, acquisition_cost) == 0.0
+    assert rules.referral_value(2 * referrals, acquisition_cost, referral_cost) == (
+        pytest.approx(2 * value))
+    np.testing.assert_allclose(
+        rules.referral_value(np.array([0, 1, referrals]), acquisition_cost, referral_cost),
+        [0.0, acquisition_cost - referral_cost, value])
+
+
+# ---------------------------------------------------------------------------
+# Expectations: partial, asymmetric adaptation toward an anchored target
+# ---------------------------------------------------------------------------
+
+
+def expectation_target(value, reference, anchor):
+    return anchor * value + (1.0 - anchor) * reference
+
+
+@RULE_SETTINGS
+@given(expectation=floats(0.2, 0.8), gap=floats(0.001, 0.2), rates=ordered_pair(unit),
+       extra=floats(0.01, 0.5), anchor=floats(0.1, 1.0), reference=unit)
+def test_expectations_rise_faster_than_they_fall(expectation, gap, rates, extra, anchor,
+                                                 reference):
+    """A target ``gap`` above moves E further than one ``gap`` below when adapt_up > down."""
+    down, up = rates[0], min(1.0, rates[1] + extra)
+    # values whose targets are expectation +- gap
+    above = (expectation + gap - (1.0 - anchor) * reference) / anchor
+    below = (expectation - gap - (1.0 - anchor) * reference) / anchor
+    kwargs = dict(adapt_up=up, adapt_down=down, anchor=anchor, drift=0.0)
+    rise = rules.update_expectation(expectation, above, reference, **kwargs) - expectation
+    fall = expectation - rules.update_expectation(expectation, below, reference, **kwargs)
+    assert rise == pytest.approx(up * gap, rel=1e-6, abs=1e-12)
+    assert fall == pytest.approx(down * gap, rel=1e-6, abs=1e-12)
+    assert rise > fall
+
+
+@RULE_SETTINGS
+@given(expectation=unit, value=unit, reference=unit, up=floats(0.01, 1.0),
+       down=floats(0.01, 1.0), anchor=unit)
+def test_expectation_moves_toward_its_target_without_overshooting(expectation, value, reference,
+                                                                  up, down, anchor):
+    target = expectation_target(value, reference, anchor)
+    new = rules.update_expectation(expectation, value, reference, adapt_up=up, adapt_down=down,
+                                   anchor=anchor, drift=0.0)
+    low, high = sorted((expectation, target))
+    assert low - 1e-12 <= new <= high + 1e-12
+
+
+@RULE_SETTINGS
+@given(start=unit, value=unit, reference=unit, up=floats(0.05, 1.0), down=floats(0.05, 1.0),
+       anchor=unit)
+def test_expectation_converges_to_the_anchored_target(start, value, reference, up, down, anchor):
+    """Repeated delivery of V leads E to anchor V + (1 - anchor) E_ref, not to V itself."""
+    expectation = start
+    for _ in range(600):  # (1 - 0.05)^600 ~ 4e-14
+        expectation = rules.update_expectation(expectation, value, reference, adapt_up=up,
+                                               adapt_down=down, anchor=anchor, drift=0.0)
+    assert expectation == pytest.approx(expectation_target(value, reference, anchor), abs=1e-9)
+
+
+def test_expectation_anchor_one_follows_delivery_and_zero_ignores_it():
+    kwargs = dict(adapt_up=0.5, adapt_down=0.5, drift=0.0)
+    assert rules.update_expectation(0.4, 0.8, 0.1, anchor=1.0, **kwargs) == pytest.approx(0.6)
+    assert rules.update_expectation(0.4, 0.8, 0.1, anchor=0.0, **kwargs) == pytest.approx(0.25)
+    # drift is added on top of the adaptation
+    assert rules.update_expectation(0.4, 0.8, 0.1, anchor=1.0, adapt_up=0.5, adapt_down=0.5,
+                                    drift=0.01) == pytest.approx(0.61)
+
+
+# ---------------------------------------------------------------------------
+# Offer fit (idiosyncratic taste)
+# ---------------------------------------------------------------------------
+
+
+@RULE_SETTINGS
+@given(spread=unit, u=unit)
+def test_offer_fit_is_zero_for_a_fully_adapting_firm(spread, u):
+    assert rules.offer_fit(spread, 1.0, rules.taste(u)) == 0.0
+
+
+@RULE_SETTINGS
+@given(spread=unit, adaptations=ordered_pair(unit), u=unit)
+def test_offer_fit_shrinks_with_adaptation(spread, adaptations, u):
+    low, high = adaptations
+    taste = rules.taste(u)
+    assert rules.offer_fit(spread, low, taste) == pytest.approx(spread * (1 - low) * taste)
+    assert abs(rules.offer_fit(spread, high, taste)) <= abs(rules.offer_fit(spread, low, taste))
+    assert abs(taste) <= np.sqrt(3.0) + 1e-12
+
+
+def test_taste_has_mean_zero_and_variance_one():
+    u = (np.arange(1_000_000) + 0.5) / 1_000_000  # the uniform distribution, evenly
+    taste = rules.taste(u)
+    assert taste.mean() == pytest.approx(0.0, abs=1e-9)
+    assert taste.var() == pytest.approx(1.0, rel=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# Purchase occasions and money per customer
+# ---------------------------------------------------------------------------
+
+OCCASION_RATES = (0.1, 0.6, 1.0, 2.5, 5.0, rules.MAX_PURCHASE_RATE)
+
+
+@pytest.mark.parametrize("rate", OCCASION_RATES)
+def test_occasions_are_poisson_in_mean_and_variance(rate):
+    n = 400_000
+    counts = rules.occasions(np.random.default_rng(2024).random(n), np.full(n, rate))
+    assert np.array_equal(counts, np.round(counts)) and counts.min() >= 0
+    # 5 standard errors: of the mean sqrt(rate / n), of the variance sqrt((rate + 2 rate^2) / n)
+    assert counts.mean() == pytest.approx(rate, abs=5 * np.sqrt(rate / n))
+    assert counts.var() == pytest.approx(rate, abs=5 * np.sqrt((rate + 2 * rate ** 2) / n))
+
+
+@pytest.mark.parametrize("rate", OCCASION_RATES)
+def test_occasions_invert_the_poisson_distribution(rate):
+    """Evenly spread uniforms give each count its Poisson probability (to 1/n)."""
+    n = 200_000
+    counts = rules.occasions((np.arange(n) + 0.5) / n, rate).astype(int)
+    assert np.all(np.diff(counts) >= 0)  # inversion: a larger uniform, never fewer
+    shares = np.bincount(counts, minlength=rules.MAX_OCCASIONS + 1) / n
+    k = np.arange(shares.size)
+    log_pmf = k * np.log(rate) - rate - np.cumsum(np.r_[0.0, np.log(k[1:])])
+    np.testing.assert_allclose(shares, np.exp(log_pmf), atol=2.0 / n)
+
+
+def test_occasions_at_rate_zero_and_at_the_cap():
+    assert rules.occasions(0.999999, 0.0) == 0.0
+    assert rules.occasions(0.0, 3.0) == 0.0
+    assert rules.occasions(1.0, rules.MAX_PURCHASE_RATE) <= rules.MAX_OCCASIONS
+
+
+@RULE_SETTINGS
+@given(rate=floats(0.0, 8.0), depth=unit, spend=floats(0.0, 10.0), price=floats(0.1, 5.0),
+       share=unit, margin_rate=unit, serve=floats(0.0, 2.0))
+def test_expected_revenue_and_margin(rate, depth, spend, price, share, margin_rate, serve):
+    expected = rules.occasion_rate(rate, depth)
+    assert expected == pytest.approx(rate * depth)
+    sales = rules.revenue(expected, spend, price, share)
+    assert sales == pytest.approx(rate * depth * spend * price * share)
+    assert rules.revenue(0.0, spend, price, share) == 0.0
+    assert rules.margin(sales, margin_rate, serve) == pytest.approx(margin_rate * sales - serve)
+
+
+# ---------------------------------------------------------------------------
+# Search and where a leaving customer goes
+# ---------------------------------------------------------------------------
+
+
+@RULE_SETTINGS
+@given(p=unit, propensities=ordered_pair(floats(0.0, 20.0)))
+def test_search_chance_is_a_probability_rising_with_churn_propensity(p, propensities):
+    low, high = propensities
+    chance_low, chance_high = rules.search_chance(p, low), rules.search_chance(p, high)
+    assert 0.0 <= chance_low <= chance_high <= 1.0
+    assert chance_low == pytest.approx(min(1.0, p * low))
+
+
+@RULE_SETTINGS
+@given(best=value_like, costs=ordered_pair(unit), weight=unit, outside=value_like)
+def test_goes_to_rival_when_the_rival_beats_leaving_by_the_switching_cost(best, costs, weight,
+                                                                         outside):
+    low, high = costs
+    goes = rules.goes_to_rival(best, low, weight, outside)
+    assert bool(goes) == (best - weight * low > outside)
+    # a higher switching cost never sends more customers to the rival, a better rival never fewer
+    assert bool(rules.goes_to_rival(best, high, weight, outside)) <= bool(goes)
+    assert bool(rules.goes_to_rival(best + 0.1, low, weight, outside)) >= bool(goes)
+
+
+def test_goes_to_rival_on_arrays():
+    got = rules.goes_to_rival(np.array([0.5, 0.5, 0.9]), np.array([0.0, 1.0, 1.0]), 0.5, 0.3)
+    assert got.tolist() == [True, False, True]
 
 
 # ---------------------------------------------------------------------------
@@ -603,8 +794,9 @@ def assert_scalar_matches_array(func, rows, **kwargs):
 def test_satisfaction_rules_on_scalars_and_arrays(rows, s0, k):
     assert_scalar_matches_array(rules.satisfaction_target, rows, at_confirmation=s0,
                                 sensitivity=k)
-    assert_scalar_matches_array(rules.update_expectation, [(e, v) for v, e in rows],
-                                adapt_rate=0.1, drift=0.001)
+    assert_scalar_matches_array(rules.update_expectation, [(e, v, 1.0 - e) for v, e in rows],
+                                adapt_up=0.3, adapt_down=0.1, anchor=0.6, drift=0.001)
+    assert_scalar_matches_array(rules.occasions, [(e, 3.0 * e) for _, e in rows])
 
 
 @RULE_SETTINGS
