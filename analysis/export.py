@@ -8,22 +8,28 @@ folder was written by another version of crm-sim), and writes, atomically,
 into ``RESULTS_DIR/transactions/`` (or ``--out``):
 
 ``transactions.csv``
-    one row per purchase: ``customer_id``, ``date``, ``monetary_value`` (the
-    layout CLV libraries read), then ``firm``, ``strategy``, ``setting``,
+    one row per purchase occasion (:mod:`sim.transactions`): ``customer_id``,
+    ``date`` (the occasion's day, :func:`occasion_dates`), ``monetary_value``
+    (the layout CLV libraries read), then ``firm``, ``strategy``, ``setting``,
     ``run_id``, ``point``, ``replication``, the swept columns, ``period``,
     ``acquired_period`` (when the relationship began: its contract) and
-    ``clv_increment`` (the purchase's contribution to the customer's CLV).
+    ``clv_increment`` (the occasion's share of the period's contribution to
+    the customer's CLV).
 ``customers_clv.csv``
-    one row per customer x firm x run: purchases, first and last purchase
-    period, total revenue, the true CLV realized over the horizon, whether
-    still a customer at the end and the projected CLV of those who are.
+    one row per customer x firm x run: purchases (occasions), first and last
+    purchase period, total revenue, the CLV realized over the horizon in the
+    periods it bought (the log has no row, so no increment, for a period
+    without a purchase), whether still a customer at the end and the
+    projected CLV of those who are.
 ``export.json``
     what was exported: source folder, runs and seeds, date mapping, versions.
 
 ``--format parquet`` writes ``.parquet`` files instead of ``.csv``. Amounts
-are the engine's float32 values widened to float64, written with the
-shortest text that reads back to the same float64, so a reader rebuilds
-every total exactly. A customer id is the engine's customer index: one
+are the log's float32 values widened to float64, written with the shortest
+text that reads back to the same float64; an occasion's amount is an equal
+share of the customer's sales in the period, so the amounts add up to the
+ledger's revenue to float32 rounding. A customer id is the engine's customer
+identity (a new arrival who takes a leaver's place gets a new one): one
 customer of one firm in one run is ``(run_id, firm, customer_id)``.
 
 Everything is computed before anything is written; bad input raises
@@ -40,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from sim.transactions import DAYS_PER_PERIOD
 
 from .files import atomic_path, write_text
 from .report import ReportError, load_results
@@ -110,6 +118,44 @@ def period_dates(periods: int, start: datetime.date, length: str = "month") -> l
         step = 7 if length == "week" else 1
         dates = [base + pd.Timedelta(days=step * (p - 1)) for p in range(periods + 1)]
     return [d.strftime("%Y-%m-%d") for d in dates]
+
+
+def occasion_dates(period, day, dates: list[str]) -> pd.Categorical:
+    """ISO dates of purchase occasions, at day resolution, within their period's dates.
+
+    The log dates an occasion of period ``p`` to ``day`` = ``30 (p - 1)`` +
+    0..29 (:data:`sim.transactions.DAYS_PER_PERIOD`). The export maps that
+    day within the period onto the period's calendar span, from its date to
+    the next period's (``dates``, of :func:`period_dates`): offset ``k`` of
+    30 falls ``floor(k x span / 30)`` days after the period's date. So a
+    monthly occasion keeps its place in the month and never spills into the
+    next one, a weekly one falls on one of the week's 7 days, and with
+    ``--period-length day`` every occasion of a period falls on its date.
+
+    Args:
+        period: each occasion's period (1..T), an integer array.
+        day: each occasion's ``day`` column of the log.
+        dates: :func:`period_dates` for periods 0..T + 1 (the last one ends the
+            span of period T).
+
+    Returns:
+        The dates as a categorical of ``YYYY-MM-DD`` strings, categories in
+        calendar order.
+    """
+    period = np.asarray(period, dtype=np.int64)
+    offset = np.asarray(day, dtype=np.int64) - DAYS_PER_PERIOD * (period - 1)
+    if offset.size and (offset.min() < 0 or offset.max() >= DAYS_PER_PERIOD):
+        raise ValueError(f"a purchase day lies outside its period ({DAYS_PER_PERIOD}-day "
+                         "periods)")
+    calendar = np.array(dates, dtype="datetime64[D]").astype(np.int64)
+    if period.size and period.max() + 1 >= calendar.size:
+        raise ValueError("occasion_dates needs the date after the last period's")
+    begin = calendar[period]
+    span = calendar[period + 1] - begin
+    ordinal = begin + offset * span // DAYS_PER_PERIOD
+    days, codes = np.unique(ordinal, return_inverse=True)
+    return pd.Categorical.from_codes(codes.reshape(-1),
+                                     days.astype("datetime64[D]").astype(str).tolist())
 
 
 # ---------------------------------------------------------------------------
@@ -227,7 +273,7 @@ def transaction_table(run: ExportedRun, log: pd.DataFrame, dates: list[str]) -> 
 
     frame = pd.DataFrame({
         "customer_id": log["customer"].to_numpy(dtype=np.int64),
-        "date": pd.Categorical.from_codes(log["period"].to_numpy(), dates),
+        "date": occasion_dates(log["period"].to_numpy(), log["day"].to_numpy(), dates),
         "monetary_value": log["revenue"].to_numpy(dtype=np.float64),  # exact widening
         "firm": pd.Categorical.from_codes(codes, [firm.name for firm in firms]),
         "strategy": pd.Categorical(np.array([firm.strategy for firm in firms],
@@ -360,8 +406,8 @@ def export_transactions(folder: Path, out: Path | None = None, *, runs=None,
             writers = [TableAppender(stack.enter_context(atomic_path(path)), file_format)
                        for path in paths]
             described = [_export_run(run, results.timeseries, manifest, folder, writers,
-                                     period_dates(run.config.simulation.periods, start,
-                                                  period_length))
+                                     period_dates(run.config.simulation.periods + 1,
+                                                  start, period_length))
                          for run in _announced(chosen, progress)]
             for writer in writers:
                 writer.close()
@@ -380,9 +426,15 @@ def export_transactions(folder: Path, out: Path | None = None, *, runs=None,
         "start_date": start.isoformat(),
         "period_length": period_length,
         "date_of_period": f"period 1 is {start.isoformat()}, then one date per {period_length}",
-        "money": "monetary_value: the period's sales; clv_increment and realized_clv: "
-                 "profit net of policy spending plus referral value, discounted to period 0 "
-                 "at discount_rate",
+        "date_of_purchase": f"day d of the log ({DAYS_PER_PERIOD}-day periods) falls "
+                            f"floor(k x span / {DAYS_PER_PERIOD}) days after its period's "
+                            f"date, k = d - {DAYS_PER_PERIOD} (period - 1), span = days "
+                            "to the next period's date",
+        "money": "monetary_value: an equal share of the customer's sales in the period, one "
+                 "per purchase occasion; clv_increment: the same share of the period's "
+                 "contribution net of policy spending, discounted to period 0 at "
+                 "discount_rate; realized_clv: their sum (periods without a purchase have "
+                 "no row, so their cost is not in it)",
         "files": [path.name for path in paths],
         "runs": described,
     }

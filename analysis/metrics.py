@@ -6,28 +6,33 @@ period x firm, period 0 = the initial state; columns in
 by firm name, in the model's firm order. :func:`firm_outcomes` assembles them
 into one row per firm: the outcome columns of ``runs.parquet``.
 
-Definitions (``T`` = last period, ``d`` = ``simulation.discount_rate``):
+Definitions (``T`` = last period after the warm-up, ``d`` = ``simulation.discount_rate``):
 
 * ``retention_rate``: mean over periods ``1..T`` of the ledger's ``retention``
   (customers with the firm at ``t-1`` still with it at ``t``, over customers
   with it at ``t-1``); periods in which the firm had no customers are skipped.
-* ``customer_equity``: realized, discounted value plus the projected value of
-  the customers the firm has at the end::
+* ``annual_retention``: of a firm's customers at period ``t``, the share
+  still its customers (in the same relationship) at ``t + 12``, averaged over
+  ``t = 13 .. T - 12`` (``1 .. T - 12`` for runs of under 25 periods; NaN
+  under 13), from cohort survival (:func:`annual_retention`).
+  ``expected_lifetime`` = ``1 / (1 - annual_retention)`` years.
+* ``customer_equity``: the exact sum of its ledger terms (:func:`equity_ledger`),
+  all discounted to period 0::
 
-      CE = sum_t discounted_profit_t + sum_t referral_value_t (1+d)^-t
-           + (profit_T + referral_value_T) * r / (1 + d - r) * (1+d)^-T
+      CE = sum_t contribution_t + sum_t referral_value_t
+           - sum_t acquisition_cost_t - sum_t policy_cost_t + projected_remainder
 
-  ``discounted_profit`` is already net of acquisition spend and discounted to
-  period 0; ``r`` is the firm's mean retention over the last 12 periods (0 if
-  it had no customers then). The last term is the retention-based perpetuity
-  of the last period's margin (Gupta & Lehmann); with ``d = 0`` and ``r = 1``
-  it diverges and the equity is ``inf``.
+  ``projected_remainder`` is the expected contribution of the customers the
+  firm has at ``T`` over the next ``simulation.planning_horizon`` periods,
+  each at its own stage's retention (:func:`analysis.money.customer_clv`):
+  finite, never a perpetuity.
 * ``clv_mean``: mean realized CLV per relationship: (CLV of the relationships
   that ended, ledger ``ended_clv``, plus the CLV to date of the current
   customers) / (customers at period 0 + acquisitions).
 * ``satisfied_defector_share``: ``sum satisfied_defectors / sum defections``:
   the share of defectors whose satisfaction was at or above
-  ``simulation.satisfied_threshold`` when they left (NaN without defections).
+  ``simulation.satisfied_threshold`` when they left, over defections by choice
+  (to a rival or out of the market; life exits are not a choice), NaN without.
 * CLV distribution over the firm's customers at the end
   (:func:`analysis.money.customer_clv`): ``projected_clv_mean`` (mean
   expected remaining value), ``top20_profit_share`` (share of the positive
@@ -36,6 +41,11 @@ Definitions (``T`` = last period, ``d`` = ``simulation.discount_rate``):
 * ``value_equity``, ``brand_equity``, ``relationship_equity``: the customer
   equity split by driver (:func:`analysis.money.equity_drivers`; they sum to
   ``customer_equity``).
+* ``satisfaction_mean``, ``satisfaction_sd``: mean and standard deviation of
+  satisfaction over the firm's customers at the end.
+* ``value_far_from_standard``: mean perceived value of the firm's customers
+  at the end whose need misfit (need distance x personalization need) is in
+  the market's top quarter: how well the firm serves heterogeneous needs.
 * ``loyalty_index``: mean over the firm's customers at the end of
   :func:`analysis.retention.loyalty_index` with its default weights.
 * Totals over periods: ``revenue``, ``cost``, ``profit``, ``referral_value``,
@@ -50,15 +60,14 @@ from sim.config import Config
 
 from . import money, retention
 
-PROJECTION_PERIODS = 12
-"""Periods at the end of a run whose mean retention projects the current customers' value."""
-
 OUTCOME_COLUMNS = (
-    "retention_rate", "customer_equity", "clv_mean", "revenue", "cost", "profit",
-    "referral_value", "acquisitions", "referral_acquisitions", "defections",
-    "satisfied_defector_share", "customers_end",
+    "retention_rate", "annual_retention", "expected_lifetime", "customer_equity", "clv_mean",
+    "revenue", "cost", "profit", "contribution", "referral_value", "acquisition_cost",
+    "policy_cost", "projected_remainder", "acquisitions", "referral_acquisitions",
+    "rival_acquisitions", "defections", "satisfied_defector_share", "customers_end",
     "projected_clv_mean", "top20_profit_share", "clv_gini", "clv_median", "clv_p90",
     "value_equity", "brand_equity", "relationship_equity", "loyalty_index",
+    "satisfaction_mean", "satisfaction_sd", "value_far_from_standard",
 )
 """The outcome columns of ``runs.parquet``, in order."""
 
@@ -93,33 +102,83 @@ def retention_rate(ledger: pd.DataFrame) -> pd.Series:
     return _by_firm(later, "retention").mean().reindex(firm_order(ledger))
 
 
-def recent_retention(ledger: pd.DataFrame, periods: int = PROJECTION_PERIODS) -> pd.Series:
-    """Mean period retention over the last ``periods`` periods (0 where undefined)."""
-    last = ledger["period"].max()
-    recent = ledger[(ledger["period"] >= 1) & (ledger["period"] > last - periods)]
-    return _by_firm(recent, "retention").mean().reindex(firm_order(ledger)).fillna(0.0)
+EQUITY_TERMS = ("contribution", "referral_value", "acquisition_cost", "policy_cost",
+                "projected_remainder")
+"""The terms of :func:`equity_ledger`, in order; customer equity is their signed sum."""
+_EQUITY_SIGNS = (1.0, 1.0, -1.0, -1.0, 1.0)
 
 
-def customer_equity(ledger: pd.DataFrame, discount_rate: float,
-                    periods: int = PROJECTION_PERIODS) -> pd.Series:
-    """Realized discounted profit and referral value plus the projected value of current customers.
+def equity_ledger(ledger: pd.DataFrame, clv: pd.DataFrame) -> pd.DataFrame:
+    """Per firm: the discounted terms of customer equity and their exact sum.
 
     Args:
         ledger: the run's ledger frame.
-        discount_rate: ``d``, per period.
-        periods: how many final periods' retention ``r`` projects the future.
+        clv: :func:`analysis.money.customer_clv` of the run (its
+            ``projected_clv``, already discounted to period 0, summed by firm
+            is the projected remainder).
+
+    Returns:
+        One row per firm (model order): :data:`EQUITY_TERMS` as positive
+        amounts, then ``customer_equity`` = contribution + referral value -
+        acquisition cost - policy cost + projected remainder.
     """
-    growth = 1.0 + discount_rate
-    discount = growth ** -ledger["period"].astype(float)
-    realized = (total(ledger, "discounted_profit")
-                + _by_firm(ledger, ledger["referral_value"] * discount).sum())
-    horizon = float(ledger["period"].max())
-    margin = _last(ledger, "profit") + _last(ledger, "referral_value")
-    r = recent_retention(ledger, periods)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        multiple = r / (growth - r)
-    projected = margin * multiple * growth ** -horizon
-    return realized + projected
+    order = firm_order(ledger)
+    terms = {name: total(ledger, f"discounted_{name}").reindex(order)
+             for name in EQUITY_TERMS[:-1]}
+    projected = clv["projected_clv"].groupby(clv["firm"].astype(object)).sum()
+    terms["projected_remainder"] = projected.reindex(order, fill_value=0.0).astype(float)
+    frame = pd.DataFrame(terms)
+    equity = sum(sign * frame[name] for name, sign in zip(EQUITY_TERMS, _EQUITY_SIGNS,
+                                                          strict=True))
+    frame["customer_equity"] = equity
+    return frame
+
+
+def customer_equity(ledger: pd.DataFrame, clv: pd.DataFrame) -> pd.Series:
+    """Customer equity per firm: the sum of :func:`equity_ledger`'s terms."""
+    return equity_ledger(ledger, clv)["customer_equity"]
+
+
+ANNUAL = 12
+"""Periods in a year."""
+
+
+def annual_retention(cohorts: pd.DataFrame, first: int = 13) -> pd.Series:
+    """Share of a firm's customers at ``t`` still its customers at ``t + 12``, averaged over t.
+
+    ``R(t) = sum_{c <= t} n(c, t + 12) / sum_{c <= t} n(c, t)``, with
+    ``n(c, t)`` the customers acquired in cohort ``c`` still with the firm at
+    ``t`` (a relationship that ended and restarted is in a later cohort, so
+    it is not counted as kept). Averaged over ``t = first .. T - 12`` (from 1
+    for runs too short for ``first``); NaN for runs of under 13 periods or a
+    firm without customers. Cohorts wider than one period (runs over 120
+    periods) count the cohort that holds ``t`` whole.
+
+    Args:
+        cohorts: the run's cohort frame (``CRMModel.cohort_frame()``).
+        first: the first period ``t`` (13: after the first year).
+    """
+    order = pd.Index(cohorts["firm"].drop_duplicates(), name="firm")
+    last = int(cohorts["period"].max()) if len(cohorts) else 0
+    start = first if last - ANNUAL >= first else 1
+    result = {}
+    for firm, mine in cohorts.groupby("firm", sort=False):
+        table = mine.pivot_table(index="cohort", columns="period", values="active",
+                                 aggfunc="sum", fill_value=0)
+        shares = []
+        for t in range(start, last - ANNUAL + 1):
+            kept = table.index <= t
+            base = table.loc[kept, t].sum()
+            if base > 0:
+                shares.append(table.loc[kept, t + ANNUAL].sum() / base)
+        result[firm] = float(np.mean(shares)) if shares else np.nan
+    return pd.Series(result, dtype=float).reindex(order)
+
+
+def expected_lifetime(annual: pd.Series) -> pd.Series:
+    """Expected customer lifetime in years, ``1 / (1 - annual retention)``."""
+    with np.errstate(divide="ignore"):
+        return 1.0 / (1.0 - annual)
 
 
 def clv_mean(ledger: pd.DataFrame, customers: pd.DataFrame) -> pd.Series:
@@ -137,8 +196,8 @@ def clv_mean(ledger: pd.DataFrame, customers: pd.DataFrame) -> pd.Series:
 
 
 def satisfied_defector_share(ledger: pd.DataFrame) -> pd.Series:
-    """Share of defectors who were satisfied when they left (NaN without defections)."""
-    defections = total(ledger, "defections")
+    """Share of defectors by choice who were satisfied when they left (NaN without any)."""
+    defections = total(ledger, "defections") - total(ledger, "defections_life")
     return total(ledger, "satisfied_defectors") / defections.replace(0, np.nan)
 
 
@@ -176,40 +235,69 @@ def mean_loyalty_index(customers: pd.DataFrame, config: Config, order: pd.Index)
     return index.groupby(current["firm"].astype(object)).mean().reindex(order)
 
 
+def satisfaction_spread(customers: pd.DataFrame, order: pd.Index) -> pd.DataFrame:
+    """Per firm: mean and standard deviation of its current customers' satisfaction."""
+    current = customers[customers["firm"].notna()]
+    grouped = current["satisfaction"].astype(float).groupby(current["firm"].astype(object))
+    return pd.DataFrame({"satisfaction_mean": grouped.mean(),
+                         "satisfaction_sd": grouped.std()}).reindex(order)
+
+
+def value_far_from_standard(customers: pd.DataFrame, order: pd.Index) -> pd.Series:
+    """Mean value the firm's customers in the market's top quarter of need misfit perceive."""
+    misfit = customers["need_distance"] * customers["personalization_need"]
+    far = customers[(misfit > misfit.quantile(0.75)) & customers["firm"].notna()]
+    value = far["value"].astype(float).groupby(far["firm"].astype(object)).mean()
+    return value.reindex(order)
+
+
 def firm_outcomes(ledger: pd.DataFrame, customers: pd.DataFrame, config: Config,
-                  clv: pd.DataFrame | None = None) -> pd.DataFrame:
+                  cohorts: pd.DataFrame, clv: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per firm: every column of :data:`OUTCOME_COLUMNS`, firms in model order.
 
     Args:
         ledger: the run's ledger frame.
         customers: ``CRMModel.customers_frame()`` at the end of the run.
         config: the run's configuration.
+        cohorts: the run's cohort frame (``CRMModel.cohort_frame()``).
         clv: :func:`analysis.money.customer_clv` if already computed.
     """
     order = firm_order(ledger)
     if clv is None:
         clv = money.customer_clv(customers, ledger, config)
-    equity = customer_equity(ledger, config.simulation.discount_rate)
+    books = equity_ledger(ledger, clv)
+    equity = books["customer_equity"]
     drivers = money.equity_drivers(clv, equity.reindex(order), config)
+    annual = annual_retention(cohorts).reindex(order)
     summary = clv_summary(clv, order)
     outcomes = {
         "retention_rate": retention_rate(ledger),
+        "annual_retention": annual,
+        "expected_lifetime": expected_lifetime(annual),
         "customer_equity": equity,
         "clv_mean": clv_mean(ledger, customers),
         "revenue": total(ledger, "revenue"),
         "cost": total(ledger, "cost"),
         "profit": total(ledger, "profit"),
-        "referral_value": total(ledger, "referral_value"),
+        "contribution": books["contribution"],
+        "referral_value": books["referral_value"],
+        "acquisition_cost": books["acquisition_cost"],
+        "policy_cost": books["policy_cost"],
+        "projected_remainder": books["projected_remainder"],
         "acquisitions": total(ledger, "acquisitions"),
         "referral_acquisitions": total(ledger, "acquisitions_referral"),
+        "rival_acquisitions": total(ledger, "acquisitions_rival"),
         "defections": total(ledger, "defections"),
         "satisfied_defector_share": satisfied_defector_share(ledger),
         "customers_end": _last(ledger, "customers"),
         **{name: summary[name] for name in summary.columns},
         **{name: drivers[name] for name in money.DRIVERS},
         "loyalty_index": mean_loyalty_index(customers, config, order),
+        **{name: values for name, values in satisfaction_spread(customers, order).items()},
+        "value_far_from_standard": value_far_from_standard(customers, order),
     }
     frame = pd.DataFrame({name: outcomes[name].reindex(order) for name in OUTCOME_COLUMNS})
-    for name in ("acquisitions", "referral_acquisitions", "defections", "customers_end"):
+    for name in ("acquisitions", "referral_acquisitions", "rival_acquisitions", "defections",
+                 "customers_end"):
         frame[name] = frame[name].astype(np.int64)
     return frame.reset_index()

@@ -58,15 +58,21 @@ def lifetime_value(margin, retention, discount_rate, horizon: int | None = None)
                         margin * (1.0 - ratio ** horizon) / (1.0 - ratio))
 
 
-def remaining_value(margin, retention, discount_rate):
-    """Expected value of the periods after this one: ``m r / (1 + d - r)``.
+def remaining_value(margin, retention, discount_rate, horizon: int | None = None):
+    """Expected value of the next ``H`` periods of a customer here now.
 
-    It is :func:`lifetime_value` minus the margin of the current period: what
-    a customer who is here now is still worth, seen from now.
+    ``sum_{h=1..H} m q^h = m q (1 - q^H) / (1 - q)``, ``q = r / (1 + d)``;
+    with ``horizon`` None, the infinite sum ``m r / (1 + d - r)``. It is
+    :func:`lifetime_value` minus the margin of the current period: what a
+    customer who is here now is still worth, seen from now.
     """
     margin, retention = np.asarray(margin, dtype=float), np.asarray(retention, dtype=float)
+    q = retention / (1.0 + discount_rate)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return margin * retention / (1.0 + discount_rate - retention)
+        if horizon is None:
+            return margin * retention / (1.0 + discount_rate - retention)
+        return np.where(np.isclose(q, 1.0), margin * horizon,
+                        margin * q * (1.0 - q ** horizon) / (1.0 - q))
 
 
 # ---------------------------------------------------------------------------
@@ -104,20 +110,22 @@ def stage_retention(ledger: pd.DataFrame) -> pd.DataFrame:
 
 
 def customer_margin(customers: pd.DataFrame, config: Config) -> np.ndarray:
-    """Each current customer's margin per period at its current stage (0 without a firm).
+    """Each current customer's expected contribution per period at its stage (0 without a firm).
 
-    ``m_i = margin_f * spend_i * price_f * wallet_share(stage_i) - serve_cost_f
-    + advocate_i * referral_rate * reach * referral_value_f``: the engine's
-    accounting (``sim.model``) at the firm's configured price and cost to
-    serve (before strategy levers and policies), plus the expected referral
-    value if the customer is an advocate (stable and satisfied).
+    ``m_i = margin_f * E[revenue_i] - serve_cost_f`` with the expected revenue
+    :func:`sim.rules.revenue` of :func:`sim.rules.occasion_rate` occasions
+    (the customer's purchase rate x the stage's purchase depth), its spend,
+    the firm's configured price and the stage's wallet share, and
+    :func:`sim.rules.margin`: the engine's accounting (``sim.model``) before
+    strategy levers and policies. Referral value is not in it: it is booked
+    at the firm, for realized referrals only (:func:`sim.rules.referral_value`).
     """
     firms = {firm.name: firm for firm in config.firms}
-    wallet = config.relationship.wallet_share
-    referrals = rules.expected_referrals(1.0, referral_rate=config.relationship.referral_rate,
-                                         reach=config.market.word_of_mouth_reach)
+    relationship = config.relationship
     stage = customers["stage"].astype(str).to_numpy()
     firm = customers["firm"].astype(object).to_numpy()
+    spend = customers["spend"].to_numpy(dtype=float)
+    rate = customers["purchase_rate"].to_numpy(dtype=float)
     margin = np.zeros(len(customers))
     for name, firm_config in firms.items():
         mine = firm == name
@@ -125,26 +133,26 @@ def customer_margin(customers: pd.DataFrame, config: Config) -> np.ndarray:
             where = mine & (stage == stage_name)
             if not where.any():
                 continue
-            sales = (customers["spend"].to_numpy()[where] * firm_config.price
-                     * getattr(wallet, stage_name))
-            margin[where] = firm_config.margin * sales - firm_config.serve_cost
-        advocate = (mine & (stage == "stability")
-                    & (customers["satisfaction"].to_numpy()
-                       >= config.simulation.satisfied_threshold))
-        margin[advocate] += referrals * firm_config.referral_value
+            expected = rules.occasion_rate(rate[where],
+                                           getattr(relationship.purchase_depth, stage_name))
+            sales = rules.revenue(expected, spend[where], firm_config.price,
+                                  getattr(relationship.wallet_share, stage_name))
+            margin[where] = rules.margin(sales, firm_config.margin, firm_config.serve_cost)
     return margin
 
 
 def customer_clv(customers: pd.DataFrame, ledger: pd.DataFrame, config: Config) -> pd.DataFrame:
     """Realized and projected CLV of every customer with a firm at the end of the run.
 
-    * ``realized_clv``: the engine's ``clv``: discounted profit (net of the
-      policy spending on the customer) plus referral value of the current
-      relationship, to period ``T``, discounted to period 0.
-    * ``projected_clv``: expected remaining value ``m_i r_s / (1 + d - r_s)``
-      (:func:`remaining_value`) with ``m_i`` from :func:`customer_margin` and
-      ``r_s`` the firm's retention in the customer's stage
-      (:func:`stage_retention`), discounted to period 0 by ``(1 + d)^-T``.
+    * ``realized_clv``: the engine's ``clv``: discounted contribution (net of
+      the policy spending on the customer) of the current relationship, to
+      period ``T``, discounted to period 0.
+    * ``projected_clv``: expected remaining value over the planning horizon
+      ``H`` (``simulation.planning_horizon``), ``sum_{h=1..H} m_i (r_s /
+      (1 + d))^h`` (:func:`remaining_value`) with ``m_i`` from
+      :func:`customer_margin` and ``r_s`` the firm's retention in the
+      customer's stage (:func:`stage_retention`), discounted to period 0 by
+      ``(1 + d)^-T``. Finite: never a perpetuity.
     * ``total_clv`` = realized + projected.
 
     Returns:
@@ -166,7 +174,8 @@ def customer_clv(customers: pd.DataFrame, ledger: pd.DataFrame, config: Config) 
     current["margin"] = margin
     current["stage_retention"] = r
     current["realized_clv"] = current["clv"].astype(float)
-    current["projected_clv"] = remaining_value(margin, r, d) * (1.0 + d) ** -horizon
+    current["projected_clv"] = (remaining_value(margin, r, d, config.simulation.planning_horizon)
+                                * (1.0 + d) ** -horizon)
     current["total_clv"] = current["realized_clv"] + current["projected_clv"]
     return current.reset_index(drop=True)
 
@@ -398,15 +407,16 @@ def crm_roi(pairs: pd.DataFrame) -> pd.Series:
     """CRM ROI of each pair: ``(incremental profit - incremental cost) / incremental cost``.
 
     MODEL.md section 6 (seed 001). ``profit`` in ``runs.parquet`` is already
-    net of cost, so with gross contribution ``G = profit + cost + referral_value``::
+    net of cost and holds the realized referral value (the ledger's identity
+    profit = contribution + referral value - acquisition cost - policy cost),
+    so with gross contribution ``G = profit + cost``::
 
-        ROI = (dG - dC) / dC = d(profit + referral_value) / d(cost)
+        ROI = (dG - dC) / dC = d(profit) / d(cost)
 
     where ``d`` is scenario minus baseline. NaN where the scenario costs no
     more than the baseline (an ROI needs an investment).
     """
-    gain = ((pairs["profit"] + pairs["referral_value"])
-            - (pairs["profit_baseline"] + pairs["referral_value_baseline"]))
+    gain = pairs["profit"] - pairs["profit_baseline"]
     spent = pairs["cost"] - pairs["cost_baseline"]
     return gain / spent.where(spent > 0)
 

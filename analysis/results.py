@@ -57,8 +57,13 @@ EXPORT_FILES = ("transactions.csv", "transactions.parquet", "customers_clv.csv",
 LIBRARIES = ("mesa", "numpy", "pandas", "pydantic", "pyarrow", "pyyaml", "scipy", "tqdm",
              "dask", "distributed", "SALib")
 
-TABLE_OUTCOMES = (("retention_rate", "retention rate"), ("customer_equity", "customer equity"))
-"""Outcomes of the strategy x setting table: column and label."""
+TABLE_OUTCOMES = (
+    ("retention_rate", "monthly retention"), ("annual_retention", "annual retention"),
+    ("expected_lifetime", "lifetime (years)"), ("customer_equity", "customer equity"),
+)
+"""Outcomes of the strategy x setting table: column and label (definitions: analysis.metrics)."""
+_DIGITS = {"retention_rate": 4, "annual_retention": 3, "expected_lifetime": 1}
+"""Decimals of the table's outcomes (money: none)."""
 
 
 class OutputError(Exception):
@@ -272,7 +277,7 @@ def strategy_setting_table(runs: pd.DataFrame, sweep_paths=()) -> pd.DataFrame:
         for each outcome ``<outcome>``, ``<outcome>_low``, ``<outcome>_high``.
     """
     keys = ["strategy", "setting", *grouping_paths(sweep_paths)]
-    outcomes = [name for name, _ in TABLE_OUTCOMES]
+    outcomes = [name for name, _ in TABLE_OUTCOMES if name in runs.columns]
     per_run = runs.groupby([*keys, "run_id"], sort=False, dropna=False)[outcomes].mean()
     rows = []
     for group, frame in per_run.groupby(level=keys, sort=False, dropna=False):
@@ -297,13 +302,14 @@ def _cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             if c not in ("runs", *[f"{n}{s}" for n, _ in TABLE_OUTCOMES
                                    for s in ("", "_low", "_high")])]
     header = [*keys, "runs"]
-    for _, label in TABLE_OUTCOMES:
+    shown = [(name, label) for name, label in TABLE_OUTCOMES if name in table.columns]
+    for _, label in shown:
         header += [label, "95% CI"]
     rows = []
     for _, row in table.iterrows():
         cells = [str(row[k]) for k in keys] + [str(row["runs"])]
-        for name, _ in TABLE_OUTCOMES:
-            digits = 4 if name == "retention_rate" else 0
+        for name, _ in shown:
+            digits = _DIGITS.get(name, 0)
             low, high = row[f"{name}_low"], row[f"{name}_high"]
             interval = ("n/a" if pd.isna(low)
                         else f"[{_number(low, digits)}, {_number(high, digits)}]")
@@ -356,8 +362,11 @@ def summary_markdown(scenario: Scenario, table: pd.DataFrame | None, report, rec
         "## Retention and customer equity by strategy and setting",
         "",
         "Mean over replications with the 95% confidence interval of the mean (Student t).",
-        "Retention rate: mean period retention over periods 1..T; customer equity: discounted",
-        "profit and referral value plus the projected value of the customers at the end",
+        "Monthly retention: mean period retention over periods 1..T; annual retention: of",
+        "a firm's customers at month t, the share still its customers at t + 12 (mean over",
+        "t = 13..T-12); lifetime: 1 / (1 - annual retention) years; customer equity: the",
+        "sum of discounted contribution + referral value - acquisition and policy cost and",
+        "the projected value of the customers at the end over the planning horizon",
         "(see analysis/metrics.py).",
         "",
         markdown_table(table) if table is not None and len(table) else "(no finished runs)",

@@ -19,8 +19,10 @@ from sim.config import Config
 
 from .money import ACTIVE_STAGES
 
-REASONS = {"defections_rival": "to a rival", "defections_market": "out of the market"}
-"""Ledger columns of defections by reason, and their labels."""
+REASONS = {"defections_rival": "to a rival", "defections_market": "out of the market",
+           "defections_life": "left the category"}
+"""Ledger columns of defections by reason, and their labels (they add up to ``defections``;
+life: the customer left the category for reasons of its own, not by choice of supplier)."""
 
 TRAJECTORIES = ("trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV")
 
@@ -105,21 +107,33 @@ def churn_by_stage(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _with_life(timeseries: pd.DataFrame) -> pd.DataFrame:
+    """``timeseries`` with a ``defections_life`` column.
+
+    Ledgers written before the market was open have none: nobody left the category then.
+    """
+    if "defections_life" in timeseries:
+        return timeseries
+    return timeseries.assign(defections_life=0)
+
+
 def churn_by_reason(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
-    """Defections to a rival and out of the market, and exits from decline, as shares.
+    """Defections to a rival, out of the market and out of the category, and exits from decline.
 
     Returns:
-        Columns ``keys``, ``defections``, ``to_rival``, ``out_of_market``
-        (shares of defections) and ``from_decline`` (share that ended in
-        decline rather than by switching from an active stage).
+        Columns ``keys``, ``defections``, ``to_rival``, ``out_of_market``,
+        ``life`` (shares of defections: they add up to 1) and ``from_decline``
+        (share that ended in decline rather than by switching from an active
+        stage; life exits are never counted there).
     """
-    sums = timeseries.groupby(list(keys), sort=False)[
-        ["defections", "defections_rival", "defections_market", "exits_from_decline"]].sum()
+    sums = _with_life(timeseries).groupby(list(keys), sort=False)[
+        ["defections", *REASONS, "exits_from_decline"]].sum()
     total = sums["defections"].replace(0, np.nan)
     return pd.DataFrame({
         "defections": sums["defections"],
         "to_rival": sums["defections_rival"] / total,
         "out_of_market": sums["defections_market"] / total,
+        "life": sums["defections_life"] / total,
         "from_decline": sums["exits_from_decline"] / total,
     }).reset_index()
 
@@ -138,9 +152,16 @@ def trajectory_shares(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
 
 
 def satisfied_defector_share(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
-    """Share of defectors who were satisfied when they left (seed 003: 65-85%)."""
-    sums = timeseries.groupby(list(keys), sort=False)[["satisfied_defectors", "defections"]].sum()
-    share = sums["satisfied_defectors"] / sums["defections"].replace(0, np.nan)
+    """Share of defectors who were satisfied when they left (seed 003: 65-85%).
+
+    Defectors are those who left by choice (to a rival or out of the market):
+    ``satisfied_defectors`` does not count customers who left the category for
+    life reasons, so neither does the denominator.
+    """
+    sums = _with_life(timeseries).groupby(list(keys), sort=False)[
+        ["satisfied_defectors", "defections", "defections_life"]].sum()
+    chose = sums["defections"] - sums["defections_life"]
+    share = sums["satisfied_defectors"] / chose.replace(0, np.nan)
     return share.rename("satisfied_defector_share").reset_index()
 
 

@@ -19,7 +19,8 @@ COHORT_COLUMNS = ("firm", "strategy", "setting", "cohort", "tenure", "active")
 
 CUSTOMER_COLUMNS = (
     "customer", "firm", "strategy", "setting", "segment", "stage", "tenure", "acquired_period",
-    "spend", "need_distance", "expectation", "value", "satisfaction", "trust", "switching_cost",
+    "spend", "purchase_rate", "need_distance", "expectation", "value", "satisfaction", "trust",
+    "switching_cost",
     "revenue_to_date", "margin", "stage_retention", "realized_clv", "projected_clv", "total_clv",
 )
 """Columns of the end-of-run customer table (``customers.parquet``): current customers only."""
@@ -38,11 +39,12 @@ TIMESERIES_COLUMNS = (
     # flows
     "acquisitions", "acquisitions_referral", "defections", "satisfied_defectors",
     # money
-    "revenue", "serve_cost", "acquisition_spend", "cost", "profit", "referral_value",
-    "discounted_profit",
+    "occasions", "revenue", "serve_cost", "contribution", "acquisition_cost", "referral_value",
+    "acquisition_spend", "cost", "profit", "discounted_profit", "discounted_contribution",
+    "discounted_referral_value", "discounted_acquisition_cost", "discounted_policy_cost",
     # appended for the report (issue 4): churn by stage and reason, trajectories, stage moves,
     # acquisitions by source, policy cost, the firm's levers
-    "defections_rival", "defections_market", "exits_from_decline",
+    "defections_rival", "defections_market", "defections_life", "exits_from_decline",
     "defections_exploration", "defections_formation", "defections_stability",
     "defections_decline", "advances", "declines", "recoveries",
     "trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV", "ended_clv",
@@ -120,14 +122,14 @@ def run_once(config: Config, seed: int, *, transactions: bool = False) -> RunRes
     setting = config.market.setting
     customers = model.customers_frame()
     clv = money.customer_clv(customers, ledger, config)
-    outcomes = firm_outcomes(ledger, customers, config, clv=clv)
+    cohorts = model.cohort_frame()
+    outcomes = firm_outcomes(ledger, customers, config, cohorts, clv=clv)
     strategies = [firm.strategy for firm in config.firms]
     strategy_of = {firm.name: firm.strategy for firm in config.firms}
     outcomes.insert(1, "strategy", strategies)
     outcomes.insert(2, "setting", setting)
     timeseries = ledger[["period", "firm", "strategy", *TIMESERIES_COLUMNS]].copy()
     timeseries.insert(3, "setting", setting)
-    cohorts = model.cohort_frame()
     cohorts["setting"] = setting
     clv["firm"] = clv["firm"].astype(str)
     clv["strategy"] = clv["firm"].map(strategy_of)

@@ -90,7 +90,7 @@ def controls_from_sections(sections: Mapping[str, Any]) -> dict[str, Any]:
     controls: dict[str, Any] = {"setting": market.setting}
     for slot, firm in zip(FIRM_SLOTS, config.firms, strict=True):
         controls[f"strategy_{slot}"] = firm.strategy
-        controls[f"price_{slot}"] = _clip(firm.price, PRICE_RANGE)
+        controls[f"price_{slot}"] = 1.0  # a multiplier of the firm's own price
     for control, (field, _) in LEVERS.items():
         usual = preset[field]
         multiplier = getattr(market, field) / usual if usual else 1.0
@@ -144,7 +144,10 @@ def classroom_config(base: Mapping[str, Any] | None = None, **controls) -> Confi
         if firm.get("strategy", "clasp") != strategy and strategy in STRATEGIES:
             traits = set(STRATEGIES[strategy].traits)
             firm = {key: value for key, value in firm.items() if key not in traits}
-        firm.update(strategy=strategy, price=controls[f"price_{slot}"])
+        # the price control multiplies the firm's usual price: the scenario's, or its strategy's
+        usual = firm.get("price", STRATEGIES[strategy].traits["price"]
+                         if strategy in STRATEGIES else 1.0)
+        firm.update(strategy=strategy, price=controls[f"price_{slot}"] * usual)
         firms.append(firm)
 
     simulation = {**dict(sections.get("simulation", {})),
@@ -158,7 +161,8 @@ class ClassroomModel(CRMModel):
 
     Args:
         strategy_a: relationship strategy of the first firm (likewise ``_b``, ``_c``).
-        price_a: price of the first firm (1 = the usual price; likewise ``_b``, ``_c``).
+        price_a: price of the first firm as a multiple of its usual price (the scenario's,
+            else its strategy's; 1 = usual; likewise ``_b``, ``_c``).
         setting: commerce setting, a key of :data:`sim.settings.SETTINGS`.
         customers: number of customers in the market.
         switching_cost_build: multiplier on the setting's switching-cost build-up.

@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from mesa.visualization.utils import update_counter
 
+from analysis import metrics
 from sim import STRATEGIES, Stage
 from sim.model import CRMModel
 
@@ -148,8 +149,12 @@ def outcomes_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     """Retention, satisfied leavers, customer equity and customers, per firm over time.
 
     * retention: share of the customers at the start of a month still there at its end;
-    * satisfied leavers: of all customers who left the firm so far, the share who
-      were satisfied when they left (``satisfied_defectors / defections``, cumulative);
+      the legend gives each firm's annual retention so far (of its customers at month
+      t, the share still its customers at t + 12) and the expected lifetime it implies,
+      ``1 / (1 - annual retention)`` years (:func:`analysis.metrics.annual_retention`);
+    * satisfied leavers: of the customers who chose to leave the firm so far, the share
+      who were satisfied when they left (``satisfied_defectors / (defections -
+      defections_life)``, cumulative: leaving the category for life reasons is no choice);
     * customer equity: discounted profit summed from period 0 (the firm's books);
     * customers: how many customers the firm has.
     """
@@ -159,17 +164,26 @@ def outcomes_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     after_start = frame[frame["period"] > 0]
     retention = _per_firm(after_start, "retention", names)
     with np.errstate(invalid="ignore", divide="ignore"):
+        chose = (_per_firm(after_start, "defections", names)
+                 - _per_firm(after_start, "defections_life", names))
         satisfied_share = (_per_firm(after_start, "satisfied_defectors", names).cumsum()
-                           / _per_firm(after_start, "defections", names).cumsum())
+                           / chose.cumsum())
     equity = _per_firm(frame, "discounted_profit", names).cumsum()
     customers = _per_firm(frame, "customers", names)
+    annual = (metrics.annual_retention(model.cohort_frame()) if model.period > 12
+              else pd.Series(np.nan, index=names))
     for i, name in enumerate(names):
         style = {"color": FIRM_COLOURS[i % len(FIRM_COLOURS)], "label": f"Firm {name}"}
-        retention_ax.plot(retention.index, retention[name], **style)
+        kept = annual.get(name, np.nan)
+        yearly = (f"Firm {name}: {kept:.0%} kept a year, lifetime {1 / (1 - kept):.1f} years"
+                  if np.isfinite(kept) and kept < 1 else f"Firm {name}")
+        retention_ax.plot(retention.index, retention[name], **{**style, "label": yearly})
         satisfied_ax.plot(satisfied_share.index, satisfied_share[name], **style)
         equity_ax.plot(equity.index, equity[name], **style)
         customers_ax.plot(customers.index, customers[name], **style)
     retention_ax.set_title("Retention: share kept each month")
+    if model.period > 12:
+        retention_ax.legend(loc="lower left", fontsize="x-small")
     # monthly retention is close to 1: zoom in, but never hide a drop
     lowest = retention.min().min()
     lowest = lowest if np.isfinite(lowest) else 1.0

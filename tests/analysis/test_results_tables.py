@@ -53,8 +53,14 @@ def test_churn_by_stage_columns_add_up_to_the_defections(result):
     series = result.timeseries
     by_stage = series[[f"defections_{s}" for s in money.ACTIVE_STAGES]].sum(axis=1)
     np.testing.assert_array_equal(by_stage, series["defections"])
-    np.testing.assert_array_equal(series["defections_rival"] + series["defections_market"],
-                                  series["defections"])
+    # every ended relationship has one reason: to a rival, out of the market, or out of the
+    # category for life reasons (the open market); only the first two are by choice
+    np.testing.assert_array_equal(series["defections_rival"] + series["defections_market"]
+                                  + series["defections_life"], series["defections"])
+    assert series["defections_life"].sum() > 0  # the default category exit rate is above 0
+    by_choice = series["defections"] - series["defections_life"]
+    assert (series["satisfied_defectors"] <= by_choice).all()
+    assert (series["exits_from_decline"] <= by_choice).all()
     trajectories = series[["trajectory_I", "trajectory_II", "trajectory_III",
                            "trajectory_IV"]].sum(axis=1)
     np.testing.assert_array_equal(trajectories, series["defections"])

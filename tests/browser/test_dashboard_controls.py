@@ -52,7 +52,9 @@ def test_firm_controls_set_strategy_price_size_and_seed():
     config = classroom_config(None, **{**DEFAULTS, "strategy_b": "velcro", "price_b": 1.3,
                                        "customers": 500, "seed": 7})
     assert [f.strategy for f in config.firms] == ["clasp", "velcro", "velcro"]
-    assert [f.price for f in config.firms] == [1.0, 1.3, 1.0]
+    # the price control multiplies the strategy's own price (clasp 0.95, velcro 1.05)
+    usual = [STRATEGIES[f.strategy].traits["price"] for f in config.firms]
+    assert [f.price for f in config.firms] == pytest.approx([usual[0], 1.3 * usual[1], usual[2]])
     assert config.firms[1].adaptation == STRATEGIES["velcro"].traits["adaptation"]
     assert (config.simulation.customers, config.simulation.seed) == (500, 7)
 
@@ -88,7 +90,10 @@ def test_scenario_values_outside_a_slider_are_clipped_to_it():
     base = {"firms": [{"name": "A", "price": 5.0}, {"name": "B"}, {"name": "C"}],
             "simulation": {"customers": 50, "seed": 1234}}
     controls = controls_from_sections(base)
-    assert (controls["price_a"], controls["customers"], controls["seed"]) == (2.0, 200, 99)
+    assert (controls["customers"], controls["seed"]) == (200, 99)
+    # the price control is a multiple of the scenario's own price, which it keeps
+    assert controls["price_a"] == 1.0
+    assert classroom_config(base, **controls).firms[0].price == 5.0
 
 
 def test_classroom_model_is_seeded_and_stops_at_the_horizon():

@@ -99,8 +99,10 @@ def test_a_scenario_sets_the_controls_start_values(load_app):
     rc = render(app)
     assert select(rc, "Firm A: strategy").v_model == "zipper"
     assert select(rc, "Firm B: strategy").v_model == "zipper"
+    # the price slider is a multiple of the firm's own price, which the scenario sets to 1.2
     price_b = rc.find(v.Slider, label="Firm B: price (1 = usual)").widget
-    assert price_b.v_model == pytest.approx(1.2)
+    assert price_b.v_model == pytest.approx(1.0)
+    assert app["model"].config.firms[1].price == pytest.approx(1.2)
     assert app["model"].config.market.switching_cost_scale == 0.0
     text = page_text(rc)
     assert "Firms A and B both run the zipper strategy" in text

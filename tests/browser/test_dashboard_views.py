@@ -105,8 +105,10 @@ def test_explanation_says_what_the_current_strategies_setting_and_levers_are():
     text = "\n".join(f"{heading} {body}" for heading, body in explanation(model))
     assert "Month 1 of 24." in text
     assert f"Setting: ecommerce. {SETTING_NOTES['ecommerce']}" in text
-    assert f"Firm A runs zipper: {STRATEGIES['zipper'].summary}; price 1.00." in text
-    assert "Firm C runs velcro" in text and "price 1.50" in text
+    # a price control multiplies the strategy's own price
+    zipper, velcro = (STRATEGIES[name].traits["price"] for name in ("zipper", "velcro"))
+    assert f"Firm A runs zipper: {STRATEGIES['zipper'].summary}; price {zipper:.2f}." in text
+    assert "Firm C runs velcro" in text and f"price {1.5 * velcro:.2f}" in text
     assert "word of mouth x2.0" in text
     for label in STAGE_LABELS.values():
         assert label in text

@@ -67,7 +67,8 @@ BAD = {
         ":11: sensitivity.parameters['market.search_probability']: bounds reach 1.5, outside "
         "the field's allowed range: 0 <= value <= 1"),
     "a scale that leaves the range in one setting": (
-        block("    market.rival_visibility: {scale: [0.5, 1.5]}\n"),
+        # 0.02 x 20 = 0.4 in traditional commerce, 0.06 x 20 = 1.2 online
+        block("    market.reentry_rate: {scale: [0.5, 20]}\n"),
         "outside the field's allowed range: 0 <= value <= 1"),
     "a scale of a zero value": (
         block("    market.expectation_drift: {scale: [0.5, 1.5]}\n"),

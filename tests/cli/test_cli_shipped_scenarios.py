@@ -12,7 +12,8 @@ from sim.strategies import STRATEGIES
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SHIPPED = sorted(SCENARIOS.rglob("*.yaml"))  # subfolders too
-BRIEF = {"simulation.customers": 200, "simulation.periods": 6, "simulation.replications": 1}
+BRIEF = {"simulation.customers": 200, "simulation.periods": 12, "simulation.replications": 1}
+"""Small and short; 12 periods: a scenario that compares months with yearly targets needs a year."""
 
 
 def test_scenarios_are_shipped():
@@ -35,7 +36,7 @@ def test_a_shipped_scenario_loads_and_runs_briefly(path):
     for spec in specs:
         result = run_once(spec.config, spec.seed)
         assert len(result.firms) == len(spec.config.firms)
-        assert len(result.timeseries) == 7 * len(spec.config.firms)
+        assert len(result.timeseries) == 13 * len(spec.config.firms)
 
 
 @pytest.mark.parametrize(("strategy", "setting"), [(s, t) for s in STRATEGIES for t in SETTINGS])
