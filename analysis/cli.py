@@ -1,4 +1,4 @@
-"""The command line: run, report, validate, export, calibrate, bench and app.
+"""The command line: run, report, validate, export, calibrate, facts, bench and app.
 
 Exit codes: 0 all runs finished; 1 some runs failed (named on stderr and in
 manifest.json); 2 bad input (scenario file, output folder, Dask address),
@@ -150,10 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "survival curve in the target CSV (period, survival; optional cohort, firm "
                     "or strategy) and write calibration.csv, calibration.png, calibration.md, "
                     "evaluations.csv and calibrated.yaml. Periods: one model period per target "
-                    "period (calibrate.periods_per_target: 1, the default, as "
-                    "scenarios/calibrate_example.yaml does); the sBG targets in "
-                    "scenarios/targets/ are yearly, so either each model period stands for a "
-                    "year or periods_per_target: 12 aggregates the model's months to years. "
+                    "period by default (calibrate.periods_per_target: 1); the sBG targets in "
+                    "scenarios/targets/ are yearly, and scenarios/calibrate_example.yaml sets "
+                    "periods_per_target: 12 so that the monthly model is compared with them "
+                    "at tenures of 12, 24, ... months. "
                     "Each fitted value is checked against its plausible range "
                     "(analysis/bounds.py, per month): one on or outside it, or on a search "
                     "bound, is flagged in the table and the files.",
@@ -169,6 +169,50 @@ def build_parser() -> argparse.ArgumentParser:
                                 "else one per core); the fit does not depend on it")
     calibrate.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     calibrate.set_defaults(handler=calibrate_command)
+
+    from . import facts as facts_module
+
+    facts = commands.add_parser(
+        "facts", help="check the stylized facts of MODEL.md section 9 on a scenario",
+        description="Run a scenario and the counterfactual variants the facts need, each "
+                    "into a results folder under the output folder (base/, switching_low/ "
+                    "and switching_high/: market.switching_cost_scale x0.5 and x2; "
+                    "retention_lever_<firm>/, one per firm: only that firm's churn_factor "
+                    "set, per sweep point, to the k that halves its annual churn in base/; "
+                    "runs of one replication share their seed across the folders), then "
+                    "print the seven facts and the level "
+                    "checks for every strategy x setting cell: value, 95% CI over "
+                    "replications, band, PASS/FAIL (analysis/facts.py defines each). "
+                    "Each k is aimed by pilot runs after base/ has run: per firm, pilot "
+                    "lever folders of min("
+                    f"{facts_module.PILOT_REPLICATIONS}, replications) replications (paired "
+                    "with base/'s first ones) under pilots/, starting from the formula's k "
+                    "(analysis.facts.churn_factors) and then regula falsi on k in [0, 1] "
+                    "(analysis.facts.next_churn_factor), at most "
+                    f"{facts_module.PILOT_ITERATIONS} pilots per firm and setting, until the "
+                    "pilot's annual churn over base's is within "
+                    f"{facts_module.CHURN_TARGET:.2f} +- {facts_module.CHURN_TOLERANCE:.2f} "
+                    "(else the closest pilot's k); pilots/aims.csv lists them. "
+                    "Writes facts.csv and facts.md into the output folder, and the report "
+                    "of base/ with the same table.",
+        epilog="Exit codes: 0 every fact passes, 1 some fact fails or some run failed, "
+               "2 bad input, 130 interrupted.")
+    facts.add_argument("scenario", metavar="SCENARIO.yaml", type=Path, nargs="?",
+                       default=Path("scenarios/compare_strategies.yaml"),
+                       help="the scenario (default: scenarios/compare_strategies.yaml)")
+    facts.add_argument("--replications", metavar="N", type=_positive_int,
+                       help="override simulation.replications")
+    facts.add_argument("--customers", metavar="N", type=_positive_int,
+                       help="override simulation.customers")
+    facts.add_argument("--out", metavar="DIR", type=Path,
+                       help="output folder (default: results/<scenario name>-facts/)")
+    facts.add_argument("--workers", metavar="N", type=_positive_int,
+                       help="worker processes (default: execution.workers, else one per core)")
+    facts.add_argument("-q", "--quiet", action="store_true",
+                       help="print nothing but errors and the table")
+    facts.add_argument("--no-report", action="store_true",
+                       help="do not write the report of base/")
+    facts.set_defaults(handler=facts_command)
 
     bench = commands.add_parser(
         "bench", add_help=False, help="time the engine (or the Mesa reference); see bench --help",
@@ -436,6 +480,328 @@ def run_command(args) -> int:
                   file=sys.stderr)
         return EXIT_FAILED_RUNS
     return EXIT_OK
+
+
+def variant_scenario(scenario: Scenario, name: str, factors: dict[str, float] | None = None,
+                     values: dict[int, dict[str, float]] | None = None) -> Scenario:
+    """``scenario`` with some values of each sweep point's configuration changed.
+
+    ``factors`` (dotted path -> factor) multiplies each point's value at the
+    path; ``values`` (point index -> {dotted path -> value}) sets a value at
+    one point. The points keep their swept values, so their runs keep their
+    seeds: a variant's run is paired with the scenario's run of the same point
+    and replication (common random numbers).
+
+    Raises:
+        ScenarioError: a changed value is out of its allowed range.
+    """
+    import dataclasses
+
+    from sim.config import Config
+
+    factors, values = factors or {}, values or {}
+    points, problems = [], []
+    for point in scenario.points:
+        raw = point.config.model_dump(mode="json")
+        changes = {**{path: ("x", factor) for path, factor in factors.items()},
+                   **{path: ("=", value) for path, value in values.get(point.index, {}).items()}}
+        for path, (how, number) in changes.items():
+            *parents, leaf = path.split(".")
+            node = raw
+            for part in parents:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            node[leaf] = node[leaf] * number if how == "x" else number
+        try:
+            config = Config.model_validate(raw)
+        except ValueError as error:
+            changed = ", ".join(f"{path} {'x' if how == 'x' else '= '}{number:g}"
+                                for path, (how, number) in changes.items())
+            problems.append(Problem(str(scenario.source), None, name,
+                                    f"variant {name} ({changed}) is invalid at point "
+                                    f"{point.values or 0}: {error}"))
+            continue
+        points.append(dataclasses.replace(point, config=config))
+    if problems:
+        raise ScenarioError(problems)
+    return dataclasses.replace(scenario, name=f"{scenario.name}-{name}", points=tuple(points))
+
+
+def lever_scenarios(scenario: Scenario, factors=None) -> dict[str, Scenario]:
+    """Fact 7: per firm, ``scenario`` with only that firm's ``churn_factor`` set.
+
+    ``factors`` has columns ``point``, ``firm`` and ``k`` (as
+    :func:`aim_churn_factors` returns): the firm's ``k`` at each sweep point
+    (1, no lever, at a point it does not list, or everywhere if None). Keyed
+    by the folder name (:func:`analysis.facts.lever_folder`).
+    """
+    from . import facts
+
+    rows = [] if factors is None else factors.itertuples()
+    k = {(int(row.point), str(row.firm)): float(row.k) for row in rows}
+    variants = {}
+    for index, firm in enumerate(scenario.points[0].config.firms):
+        name = facts.lever_folder(firm.name)
+        values = {point.index: {f"firms.{index}.churn_factor": k.get((point.index, firm.name), 1.0)}
+                  for point in scenario.points}
+        variants[name] = variant_scenario(scenario, name, values=values)
+    return variants
+
+
+AIM_COLUMNS = ("point", "firm", "strategy", "setting", "pilot", "k", "runs", "churn",
+               "base_churn", "ratio", "hit", "chosen")
+"""Columns of ``pilots/aims.csv``: one row per pilot of a firm at a sweep point."""
+
+
+def aim_churn_factors(scenario: Scenario, folder: Path, run, say):
+    """Fact 7: each firm's ``churn_factor`` per sweep point, aimed by pilot runs.
+
+    Needs ``folder/base`` to have run. Per firm, each pilot is a lever folder
+    ``folder/pilots/<lever folder>-<i>`` holding the sweep points still
+    aimed at, with ``min(PILOT_REPLICATIONS, replications)`` replications
+    (their seeds are those of base's first replications, so the pilot's annual
+    churn is compared with base's on the same seeds). A point starts at the
+    formula's ``k`` (:func:`analysis.facts.churn_factors` on those
+    replications) and takes :func:`analysis.facts.next_churn_factor` of its
+    ``(k, churn)`` points after each pilot, until the pilot's churn ratio to
+    base is within ``CHURN_TARGET +- CHURN_TOLERANCE`` or
+    ``PILOT_ITERATIONS`` pilots ran (then the closest pilot's ``k``,
+    :func:`analysis.facts.closest_churn_factor`). A point whose life exits
+    alone exceed half the churn in base (``clipped``) or without churn gets
+    the formula's ``k`` without pilots. ``run(target, scenario, name)`` runs
+    one results folder.
+
+    Returns:
+        ``(factors, aims)``: ``factors`` the columns of
+        :func:`analysis.facts.churn_factors` with the aimed ``k`` plus
+        ``pilots`` (how many ran) and ``pilot_ratio`` (the chosen pilot's
+        churn ratio); ``aims`` one row per pilot (:data:`AIM_COLUMNS`), also
+        written to ``folder/pilots/aims.csv``.
+    """
+    import dataclasses
+    import math
+
+    import pandas as pd
+
+    from . import facts
+
+    base = folder / facts.BASE
+    factors = facts.churn_factors(base)
+    size = {p.index: min(facts.PILOT_REPLICATIONS, p.config.simulation.replications)
+            for p in scenario.points}
+    pilot = variant_scenario(scenario, "pilot", values={
+        index: {"simulation.replications": n} for index, n in size.items()})
+    replications = max(size.values())
+    anchors = facts.churn_factors(base, replications=replications).set_index(["point", "firm"])
+    firms = [firm.name for firm in scenario.points[0].config.firms]
+    factors["pilots"] = 0
+    factors["pilot_ratio"] = math.nan
+    cells = {}  # (point, firm) -> the search's state
+    for i, row in factors.iterrows():
+        key = (int(row["point"]), str(row["firm"]))
+        if row["clipped"] or not row["churn"] > 0 or key not in anchors.index:
+            continue
+        end = anchors.loc[key]
+        points = [(0.0, float(end["life_churn"])), (1.0, float(end["churn"]))]
+        target = facts.CHURN_TARGET * float(end["churn"])
+        cells[key] = {"row": i, "points": points, "target": target, "pilots": [],
+                      "k": facts.next_churn_factor(points, target)}
+    aims = []
+    open_cells = dict(cells)
+    for iteration in range(1, facts.PILOT_ITERATIONS + 1):
+        for index, firm in enumerate(firms):
+            mine = {point: cell for (point, f), cell in open_cells.items() if f == firm}
+            if not mine:
+                continue
+            name = f"{facts.lever_folder(firm)}-{iteration}"
+            points = tuple(p for p in pilot.points if p.index in mine)
+            each = variant_scenario(
+                dataclasses.replace(pilot, points=points), name,
+                values={point: {f"firms.{index}.churn_factor": cell["k"]}
+                        for point, cell in mine.items()})
+            target = folder / facts.PILOTS / name
+            run(target, each, f"{facts.PILOTS}/{name}")
+            measured = facts.lever_churn(base, target, firm).set_index("point")
+            said = []
+            for point, cell in mine.items():
+                k = cell["k"]
+                found = point in measured.index and not pd.isna(measured.loc[point, "churn"])
+                churn = float(measured.loc[point, "churn"]) if found else math.nan
+                ratio = float(measured.loc[point, "ratio"]) if found else math.nan
+                hit = found and abs(ratio - facts.CHURN_TARGET) <= facts.CHURN_TOLERANCE
+                row = factors.loc[cell["row"]]
+                aims.append({"point": point, "firm": firm, "strategy": row["strategy"],
+                             "setting": row["setting"], "pilot": iteration, "k": k,
+                             "runs": int(measured.loc[point, "runs"]) if found else 0,
+                             "churn": churn,
+                             "base_churn": float(measured.loc[point, "base_churn"])
+                             if found else math.nan,
+                             "ratio": ratio, "hit": hit, "chosen": False})
+                said.append(f"{row['setting']} k {k:.3f} -> {ratio:.2f}")
+                if found:
+                    cell["points"].append((k, churn))
+                    cell["pilots"].append((k, churn, ratio))
+                proposed = facts.next_churn_factor(cell["points"], cell["target"])
+                if hit or not found or abs(proposed - k) < 1e-3:
+                    del open_cells[(point, firm)]  # aimed, failed, or no better k to try
+                else:
+                    cell["k"] = proposed
+            say(f"fact 7 pilot {iteration}, firm {firm} (annual churn lever/base, aim "
+                f"{facts.CHURN_TARGET:.2f} +- {facts.CHURN_TOLERANCE:.2f}): " + ", ".join(said))
+        if not open_cells:
+            break
+    for (point, firm), cell in cells.items():
+        i = cell["row"]
+        factors.loc[i, "pilots"] = len(cell["pilots"])
+        if not cell["pilots"]:
+            continue  # every pilot run failed: the formula's k
+        k, churn = facts.closest_churn_factor([(k, c) for k, c, _ in cell["pilots"]],
+                                              cell["target"])
+        factors.loc[i, "k"] = k
+        factors.loc[i, "pilot_ratio"] = next(r for kk, c, r in cell["pilots"]
+                                             if kk == k and c == churn)
+        for aim in reversed(aims):
+            if aim["point"] == point and aim["firm"] == firm and aim["k"] == k:
+                aim["chosen"] = True
+                break
+    aims = pd.DataFrame(aims, columns=list(AIM_COLUMNS))
+    (folder / facts.PILOTS).mkdir(parents=True, exist_ok=True)
+    write_text(folder / facts.PILOTS / "aims.csv", aims.to_csv(index=False))
+    return factors, aims
+
+
+class _FolderError(Exception):
+    """A results folder of the facts command cannot be written."""
+
+
+def facts_command(args) -> int:
+    """``facts [SCENARIO.yaml]``: run the scenario and its variants, print the facts table."""
+    from . import facts
+    from .results import grouping_paths
+
+    overrides = {}
+    if args.replications is not None:
+        overrides["simulation.replications"] = args.replications
+    if args.customers is not None:
+        overrides["simulation.customers"] = args.customers
+    try:
+        scenario = load_scenario(args.scenario, overrides)
+        if scenario.sensitivity is not None or grouping_paths(scenario.sweep_paths):
+            raise ScenarioError([Problem(str(args.scenario), None, "sweep",
+                                         "the facts compare strategy x setting cells: the "
+                                         "sweep may vary only market.setting and firms' "
+                                         "strategies (no other path, no sensitivity block)")])
+        scenarios = {facts.BASE: scenario}
+        for name, factors in facts.VARIANTS.items():
+            scenarios[name] = variant_scenario(scenario, name, factors)
+        # fact 7: one folder per firm; its churn factors (k = 1 here) are aimed once base/ ran
+        levers = lever_scenarios(scenario)
+        firms = [firm.name for firm in scenario.points[0].config.firms]
+        if (len(levers) < len(firms) or set(levers) & set(scenarios)
+                or facts.PILOTS in set(levers) | set(scenarios)):
+            raise ScenarioError([Problem(str(args.scenario), None, "firms",
+                                         "the facts need one folder per firm: firm names "
+                                         f"{firms} give the folders {sorted(levers)}; give "
+                                         "the firms names that differ in letters, digits, "
+                                         "'_' or '-'")])
+        scenarios.update(levers)
+        folder = args.out or Path("results") / f"{scenario.name}-facts"
+        results.check_output(folder)
+    except ScenarioError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except results.OutputError as error:
+        _error(str(error))
+        return EXIT_BAD_INPUT
+    plans = {name: plan_runs(each) for name, each in scenarios.items()}
+    total = sum(len(specs) for specs in plans.values())
+    args.dask = None
+    executor = _executor(args, scenario, total)
+    say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    clock = time.perf_counter()
+    failures = []
+    pilot_size = min(facts.PILOT_REPLICATIONS,
+                     max(p.config.simulation.replications for p in scenario.points))
+    say(f"facts of {_describe(scenario)}, in {len(scenarios)} folders ({', '.join(scenarios)}) "
+        f"= {_plural(total, 'run')}, plus fact 7's pilots ({_plural(pilot_size, 'replication')} "
+        f"each, under {facts.PILOTS}/), on "
+        f"{_plural(executor.workers, executor.name + ' worker')}")
+
+    def run(target, each, name, specs=None):
+        """Run ``each`` into the results folder ``target``; collect its failed runs."""
+        specs, started = specs or plan_runs(each), _now()
+        try:
+            store = results.prepare(target, each, resume=False)
+        except OSError as error:
+            raise _FolderError(f"results folder {target}: cannot write: "
+                               f"{error.strerror or error}") from error
+        record = dict(scenario=each, specs=specs, started=started,
+                      engine=executor.name, workers=executor.workers,
+                      command=["run.py", *args.argv])
+        results.write_manifest(target, results.manifest(finished=None, **record))
+        report = run_sweep(specs, store, executor, progress=not args.quiet, description=name)
+        runs, _ = results.write_tables(target, store, specs)
+        final = results.manifest(report=report, finished=_now(), **record)
+        results.write_manifest(target, final)
+        table = (results.strategy_setting_table(runs, each.sweep_paths)
+                 if len(runs) else None)
+        write_text(target / "summary.md", results.summary_markdown(each, table, report, final))
+        failures.extend((name, failure) for failure in report.failures)
+
+    try:
+        with executor:
+            for name in list(scenarios):
+                if name in levers and name == next(iter(levers)):
+                    try:  # base/ has run: each firm's k is aimed from it by pilots
+                        factors, _ = aim_churn_factors(scenario, folder, run, say)
+                    except facts.FactsError as error:
+                        _error(str(error))
+                        return EXIT_FAILED_RUNS
+                    say("fact 7: churn_factor k per firm and setting (aimed to halve its annual "
+                        "churn in base): " + ", ".join(
+                            f"{row.firm} {row.setting} {row.k:.3f}"
+                            + (" (clipped)" if row.clipped else
+                               f" (pilot ratio {row.pilot_ratio:.2f}, {row.pilots} pilots)")
+                            for row in factors.itertuples()))
+                    levers = lever_scenarios(scenario, factors)
+                    scenarios.update(levers)
+                    plans.update({lever: plan_runs(each) for lever, each in levers.items()})
+                run(folder / name, scenarios[name], name, plans[name])
+    except _FolderError as error:
+        _error(str(error))
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _error(f"interrupted; the finished runs are in {folder}")
+        return EXIT_INTERRUPTED
+
+    try:
+        table = facts.compute_facts(folder)
+    except facts.FactsError as error:
+        _error(str(error))
+        return EXIT_FAILED_RUNS
+    facts.write_table(table, folder / "facts.csv")
+    write_text(folder / "facts.md", f"# Stylized facts: {scenario.name}\n\n"
+               + facts.format_markdown(table) + "\n")
+    facts.write_table(table, folder / facts.BASE / "facts.csv")  # the report's copy
+    print(facts.format_text(table))
+    if not args.no_report:
+        from .report import ReportError, write_report
+
+        try:
+            write_report(folder / facts.BASE)
+            say(f"report: {folder / facts.BASE / 'report.html'}")
+        except (ReportError, OSError) as error:
+            _error(f"the report could not be written ({error}); retry with: "
+                   f"python run.py report {folder / facts.BASE}")
+    say(f"facts: {folder / 'facts.csv'}, {folder / 'facts.md'} "
+        f"({time.perf_counter() - clock:.1f} s)")
+    if failures:
+        _error(f"{len(failures)} runs failed (tracebacks in each folder's manifest.json):")
+        for name, failure in failures:
+            print(f"  {name}/{failure['run_id']} (seed {failure['seed']}): {failure['error']}",
+                  file=sys.stderr)
+        return EXIT_FAILED_RUNS
+    return EXIT_OK if table["passed"].all() else EXIT_FAILED_RUNS
 
 
 def _write_sensitivity(folder, scenario, runs, report, record, args, say) -> None:

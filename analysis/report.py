@@ -29,7 +29,7 @@ import yaml
 from sim.config import Config
 from sim.policies import POLICIES
 
-from . import money, plots, retention
+from . import money, plots, retention, winners
 from .files import write_atomic, write_text
 from .results import grouping_paths, mean_ci
 
@@ -37,7 +37,9 @@ POLICY_PATH = re.compile(r"firms\.(\d+)\.policies")
 """Sweep paths that set a firm's list of retention policies."""
 
 SUMMARY_OUTCOMES = (
-    ("retention_rate", "retention rate", 4),
+    ("retention_rate", "monthly retention", 4),
+    ("annual_retention", "annual retention", 3),
+    ("expected_lifetime", "expected lifetime (years)", 1),
     ("customer_equity", "customer equity", 0),
     ("clv_mean", "mean CLV per relationship", 2),
     ("top20_profit_share", "top-20% share of CLV", 3),
@@ -284,7 +286,9 @@ def firm_value_table(results: Results) -> pd.DataFrame:
 def _pair_summary(pairs: pd.DataFrame, keys) -> pd.DataFrame:
     """Per group: mean and CI over paired runs of ROI and the incremental outcomes."""
     pairs = pairs.copy()
-    pairs["gain"] = money.incremental(pairs, "profit") + money.incremental(pairs, "referral_value")
+    # profit already counts referral value (sim.ledger: contribution + referral_value -
+    # acquisition_cost - policy_cost), so adding referral_value again would count it twice
+    pairs["gain"] = money.incremental(pairs, "profit")
     pairs["spent"] = money.incremental(pairs, "cost")
     pairs["incremental_equity"] = money.incremental(pairs, "customer_equity")
     pairs["incremental_retention"] = money.incremental(pairs, "retention_rate")
@@ -311,8 +315,8 @@ def baseline_roi(results: Results, baseline: Results) -> tuple[pd.DataFrame, boo
     Returns:
         The per-group summary and whether the pairs share seeds (common random numbers).
     """
-    columns = ["seed", "firm", "setting", "replication", "profit", "referral_value", "cost",
-               "customer_equity", "retention_rate"]
+    columns = ["seed", "firm", "setting", "replication", "profit", "cost", "customer_equity",
+               "retention_rate"]
     pairs = money.paired_runs(results.runs, baseline.runs[columns])
     if pairs.empty:
         raise ReportError(f"{baseline.folder}: no run pairs up with {results.folder} (no "
@@ -363,8 +367,8 @@ def policy_comparison(results: Results) -> pd.DataFrame | None:
                           "policy list ([]), the baseline every policy is compared against")
     on = [*others, "replication", "firm"]
     pairs = runs[runs["policy"] != "none"].merge(
-        base[[*on, "profit", "referral_value", "cost", "customer_equity", "retention_rate",
-              "seed"]], on=on, suffixes=("", "_baseline"))
+        base[[*on, "profit", "cost", "customer_equity", "retention_rate", "seed"]],
+        on=on, suffixes=("", "_baseline"))
     if pairs.empty:
         return None
     summary = _pair_summary(pairs, ["policy", "setting", "firm"])
@@ -558,12 +562,31 @@ def build(results: Results, baseline: Results | None = None) -> Document:
 
     doc.heading("Which strategy wins where")
     doc.bullets(verdicts(table, "customer_equity", "customer equity", 0))
-    doc.bullets(verdicts(table, "retention_rate", "retention rate", 4))
+    if "annual_retention" in table.columns:
+        doc.bullets(verdicts(table, "annual_retention", "annual retention", 3))
+    else:  # a folder written before annual retention was measured
+        doc.bullets(verdicts(table, "retention_rate", "monthly retention", 4))
     header, rows = _ci_rows(table, outcomes)
     doc.table(header, rows)
     doc.paragraph("How to read it: compare groups within a setting; where two intervals do not "
                   "overlap the difference is unlikely to be noise. Definitions are in the README, "
                   "section \"Reading the report\".")
+    markets = winners.winner_map(runs, results.sweep_paths)
+    if len(markets) > 2:  # a map of markets, not just the two settings
+        doc.heading("Where each strategy wins", 3)
+        described = [c for c in markets.columns if c not in winners.WINNER_COLUMNS]
+        doc.table([*described, "setting", "winner", "customer equity", "runner-up",
+                   "margin over runner-up [95% CI]", "clear"],
+                  [[*(str(r[c]) for c in described), r["setting"], r["winner"],
+                    _fmt(r["equity"], 0), r["runner_up"] or "",
+                    f"{_fmt(r['margin'], 0)} [{_fmt(r['margin_low'], 0)}, "
+                    f"{_fmt(r['margin_high'], 0)}]", "yes" if r["clear"] else "no"]
+                   for _, r in markets.iterrows()])
+        doc.paragraph("Each row is one market (a sweep point). Strategies compete in the same "
+                      "runs, so the margin is the mean of the per-run differences between the "
+                      "winner and the runner-up; \"clear\" means its 95% interval lies above 0. "
+                      "Strategies that win at least one market clearly: "
+                      + (", ".join(sorted(winners.clear_winners(markets))) or "none") + ".")
     doc.figure("equity.png", plots.bars_with_ci(
         pick(table), "customer_equity", panels="setting", bars="label", order=order,
         title="Customer equity by strategy and setting" + only,
@@ -626,8 +649,9 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     if baseline is not None:
         summary, common = baseline_roi(results, baseline)
         doc.heading(f"CRM ROI against the baseline {baseline.name}")
-        doc.paragraph("ROI = (incremental profit, including referral value - incremental cost) "
-                      "/ incremental cost, scenario minus baseline over the whole run "
+        doc.paragraph("ROI = incremental profit (net of the incremental cost; profit includes "
+                      "referral value) / incremental cost, scenario minus baseline over the "
+                      "whole run "
                       + ("(pairs share seeds: common random numbers). " if common else
                          "(**seeds differ: pairs are independent draws**, intervals are wider). ")
                       + "n/a: the scenario costs no more than the baseline.")
@@ -681,10 +705,10 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                   "runs): I ended in exploration, II in formation, III reached stability but "
                   "left early, IV had a long stability (seed 002); seed 003 says 65-85% of "
                   "defectors call themselves satisfied.")
-    doc.table([*keys, "defections", "to a rival", "out of market", "from decline", "I", "II",
-               "III", "IV", "satisfied defectors"],
+    doc.table([*keys, "defections", "to a rival", "out of market", "left the category",
+               "from decline", "I", "II", "III", "IV", "satisfied defectors"],
               [[str(r[k]) for k in keys] + [f"{r['defections']:,}", _share(r["to_rival"]),
-                                            _share(r["out_of_market"]),
+                                            _share(r["out_of_market"]), _share(r["life"]),
                                             _share(r["from_decline"])]
                + [_share(r[t]) for t in ("I", "II", "III", "IV")]
                + [_share(r["satisfied_defector_share"])] for _, r in merged.iterrows()])
@@ -731,8 +755,9 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                       "policies (`none`), paired by replication"
                       + (" with the same seeds (common random numbers: the difference is the "
                          "policy's effect, not noise). " if crn else ". ")
-                      + "ROI = incremental (profit + referral value) / incremental cost over "
-                      "the run; incremental equity and retention are scenario minus baseline. "
+                      + "ROI = incremental profit (which includes referral value) / incremental "
+                      "cost over the run; incremental equity and retention are scenario minus "
+                      "baseline. "
                       "Ranked by mean ROI within each setting.")
         settings = {v: i for i, v in enumerate(dict.fromkeys(runs["setting"]))}
         ranked = comparison.assign(setting_order=comparison["setting"].map(settings)) \
@@ -793,6 +818,28 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     return doc
 
 
+def facts_section(doc: Document, folder: Path) -> None:
+    """A "Stylized facts" section from the folder's ``facts.csv`` (``run.py facts``), if any.
+
+    A ``facts.csv`` older than ``runs.parquet`` describes earlier runs and is left out.
+    """
+    from . import facts
+
+    path, runs = folder / "facts.csv", folder / "runs.parquet"
+    if not path.exists() or path.stat().st_mtime < runs.stat().st_mtime:
+        return
+    table = facts.read_table(path)
+    doc.heading("Stylized facts")
+    doc.paragraph("The facts of MODEL.md section 9 (definitions in analysis/facts.py), from "
+                  "`python run.py facts`: this scenario and its counterfactual variants "
+                  "(folders next to this one). Value and 95% confidence interval over "
+                  "replications, the band it must meet, and the result.")
+    doc.bullets(f"fact {r['fact']} ({r['name']}): {'PASS' if r['passed'] else 'FAIL'} "
+                f"({r['passed_rows']}/{r['rows']} rows)"
+                for _, r in facts.verdicts(table).iterrows())
+    doc.table(*facts.table_cells(table))
+
+
 def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
     """Build the report of a results folder and write it; return the files written.
 
@@ -803,6 +850,7 @@ def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
     results = load_results(folder)
     base = load_results(Path(baseline)) if baseline is not None else None
     doc = build(results, base)
+    facts_section(doc, folder)
     figures = folder / "figures"
     figures.mkdir(exist_ok=True)
     written = []
