@@ -12,9 +12,9 @@ that needs an implausible value is a finding, never a silent result.
 Units. The model's period is a month (its defaults, presets and
 :mod:`sim.strategies` are per month), so every per-period chance, rate or
 duration below is per month. A scenario that lets one model period stand
-for a year (``scenarios/calibrate_example.yaml``, whose sBG target is
-yearly) is judged by these monthly ranges too, which its yearly rates may
-exceed; ``calibrate.periods_per_target: 12`` keeps the model in months.
+for a year is judged by these monthly ranges too, which its yearly rates
+may exceed; ``calibrate.periods_per_target: 12`` keeps the model in months
+(``scenarios/calibrate_example.yaml`` does, for the yearly sBG cohorts).
 
 Paths are the calibrate block's dotted paths; ``*`` in a pattern stands for
 one path element (a firm's or segment's index, a stage's name). Every
@@ -51,7 +51,7 @@ _MARK = "a loyalty-drive mark on the 0-1 scale; near either end every or no rela
 PLAUSIBLE: dict[str, Plausible] = {
     # market: the commerce setting (presets in sim/settings.py)
     "market.initial_expectation": Plausible(
-        0.3, 0.8, "a new customer's expected value on the 0-1 scale (presets 0.50 / 0.58)"
+        0.3, 0.8, "a new customer's expected value on the 0-1 scale (presets 0.50 / 0.52)"
     ),
     "market.expectation_adapt_rate": Plausible(
         0.01, 0.3, "expectations adapt over months, not at once (presets 0.05 / 0.10; Oliver 1980)"
@@ -60,7 +60,7 @@ PLAUSIBLE: dict[str, Plausible] = {
         0.0, 0.3, "expectations fall more slowly than they rise (presets 0.02 / 0.04)"
     ),
     "market.expectation_anchor": Plausible(
-        0.2, 0.9, "expectations follow the firm's own delivery part of the way (presets 0.5 / 0.6)"
+        0.2, 0.9, "expectations follow the firm's own delivery part of the way (presets 0.5 / 0.5)"
     ),
     "market.expectation_drift": Plausible(
         0.0,
@@ -71,15 +71,20 @@ PLAUSIBLE: dict[str, Plausible] = {
         0.0, 0.6, "digital quality's share of value: none offline, about 0.3 online (seed 000)"
     ),
     "market.personalization_weight": Plausible(
-        0.5, 3.0, "multiplier on personalization need (presets 1 / 2)"
+        0.5, 3.0, "multiplier on personalization need (presets 1 / 1.5)"
     ),
     "market.imitation": Plausible(
         0.0,
         0.9,
         "rivals copy part of a firm's personalization, never all of it (presets 0.2 / 0.6)",
     ),
+    "market.price_weight": Plausible(
+        0.5,
+        3.0,
+        "multiplier on price sensitivity: prices are compared more online (presets 1 / 1.5)",
+    ),
     "market.fit_spread": Plausible(
-        0.02, 0.4, "spread of idiosyncratic taste on the 0-1 value scale (preset 0.15)"
+        0.02, 0.4, "spread of idiosyncratic taste on the 0-1 value scale (preset 0.20)"
     ),
     "market.reputation_weight": Plausible(
         0.0, 0.6, "reputation's share of the trust target (presets 0.15 / 0.35)"
@@ -99,14 +104,14 @@ PLAUSIBLE: dict[str, Plausible] = {
     "market.search_probability": Plausible(
         0.02,
         0.4,
-        "monthly chance of comparing offers (presets 0.10 / 0.18); above 0.4 "
+        "monthly chance of comparing offers (presets 0.10 / 0.11); above 0.4 "
         "nearly everyone shops around every quarter",
     ),
     "market.rival_visibility": Plausible(
         0.2,
         1.0,
         "chance a searching customer sees a given rival; below 0.2 a search "
-        "finds almost nothing (presets 0.5 / 0.9)",
+        "finds almost nothing (presets 0.5 / 0.5)",
     ),
     "market.outside_value": Plausible(
         0.0,
@@ -115,19 +120,23 @@ PLAUSIBLE: dict[str, Plausible] = {
         "offers' own value (about 0.6) nobody would stay",
     ),
     "market.word_of_mouth_reach": Plausible(
-        0.2, 5.0, "multiplier on referrals per advocate (presets 1 / 2.5)"
+        0.2,
+        15.0,
+        "multiplier on the people each advocate reaches: reviews and social media "
+        "carry a recommendation to many more online (presets 1 / 10; seed 000)",
     ),
     "market.negative_word_of_mouth": Plausible(
         0.2, 5.0, "strength of detractors' damping of acquisition (presets 1 / 2)"
     ),
     "market.reentry_rate": Plausible(
-        0.0, 0.1, "monthly return of out-of-market customers (presets 0.02 / 0.03)"
+        0.0, 0.1, "monthly return of out-of-market customers (presets 0.02 / 0.06)"
     ),
     "market.category_exit_rate": Plausible(
         0.0005,
         0.02,
         "monthly exits from the category for life reasons: about 0.6% to 20% "
-        "a year (preset 0.004, about 5% a year)",
+        "a year (preset 0.003, about 3.5% a year: moves and life changes that end "
+        "the need for the category)",
     ),
     "market.stage_weights.*.*": _WEIGHT,
     # customers: segments and the spread of traits
@@ -146,7 +155,11 @@ PLAUSIBLE: dict[str, Plausible] = {
         0.1, 2.5, "response to price (defaults 0.3-1.2); nobody ignores price entirely"
     ),
     "customers.segments.*.spend": Plausible(
-        0.1, 10.0, "spend relative to the market's typical customer, 1 (defaults 0.7-1.4)"
+        0.1, 10.0, "spend per purchase occasion relative to the market's typical customer, 1 "
+        "(defaults 0.7-1.4)"
+    ),
+    "customers.expectation_spread": Plausible(
+        0.0, 0.3, "spread of customers' expectation norms on the 0-1 value scale (default 0.17)"
     ),
     "customers.segments.*.churn_propensity": Plausible(
         0.2, 3.0, "multiplier on the search probability (defaults 0.8-1.8)"
@@ -183,7 +196,7 @@ PLAUSIBLE: dict[str, Plausible] = {
         0.5,
         0.85,
         "satisfaction when expectations are just met: above the middle, below "
-        "delight (default 0.68)",
+        "delight (default 0.72)",
     ),
     "relationship.satisfaction_sensitivity": Plausible(
         1.0, 20.0, "response of satisfaction to disconfirmation (default 6)"
@@ -222,7 +235,7 @@ PLAUSIBLE: dict[str, Plausible] = {
         0.05, 0.8, "monthly chance to advance a stage once ready (default 0.30)"
     ),
     "relationship.decline_rate": Plausible(
-        0.01, 0.4, "monthly chance to start declining once below the mark (default 0.10)"
+        0.01, 0.4, "monthly chance to start declining once below the mark (default 0.13)"
     ),
     "relationship.recovery_rate": Plausible(
         0.02, 0.5, "monthly chance to recover from decline (default 0.25)"
@@ -231,7 +244,7 @@ PLAUSIBLE: dict[str, Plausible] = {
         0.01,
         0.4,
         "monthly exit from decline: a declining relationship ends within months, "
-        "not at once (default 0.12)",
+        "not at once (default 0.18)",
     ),
     "relationship.switching_cost_buffer": Plausible(
         0.2, 1.0, "how much switching cost shields a declining relationship (default 0.8)"
@@ -262,9 +275,10 @@ PLAUSIBLE: dict[str, Plausible] = {
     ),
     "relationship.referral_rate": Plausible(
         0.0,
-        0.1,
-        "monthly referrals per advocate: at most about one a year (default 0.02; "
-        "Kumar, Petersen & Leone 2007)",
+        0.5,
+        "people an advocate recommends the firm to a month, of whom only prospects "
+        "can be won (default 0.08: with a prospect share near 0.15, about one "
+        "referral per advocate every seven years offline; Kumar, Petersen & Leone 2007)",
     ),
     # firms: strategy traits (sim/strategies.py) and firm parameters
     "firms.*.adaptation": Plausible(
@@ -277,10 +291,10 @@ PLAUSIBLE: dict[str, Plausible] = {
     ),
     "firms.*.trust_build": Plausible(0.2, 3.0, "multiplier on trust build-up (traits 0.6-1.6)"),
     "firms.*.switching_cost_build": Plausible(
-        0.0, 0.15, "monthly switching-cost build-up (traits 0.010-0.060)"
+        0.0, 0.15, "monthly switching-cost build-up (traits 0.010-0.035)"
     ),
     "firms.*.serve_cost": Plausible(
-        0.01, 0.5, "monthly cost to serve a customer, relative to spend 1 (traits 0.04-0.13)"
+        0.01, 0.5, "monthly cost to serve a customer, relative to spend 1 (traits 0.03-0.09)"
     ),
     "firms.*.experience_noise": Plausible(
         0.01, 0.3, "spread of experience across contact points (traits 0.04-0.10)"
@@ -319,8 +333,8 @@ PLAUSIBLE: dict[str, Plausible] = {
         "reward per referred customer, a fraction of acquisition cost (Schmitt, "
         "Skiera & Van den Bulte 2011)",
     ),
-    "firms.*.referral_value": Plausible(
-        0.0, 20.0, "value of one referral, at most what acquiring a customer costs"
+    "firms.*.churn_factor": Plausible(
+        0.1, 2.0, "retention lever on search and exit from decline (default 1: none)"
     ),
     "firms.*.policies.*.budget": Plausible(
         0.0, math.inf, "a spend cap per period: any amount, its scale follows the market's size"

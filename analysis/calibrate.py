@@ -42,9 +42,9 @@ Coping with simulation noise.
 Periods. A target's period is whatever its source measured: the sBG
 cohorts shipped in ``scenarios/targets/`` (Fader & Hardie 2007) are
 *yearly*, the share of a cohort still customers after each of 12 years.
-The rule is one model period per target period (``calibrate.periods_per_target:
-1``, the default): ``scenarios/calibrate_example.yaml`` lets each model
-period stand for a year. With ``periods_per_target: 12`` the model keeps
+The default is one model period per target period (``calibrate.periods_per_target:
+1``). With ``periods_per_target: 12`` (``scenarios/calibrate_example.yaml``,
+for the yearly sBG cohorts) the model keeps
 its month-long period and months are aggregated to years: target period
 ``k`` is compared with tenure ``12 k`` months, a target cohort ``c`` pools
 the customers acquired in months ``12 c`` to ``12 c + 11``, and the horizon

@@ -7,31 +7,36 @@ within wide bounds by a scenario that holds the defaults (0.10 and 0.12). Each
 recovered value must lie within :data:`TOLERANCE` of the truth, for each of
 three targets. The README states the same tolerance and the errors measured.
 
-Textbook curve: the shifted-beta-geometric (sBG) survival of Fader & Hardie
-(2007), ``S(t) = B(alpha, beta + t) / B(alpha, beta)``, with their 'high end'
-segment's parameters; the first 7 periods are fitted and the last 5 held out,
-as in the paper.
+Textbook curves: the observed yearly survival of the 'high end' and 'regular'
+cohorts of Fader & Hardie (2007), whose shifted-beta-geometric (sBG) model
+they project, shipped in scenarios/targets/. The monthly model of
+scenarios/calibrate_example.yaml (``periods_per_target: 12``) fits years 1-7
+of each and must project years 8-12 within 0.03 RMSE with every fitted value
+inside its plausible range (issue 20).
 """
 
-import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.special import betaln
+import yaml
 
 from analysis import calibrate as cal
+from analysis.bounds import plausible
 from analysis.runner import run_cohorts
 from analysis.scenario import load_scenario
 
 TRUTH = {"market.search_probability": 0.30, "relationship.exit_rate": 0.20}
-TOLERANCE = {"market.search_probability": 0.05, "relationship.exit_rate": 0.10}
+TOLERANCE = {"market.search_probability": 0.10, "relationship.exit_rate": 0.10}
 """Largest accepted distance of a recovered value from the truth (bounds are 0.05-0.8, 0-0.5).
 
-Exit from decline acts only on declining customers and trades off against
-search along a ridge of the loss, so it is identified less tightly: measured
-errors were at most 0.037 (search) and 0.087 (exit) over the three targets
-(engine a1e45fd; the exit margin is the tighter one).
+Search and exit from decline trade off along a ridge of the loss. Since the
+open market of issue 20 (life exits, purchase occasions, partial expectation
+adaptation) a searching customer defects less often, so a change of the
+search probability moves the survival curve less and search is identified
+less tightly than before (0.05): measured errors were -0.046, +0.051 and
+-0.081 (search) and -0.019, -0.018 and +0.059 (exit) over the three targets.
 """
 
 RECOVERY = """\
@@ -79,60 +84,47 @@ def test_calibration_recovers_known_parameters(tmp_path, replicate):
     assert np.isfinite(fit.rmse("holdout")) and fit.rmse("holdout") < 0.03
 
 
-def sbg_survival(alpha: float, beta: float, periods: int) -> np.ndarray:
-    """Shifted-beta-geometric survival ``B(alpha, beta + t) / B(alpha, beta)``, t = 0..periods."""
-    t = np.arange(periods + 1)
-    return np.exp(betaln(alpha, beta + t) - betaln(alpha, beta))
+EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "calibrate_example.yaml"
+TARGETS = EXAMPLE.parent / "targets"
+SBG_COHORTS = ("sbg_high_end.csv", "sbg_regular.csv")
+"""Fader & Hardie's (2007) yearly cohorts, shipped in scenarios/targets/."""
 
+SBG_BUDGET = {"replications": 3, "max_evaluations": 50}
+"""The example's block, with the least budget differential evolution takes for its five
+parameters (two populations of 25) so that both cohorts fit in about a minute and a half on
+two workers; the shipped example spends 250 evaluations (README, section Calibration)."""
 
-SBG = """\
-name: sbg_high_end
-firms:
-  - {name: A, strategy: clasp}
-  - {name: B, strategy: zipper}
-simulation: {customers: 1000, periods: 12, seed: 5}
-calibrate:
-  parameters:
-    market.search_probability: [0.05, 1.0]
-    customers.churn_dispersion: [0.2, 10.0]
-  firm: A
-  cohorts: initial
-  replications: 3
-  holdout: 5
-  max_evaluations: 80
-  seed: 2007
-"""
-
-
-SBG_SEEDS = (2007, 2008, 2009, 2010, 2011)
-"""Calibration seeds for the sBG test: each gives the replications other draws."""
+SBG_HOLDOUT_RMSE = 0.03
+"""Issue 20: years 8-12, held out, projected within this RMSE of survival."""
 
 
 @pytest.mark.slow
-def test_calibration_fits_the_sbg_high_end_curve(tmp_path):
-    """Fit periods 1-7 of a textbook curve closely and predict 8-12, over five calibration seeds.
+@pytest.mark.parametrize("cohort", SBG_COHORTS)
+def test_example_fits_each_yearly_sbg_cohort(tmp_path, cohort):
+    """Years 1-7 of each shipped cohort fitted by the monthly model, years 8-12 projected.
 
-    With 3 replications of 1,000 customers a single seed's held-out RMSE
-    ranges from about 0.006 to 0.050 (22 seeds), so the held-out bound is on the mean
-    over the seeds; every seed must fit in sample and beat the uncalibrated
-    scenario.
+    The example keeps the model's month (``periods_per_target: 12``, 144
+    months): target year ``k`` is the survival at tenure ``12 k`` months. The
+    held-out RMSE must be within :data:`SBG_HOLDOUT_RMSE`, every fitted value
+    inside its plausible range and off its plausible and search bounds
+    (:func:`analysis.bounds.judge` flags nothing), and the fit must beat the
+    scenario as written in sample.
     """
-    curve = sbg_survival(0.668, 3.806, 12)  # Fader & Hardie (2007), 'high end' segment
-    pd.DataFrame({"period": range(13), "survival": curve}).to_csv(tmp_path / "sbg.csv",
-                                                                  index=False)
-    held_out = []
-    for seed in SBG_SEEDS:
-        path = tmp_path / f"sbg_{seed}.yaml"
-        path.write_text(textwrap.dedent(SBG).replace("seed: 2007", f"seed: {seed}"),
-                        encoding="utf-8")
-        scenario = load_scenario(path)
-        fit = cal.calibrate(scenario, cal.read_target(tmp_path / "sbg.csv", scenario))
-        in_sample, out_of_sample = fit.rmse("in_sample"), fit.rmse("holdout")
-        assert in_sample < 0.02, seed
-        assert in_sample < fit.rmse("in_sample", "uncalibrated") / 5, seed
-        assert np.isfinite(out_of_sample), seed
-        assert out_of_sample < fit.rmse("holdout", "uncalibrated"), seed
-        held = fit.table[fit.table["sample"] == "holdout"]
-        assert list(held["period"]) == [8, 9, 10, 11, 12]
-        held_out.append(out_of_sample)
-    assert np.mean(held_out) < 0.06, held_out
+    document = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    block = document["calibrate"]
+    assert block["periods_per_target"] == 12 and document["simulation"]["periods"] == 144
+    assert block["holdout"] == 5
+    block.update(SBG_BUDGET)
+    path = tmp_path / "calibrate_example.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    scenario = load_scenario(path)
+    assert not cal.search_notes(scenario.calibration)  # search bounds inside plausible ranges
+    fit = cal.calibrate(scenario, cal.read_target(TARGETS / cohort, scenario), workers=2)
+    held = fit.table[fit.table["sample"] == "holdout"]
+    assert list(held["period"]) == [8, 9, 10, 11, 12]
+    assert fit.rmse("holdout") <= SBG_HOLDOUT_RMSE, (cohort, fit.rmse("holdout"), fit.parameters)
+    assert fit.rmse("in_sample") < fit.rmse("in_sample", "uncalibrated"), cohort
+    assert fit.warnings() == [], (cohort, fit.warnings())
+    for path_, value in fit.parameters.items():
+        entry = plausible(path_)
+        assert entry is not None and entry.low < value < entry.high, (path_, value)
