@@ -397,6 +397,30 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _start_folder(folder: Path, scenario: Scenario, specs, executor, argv, started: str, *,
+                  resume: bool = False):
+    """Prepare the results ``folder`` for ``specs`` and mark it running in its manifest.
+
+    The first half of running a scenario into a folder, for ``run`` and for
+    each folder of ``facts``. Returns ``(store, record)``, what
+    :func:`_finish_folder` needs; raises ``OSError`` if the folder cannot be
+    written.
+    """
+    store = results.prepare(folder, scenario, resume=resume)
+    record = dict(scenario=scenario, specs=specs, started=started, engine=executor.name,
+                  workers=executor.workers, command=["run.py", *argv])
+    results.write_manifest(folder, results.manifest(finished=None, **record))
+    return store, record
+
+
+def _finish_folder(folder: Path, store, record: dict, report):
+    """Write the tables of a finished sweep and its final manifest; return ``(runs, manifest)``."""
+    runs, _ = results.write_tables(folder, store, record["specs"])
+    final = results.manifest(report=report, finished=_now(), **record)
+    results.write_manifest(folder, final)
+    return runs, final
+
+
 def run_command(args) -> int:
     """``run SCENARIO.yaml``: run the scenario into its results folder."""
     overrides = {}
@@ -430,14 +454,11 @@ def run_command(args) -> int:
                 _error(f"cannot connect to the Dask scheduler at {executor.address}: {error}")
                 return EXIT_BAD_INPUT
             try:
-                store = results.prepare(folder, scenario, resume=args.resume)
+                store, record = _start_folder(folder, scenario, specs, executor, args.argv,
+                                              started, resume=args.resume)
             except OSError as error:
                 _error(f"results folder {folder}: cannot write: {error.strerror or error}")
                 return EXIT_BAD_INPUT
-            record = dict(scenario=scenario, specs=specs, started=started,
-                          engine=executor.name, workers=executor.workers,
-                          command=["run.py", *args.argv])
-            results.write_manifest(folder, results.manifest(finished=None, **record))
             resumed = f" ({resumable} already finished)" if args.resume else ""
             say(f"{_describe(scenario)}{resumed}, on "
                 f"{_plural(executor.workers, executor.name + ' worker')}")
@@ -449,11 +470,9 @@ def run_command(args) -> int:
                f"{shlex.join(['python', 'run.py', *args.argv, *resume])}")
         return EXIT_INTERRUPTED
 
-    runs, _ = results.write_tables(folder, store, specs)
+    runs, final = _finish_folder(folder, store, record, report)
     table = (results.strategy_setting_table(runs, scenario.sweep_paths)
              if len(runs) and scenario.sensitivity is None else None)
-    final = results.manifest(report=report, finished=_now(), **record)
-    results.write_manifest(folder, final)
     if scenario.sensitivity is not None:
         _write_sensitivity(folder, scenario, runs, report, final, args, say)
     else:
@@ -729,20 +748,14 @@ def facts_command(args) -> int:
 
     def run(target, each, name, specs=None):
         """Run ``each`` into the results folder ``target``; collect its failed runs."""
-        specs, started = specs or plan_runs(each), _now()
+        specs = specs or plan_runs(each)
         try:
-            store = results.prepare(target, each, resume=False)
+            store, record = _start_folder(target, each, specs, executor, args.argv, _now())
         except OSError as error:
             raise _FolderError(f"results folder {target}: cannot write: "
                                f"{error.strerror or error}") from error
-        record = dict(scenario=each, specs=specs, started=started,
-                      engine=executor.name, workers=executor.workers,
-                      command=["run.py", *args.argv])
-        results.write_manifest(target, results.manifest(finished=None, **record))
         report = run_sweep(specs, store, executor, progress=not args.quiet, description=name)
-        runs, _ = results.write_tables(target, store, specs)
-        final = results.manifest(report=report, finished=_now(), **record)
-        results.write_manifest(target, final)
+        runs, final = _finish_folder(target, store, record, report)
         table = (results.strategy_setting_table(runs, each.sweep_paths)
                  if len(runs) else None)
         write_text(target / "summary.md", results.summary_markdown(each, table, report, final))
