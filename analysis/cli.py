@@ -340,7 +340,8 @@ def calibrate_command(args) -> int:
         if scenario.calibration is None:
             raise ScenarioError([Problem(str(args.scenario), None, "calibrate",
                                          "the scenario has no calibrate block; give "
-                                         "parameters with [low, high] bounds (see README)")])
+                                         "parameters with [low, high] bounds (see "
+                                         "docs/experiments.md, Calibration)")])
         target = calibrate.read_target(args.target, scenario)
         folder = args.out or Path("results") / scenario.name
         results.check_output(folder)

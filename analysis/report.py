@@ -569,8 +569,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     header, rows = _ci_rows(table, outcomes)
     doc.table(header, rows)
     doc.paragraph("How to read it: compare groups within a setting; where two intervals do not "
-                  "overlap the difference is unlikely to be noise. Definitions are in the README, "
-                  "section \"Reading the report\".")
+                  "overlap the difference is unlikely to be noise. Definitions are in "
+                  "docs/analysis.md, section \"Reading the report\".")
     markets = winners.winner_map(runs, results.sweep_paths)
     if len(markets) > 2:  # a map of markets, not just the two settings
         doc.heading("Where each strategy wins", 3)

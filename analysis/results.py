@@ -15,7 +15,7 @@
     parts/                  one file per finished run (what --resume reads)
     transactions/           purchase logs and true CLV, if exported (analysis.export)
 
-The README's "Results folder" section documents every column.
+docs/analysis.md, section "Results folder", documents every column.
 """
 
 import hashlib
@@ -379,7 +379,7 @@ def summary_markdown(scenario: Scenario, table: pd.DataFrame | None, report, rec
     lines += ["Files: runs.parquet, timeseries.parquet, cohorts.parquet, customers.parquet "
               "(replication 0), policies.parquet (if firms run policies), "
               "scenario.resolved.yaml, manifest.json, report.md/report.html "
-              "(see the README, sections \"Results folder\" and \"Reading the report\").", ""]
+              "(see docs/analysis.md, sections \"Results folder\" and \"Reading the report\").", ""]
     return "\n".join(lines)
 
 

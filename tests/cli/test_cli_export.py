@@ -41,7 +41,7 @@ sweep:
     market.setting: [traditional, ecommerce]
 """
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ANALYSIS_DOC = Path(__file__).resolve().parents[2] / "docs" / "analysis.md"
 
 FLOAT32 = {"rtol": 1e-6}
 """Tolerance of sums of the log's float32 shares against the engine's float32 numbers."""
@@ -325,21 +325,21 @@ def test_results_another_version_wrote_are_refused(results, tmp_path, capsys, sn
 
 
 # ---------------------------------------------------------------------------
-# The README's worked example runs as printed
+# The docs' worked example runs as printed
 # ---------------------------------------------------------------------------
 
 
-def readme_example() -> str:
-    """The Python block of the README section "Transactions for CLV models"."""
-    text = README.read_text(encoding="utf-8")
+def docs_example() -> str:
+    """The Python block of docs/analysis.md, section "Transactions for CLV models"."""
+    text = ANALYSIS_DOC.read_text(encoding="utf-8")
     section = text.split("## Transactions for CLV models", 1)[1].split("\n## ", 1)[0]
     return textwrap.dedent(re.findall(r"```python\n(.*?)```", section, re.S)[0])
 
 
-def test_the_readme_example_fits_a_bg_nbd_that_predicts_the_holdout_half(tmp_path, monkeypatch,
+def test_the_docs_example_fits_a_bg_nbd_that_predicts_the_holdout_half(tmp_path, monkeypatch,
                                                                           capsys):
-    pytest.importorskip("lifetimes")  # in the test extra, as the README says
-    scenario = README.parent / "scenarios" / "compare_strategies.yaml"
+    pytest.importorskip("lifetimes")  # in the test extra, as the docs say
+    scenario = ANALYSIS_DOC.parents[1] / "scenarios" / "compare_strategies.yaml"
     monkeypatch.chdir(tmp_path)
     small = (scenario.read_text().replace("customers: 10000", "customers: 2000")
              .replace("replications: 30", "replications: 1"))
@@ -349,7 +349,7 @@ def test_the_readme_example_fits_a_bg_nbd_that_predicts_the_holdout_half(tmp_pat
     assert main(["export", "results/compare_strategies", "--transactions", "-q",
                  "--run", "p000-r000"]) == 0  # the run the example reads
     namespace: dict = {}
-    exec(compile(readme_example(), "README.md", "exec"), namespace)
+    exec(compile(docs_example(), "docs/analysis.md", "exec"), namespace)
     firm, rfm, bgf = namespace["firm"], namespace["rfm"], namespace["bgf"]
     # months from the dates: each purchase in its period's month, the horizon split in half
     assert ((firm["month"] >= firm["period"] - 1) & (firm["month"] < firm["period"])).all()

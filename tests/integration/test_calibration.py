@@ -5,7 +5,7 @@ Recovery: a target curve is simulated at known values of
 calibration never uses (8 replications, as if observed), then calibrated
 within wide bounds by a scenario that holds the defaults (0.10 and 0.12). Each
 recovered value must lie within :data:`TOLERANCE` of the truth, for each of
-three targets. The README states the same tolerance and the errors measured.
+three targets. docs/experiments.md states the same tolerance and the errors measured.
 
 Textbook curves: the observed yearly survival of the 'high end' and 'regular'
 cohorts of Fader & Hardie (2007), whose shifted-beta-geometric (sBG) model
@@ -92,7 +92,8 @@ SBG_COHORTS = ("sbg_high_end.csv", "sbg_regular.csv")
 SBG_BUDGET = {"replications": 3, "max_evaluations": 50}
 """The example's block, with the least budget differential evolution takes for its five
 parameters (two populations of 25) so that both cohorts fit in about a minute and a half on
-two workers; the shipped example spends 250 evaluations (README, section Calibration)."""
+two workers; the shipped example spends 250 evaluations (docs/experiments.md, section
+Calibration)."""
 
 SBG_HOLDOUT_RMSE = 0.03
 """Issue 20: years 8-12, held out, projected within this RMSE of survival."""
