@@ -85,9 +85,9 @@ from scipy.stats import qmc
 from tqdm import tqdm
 
 from sim.config import Config
+from store.files import write_atomic, write_text
 
 from . import bounds as plausibility
-from .files import write_atomic, write_text
 from .retention import cohort_survival
 from .runner import run_cohorts
 from .scenario import (

@@ -12,13 +12,11 @@ import os
 import shlex
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from . import results
-from .files import write_text
-from .scenario import Problem, Scenario, ScenarioError, load_scenario
-from .sweep import (
+from analysis.folders import check_resume, finish_folder, now, start_folder, summary_markdown
+from analysis.scenario import Problem, Scenario, ScenarioError, load_scenario
+from analysis.sweep import (
     DaskExecutor,
     ProcessExecutor,
     SerialExecutor,
@@ -26,6 +24,9 @@ from .sweep import (
     plan_runs,
     run_sweep,
 )
+from analysis.tables import format_table, strategy_setting_table
+from store.files import write_text
+from store.results import OutputError, check_output
 
 EXIT_OK, EXIT_FAILED_RUNS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -48,7 +49,7 @@ def _positive_int(text: str) -> int:
 
 
 def _date(text: str):
-    from .export import parse_date
+    from analysis.export import parse_date
 
     try:
         return parse_date(text)
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     calibrate.set_defaults(handler=calibrate_command)
 
-    from . import facts as facts_module
+    from analysis import facts as facts_module
 
     facts = commands.add_parser(
         "facts", help="check the stylized facts of MODEL.md section 9 on a scenario",
@@ -253,7 +254,7 @@ def app_command(args) -> int:
 
 def report_command(args) -> int:
     """``report RESULTS_DIR [--baseline OTHER_DIR]``: write the report into the folder."""
-    from .report import ReportError, write_report
+    from analysis.report import ReportError, write_report
 
     if (args.folder / "sensitivity.parquet").exists():  # one group per sample row: no report
         _error(f"{args.folder} holds a sensitivity analysis: read sensitivity.md; "
@@ -275,7 +276,7 @@ def report_command(args) -> int:
 
 def export_command(args) -> int:
     """``export RESULTS_DIR --transactions``: write the purchase log and the true CLV."""
-    from .export import DEFAULT_START_DATE, ExportError, export_transactions
+    from analysis.export import DEFAULT_START_DATE, ExportError, export_transactions
 
     if not args.transactions:
         _error("nothing to export: add --transactions (the purchase log and per-customer CLV)")
@@ -333,7 +334,7 @@ def validate_command(args) -> int:
 
 def calibrate_command(args) -> int:
     """``calibrate SCENARIO.yaml --target FILE.csv``: fit, print the summary, write the files."""
-    from . import calibrate
+    from analysis import calibrate
 
     try:
         scenario = load_scenario(args.scenario)
@@ -343,12 +344,12 @@ def calibrate_command(args) -> int:
                                          "parameters with [low, high] bounds (see README)")])
         target = calibrate.read_target(args.target, scenario)
         folder = args.out or Path("results") / scenario.name
-        results.check_output(folder)
+        check_output(folder)
     except ScenarioError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except results.OutputError as error:
+    except OutputError as error:
         _error(str(error))
         return EXIT_BAD_INPUT
     workers = args.workers or scenario.execution.workers or default_workers()
@@ -393,34 +394,6 @@ def _executor(args, scenario: Scenario, runs: int):
     return SerialExecutor() if workers == 1 else ProcessExecutor(workers)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _start_folder(folder: Path, scenario: Scenario, specs, executor, argv, started: str, *,
-                  resume: bool = False):
-    """Prepare the results ``folder`` for ``specs`` and mark it running in its manifest.
-
-    The first half of running a scenario into a folder, for ``run`` and for
-    each folder of ``facts``. Returns ``(store, record)``, what
-    :func:`_finish_folder` needs; raises ``OSError`` if the folder cannot be
-    written.
-    """
-    store = results.prepare(folder, scenario, resume=resume)
-    record = dict(scenario=scenario, specs=specs, started=started, engine=executor.name,
-                  workers=executor.workers, command=["run.py", *argv])
-    results.write_manifest(folder, results.manifest(finished=None, **record))
-    return store, record
-
-
-def _finish_folder(folder: Path, store, record: dict, report):
-    """Write the tables of a finished sweep and its final manifest; return ``(runs, manifest)``."""
-    runs, _ = results.write_tables(folder, store, record["specs"])
-    final = results.manifest(report=report, finished=_now(), **record)
-    results.write_manifest(folder, final)
-    return runs, final
-
-
 def run_command(args) -> int:
     """``run SCENARIO.yaml``: run the scenario into its results folder."""
     overrides = {}
@@ -431,19 +404,19 @@ def run_command(args) -> int:
     try:
         scenario = load_scenario(args.scenario, overrides)
         folder = args.out or Path("results") / scenario.name
-        results.check_output(folder)
-        resumable = results.check_resume(folder, scenario) if args.resume else 0
+        check_output(folder)
+        resumable = check_resume(folder, scenario) if args.resume else 0
     except ScenarioError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except results.OutputError as error:
+    except OutputError as error:
         _error(str(error))
         return EXIT_BAD_INPUT
     specs = plan_runs(scenario)
     executor = _executor(args, scenario, len(specs) - resumable)
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
-    started, clock = _now(), time.perf_counter()
+    started, clock = now(), time.perf_counter()
     try:
         with contextlib.ExitStack() as stack:
             try:
@@ -454,7 +427,7 @@ def run_command(args) -> int:
                 _error(f"cannot connect to the Dask scheduler at {executor.address}: {error}")
                 return EXIT_BAD_INPUT
             try:
-                store, record = _start_folder(folder, scenario, specs, executor, args.argv,
+                store, record = start_folder(folder, scenario, specs, executor, args.argv,
                                               started, resume=args.resume)
             except OSError as error:
                 _error(f"results folder {folder}: cannot write: {error.strerror or error}")
@@ -470,18 +443,18 @@ def run_command(args) -> int:
                f"{shlex.join(['python', 'run.py', *args.argv, *resume])}")
         return EXIT_INTERRUPTED
 
-    runs, final = _finish_folder(folder, store, record, report)
-    table = (results.strategy_setting_table(runs, scenario.sweep_paths)
+    runs, final = finish_folder(folder, store, record, report)
+    table = (strategy_setting_table(runs, scenario.sweep_paths)
              if len(runs) and scenario.sensitivity is None else None)
     if scenario.sensitivity is not None:
         _write_sensitivity(folder, scenario, runs, report, final, args, say)
     else:
         write_text(folder / "summary.md",
-                   results.summary_markdown(scenario, table, report, final))
+                   summary_markdown(scenario, table, report, final))
     if table is not None and not args.quiet:
-        print(results.format_table(table))
+        print(format_table(table))
     if table is not None and not args.no_report:
-        from .report import ReportError, write_report
+        from analysis.report import ReportError, write_report
 
         try:
             write_report(folder)
@@ -553,7 +526,7 @@ def lever_scenarios(scenario: Scenario, factors=None) -> dict[str, Scenario]:
     (1, no lever, at a point it does not list, or everywhere if None). Keyed
     by the folder name (:func:`analysis.facts.lever_folder`).
     """
-    from . import facts
+    from analysis import facts
 
     rows = [] if factors is None else factors.itertuples()
     k = {(int(row.point), str(row.firm)): float(row.k) for row in rows}
@@ -601,7 +574,7 @@ def aim_churn_factors(scenario: Scenario, folder: Path, run, say):
 
     import pandas as pd
 
-    from . import facts
+    from analysis import facts
 
     base = folder / facts.BASE
     factors = facts.churn_factors(base)
@@ -694,8 +667,8 @@ class _FolderError(Exception):
 
 def facts_command(args) -> int:
     """``facts [SCENARIO.yaml]``: run the scenario and its variants, print the facts table."""
-    from . import facts
-    from .results import grouping_paths
+    from analysis import facts
+    from analysis.tables import grouping_paths
 
     overrides = {}
     if args.replications is not None:
@@ -724,12 +697,12 @@ def facts_command(args) -> int:
                                          "'_' or '-'")])
         scenarios.update(levers)
         folder = args.out or Path("results") / f"{scenario.name}-facts"
-        results.check_output(folder)
+        check_output(folder)
     except ScenarioError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except results.OutputError as error:
+    except OutputError as error:
         _error(str(error))
         return EXIT_BAD_INPUT
     plans = {name: plan_runs(each) for name, each in scenarios.items()}
@@ -750,15 +723,15 @@ def facts_command(args) -> int:
         """Run ``each`` into the results folder ``target``; collect its failed runs."""
         specs = specs or plan_runs(each)
         try:
-            store, record = _start_folder(target, each, specs, executor, args.argv, _now())
+            store, record = start_folder(target, each, specs, executor, args.argv, now())
         except OSError as error:
             raise _FolderError(f"results folder {target}: cannot write: "
                                f"{error.strerror or error}") from error
         report = run_sweep(specs, store, executor, progress=not args.quiet, description=name)
-        runs, final = _finish_folder(target, store, record, report)
-        table = (results.strategy_setting_table(runs, each.sweep_paths)
+        runs, final = finish_folder(target, store, record, report)
+        table = (strategy_setting_table(runs, each.sweep_paths)
                  if len(runs) else None)
-        write_text(target / "summary.md", results.summary_markdown(each, table, report, final))
+        write_text(target / "summary.md", summary_markdown(each, table, report, final))
         failures.extend((name, failure) for failure in report.failures)
 
     try:
@@ -798,7 +771,7 @@ def facts_command(args) -> int:
     facts.write_table(table, folder / facts.BASE / "facts.csv")  # the report's copy
     print(facts.format_text(table))
     if not args.no_report:
-        from .report import ReportError, write_report
+        from analysis.report import ReportError, write_report
 
         try:
             write_report(folder / facts.BASE)
@@ -819,7 +792,7 @@ def facts_command(args) -> int:
 
 def _write_sensitivity(folder, scenario, runs, report, record, args, say) -> None:
     """The indices of a scenario with a ``sensitivity`` block, instead of its table and report."""
-    from .sensitivity import SensitivityError, summary_lines, write_results
+    from analysis.sensitivity import SensitivityError, summary_lines, write_results
 
     try:
         table = write_results(folder, scenario, runs, report, record,

@@ -48,10 +48,10 @@ import numpy as np
 import pandas as pd
 
 from sim.transactions import DAYS_PER_PERIOD
+from store.files import atomic_path, write_text
+from store.results import EXPORT_FOLDER, OutputError, check_output
 
-from .files import atomic_path, write_text
 from .report import ReportError, load_results
-from .results import EXPORT_FOLDER, OutputError, check_output
 from .runner import TIMESERIES_COLUMNS, run_once
 
 PERIOD_LENGTHS = ("month", "week", "day")

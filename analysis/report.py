@@ -28,10 +28,10 @@ import yaml
 
 from sim.config import Config
 from sim.policies import POLICIES
+from store.files import write_atomic, write_text
 
 from . import money, plots, retention, winners
-from .files import write_atomic, write_text
-from .results import grouping_paths, mean_ci
+from .tables import grouping_paths, mean_ci
 
 POLICY_PATH = re.compile(r"firms\.(\d+)\.policies")
 """Sweep paths that set a firm's list of retention policies."""

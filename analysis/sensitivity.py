@@ -55,8 +55,8 @@ import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sim.config import Config, StrictModel
+from store.files import write_atomic, write_parquet, write_text
 
-from .files import write_atomic, write_parquet, write_text
 from .metrics import OUTCOME_COLUMNS
 
 METHODS = ("morris", "sobol")

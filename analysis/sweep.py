@@ -18,7 +18,7 @@ Executors. :class:`SerialExecutor` (in this process), :class:`ProcessExecutor`
 (a local process pool, the default) and :class:`DaskExecutor` (an existing
 Dask distributed cluster, or a ``LocalCluster`` started for the sweep) all
 yield :class:`Outcome` objects as runs finish; the sweep writes each one as
-its own part (:mod:`analysis.parts`) in this process, so workers need no
+its own part (:mod:`store.parts`) in this process, so workers need no
 access to the results folder.
 """
 
@@ -51,8 +51,8 @@ from tqdm import tqdm
 
 from sim import kernel
 from sim.config import Config
+from store.parts import PartStore
 
-from .parts import PartStore
 from .runner import RunResult, run_once
 from .scenario import Scenario
 
@@ -542,7 +542,7 @@ def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
     bar = tqdm(total=len(specs), initial=report.resumed, unit="run", desc=description,
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
     # the combined tables are appended to in run order as the runs finish (see
-    # analysis.parts): ``ready`` holds each run's tables (None: failed) until
+    # store.parts): ``ready`` holds each run's tables (None: failed) until
     # every run before it is in
     store.begin_stream()
     ready: dict[str, dict | None] = {}

@@ -145,9 +145,10 @@ def test_a_zero_budget_policy_is_the_same_run_as_none():
 
 
 def test_resume_rebuilds_the_same_cohort_customer_and_policy_tables(tmp_path):
-    from analysis.results import prepare, write_tables
+    from analysis.folders import prepare
     from analysis.scenario import load_scenario
     from analysis.sweep import SerialExecutor, run_sweep
+    from store.results import write_tables
 
     path = tmp_path / "r.yaml"
     path.write_text(
@@ -162,7 +163,7 @@ def test_resume_rebuilds_the_same_cohort_customer_and_policy_tables(tmp_path):
             store = prepare(folder, scenario, resume=i > 0)
             with SerialExecutor() as executor:
                 run_sweep(batch, store, executor, progress=False)
-        write_tables(folder, store, specs)
+        write_tables(folder, store, [spec.run_id for spec in specs])
         return {name: pd.read_parquet(folder / f"{name}.parquet")
                 for name in ("cohorts", "customers", "policies")}
 

@@ -24,7 +24,7 @@ import yaml
 from analysis import facts
 from analysis.cli import main
 from analysis.report import Document, facts_section
-from analysis.results import t_quantile
+from analysis.tables import t_quantile
 
 SCENARIO = """\
 name: tiny_facts
