@@ -14,9 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.folders import check_resume, finish_folder, now, start_folder, summary_markdown
-from analysis.scenario import Problem, Scenario, ScenarioError, load_scenario
-from analysis.sweep import (
+from analysis.tables import format_table, strategy_setting_table
+from experiments.folders import check_resume, finish_folder, now, start_folder, summary_markdown
+from experiments.scenario import Problem, Scenario, ScenarioError, load_scenario
+from experiments.sweep import (
     DaskExecutor,
     ProcessExecutor,
     SerialExecutor,
@@ -24,7 +25,6 @@ from analysis.sweep import (
     plan_runs,
     run_sweep,
 )
-from analysis.tables import format_table, strategy_setting_table
 from store.files import write_text
 from store.results import OutputError, check_output
 
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "periods_per_target: 12 so that the monthly model is compared with them "
                     "at tenures of 12, 24, ... months. "
                     "Each fitted value is checked against its plausible range "
-                    "(analysis/bounds.py, per month): one on or outside it, or on a search "
+                    "(experiments/bounds.py, per month): one on or outside it, or on a search "
                     "bound, is flagged in the table and the files.",
         epilog="Exit codes: 0 ok, 2 bad input (nothing written), 130 interrupted.")
     calibrate.add_argument("scenario", metavar="SCENARIO.yaml", type=Path,
@@ -276,7 +276,8 @@ def report_command(args) -> int:
 
 def export_command(args) -> int:
     """``export RESULTS_DIR --transactions``: write the purchase log and the true CLV."""
-    from analysis.export import DEFAULT_START_DATE, ExportError, export_transactions
+    from analysis.export import DEFAULT_START_DATE, ExportError
+    from experiments.export import export_transactions
 
     if not args.transactions:
         _error("nothing to export: add --transactions (the purchase log and per-customer CLV)")
@@ -334,7 +335,7 @@ def validate_command(args) -> int:
 
 def calibrate_command(args) -> int:
     """``calibrate SCENARIO.yaml --target FILE.csv``: fit, print the summary, write the files."""
-    from analysis import calibrate
+    from experiments import calibrate
 
     try:
         scenario = load_scenario(args.scenario)

@@ -342,7 +342,7 @@ def policy_comparison(results: Results) -> pd.DataFrame | None:
     The baseline of a point is the point with the same values except that
     the policy path's value is an empty list (``none``); runs pair by
     replication and firm. Policy paths do not enter the run seeds
-    (:func:`analysis.sweep.plan_runs`), so the pairs share their random
+    (:func:`experiments.sweep.plan_runs`), so the pairs share their random
     numbers and their difference is the policies' effect. Only the firm whose
     policies are swept is compared.
 

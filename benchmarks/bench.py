@@ -103,9 +103,9 @@ simulation: {{customers: {customers}, periods: {steps}, replications: {runs}, se
 
 def measure_sweep(runs: int, customers: int, steps: int, workers: int) -> dict:
     """Run a sweep of ``runs`` replications on ``workers`` processes; time it (see module doc)."""
-    from analysis.folders import prepare
-    from analysis.scenario import load_scenario
-    from analysis.sweep import ProcessExecutor, SerialExecutor, plan_runs, run_sweep
+    from experiments.folders import prepare
+    from experiments.scenario import load_scenario
+    from experiments.sweep import ProcessExecutor, SerialExecutor, plan_runs, run_sweep
     from store.results import write_tables
 
     with tempfile.TemporaryDirectory(prefix="crm-sim-bench-") as tmp:

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import bounds
-from analysis import calibrate as cal
 from analysis.retention import cohort_survival
-from analysis.runner import run_cohorts, run_once
-from analysis.scenario import ScenarioError, _is_model, _unwrap, load_scenario
+from experiments import bounds
+from experiments import calibrate as cal
+from experiments.runner import run_cohorts, run_once
+from experiments.scenario import ScenarioError, load_scenario
+from experiments.schema import is_model, unwrap
 from sim.config import Config
 
 SCENARIO = """\
@@ -261,16 +262,16 @@ def test_bad_cohort_sizes(write, curve, expected):
 
 
 # ---------------------------------------------------------------------------
-# Plausibility bounds (analysis.bounds)
+# Plausibility bounds (experiments.bounds)
 # ---------------------------------------------------------------------------
 
 
 def _continuous_paths(annotation, prefix=""):
     """Every continuous number of the model a calibrate block may fit, ``*`` for list items."""
-    annotation = _unwrap(annotation)
-    if _is_model(annotation):
+    annotation = unwrap(annotation)
+    if is_model(annotation):
         for name, info in annotation.model_fields.items():
-            if _unwrap(info.annotation) is float:
+            if unwrap(info.annotation) is float:
                 yield f"{prefix}{name}"
             else:
                 yield from _continuous_paths(info.annotation, f"{prefix}{name}.")
@@ -282,7 +283,7 @@ def test_every_calibratable_parameter_has_documented_plausible_bounds():
     paths = [p for p in _continuous_paths(Config) if not p.startswith("simulation.")]
     assert len(paths) > 50
     missing = [path for path in paths if bounds.plausible(path.replace("*", "0")) is None]
-    assert missing == [], f"add these to analysis.bounds.PLAUSIBLE: {missing}"
+    assert missing == [], f"add these to experiments.bounds.PLAUSIBLE: {missing}"
     for pattern, entry in bounds.PLAUSIBLE.items():
         assert entry.low < entry.high and entry.reason, pattern
     hurdle = bounds.plausible("relationship.defection_hurdle")

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import calibrate as cal
 from analysis.cli import main
-from analysis.scenario import load_scenario
+from experiments import calibrate as cal
+from experiments.scenario import load_scenario
 
 SCENARIO = """\
 name: small_fit

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from analysis.cli import main
-from analysis.scenario import ScenarioError, load_scenario
-from analysis.sensitivity import MARKET, SensitivityError, cell_count, indices
-from analysis.sweep import plan_runs
+from analysis.sensitivity import MARKET, SensitivityError, indices
+from experiments.scenario import ScenarioError, load_scenario
+from experiments.sensitivity import cell_count
+from experiments.sweep import plan_runs
 from sim.settings import SETTINGS
 
 HEAD = """\
@@ -267,7 +268,7 @@ def test_resume_after_an_interruption_gives_the_same_table(design_run, tmp_path,
 @pytest.mark.slow
 def test_failed_runs_leave_no_indices_and_resume_computes_them(write_scenario, tmp_path,
                                                                monkeypatch, capsys):
-    from analysis import runner
+    from experiments import runner
 
     class BrokenWhenSearchIsHigh(runner.CRMModel):
         def run(self, periods=None):

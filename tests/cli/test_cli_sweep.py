@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import runner
 from analysis.cli import main
-from analysis.folders import prepare
-from analysis.runner import run_once
-from analysis.scenario import load_scenario
-from analysis.sweep import (
+from experiments import runner
+from experiments.folders import prepare
+from experiments.runner import run_once
+from experiments.scenario import load_scenario
+from experiments.sweep import (
     DaskExecutor,
     ProcessExecutor,
     SerialExecutor,
@@ -246,7 +246,7 @@ def test_resume_completes_an_interrupted_sweep_exactly(write_scenario, tmp_path)
     # timeseries part and its runs part
     (store.runs / ".p000-r002.parquet.999.tmp").write_bytes(b"PAR1 half")
     result = run_once(specs[3].config, specs[3].seed)
-    from analysis.sweep import part_frames
+    from experiments.sweep import part_frames
 
     _, timeseries = part_frames(specs[3], result)
     timeseries.to_parquet(store.timeseries / f"{specs[3].run_id}.parquet")

@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import calibrate as cal
-from analysis.bounds import plausible
-from analysis.runner import run_cohorts
-from analysis.scenario import load_scenario
+from experiments import calibrate as cal
+from experiments.bounds import plausible
+from experiments.runner import run_cohorts
+from experiments.scenario import load_scenario
 
 TRUTH = {"market.search_probability": 0.30, "relationship.exit_rate": 0.20}
 TOLERANCE = {"market.search_probability": 0.10, "relationship.exit_rate": 0.10}
@@ -107,7 +107,7 @@ def test_example_fits_each_yearly_sbg_cohort(tmp_path, cohort):
     months): target year ``k`` is the survival at tenure ``12 k`` months. The
     held-out RMSE must be within :data:`SBG_HOLDOUT_RMSE`, every fitted value
     inside its plausible range and off its plausible and search bounds
-    (:func:`analysis.bounds.judge` flags nothing), and the fit must beat the
+    (:func:`experiments.bounds.judge` flags nothing), and the fit must beat the
     scenario as written in sample.
     """
     document = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))

@@ -400,7 +400,7 @@ def search_note(path: str, search: tuple[float, float]) -> str | None:
     low, high = search
     if entry is None:
         return (
-            f"{path}: no plausible range is documented (analysis/bounds.py); the fit is "
+            f"{path}: no plausible range is documented (experiments/bounds.py); the fit is "
             f"judged by the search bounds only"
         )
     if low >= entry.low and high <= entry.high:

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis import money
+from analysis.metrics import firm_outcomes
 from sim import CRMModel
 from sim.config import Config
-
-from . import money
-from .metrics import firm_outcomes
 
 COHORT_COLUMNS = ("firm", "strategy", "setting", "cohort", "tenure", "active")
 """Columns of a run's cohort survival (``cohorts.parquet`` adds the run's identity)."""
