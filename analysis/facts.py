@@ -1,6 +1,6 @@
 """The stylized facts of MODEL.md section 9 as a table, read from results folders.
 
-``python run.py facts [SCENARIO]`` (:mod:`analysis.cli`) runs a scenario and
+``python run.py facts [SCENARIO]`` (:mod:`cli.main`) runs a scenario and
 the counterfactual variants the facts need, each into its own results folder
 under one output folder::
 

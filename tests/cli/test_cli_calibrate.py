@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.cli import main
+from cli.main import main
 from experiments import calibrate as cal
 from experiments.scenario import load_scenario
 

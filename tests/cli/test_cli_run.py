@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.cli import main
 from analysis.metrics import OUTCOME_COLUMNS
 from analysis.tables import format_table, mean_ci, strategy_setting_table, t_quantile
+from cli.main import main
 from experiments.runner import TIMESERIES_COLUMNS
 from experiments.scenario import load_scenario
 from experiments.sweep import plan_runs

@@ -10,8 +10,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from analysis.cli import main
 from analysis.sensitivity import MARKET, SensitivityError, indices
+from cli.main import main
 from experiments.scenario import ScenarioError, load_scenario
 from experiments.sensitivity import cell_count
 from experiments.sweep import plan_runs

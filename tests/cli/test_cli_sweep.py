@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.cli import main
+from cli.main import main
 from experiments import runner
 from experiments.folders import prepare
 from experiments.runner import run_once
