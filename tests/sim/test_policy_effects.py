@@ -24,8 +24,7 @@ from sim.config import PolicyConfig
 from sim.policies import POLICIES, get_policy
 from sim.population import NEVER, NO_FIRM, Population
 from sim.stages import STAGE_NAMES, Stage
-
-from .scenarios import firm_rows, market, record_contacts
+from tests.sim.policy_scenarios import firm_rows, market, record_contacts
 
 SEEDS = range(10)
 CUSTOMERS = 3000
