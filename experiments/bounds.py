@@ -19,7 +19,7 @@ may exceed; ``calibrate.periods_per_target: 12`` keeps the model in months
 Paths are the calibrate block's dotted paths; ``*`` in a pattern stands for
 one path element (a firm's or segment's index, a stage's name). Every
 continuous number of the model (what a calibrate block may fit) has an entry;
-``tests/analysis/test_calibrate.py`` checks that, and that each shipped
+``tests/experiments/test_calibrate.py`` checks that, and that each shipped
 default lies within its range.
 """
 
