@@ -1,13 +1,17 @@
 """Let one rule body run under numpy on arrays and under numba on one customer's scalars.
 
-The rules of :mod:`sim.rules` and :mod:`sim.stages` are written once, as numpy
-code. The engine's kernel (:mod:`sim.kernel`) compiles the very same functions
-with ``numba.njit`` and calls them on scalars. A few helpers the rules use are
-array plumbing that has no meaning for a scalar, or is slow as scalar code;
-the overloads below replace them inside compiled code only:
+The rules of :mod:`sim.rules` and :mod:`sim.stages` are written once, with the
+helpers of :mod:`sim.rules` (which run ``math`` on Python numbers and numpy on
+arrays). The engine's kernel (:mod:`sim.kernel`) compiles the very same
+functions with ``numba.njit`` and calls them on scalars. The helpers' Python
+bodies (type tests, ``math``, numpy) are no use to numba; the overloads below
+replace them inside compiled code only:
 
 * :func:`sim.rules.select` becomes :func:`choose`, one ``select`` instruction;
 * :func:`sim.rules.clip` becomes ``min``/``max``;
+* :func:`sim.rules.minimum`, :func:`sim.rules.maximum` and :func:`sim.rules.log`
+  become numba's ``np.minimum``, ``np.maximum`` and ``np.log`` (what the rules
+  called before they had these helpers: the kernel's results did not change);
 * :func:`sim.rules.column` becomes ``weights[k]`` (the kernel passes a row
   of weights as a tuple);
 * :func:`sim.rules.take` becomes plain indexing (numba's ``np.take`` flattens
@@ -226,6 +230,30 @@ def _straight_line(arguments: str, statements, result: str):
     namespace = {"choose": choose}
     exec(f"def straight_line({arguments}):\n{body}    return {result}\n", namespace)
     return namespace["straight_line"]
+
+
+@overload(rules.minimum, inline="always")
+def _minimum(a, b):
+    def minimum(a, b):
+        return np.minimum(a, b)
+
+    return minimum
+
+
+@overload(rules.maximum, inline="always")
+def _maximum(a, b):
+    def maximum(a, b):
+        return np.maximum(a, b)
+
+    return maximum
+
+
+@overload(rules.log, inline="always")
+def _log(x):
+    def log_(x):
+        return np.log(x)
+
+    return log_
 
 
 @overload(rules.logistic, inline="always")
