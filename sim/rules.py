@@ -75,25 +75,25 @@ def select(condition, if_true, otherwise):
 def clip(x, low, high):
     """``min(max(x, low), high)``: ``np.clip`` on arrays, ``min``/``max`` when compiled.
 
-    On scalars a nan ``x`` stays nan, as with ``np.clip``.
+    On scalars, numpy's comparisons: a nan (``x`` or a bound) comes out as nan.
     """
     if type(x) in _SCALAR and type(low) in _SCALAR and type(high) in _SCALAR:
-        x = low if x < low else x
-        return high if x > high else x
+        x = x if x >= low or x != x else low
+        return x if x <= high or x != x else high
     return np.clip(x, low, high)
 
 
 def minimum(a, b):
     """The smaller of ``a`` and ``b``, nan if either is (``np.minimum``; also when compiled)."""
     if type(a) in _SCALAR and type(b) in _SCALAR:
-        return a if a <= b or a != a else b
+        return a if a < b or a != a else b
     return np.minimum(a, b)
 
 
 def maximum(a, b):
     """The larger of ``a`` and ``b``, nan if either is (``np.maximum``; also when compiled)."""
     if type(a) in _SCALAR and type(b) in _SCALAR:
-        return a if a >= b or a != a else b
+        return a if a > b or a != a else b
     return np.maximum(a, b)
 
 
