@@ -134,7 +134,9 @@ def test_helpers_keep_array_semantics():
     assert rules.select(np.array([True, False]), 1.0, 2.0).tolist() == [1.0, 2.0]
     assert rules.clip([-1.0, 0.5, 2.0], 0.0, 1.0).tolist() == [0.0, 0.5, 1.0]
     assert rules.take(np.array([0.1, 0.2, 0.3]), np.array([2, 0], dtype=np.int8)).tolist() == [
-        0.3, 0.1]
+        0.3,
+        0.1,
+    ]
     assert rules.column([[1.0, 2.0], [3.0, 4.0]], 1).tolist() == [2.0, 4.0]
     assert rules.exp(np.float32(1.0)).dtype == np.float32
     assert rules.maximum(np.array([1, 5]), 3).tolist() == [3, 5]
@@ -146,18 +148,52 @@ def test_helpers_keep_array_semantics():
 
 
 @SETTINGS
-@given(unit, unit, unit, unit, unit, unit, value_like, unit, unit, unit,
-       st.floats(0.0, 60.0), st.floats(1.0, 24.0), st.floats(-0.5, 0.5))
-def test_value_and_experience_rules(quality, digital, need, personalization, adaptation,
-                                    sensitivity, expectation, trust, cost, reputation, tenure,
-                                    tau, shock):
+@given(
+    unit,
+    unit,
+    unit,
+    unit,
+    unit,
+    unit,
+    value_like,
+    unit,
+    unit,
+    unit,
+    st.floats(0.0, 60.0),
+    st.floats(1.0, 24.0),
+    st.floats(-0.5, 0.5),
+)
+def test_value_and_experience_rules(
+    quality,
+    digital,
+    need,
+    personalization,
+    adaptation,
+    sensitivity,
+    expectation,
+    trust,
+    cost,
+    reputation,
+    tenure,
+    tau,
+    shock,
+):
     growth = rules.relational_growth(tenure, tau)
     value_kwargs = dict(
-        quality=quality, digital_quality=digital, digital_weight=0.3, need_distance=need,
-        personalization_need=personalization, personalization_weight=0.4,
-        adaptation=rules.rival_adaptation(adaptation, 0.6, 0.5), price=1.1,
-        price_sensitivity=sensitivity, price_weight=0.5, relational_benefit=0.2,
-        growth=growth, involvement=0.7, shock=shock,
+        quality=quality,
+        digital_quality=digital,
+        digital_weight=0.3,
+        need_distance=need,
+        personalization_need=personalization,
+        personalization_weight=0.4,
+        adaptation=rules.rival_adaptation(adaptation, 0.6, 0.5),
+        price=1.1,
+        price_sensitivity=sensitivity,
+        price_weight=0.5,
+        relational_benefit=0.2,
+        growth=growth,
+        involvement=0.7,
+        shock=shock,
     )
     value = rules.perceived_value(**value_kwargs)
     target = rules.satisfaction_target(value, expectation, at_confirmation=0.6, sensitivity=8.0)
@@ -167,19 +203,22 @@ def test_value_and_experience_rules(quality, digital, need, personalization, ada
         "target": target,
         "expectation": rules.update_expectation(expectation, value, 0.5, 0.3, 0.1, 0.6, 0.002),
         "trust": rules.update_trust(trust, target, reputation, 0.1, 0.3, 0.2),
-        "cost": rules.update_switching_cost(cost, rules.switching_cost_build(0.2, 0.7, 0.0),
-                                            0.05, 0.02),
+        "cost": rules.update_switching_cost(
+            cost, rules.switching_cost_build(0.2, 0.7, 0.0), 0.05, 0.02
+        ),
         "utility": rules.satisfaction_utility(target, 2.0),
     }
     arrays = {
         "growth": rules.relational_growth(one(tenure), tau),
         "value": rules.perceived_value(**{k: one(v) for k, v in value_kwargs.items()}),
         "target": rules.satisfaction_target(one(value), one(expectation), 0.6, 8.0),
-        "expectation": rules.update_expectation(one(expectation), one(value), one(0.5), 0.3,
-                                                0.1, 0.6, 0.002),
+        "expectation": rules.update_expectation(
+            one(expectation), one(value), one(0.5), 0.3, 0.1, 0.6, 0.002
+        ),
         "trust": rules.update_trust(one(trust), one(target), reputation, 0.1, 0.3, 0.2),
-        "cost": rules.update_switching_cost(one(cost), rules.switching_cost_build(
-            0.2, one(0.7), 0.0), 0.05, 0.02),
+        "cost": rules.update_switching_cost(
+            one(cost), rules.switching_cost_build(0.2, one(0.7), 0.0), 0.05, 0.02
+        ),
         "utility": rules.satisfaction_utility(one(target), 2.0),
     }
     for name, scalar in scalars.items():
@@ -188,18 +227,31 @@ def test_value_and_experience_rules(quality, digital, need, personalization, ada
 
 
 @SETTINGS
-@given(value_like, st.floats(-1.0, 1.0), unit, unit, unit, st.sampled_from(
-    [int(s) for s in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)]))
+@given(
+    value_like,
+    st.floats(-1.0, 1.0),
+    unit,
+    unit,
+    unit,
+    st.sampled_from(
+        [int(s) for s in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)]
+    ),
+)
 def test_loyalty_and_defection_rules(value, gain, utility, trust, cost, stage):
     weights = [[0.4, 0.3, 0.2, 0.1]] * len(Stage)
     loyalty = rules.loyalty_drive(value, utility, trust, cost, weights[stage])
     assert type(loyalty) is float
-    assert close(loyalty, rules.loyalty_drive(one(value), one(utility), one(trust), one(cost),
-                                              np.array(weights)[[stage]]))
+    assert close(
+        loyalty,
+        rules.loyalty_drive(
+            one(value), one(utility), one(trust), one(cost), np.array(weights)[[stage]]
+        ),
+    )
     p = rules.defection_probability(gain, cost, trust, 0.7, 0.05, 0.5, 0.3, 0.1)
     assert type(p) is float
-    assert close(p, rules.defection_probability(one(gain), one(cost), one(trust), 0.7, 0.05,
-                                                0.5, 0.3, 0.1))
+    assert close(
+        p, rules.defection_probability(one(gain), one(cost), one(trust), 0.7, 0.05, 0.5, 0.3, 0.1)
+    )
     chance = rules.search_chance(0.3, 1.0 + cost)
     assert type(chance) is float and close(chance, rules.search_chance(0.3, one(1.0 + cost)))
     rival = rules.goes_to_rival(value, cost, 0.5, 0.1)
@@ -221,28 +273,59 @@ MIN_STAGE_AGE = [0, 2, 4, 0, 0, 0]
 
 
 @SETTINGS
-@given(st.sampled_from([int(s) for s in Stage]), st.integers(0, 20), unit, unit, unit,
-       st.sampled_from([int(s) for s in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY)]))
+@given(
+    st.sampled_from([int(s) for s in Stage]),
+    st.integers(0, 20),
+    unit,
+    unit,
+    unit,
+    st.sampled_from([int(s) for s in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY)]),
+)
 def test_stage_rules(stage, age, loyalty, cost, uniform, before):
     parameters = dict(
-        decline_threshold=0.35, recovery_threshold=0.5, steepness=12.0, advance_rate=0.4,
-        decline_rate=0.3, recovery_rate=0.3, exit_rate=0.25, repair_window=3.0,
-        switching_cost_buffer=0.5, overdue_exit_multiplier=2.0,
+        decline_threshold=0.35,
+        recovery_threshold=0.5,
+        steepness=12.0,
+        advance_rate=0.4,
+        decline_rate=0.3,
+        recovery_rate=0.3,
+        exit_rate=0.25,
+        repair_window=3.0,
+        switching_cost_buffer=0.5,
+        overdue_exit_multiplier=2.0,
     )
     scalar = stages.transition_probabilities(
-        stage, age, loyalty, cost, advance_threshold=ADVANCE_THRESHOLD,
-        min_stage_age=MIN_STAGE_AGE, **parameters)
+        stage,
+        age,
+        loyalty,
+        cost,
+        advance_threshold=ADVANCE_THRESHOLD,
+        min_stage_age=MIN_STAGE_AGE,
+        **parameters,
+    )
     arrays = stages.transition_probabilities(
-        np.array([stage], dtype=np.int8), one(age), one(loyalty), one(cost),
-        advance_threshold=np.array(ADVANCE_THRESHOLD), min_stage_age=np.array(MIN_STAGE_AGE),
-        **parameters)
+        np.array([stage], dtype=np.int8),
+        one(age),
+        one(loyalty),
+        one(cost),
+        advance_threshold=np.array(ADVANCE_THRESHOLD),
+        min_stage_age=np.array(MIN_STAGE_AGE),
+        **parameters,
+    )
     for p, p_array in zip(scalar, arrays, strict=True):
         assert type(p) is float
         assert close(p, p_array)
     new = stages.next_stage(stage, before, uniform, *scalar)
     assert type(new) is int
-    assert new == stages.next_stage(np.array([stage], dtype=np.int8),
-                                    np.array([before], dtype=np.int8), one(uniform), *arrays)[0]
+    assert (
+        new
+        == stages.next_stage(
+            np.array([stage], dtype=np.int8),
+            np.array([before], dtype=np.int8),
+            one(uniform),
+            *arrays,
+        )[0]
+    )
     assert type(stages.is_active(stage)) is bool
 
 
@@ -256,23 +339,53 @@ class NoNumpy:
 def test_scalar_path_calls_no_numpy_function(monkeypatch):
     monkeypatch.setattr(rules, "np", NoNumpy())
     monkeypatch.setattr(stages, "np", NoNumpy())
-    value = rules.perceived_value(0.7, 0.6, 0.3, 0.4, 0.5, 0.4, rules.rival_adaptation(
-        0.2, 0.6, 0.5), 1.1, 0.5, 0.5, 0.2, rules.relational_growth(3, 12.0), 0.7, 0.01)
+    value = rules.perceived_value(
+        0.7,
+        0.6,
+        0.3,
+        0.4,
+        0.5,
+        0.4,
+        rules.rival_adaptation(0.2, 0.6, 0.5),
+        1.1,
+        0.5,
+        0.5,
+        0.2,
+        rules.relational_growth(3, 12.0),
+        0.7,
+        0.01,
+    )
     value += rules.offer_fit(0.2, 0.5, rules.taste(0.3))
     target = rules.satisfaction_target(value, 0.5, 0.6, 8.0)
     trust = rules.update_trust(0.5, target, 0.6, 0.1, 0.3, 0.2)
-    cost = rules.update_switching_cost(0.2, rules.switching_cost_build(0.2, 0.7, 0.0), 0.05,
-                                       0.02)
+    cost = rules.update_switching_cost(0.2, rules.switching_cost_build(0.2, 0.7, 0.0), 0.05, 0.02)
     rules.update_expectation(0.5, value, 0.5, 0.3, 0.1, 0.6, 0.002)
-    loyalty = rules.loyalty_drive(value, rules.satisfaction_utility(target, 2.0), trust, cost,
-                                  [0.4, 0.3, 0.2, 0.1])
+    loyalty = rules.loyalty_drive(
+        value, rules.satisfaction_utility(target, 2.0), trust, cost, [0.4, 0.3, 0.2, 0.1]
+    )
     rules.revenue(rules.occasions(0.4, rules.occasion_rate(2.5, 0.8)), 10.0, 1.1, 0.7)
-    rules.defection_probability(0.1, cost, trust, rules.search_chance(0.3, 1.2), 0.05, 0.5,
-                                0.3, 0.1)
+    rules.defection_probability(
+        0.1, cost, trust, rules.search_chance(0.3, 1.2), 0.05, 0.5, 0.3, 0.1
+    )
     rules.goes_to_rival(0.6, cost, 0.5, 0.1)
     rules.word_of_mouth_factor(3, 120, 2.0)
     for stage in (int(s) for s in Stage):
         probabilities = stages.transition_probabilities(
-            stage, 5, loyalty, cost, ADVANCE_THRESHOLD, 0.35, 0.5, 12.0, 0.4, 0.3, 0.3,
-            MIN_STAGE_AGE, 0.25, 3.0, 0.5, 2.0)
+            stage,
+            5,
+            loyalty,
+            cost,
+            ADVANCE_THRESHOLD,
+            0.35,
+            0.5,
+            12.0,
+            0.4,
+            0.3,
+            0.3,
+            MIN_STAGE_AGE,
+            0.25,
+            3.0,
+            0.5,
+            2.0,
+        )
         stages.next_stage(stage, int(Stage.FORMATION), 0.5, *probabilities)
