@@ -432,7 +432,7 @@ class SimulationConfig(StrictModel):
         0.75, description="share of customers that start with a firm"
     )
     start: Literal["settled", "new"] = Field(
-        "new", description="settled: the market has been running (customers with a firm "
+        "settled", description="settled: the market has been running (customers with a firm "
                                "have a history with it; the others are prospects or out of the "
                                "market at the balance of the flows); new: every relationship "
                                "starts at period 0, in exploration, the others are prospects"
