@@ -7,12 +7,16 @@ its verbs call the very rule functions of :mod:`sim.rules` and
 second copy of the equations. Firms are the engine's own
 :class:`sim.firm.Firm` agents, deciding from a :class:`sim.ledger.Ledger`;
 traits come from :meth:`sim.population.Population.generate`, so both
-implementations start from the same population distribution. Scalar draws come
-from ``model.random`` (Python's generator, as Mesa models usually do), so
-results agree with :class:`sim.model.CRMModel` statistically, not draw for
-draw. Numpy stays out of the customers' step: it serves the firms' decisions,
-the acquisition draws and the record once a period, and draws a new arrival's
-traits (:func:`sim.population.draw_traits`).
+implementations start from the same population distribution, and a settled
+start (:meth:`sim.population.Population.settle`) gives the starting customers
+the same history. Scalar draws come from ``model.random`` (Python's
+generator, as Mesa models usually do), so results agree with
+:class:`sim.model.CRMModel` statistically, not draw for draw; only the
+starting customers' tastes come from :func:`sim.draws.taste_uniform`, the
+draws the settled start chose their firms by. Numpy stays out of the
+customers' step: it serves the firms' decisions, the acquisition draws and
+the record once a period, and draws a new arrival's traits
+(:func:`sim.population.draw_traits`).
 
 It exists to measure what the array engine buys (``benchmarks/bench.py``) and
 to check that the engine applies the rules as documented
@@ -29,7 +33,7 @@ from dataclasses import fields
 import mesa
 import numpy as np
 
-from sim import rules
+from sim import draws, rules
 from sim.config import Config, default_config
 from sim.firm import Firm
 from sim.ledger import Ledger
@@ -53,22 +57,23 @@ ACTIVE = frozenset(int(stage) for stage in (Stage.EXPLORATION, Stage.FORMATION, 
 
 TRAITS = ("segment", "need_distance", "personalization_need", "price_sensitivity", "spend",
           "churn_propensity", "involvement", "purchase_rate", "expectation_norm")
-STATE = ("firm", "stage", "stage_before_decline", "deepest_stage", "expectation", "value",
-         "satisfaction", "trust", "switching_cost")
+STATE = ("firm", "last_firm", "stage", "stage_before_decline", "deepest_stage", "stage_age",
+         "tenure", "stability_periods", "expectation", "value", "satisfaction", "trust",
+         "switching_cost")
 
 
 class Customer(mesa.Agent):
     """One customer: traits and relationship state as plain attributes (Python numbers)."""
 
-    def __init__(self, model, **attributes):
+    def __init__(self, model, taste=None, **attributes):
         super().__init__(model)
-        self.__dict__.update(attributes)
         self.last_firm = NO_FIRM
         self.stage_age = self.tenure = self.stability_periods = self.acquired_period = 0
+        self.__dict__.update(attributes)
         self.revenue_to_date = self.clv = 0.0
         self.leaving = self.gone = False
         # this customer's taste for each firm's offer, fixed while it is in the market
-        self.taste = [rules.taste(model.random.random()) for _ in model.config.firms]
+        self.taste = taste or [rules.taste(model.random.random()) for _ in model.config.firms]
 
     @property
     def active(self) -> bool:
@@ -279,14 +284,20 @@ class ReferenceModel(mesa.Model):
         self.wallet_share = self.tables.wallet_share
         self.purchase_depth = self.tables.purchase_depth
         population = Population.generate(self.config, self.rng)
-        columns = {name: getattr(population, name).tolist() for name in TRAITS + STATE}
-        for values in zip(*columns.values(), strict=True):
-            Customer(self, **dict(zip(columns, values, strict=True)))
-        self.customers = self.agents_by_type[Customer]
         self.firms = [
             Firm(self, i, params, reputation=self.relationship.satisfaction_at_confirmation)
             for i, params in enumerate(self.config.firms)
         ]
+        key = int(self.rng.integers(2**63))
+        if self.config.simulation.start == "settled":
+            population.settle(self.config, key, FirmVectors.from_firms(self.config, self.firms))
+        columns = {name: getattr(population, name).tolist() for name in TRAITS + STATE}
+        tastes = np.array([draws.taste_uniforms(key, population.identity, j)
+                           for j in range(len(self.firms))]).T.tolist()
+        for values, taste in zip(zip(*columns.values(), strict=True), tastes, strict=True):
+            Customer(self, taste=[rules.taste(u) for u in taste],
+                     **dict(zip(columns, values, strict=True)))
+        self.customers = self.agents_by_type[Customer]
         self.ledger = Ledger(self.config.simulation.periods, [f.name for f in self.firms],
                              [f.params.strategy for f in self.firms])
         self.reentries = self.arrivals = 0

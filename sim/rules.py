@@ -355,10 +355,15 @@ def update_trust(trust, satisfaction, reputation, build_rate, break_rate, reputa
     Returns:
         New trust in [0, 1].
     """
-    target = (1.0 - reputation_weight) * satisfaction + reputation_weight * reputation
+    target = trust_target(satisfaction, reputation, reputation_weight)
     gap = target - trust
     rate = select(gap > 0.0, build_rate, break_rate)
     return clip(trust + rate * gap, 0.0, 1.0)
+
+
+def trust_target(satisfaction, reputation, reputation_weight):
+    """What trust moves toward (:func:`update_trust`): ``T* = (1 - rho) S + rho R``."""
+    return (1.0 - reputation_weight) * satisfaction + reputation_weight * reputation
 
 
 # ---------------------------------------------------------------------------
@@ -554,3 +559,84 @@ def word_of_mouth_factor(detractors, customers, strength):
     (a customer who leaves the category for life reasons says nothing of the firm).
     """
     return exp(-strength * detractors / maximum(customers, 1))
+
+
+# ---------------------------------------------------------------------------
+# The starting state: a market that has been running (simulation.start "settled")
+# ---------------------------------------------------------------------------
+# Used once, on whole arrays, by sim.population.Population.settle; the kernel
+# does not compile them.
+
+
+def waiting_time(uniform, chance):
+    """Periods that pass before an event of per-period ``chance`` happens, from one uniform.
+
+    ``k = floor(log(1 - u) / log(1 - chance))`` (inversion): geometric on
+    0, 1, 2, ..., ``P(k) = chance (1 - chance) ** k``, mean
+    ``(1 - chance) / chance``. At ``chance`` 1 it is 0; at 0 the event never
+    happens (infinity).
+    """
+    chance = np.asarray(chance, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        periods = np.floor(np.log1p(-np.asarray(uniform)) / np.log1p(-chance))
+    return select(chance > 0.0, np.maximum(periods, 0.0), np.inf)
+
+
+def approach(start, target, rate, periods):
+    """Where ``x' = x + rate (target - x)`` stands after ``periods`` steps from ``start``.
+
+    ``x_t = target + (start - target) (1 - rate) ** t``: the closed form of a
+    partial adjustment toward a fixed target (``periods`` whole numbers).
+    """
+    return target + (start - target) * np.power(1.0 - rate, periods)
+
+
+def switching_cost_after(periods, build_rate, floor, decay):
+    """Switching cost of a relationship ``periods`` periods old, built up from the floor.
+
+    :func:`update_switching_cost` applied ``periods`` times from ``C = floor``.
+    ``C' = C + b (1 - C) - decay (C - floor)`` is a partial adjustment at rate
+    ``b + decay`` toward ``C* = (b + decay floor) / (b + decay)``, so
+    ``C_t = approach(floor, C*, b + decay, t)`` (:func:`approach`). Without
+    build-up and decay it stays at the floor.
+    """
+    rate = build_rate + decay
+    settled = (build_rate + decay * floor) / select(rate > 0.0, rate, 1.0)
+    return select(rate > 0.0, approach(floor, settled, rate, periods), floor)
+
+
+def trust_after(periods, trust, satisfaction, reputation, build_rate, break_rate,
+                reputation_weight):
+    """Trust after ``periods`` periods of :func:`update_trust` at constant satisfaction, reputation.
+
+    Trust moves toward ``T* =`` :func:`trust_target` at ``build_rate`` when
+    below it and ``break_rate`` when above, never past it: after ``t``
+    periods it is ``approach(trust, T*, rate, t)`` (:func:`approach`).
+    """
+    target = trust_target(satisfaction, reputation, reputation_weight)
+    rate = select(target > trust, build_rate, break_rate)
+    return approach(trust, target, rate, periods)
+
+
+def steady_prospect_share(customer_share, acquisition_chance, reentry_rate, category_exit_rate):
+    """Share of the population who are prospects when the flows through the pools balance.
+
+    With a share ``s`` of the population in a relationship, ``a`` the chance a
+    prospect is acquired in a period, ``r`` the re-entry rate of customers out
+    of the market and ``e`` the category exit rate (every row leaves at ``e``
+    and is replaced by a new prospect), the prospect pool ``p`` is in balance
+    when what enters it, re-entries ``r o`` of the out-of-market share
+    ``o = 1 - s - p`` plus arrivals ``e``, equals what leaves it,
+    ``(a + e) p``:
+
+    ``p = (r (1 - s) + e) / (r + e + a)``, at most ``1 - s``.
+
+    The out-of-market share ``o`` is then balanced too: the relationships that
+    end outside the category's life exits, ``a p - e s``, make up for its
+    re-entries and life exits, ``(r + e) o``. Where nothing flows at all
+    (``r + e + a = 0``) every split is in balance; all are prospects.
+    """
+    flows = reentry_rate + category_exit_rate + acquisition_chance
+    balanced = (reentry_rate * (1.0 - customer_share) + category_exit_rate) / select(
+        flows > 0.0, flows, 1.0)
+    return select(flows > 0.0, np.minimum(balanced, 1.0 - customer_share), 1.0 - customer_share)

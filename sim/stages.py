@@ -225,3 +225,32 @@ def trajectory_type(deepest_stage, stability_periods, long_stability):
     later = select(stability_periods < long_stability, Trajectory.III, Trajectory.IV)
     later = select(deepest_stage == Stage.FORMATION, Trajectory.II, later)
     return select(deepest_stage <= Stage.EXPLORATION, Trajectory.I, later)
+
+
+def climbed_stage(tenure, min_stage_age, wait_exploration, wait_formation):
+    """Stage, stage age and periods in stability of a relationship that climbed without declining.
+
+    The relationship is ``tenure`` periods old and moved up as
+    :func:`transition_probabilities` lets it: not before its stage age reached
+    ``min_stage_age`` of the stage (the table by stage), then after
+    ``wait_exploration`` (``wait_formation``) more periods in which it did not
+    move; a move takes a period and starts the new stage at age 0. So it
+    reached formation at tenure ``t_F = m_E + 1 + w_E`` and stability at
+    ``t_S = t_F + m_F + 1 + w_F``. Its stage age is the time since it entered
+    its stage; in stability, the periods in stability are the stage age plus
+    1 (the period of the move counts, as in the engine).
+
+    Used for the starting state of a market that has been running
+    (:meth:`sim.population.Population.settle`).
+
+    Returns:
+        ``(stage, stage_age, stability_periods)``, shaped like ``tenure``.
+    """
+    formation_at = take(min_stage_age, Stage.EXPLORATION) + 1 + wait_exploration
+    stability_at = formation_at + take(min_stage_age, Stage.FORMATION) + 1 + wait_formation
+    stage = select(tenure < formation_at, EXPLORATION,
+                   select(tenure < stability_at, FORMATION, STABILITY))
+    entered = select(stage == EXPLORATION, 0, select(stage == FORMATION, formation_at,
+                                                     stability_at))
+    stage_age = tenure - entered
+    return stage, stage_age, select(stage == STABILITY, stage_age + 1, 0)
