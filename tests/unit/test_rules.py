@@ -377,7 +377,8 @@ def expectation_target(value, reference, anchor):
 def test_expectations_rise_faster_than_they_fall(expectation, gap, rates, extra, anchor,
                                                  reference):
     """A target ``gap`` above moves E further than one ``gap`` below when adapt_up > down."""
-    down, up = rates[0], min(1.0, rates[1] + extra)
+    up = min(1.0, rates[1] + extra)
+    down = min(rates[0], up - extra / 2)  # strictly below up, also where up is capped at 1
     # values whose targets are expectation +- gap
     above = (expectation + gap - (1.0 - anchor) * reference) / anchor
     below = (expectation - gap - (1.0 - anchor) * reference) / anchor
