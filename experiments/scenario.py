@@ -538,7 +538,8 @@ def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlD
     Each parameter path must name a number of the model configuration (not a
     ``simulation`` field), ``low < high``, and the scenario must be valid
     with the parameter at either bound; ``firm`` and ``strategy`` must name
-    the scenario's firms; a calibrated scenario has no sweep and no
+    the scenario's firms; ``cohorts: initial`` needs a new market
+    (``simulation.start: new``); a calibrated scenario has no sweep and no
     sensitivity block.
     """
     block, problems = parsed.calibrate, []
@@ -561,6 +562,10 @@ def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlD
     if block.strategy is not None and block.strategy not in strategies:
         problem(("strategy",), f"no firm runs {block.strategy!r}; strategies: "
                                f"{', '.join(strategies)}")
+    if block.cohorts == "initial" and parsed.simulation.start == "settled":
+        problem(("cohorts",), "initial: the customers the firms start with, as one cohort "
+                              "acquired at period 0; a settled start (simulation.start, the "
+                              "default) gives them a history: set simulation.start: new")
     for path, (low, high) in block.parameters.items():
         loc, message = split_path(path, raw_config)
         if message is None and loc[0] == "simulation":

@@ -208,7 +208,8 @@ def test_common_random_numbers_make_the_loss_a_function_of_the_parameters(write,
 
 
 def test_target_rows_must_follow_the_blocks_firms_and_cohorts(write):
-    text = SCENARIO.replace("  firm: A", "  firm: A\n  cohorts: initial")
+    text = SCENARIO.replace("  firm: A", "  firm: A\n  cohorts: initial").replace(
+        "seed: 3}", "seed: 3, start: new}")
     scenario = load_scenario(write(text, "fit_me.yaml"))
     curve = "period,survival,firm,cohort\n0,1,A,0\n1,0.9,A,0\n0,1,B,0\n0,1,A,2\n"
     with pytest.raises(ScenarioError) as caught:
@@ -218,6 +219,18 @@ def test_target_rows_must_follow_the_blocks_firms_and_cohorts(write):
         "block follows; firms: A",
         f"{scenario.source.parent / 'curve.csv'}:5: cohort: 2: the calibrate block follows the "
         "initial customers only (cohorts: initial), cohort 0; use cohorts: all"]
+
+
+def test_the_initial_cohort_needs_a_new_market(write):
+    """A settled start gives the customers a firm starts with a history: not one cohort."""
+    text = SCENARIO.replace("  firm: A", "  firm: A\n  cohorts: initial")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(text, "fit_me.yaml"))
+    assert [p.split(": ", 1)[1] for p in problems(caught.value)] == [
+        "calibrate.cohorts: initial: the customers the firms start with, as one cohort "
+        "acquired at period 0; a settled start (simulation.start, the default) gives them a "
+        "history: set simulation.start: new"]
+    load_scenario(write(text.replace("seed: 3}", "seed: 3, start: new}"), "fit_new.yaml"))
 
 
 def test_a_candidate_that_breaks_a_joint_rule_gets_the_worst_loss(write, scenario):
