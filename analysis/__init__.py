@@ -1,1 +1,4 @@
-"""crm-sim analysis: scenarios, running, sweeps, metrics, reports and plots (reads results)."""
+"""crm-sim analysis: metrics, money, retention, tables, reports, plots, facts, sensitivity indices.
+
+Reads results folders (and what :mod:`experiments` hands it); never runs a model.
+"""

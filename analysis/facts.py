@@ -1,6 +1,6 @@
 """The stylized facts of MODEL.md section 9 as a table, read from results folders.
 
-``python run.py facts [SCENARIO]`` (:mod:`analysis.cli`) runs a scenario and
+``python run.py facts [SCENARIO]`` (:mod:`cli.main`) runs a scenario and
 the counterfactual variants the facts need, each into its own results folder
 under one output folder::
 
@@ -24,7 +24,7 @@ numbers, paired on the ``seed`` column of ``runs.parquet``).
 A **cell** is one strategy in one setting; firms of one strategy in the same run
 are pooled first (means of per-firm outcomes, sums of counts), so each run
 counts once. Intervals are 95% intervals over replications (Student t, as in
-:func:`analysis.results.mean_ci`); a pooled ratio ``sum a / sum b`` gets the
+:func:`analysis.tables.mean_ci`); a pooled ratio ``sum a / sum b`` gets the
 interval of the ratio estimator (linearized over runs); a difference between
 settings (independent runs) gets Welch's interval. A band is checked on the
 estimate; the facts about a difference (3, 4) also need its interval to exclude 0.
@@ -95,7 +95,7 @@ import pandas as pd
 from sim.settings import SETTINGS
 from sim.strategies import STRATEGIES
 
-from .results import mean_ci, t_quantile
+from .tables import mean_ci, t_quantile
 
 BASE = "base"
 """The folder of the scenario as given."""
@@ -854,6 +854,6 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def write_table(table: pd.DataFrame, path: Path) -> None:
     """Write the table as CSV."""
-    from .files import write_text
+    from store.files import write_text
 
     write_text(Path(path), table.to_csv(index=False))

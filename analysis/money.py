@@ -384,7 +384,7 @@ def paired_runs(runs: pd.DataFrame, baseline: pd.DataFrame, keys=("firm",)) -> p
     """Pair each run x firm of ``runs`` with the baseline's run x firm of the same seed.
 
     Seeds derive from the scenario seed, the swept values and the replication
-    (``analysis.sweep.run_seed``), so equal seeds mean common random numbers.
+    (``experiments.sweep.run_seed``), so equal seeds mean common random numbers.
     If no seed matches, rows are paired by setting and replication instead
     (``common_random_numbers`` is then False: the pairs are independent draws).
 

@@ -286,7 +286,7 @@ def calibration_fit(table: pd.DataFrame, *, title: str) -> Figure:
 
     ``table`` has ``curve`` (a label), ``cohort``, ``period``, ``observed``,
     ``simulated``, ``uncalibrated`` and ``sample`` (``in_sample`` or
-    ``holdout``), as :func:`analysis.calibrate.calibrate` returns it. The x
+    ``holdout``), as :func:`experiments.calibrate.calibrate` returns it. The x
     axis is the calendar period (cohort + period), so held-out points are the
     last ones whichever cohort they belong to.
     """

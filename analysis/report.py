@@ -28,10 +28,10 @@ import yaml
 
 from sim.config import Config
 from sim.policies import POLICIES
+from store.files import write_atomic, write_text
 
 from . import money, plots, retention, winners
-from .files import write_atomic, write_text
-from .results import grouping_paths, mean_ci
+from .tables import grouping_paths, mean_ci
 
 POLICY_PATH = re.compile(r"firms\.(\d+)\.policies")
 """Sweep paths that set a firm's list of retention policies."""
@@ -342,7 +342,7 @@ def policy_comparison(results: Results) -> pd.DataFrame | None:
     The baseline of a point is the point with the same values except that
     the policy path's value is an empty list (``none``); runs pair by
     replication and firm. Policy paths do not enter the run seeds
-    (:func:`analysis.sweep.plan_runs`), so the pairs share their random
+    (:func:`experiments.sweep.plan_runs`), so the pairs share their random
     numbers and their difference is the policies' effect. Only the firm whose
     policies are swept is compared.
 

@@ -14,7 +14,7 @@ section 4: which strategy pays depends on the market).
 import numpy as np
 import pandas as pd
 
-from .results import mean_ci
+from .tables import mean_ci
 
 WINNER_COLUMNS = (
     "point",

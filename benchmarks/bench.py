@@ -103,9 +103,10 @@ simulation: {{customers: {customers}, periods: {steps}, replications: {runs}, se
 
 def measure_sweep(runs: int, customers: int, steps: int, workers: int) -> dict:
     """Run a sweep of ``runs`` replications on ``workers`` processes; time it (see module doc)."""
-    from analysis import results
-    from analysis.scenario import load_scenario
-    from analysis.sweep import ProcessExecutor, SerialExecutor, plan_runs, run_sweep
+    from experiments.folders import prepare
+    from experiments.scenario import load_scenario
+    from experiments.sweep import ProcessExecutor, SerialExecutor, plan_runs, run_sweep
+    from store.results import write_tables
 
     with tempfile.TemporaryDirectory(prefix="crm-sim-bench-") as tmp:
         source = Path(tmp) / "bench_sweep.yaml"
@@ -116,10 +117,10 @@ def measure_sweep(runs: int, customers: int, steps: int, workers: int) -> dict:
         folder = Path(tmp) / "results"
         start = time.perf_counter()
         with SerialExecutor() if workers == 1 else ProcessExecutor(workers) as executor:
-            store = results.prepare(folder, scenario, resume=False)
+            store = prepare(folder, scenario, resume=False)
             report = run_sweep(specs, store, executor, progress=False)
         parts_s = time.perf_counter() - start
-        results.write_tables(folder, store, specs)
+        write_tables(folder, store, [spec.run_id for spec in specs])
         wall_s = time.perf_counter() - start
     if report.failures:
         raise RuntimeError(f"{len(report.failures)} runs failed: {report.failures[0]['error']}")

@@ -2,13 +2,21 @@
 
 One Mesa :class:`Customer` agent per customer, activated with ``shuffle_do``;
 its verbs call the very rule functions of :mod:`sim.rules` and
-:mod:`sim.stages` on Python scalars, so there is no second copy of the
-equations. Firms are the engine's own :class:`sim.firm.Firm` agents, deciding
-from a :class:`sim.ledger.Ledger`; traits come from
-:meth:`sim.population.Population.generate`, so both implementations start from
-the same population distribution. Scalar draws come from ``model.random``
-(Python's generator, as Mesa models usually do), so results agree with
-:class:`sim.model.CRMModel` statistically, not draw for draw.
+:mod:`sim.stages` on plain Python floats and ints (the rules' scalar path:
+``math`` and conditional expressions, no numpy per customer), so there is no
+second copy of the equations. Firms are the engine's own
+:class:`sim.firm.Firm` agents, deciding from a :class:`sim.ledger.Ledger`;
+traits come from :meth:`sim.population.Population.generate`, so both
+implementations start from the same population distribution, and a settled
+start (:meth:`sim.population.Population.settle`) gives the starting customers
+the same history. Scalar draws come from ``model.random`` (Python's
+generator, as Mesa models usually do), so results agree with
+:class:`sim.model.CRMModel` statistically, not draw for draw; only the
+starting customers' tastes come from :func:`sim.draws.taste_uniform`, the
+draws the settled start chose their firms by. Numpy stays out of the
+customers' step: it serves the firms' decisions, the acquisition draws and
+the record once a period, and draws a new arrival's traits
+(:func:`sim.population.draw_traits`).
 
 It exists to measure what the array engine buys (``benchmarks/bench.py``) and
 to check that the engine applies the rules as documented
@@ -25,34 +33,47 @@ from dataclasses import fields
 import mesa
 import numpy as np
 
-from sim import rules
+from sim import draws, rules
 from sim.config import Config, default_config
 from sim.firm import Firm
 from sim.ledger import Ledger
 from sim.model import FirmVectors, StageTables
 from sim.population import NO_FIRM, Population, draw_traits
-from sim.stages import Stage, next_stage, transition_probabilities
+from sim.stages import (
+    DECLINE,
+    EXITED,
+    EXPLORATION,
+    PROSPECT,
+    STABILITY,
+    Stage,
+    next_stage,
+    transition_probabilities,
+)
 
-ACTIVE = frozenset((Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE))
+# stage codes as plain ints: the rules' scalar path takes Python numbers (an IntEnum member is
+# an int subclass, which they hand to numpy)
+ACTIVE = frozenset(int(stage) for stage in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY,
+                                            Stage.DECLINE))
 
 TRAITS = ("segment", "need_distance", "personalization_need", "price_sensitivity", "spend",
           "churn_propensity", "involvement", "purchase_rate", "expectation_norm")
-STATE = ("firm", "stage", "stage_before_decline", "deepest_stage", "expectation", "value",
-         "satisfaction", "trust", "switching_cost")
+STATE = ("firm", "last_firm", "stage", "stage_before_decline", "deepest_stage", "stage_age",
+         "tenure", "stability_periods", "expectation", "value", "satisfaction", "trust",
+         "switching_cost")
 
 
 class Customer(mesa.Agent):
-    """One customer: traits and relationship state as plain attributes."""
+    """One customer: traits and relationship state as plain attributes (Python numbers)."""
 
-    def __init__(self, model, **attributes):
+    def __init__(self, model, taste=None, **attributes):
         super().__init__(model)
-        self.__dict__.update(attributes)
         self.last_firm = NO_FIRM
         self.stage_age = self.tenure = self.stability_periods = self.acquired_period = 0
+        self.__dict__.update(attributes)
         self.revenue_to_date = self.clv = 0.0
         self.leaving = self.gone = False
         # this customer's taste for each firm's offer, fixed while it is in the market
-        self.taste = [rules.taste(model.random.random()) for _ in model.config.firms]
+        self.taste = taste or [rules.taste(model.random.random()) for _ in model.config.firms]
 
     @property
     def active(self) -> bool:
@@ -97,20 +118,20 @@ class Customer(mesa.Agent):
             sensitivity=relationship.satisfaction_sensitivity)
         satisfaction = rules.update_satisfaction(self.satisfaction, target,
                                                  rate=relationship.satisfaction_rate)
-        self.expectation = float(rules.update_expectation(
+        self.expectation = rules.update_expectation(
             self.expectation, value, self.expectation_norm,
             adapt_up=market.expectation_adapt_rate, adapt_down=market.expectation_adapt_down_rate,
-            anchor=market.expectation_anchor, drift=market.expectation_drift))
-        self.trust = float(rules.update_trust(
+            anchor=market.expectation_anchor, drift=market.expectation_drift)
+        self.trust = rules.update_trust(
             self.trust, satisfaction, vectors.reputation[slot],
             build_rate=vectors.trust_build[slot], break_rate=relationship.trust_break_rate,
-            reputation_weight=market.reputation_weight))
-        self.switching_cost = float(rules.update_switching_cost(
+            reputation_weight=market.reputation_weight)
+        self.switching_cost = rules.update_switching_cost(
             self.switching_cost,
             build_rate=rules.switching_cost_build(vectors.switching_cost_build[slot],
                                                   self.involvement, 0.0),
-            floor=market.switching_cost_floor, decay=market.switching_cost_decay))
-        self.value, self.satisfaction = float(value), float(satisfaction)
+            floor=market.switching_cost_floor, decay=market.switching_cost_decay)
+        self.value, self.satisfaction = value, satisfaction
 
     def account(self) -> None:
         """Book this period's revenue and realized customer lifetime value."""
@@ -145,16 +166,15 @@ class Customer(mesa.Agent):
             switching_cost_buffer=relationship.switching_cost_buffer,
             overdue_exit_multiplier=relationship.overdue_exit_multiplier,
         )
-        new = int(next_stage(stage, self.stage_before_decline, model.random.random(),
-                             *probabilities))
-        if new == Stage.DECLINE and stage != Stage.DECLINE:
+        new = next_stage(stage, self.stage_before_decline, model.random.random(), *probabilities)
+        if new == DECLINE and stage != DECLINE:
             self.stage_before_decline = stage
         self.stage_age = 0 if new != stage else self.stage_age + 1
         self.tenure += 1
-        self.stability_periods += new == Stage.STABILITY
-        if new <= Stage.STABILITY:
+        self.stability_periods += new == STABILITY
+        if new <= STABILITY:
             self.deepest_stage = max(self.deepest_stage, new)
-        self.leaving = new == Stage.EXITED
+        self.leaving = new == EXITED
         if not self.leaving:  # the exit itself happens in consider_defecting
             self.stage = new
 
@@ -165,7 +185,7 @@ class Customer(mesa.Agent):
         self.gone = random.random() < market.category_exit_rate  # life reasons, not a choice
         if self.gone:
             model.defections[self.firm] += 1
-            self.last_firm, self.firm, self.stage = self.firm, NO_FIRM, Stage.EXITED
+            self.last_firm, self.firm, self.stage = self.firm, NO_FIRM, EXITED
             self.leaving = False
             return
         chance = rules.search_chance(
@@ -198,7 +218,7 @@ class Customer(mesa.Agent):
             model.defections[self.firm] += 1
             self.last_firm = self.firm
             if best_firm == NO_FIRM:
-                self.firm, self.stage = NO_FIRM, Stage.EXITED
+                self.firm, self.stage = NO_FIRM, EXITED
             else:
                 self.start_relationship(best_firm)
         self.leaving = False
@@ -208,7 +228,7 @@ class Customer(mesa.Agent):
         model = self.model
         market, relationship = model.config.market, model.relationship
         self.firm, self.acquired_period = firm, model.steps
-        self.stage = self.stage_before_decline = self.deepest_stage = Stage.EXPLORATION
+        self.stage = self.stage_before_decline = self.deepest_stage = EXPLORATION
         self.stage_age = self.tenure = self.stability_periods = 0
         self.satisfaction = relationship.satisfaction_at_confirmation
         self.trust = rules.initial_trust(relationship.initial_trust, model.firms[firm].reputation,
@@ -233,14 +253,14 @@ class Customer(mesa.Agent):
             self.remove()
             traits = draw_traits(model.config, model.rng, 1)
             Customer(model, **{name: traits[name][0].item() for name in TRAITS},
-                     firm=NO_FIRM, stage=Stage.PROSPECT, stage_before_decline=Stage.PROSPECT,
-                     deepest_stage=Stage.PROSPECT, expectation=traits["expectation"][0].item(),
+                     firm=NO_FIRM, stage=PROSPECT, stage_before_decline=PROSPECT,
+                     deepest_stage=PROSPECT, expectation=traits["expectation"][0].item(),
                      value=traits["expectation"][0].item(),
                      satisfaction=model.relationship.satisfaction_at_confirmation,
                      trust=model.relationship.initial_trust,
                      switching_cost=market.switching_cost_floor)
-        elif self.stage == Stage.EXITED and model.random.random() < market.reentry_rate:
-            self.stage = Stage.PROSPECT
+        elif self.stage == EXITED and model.random.random() < market.reentry_rate:
+            self.stage = PROSPECT
             model.reentries += 1
 
 
@@ -258,18 +278,26 @@ class ReferenceModel(mesa.Model):
         super().__init__(rng=rng)
         self.config = config if config is not None else default_config()
         self.relationship = self.config.relationship
-        self.tables = StageTables.from_config(self.config)
-        self.wallet_share = self.tables.wallet_share.tolist()
-        self.purchase_depth = self.tables.purchase_depth.tolist()
+        # per-stage tables as Python lists: scalar indexing of numpy arrays gives numpy scalars
+        tables = StageTables.from_config(self.config)
+        self.tables = StageTables(*(getattr(tables, f.name).tolist() for f in fields(tables)))
+        self.wallet_share = self.tables.wallet_share
+        self.purchase_depth = self.tables.purchase_depth
         population = Population.generate(self.config, self.rng)
-        columns = {name: getattr(population, name).tolist() for name in TRAITS + STATE}
-        for values in zip(*columns.values(), strict=True):
-            Customer(self, **dict(zip(columns, values, strict=True)))
-        self.customers = self.agents_by_type[Customer]
         self.firms = [
             Firm(self, i, params, reputation=self.relationship.satisfaction_at_confirmation)
             for i, params in enumerate(self.config.firms)
         ]
+        key = int(self.rng.integers(2**63))
+        if self.config.simulation.start == "settled":
+            population.settle(self.config, key, FirmVectors.from_firms(self.config, self.firms))
+        columns = {name: getattr(population, name).tolist() for name in TRAITS + STATE}
+        tastes = np.array([draws.taste_uniforms(key, population.identity, j)
+                           for j in range(len(self.firms))]).T.tolist()
+        for values, taste in zip(zip(*columns.values(), strict=True), tastes, strict=True):
+            Customer(self, taste=[rules.taste(u) for u in taste],
+                     **dict(zip(columns, values, strict=True)))
+        self.customers = self.agents_by_type[Customer]
         self.ledger = Ledger(self.config.simulation.periods, [f.name for f in self.firms],
                              [f.params.strategy for f in self.firms])
         self.reentries = self.arrivals = 0
@@ -303,13 +331,13 @@ class ReferenceModel(mesa.Model):
     def _acquire(self) -> None:
         """Firms win prospects by spending and by their advocates' referrals."""
         market, n_firms = self.config.market, len(self.firms)
-        prospects = [c for c in self.customers if c.stage == Stage.PROSPECT]
+        prospects = [c for c in self.customers if c.stage == PROSPECT]
         decline, advocates = [0] * n_firms, [0] * n_firms
         threshold = self.config.simulation.satisfied_threshold
         for c in self.customers:
-            if c.stage == Stage.DECLINE:
+            if c.stage == DECLINE:
                 decline[c.firm] += 1
-            elif c.stage == Stage.STABILITY and c.satisfaction >= threshold:
+            elif c.stage == STABILITY and c.satisfaction >= threshold:
                 advocates[c.firm] += 1
         damping = rules.word_of_mouth_factor(
             np.add(decline, self.defections), self.ledger.get("customers"),
@@ -340,16 +368,17 @@ class ReferenceModel(mesa.Model):
                 firm.reputation += smoothing * (satisfaction / n - firm.reputation)
 
     def _record(self, period: int) -> None:
-        n_firms, market = len(self.firms), self.config.market
-        by_stage = np.zeros((n_firms, len(Stage)))
-        trust, misfit, stage_counts = np.zeros(n_firms), np.zeros(n_firms), [0] * len(Stage)
+        n_firms, weight = len(self.firms), self.config.market.personalization_weight
+        # tallied in Python lists, turned into arrays once per period
+        counts = [[0] * len(Stage) for _ in range(n_firms)]
+        trust, misfit, stage_counts = [0.0] * n_firms, [0.0] * n_firms, [0] * len(Stage)
         for c in self.customers:
             stage_counts[c.stage] += 1
             if c.firm != NO_FIRM:
-                by_stage[c.firm, c.stage] += 1
+                counts[c.firm][c.stage] += 1
                 trust[c.firm] += c.trust
-                misfit[c.firm] += (market.personalization_weight * c.need_distance
-                                   * c.personalization_need)
+                misfit[c.firm] += weight * c.need_distance * c.personalization_need
+        by_stage, trust, misfit = np.array(counts, dtype=float), np.array(trust), np.array(misfit)
         customers = by_stage.sum(axis=1)
         customers_start = self.ledger.get("customers") if period > 0 else customers
         retained = customers_start - self.defections

@@ -1,13 +1,17 @@
 """Let one rule body run under numpy on arrays and under numba on one customer's scalars.
 
-The rules of :mod:`sim.rules` and :mod:`sim.stages` are written once, as numpy
-code. The engine's kernel (:mod:`sim.kernel`) compiles the very same functions
-with ``numba.njit`` and calls them on scalars. A few helpers the rules use are
-array plumbing that has no meaning for a scalar, or is slow as scalar code;
-the overloads below replace them inside compiled code only:
+The rules of :mod:`sim.rules` and :mod:`sim.stages` are written once, with the
+helpers of :mod:`sim.rules` (which run ``math`` on Python numbers and numpy on
+arrays). The engine's kernel (:mod:`sim.kernel`) compiles the very same
+functions with ``numba.njit`` and calls them on scalars. The helpers' Python
+bodies (type tests, ``math``, numpy) are no use to numba; the overloads below
+replace them inside compiled code only:
 
 * :func:`sim.rules.select` becomes :func:`choose`, one ``select`` instruction;
 * :func:`sim.rules.clip` becomes ``min``/``max``;
+* :func:`sim.rules.minimum`, :func:`sim.rules.maximum` and :func:`sim.rules.log`
+  become numba's ``np.minimum``, ``np.maximum`` and ``np.log`` (what the rules
+  called before they had these helpers: the kernel's results did not change);
 * :func:`sim.rules.column` becomes ``weights[k]`` (the kernel passes a row
   of weights as a tuple);
 * :func:`sim.rules.take` becomes plain indexing (numba's ``np.take`` flattens
@@ -23,8 +27,8 @@ the overloads below replace them inside compiled code only:
   :func:`log` below;
 * :func:`sim.stages.codes` and :func:`sim.stages.code_like` become the scalar
   itself and a cast;
-* :func:`sim.stages.is_active` and :func:`sim.rules.gated_logistic`, which
-  other rules call, compile as they are.
+* :func:`sim.stages.is_active`, :func:`sim.rules.gated_logistic` and
+  :func:`sim.rules.trust_target`, which other rules call, compile as they are.
 
 ``exp`` and ``log`` are written out here rather than taken from libm: the
 kernel runs its rules over blocks of customers in loops that the compiler
@@ -228,6 +232,30 @@ def _straight_line(arguments: str, statements, result: str):
     return namespace["straight_line"]
 
 
+@overload(rules.minimum, inline="always")
+def _minimum(a, b):
+    def minimum(a, b):
+        return np.minimum(a, b)
+
+    return minimum
+
+
+@overload(rules.maximum, inline="always")
+def _maximum(a, b):
+    def maximum(a, b):
+        return np.maximum(a, b)
+
+    return maximum
+
+
+@overload(rules.log, inline="always")
+def _log(x):
+    def log_(x):
+        return np.log(x)
+
+    return log_
+
+
 @overload(rules.logistic, inline="always")
 def _logistic(x):
     def logistic(x):
@@ -274,6 +302,7 @@ def _code_like(stage, code):
 
 register_jitable(inline="always")(stages.is_active)
 register_jitable(inline="always")(rules.gated_logistic)
+register_jitable(inline="always")(rules.trust_target)
 
 STACK_CAPACITY = 128
 """Entries :func:`on_stack` can hold (the config allows 100 firms: 101 slots)."""

@@ -14,7 +14,7 @@ an equal config.
 """
 
 import copy
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -429,7 +429,17 @@ class SimulationConfig(StrictModel):
     seed: Annotated[int, Field(ge=0)] = 0
     replications: Annotated[int, Field(ge=1, le=100_000)] = 1
     initial_customer_share: Share = Field(
-        0.75, description="share of customers that start with a firm (in exploration)"
+        0.75, description="share of customers that start with a firm"
+    )
+    start: Literal["settled", "new"] = Field(
+        "settled", description="settled: the market has been running (customers with a firm "
+                               "have a history with it; the others are prospects or out of the "
+                               "market at the balance of the flows); new: every relationship "
+                               "starts at period 0, in exploration, the others are prospects"
+    )
+    initial_tenure: Annotated[float, Field(ge=0.0, le=600.0)] = Field(
+        60.0, description="mean tenure, in periods, of the relationships at a settled start "
+                          "(geometric)"
     )
     warm_up: Annotated[int, Field(ge=0, le=1_000)] = Field(
         0, description="periods run before period 0 and excluded from every figure, so that "

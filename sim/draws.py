@@ -77,6 +77,25 @@ LIFE_OUTSIDE = 7
 """Whether a prospect or a customer out of the market leaves the category for life reasons."""
 TASTE_PERIOD = 0xFFFF
 """The period slot of taste draws (:func:`taste_uniform`): beyond any period a run has."""
+START_PERIOD = 0xFFFE
+"""The period slot of the starting state's draws (:meth:`sim.population.Population.settle`).
+
+Beyond any period a run has, so no draw of the run shares their counters;
+there they use the streams below and, for the firms a starting customer
+compares, the rival streams (:data:`RIVAL`).
+"""
+START_TENURE = 0
+"""At :data:`START_PERIOD`: how long a starting customer has been with its firm."""
+START_FORMATION = 1
+"""At :data:`START_PERIOD`: how long the starting relationship waited to move to formation."""
+START_STABILITY = 2
+"""At :data:`START_PERIOD`: how long it waited to move on to stability."""
+START_POOL = 3
+"""At :data:`START_PERIOD`: whether a customer without a firm starts as a prospect."""
+START_LAST_FIRM = 4
+"""At :data:`START_PERIOD`: the firm a customer out of the market at the start left."""
+START_LEFT = 5
+"""At :data:`START_PERIOD`: how long before the start it left."""
 RIVAL = 8
 """Rival ``j`` is seen with stream ``RIVAL + 2 j`` and perceived with shock ``RIVAL + 2 j + 1``."""
 RETRY = 256
@@ -191,3 +210,12 @@ def taste_uniform(key, identity, firm):
     modulo 2**32.
     """
     return uniform(key, TASTE_PERIOD, np.uint64(identity) & np.uint64(0xFFFFFFFF), firm)
+
+
+@numba.njit(nogil=True, cache=True)
+def taste_uniforms(key, identities, firm):
+    """:func:`taste_uniform` of each of ``identities`` for ``firm``, as an array."""
+    out = np.empty(identities.size)
+    for i in range(identities.size):
+        out[i] = taste_uniform(key, identities[i], firm)
+    return out

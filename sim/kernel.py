@@ -731,12 +731,14 @@ def _build(fingerprint: str):
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
     def growth_table(relational_tau, t):
-        """:func:`sim.rules.relational_growth` by slot and tenure, for period ``t``.
+        """:func:`sim.rules.relational_growth` by slot and tenure, up to tenure ``t``.
 
-        ``growth[slot, tenure]`` for every tenure a customer can have in
-        period ``t`` (at most ``t``), or up to the first at which every
-        slot's growth is exactly 1 (``exp(-tenure / tau)`` below ``2 **
-        -55``), where larger tenures are looked up. It is the same compiled
+        ``growth[slot, tenure]`` for every tenure a customer can have in the
+        period (``t`` is the longest: the period, plus the longest tenure at
+        the start, :meth:`sim.population.Population.settle`), or up to the
+        first at which every slot's growth is exactly 1 (``exp(-tenure /
+        tau)`` below ``2 ** -55``), where larger tenures are looked up. It is
+        the same compiled
         rule on the same (int16 tenure, float32 ``relational_tau`` by slot)
         arguments, so the kernel's values are the rule's to the last bit,
         without an exp and a division per customer. A table of more than

@@ -245,8 +245,12 @@ class CRMModel(mesa.Model):
         self._flows: dict[str, np.ndarray] = {}
         # the kernels' inputs and work space, allocated once
         self._key = int(self.rng.integers(2**63))  # names every draw of the kernels (sim.draws)
-        self._parameters = self._parameters_of(self.config)
         pop = self.customers
+        if simulation.start == "settled":  # a market that has been running (sim.population)
+            pop.settle(self.config, self._key, self._firm_vectors())
+        # the longest tenure at the start: the relational growth table reaches past it
+        self._longest_start = int(pop.tenure.max(initial=0))
+        self._parameters = self._parameters_of(self.config)
         self._columns = kernel.Customers(*(getattr(pop, name) for name in kernel.Customers._fields))
         empty = np.empty(0, dtype=F32)
         # no policy this period: each block of customers reads the same neutral effects
@@ -505,7 +509,8 @@ class CRMModel(mesa.Model):
             bought = self._empty_occasions
         kernel.live_period(self._key, t, self._columns, self._kernel_firms(vectors),
                            self._kernel_parameters(t), modifiers,
-                           kernel.growth_table(vectors.relational_tau, t), self._live_sums,
+                           kernel.growth_table(vectors.relational_tau, t + self._longest_start),
+                           self._live_sums,
                            moved, sales, increment, bought, self._arrived)
         if logging:
             self._transactions.record(t - self.warm_up, identity, firm,

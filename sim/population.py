@@ -9,14 +9,23 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from . import draws, rules
 from .rules import MAX_PURCHASE_RATE, initial_trust
-from .stages import Stage
+from .stages import Stage, climbed_stage, is_advocate
 
 NO_FIRM = -1
 """Firm code of a customer with no current firm (prospect or exited)."""
 
 NEVER = np.iinfo(np.int16).min
 """``left_period`` of a customer whose relationships have never ended."""
+
+LONGEST_START = 20_000
+"""Longest tenure, and time out of the market, of a settled start (:meth:`Population.settle`).
+
+Room in the int16 counters for a run's own periods (at most 11,000, warm-up
+included); at the largest mean tenure allowed (600) the chance of a longer
+draw is about 1e-15.
+"""
 
 
 @dataclass
@@ -123,6 +132,131 @@ class Population:
             revenue_to_date=np.zeros(n, dtype=f32),
             clv=np.zeros(n, dtype=f32),
         )
+
+    def settle(self, config, key: int, firms) -> None:
+        """Give the starting customers the history of a market that has been running.
+
+        ``simulation.start: settled`` (:class:`sim.model.CRMModel` calls it on
+        the population :meth:`generate` drew). Without it, every relationship
+        would start at period 0 in exploration and every customer without a
+        firm would be a prospect: far from where the market settles, which
+        took about five years (issue 20). No period is run: each customer's
+        history is drawn and its state computed from the rules in closed form.
+        ``key`` is the model's key (:mod:`sim.draws`; the draws use the slot
+        :data:`sim.draws.START_PERIOD`), ``firms`` the period-0
+        :class:`sim.model.FirmVectors`.
+
+        A customer with a firm:
+
+        * has been its customer for a tenure drawn geometric with mean
+          ``simulation.initial_tenure`` (:func:`sim.rules.waiting_time`);
+        * climbed the ladder as the transition rule lets a loyal customer:
+          after the minimum stage age, each period a chance ``advance_rate``
+          to move up (:func:`sim.stages.climbed_stage`); nobody starts in
+          decline, deepest stage = stage;
+        * past exploration, it is with the firm whose offer is worth most to
+          it (:func:`sim.rules.perceived_value` with its taste,
+          :func:`sim.rules.offer_fit` and an experience shock, as a searcher
+          who sees every firm judges them, each with the relational benefits
+          its tenure would have grown): relationships that lasted are those
+          that fit. In exploration it keeps the firm drawn by
+          :meth:`generate`: a recent acquisition, won regardless of fit;
+        * has the switching cost its firm built up over its tenure from the
+          floor (:func:`sim.rules.switching_cost_after`) and the trust built
+          at confirmed satisfaction and the firms' starting reputation
+          (:func:`sim.rules.trust_after`); satisfaction, expectation and
+          acquisition period stay as :meth:`generate` set them.
+
+        A customer without a firm is a prospect with the chance that puts the
+        prospect pool at the balance of its flows
+        (:func:`sim.rules.steady_prospect_share`; a prospect's chance to be
+        acquired is the firms' acquisition rates plus their advocates'
+        referrals, without negative word of mouth); otherwise it is out of
+        the market: it left a firm drawn at random a geometric time before
+        the start, with the chance ``e + (1 - e) reentry_rate`` of leaving
+        that pool each period (``e = category_exit_rate``).
+        """
+        n = len(self)
+        market, relationship = config.market, config.relationship
+        n_firms = len(config.firms)
+        with_firm = np.flatnonzero(self.firm != NO_FIRM)
+
+        def uniform(stream, rows):
+            return draws.sample(key, draws.START_PERIOD, n, stream)[rows]
+
+        chance = 1.0 / (1.0 + config.simulation.initial_tenure)
+        tenure = np.minimum(rules.waiting_time(uniform(draws.START_TENURE, with_firm), chance),
+                            LONGEST_START).astype(np.int64)
+        waits = [rules.waiting_time(uniform(stream, with_firm), relationship.advance_rate)
+                 for stream in (draws.START_FORMATION, draws.START_STABILITY)]
+        min_age = np.zeros(len(Stage), dtype=np.int64)
+        min_age[Stage.EXPLORATION] = relationship.min_age_exploration
+        min_age[Stage.FORMATION] = relationship.min_age_formation
+        stage, stage_age, stability_periods = climbed_stage(
+            tenure, min_age, np.minimum(waits[0], LONGEST_START).astype(np.int64),
+            np.minimum(waits[1], LONGEST_START).astype(np.int64))
+
+        # past exploration: the firm worth most to the customer
+        value = np.empty((n_firms, with_firm.size))
+        for j in range(n_firms):
+            slot = j + 1
+            shock = draws.sample(key, draws.START_PERIOD, n, draws.RIVAL + 2 * j + 1,
+                                 normals=True)[with_firm]
+            taste = rules.taste(draws.taste_uniforms(key, self.identity[with_firm], j))
+            value[j] = rules.offer_fit(market.fit_spread, firms.adaptation[slot], taste) + (
+                rules.perceived_value(
+                    quality=firms.quality[slot], digital_quality=firms.digital_quality[slot],
+                    digital_weight=market.digital_weight,
+                    need_distance=self.need_distance[with_firm],
+                    personalization_need=self.personalization_need[with_firm],
+                    personalization_weight=market.personalization_weight,
+                    adaptation=firms.adaptation[slot], price=firms.price[slot],
+                    price_sensitivity=self.price_sensitivity[with_firm],
+                    price_weight=market.price_weight,
+                    relational_benefit=firms.relational_benefit[slot],
+                    growth=rules.relational_growth(tenure, firms.relational_tau[slot]),
+                    involvement=self.involvement[with_firm],
+                    shock=firms.experience_noise[slot] * shock))
+        firm = np.where(stage > Stage.EXPLORATION, value.argmax(axis=0), self.firm[with_firm])
+        slot = firm + 1
+
+        build = rules.switching_cost_build(firms.switching_cost_build[slot],
+                                           self.involvement[with_firm], 0.0)
+        switching_cost = rules.switching_cost_after(tenure, build, market.switching_cost_floor,
+                                                    market.switching_cost_decay)
+        trust = rules.trust_after(tenure, self.trust[with_firm],
+                                  relationship.satisfaction_at_confirmation,
+                                  firms.reputation[slot], firms.trust_build[slot],
+                                  relationship.trust_break_rate, market.reputation_weight)
+        self.firm[with_firm] = firm
+        for name in ("stage", "stage_before_decline", "deepest_stage"):
+            getattr(self, name)[with_firm] = stage
+        self.stage_age[with_firm] = stage_age
+        self.tenure[with_firm] = tenure
+        self.stability_periods[with_firm] = stability_periods
+        self.switching_cost[with_firm] = switching_cost
+        self.trust[with_firm] = trust
+
+        # customers without a firm: prospects, or out of the market, as the flows balance
+        without = np.flatnonzero(self.firm == NO_FIRM)
+        if not without.size:
+            return
+        advocates = is_advocate(self.stage, self.satisfaction,
+                                config.simulation.satisfied_threshold).sum()
+        acquisition = sum(f.acquisition_rate for f in config.firms) + rules.expected_referrals(
+            advocates, 1.0 / n, referral_rate=relationship.referral_rate,
+            reach=market.word_of_mouth_reach)
+        customer_share = with_firm.size / n
+        prospects = rules.steady_prospect_share(customer_share, acquisition,
+                                                market.reentry_rate, market.category_exit_rate)
+        out = without[uniform(draws.START_POOL, without) >= prospects / (1.0 - customer_share)]
+        self.stage[out] = Stage.EXITED
+        self.last_firm[out] = np.minimum(uniform(draws.START_LAST_FIRM, out) * n_firms,
+                                         n_firms - 1).astype(np.int8)
+        # out of the market, customers leave the category, or else may re-enter
+        leave = market.category_exit_rate + (1.0 - market.category_exit_rate) * market.reentry_rate
+        away = rules.waiting_time(uniform(draws.START_LEFT, out), leave)
+        self.left_period[out] = -np.minimum(away, LONGEST_START).astype(np.int16)
 
     def renew(self, rows, config, rng: np.random.Generator, first_identity: int) -> None:
         """Replace the customers in ``rows`` by new arrivals: prospects with fresh traits.

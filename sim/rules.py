@@ -1,19 +1,41 @@
-"""The customer rules: one plain, vectorized function per mechanism.
+"""The customer rules: one documented scalar function per mechanism.
 
-Every function here takes customer state as numpy arrays (or scalars, for a
-single customer) plus named parameters, and returns new values. None of them
-draws random numbers: the model passes in the draws, so the rules are pure and
-can be tested by properties. The model (:mod:`sim.model`) decides the order.
+Every rule takes one customer's state (or whole arrays of customers) plus
+named parameters and returns new values. None of them draws random numbers:
+the model passes in the draws, so the rules are pure and can be tested by
+properties. The model (:mod:`sim.model`) decides the order.
 
-The engine runs these very functions compiled by numba, on one customer's
-scalars, inside its per-period kernel (:mod:`sim.kernel`). So keep their
-bodies to arithmetic, ``np`` ufuncs and the helpers :func:`select`,
-:func:`clip`, :func:`take`, :func:`column`, :func:`exp`, :func:`logistic` and
-:func:`power`, which :mod:`sim.compiled` replaces by code the kernel can run
-for several customers at once (use :func:`exp` and :func:`power` rather than
-``np.exp`` and ``np.power``: those call libm, which stops that), and give
-them no keyword-only parameters (numba cannot bind those); callers still pass
-parameters by keyword.
+Each rule body is arithmetic plus the helpers defined first in this module
+(:func:`select`, :func:`clip`, :func:`minimum`, :func:`maximum`, :func:`take`,
+:func:`column`, :func:`exp`, :func:`log`, :func:`logistic`, :func:`power`,
+:func:`gated_logistic`). The helpers give the same body three ways to run:
+
+* **scalars, plain Python**: on Python numbers (``float``, ``int``, ``bool``;
+  numpy's ``float64``, ``bool_`` and integer scalars count too) each helper is
+  a ``math`` function or a conditional expression, so a per-agent model (a
+  Mesa agent calling the rules with its own floats, as
+  ``benchmarks/mesa_reference.py`` does) pays a Python call, not a numpy
+  call, per helper, and gets Python numbers back;
+* **arrays, numpy**: anything else (arrays, lists of customers, ``float32``
+  scalars) goes to the numpy function the helper names (``np.where``,
+  ``np.clip``, ``np.exp``...), whole arrays at once;
+* **compiled, numba**: the engine's per-period kernel (:mod:`sim.kernel`)
+  compiles the very rule functions with numba for one customer's scalars;
+  there :mod:`sim.compiled` replaces the helpers by overloads (branch-free
+  selects, ``min``/``max``, its own straight-line ``exp``), so the kernel
+  never sees the Python bodies below.
+
+The three agree to floating-point rounding (the scalar and numpy paths call
+the same formulas; tests/unit/test_rules.py and test_compiled_rules.py check
+it), not bit for bit: ``math`` and numpy may round a transcendental function
+differently in the last place, and the compiled ``exp`` and ``logistic`` are
+written differently again.
+
+So keep rule bodies to arithmetic and these helpers: no direct ``np`` calls
+(they are slow on scalars, and ``np.exp``/``np.power`` call libm in compiled
+code, which stops the kernel's vector loops), no ``math`` calls (numba would
+compile them, but arrays would fail), and no keyword-only parameters (numba
+cannot bind those); callers still pass parameters by keyword.
 
 Symbols: V perceived value, E value expectation, S satisfaction, T trust,
 C switching cost, L loyalty drive. E, S, T and C live in [0, 1]; V is a value
@@ -22,60 +44,142 @@ Source: seed 000 point 7 (the four determinants and their stage weights),
 seed 003 (satisfaction is not loyalty), MODEL.md sections 2-3 and 6-7.
 """
 
+import math
+
 import numpy as np
+
+_INTEGERS = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
+_SCALAR = frozenset((bool, int, float, np.bool_, np.float64, *_INTEGERS))
+"""Exact types the helpers treat as one number (``type(x) in _SCALAR``: a set look-up).
+
+Not ``float32``: ``math`` would return it as a double, where numpy keeps single
+precision. Subclasses (``IntEnum`` members) take the numpy path: still correct.
+"""
+_INDEX = frozenset((int, *_INTEGERS))
+"""Exact types :func:`take` looks up by plain indexing."""
 
 
 def select(condition, if_true, otherwise):
-    """``np.where(condition, if_true, otherwise)``; a plain branch when compiled.
+    """``if_true if condition else otherwise``, elementwise.
 
-    The rules choose between two values with this instead of ``np.where`` so
-    that the same body compiles to scalar code for the engine's kernel
-    (:mod:`sim.compiled`).
+    Scalars: the conditional expression (the chosen value itself); arrays:
+    ``np.where``; compiled (:mod:`sim.compiled`): one branch-free ``select``
+    instruction. The rules choose between two values with this instead of
+    ``np.where`` so that the same body runs on all three paths.
     """
+    if type(condition) in _SCALAR and type(if_true) in _SCALAR and type(otherwise) in _SCALAR:
+        return if_true if condition else otherwise
     return np.where(condition, if_true, otherwise)
 
 
 def clip(x, low, high):
-    """``np.clip(x, low, high)``; ``min``/``max`` when compiled (:mod:`sim.compiled`)."""
+    """``min(max(x, low), high)``: ``np.clip`` on arrays, ``min``/``max`` when compiled.
+
+    On scalars, numpy's comparisons: a nan (``x`` or a bound) comes out as nan.
+    """
+    if type(x) in _SCALAR and type(low) in _SCALAR and type(high) in _SCALAR:
+        x = x if x >= low or x != x else low
+        return x if x <= high or x != x else high
     return np.clip(x, low, high)
 
 
-def take(table, index):
-    """``np.take(table, index)``: per-stage tables looked up by stage code.
+def minimum(a, b):
+    """The smaller of ``a`` and ``b``, nan if either is (``np.minimum``; also when compiled)."""
+    if type(a) in _SCALAR and type(b) in _SCALAR:
+        return a if a < b or a != a else b
+    return np.minimum(a, b)
 
-    ``take`` is fast with int8 codes under numpy; compiled (:mod:`sim.compiled`)
-    it is plain indexing.
+
+def maximum(a, b):
+    """The larger of ``a`` and ``b``, nan if either is (``np.maximum``; also when compiled)."""
+    if type(a) in _SCALAR and type(b) in _SCALAR:
+        return a if a > b or a != a else b
+    return np.maximum(a, b)
+
+
+def take(table, index):
+    """``table[index]``: per-stage tables looked up by stage code (``np.take`` on arrays).
+
+    An integer ``index`` into a flat table of numbers (a list, a tuple, a
+    float64 or integer array) is plain indexing; anything else is
+    ``np.take``, which is fast with int8 codes. Compiled (:mod:`sim.compiled`)
+    it is plain indexing, or a chain of selects for a table passed as a tuple.
     """
+    if type(index) in _INDEX:
+        item = table[index]
+        if type(item) in _SCALAR:
+            return item
     return np.take(table, index)
 
 
 def column(weights, k):
     """Column ``k`` of a table of weights (last axis): ``np.asarray(weights)[..., k]``.
 
-    Compiled (:mod:`sim.compiled`), ``weights[k]`` of one customer's row.
+    One customer's row as a list or tuple of numbers: ``weights[k]``; so too
+    compiled (:mod:`sim.compiled`), where the kernel passes a row as a tuple.
     """
+    flat = (type(weights) is tuple or type(weights) is list) and weights
+    if flat and type(weights[0]) in _SCALAR:
+        return weights[k]
     return np.asarray(weights)[..., k]
 
 
 def logistic(x):
-    """The logistic ``1 / (1 + exp(-x))``, computed with tanh so it never overflows."""
+    """The logistic ``1 / (1 + exp(-x))``, computed with tanh so it never overflows.
+
+    Scalars: ``math.tanh``; arrays: ``np.tanh``; compiled (:mod:`sim.compiled`):
+    ``1 / (1 + exp(-x))``, the same function.
+    """
+    if type(x) in _SCALAR:
+        return 0.5 + 0.5 * math.tanh(0.5 * x)
     return 0.5 + 0.5 * np.tanh(0.5 * x)
 
 
 def exp(x):
-    """``np.exp(x)``; compiled (:mod:`sim.compiled`), an exp the compiler can vectorize."""
+    """``e ** x``: ``math.exp`` (inf past overflow, as numpy) or ``np.exp``.
+
+    Compiled (:mod:`sim.compiled`), an exp the compiler can vectorize.
+    """
+    if type(x) in _SCALAR:
+        try:
+            return math.exp(x)
+        except OverflowError:
+            return math.inf
     return np.exp(x)
 
 
+def log(x):
+    """Natural logarithm: ``math.log``, or ``np.log`` (also when compiled).
+
+    At 0 and below, scalars get numpy's answers (``-inf``, nan) and warnings.
+    The rules take it of parameters only, outside the kernel's vector loops.
+    """
+    if type(x) in _SCALAR:
+        try:
+            return math.log(x)
+        except ValueError:
+            return float(np.log(float(x)))
+    return np.log(x)
+
+
 def power(x, a):
-    """``x ** a`` (``np.power``); ``exp(a log x)`` when compiled (:mod:`sim.compiled`)."""
+    """``x ** a``: ``math.pow`` or ``np.power``; compiled (:mod:`sim.compiled`), ``exp(a log x)``.
+
+    Where ``math.pow`` raises (a negative base to a fractional power, zero to
+    a negative one, overflow), scalars get numpy's answer (nan, inf) and warning.
+    """
+    if type(x) in _SCALAR and type(a) in _SCALAR:
+        try:
+            return math.pow(x, a)
+        except (ValueError, OverflowError):
+            return float(np.power(float(x), float(a)))
     return np.power(x, a)
 
 
 def gated_logistic(condition, scale, x):
     """``scale * logistic(x)`` where ``condition`` holds, else 0.
 
-    A chance that applies to some customers only.
+    A chance that applies to some customers only. Compiled as it is.
     """
     return select(condition, scale * logistic(x), 0.0)
 
@@ -151,7 +255,7 @@ def rival_adaptation(rival_adaptation, current_adaptation, imitation):
     share ``imitation`` of the current firm's personalization (seed 000: online,
     rivals imitate personalization faster, so the advantage decays faster).
     """
-    return np.maximum(rival_adaptation, imitation * current_adaptation)
+    return maximum(rival_adaptation, imitation * current_adaptation)
 
 
 def offer_fit(fit_spread, adaptation, taste):
@@ -215,7 +319,7 @@ def satisfaction_target(value, expectation, at_confirmation, sensitivity):
     asks for ("totally satisfied is worth far more than merely satisfied") sits
     where satisfaction acts, in :func:`satisfaction_utility`.
     """
-    logit = np.log(at_confirmation / (1.0 - at_confirmation))
+    logit = log(at_confirmation / (1.0 - at_confirmation))
     return logistic(logit + sensitivity * (value - expectation))
 
 
@@ -251,10 +355,15 @@ def update_trust(trust, satisfaction, reputation, build_rate, break_rate, reputa
     Returns:
         New trust in [0, 1].
     """
-    target = (1.0 - reputation_weight) * satisfaction + reputation_weight * reputation
+    target = trust_target(satisfaction, reputation, reputation_weight)
     gap = target - trust
     rate = select(gap > 0.0, build_rate, break_rate)
     return clip(trust + rate * gap, 0.0, 1.0)
+
+
+def trust_target(satisfaction, reputation, reputation_weight):
+    """What trust moves toward (:func:`update_trust`): ``T* = (1 - rho) S + rho R``."""
+    return (1.0 - reputation_weight) * satisfaction + reputation_weight * reputation
 
 
 # ---------------------------------------------------------------------------
@@ -449,4 +558,85 @@ def word_of_mouth_factor(detractors, customers, strength):
     firm's declining customers plus those who left it by choice this period
     (a customer who leaves the category for life reasons says nothing of the firm).
     """
-    return np.exp(-strength * detractors / np.maximum(customers, 1))
+    return exp(-strength * detractors / maximum(customers, 1))
+
+
+# ---------------------------------------------------------------------------
+# The starting state: a market that has been running (simulation.start "settled")
+# ---------------------------------------------------------------------------
+# Used once, on whole arrays, by sim.population.Population.settle; the kernel
+# does not compile them.
+
+
+def waiting_time(uniform, chance):
+    """Periods that pass before an event of per-period ``chance`` happens, from one uniform.
+
+    ``k = floor(log(1 - u) / log(1 - chance))`` (inversion): geometric on
+    0, 1, 2, ..., ``P(k) = chance (1 - chance) ** k``, mean
+    ``(1 - chance) / chance``. At ``chance`` 1 it is 0; at 0 the event never
+    happens (infinity).
+    """
+    chance = np.asarray(chance, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        periods = np.floor(np.log1p(-np.asarray(uniform)) / np.log1p(-chance))
+    return select(chance > 0.0, np.maximum(periods, 0.0), np.inf)
+
+
+def approach(start, target, rate, periods):
+    """Where ``x' = x + rate (target - x)`` stands after ``periods`` steps from ``start``.
+
+    ``x_t = target + (start - target) (1 - rate) ** t``: the closed form of a
+    partial adjustment toward a fixed target (``periods`` whole numbers).
+    """
+    return target + (start - target) * np.power(1.0 - rate, periods)
+
+
+def switching_cost_after(periods, build_rate, floor, decay):
+    """Switching cost of a relationship ``periods`` periods old, built up from the floor.
+
+    :func:`update_switching_cost` applied ``periods`` times from ``C = floor``.
+    ``C' = C + b (1 - C) - decay (C - floor)`` is a partial adjustment at rate
+    ``b + decay`` toward ``C* = (b + decay floor) / (b + decay)``, so
+    ``C_t = approach(floor, C*, b + decay, t)`` (:func:`approach`). Without
+    build-up and decay it stays at the floor.
+    """
+    rate = build_rate + decay
+    settled = (build_rate + decay * floor) / select(rate > 0.0, rate, 1.0)
+    return select(rate > 0.0, approach(floor, settled, rate, periods), floor)
+
+
+def trust_after(periods, trust, satisfaction, reputation, build_rate, break_rate,
+                reputation_weight):
+    """Trust after ``periods`` periods of :func:`update_trust` at constant satisfaction, reputation.
+
+    Trust moves toward ``T* =`` :func:`trust_target` at ``build_rate`` when
+    below it and ``break_rate`` when above, never past it: after ``t``
+    periods it is ``approach(trust, T*, rate, t)`` (:func:`approach`).
+    """
+    target = trust_target(satisfaction, reputation, reputation_weight)
+    rate = select(target > trust, build_rate, break_rate)
+    return approach(trust, target, rate, periods)
+
+
+def steady_prospect_share(customer_share, acquisition_chance, reentry_rate, category_exit_rate):
+    """Share of the population who are prospects when the flows through the pools balance.
+
+    With a share ``s`` of the population in a relationship, ``a`` the chance a
+    prospect is acquired in a period, ``r`` the re-entry rate of customers out
+    of the market and ``e`` the category exit rate (every row leaves at ``e``
+    and is replaced by a new prospect), the prospect pool ``p`` is in balance
+    when what enters it, re-entries ``r o`` of the out-of-market share
+    ``o = 1 - s - p`` plus arrivals ``e``, equals what leaves it,
+    ``(a + e) p``:
+
+    ``p = (r (1 - s) + e) / (r + e + a)``, at most ``1 - s``.
+
+    The out-of-market share ``o`` is then balanced too: the relationships that
+    end outside the category's life exits, ``a p - e s``, make up for its
+    re-entries and life exits, ``(r + e) o``. Where nothing flows at all
+    (``r + e + a = 0``) every split is in balance; all are prospects.
+    """
+    flows = reentry_rate + category_exit_rate + acquisition_chance
+    balanced = (reentry_rate * (1.0 - customer_share) + category_exit_rate) / select(
+        flows > 0.0, flows, 1.0)
+    return select(flows > 0.0, np.minimum(balanced, 1.0 - customer_share), 1.0 - customer_share)

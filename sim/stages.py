@@ -6,16 +6,18 @@ a prospect is acquired into *exploration* (考察期), may advance to *formation
 (退化期), from which the customer either *recovers* (back to the stage it left)
 or *exits* (to a rival or out of the market).
 
-The transition rule is one vectorized function, :func:`next_stage`, that works
-on whole arrays of customers or on a single customer (numpy scalars); the
-engine's kernel runs the same functions compiled for scalars (:mod:`sim.compiled`).
+The transition rule is two functions, :func:`transition_probabilities` and
+:func:`next_stage`, written with the helpers of :mod:`sim.rules`: they work on
+whole arrays of customers or on a single customer (plain Python numbers, the
+cheap way, or numpy scalars); the engine's kernel runs the same functions
+compiled for scalars (:mod:`sim.compiled`).
 """
 
 from enum import IntEnum
 
 import numpy as np
 
-from .rules import gated_logistic, select, take
+from .rules import gated_logistic, minimum, select, take
 
 
 class Stage(IntEnum):
@@ -53,12 +55,24 @@ class Trajectory(IntEnum):
 
 
 def codes(stage):
-    """Stage codes as an array (``np.asarray``); the scalar itself when compiled."""
+    """Stage codes: a Python ``int`` for one customer, else an array (``np.asarray``).
+
+    A numpy integer scalar stays itself; compiled (:mod:`sim.compiled`), the
+    scalar itself.
+    """
+    if isinstance(stage, int):  # a plain int, or a Stage member made one
+        return int(stage)
+    if isinstance(stage, np.integer):
+        return stage
     return np.asarray(stage)
 
 
 def code_like(stage, code):
     """``code`` in the integer type of the stage codes ``stage`` (an IntEnum would widen them)."""
+    if isinstance(stage, int):
+        return int(code)
+    if isinstance(stage, np.integer):
+        return type(stage)(code)
     return np.asarray(stage).dtype.type(code)
 
 
@@ -141,7 +155,7 @@ def transition_probabilities(
     in_decline = stage == Stage.DECLINE
     can_advance = (stage == Stage.EXPLORATION) | (stage == Stage.FORMATION)
     can_advance &= stage_age >= take(min_stage_age, stage)
-    can_decline = is_active(stage) & ~in_decline
+    can_decline = is_active(stage) & (stage != Stage.DECLINE)  # no ~: on a bool it is -1 or -2
 
     # advancing and recovering are one move up the ladder: a customer can make
     # only one of them (recovery in decline, advance elsewhere), so one logistic
@@ -153,11 +167,11 @@ def transition_probabilities(
     p_down = gated_logistic(can_decline, decline_rate, steepness * (decline_threshold - loyalty))
     window = repair_window * (1.0 + switching_cost)
     overdue = select(stage_age >= window, overdue_exit_multiplier, 1.0)
-    p_exit = np.minimum(exit_rate * (1.0 - switching_cost_buffer * switching_cost) * overdue, 1.0)
+    p_exit = minimum(exit_rate * (1.0 - switching_cost_buffer * switching_cost) * overdue, 1.0)
     # one draw decides at most one move; where the two chances add up past 1 the
     # harsher move keeps its chance (as in next_stage, where it is applied last)
-    p_up = np.minimum(p_rise, 1.0 - p_down)
-    p_recover = np.minimum(np.minimum(p_rise, 1.0), 1.0 - p_exit)
+    p_up = minimum(p_rise, 1.0 - p_down)
+    p_recover = minimum(minimum(p_rise, 1.0), 1.0 - p_exit)
     return (
         select(can_advance, p_up, 0.0),
         p_down,
@@ -211,3 +225,32 @@ def trajectory_type(deepest_stage, stability_periods, long_stability):
     later = select(stability_periods < long_stability, Trajectory.III, Trajectory.IV)
     later = select(deepest_stage == Stage.FORMATION, Trajectory.II, later)
     return select(deepest_stage <= Stage.EXPLORATION, Trajectory.I, later)
+
+
+def climbed_stage(tenure, min_stage_age, wait_exploration, wait_formation):
+    """Stage, stage age and periods in stability of a relationship that climbed without declining.
+
+    The relationship is ``tenure`` periods old and moved up as
+    :func:`transition_probabilities` lets it: not before its stage age reached
+    ``min_stage_age`` of the stage (the table by stage), then after
+    ``wait_exploration`` (``wait_formation``) more periods in which it did not
+    move; a move takes a period and starts the new stage at age 0. So it
+    reached formation at tenure ``t_F = m_E + 1 + w_E`` and stability at
+    ``t_S = t_F + m_F + 1 + w_F``. Its stage age is the time since it entered
+    its stage; in stability, the periods in stability are the stage age plus
+    1 (the period of the move counts, as in the engine).
+
+    Used for the starting state of a market that has been running
+    (:meth:`sim.population.Population.settle`).
+
+    Returns:
+        ``(stage, stage_age, stability_periods)``, shaped like ``tenure``.
+    """
+    formation_at = take(min_stage_age, Stage.EXPLORATION) + 1 + wait_exploration
+    stability_at = formation_at + take(min_stage_age, Stage.FORMATION) + 1 + wait_formation
+    stage = select(tenure < formation_at, EXPLORATION,
+                   select(tenure < stability_at, FORMATION, STABILITY))
+    entered = select(stage == EXPLORATION, 0, select(stage == FORMATION, formation_at,
+                                                     stability_at))
+    stage_age = tenure - entered
+    return stage, stage_age, select(stage == STABILITY, stage_age + 1, 0)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis import report as report_module
-from analysis.cli import main
+from cli.main import main
 
 TINY = """\
 name: tiny

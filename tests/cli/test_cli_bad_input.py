@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from analysis.cli import main
+from cli.main import main
 
 GOOD_HEAD = """\
 name: bad

@@ -4,16 +4,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import calibrate as cal
-from analysis.cli import main
-from analysis.scenario import load_scenario
+from cli.main import main
+from experiments import calibrate as cal
+from experiments.scenario import load_scenario
 
 SCENARIO = """\
 name: small_fit
 firms:
   - {name: A, strategy: clasp}
   - {name: B, strategy: zipper}
-simulation: {customers: 300, periods: 10, seed: 3}
+simulation: {customers: 300, periods: 10, seed: 3, start: new}
 calibrate:
   parameters:
     market.search_probability: [0.05, 0.8]
@@ -24,7 +24,9 @@ calibrate:
   max_evaluations: 40
   seed: 12
 """
-"""A 300-customer, 10-period market; 40 candidates x 2 runs take a second or two."""
+"""A 300-customer, 10-period market; 40 candidates x 2 runs take a second or two. It opens at
+period 0 (``start: new``): the survival of the customers it starts with is then counted from
+their acquisition, as the target's is."""
 
 TARGET = "period,survival\n" + "".join(
     f"{k},{s}\n" for k, s in enumerate([1, 0.95, 0.91, 0.87, 0.84, 0.81, 0.79, 0.77, 0.75]))

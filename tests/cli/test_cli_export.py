@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.cli import main
 from analysis.export import (
     CUSTOMER_CLV_COLUMNS,
     TRANSACTION_FILE_COLUMNS,
@@ -25,6 +24,7 @@ from analysis.export import (
     occasion_dates,
     period_dates,
 )
+from cli.main import main
 
 PERIODS = 16
 

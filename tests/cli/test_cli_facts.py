@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from analysis import facts
-from analysis.cli import main
 from analysis.report import Document, facts_section
-from analysis.results import t_quantile
+from analysis.tables import t_quantile
+from cli.main import main
 
 SCENARIO = """\
 name: tiny_facts

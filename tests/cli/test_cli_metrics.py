@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from analysis import metrics
-from analysis.runner import run_once
+from experiments.runner import run_once
 from sim import CRMModel, default_config
 
 MONEY = ("contribution", "referral_value", "acquisition_cost", "policy_cost")

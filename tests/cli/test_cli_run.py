@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.cli import main
 from analysis.metrics import OUTCOME_COLUMNS
-from analysis.results import format_table, mean_ci, strategy_setting_table, t_quantile
-from analysis.runner import TIMESERIES_COLUMNS
-from analysis.scenario import load_scenario
-from analysis.sweep import plan_runs
+from analysis.tables import format_table, mean_ci, strategy_setting_table, t_quantile
+from cli.main import main
+from experiments.runner import TIMESERIES_COLUMNS
+from experiments.scenario import load_scenario
+from experiments.sweep import plan_runs
 from sim.config import Config, FirmConfig
 
 IDENTITY = ["run_id", "point", "replication", "seed", "firm", "strategy", "setting"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from analysis.scenario import Problem, ScenarioError, load_scenario
+from experiments.scenario import Problem, ScenarioError, load_scenario
 from sim.settings import SETTINGS
 from sim.strategies import STRATEGIES
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.runner import run_once
-from analysis.scenario import load_scenario, read_yaml
-from analysis.sweep import plan_runs
+from experiments.runner import run_once
+from experiments.scenario import load_scenario, read_yaml
+from experiments.sweep import plan_runs
 from sim.settings import SETTINGS
 from sim.strategies import STRATEGIES
 

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import runner
-from analysis.cli import main
-from analysis.results import prepare, write_tables
-from analysis.runner import run_once
-from analysis.scenario import load_scenario
-from analysis.sweep import (
+from cli.main import main
+from experiments import runner
+from experiments.folders import prepare
+from experiments.runner import run_once
+from experiments.scenario import load_scenario
+from experiments.sweep import (
     DaskExecutor,
     ProcessExecutor,
     SerialExecutor,
@@ -27,6 +27,7 @@ from analysis.sweep import (
     run_seed,
     run_sweep,
 )
+from store.results import write_tables
 
 RUN_PY = Path(__file__).resolve().parents[2] / "run.py"
 
@@ -51,7 +52,7 @@ def sweep(folder, scenario, executor, run=run_once):
     specs = plan_runs(scenario)
     with executor:
         report = run_sweep(specs, store, executor, run=run, progress=False)
-    write_tables(folder, store, specs)
+    write_tables(folder, store, [spec.run_id for spec in specs])
     return report, pd.read_parquet(folder / "runs.parquet")
 
 
@@ -245,7 +246,7 @@ def test_resume_completes_an_interrupted_sweep_exactly(write_scenario, tmp_path)
     # timeseries part and its runs part
     (store.runs / ".p000-r002.parquet.999.tmp").write_bytes(b"PAR1 half")
     result = run_once(specs[3].config, specs[3].seed)
-    from analysis.sweep import part_frames
+    from experiments.sweep import part_frames
 
     _, timeseries = part_frames(specs[3], result)
     timeseries.to_parquet(store.timeseries / f"{specs[3].run_id}.parquet")
@@ -256,7 +257,7 @@ def test_resume_completes_an_interrupted_sweep_exactly(write_scenario, tmp_path)
     with SerialExecutor() as executor:
         report = run_sweep(specs, store, executor, progress=False)
     assert (report.resumed, report.ok, report.failures) == (2, 6, [])
-    write_tables(folder, store, specs)
+    write_tables(folder, store, [spec.run_id for spec in specs])
     resumed = pd.read_parquet(folder / "runs.parquet")
     pd.testing.assert_frame_equal(resumed, reference, check_exact=True)
     assert not resumed.duplicated(["run_id", "firm"]).any()
@@ -374,11 +375,11 @@ def test_tables_streamed_during_the_sweep_equal_the_tables_combined_from_parts(
     with ProcessExecutor(2) as executor:
         report = run_sweep(specs, store, executor, run=fail_in_ecommerce, progress=False)
     assert report.failures and report.ok
-    write_tables(streamed, store, specs)
+    write_tables(streamed, store, [spec.run_id for spec in specs])
     assert not list(store.root.glob(".stream-*"))
     combined = tmp_path / "combined"  # the same parts, by a store that streamed nothing
     combined.mkdir()
-    write_tables(combined, type(store)(store.root), specs)
+    write_tables(combined, type(store)(store.root), [spec.run_id for spec in specs])
     got, expected = _tables(streamed), _tables(combined)
     assert set(got) == set(expected) and {"runs", "timeseries", "cohorts"} <= set(got)
     assert ("policies" in got) == (case == "policies")
@@ -392,7 +393,8 @@ def test_a_partial_sweep_does_not_leave_a_stream_for_write_tables(write_scenario
     store = prepare(tmp_path / "out", scenario, resume=False)
     with SerialExecutor() as executor:
         run_sweep(specs[:2], store, executor, progress=False)
-    write_tables(tmp_path / "out", store, specs)  # runs 0 and 1 only: the stream matches
+    # runs 0 and 1 only: the stream matches
+    write_tables(tmp_path / "out", store, [spec.run_id for spec in specs])
     runs = pd.read_parquet(tmp_path / "out" / "runs.parquet")
     assert sorted(runs["run_id"].unique()) == [specs[0].run_id, specs[1].run_id]
     assert not list(store.root.glob(".stream-*"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.runner import run_once
+from experiments.runner import run_once
 from sim import default_config
 
 GOLDEN = Path(__file__).with_name("golden.json")

@@ -6,6 +6,8 @@ calibration never uses (8 replications, as if observed), then calibrated
 within wide bounds by a scenario that holds the defaults (0.10 and 0.12). Each
 recovered value must lie within :data:`TOLERANCE` of the truth, for each of
 three targets. docs/experiments.md states the same tolerance and the errors measured.
+The market opens at period 0 (``simulation.start: new``), everyone with a
+firm: one cohort, acquired together, as a target curve follows one.
 
 Textbook curves: the observed yearly survival of the 'high end' and 'regular'
 cohorts of Fader & Hardie (2007), whose shifted-beta-geometric (sBG) model
@@ -22,10 +24,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import calibrate as cal
-from analysis.bounds import plausible
-from analysis.runner import run_cohorts
-from analysis.scenario import load_scenario
+from experiments import calibrate as cal
+from experiments.bounds import plausible
+from experiments.runner import run_cohorts
+from experiments.scenario import load_scenario
 
 TRUTH = {"market.search_probability": 0.30, "relationship.exit_rate": 0.20}
 TOLERANCE = {"market.search_probability": 0.10, "relationship.exit_rate": 0.10}
@@ -44,7 +46,7 @@ name: recovery
 firms:
   - {name: A, strategy: clasp}
   - {name: B, strategy: zipper}
-simulation: {customers: 1000, periods: 24, seed: 1, initial_customer_share: 1.0}
+simulation: {customers: 1000, periods: 24, seed: 1, initial_customer_share: 1.0, start: new}
 calibrate:
   parameters:
     market.search_probability: [0.05, 0.8]
@@ -73,7 +75,8 @@ def test_calibration_recovers_known_parameters(tmp_path, replicate):
     path.write_text(RECOVERY.replace("SEED", str(100 + replicate)), encoding="utf-8")
     scenario = load_scenario(path)
     raw = {"firms": [{"name": "A", "strategy": "clasp"}, {"name": "B", "strategy": "zipper"}],
-           "simulation": {"customers": 1000, "periods": 24, "initial_customer_share": 1.0}}
+           "simulation": {"customers": 1000, "periods": 24, "initial_customer_share": 1.0,
+                          "start": "new"}}
     truth = cal.candidate_config(raw, [("market", "search_probability"),
                                        ("relationship", "exit_rate")], list(TRUTH.values()))
     observed_curve(truth, 900 + replicate).to_csv(tmp_path / "target.csv", index=False)
@@ -108,7 +111,7 @@ def test_example_fits_each_yearly_sbg_cohort(tmp_path, cohort):
     months): target year ``k`` is the survival at tenure ``12 k`` months. The
     held-out RMSE must be within :data:`SBG_HOLDOUT_RMSE`, every fitted value
     inside its plausible range and off its plausible and search bounds
-    (:func:`analysis.bounds.judge` flags nothing), and the fit must beat the
+    (:func:`experiments.bounds.judge` flags nothing), and the fit must beat the
     scenario as written in sample.
     """
     document = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))

@@ -73,7 +73,8 @@ def check_population(model):
         assert getattr(pop, name).min() >= 0, name
     assert (pop.stage_age[active] <= pop.tenure[active]).all()
     assert (pop.stability_periods[active] <= pop.tenure[active]).all()
-    assert (pop.tenure[active] <= model.period).all()
+    # a settled start gives the starting relationships a history (sim.population.settle)
+    assert (pop.tenure[active] <= model.period + model.warm_up + model._longest_start).all()
     assert (pop.acquired_period <= model.period).all()
 
     # the deepest stage reached is at least the current (or pre-decline) stage

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from analysis import facts
-from analysis.cli import main
+from cli.main import main
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 
 from sim import CRMModel
 from sim.kernel import CHUNK
-from tests.policies.scenarios import market
+from tests.sim.policy_scenarios import market
 
 CUSTOMERS = 3 * CHUNK + 123  # several chunks, the last one partial
 PERIODS = 12

@@ -8,7 +8,7 @@ on the number of workers or on the engine, and adding a value to a sweep does
 not change the seeds of the other points. Swept retention policies are left
 out of the digest (:func:`seed_key`): points that differ only in policies
 share their seeds (common random numbers), and so do the cells of a
-sensitivity design at one sweep point (:attr:`analysis.scenario.Point.common`).
+sensitivity design at one sweep point (:attr:`experiments.schema.Point.common`).
 ``CRMModel(point config, rng=seed)`` reproduces any run on its own.
 
 Failures. A run that raises is recorded (error, traceback, seed) and the
@@ -18,7 +18,7 @@ Executors. :class:`SerialExecutor` (in this process), :class:`ProcessExecutor`
 (a local process pool, the default) and :class:`DaskExecutor` (an existing
 Dask distributed cluster, or a ``LocalCluster`` started for the sweep) all
 yield :class:`Outcome` objects as runs finish; the sweep writes each one as
-its own part (:mod:`analysis.parts`) in this process, so workers need no
+its own part (:mod:`store.parts`) in this process, so workers need no
 access to the results folder.
 """
 
@@ -51,8 +51,8 @@ from tqdm import tqdm
 
 from sim import kernel
 from sim.config import Config
+from store.parts import PartStore
 
-from .parts import PartStore
 from .runner import RunResult, run_once
 from .scenario import Scenario
 
@@ -91,7 +91,7 @@ def run_seed(scenario_seed: int, point_key: str, replication: int) -> int:
     Args:
         scenario_seed: ``simulation.seed`` of the point's configuration.
         point_key: canonical text of the point's swept values
-            (:attr:`analysis.scenario.Point.key`).
+            (:attr:`experiments.schema.Point.key`).
         replication: the replication number.
 
     Returns:
@@ -116,7 +116,7 @@ policy). Every other swept value, strategies included, changes the seeds.
 def seed_key(values: dict[str, Any]) -> str:
     """The text the run seeds derive from: the point's swept values minus :data:`LEVER_PATHS`.
 
-    Without swept policies this is :attr:`analysis.scenario.Point.key` itself.
+    Without swept policies this is :attr:`experiments.schema.Point.key` itself.
     """
     kept = {path: value for path, value in values.items() if not LEVER_PATHS.fullmatch(path)}
     return json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
@@ -317,7 +317,7 @@ class ProcessExecutor:
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def __enter__(self):
-        self._pool = process_pool(self.workers, "analysis.runner")
+        self._pool = process_pool(self.workers, "experiments.runner")
         return self
 
     def __exit__(self, *exc):
@@ -542,7 +542,7 @@ def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
     bar = tqdm(total=len(specs), initial=report.resumed, unit="run", desc=description,
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
     # the combined tables are appended to in run order as the runs finish (see
-    # analysis.parts): ``ready`` holds each run's tables (None: failed) until
+    # store.parts): ``ready`` holds each run's tables (None: failed) until
     # every run before it is in
     store.begin_stream()
     ready: dict[str, dict | None] = {}

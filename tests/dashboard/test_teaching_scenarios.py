@@ -38,7 +38,7 @@ def test_scenario_has_exactly_the_loader_keys_and_a_valid_config(path):
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda path: path.stem)
 def test_scenario_loads_with_the_projects_scenario_loader(path):
     """`python run.py app SCENARIO.yaml` and `run.py run` read the same files."""
-    from analysis.scenario import load_scenario as load_scenario_file
+    from experiments.scenario import load_scenario as load_scenario_file
 
     load_scenario_file(path)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numba
 import pytest
 
-from analysis import sweep
+from experiments import sweep
 
 
 def kernel_threads(_):
@@ -33,7 +33,7 @@ def test_dask_tasks_run_the_kernel_on_their_own_thread_only():
 
 START_METHOD = """
 import sys, threading
-from analysis import sweep
+from experiments import sweep
 if sys.argv[1] == "thread":
     threading.Thread(target=threading.Event().wait, daemon=True).start()
 elif sys.argv[1] == "kernel":

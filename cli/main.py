@@ -12,13 +12,12 @@ import os
 import shlex
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from . import results
-from .files import write_text
-from .scenario import Problem, Scenario, ScenarioError, load_scenario
-from .sweep import (
+from analysis.tables import format_table, strategy_setting_table
+from experiments.folders import check_resume, finish_folder, now, start_folder, summary_markdown
+from experiments.scenario import Problem, Scenario, ScenarioError, load_scenario
+from experiments.sweep import (
     DaskExecutor,
     ProcessExecutor,
     SerialExecutor,
@@ -26,6 +25,9 @@ from .sweep import (
     plan_runs,
     run_sweep,
 )
+from experiments.variants import aim_churn_factors, lever_scenarios, variant_scenario
+from store.files import write_text
+from store.results import OutputError, check_output
 
 EXIT_OK, EXIT_FAILED_RUNS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -48,7 +50,7 @@ def _positive_int(text: str) -> int:
 
 
 def _date(text: str):
-    from .export import parse_date
+    from analysis.export import parse_date
 
     try:
         return parse_date(text)
@@ -155,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "periods_per_target: 12 so that the monthly model is compared with them "
                     "at tenures of 12, 24, ... months. "
                     "Each fitted value is checked against its plausible range "
-                    "(analysis/bounds.py, per month): one on or outside it, or on a search "
+                    "(experiments/bounds.py, per month): one on or outside it, or on a search "
                     "bound, is flagged in the table and the files.",
         epilog="Exit codes: 0 ok, 2 bad input (nothing written), 130 interrupted.")
     calibrate.add_argument("scenario", metavar="SCENARIO.yaml", type=Path,
@@ -170,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     calibrate.set_defaults(handler=calibrate_command)
 
-    from . import facts as facts_module
+    from analysis import facts as facts_module
 
     facts = commands.add_parser(
         "facts", help="check the stylized facts of MODEL.md section 9 on a scenario",
@@ -253,7 +255,7 @@ def app_command(args) -> int:
 
 def report_command(args) -> int:
     """``report RESULTS_DIR [--baseline OTHER_DIR]``: write the report into the folder."""
-    from .report import ReportError, write_report
+    from analysis.report import ReportError, write_report
 
     if (args.folder / "sensitivity.parquet").exists():  # one group per sample row: no report
         _error(f"{args.folder} holds a sensitivity analysis: read sensitivity.md; "
@@ -275,7 +277,8 @@ def report_command(args) -> int:
 
 def export_command(args) -> int:
     """``export RESULTS_DIR --transactions``: write the purchase log and the true CLV."""
-    from .export import DEFAULT_START_DATE, ExportError, export_transactions
+    from analysis.export import DEFAULT_START_DATE, ExportError
+    from experiments.export import export_transactions
 
     if not args.transactions:
         _error("nothing to export: add --transactions (the purchase log and per-customer CLV)")
@@ -333,7 +336,7 @@ def validate_command(args) -> int:
 
 def calibrate_command(args) -> int:
     """``calibrate SCENARIO.yaml --target FILE.csv``: fit, print the summary, write the files."""
-    from . import calibrate
+    from experiments import calibrate
 
     try:
         scenario = load_scenario(args.scenario)
@@ -344,12 +347,12 @@ def calibrate_command(args) -> int:
                                          "docs/experiments.md, Calibration)")])
         target = calibrate.read_target(args.target, scenario)
         folder = args.out or Path("results") / scenario.name
-        results.check_output(folder)
+        check_output(folder)
     except ScenarioError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except results.OutputError as error:
+    except OutputError as error:
         _error(str(error))
         return EXIT_BAD_INPUT
     workers = args.workers or scenario.execution.workers or default_workers()
@@ -394,34 +397,6 @@ def _executor(args, scenario: Scenario, runs: int):
     return SerialExecutor() if workers == 1 else ProcessExecutor(workers)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _start_folder(folder: Path, scenario: Scenario, specs, executor, argv, started: str, *,
-                  resume: bool = False):
-    """Prepare the results ``folder`` for ``specs`` and mark it running in its manifest.
-
-    The first half of running a scenario into a folder, for ``run`` and for
-    each folder of ``facts``. Returns ``(store, record)``, what
-    :func:`_finish_folder` needs; raises ``OSError`` if the folder cannot be
-    written.
-    """
-    store = results.prepare(folder, scenario, resume=resume)
-    record = dict(scenario=scenario, specs=specs, started=started, engine=executor.name,
-                  workers=executor.workers, command=["run.py", *argv])
-    results.write_manifest(folder, results.manifest(finished=None, **record))
-    return store, record
-
-
-def _finish_folder(folder: Path, store, record: dict, report):
-    """Write the tables of a finished sweep and its final manifest; return ``(runs, manifest)``."""
-    runs, _ = results.write_tables(folder, store, record["specs"])
-    final = results.manifest(report=report, finished=_now(), **record)
-    results.write_manifest(folder, final)
-    return runs, final
-
-
 def run_command(args) -> int:
     """``run SCENARIO.yaml``: run the scenario into its results folder."""
     overrides = {}
@@ -432,19 +407,19 @@ def run_command(args) -> int:
     try:
         scenario = load_scenario(args.scenario, overrides)
         folder = args.out or Path("results") / scenario.name
-        results.check_output(folder)
-        resumable = results.check_resume(folder, scenario) if args.resume else 0
+        check_output(folder)
+        resumable = check_resume(folder, scenario) if args.resume else 0
     except ScenarioError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except results.OutputError as error:
+    except OutputError as error:
         _error(str(error))
         return EXIT_BAD_INPUT
     specs = plan_runs(scenario)
     executor = _executor(args, scenario, len(specs) - resumable)
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
-    started, clock = _now(), time.perf_counter()
+    started, clock = now(), time.perf_counter()
     try:
         with contextlib.ExitStack() as stack:
             try:
@@ -455,7 +430,7 @@ def run_command(args) -> int:
                 _error(f"cannot connect to the Dask scheduler at {executor.address}: {error}")
                 return EXIT_BAD_INPUT
             try:
-                store, record = _start_folder(folder, scenario, specs, executor, args.argv,
+                store, record = start_folder(folder, scenario, specs, executor, args.argv,
                                               started, resume=args.resume)
             except OSError as error:
                 _error(f"results folder {folder}: cannot write: {error.strerror or error}")
@@ -471,18 +446,18 @@ def run_command(args) -> int:
                f"{shlex.join(['python', 'run.py', *args.argv, *resume])}")
         return EXIT_INTERRUPTED
 
-    runs, final = _finish_folder(folder, store, record, report)
-    table = (results.strategy_setting_table(runs, scenario.sweep_paths)
+    runs, final = finish_folder(folder, store, record, report)
+    table = (strategy_setting_table(runs, scenario.sweep_paths)
              if len(runs) and scenario.sensitivity is None else None)
     if scenario.sensitivity is not None:
         _write_sensitivity(folder, scenario, runs, report, final, args, say)
     else:
         write_text(folder / "summary.md",
-                   results.summary_markdown(scenario, table, report, final))
+                   summary_markdown(scenario, table, report, final))
     if table is not None and not args.quiet:
-        print(results.format_table(table))
+        print(format_table(table))
     if table is not None and not args.no_report:
-        from .report import ReportError, write_report
+        from analysis.report import ReportError, write_report
 
         try:
             write_report(folder)
@@ -502,201 +477,14 @@ def run_command(args) -> int:
     return EXIT_OK
 
 
-def variant_scenario(scenario: Scenario, name: str, factors: dict[str, float] | None = None,
-                     values: dict[int, dict[str, float]] | None = None) -> Scenario:
-    """``scenario`` with some values of each sweep point's configuration changed.
-
-    ``factors`` (dotted path -> factor) multiplies each point's value at the
-    path; ``values`` (point index -> {dotted path -> value}) sets a value at
-    one point. The points keep their swept values, so their runs keep their
-    seeds: a variant's run is paired with the scenario's run of the same point
-    and replication (common random numbers).
-
-    Raises:
-        ScenarioError: a changed value is out of its allowed range.
-    """
-    import dataclasses
-
-    from sim.config import Config
-
-    factors, values = factors or {}, values or {}
-    points, problems = [], []
-    for point in scenario.points:
-        raw = point.config.model_dump(mode="json")
-        changes = {**{path: ("x", factor) for path, factor in factors.items()},
-                   **{path: ("=", value) for path, value in values.get(point.index, {}).items()}}
-        for path, (how, number) in changes.items():
-            *parents, leaf = path.split(".")
-            node = raw
-            for part in parents:
-                node = node[int(part)] if isinstance(node, list) else node[part]
-            node[leaf] = node[leaf] * number if how == "x" else number
-        try:
-            config = Config.model_validate(raw)
-        except ValueError as error:
-            changed = ", ".join(f"{path} {'x' if how == 'x' else '= '}{number:g}"
-                                for path, (how, number) in changes.items())
-            problems.append(Problem(str(scenario.source), None, name,
-                                    f"variant {name} ({changed}) is invalid at point "
-                                    f"{point.values or 0}: {error}"))
-            continue
-        points.append(dataclasses.replace(point, config=config))
-    if problems:
-        raise ScenarioError(problems)
-    return dataclasses.replace(scenario, name=f"{scenario.name}-{name}", points=tuple(points))
-
-
-def lever_scenarios(scenario: Scenario, factors=None) -> dict[str, Scenario]:
-    """Fact 7: per firm, ``scenario`` with only that firm's ``churn_factor`` set.
-
-    ``factors`` has columns ``point``, ``firm`` and ``k`` (as
-    :func:`aim_churn_factors` returns): the firm's ``k`` at each sweep point
-    (1, no lever, at a point it does not list, or everywhere if None). Keyed
-    by the folder name (:func:`analysis.facts.lever_folder`).
-    """
-    from . import facts
-
-    rows = [] if factors is None else factors.itertuples()
-    k = {(int(row.point), str(row.firm)): float(row.k) for row in rows}
-    variants = {}
-    for index, firm in enumerate(scenario.points[0].config.firms):
-        name = facts.lever_folder(firm.name)
-        values = {point.index: {f"firms.{index}.churn_factor": k.get((point.index, firm.name), 1.0)}
-                  for point in scenario.points}
-        variants[name] = variant_scenario(scenario, name, values=values)
-    return variants
-
-
-AIM_COLUMNS = ("point", "firm", "strategy", "setting", "pilot", "k", "runs", "churn",
-               "base_churn", "ratio", "hit", "chosen")
-"""Columns of ``pilots/aims.csv``: one row per pilot of a firm at a sweep point."""
-
-
-def aim_churn_factors(scenario: Scenario, folder: Path, run, say):
-    """Fact 7: each firm's ``churn_factor`` per sweep point, aimed by pilot runs.
-
-    Needs ``folder/base`` to have run. Per firm, each pilot is a lever folder
-    ``folder/pilots/<lever folder>-<i>`` holding the sweep points still
-    aimed at, with ``min(PILOT_REPLICATIONS, replications)`` replications
-    (their seeds are those of base's first replications, so the pilot's annual
-    churn is compared with base's on the same seeds). A point starts at the
-    formula's ``k`` (:func:`analysis.facts.churn_factors` on those
-    replications) and takes :func:`analysis.facts.next_churn_factor` of its
-    ``(k, churn)`` points after each pilot, until the pilot's churn ratio to
-    base is within ``CHURN_TARGET +- CHURN_TOLERANCE`` or
-    ``PILOT_ITERATIONS`` pilots ran (then the closest pilot's ``k``,
-    :func:`analysis.facts.closest_churn_factor`). A point whose life exits
-    alone exceed half the churn in base (``clipped``) or without churn gets
-    the formula's ``k`` without pilots. ``run(target, scenario, name)`` runs
-    one results folder.
-
-    Returns:
-        ``(factors, aims)``: ``factors`` the columns of
-        :func:`analysis.facts.churn_factors` with the aimed ``k`` plus
-        ``pilots`` (how many ran) and ``pilot_ratio`` (the chosen pilot's
-        churn ratio); ``aims`` one row per pilot (:data:`AIM_COLUMNS`), also
-        written to ``folder/pilots/aims.csv``.
-    """
-    import dataclasses
-    import math
-
-    import pandas as pd
-
-    from . import facts
-
-    base = folder / facts.BASE
-    factors = facts.churn_factors(base)
-    size = {p.index: min(facts.PILOT_REPLICATIONS, p.config.simulation.replications)
-            for p in scenario.points}
-    pilot = variant_scenario(scenario, "pilot", values={
-        index: {"simulation.replications": n} for index, n in size.items()})
-    replications = max(size.values())
-    anchors = facts.churn_factors(base, replications=replications).set_index(["point", "firm"])
-    firms = [firm.name for firm in scenario.points[0].config.firms]
-    factors["pilots"] = 0
-    factors["pilot_ratio"] = math.nan
-    cells = {}  # (point, firm) -> the search's state
-    for i, row in factors.iterrows():
-        key = (int(row["point"]), str(row["firm"]))
-        if row["clipped"] or not row["churn"] > 0 or key not in anchors.index:
-            continue
-        end = anchors.loc[key]
-        points = [(0.0, float(end["life_churn"])), (1.0, float(end["churn"]))]
-        target = facts.CHURN_TARGET * float(end["churn"])
-        cells[key] = {"row": i, "points": points, "target": target, "pilots": [],
-                      "k": facts.next_churn_factor(points, target)}
-    aims = []
-    open_cells = dict(cells)
-    for iteration in range(1, facts.PILOT_ITERATIONS + 1):
-        for index, firm in enumerate(firms):
-            mine = {point: cell for (point, f), cell in open_cells.items() if f == firm}
-            if not mine:
-                continue
-            name = f"{facts.lever_folder(firm)}-{iteration}"
-            points = tuple(p for p in pilot.points if p.index in mine)
-            each = variant_scenario(
-                dataclasses.replace(pilot, points=points), name,
-                values={point: {f"firms.{index}.churn_factor": cell["k"]}
-                        for point, cell in mine.items()})
-            target = folder / facts.PILOTS / name
-            run(target, each, f"{facts.PILOTS}/{name}")
-            measured = facts.lever_churn(base, target, firm).set_index("point")
-            said = []
-            for point, cell in mine.items():
-                k = cell["k"]
-                found = point in measured.index and not pd.isna(measured.loc[point, "churn"])
-                churn = float(measured.loc[point, "churn"]) if found else math.nan
-                ratio = float(measured.loc[point, "ratio"]) if found else math.nan
-                hit = found and abs(ratio - facts.CHURN_TARGET) <= facts.CHURN_TOLERANCE
-                row = factors.loc[cell["row"]]
-                aims.append({"point": point, "firm": firm, "strategy": row["strategy"],
-                             "setting": row["setting"], "pilot": iteration, "k": k,
-                             "runs": int(measured.loc[point, "runs"]) if found else 0,
-                             "churn": churn,
-                             "base_churn": float(measured.loc[point, "base_churn"])
-                             if found else math.nan,
-                             "ratio": ratio, "hit": hit, "chosen": False})
-                said.append(f"{row['setting']} k {k:.3f} -> {ratio:.2f}")
-                if found:
-                    cell["points"].append((k, churn))
-                    cell["pilots"].append((k, churn, ratio))
-                proposed = facts.next_churn_factor(cell["points"], cell["target"])
-                if hit or not found or abs(proposed - k) < 1e-3:
-                    del open_cells[(point, firm)]  # aimed, failed, or no better k to try
-                else:
-                    cell["k"] = proposed
-            say(f"fact 7 pilot {iteration}, firm {firm} (annual churn lever/base, aim "
-                f"{facts.CHURN_TARGET:.2f} +- {facts.CHURN_TOLERANCE:.2f}): " + ", ".join(said))
-        if not open_cells:
-            break
-    for (point, firm), cell in cells.items():
-        i = cell["row"]
-        factors.loc[i, "pilots"] = len(cell["pilots"])
-        if not cell["pilots"]:
-            continue  # every pilot run failed: the formula's k
-        k, churn = facts.closest_churn_factor([(k, c) for k, c, _ in cell["pilots"]],
-                                              cell["target"])
-        factors.loc[i, "k"] = k
-        factors.loc[i, "pilot_ratio"] = next(r for kk, c, r in cell["pilots"]
-                                             if kk == k and c == churn)
-        for aim in reversed(aims):
-            if aim["point"] == point and aim["firm"] == firm and aim["k"] == k:
-                aim["chosen"] = True
-                break
-    aims = pd.DataFrame(aims, columns=list(AIM_COLUMNS))
-    (folder / facts.PILOTS).mkdir(parents=True, exist_ok=True)
-    write_text(folder / facts.PILOTS / "aims.csv", aims.to_csv(index=False))
-    return factors, aims
-
-
 class _FolderError(Exception):
     """A results folder of the facts command cannot be written."""
 
 
 def facts_command(args) -> int:
     """``facts [SCENARIO.yaml]``: run the scenario and its variants, print the facts table."""
-    from . import facts
-    from .results import grouping_paths
+    from analysis import facts
+    from analysis.tables import grouping_paths
 
     overrides = {}
     if args.replications is not None:
@@ -725,12 +513,12 @@ def facts_command(args) -> int:
                                          "'_' or '-'")])
         scenarios.update(levers)
         folder = args.out or Path("results") / f"{scenario.name}-facts"
-        results.check_output(folder)
+        check_output(folder)
     except ScenarioError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except results.OutputError as error:
+    except OutputError as error:
         _error(str(error))
         return EXIT_BAD_INPUT
     plans = {name: plan_runs(each) for name, each in scenarios.items()}
@@ -751,15 +539,15 @@ def facts_command(args) -> int:
         """Run ``each`` into the results folder ``target``; collect its failed runs."""
         specs = specs or plan_runs(each)
         try:
-            store, record = _start_folder(target, each, specs, executor, args.argv, _now())
+            store, record = start_folder(target, each, specs, executor, args.argv, now())
         except OSError as error:
             raise _FolderError(f"results folder {target}: cannot write: "
                                f"{error.strerror or error}") from error
         report = run_sweep(specs, store, executor, progress=not args.quiet, description=name)
-        runs, final = _finish_folder(target, store, record, report)
-        table = (results.strategy_setting_table(runs, each.sweep_paths)
+        runs, final = finish_folder(target, store, record, report)
+        table = (strategy_setting_table(runs, each.sweep_paths)
                  if len(runs) else None)
-        write_text(target / "summary.md", results.summary_markdown(each, table, report, final))
+        write_text(target / "summary.md", summary_markdown(each, table, report, final))
         failures.extend((name, failure) for failure in report.failures)
 
     try:
@@ -799,7 +587,7 @@ def facts_command(args) -> int:
     facts.write_table(table, folder / facts.BASE / "facts.csv")  # the report's copy
     print(facts.format_text(table))
     if not args.no_report:
-        from .report import ReportError, write_report
+        from analysis.report import ReportError, write_report
 
         try:
             write_report(folder / facts.BASE)
@@ -820,7 +608,7 @@ def facts_command(args) -> int:
 
 def _write_sensitivity(folder, scenario, runs, report, record, args, say) -> None:
     """The indices of a scenario with a ``sensitivity`` block, instead of its table and report."""
-    from .sensitivity import SensitivityError, summary_lines, write_results
+    from analysis.sensitivity import SensitivityError, summary_lines, write_results
 
     try:
         table = write_results(folder, scenario, runs, report, record,

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import bounds
-from analysis import calibrate as cal
 from analysis.retention import cohort_survival
-from analysis.runner import run_cohorts, run_once
-from analysis.scenario import ScenarioError, _is_model, _unwrap, load_scenario
+from experiments import bounds
+from experiments import calibrate as cal
+from experiments.runner import run_cohorts, run_once
+from experiments.scenario import ScenarioError, load_scenario
+from experiments.schema import is_model, unwrap
 from sim.config import Config
 
 SCENARIO = """\
@@ -207,7 +208,8 @@ def test_common_random_numbers_make_the_loss_a_function_of_the_parameters(write,
 
 
 def test_target_rows_must_follow_the_blocks_firms_and_cohorts(write):
-    text = SCENARIO.replace("  firm: A", "  firm: A\n  cohorts: initial")
+    text = SCENARIO.replace("  firm: A", "  firm: A\n  cohorts: initial").replace(
+        "seed: 3}", "seed: 3, start: new}")
     scenario = load_scenario(write(text, "fit_me.yaml"))
     curve = "period,survival,firm,cohort\n0,1,A,0\n1,0.9,A,0\n0,1,B,0\n0,1,A,2\n"
     with pytest.raises(ScenarioError) as caught:
@@ -217,6 +219,18 @@ def test_target_rows_must_follow_the_blocks_firms_and_cohorts(write):
         "block follows; firms: A",
         f"{scenario.source.parent / 'curve.csv'}:5: cohort: 2: the calibrate block follows the "
         "initial customers only (cohorts: initial), cohort 0; use cohorts: all"]
+
+
+def test_the_initial_cohort_needs_a_new_market(write):
+    """A settled start gives the customers a firm starts with a history: not one cohort."""
+    text = SCENARIO.replace("  firm: A", "  firm: A\n  cohorts: initial")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(text, "fit_me.yaml"))
+    assert [p.split(": ", 1)[1] for p in problems(caught.value)] == [
+        "calibrate.cohorts: initial: the customers the firms start with, as one cohort "
+        "acquired at period 0; a settled start (simulation.start, the default) gives them a "
+        "history: set simulation.start: new"]
+    load_scenario(write(text.replace("seed: 3}", "seed: 3, start: new}"), "fit_new.yaml"))
 
 
 def test_a_candidate_that_breaks_a_joint_rule_gets_the_worst_loss(write, scenario):
@@ -261,16 +275,16 @@ def test_bad_cohort_sizes(write, curve, expected):
 
 
 # ---------------------------------------------------------------------------
-# Plausibility bounds (analysis.bounds)
+# Plausibility bounds (experiments.bounds)
 # ---------------------------------------------------------------------------
 
 
 def _continuous_paths(annotation, prefix=""):
     """Every continuous number of the model a calibrate block may fit, ``*`` for list items."""
-    annotation = _unwrap(annotation)
-    if _is_model(annotation):
+    annotation = unwrap(annotation)
+    if is_model(annotation):
         for name, info in annotation.model_fields.items():
-            if _unwrap(info.annotation) is float:
+            if unwrap(info.annotation) is float:
                 yield f"{prefix}{name}"
             else:
                 yield from _continuous_paths(info.annotation, f"{prefix}{name}.")
@@ -282,7 +296,7 @@ def test_every_calibratable_parameter_has_documented_plausible_bounds():
     paths = [p for p in _continuous_paths(Config) if not p.startswith("simulation.")]
     assert len(paths) > 50
     missing = [path for path in paths if bounds.plausible(path.replace("*", "0")) is None]
-    assert missing == [], f"add these to analysis.bounds.PLAUSIBLE: {missing}"
+    assert missing == [], f"add these to experiments.bounds.PLAUSIBLE: {missing}"
     for pattern, entry in bounds.PLAUSIBLE.items():
         assert entry.low < entry.high and entry.reason, pattern
     hurdle = bounds.plausible("relationship.defection_hurdle")

@@ -32,83 +32,39 @@ the list.
 
 import collections
 import copy
-import difflib
 import itertools
 import json
 import math
 import re
-import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-import annotated_types
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
-from pydantic_core import PydanticUndefined
+from pydantic import Field, ValidationError, model_validator
 
 from sim.config import Config, StrictModel
 
+from .schema import (
+    CONFIG_SECTIONS,
+    MAX_RUNS,
+    Loc,
+    Point,
+    Problem,
+    ScenarioError,
+    assign,
+    dotted,
+    node_at,
+    problems_from,
+    split_path,
+)
 from .sensitivity import SensitivityBlock, expand
-
-CONFIG_SECTIONS = tuple(Config.model_fields)
-"""Top-level sections of the model configuration (the only roots a sweep path may have)."""
-
-MAX_RUNS = 1_000_000
-"""Largest number of runs (points x replications) a scenario may expand to."""
 
 _EMPTY_SWEEP = ("empty sweep: give dotted paths with their values under 'grid' and/or "
                 "'zip', or remove 'sweep'")
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-
-Loc = tuple[str | int, ...]
-
-
-# ---------------------------------------------------------------------------
-# Problems
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a scenario file, located as precisely as possible.
-
-    Attributes:
-        file: the file as the user named it.
-        line: 1-based line in the file, when known.
-        path: dotted path of the field (``firms.0.strategy``), empty for the whole file.
-        message: what is wrong and what is allowed.
-    """
-
-    file: str
-    line: int | None
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-
-
-class ScenarioError(Exception):
-    """A scenario file cannot be used; ``problems`` says why, one entry per problem."""
-
-    def __init__(self, problems: Iterable[Problem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-def dotted(loc: Iterable[str | int]) -> str:
-    """``('firms', 0, 'strategy')`` -> ``firms.0.strategy``; keys with dots are bracketed."""
-    text = ""
-    for part in loc:
-        if isinstance(part, str) and "." in part:
-            text += f"[{part!r}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
 
 
 # ---------------------------------------------------------------------------
@@ -273,7 +229,7 @@ least budget: two populations; Nelder-Mead samples a fifth of the budget first).
 
 
 class Calibration(StrictModel):
-    """The ``calibrate`` block: what ``run.py calibrate`` fits, and how (:mod:`analysis.calibrate`).
+    """The ``calibrate`` block: what ``run.py calibrate`` fits, how (:mod:`experiments.calibrate`).
 
     Attributes:
         parameters: dotted config path -> ``[low, high]`` bounds of a number to fit.
@@ -319,7 +275,7 @@ class ScenarioFile(Config):
     """The whole file: a :class:`sim.config.Config` plus name, description, sweep, execution.
 
     ``sensitivity`` (optional) repeats a sample of parameter values at every
-    sweep point (:mod:`analysis.sensitivity`).
+    sweep point (:mod:`experiments.sensitivity`).
     """
 
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=120)] | None = None
@@ -334,248 +290,8 @@ FILE_KEYS = tuple(ScenarioFile.model_fields)
 
 
 # ---------------------------------------------------------------------------
-# The schema, walked by dotted path
-# ---------------------------------------------------------------------------
-
-
-def _unwrap(annotation):
-    """Strip ``Annotated`` and ``X | None`` down to the type that holds children."""
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            members = [a for a in get_args(annotation) if a is not type(None)]
-            if len(members) != 1:
-                return annotation
-            annotation = members[0]
-        else:
-            return annotation
-
-
-def _is_model(annotation) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
-
-
-def _node_at(loc: Loc, root=ScenarioFile):
-    """The annotation and ``FieldInfo`` (or None) at ``loc``; ``(None, None)`` if not there."""
-    annotation, info = root, None
-    for part in loc:
-        annotation = _unwrap(annotation)
-        if _is_model(annotation):
-            if part not in annotation.model_fields:
-                return None, None
-            info = annotation.model_fields[part]
-            annotation = info.annotation
-        elif get_origin(annotation) in (tuple, list) and isinstance(part, int):
-            annotation, info = get_args(annotation)[0], None
-        elif get_origin(annotation) is dict:
-            annotation, info = get_args(annotation)[1], None
-        else:
-            return None, None
-    return _unwrap(annotation), info
-
-
-def _field_names(loc: Loc) -> list[str]:
-    annotation, _ = _node_at(loc)
-    return list(annotation.model_fields) if _is_model(annotation) else []
-
-
-def _unknown_field_message(name: Any, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
-    if close:
-        return f"unknown field; did you mean {close[0]!r}?"
-    return f"unknown field; allowed fields: {', '.join(allowed)}"
-
-
-def _bounds(info) -> str | None:
-    """``0 <= value <= 120`` from a field's constraints, or None if it has none."""
-    if info is None:
-        return None
-    low = high = ""
-    for constraint in info.metadata:
-        if isinstance(constraint, annotated_types.Ge):
-            low = f"{constraint.ge:g} <= "
-        elif isinstance(constraint, annotated_types.Gt):
-            low = f"{constraint.gt:g} < "
-        elif isinstance(constraint, annotated_types.Le):
-            high = f" <= {constraint.le:g}"
-        elif isinstance(constraint, annotated_types.Lt):
-            high = f" < {constraint.lt:g}"
-    return f"{low}value{high}" if low or high else None
-
-
-_KINDS = {
-    "float": "a number", "int": "an integer", "bool": "true or false", "string": "text",
-    "list": "a list", "tuple": "a list", "dict": "a mapping", "model": "a mapping",
-}
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    """One readable message for one pydantic error."""
-    kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
-    if kind == "extra_forbidden":
-        if loc[:-1] == ("sweep",) and "." in str(loc[-1]):
-            return ("a dotted path directly under 'sweep'; put it under 'grid' (every "
-                    "combination) or 'zip' (paired lists)")
-        return _unknown_field_message(loc[-1], _field_names(loc[:-1]))
-    if kind == "missing":
-        return "required field is missing"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        allowed = _bounds(_node_at(loc)[1])
-        return f"{value!r} is out of range; allowed: {allowed}" if allowed else error["msg"]
-    if kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
-        return f"{value!r} is not allowed; valid values: {expected.replace(' or ', ', ')}"
-    if kind == "string_pattern_mismatch":
-        return (f"{value!r} is not allowed; use letters, digits, '_', '-' and '.', "
-                "starting with a letter or digit")
-    if kind in ("value_error", "assertion_error"):
-        return error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    for prefix, wanted in _KINDS.items():
-        if kind.startswith(prefix):
-            if kind == "int_from_float":
-                wanted = "a whole number"
-            shown = "nothing" if value is None else f"{value!r} ({type(value).__name__})"
-            message = f"expected {wanted}, got {shown}"
-            fields = _field_names(loc)
-            return message + (f"; fields: {', '.join(fields)}" if fields else "")
-    return error["msg"]
-
-
-def _problems_from(error: ValidationError, document: YamlDocument, shown: str,
-                   prefix: Loc = ()) -> list[Problem]:
-    """Turn a pydantic ValidationError into located problems (children before parents)."""
-    errors = error.errors()
-    locs = [(*prefix, *e["loc"]) for e in errors]
-    problems = []
-    for e, loc in zip(errors, locs, strict=True):
-        # "too short after validation" only repeats that some items were invalid
-        if e["type"] == "too_short" and any(other[:len(loc)] == loc and len(other) > len(loc)
-                                            for other in locs):
-            continue
-        problems.append(Problem(shown, document.line_of(loc), dotted(loc), _message(e)))
-    return problems
-
-
-# ---------------------------------------------------------------------------
-# Sweep paths: check against the schema, assign into the raw scenario
-# ---------------------------------------------------------------------------
-
-
-def _default_container(info, annotation):
-    """What to put at a missing path element so that a value can be set under it."""
-    default = PydanticUndefined if info is None else info.get_default(call_default_factory=True)
-    if isinstance(default, tuple | list):
-        return [item.model_dump(mode="json") if isinstance(item, BaseModel)
-                else copy.deepcopy(item) for item in default]
-    if isinstance(default, BaseModel):
-        try:  # a preset-filled section: give only what changes, the preset fills the rest
-            type(default).model_validate({})
-        except ValidationError:
-            return default.model_dump(mode="json")
-        return {}
-    return [] if get_origin(annotation) in (tuple, list) else {}
-
-
-def split_path(path: str, raw: dict) -> tuple[Loc | None, str | None]:
-    """Resolve a dotted path against the schema and the raw scenario.
-
-    Returns:
-        ``(loc, None)`` with list indices as ints, or ``(None, message)``.
-    """
-    parts = path.split(".")
-    if parts[0] not in CONFIG_SECTIONS:
-        close = difflib.get_close_matches(parts[0], CONFIG_SECTIONS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        return None, (f"no such parameter: {parts[0]!r} is not a model section; {hint}"
-                      f"paths start with one of: {', '.join(CONFIG_SECTIONS)}")
-    loc: list[str | int] = []
-    annotation, node = Config, raw
-    for part in parts:
-        annotation = _unwrap(annotation)
-        where = ".".join(str(p) for p in loc) or "the scenario"
-        if _is_model(annotation):
-            if part not in annotation.model_fields:
-                allowed = list(annotation.model_fields)
-                close = difflib.get_close_matches(part, allowed, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else f"fields: {', '.join(allowed)}"
-                return None, f"no such parameter: {where} has no field {part!r}; {hint}"
-            info = annotation.model_fields[part]
-            child = node.get(part) if isinstance(node, dict) else None
-            node = child if child is not None else _default_container(info, info.annotation)
-            annotation = info.annotation
-            loc.append(part)
-        elif get_origin(annotation) in (tuple, list):
-            size = len(node) if isinstance(node, list) else 0
-            if not part.isdigit():
-                return None, f"no such parameter: {where} is a list; use an index 0..{size - 1}"
-            index = int(part)
-            if index >= size:
-                return None, (f"no such parameter: {where} has {size} entries "
-                              f"(indices 0..{size - 1}), not {index + 1}")
-            node, annotation = node[index], get_args(annotation)[0]
-            loc.append(index)
-        else:
-            return None, f"no such parameter: {where} is a single value, it has no {part!r}"
-    return tuple(loc), None
-
-
-def assign(raw: dict, loc: Loc, value: Any) -> None:
-    """Set ``value`` at ``loc`` in the raw scenario dict, creating what is missing.
-
-    Missing sections and lists are filled from the schema's defaults (a
-    preset-filled section starts empty so that its preset fills the rest).
-    """
-    node, annotation = raw, Config
-    for i, part in enumerate(loc):
-        annotation = _unwrap(annotation)
-        if _is_model(annotation):
-            info = annotation.model_fields[part]
-            annotation = info.annotation
-        else:
-            info, annotation = None, get_args(annotation)[0]
-        if i == len(loc) - 1:
-            node[part] = copy.deepcopy(value)
-            return
-        if isinstance(node, dict) and node.get(part) is None:
-            node[part] = _default_container(info, annotation)
-        node = node[part]
-        if not isinstance(node, dict | list):
-            return  # not a container: validation reports the wrong type
-
-
-# ---------------------------------------------------------------------------
 # The loaded scenario
 # ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Point:
-    """One point of a sweep: the swept values and the validated configuration.
-
-    Attributes:
-        index: position in the expansion (grid in file order, then zip).
-        values: dotted path -> value set at this point (empty without a sweep).
-        config: the whole validated configuration of this point.
-        common: swept paths left out of the run seeds (a sensitivity design's
-            parameters): points that differ only in them share their seeds.
-    """
-
-    index: int
-    values: dict[str, Any]
-    config: Config
-    common: tuple[str, ...] = ()
-
-    @property
-    def seed_values(self) -> dict[str, Any]:
-        """The swept values the run seeds derive from: ``values`` without ``common``."""
-        return {path: v for path, v in self.values.items() if path not in self.common}
-
-    @property
-    def key(self) -> str:
-        """The point's identity as canonical JSON of its values (seeds derive from it)."""
-        return json.dumps(self.values, sort_keys=True, separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True)
@@ -590,7 +306,7 @@ class Scenario:
         sweep_paths: the swept dotted paths, grid paths first (then the
             sensitivity parameters).
         execution: the ``execution`` section (the command line may override it).
-        sensitivity: the :class:`analysis.sensitivity.Design` when the file has
+        sensitivity: the :class:`experiments.sensitivity.Design` when the file has
             a ``sensitivity`` block (then ``points`` are its cells), else None.
         calibration: the ``calibrate`` block, each parameter path checked.
     """
@@ -622,7 +338,7 @@ def _sweep_values(value: Any, loc: Loc, document: YamlDocument, shown: str
         try:
             spec = Range.model_validate(value)
         except ValidationError as error:
-            return [], _problems_from(error, document, shown, loc)
+            return [], problems_from(error, document, shown, loc, root=ScenarioFile)
         integers = all(isinstance(value[k], int) and not isinstance(value[k], bool)
                        for k in ("start", "stop", "step"))
         return spec.values(integers), []
@@ -739,7 +455,7 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
     try:
         parsed = ScenarioFile.model_validate(data)
     except ValidationError as error:
-        found = _problems_from(error, document, shown)
+        found = problems_from(error, document, shown, root=ScenarioFile)
         problems.extend(found)
         base_messages = {(p.path, p.message) for p in found}
         parsed = None
@@ -766,7 +482,7 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
         try:
             config = Config.model_validate(point_raw)
         except ValidationError as error:
-            for problem in _problems_from(error, document, shown):
+            for problem in problems_from(error, document, shown, root=ScenarioFile):
                 if (problem.path, problem.message) in base_messages:
                     continue  # the same problem without the sweep: reported once already
                 related = [p for p in values if _related(problem.path, dotted(swept_locs[p]))]
@@ -822,7 +538,8 @@ def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlD
     Each parameter path must name a number of the model configuration (not a
     ``simulation`` field), ``low < high``, and the scenario must be valid
     with the parameter at either bound; ``firm`` and ``strategy`` must name
-    the scenario's firms; a calibrated scenario has no sweep and no
+    the scenario's firms; ``cohorts: initial`` needs a new market
+    (``simulation.start: new``); a calibrated scenario has no sweep and no
     sensitivity block.
     """
     block, problems = parsed.calibrate, []
@@ -845,11 +562,15 @@ def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlD
     if block.strategy is not None and block.strategy not in strategies:
         problem(("strategy",), f"no firm runs {block.strategy!r}; strategies: "
                                f"{', '.join(strategies)}")
+    if block.cohorts == "initial" and parsed.simulation.start == "settled":
+        problem(("cohorts",), "initial: the customers the firms start with, as one cohort "
+                              "acquired at period 0; a settled start (simulation.start, the "
+                              "default) gives them a history: set simulation.start: new")
     for path, (low, high) in block.parameters.items():
         loc, message = split_path(path, raw_config)
         if message is None and loc[0] == "simulation":
             message = "simulation fields set the run, not the model; calibrate model parameters"
-        elif message is None and _node_at(loc, Config)[0] is not float:
+        elif message is None and node_at(loc, Config)[0] is not float:
             message = "not a continuous number; calibrate fits fields that take any number"
         if message is None and not low < high:
             message = f"bounds [{low:g}, {high:g}]: low must be below high"
@@ -859,7 +580,7 @@ def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlD
             try:
                 Config.model_validate(raw)
             except ValidationError as error:
-                found = _problems_from(error, document, shown)
+                found = problems_from(error, document, shown, root=ScenarioFile)
                 message = f"bound {bound:g}: {found[0].message}" if found else str(error)
                 break
         if message:

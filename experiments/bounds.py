@@ -19,7 +19,7 @@ may exceed; ``calibrate.periods_per_target: 12`` keeps the model in months
 Paths are the calibrate block's dotted paths; ``*`` in a pattern stands for
 one path element (a firm's or segment's index, a stage's name). Every
 continuous number of the model (what a calibrate block may fit) has an entry;
-``tests/analysis/test_calibrate.py`` checks that, and that each shipped
+``tests/experiments/test_calibrate.py`` checks that, and that each shipped
 default lies within its range.
 """
 
@@ -400,7 +400,7 @@ def search_note(path: str, search: tuple[float, float]) -> str | None:
     low, high = search
     if entry is None:
         return (
-            f"{path}: no plausible range is documented (analysis/bounds.py); the fit is "
+            f"{path}: no plausible range is documented (experiments/bounds.py); the fit is "
             f"judged by the search bounds only"
         )
     if low >= entry.low and high <= entry.high:

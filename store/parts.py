@@ -2,7 +2,7 @@
 
 Layout under ``<results>/parts/``::
 
-    fingerprint            the scenario the parts belong to (see analysis.results)
+    fingerprint            the scenario the parts belong to (see experiments.folders)
     timeseries/<run_id>.parquet
     cohorts/<run_id>.parquet    cohort survival
     policies/<run_id>.parquet   policy outcomes (only runs whose firms run policies)
@@ -13,12 +13,12 @@ Layout under ``<results>/parts/``::
 While a sweep runs, the store also appends each finished run's tables, in
 run order, to the combined tables (``.stream-<name>.parquet.<pid>.tmp`` in
 this folder; :meth:`PartStore.stream`): when the sweep has finished every run
-in order, :func:`analysis.results.write_tables` only moves them into place
+in order, :func:`store.results.write_tables` only moves them into place
 instead of reading every part back after the last run. Anything else (a
 resumed or partial sweep that did not stream every finished run, a column
 whose type changes between runs) falls back to combining the parts.
 
-Each file is written atomically (:mod:`analysis.files`), and a run's
+Each file is written atomically (:mod:`store.files`), and a run's
 ``runs`` part only after all its other parts, so a killed sweep leaves
 whole parts of finished runs and nothing of the runs in flight; file names
 are run ids, so a run is never stored twice.

@@ -6,8 +6,8 @@ import pytest
 
 from analysis import money
 from analysis.metrics import OUTCOME_COLUMNS
-from analysis.runner import COHORT_COLUMNS, CUSTOMER_COLUMNS, POLICY_COLUMNS, run_once
-from analysis.sweep import extra_frames, keeps_customers, plan_runs, run_seed, seed_key
+from experiments.runner import COHORT_COLUMNS, CUSTOMER_COLUMNS, POLICY_COLUMNS, run_once
+from experiments.sweep import extra_frames, keeps_customers, plan_runs, run_seed, seed_key
 from sim import default_config
 
 CONFIG = default_config(simulation={"customers": 600, "periods": 24})
@@ -98,8 +98,8 @@ def test_policy_outcomes_total_the_policy_frame(policy_result):
 def test_only_replication_zero_keeps_its_customers(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("name: s\nsimulation: {customers: 100, periods: 3, replications: 2}\n")
-    from analysis.scenario import load_scenario
-    from analysis.sweep import execute
+    from experiments.scenario import load_scenario
+    from experiments.sweep import execute
 
     specs = plan_runs(load_scenario(path))
     kept = [execute(spec).result.customers is not None for spec in specs]
@@ -115,7 +115,7 @@ def test_swept_policies_do_not_change_the_seeds(tmp_path):
         "name: p\nsimulation: {customers: 100, periods: 3, replications: 2}\n"
         "sweep:\n  grid:\n    market.setting: [traditional, ecommerce]\n"
         "    firms.0.policies: [[], [{name: onboarding, budget: 5}]]\n")
-    from analysis.scenario import load_scenario
+    from experiments.scenario import load_scenario
 
     scenario = load_scenario(path)
     assert [p.config.firms[0].policies for p in scenario.points][:2] == [
@@ -145,9 +145,10 @@ def test_a_zero_budget_policy_is_the_same_run_as_none():
 
 
 def test_resume_rebuilds_the_same_cohort_customer_and_policy_tables(tmp_path):
-    from analysis.results import prepare, write_tables
-    from analysis.scenario import load_scenario
-    from analysis.sweep import SerialExecutor, run_sweep
+    from experiments.folders import prepare
+    from experiments.scenario import load_scenario
+    from experiments.sweep import SerialExecutor, run_sweep
+    from store.results import write_tables
 
     path = tmp_path / "r.yaml"
     path.write_text(
@@ -162,7 +163,7 @@ def test_resume_rebuilds_the_same_cohort_customer_and_policy_tables(tmp_path):
             store = prepare(folder, scenario, resume=i > 0)
             with SerialExecutor() as executor:
                 run_sweep(batch, store, executor, progress=False)
-        write_tables(folder, store, specs)
+        write_tables(folder, store, [spec.run_id for spec in specs])
         return {name: pd.read_parquet(folder / f"{name}.parquet")
                 for name in ("cohorts", "customers", "policies")}
 

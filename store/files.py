@@ -3,7 +3,8 @@
 A reader (or a resumed sweep) therefore sees either the old file or the whole
 new one, never a half-written file, even if the process is killed mid-write.
 Temporary files are named ``.<name>.<pid>.tmp``; :func:`remove_temporary`
-clears the ones a killed process left behind.
+clears the ones a killed process left behind. :class:`TableAppender` writes a
+table run by run into one CSV or Parquet file (into such a temporary path).
 """
 
 import contextlib
@@ -65,3 +66,36 @@ def remove_temporary(folder: Path) -> int:
         leftover.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+class TableAppender:
+    """Writes a table run by run into one CSV or Parquet file (one run in memory at a time).
+
+    CSV: pandas writes a float64 as the shortest text that reads back to the
+    same float64. Parquet: one row group per run, categorical columns as text.
+    """
+
+    def __init__(self, path: Path, file_format: str):
+        self.path = Path(path)
+        self.file_format = file_format
+        self._parquet = None
+        self._started = False
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Add ``frame``'s rows (the first call also writes the header or schema)."""
+        if self.file_format == "csv":
+            frame.to_csv(self.path, mode="a" if self._started else "w",
+                         header=not self._started, index=False)
+        else:
+            plain = frame.astype({c: str for c in frame.columns
+                                  if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+            table = pa.Table.from_pandas(plain, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, table.schema)
+            self._parquet.write_table(table.cast(self._parquet.schema))
+        self._started = True
+
+    def close(self) -> None:
+        """Finish the file."""
+        if self._parquet is not None:
+            self._parquet.close()

@@ -25,8 +25,7 @@ from sim.config import PolicyConfig
 from sim.policies import POLICIES, Effects, Parameter, Policy, affordable, get_policy
 from sim.population import NO_FIRM
 from sim.stages import STAGE_NAMES, Stage
-
-from .scenarios import (
+from tests.sim.policy_scenarios import (
     NAMES,
     market,
     other_stages,

@@ -1,18 +1,21 @@
 """The one way to run a model: ``run_once(config, seed)``.
 
-The command line, sweeps (local or Dask), tests and reports all call
-:func:`run_once`; nothing else steps a model.
+Sweeps (local or Dask), the transaction export and tests call
+:func:`run_once` (calibration its lean twin :func:`run_cohorts`); analysis
+never runs a model (only the dashboard and the benchmarks step a
+``CRMModel`` themselves). Each run is measured with
+:func:`analysis.metrics.firm_outcomes`: experiments import analysis, never
+the other way round.
 """
 
 from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis import money
+from analysis.metrics import firm_outcomes
 from sim import CRMModel
 from sim.config import Config
-
-from . import money
-from .metrics import firm_outcomes
 
 COHORT_COLUMNS = ("firm", "strategy", "setting", "cohort", "tenure", "active")
 """Columns of a run's cohort survival (``cohorts.parquet`` adds the run's identity)."""

@@ -1,7 +1,7 @@
 """Calibration: fit model parameters to an observed cohort survival curve.
 
 ``python run.py calibrate SCENARIO.yaml --target FILE.csv`` reads the
-scenario's ``calibrate`` block (:class:`analysis.scenario.Calibration`) and a
+scenario's ``calibrate`` block (:class:`experiments.scenario.Calibration`) and a
 target curve (:func:`read_target`), then searches the parameters' bounds for
 the values whose simulated survival curve is closest to the target.
 
@@ -53,7 +53,7 @@ refused, naming the file, line and column). Nothing in a target file says
 how long its period is, so a yearly target fitted one model period per
 year to a scenario meant in months is not detected: say which in the block.
 
-Plausibility (:mod:`analysis.bounds`). Every calibratable parameter has a
+Plausibility (:mod:`experiments.bounds`). Every calibratable parameter has a
 plausible range (per month, the model's period) with its reason. A block's
 search bounds are its own; where they reach beyond the plausible range the
 command says so in one line, and a fitted value that ends on a plausible
@@ -84,11 +84,11 @@ from scipy import optimize
 from scipy.stats import qmc
 from tqdm import tqdm
 
+from analysis.retention import cohort_survival
 from sim.config import Config
+from store.files import write_atomic, write_text
 
 from . import bounds as plausibility
-from .files import write_atomic, write_text
-from .retention import cohort_survival
 from .runner import run_cohorts
 from .scenario import (
     CALIBRATION_POPULATION,
@@ -369,7 +369,7 @@ def survival_table(cohorts: Iterable[pd.DataFrame], selection: Selection) -> pd.
     of a group) over those cohorts' sizes at tenure 0.
 
     Args:
-        cohorts: each run's cohort table (:data:`analysis.runner.COHORT_COLUMNS`).
+        cohorts: each run's cohort table (:data:`experiments.runner.COHORT_COLUMNS`).
         selection: whose customers and how to group them.
 
     With ``selection.periods_per_target`` = ``m`` above 1, ``period`` and
@@ -508,10 +508,10 @@ class Fit:
         seconds: wall time of the search.
         message: the optimizer's stopping message.
         flags: dotted path -> what is wrong with its fitted value
-            (:func:`analysis.bounds.judge`: outside or on its plausible range,
+            (:func:`experiments.bounds.judge`: outside or on its plausible range,
             on a search bound); empty lists for values that are fine.
         notes: one line per parameter whose search bounds reach beyond its
-            plausible range (:func:`analysis.bounds.search_note`).
+            plausible range (:func:`experiments.bounds.search_note`).
     """
 
     parameters: dict[str, float]
@@ -557,7 +557,7 @@ class Evaluator:
 
     def __enter__(self):
         if self.workers > 1:
-            self._pool = process_pool(self.workers, "analysis.calibrate")
+            self._pool = process_pool(self.workers, "experiments.calibrate")
         return self
 
     def __exit__(self, *exc):
@@ -732,7 +732,7 @@ def summary_markdown(scenario: Scenario, fit: Fit, target: Target) -> str:
         check = "; ".join(fit.flags.get(path, [])) or "ok"
         lines.append(f"| `{path}` | {value:g} | {low:g} | {high:g} | {shown} | {check} | "
                      f"{original:g} |")
-    lines += ["", f"Plausible: the range analysis/bounds.py documents for each parameter (per "
+    lines += ["", f"Plausible: the range experiments/bounds.py documents for each parameter (per "
               f"month, the model's period); a fitted value on it (within "
               f"{plausibility.EDGE:.0%} of the range), outside it or on a search bound is "
               f"flagged."]
@@ -768,7 +768,7 @@ def write_outputs(folder: Path, scenario: Scenario, fit: Fit, target: Target) ->
     """Write the fit into ``folder`` (each file atomically); return the files written."""
     import matplotlib.pyplot as plt
 
-    from .plots import calibration_fit
+    from analysis.plots import calibration_fit
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

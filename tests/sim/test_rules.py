@@ -18,6 +18,7 @@ from sim.config import RelationshipConfig
 from sim.stages import (
     Stage,
     Trajectory,
+    climbed_stage,
     is_active,
     next_stage,
     trajectory_type,
@@ -376,7 +377,8 @@ def expectation_target(value, reference, anchor):
 def test_expectations_rise_faster_than_they_fall(expectation, gap, rates, extra, anchor,
                                                  reference):
     """A target ``gap`` above moves E further than one ``gap`` below when adapt_up > down."""
-    down, up = rates[0], min(1.0, rates[1] + extra)
+    up = min(1.0, rates[1] + extra)
+    down = min(rates[0], up - extra / 2)  # strictly below up, also where up is capped at 1
     # values whose targets are expectation +- gap
     above = (expectation + gap - (1.0 - anchor) * reference) / anchor
     below = (expectation - gap - (1.0 - anchor) * reference) / anchor
@@ -901,3 +903,101 @@ def test_select_is_np_where_bit_for_bit(n, true_dtype, other_dtype, scalar_kind,
 def test_select_on_scalars_and_non_boolean_conditions():
     assert rules.select(True, 1.5, 2.0) == 1.5
     assert rules.select(np.array([2, 0, -1]), 1, 0).tolist() == [1, 0, 1]
+
+
+# ---------------------------------------------------------------------------
+# The settled start: closed forms of the rules (rules.*_after, stages.climbed_stage)
+# ---------------------------------------------------------------------------
+
+
+@RULE_SETTINGS
+@given(floor=unit, build=unit, decay=unit, periods=st.integers(0, 300))
+def test_switching_cost_after_is_the_update_rule_applied_that_often(floor, build, decay,
+                                                                    periods):
+    cost = floor
+    for _ in range(periods):
+        cost = rules.update_switching_cost(cost, build_rate=build, floor=floor, decay=decay)
+    after = rules.switching_cost_after(periods, build, floor, decay)
+    assert after == pytest.approx(cost, rel=1e-9, abs=1e-12)
+
+
+@RULE_SETTINGS
+@given(trust=unit, satisfaction=unit, reputation=unit, build=unit, extra=unit, rho=unit,
+       periods=st.integers(0, 300))
+def test_trust_after_is_the_update_rule_applied_that_often(trust, satisfaction, reputation,
+                                                           build, extra, rho, periods):
+    brk = build + extra * (1.0 - build)  # trust breaks at least as fast as it builds
+    expected = trust
+    for _ in range(periods):
+        expected = rules.update_trust(expected, satisfaction, reputation, build_rate=build,
+                                      break_rate=brk, reputation_weight=rho)
+    after = rules.trust_after(periods, trust, satisfaction, reputation, build, brk, rho)
+    assert after == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@RULE_SETTINGS
+@given(start=floats(-1.0, 1.0), target=floats(-1.0, 1.0), rate=unit, periods=st.integers(0, 50))
+def test_approach_is_the_partial_adjustment_applied_that_often(start, target, rate, periods):
+    x = start
+    for _ in range(periods):
+        x = x + rate * (target - x)
+    assert rules.approach(start, target, rate, periods) == pytest.approx(x, rel=1e-9, abs=1e-12)
+
+
+@RULE_SETTINGS
+@given(u=floats(0.0, 0.999999), chance=floats(0.001, 0.999))
+def test_waiting_time_inverts_the_geometric_distribution(u, chance):
+    # k periods pass when (1 - chance) ** (k + 1) < 1 - u <= (1 - chance) ** k
+    k = rules.waiting_time(u, chance)
+    assert k == int(k) >= 0
+    assert (1.0 - chance) ** (k + 1) < (1.0 - u) * (1 + 1e-12)
+    assert (1.0 - u) <= (1.0 - chance) ** k * (1 + 1e-12)
+
+
+def test_waiting_time_has_the_geometric_mean_and_limits():
+    u = (np.arange(200_000) + 0.5) / 200_000  # a fine grid of uniforms
+    for chance in (0.02, 1 / 61, 0.3, 0.9):
+        assert rules.waiting_time(u, chance).mean() == pytest.approx((1 - chance) / chance,
+                                                                     rel=1e-3)
+    assert (rules.waiting_time(u, 1.0) == 0).all()
+    assert np.isinf(rules.waiting_time(u, 0.0)).all()
+
+
+@RULE_SETTINGS
+@given(share=unit, acquisition=floats(0.0, 2.0), reentry=unit, exit_rate=floats(0.0, 0.2))
+def test_steady_prospect_share_balances_the_flows_of_the_pools(share, acquisition, reentry,
+                                                               exit_rate):
+    p = rules.steady_prospect_share(share, acquisition, reentry, exit_rate)
+    assert 0.0 <= p <= 1.0 - share + 1e-12
+    out = 1.0 - share - p
+    if p < 1.0 - share - 1e-9:  # not capped: into the prospect pool = out of it
+        assert reentry * out + exit_rate == pytest.approx((acquisition + exit_rate) * p,
+                                                          rel=1e-9, abs=1e-12)
+
+
+def test_steady_prospect_share_without_any_flow_keeps_everyone_a_prospect():
+    assert rules.steady_prospect_share(0.75, 0.0, 0.0, 0.0) == 0.25
+    # a closed market with re-entry: prospects only while the firms acquire none
+    assert rules.steady_prospect_share(0.5, 0.1, 0.0, 0.0) == 0.0
+
+
+@RULE_SETTINGS
+@given(min_ages=st.tuples(st.integers(0, 10), st.integers(0, 10)),
+       waits=st.tuples(st.integers(0, 20), st.integers(0, 20)))
+def test_climbed_stage_is_the_transition_rule_climbing_without_decline(min_ages, waits):
+    """Walk one relationship through next_stage: counters as the engine keeps them."""
+    min_stage_age = np.array([0, min_ages[0], min_ages[1], 0, 0, 0])
+    stage, stage_age, stability_periods = Stage.EXPLORATION, 0, 0
+    failed = {Stage.EXPLORATION: 0, Stage.FORMATION: 0}
+    for tenure in range(80):
+        expected = climbed_stage(np.array(tenure), min_stage_age, waits[0], waits[1])
+        assert [int(x) for x in expected] == [stage, stage_age, stability_periods]
+        # a chance to move up past the minimum age; the draw fails until the wait is over
+        p_up = 0.5 if stage in failed and stage_age >= min_stage_age[stage] else 0.0
+        u = 0.25 if p_up and failed[stage] >= waits[stage - 1] else 0.75
+        if p_up and u > p_up:
+            failed[stage] += 1
+        new = int(next_stage(np.int8(stage), np.int8(stage), u, p_up, 0.0, 0.0, 0.0))
+        stage_age = 0 if new != stage else stage_age + 1
+        stability_periods += new == Stage.STABILITY
+        stage = new

@@ -1,0 +1,126 @@
+"""The strategy x setting table of a results folder, and the confidence intervals of means.
+
+:func:`mean_ci` (Student t) is the interval every table, report section and
+fact uses; :func:`strategy_setting_table` is the main table of ``summary.md``,
+the terminal and the report (definitions of the outcomes: :mod:`analysis.metrics`).
+"""
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from sim.settings import SETTINGS
+from sim.strategies import STRATEGIES
+
+TABLE_OUTCOMES = (
+    ("retention_rate", "monthly retention"), ("annual_retention", "annual retention"),
+    ("expected_lifetime", "lifetime (years)"), ("customer_equity", "customer equity"),
+)
+"""Outcomes of the strategy x setting table: column and label (definitions: analysis.metrics)."""
+_DIGITS = {"retention_rate": 4, "annual_retention": 3, "expected_lifetime": 1}
+"""Decimals of the table's outcomes (money: none)."""
+
+
+def t_quantile(degrees_of_freedom: int, level: float = 0.95) -> float:
+    """Two-sided Student-t quantile, e.g. 2.093 for 19 degrees of freedom at 95%."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + level / 2.0, degrees_of_freedom))
+
+
+def mean_ci(values: pd.Series, level: float = 0.95) -> tuple[int, float, float, float]:
+    """``(n, mean, low, high)``: the t-interval of the mean over non-missing values."""
+    values = values.dropna().astype(float)
+    n = len(values)
+    if n == 0:
+        return 0, np.nan, np.nan, np.nan
+    mean = float(values.mean())
+    if n == 1:
+        return 1, mean, np.nan, np.nan
+    half = t_quantile(n - 1, level) * float(values.std(ddof=1)) / np.sqrt(n)
+    return n, mean, mean - half, mean + half
+
+
+def grouping_paths(sweep_paths) -> list[str]:
+    """Swept paths that split the table further (those that set strategy or setting do not)."""
+    return [p for p in sweep_paths
+            if p != "market.setting" and not re.fullmatch(r"firms\.\d+\.strategy", p)]
+
+
+def _registry_order(values: pd.Series, registry) -> pd.Series:
+    order = {name: i for i, name in enumerate(registry)}
+    return values.map(lambda v: order.get(v, len(order)))
+
+
+def strategy_setting_table(runs: pd.DataFrame, sweep_paths=()) -> pd.DataFrame:
+    """Mean and 95% CI over replications of retention and customer equity.
+
+    Rows are (strategy, setting) and any other swept parameter. Within one run
+    the firms that share a strategy are averaged first, so each run counts once.
+
+    Returns:
+        Columns ``strategy``, ``setting``, the other swept paths, ``runs``, and
+        for each outcome ``<outcome>``, ``<outcome>_low``, ``<outcome>_high``.
+    """
+    keys = ["strategy", "setting", *grouping_paths(sweep_paths)]
+    outcomes = [name for name, _ in TABLE_OUTCOMES if name in runs.columns]
+    per_run = runs.groupby([*keys, "run_id"], sort=False, dropna=False)[outcomes].mean()
+    rows = []
+    for group, frame in per_run.groupby(level=keys, sort=False, dropna=False):
+        row = dict(zip(keys, group, strict=True))
+        row["runs"] = len(frame)
+        for name in outcomes:
+            _, row[name], row[f"{name}_low"], row[f"{name}_high"] = mean_ci(frame[name])
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table = table.sort_values(
+        ["strategy", "setting"], kind="stable",
+        key=lambda c: _registry_order(c, STRATEGIES if c.name == "strategy" else SETTINGS))
+    return table.reset_index(drop=True)
+
+
+def _number(value: float, digits: int) -> str:
+    return "n/a" if pd.isna(value) else f"{value:,.{digits}f}"
+
+
+def _cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    keys = [c for c in table.columns
+            if c not in ("runs", *[f"{n}{s}" for n, _ in TABLE_OUTCOMES
+                                   for s in ("", "_low", "_high")])]
+    header = [*keys, "runs"]
+    shown = [(name, label) for name, label in TABLE_OUTCOMES if name in table.columns]
+    for _, label in shown:
+        header += [label, "95% CI"]
+    rows = []
+    for _, row in table.iterrows():
+        cells = [str(row[k]) for k in keys] + [str(row["runs"])]
+        for name, _ in shown:
+            digits = _DIGITS.get(name, 0)
+            low, high = row[f"{name}_low"], row[f"{name}_high"]
+            interval = ("n/a" if pd.isna(low)
+                        else f"[{_number(low, digits)}, {_number(high, digits)}]")
+            cells += [_number(row[name], digits), interval]
+        rows.append(cells)
+    return header, rows
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The table as aligned text for the terminal."""
+    header, rows = _cells(table)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    numeric = {i for i, h in enumerate(header) if h not in table.columns or h == "runs"}
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """The table as a Markdown table."""
+    header, rows = _cells(table)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
