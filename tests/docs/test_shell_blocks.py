@@ -41,6 +41,7 @@ NOT_COPIED = {
     ".pytest_cache",
     ".ruff_cache",
     ".hypothesis",
+    ".import_linter_cache",
     "build",
 }
 
