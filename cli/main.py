@@ -27,7 +27,7 @@ from experiments.sweep import (
 )
 from experiments.variants import aim_churn_factors, lever_scenarios, variant_scenario
 from store.files import write_text
-from store.results import OutputError, check_output
+from store.results import OutputError, check_output, version
 
 EXIT_OK, EXIT_FAILED_RUNS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="crm-sim: run customer-relationship scenarios and sweeps.",
         epilog="Example: python run.py run scenarios/compare_strategies.yaml",
     )
+    # the one version is pyproject's, read from the installed package's metadata
+    installed = version("crm-sim") or "(not installed: pip install -e .)"
+    parser.add_argument("--version", action="version", version=f"crm-sim {installed}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(

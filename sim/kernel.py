@@ -758,23 +758,14 @@ def _build(fingerprint: str):
                 growth[slot, tenure] = relational_growth(np.int16(tenure), relational_tau[slot])
         return growth
 
-    @numba.njit(nogil=True, error_model="numpy", cache=True)
-    def start_relationships(c, p, idx, firms, reputation, t):
-        """Make customers ``idx`` new customers of ``firms`` (acquisition, win-back).
-
-        ``reputation`` is indexed by slot (``firm + 1``).
-        """
-        assert fingerprint
-        for k in range(idx.size):
-            start_relationship(c, p, idx[k], firms[k], reputation[firms[k] + 1], t)
-
-    return live_chunk, settle_chunk, start_relationships, growth_table
+    return live_chunk, settle_chunk, start_relationship, growth_table
 
 
 def _build_drivers(fingerprint: str):
-    # the chunk functions are module globals here, not closure cells: numba
+    # the functions these call are module globals here, not closure cells: numba
     # hashes closure cells into the cache key, and a dispatcher does not hash
-    # the same twice
+    # the same twice (a kernel that calls one through its closure is compiled
+    # again in every process: tests/sim/test_kernel_cache.py)
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
     def live_period(key, t, customers, firms, parameters, modifiers, growth, sums, moved,
                     sales_out, increment_out, occasions_out, arrived):
@@ -829,12 +820,22 @@ def _build_drivers(fingerprint: str):
                           satisfied_threshold, cohort_of, arrived, sums[chunk], cohorts[chunk],
                           lanes[chunk])
 
-    return live_period, settle_period
+    @numba.njit(nogil=True, error_model="numpy", cache=True)
+    def start_relationships(c, p, idx, firms, reputation, t):
+        """Make customers ``idx`` new customers of ``firms`` (acquisition, win-back).
+
+        ``reputation`` is indexed by slot (``firm + 1``).
+        """
+        assert fingerprint
+        for k in range(idx.size):
+            _start_relationship(c, p, idx[k], firms[k], reputation[firms[k] + 1], t)
+
+    return live_period, settle_period, start_relationships
 
 
 _FINGERPRINT = _rules_fingerprint()
-_live_chunk, _settle_chunk, start_relationships, growth_table = _build(_FINGERPRINT)
-live_period, settle_period = _build_drivers(_FINGERPRINT)
+_live_chunk, _settle_chunk, _start_relationship, growth_table = _build(_FINGERPRINT)
+live_period, settle_period, start_relationships = _build_drivers(_FINGERPRINT)
 
 
 def set_threads(threads: int) -> None:

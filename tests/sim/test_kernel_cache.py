@@ -1,0 +1,106 @@
+"""The kernels compile once: a later process loads every one of them from numba's cache.
+
+A fresh process runs a small model into an empty cache (a temporary
+``NUMBA_CACHE_DIR``, so the test neither uses nor fills the checkout's
+``sim/__pycache__``): it compiles the kernels and saves them. A second fresh
+process runs a small model again and reports each numba dispatcher's
+``stats`` (``cache_hits``, ``cache_misses``, counted per signature by
+``numba.core.dispatcher.Dispatcher.compile``): every kernel it calls must be
+loaded from the cache, and nothing may be compiled.
+
+What it catches: a kernel that numba cannot find again, so every process
+compiles it anew and the cache grows by one entry per process. A kernel that
+calls another through a closure cell is one (numba hashes closure cells into
+the cache key, and a dispatcher hashes differently in each process; see
+``sim.kernel._build_drivers``): ``start_relationships`` was, until it called
+``start_relationship`` as a module global.
+
+The first compile takes a minute or two; this is a test of what is compiled,
+not a timing.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json, sys
+from numba.core.dispatcher import Dispatcher
+from sim import CRMModel, default_config
+from sim import compiled, draws, kernel
+
+config = default_config(simulation={"customers": 300, "periods": 4})
+CRMModel(config, rng=int(sys.argv[1])).run()
+stats = {}
+for module in (kernel, draws, compiled):
+    for name, value in vars(module).items():
+        if isinstance(value, Dispatcher):
+            stats[f"{module.__name__}.{name}"] = {
+                "cached": value.stats.cache_path is not None,  # None: no cache=True
+                "overloads": len(value.overloads),
+                "hits": sum(value.stats.cache_hits.values()),
+                "misses": sum(value.stats.cache_misses.values()),
+            }
+print(json.dumps(stats))
+"""
+"""Runs a small default market (three firms, settled start) and prints every dispatcher's stats."""
+
+NESTED = {"sim.kernel._live_chunk", "sim.kernel._settle_chunk"}
+"""Kernels only other kernels call: their machine code is linked into the callers' cached
+code, so a process that loads the callers neither loads nor compiles them."""
+
+DRIVERS = {"sim.kernel.live_period", "sim.kernel.settle_period"}
+"""The kernels every period calls: the second run must have loaded them (not vacuous)."""
+
+
+def probe(cache: Path, seed: int) -> dict:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    env.pop("NUMBA_DISABLE_JIT", None)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(seed)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The warm run's stats and the second run's, sharing one empty cache."""
+    cache = tmp_path_factory.mktemp("numba-cache")
+    return probe(cache, seed=1), probe(cache, seed=2)
+
+
+def test_the_warm_run_compiles_into_the_empty_cache(runs):
+    warm, _ = runs
+    assert set(warm) >= DRIVERS | NESTED
+    compiled = {name for name, s in warm.items() if s["misses"]}
+    assert compiled >= DRIVERS | NESTED, "the cache was not empty: the test proves nothing"
+    uncached = sorted(name for name in compiled if not warm[name]["cached"])
+    assert not uncached, f"compiled without cache=True, so in every process: {uncached}"
+
+
+def test_a_later_process_loads_every_kernel_from_the_cache(runs):
+    warm, later = runs
+    recompiled = {name: s["misses"] for name, s in later.items() if s["misses"]}
+    assert not recompiled, f"compiled again in a process after the warm run: {recompiled}"
+    for name in sorted(name for name, s in warm.items() if s["misses"]):
+        stats = later[name]
+        if name in NESTED:
+            assert stats["overloads"] == 0, name
+        else:
+            assert stats["hits"] >= 1, f"{name}: not loaded from the cache ({stats})"
+            assert stats["hits"] == stats["overloads"], f"{name}: {stats}"
+    assert all(later[name]["hits"] for name in DRIVERS)
