@@ -28,7 +28,7 @@ import yaml
 
 from sim.config import Config
 from sim.policies import POLICIES
-from store.files import write_atomic, write_text
+from store.files import record_owned, remove_owned, write_atomic, write_text
 
 from . import money, plots, retention, winners
 from .tables import grouping_paths, mean_ci
@@ -854,13 +854,13 @@ def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
     figures = folder / "figures"
     figures.mkdir(exist_ok=True)
     written = []
-    for old in figures.glob("*.png"):
-        if old.name not in {f.name for f in doc.figures}:
-            old.unlink()
+    # figures an earlier report wrote and this one does not have; a user's files stay
+    remove_owned(figures, keep=frozenset(f.name for f in doc.figures))
     for fig in doc.figures:
         path = figures / fig.name
         write_atomic(path, lambda target, data=fig.png: target.write_bytes(data))
         written.append(path)
+    record_owned(figures, [path.name for path in written])
     write_text(folder / "report.md", doc.markdown())
     write_text(folder / "report.html", doc.html(f"crm-sim report: {results.name}"))
     return [folder / "report.md", folder / "report.html", *written]

@@ -68,6 +68,42 @@ def remove_temporary(folder: Path) -> int:
     return removed
 
 
+OWNED_MANIFEST = ".crm-sim-files"
+"""In a folder crm-sim writes files into: the names of the files it wrote there."""
+
+
+def owned_files(folder: Path) -> list[str]:
+    """The names :func:`record_owned` listed in ``folder`` (none if it never wrote there)."""
+    manifest = Path(folder) / OWNED_MANIFEST
+    if not manifest.is_file():
+        return []
+    return [name for name in manifest.read_text(encoding="utf-8").splitlines() if name]
+
+
+def record_owned(folder: Path, names: list[str]) -> None:
+    """List ``names`` (files crm-sim just wrote in ``folder``) in its manifest, atomically."""
+    write_text(Path(folder) / OWNED_MANIFEST, "".join(f"{name}\n" for name in sorted(names)))
+
+
+def remove_owned(folder: Path, keep: frozenset[str] = frozenset()) -> list[str]:
+    """Delete the files of ``folder`` that crm-sim wrote there, but those in ``keep``.
+
+    Only names listed by :func:`record_owned` are deleted, and only plain file
+    names (no path): a file a user put in the folder is never touched, even
+    if it looks like one of ours. Returns the names deleted.
+    """
+    folder = Path(folder)
+    removed = []
+    for name in owned_files(folder):
+        if name in keep or Path(name).name != name:
+            continue
+        path = folder / name
+        if path.is_file():
+            path.unlink()
+            removed.append(name)
+    return removed
+
+
 class TableAppender:
     """Writes a table run by run into one CSV or Parquet file (one run in memory at a time).
 

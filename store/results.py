@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .files import write_text
+from .files import remove_owned, write_text
 from .parts import EXTRA_PARTS, PartStore
 
 TABLE_FILES = ("runs.parquet", "timeseries.parquet", "cohorts.parquet", "policies.parquet",
@@ -124,8 +124,7 @@ def prepare(folder: Path, fingerprint: str, *, resume: bool,
         store.clear()
         for name in OUTPUT_FILES:
             (folder / name).unlink(missing_ok=True)
-        for figure in (folder / "figures").glob("*.png"):
-            figure.unlink(missing_ok=True)
+        remove_owned(folder / "figures")  # the old report's figures; a user's files stay
         export = folder / EXPORT_FOLDER  # an export of the old runs would be stale
         for name in EXPORT_FILES:
             (export / name).unlink(missing_ok=True)

@@ -193,3 +193,27 @@ def test_a_bad_policy_in_a_sweep_value_is_named(tmp_path, capsys):
     assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     assert "unknown policy 'onbording'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_report_removes_its_own_stale_figures_and_never_a_users_file(tmp_path):
+    from store.files import owned_files
+
+    out = _run(tmp_path, TINY, "owned")
+    figures = out / "figures"
+    assert set(owned_files(figures)) == FIGURES
+    mine = figures / "my_chart.png"  # a user's own file, named like a figure
+    mine.write_bytes(b"not ours")
+    notes = figures / "notes.txt"
+    notes.write_text("the user's")
+    stale = figures / "roi.png"  # a figure an earlier report wrote and this one has not
+    stale.write_bytes(b"\x89PNG old")
+    listed = sorted(FIGURES | {"roi.png"})
+    (figures / ".crm-sim-files").write_text("".join(f"{name}\n" for name in listed))
+    assert main(["report", str(out)]) == 0
+    assert not stale.exists()
+    assert mine.read_bytes() == b"not ours" and notes.read_text() == "the user's"
+    # a fresh run into the same folder clears the old report's figures, not the user's
+    path = tmp_path / "owned.yaml"
+    assert main(["run", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert mine.read_bytes() == b"not ours" and notes.read_text() == "the user's"
+    assert {p.name for p in figures.glob("*.png")} == FIGURES | {"my_chart.png"}
