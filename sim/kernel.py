@@ -60,7 +60,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 
-from . import compiled, draws, rules, stages
+from . import compiled, draws, population, rules, stages
 from .compiled import choose, lookup_table
 from .population import NO_FIRM
 from .rules import take
@@ -226,16 +226,28 @@ is_advocate = _jit(stages.is_advocate)
 is_active = _jit(stages.is_active)
 
 
-def _rules_fingerprint() -> str:
-    """Hash of the sources the kernels compile.
+FINGERPRINTED = (compiled, draws, population, rules, stages)
+"""The modules whose functions or constants the kernels compile, besides this one.
+
+Every module of the package this one imports, and every one those import
+(``tests/sim/test_kernel_fingerprint.py`` checks it): :func:`_rules_fingerprint`
+hashes their sources into the cached kernels' key. :mod:`sim.population` is
+one for :data:`sim.population.NO_FIRM`, a constant numba writes into the
+machine code.
+"""
+
+
+def _rules_fingerprint(source_of=inspect.getsource) -> str:
+    """Hash of the sources the kernels compile: those of :data:`FINGERPRINTED`.
 
     numba's cache checks only the source file of the cached function, not the
-    functions it calls; the kernels carry this hash so that editing a rule
-    (or the draws) recompiles them.
+    functions it calls or the constants it reads; the kernels carry this hash
+    so that editing a rule (or the draws) recompiles them. ``source_of``
+    gives a module's source (a test passes an edited one).
     """
     digest = hashlib.sha256()
-    for module in (compiled, draws, rules, stages):
-        digest.update(inspect.getsource(module).encode())
+    for module in FINGERPRINTED:
+        digest.update(source_of(module).encode())
     return digest.hexdigest()
 
 
