@@ -408,28 +408,13 @@ def live_chunk(start, stop, key, t, c, f, p, m, growth, sums, moved, sales_out, 
                who, look):
     """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
 
-    Block by block of :data:`BLOCK` customers, pass by pass (see the
-    module docstring). The arguments after ``increment_out`` are this
-    chunk's scratch: ``lanes`` (:func:`fold_lanes`), then the block's rows.
+    Block by block of :data:`BLOCK` customers, pass by pass: one line per
+    pass, in the order of the schedule's steps 2-5 (see the module
+    docstring). The arguments from ``lanes`` on are this chunk's scratch:
+    ``lanes`` (:func:`fold_lanes`), then the block's rows.
     """
     n_firms = sums.shape[0] - 1
-    # the firm and stage tables as the customer loops look them up fastest
-    f = FirmSlots(
-        lookup_table(f.quality, TUPLE_SLOTS), lookup_table(f.digital_quality, TUPLE_SLOTS),
-        lookup_table(f.price, TUPLE_SLOTS), lookup_table(f.adaptation, TUPLE_SLOTS),
-        lookup_table(f.relational_benefit, TUPLE_SLOTS),
-        lookup_table(f.relational_tau, TUPLE_SLOTS),
-        lookup_table(f.experience_noise, TUPLE_SLOTS),
-        lookup_table(f.trust_build, TUPLE_SLOTS),
-        lookup_table(f.switching_cost_build, TUPLE_SLOTS),
-        lookup_table(f.serve_cost, TUPLE_SLOTS), lookup_table(f.margin, TUPLE_SLOTS),
-        lookup_table(f.reputation, TUPLE_SLOTS), lookup_table(f.churn_factor, TUPLE_SLOTS),
-        lookup_table(f.wallet_share, N_STAGES), lookup_table(f.purchase_depth, N_STAGES),
-        lookup_table(f.value_weight, N_STAGES),
-        lookup_table(f.satisfaction_weight, N_STAGES), lookup_table(f.trust_weight, N_STAGES),
-        lookup_table(f.switching_cost_weight, N_STAGES),
-        lookup_table(f.advance_threshold, N_STAGES), lookup_table(f.min_stage_age, N_STAGES),
-    )
+    f = lookup_tables(f)
     # the relational growth by slot and tenure, on the stack where the loops can use it
     table = (compiled.on_stack(growth, GROWTH_CAPACITY), np.uintp(growth.shape[1]))
     lanes[:] = 0.0
@@ -438,12 +423,7 @@ def live_chunk(start, stop, key, t, c, f, p, m, growth, sums, moved, sales_out, 
         u_first, u_last = np.uintp(first), np.uintp(last)
         # policy effects by customer; without policies, the BLOCK neutral effects
         u_offset = np.uintp(0) if m.active else u_first
-        for i in range(u_first, u_last):  # the experience shocks: the ziggurat's fast path,
-            shock[i - u_first], accepted[i - u_first] = draws.normal_core(key, t, i,
-                                                                          draws.EXPERIENCE)
-        for i in range(first, last):  # then the 1% of draws that need more
-            if not accepted[i - first]:
-                shock[i - first] = draws.normal(key, t, i, draws.EXPERIENCE)
+        experience_shocks(first, last, key, t, shock, accepted)
         if growth.shape[1] > 0:
             experience(u_first, u_last, key, c, f, p, m, u_offset, shock, table)
         else:  # too large a table to build: computed (see growth_table)
@@ -451,10 +431,13 @@ def live_chunk(start, stop, key, t, c, f, p, m, growth, sums, moved, sales_out, 
         purchase_occasions(u_first, u_last, key, t, c, f, tally)
         money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, tally)
         move_on(u_first, u_last, key, t, c, f, p, new_stage, tally, searching)
-        searchers = look_around(first, last, key, t, c, f, p, n_firms, new_stage, tally,
-                                searching, who, look, shock, accepted)
-        book(first, last, t, c, f, p, m, sums, lanes, moved, sales_out, increment_out,
-             occasions_out, arrived, new_stage, tally, searchers, who, look)
+        searchers = list_searchers(first, last, c, p, new_stage, tally, searching, who, look)
+        look_around(first, key, t, c, f, p, n_firms, searchers, who, look, shock, accepted)
+        decide(first, key, t, p, searchers, who, look)
+        book(first, last, c, f, m, lanes, moved, sales_out, increment_out, occasions_out,
+             new_stage, tally)
+        defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look)
+        count_for_acquisition(first, last, c, p, lanes)
     fold_lanes(lanes, sums)
 
 
@@ -497,6 +480,47 @@ def settle_chunk(start, stop, key, t, c, reentry_rate, category_exit_rate,
 
 
 # The passes over a block of customers, inlined into live_chunk.
+
+
+@_inline
+def lookup_tables(f):
+    """The :class:`FirmSlots` ``f`` as the customer loops look its tables up fastest.
+
+    Each table through :func:`sim.compiled.lookup_table`: a row becomes a
+    tuple, an array a copy on the stack of the function it is inlined into.
+    """
+    return FirmSlots(
+        lookup_table(f.quality, TUPLE_SLOTS), lookup_table(f.digital_quality, TUPLE_SLOTS),
+        lookup_table(f.price, TUPLE_SLOTS), lookup_table(f.adaptation, TUPLE_SLOTS),
+        lookup_table(f.relational_benefit, TUPLE_SLOTS),
+        lookup_table(f.relational_tau, TUPLE_SLOTS),
+        lookup_table(f.experience_noise, TUPLE_SLOTS),
+        lookup_table(f.trust_build, TUPLE_SLOTS),
+        lookup_table(f.switching_cost_build, TUPLE_SLOTS),
+        lookup_table(f.serve_cost, TUPLE_SLOTS), lookup_table(f.margin, TUPLE_SLOTS),
+        lookup_table(f.reputation, TUPLE_SLOTS), lookup_table(f.churn_factor, TUPLE_SLOTS),
+        lookup_table(f.wallet_share, N_STAGES), lookup_table(f.purchase_depth, N_STAGES),
+        lookup_table(f.value_weight, N_STAGES),
+        lookup_table(f.satisfaction_weight, N_STAGES), lookup_table(f.trust_weight, N_STAGES),
+        lookup_table(f.switching_cost_weight, N_STAGES),
+        lookup_table(f.advance_threshold, N_STAGES), lookup_table(f.min_stage_age, N_STAGES),
+    )
+
+
+@_inline
+def experience_shocks(first, last, key, t, shock, accepted):
+    """Step 2's experience shocks of customers ``first`` to ``last``: normals, into ``shock``.
+
+    The ziggurat's fast path for every customer, as vector code
+    (:func:`sim.draws.normal_core`), then, one by one, the 1% of draws that
+    need more (:func:`sim.draws.normal`). ``accepted`` is scratch.
+    """
+    u_first, u_last = np.uintp(first), np.uintp(last)
+    for i in range(u_first, u_last):
+        shock[i - u_first], accepted[i - u_first] = draws.normal_core(key, t, i, draws.EXPERIENCE)
+    for i in range(first, last):
+        if not accepted[i - first]:
+            shock[i - first] = draws.normal(key, t, i, draws.EXPERIENCE)
 
 
 @_inline
@@ -667,17 +691,14 @@ def move_on(first, last, key, t, c, f, p, new_stage, tally, searching):
 
 
 @_inline
-def look_around(first, last, key, t, c, f, p, n_firms, new_stage, tally, searching, who,
-                look, shock, accepted):
-    """Step 5's search for customers ``first`` to ``last``: best alternative, decision.
+def list_searchers(first, last, c, p, new_stage, tally, searching, who, look):
+    """Step 5's searchers among customers ``first`` to ``last``: the list, and their state.
 
-    The searchers (``searching``) are listed in ``who`` and their state
-    copied into the rows of ``look``; then, rival by rival, every
-    searcher's draws and perceived value of the rival are computed as
-    vector code over the list, and last the chance to defect and the
-    decision. Returns the number of searchers; ``look[BEST, q]`` (rival
-    code, or ``NO_FIRM``), ``look[BEST_VALUE, q]`` and ``look[DEFECTS, q]``
-    for the ``q``-th of them.
+    Lists the customers marked in ``searching`` (by their row in the block)
+    in ``who``, without a branch, and copies the state the search reads into
+    the columns of ``look``, one per searcher, where the next passes work
+    through them as vector code. The best alternative starts as leaving the
+    market (``p.outside_value``, ``NO_FIRM``). Returns the number of searchers.
     """
     searchers = 0
     for k in range(last - first):  # the list, without a branch
@@ -695,6 +716,19 @@ def look_around(first, last, key, t, c, f, p, n_firms, new_stage, tally, searchi
         look[VALUE, q], look[TRUST, q] = c.value[i], c.trust[i]
         look[SWITCHING_COST, q] = c.switching_cost[i]
         look[BEST_VALUE, q], look[BEST, q] = p.outside_value, NO_FIRM
+    return searchers
+
+
+@_inline
+def look_around(first, key, t, c, f, p, n_firms, searchers, who, look, shock, accepted):
+    """Step 5's rivals seen: for each of the ``searchers``, the best alternative.
+
+    Rival by rival, every searcher's draws (whether it sees the rival, and
+    the experience shock of its offer) and perceived value of the rival are
+    computed as vector code over the list; ``look[BEST, q]`` (rival code, or
+    ``NO_FIRM``) and ``look[BEST_VALUE, q]`` keep the best so far.
+    ``shock`` and ``accepted`` are scratch.
+    """
     u_first, u_searchers = np.uintp(first), np.uintp(searchers)
     for j in range(n_firms):
         seen_stream, shock_stream = draws.RIVAL + 2 * j, draws.RIVAL + 2 * j + 1
@@ -729,6 +763,18 @@ def look_around(first, last, key, t, c, f, p, n_firms, new_stage, tally, searchi
             better = seen & (rival > look[BEST_VALUE, q])
             look[BEST_VALUE, q] = choose(better, rival, look[BEST_VALUE, q])
             look[BEST, q] = choose(better, j, look[BEST, q])
+
+
+@_inline
+def decide(first, key, t, p, searchers, who, look):
+    """Step 5's decision of each of the ``searchers``: ``look[DEFECTS, q]``, as vector code.
+
+    A customer who leaves the market (exits from decline) or the category
+    (``LIFE``) defects in any case; the others with the chance
+    :func:`sim.rules.defection_probability` gives the gain of the best
+    alternative over their firm's value.
+    """
+    u_first, u_searchers = np.uintp(first), np.uintp(searchers)
     for q in range(u_searchers):
         i = u_first + np.uintp(who[q])
         probability = defection_probability(
@@ -739,19 +785,17 @@ def look_around(first, last, key, t, c, f, p, n_firms, new_stage, tally, searchi
         )
         look[DEFECTS, q] = (look[LEAVING, q] != 0.0) | (look[LIFE, q] != 0.0) | (
             draws.uniform(key, t, i, draws.DEFECT) < probability)
-    return searchers
 
 
 @_inline
-def book(first, last, t, c, f, p, m, sums, lanes, moved, sales_out, increment_out,
-         occasions_out, arrived, new_stage, tally, searchers, who, look):
-    """Steps 4-5 for customers ``first`` to ``last``: book the moves, then defection.
+def book(first, last, c, f, m, lanes, moved, sales_out, increment_out, occasions_out, new_stage,
+         tally):
+    """Steps 3-4 for customers ``first`` to ``last``: their money and moves into the sums.
 
-    Adds the customers' money and moves into the per-firm ``lanes``; then
-    lets the ``searchers`` listed in ``who`` (declining customers who
-    exit, and customers who search) decide on the rivals they saw (the
-    end or restart of the relationship, added into ``sums`` in the
-    customers' order); last counts what acquisition needs.
+    Adds each customer's sales, serving cost, occasions, profit and stage
+    moves (the rows of ``tally``) into its firm's ``lanes``, under the firm
+    it starts the period with; fills the purchase log (non-empty
+    ``sales_out``) and, with policies active, ``moved``.
     """
     u_first, u_last = np.uintp(first), np.uintp(last)
     for i in range(u_first, u_last):
@@ -775,7 +819,16 @@ def book(first, last, t, c, f, p, m, sums, lanes, moved, sales_out, increment_ou
         for i in range(u_first, u_last):
             moved[i] = new_stage[i - u_first]
 
-    # 5. defection: declining customers who exit, and searchers who decide to go
+
+@_inline
+def defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look):
+    """Step 5's defections, customer by customer down the list of ``searchers``.
+
+    Each defector's relationship ends (:func:`end_relationship`, into
+    ``sums`` in the customers' order) and, if it goes to a rival, a new one
+    starts (:func:`start_relationship`); a customer who leaves the category
+    is marked in ``arrived``, for a new prospect to take its place.
+    """
     for q in range(searchers):
         if look[DEFECTS, q] == 0.0:
             continue
@@ -798,7 +851,11 @@ def book(first, last, t, c, f, p, m, sums, lanes, moved, sales_out, increment_ou
             start_relationship(c, p, i, best, take(f.reputation, best + 1), t)
             sums[best + 1, ACQUISITIONS_RIVAL] += 1.0
 
-    # what acquisition needs: customers in decline, advocates (after defection)
+
+@_inline
+def count_for_acquisition(first, last, c, p, lanes):
+    """What acquisition needs, after defection: customers in decline, and advocates, by firm."""
+    u_first, u_last = np.uintp(first), np.uintp(last)
     for i in range(u_first, u_last):
         at, stage = lane_of(c.firm[i] + 1, i, LIVE_FIELDS), c.stage[i]
         lanes[at + DECLINING] += stage == DECLINE
