@@ -14,21 +14,35 @@ are applied and the bookkeeping.
   need (customers by stage, sums of the determinants, advocates, cohorts).
 
 How it is fast: :func:`live_period` works through blocks of :data:`BLOCK`
-customers in passes (the experience shocks, :func:`experience`,
-:func:`money_and_move`, :func:`move_on`, :func:`look_around`, :func:`book`).
-All but the last are loops over customers without a branch or a call, which
-LLVM turns into vector code (8 customers at once with AVX-512): every
-customer is computed and only the active ones' results are kept
-(:func:`sim.compiled.choose`). What such a loop needs, and why: tables it
-looks up held as tuples (compares and blends) or on the stack (gathers; see
-:data:`FirmSlots` and :func:`sim.compiled.lookup_table`), unsigned indices,
-scratch arrays that arrive as arguments, no exceptions (``error_model``
-"numpy"), and exp and log written out (:mod:`sim.compiled`). The
+customers in passes, one line each in :func:`live_chunk`
+(:func:`experience_shocks`, :func:`experience`, :func:`purchase_occasions`,
+:func:`money_and_move`, :func:`move_on`, :func:`list_searchers`,
+:func:`look_around`, :func:`decide`, :func:`book`, :func:`defect`,
+:func:`count_for_acquisition`). The passes up to :func:`decide` are loops
+over customers without a branch or a call, which LLVM turns into vector
+code (8 customers at once with AVX-512): every customer is computed and only
+the active ones' results are kept (:func:`sim.compiled.choose`). What such
+a loop needs, and why: tables it looks up held as tuples (compares and
+blends) or on the stack (gathers; see :data:`FirmSlots` and
+:func:`sim.compiled.lookup_table`), unsigned indices, scratch arrays that
+arrive as arguments, no exceptions (``error_model`` "numpy"), and exp and
+log written out (:mod:`sim.compiled`). The
 relational growth, a function of the firm and the tenure only, is looked
 up in a table the rule fills once a period (:func:`growth_table`) rather
 than computed for every customer (an exp and a division). Only the
 per-firm sums, the rare second tries of a normal draw and the ends and
 restarts of relationships run customer by customer.
+
+How it is built, top-down: the four cached kernels (:func:`live_period`,
+:func:`settle_period`, :func:`start_relationships`, :func:`growth_table`),
+the only functions compiled with ``cache=True``; the chunk functions
+(:func:`live_chunk`, :func:`settle_chunk`), compiled into the drivers'
+cached code, with no cache of their own; then the passes and the helpers
+they share, small functions compiled with ``inline="always"``: their code
+is copied into the chunk function before it is compiled, so LLVM sees one
+body, as if it were written out. numba's cache checks only this file; the
+cached kernels carry :func:`_rules_fingerprint` of the modules they compile
+from (:data:`FINGERPRINTED`), so that editing a rule recompiles them.
 
 Randomness: draws are counter-based (:mod:`sim.draws`), a function of the
 model's key, the period, the customer and the purpose; nothing depends on the
