@@ -14,21 +14,35 @@ are applied and the bookkeeping.
   need (customers by stage, sums of the determinants, advocates, cohorts).
 
 How it is fast: :func:`live_period` works through blocks of :data:`BLOCK`
-customers in passes (the experience shocks, :func:`experience`,
-:func:`money_and_move`, :func:`move_on`, :func:`look_around`, :func:`book`).
-All but the last are loops over customers without a branch or a call, which
-LLVM turns into vector code (8 customers at once with AVX-512): every
-customer is computed and only the active ones' results are kept
-(:func:`sim.compiled.choose`). What such a loop needs, and why: tables it
-looks up held as tuples (compares and blends) or on the stack (gathers; see
-:data:`FirmSlots` and :func:`sim.compiled.lookup_table`), unsigned indices,
-scratch arrays that arrive as arguments, no exceptions (``error_model``
-"numpy"), and exp and log written out (:mod:`sim.compiled`). The
+customers in passes, one line each in :func:`live_chunk`
+(:func:`experience_shocks`, :func:`experience`, :func:`purchase_occasions`,
+:func:`money_and_move`, :func:`move_on`, :func:`list_searchers`,
+:func:`look_around`, :func:`decide`, :func:`book`, :func:`defect`,
+:func:`count_for_acquisition`). The passes up to :func:`decide` are loops
+over customers without a branch or a call, which LLVM turns into vector
+code (8 customers at once with AVX-512): every customer is computed and only
+the active ones' results are kept (:func:`sim.compiled.choose`). What such
+a loop needs, and why: tables it looks up held as tuples (compares and
+blends) or on the stack (gathers; see :data:`FirmSlots` and
+:func:`sim.compiled.lookup_table`), unsigned indices, scratch arrays that
+arrive as arguments, no exceptions (``error_model`` "numpy"), and exp and
+log written out (:mod:`sim.compiled`). The
 relational growth, a function of the firm and the tenure only, is looked
 up in a table the rule fills once a period (:func:`growth_table`) rather
 than computed for every customer (an exp and a division). Only the
 per-firm sums, the rare second tries of a normal draw and the ends and
 restarts of relationships run customer by customer.
+
+How it is built, top-down: the four cached kernels (:func:`live_period`,
+:func:`settle_period`, :func:`start_relationships`, :func:`growth_table`),
+the only functions compiled with ``cache=True``; the chunk functions
+(:func:`live_chunk`, :func:`settle_chunk`), compiled into the drivers'
+cached code, with no cache of their own; then the passes and the helpers
+they share, small functions compiled with ``inline="always"``: their code
+is copied into the chunk function before it is compiled, so LLVM sees one
+body, as if it were written out. numba's cache checks only this file; the
+cached kernels carry :func:`_rules_fingerprint` of the modules they compile
+from (:data:`FINGERPRINTED`), so that editing a rule recompiles them.
 
 Randomness: draws are counter-based (:mod:`sim.draws`), a function of the
 model's key, the period, the customer and the purpose; nothing depends on the
@@ -60,7 +74,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 
-from . import compiled, draws, rules, stages
+from . import compiled, draws, population, rules, stages
 from .compiled import choose, lookup_table
 from .population import NO_FIRM
 from .rules import take
@@ -197,46 +211,674 @@ Modifiers = namedtuple("Modifiers", [
 """The period's policy :class:`sim.policies.Effects` (``active`` False: the arrays are empty)."""
 
 # inlined: one function for LLVM to optimize; division by zero gives inf (no check to branch on)
-_jit = numba.njit(nogil=True, error_model="numpy", inline="always")
-perceived_value = _jit(rules.perceived_value)
-relational_growth = _jit(rules.relational_growth)
-rival_adaptation = _jit(rules.rival_adaptation)
-satisfaction_target = _jit(rules.satisfaction_target)
-update_satisfaction = _jit(rules.update_satisfaction)
-update_expectation = _jit(rules.update_expectation)
-update_trust = _jit(rules.update_trust)
-update_switching_cost = _jit(rules.update_switching_cost)
-offer_fit = _jit(rules.offer_fit)
-taste = _jit(rules.taste)
-occasion_rate = _jit(rules.occasion_rate)
-occasions = _jit(rules.occasions)
-revenue = _jit(rules.revenue)
-margin = _jit(rules.margin)
-search_chance = _jit(rules.search_chance)
-switching_cost_build = _jit(rules.switching_cost_build)
-initial_trust = _jit(rules.initial_trust)
-goes_to_rival = _jit(rules.goes_to_rival)
-satisfaction_utility = _jit(rules.satisfaction_utility)
-loyalty_drive = _jit(rules.loyalty_drive)
-defection_probability = _jit(rules.defection_probability)
-transition_probabilities = _jit(stages.transition_probabilities)
-next_stage = _jit(stages.next_stage)
-trajectory_type = _jit(stages.trajectory_type)
-is_advocate = _jit(stages.is_advocate)
-is_active = _jit(stages.is_active)
+_inline = numba.njit(nogil=True, error_model="numpy", inline="always")
+perceived_value = _inline(rules.perceived_value)
+relational_growth = _inline(rules.relational_growth)
+rival_adaptation = _inline(rules.rival_adaptation)
+satisfaction_target = _inline(rules.satisfaction_target)
+update_satisfaction = _inline(rules.update_satisfaction)
+update_expectation = _inline(rules.update_expectation)
+update_trust = _inline(rules.update_trust)
+update_switching_cost = _inline(rules.update_switching_cost)
+offer_fit = _inline(rules.offer_fit)
+taste = _inline(rules.taste)
+occasion_rate = _inline(rules.occasion_rate)
+occasions = _inline(rules.occasions)
+revenue = _inline(rules.revenue)
+margin = _inline(rules.margin)
+search_chance = _inline(rules.search_chance)
+switching_cost_build = _inline(rules.switching_cost_build)
+initial_trust = _inline(rules.initial_trust)
+goes_to_rival = _inline(rules.goes_to_rival)
+satisfaction_utility = _inline(rules.satisfaction_utility)
+loyalty_drive = _inline(rules.loyalty_drive)
+defection_probability = _inline(rules.defection_probability)
+transition_probabilities = _inline(stages.transition_probabilities)
+next_stage = _inline(stages.next_stage)
+trajectory_type = _inline(stages.trajectory_type)
+is_advocate = _inline(stages.is_advocate)
+is_active = _inline(stages.is_active)
 
 
-def _rules_fingerprint() -> str:
-    """Hash of the sources the kernels compile.
+FINGERPRINTED = (compiled, draws, population, rules, stages)
+"""The modules whose functions or constants the kernels compile, besides this one.
+
+Every module of the package this one imports, and every one those import
+(``tests/sim/test_kernel_fingerprint.py`` checks it): :func:`_rules_fingerprint`
+hashes their sources into the cached kernels' key. :mod:`sim.population` is
+one for :data:`sim.population.NO_FIRM`, a constant numba writes into the
+machine code.
+"""
+
+
+def _rules_fingerprint(source_of=inspect.getsource) -> str:
+    """Hash of the sources the kernels compile: those of :data:`FINGERPRINTED`.
 
     numba's cache checks only the source file of the cached function, not the
-    functions it calls; the kernels carry this hash so that editing a rule
-    (or the draws) recompiles them.
+    functions it calls or the constants it reads; the kernels carry this hash
+    so that editing a rule (or the draws) recompiles them. ``source_of``
+    gives a module's source (a test passes an edited one).
     """
     digest = hashlib.sha256()
-    for module in (compiled, draws, rules, stages):
-        digest.update(inspect.getsource(module).encode())
+    for module in FINGERPRINTED:
+        digest.update(source_of(module).encode())
     return digest.hexdigest()
+
+
+# The kernels called from Python, compiled with cache=True. Each is made by a
+# function of the fingerprint, so that the fingerprint is a closure value, which
+# numba hashes into the cache key (module globals it does not hash). What they
+# call is module globals, not closure cells: a compiled function in a closure
+# cell hashes differently in every process, so the kernel would never be found
+# in the cache again (tests/sim/test_kernel_cache.py).
+
+
+def _live_period(fingerprint: str):
+    """:func:`live_period`, its machine code cached under ``fingerprint``."""
+
+    @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
+    def live_period(key, t, customers, firms, parameters, modifiers, growth, sums, moved,
+                    sales_out, increment_out, occasions_out, arrived):
+        """Experience, money, stage move and defection of every active customer in period ``t``.
+
+        Updates ``customers`` in place and writes each chunk's per-firm sums
+        into ``sums[chunk, slot, field]`` (the ``LIVE_FIELDS`` columns). With
+        policies active (``modifiers.active``), ``moved`` receives each active
+        customer's stage after its move and before defection; with a purchase
+        log (non-empty ``sales_out``), ``sales_out``, ``increment_out`` and
+        ``occasions_out`` its sales, CLV increment and purchase occasions.
+        ``arrived`` marks the customers who left the category (to be replaced
+        by new prospects). ``growth`` is :func:`growth_table` of the period.
+        """
+        assert fingerprint  # ties the cached machine code to the rule sources
+        n = customers.stage.size
+        sums[:] = 0.0
+        # each chunk's work space (the compiler vectorizes loops over argument arrays only)
+        chunks = sums.shape[0]
+        shocks, accepted = np.empty((chunks, BLOCK)), np.empty((chunks, BLOCK), dtype=np.bool_)
+        new_stage = np.empty((chunks, BLOCK), dtype=customers.stage.dtype)
+        tally = np.empty((chunks, TALLY_ROWS, BLOCK))
+        searching = np.empty((chunks, BLOCK), dtype=np.bool_)
+        who, look = np.empty((chunks, BLOCK), dtype=np.intp), np.empty((chunks, LOOK_ROWS, BLOCK))
+        lanes = np.empty((chunks, sums.shape[1] * LANES * sums.shape[2]))
+        for chunk in numba.prange(chunks):
+            live_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers, firms,
+                       parameters, modifiers, growth, sums[chunk], moved, sales_out,
+                       increment_out, occasions_out, arrived, lanes[chunk], shocks[chunk],
+                       accepted[chunk], new_stage[chunk], tally[chunk], searching[chunk],
+                       who[chunk], look[chunk])
+
+    return live_period
+
+
+def _settle_period(fingerprint: str):
+    """:func:`settle_period`, its machine code cached under ``fingerprint``."""
+
+    @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
+    def settle_period(key, t, customers, reentry_rate, category_exit_rate, personalization_weight,
+                      satisfied_threshold, cohort_of, arrived, sums, cohorts):
+        """Life exits and re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``) and cohorts.
+
+        ``cohort_of[period]`` is the cohort of the customers acquired in
+        ``period``. Customers out of a relationship leave the category at
+        ``category_exit_rate``; they and those marked in ``arrived`` by
+        :func:`live_period` become prospects here (and stay marked, for the
+        model to give them a new identity and traits).
+        """
+        assert fingerprint
+        n = customers.stage.size
+        sums[:] = 0.0
+        cohorts[:] = 0
+        lanes = np.empty((sums.shape[0], sums.shape[1] * LANES * sums.shape[2]))
+        for chunk in numba.prange(sums.shape[0]):
+            settle_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers,
+                         reentry_rate, category_exit_rate, personalization_weight,
+                         satisfied_threshold, cohort_of, arrived, sums[chunk], cohorts[chunk],
+                         lanes[chunk])
+
+    return settle_period
+
+
+def _start_relationships(fingerprint: str):
+    """:func:`start_relationships`, its machine code cached under ``fingerprint``."""
+
+    @numba.njit(nogil=True, error_model="numpy", cache=True)
+    def start_relationships(c, p, idx, firms, reputation, t):
+        """Make customers ``idx`` new customers of ``firms`` (acquisition, win-back).
+
+        ``reputation`` is indexed by slot (``firm + 1``).
+        """
+        assert fingerprint
+        for k in range(idx.size):
+            start_relationship(c, p, idx[k], firms[k], reputation[firms[k] + 1], t)
+
+    return start_relationships
+
+
+def _growth_table(fingerprint: str):
+    """:func:`growth_table`, its machine code cached under ``fingerprint``."""
+
+    @numba.njit(nogil=True, error_model="numpy", cache=True)
+    def growth_table(relational_tau, t):
+        """:func:`sim.rules.relational_growth` by slot and tenure, up to tenure ``t``.
+
+        ``growth[slot, tenure]`` for every tenure a customer can have in the
+        period (``t`` is the longest: the period, plus the longest tenure at
+        the start, :meth:`sim.population.Population.settle`), or up to the
+        first at which every slot's growth is exactly 1 (``exp(-tenure /
+        tau)`` below ``2 ** -55``), where larger tenures are looked up. It is
+        the same compiled rule on the same (int16 tenure, float32
+        ``relational_tau`` by slot) arguments, so the kernel's values are the
+        rule's to the last bit, without an exp and a division per customer.
+        A table of more than
+        :data:`GROWTH_CAPACITY` entries is left empty (no columns): the kernel
+        then computes the growth.
+        """
+        assert fingerprint
+        saturated = 1.0
+        for tau in relational_tau:
+            saturated = max(saturated, np.ceil(55.0 * np.log(2.0) * tau) + 1.0)
+        length = np.intp(min(float(t + 2), saturated + 1.0))
+        if relational_tau.size * length > GROWTH_CAPACITY:
+            length = 0
+        growth = np.empty((relational_tau.size, length))
+        for slot in range(relational_tau.size):
+            for tenure in range(length):
+                growth[slot, tenure] = relational_growth(np.int16(tenure), relational_tau[slot])
+        return growth
+
+    return growth_table
+
+
+_FINGERPRINT = _rules_fingerprint()
+live_period = _live_period(_FINGERPRINT)
+settle_period = _settle_period(_FINGERPRINT)
+start_relationships = _start_relationships(_FINGERPRINT)
+growth_table = _growth_table(_FINGERPRINT)
+
+
+def set_threads(threads: int) -> None:
+    """Run the kernels on ``threads`` threads from the calling thread on (at least 1).
+
+    Results do not depend on it. A sweep runs many models at once, one per
+    worker process or thread; each then sets its share of the cores, so that
+    workers x threads does not exceed them (numba's setting is per thread).
+    """
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+
+
+def chunks(customers: int) -> int:
+    """Number of chunks (rows of partial per-firm sums) for ``customers`` customers."""
+    return max(1, -(-customers // CHUNK))
+
+
+# One chunk of customers: what the drivers run on each thread. Not cached on their
+# own: their machine code is part of the drivers' cached code.
+
+
+@numba.njit(nogil=True, error_model="numpy")
+def live_chunk(start, stop, key, t, c, f, p, m, growth, sums, moved, sales_out, increment_out,
+               occasions_out, arrived, lanes, shock, accepted, new_stage, tally, searching,
+               who, look):
+    """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
+
+    Block by block of :data:`BLOCK` customers, pass by pass: one line per
+    pass, in the order of the schedule's steps 2-5 (see the module
+    docstring). The arguments from ``lanes`` on are this chunk's scratch:
+    ``lanes`` (:func:`fold_lanes`), then the block's rows.
+    """
+    n_firms = sums.shape[0] - 1
+    f = lookup_tables(f)
+    # the relational growth by slot and tenure, on the stack where the loops can use it
+    table = (compiled.on_stack(growth, GROWTH_CAPACITY), np.uintp(growth.shape[1]))
+    lanes[:] = 0.0
+    for first in range(start, stop, BLOCK):
+        last = min(first + BLOCK, stop)
+        u_first, u_last = np.uintp(first), np.uintp(last)
+        # policy effects by customer; without policies, the BLOCK neutral effects
+        u_offset = np.uintp(0) if m.active else u_first
+        experience_shocks(first, last, key, t, shock, accepted)
+        if growth.shape[1] > 0:
+            experience(u_first, u_last, key, c, f, p, m, u_offset, shock, table)
+        else:  # too large a table to build: computed (see growth_table)
+            experience(u_first, u_last, key, c, f, p, m, u_offset, shock, None)
+        purchase_occasions(u_first, u_last, key, t, c, f, tally)
+        money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, tally)
+        move_on(u_first, u_last, key, t, c, f, p, new_stage, tally, searching)
+        searchers = list_searchers(first, last, c, p, new_stage, tally, searching, who, look)
+        look_around(first, key, t, c, f, p, n_firms, searchers, who, look, shock, accepted)
+        decide(first, key, t, p, searchers, who, look)
+        book(first, last, c, f, m, lanes, moved, sales_out, increment_out, occasions_out,
+             new_stage, tally)
+        defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look)
+        count_for_acquisition(first, last, c, p, lanes)
+    fold_lanes(lanes, sums)
+
+
+@numba.njit(nogil=True, error_model="numpy")
+def settle_chunk(start, stop, key, t, c, reentry_rate, category_exit_rate,
+                 personalization_weight, satisfied_threshold, cohort_of, arrived, sums,
+                 cohorts, lanes):
+    """:func:`settle_period` for customers ``start`` to ``stop`` (``lanes``: scratch)."""
+    lanes[:] = 0.0
+    for i in range(np.uintp(start), np.uintp(stop)):  # unsigned: no wraparound checks
+        stage = c.stage[i]
+        # one life-exit chance a period: those whose relationship ended now had theirs
+        if (not arrived[i] and not is_active(stage) and c.left_period[i] != t
+                and category_exit_rate > 0.0):
+            arrived[i] = draws.uniform(key, t, i, draws.LIFE_OUTSIDE) < category_exit_rate
+        if arrived[i]:  # left the category; a new prospect takes the place
+            stage = PROSPECT
+            c.stage[i] = stage
+            sums[0, ARRIVALS] += 1.0
+        elif stage == EXITED and reentry_rate > 0.0 and (
+                draws.uniform(key, t, i, draws.REENTRY) < reentry_rate):
+            stage = PROSPECT
+            c.stage[i] = stage
+            sums[0, REENTRIES] += 1.0
+        slot = c.firm[i] + 1
+        at = lane_of(slot, i, SETTLE_FIELDS)
+        lanes[at + stage] += 1.0
+        if slot == 0:
+            continue
+        lanes[at + SUM_VALUE] += c.value[i]
+        lanes[at + SUM_EXPECTATION] += c.expectation[i]
+        lanes[at + SUM_SATISFACTION] += c.satisfaction[i]
+        lanes[at + SUM_TRUST] += c.trust[i]
+        lanes[at + SUM_SWITCHING_COST] += c.switching_cost[i]
+        lanes[at + SUM_MISFIT] += np.float32(personalization_weight * c.need_distance[i]
+                                             * c.personalization_need[i])
+        lanes[at + ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
+        cohorts[np.uintp(slot - 1), cohort_of[np.uintp(c.acquired_period[i])]] += 1
+    fold_lanes(lanes, sums)
+
+
+# The passes over a block of customers, inlined into live_chunk.
+
+
+@_inline
+def lookup_tables(f):
+    """The :class:`FirmSlots` ``f`` as the customer loops look its tables up fastest.
+
+    Each table through :func:`sim.compiled.lookup_table`: a row becomes a
+    tuple, an array a copy on the stack of the function it is inlined into.
+    """
+    return FirmSlots(
+        lookup_table(f.quality, TUPLE_SLOTS), lookup_table(f.digital_quality, TUPLE_SLOTS),
+        lookup_table(f.price, TUPLE_SLOTS), lookup_table(f.adaptation, TUPLE_SLOTS),
+        lookup_table(f.relational_benefit, TUPLE_SLOTS),
+        lookup_table(f.relational_tau, TUPLE_SLOTS),
+        lookup_table(f.experience_noise, TUPLE_SLOTS),
+        lookup_table(f.trust_build, TUPLE_SLOTS),
+        lookup_table(f.switching_cost_build, TUPLE_SLOTS),
+        lookup_table(f.serve_cost, TUPLE_SLOTS), lookup_table(f.margin, TUPLE_SLOTS),
+        lookup_table(f.reputation, TUPLE_SLOTS), lookup_table(f.churn_factor, TUPLE_SLOTS),
+        lookup_table(f.wallet_share, N_STAGES), lookup_table(f.purchase_depth, N_STAGES),
+        lookup_table(f.value_weight, N_STAGES),
+        lookup_table(f.satisfaction_weight, N_STAGES), lookup_table(f.trust_weight, N_STAGES),
+        lookup_table(f.switching_cost_weight, N_STAGES),
+        lookup_table(f.advance_threshold, N_STAGES), lookup_table(f.min_stage_age, N_STAGES),
+    )
+
+
+@_inline
+def experience_shocks(first, last, key, t, shock, accepted):
+    """Step 2's experience shocks of customers ``first`` to ``last``: normals, into ``shock``.
+
+    The ziggurat's fast path for every customer, as vector code
+    (:func:`sim.draws.normal_core`), then, one by one, the 1% of draws that
+    need more (:func:`sim.draws.normal`). ``accepted`` is scratch.
+    """
+    u_first, u_last = np.uintp(first), np.uintp(last)
+    for i in range(u_first, u_last):
+        shock[i - u_first], accepted[i - u_first] = draws.normal_core(key, t, i, draws.EXPERIENCE)
+    for i in range(first, last):
+        if not accepted[i - first]:
+            shock[i - first] = draws.normal(key, t, i, draws.EXPERIENCE)
+
+
+@_inline
+def experience(first, last, key, c, f, p, m, offset, shock, growth):
+    """Step 2 for customers ``first`` to ``last``: value, satisfaction and the rest.
+
+    Runs over every customer and keeps the new state of the active ones
+    only, without branching on who is active, so that the compiler can
+    work on several customers at once (the indices are unsigned: no
+    negative-index wraparound to get in its way). ``m``'s arrays are read
+    at ``i - offset``; ``growth`` is the relational growth table, or None
+    (:func:`growth_at`).
+    """
+    for k in range(last - first):  # k: the customer's row in the block's scratch arrays
+        i = first + k
+        stage = c.stage[i]
+        active = is_active(stage)
+        slot = c.firm[i] + 1
+        noise = take(f.experience_noise, slot) * shock[k]
+        adaptation = take(f.adaptation, slot)
+        fit = offer_fit(p.fit_spread, adaptation,
+                        taste(draws.taste_uniform(key, c.identity[i], slot - 1)))
+        value = perceived_value(
+            quality=take(f.quality, slot), digital_quality=take(f.digital_quality, slot),
+            digital_weight=p.digital_weight, need_distance=c.need_distance[i],
+            personalization_need=c.personalization_need[i],
+            personalization_weight=p.personalization_weight,
+            adaptation=adaptation, price=take(f.price, slot),
+            price_sensitivity=c.price_sensitivity[i], price_weight=p.price_weight,
+            relational_benefit=take(f.relational_benefit, slot),
+            growth=growth_at(growth, c.tenure[i], take(f.relational_tau, slot), slot),
+            involvement=c.involvement[i], shock=noise,
+        )
+        value += fit + m.value_bonus[i - offset]
+        build = switching_cost_build(take(f.switching_cost_build, slot), c.involvement[i],
+                                     m.switching_cost_bonus[i - offset])
+        drift = p.expectation_drift + m.expectation_push[i - offset]
+        expectation = c.expectation[i]
+        target = satisfaction_target(value, expectation,
+                                     at_confirmation=p.satisfaction_at_confirmation,
+                                     sensitivity=p.satisfaction_sensitivity)
+        satisfaction = update_satisfaction(c.satisfaction[i], target,
+                                           rate=p.satisfaction_rate)
+        expectation = update_expectation(expectation, value, c.expectation_norm[i],
+                                         adapt_up=p.expectation_adapt_rate,
+                                         adapt_down=p.expectation_adapt_down_rate,
+                                         anchor=p.expectation_anchor, drift=drift)
+        # trust reads the stored (float32) satisfaction, as a new period would
+        satisfaction = np.float32(satisfaction)
+        trust = update_trust(c.trust[i], satisfaction, take(f.reputation, slot),
+                             build_rate=take(f.trust_build, slot),
+                             break_rate=p.trust_break_rate,
+                             reputation_weight=p.reputation_weight)
+        switching_cost = update_switching_cost(
+            c.switching_cost[i], build_rate=build, floor=p.switching_cost_floor,
+            decay=p.switching_cost_decay)
+        c.satisfaction[i] = choose(active, satisfaction, c.satisfaction[i])
+        c.expectation[i] = choose(active, expectation, c.expectation[i])
+        c.trust[i] = choose(active, trust, c.trust[i])
+        c.switching_cost[i] = choose(active, switching_cost, c.switching_cost[i])
+        c.value[i] = choose(active, value, c.value[i])
+
+
+@_inline
+def purchase_occasions(first, last, key, t, c, f, tally):
+    """Step 3's purchase occasions of customers ``first`` to ``last``, into ``tally``.
+
+    A pass of its own, ahead of the money pass: the Poisson inversion
+    (:func:`sim.rules.occasions`) has a loop of its own.
+    """
+    for k in range(last - first):
+        i = first + k
+        rate = occasion_rate(c.purchase_rate[i], take(f.purchase_depth, c.stage[i]))
+        tally[ROW_OCCASIONS, k] = occasions(draws.uniform(key, t, i, draws.OCCASIONS), rate)
+
+
+@_inline
+def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, tally):
+    """Steps 3-4 for customers ``first`` to ``last``: purchases, CLV, and the stage move.
+
+    Like :func:`experience`, computed for every customer and kept for the
+    active ones; the new stages go to ``new_stage`` and each customer's
+    sales, referral benefit, profit and CLV increment to the rows of
+    ``tally`` (for the per-firm sums, which :func:`book` adds up).
+    """
+    for k in range(last - first):
+        i = first + k
+        stage = c.stage[i]
+        active = is_active(stage)
+        slot = c.firm[i] + 1
+        value, satisfaction = c.value[i], c.satisfaction[i]
+        trust, switching_cost = c.trust[i], c.switching_cost[i]
+
+        # 3. money: purchase occasions, then what they are worth
+        price = take(f.price, slot) * m.price_multiplier[i - offset]
+        wallet = take(f.wallet_share, stage) * m.wallet_multiplier[i - offset]
+        bought = tally[ROW_OCCASIONS, k]  # from purchase_occasions
+        sales = np.float32(revenue(bought, c.spend[i], price, wallet))
+        profit = margin(sales, take(f.margin, slot), take(f.serve_cost, slot))
+        spent = np.float64(m.cost[i - offset])  # policy spending, in double precision
+        increment = np.float32((profit - spent) * p.discount)
+        bought = choose(active, bought, 0.0)
+        sales = choose(active, sales, np.float32(0.0))
+        increment = choose(active, increment, np.float32(0.0))
+        c.revenue_to_date[i] += sales
+        c.clv[i] += increment
+        # the inactive are booked under slot 0, which no firm reads
+        tally[ROW_SALES, k], tally[ROW_INCREMENT, k] = sales, increment
+        tally[ROW_OCCASIONS, k], tally[ROW_PROFIT, k] = bought, profit
+
+        # 4. stage move
+        utility = satisfaction_utility(satisfaction, convexity=p.satisfaction_convexity)
+        weights = (take(f.value_weight, stage), take(f.satisfaction_weight, stage),
+                   take(f.trust_weight, stage), take(f.switching_cost_weight, stage))
+        loyalty = loyalty_drive(value, utility, trust, switching_cost, weights)
+        p_up, p_down, p_recover, p_exit = transition_probabilities(
+            stage, c.stage_age[i], loyalty, switching_cost,
+            advance_threshold=f.advance_threshold, decline_threshold=p.decline_threshold,
+            recovery_threshold=p.recovery_threshold, steepness=p.steepness,
+            advance_rate=p.advance_rate, decline_rate=p.decline_rate,
+            recovery_rate=p.recovery_rate + m.recovery_bonus[i - offset],
+            min_stage_age=f.min_stage_age, exit_rate=p.exit_rate * take(f.churn_factor, slot),
+            repair_window=p.repair_window, switching_cost_buffer=p.switching_cost_buffer,
+            overdue_exit_multiplier=p.overdue_exit_multiplier,
+        )
+        new = next_stage(stage, c.stage_before_decline[i],
+                         draws.uniform(key, t, i, draws.STAGE), p_up, p_down, p_recover,
+                         p_exit)
+        new_stage[k] = choose(active, new, stage)
+
+
+@_inline
+def move_on(first, last, key, t, c, f, p, new_stage, tally, searching):
+    """The rest of steps 4-5 for customers ``first`` to ``last``, as vector code.
+
+    Carries out the stage moves in ``new_stage`` (ages, tenure, deepest
+    stage; customers who leave keep their stage until :func:`book` knows
+    where they go), tallies them in the rows of ``tally``, and marks in
+    ``searching`` the customers who look at the alternatives.
+    """
+    for k in range(last - first):
+        i = first + k
+        stage = c.stage[i]
+        active = is_active(stage)
+        new = new_stage[k]
+        in_decline, not_in_decline = stage == DECLINE, stage != DECLINE
+        declines = not_in_decline & (new == DECLINE)
+        tally[ROW_ADVANCED, k] = not_in_decline & (new != DECLINE) & (new == stage + 1)
+        tally[ROW_DECLINED, k] = declines
+        tally[ROW_RECOVERED, k] = in_decline & (new < DECLINE)
+        c.stage_before_decline[i] = choose(declines, stage, c.stage_before_decline[i])
+        c.stage_age[i] = choose(active & (new != stage), 0, c.stage_age[i] + active)
+        c.tenure[i] += active
+        c.stability_periods[i] += new == STABILITY  # unchanged stages of the inactive are not
+        deeper = active & (new <= STABILITY) & (new > c.deepest_stage[i])
+        c.deepest_stage[i] = choose(deeper, new, c.deepest_stage[i])
+        leaving = new == EXITED  # carried out in book, where the customer goes is decided
+        c.stage[i] = choose(leaving, stage, new)
+        # leaving the category for life reasons (moving, life changes): not a choice
+        life = active & (draws.uniform(key, t, i, draws.LIFE) < p.category_exit_rate)
+        tally[ROW_LIFE, k] = life
+
+        # 5. whether the customer looks at the alternatives: those who leave, and searchers
+        search = search_chance(p.search_probability * take(f.churn_factor, c.firm[i] + 1),
+                               c.churn_propensity[i])
+        searching[k] = active & (leaving | life
+                                 | (draws.uniform(key, t, i, draws.SEARCH) < search))
+
+
+@_inline
+def list_searchers(first, last, c, p, new_stage, tally, searching, who, look):
+    """Step 5's searchers among customers ``first`` to ``last``: the list, and their state.
+
+    Lists the customers marked in ``searching`` (by their row in the block)
+    in ``who``, without a branch, and copies the state the search reads into
+    the columns of ``look``, one per searcher, where the next passes work
+    through them as vector code. The best alternative starts as leaving the
+    market (``p.outside_value``, ``NO_FIRM``). Returns the number of searchers.
+    """
+    searchers = 0
+    for k in range(last - first):  # the list, without a branch
+        who[searchers] = k
+        searchers += searching[k]
+    for q in range(searchers):
+        i = first + who[q]
+        look[NEED_DISTANCE, q] = c.need_distance[i]
+        look[PERSONALIZATION_NEED, q] = c.personalization_need[i]
+        look[PRICE_SENSITIVITY, q] = c.price_sensitivity[i]
+        look[INVOLVEMENT, q] = c.involvement[i]
+        look[SLOT, q] = c.firm[i] + 1
+        look[LEAVING, q] = new_stage[who[q]] == EXITED
+        look[LIFE, q] = tally[ROW_LIFE, who[q]]
+        look[VALUE, q], look[TRUST, q] = c.value[i], c.trust[i]
+        look[SWITCHING_COST, q] = c.switching_cost[i]
+        look[BEST_VALUE, q], look[BEST, q] = p.outside_value, NO_FIRM
+    return searchers
+
+
+@_inline
+def look_around(first, key, t, c, f, p, n_firms, searchers, who, look, shock, accepted):
+    """Step 5's rivals seen: for each of the ``searchers``, the best alternative.
+
+    Rival by rival, every searcher's draws (whether it sees the rival, and
+    the experience shock of its offer) and perceived value of the rival are
+    computed as vector code over the list; ``look[BEST, q]`` (rival code, or
+    ``NO_FIRM``) and ``look[BEST_VALUE, q]`` keep the best so far.
+    ``shock`` and ``accepted`` are scratch.
+    """
+    u_first, u_searchers = np.uintp(first), np.uintp(searchers)
+    for j in range(n_firms):
+        seen_stream, shock_stream = draws.RIVAL + 2 * j, draws.RIVAL + 2 * j + 1
+        for q in range(u_searchers):
+            shock[q], accepted[q] = draws.normal_core(key, t, u_first + np.uintp(who[q]),
+                                                      shock_stream)
+        for q in range(searchers):  # the 1% of draws that need more
+            if not accepted[q]:
+                shock[q] = draws.normal(key, t, first + who[q], shock_stream)
+        for q in range(u_searchers):
+            i = u_first + np.uintp(who[q])
+            slot = np.intp(look[SLOT, q])
+            seen = (j != slot - 1) & (draws.uniform(key, t, i, seen_stream)
+                                      < p.rival_visibility)
+            adaptation = rival_adaptation(take(f.adaptation, j + 1), take(f.adaptation, slot),
+                                          p.imitation)
+            fit = offer_fit(p.fit_spread, adaptation,
+                            taste(draws.taste_uniform(key, c.identity[i], j)))
+            rival = fit + perceived_value(
+                quality=take(f.quality, j + 1), digital_quality=take(f.digital_quality, j + 1),
+                digital_weight=p.digital_weight, need_distance=look[NEED_DISTANCE, q],
+                personalization_need=look[PERSONALIZATION_NEED, q],
+                personalization_weight=p.personalization_weight,
+                adaptation=adaptation, price=take(f.price, j + 1),
+                price_sensitivity=look[PRICE_SENSITIVITY, q],
+                price_weight=p.price_weight,
+                relational_benefit=take(f.relational_benefit, j + 1),
+                growth=relational_growth(0, take(f.relational_tau, j + 1)),
+                involvement=look[INVOLVEMENT, q],
+                shock=take(f.experience_noise, j + 1) * shock[q],
+            )
+            better = seen & (rival > look[BEST_VALUE, q])
+            look[BEST_VALUE, q] = choose(better, rival, look[BEST_VALUE, q])
+            look[BEST, q] = choose(better, j, look[BEST, q])
+
+
+@_inline
+def decide(first, key, t, p, searchers, who, look):
+    """Step 5's decision of each of the ``searchers``: ``look[DEFECTS, q]``, as vector code.
+
+    A customer who leaves the market (exits from decline) or the category
+    (``LIFE``) defects in any case; the others with the chance
+    :func:`sim.rules.defection_probability` gives the gain of the best
+    alternative over their firm's value.
+    """
+    u_first, u_searchers = np.uintp(first), np.uintp(searchers)
+    for q in range(u_searchers):
+        i = u_first + np.uintp(who[q])
+        probability = defection_probability(
+            look[BEST_VALUE, q] - look[VALUE, q], look[SWITCHING_COST, q], look[TRUST, q],
+            search_probability=1.0, hurdle=p.defection_hurdle,
+            switching_cost_weight=p.defection_switching_cost_weight,
+            trust_weight=p.defection_trust_weight, temperature=p.defection_temperature,
+        )
+        look[DEFECTS, q] = (look[LEAVING, q] != 0.0) | (look[LIFE, q] != 0.0) | (
+            draws.uniform(key, t, i, draws.DEFECT) < probability)
+
+
+@_inline
+def book(first, last, c, f, m, lanes, moved, sales_out, increment_out, occasions_out, new_stage,
+         tally):
+    """Steps 3-4 for customers ``first`` to ``last``: their money and moves into the sums.
+
+    Adds each customer's sales, serving cost, occasions, profit and stage
+    moves (the rows of ``tally``) into its firm's ``lanes``, under the firm
+    it starts the period with; fills the purchase log (non-empty
+    ``sales_out``) and, with policies active, ``moved``.
+    """
+    u_first, u_last = np.uintp(first), np.uintp(last)
+    for i in range(u_first, u_last):
+        k = i - u_first
+        # the firm the customer starts the period with (0: none)
+        home = c.firm[i] + 1
+        at = lane_of(home, i, LIVE_FIELDS)
+        lanes[at + REVENUE] += tally[ROW_SALES, k]
+        lanes[at + SERVE_COST] += take(f.serve_cost, home)
+        lanes[at + OCCASIONS] += tally[ROW_OCCASIONS, k]
+        lanes[at + PROFIT] += tally[ROW_PROFIT, k]
+        lanes[at + ADVANCES] += tally[ROW_ADVANCED, k]
+        lanes[at + DECLINES] += tally[ROW_DECLINED, k]
+        lanes[at + RECOVERIES] += tally[ROW_RECOVERED, k]
+    if sales_out.size > 0:
+        for i in range(u_first, u_last):
+            sales_out[i] = tally[ROW_SALES, i - u_first]
+            increment_out[i] = tally[ROW_INCREMENT, i - u_first]
+            occasions_out[i] = tally[ROW_OCCASIONS, i - u_first]
+    if m.active:
+        for i in range(u_first, u_last):
+            moved[i] = new_stage[i - u_first]
+
+
+@_inline
+def defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look):
+    """Step 5's defections, customer by customer down the list of ``searchers``.
+
+    Each defector's relationship ends (:func:`end_relationship`, into
+    ``sums`` in the customers' order) and, if it goes to a rival, a new one
+    starts (:func:`start_relationship`); a customer who leaves the category
+    is marked in ``arrived``, for a new prospect to take its place.
+    """
+    for q in range(searchers):
+        if look[DEFECTS, q] == 0.0:
+            continue
+        i = first + who[q]
+        best, leaving = np.intp(look[BEST, q]), new_stage[who[q]] == EXITED
+        life = look[LIFE, q] != 0.0
+        # a declining customer who exits goes to a rival only if the rival beats
+        # leaving the market by more than the cost of switching to it
+        if leaving and not goes_to_rival(look[BEST_VALUE, q], c.switching_cost[i],
+                                         p.defection_switching_cost_weight, p.outside_value):
+            best = NO_FIRM
+        if life:  # gone from the category: replaced by a new prospect after settle
+            best = NO_FIRM
+            arrived[i] = True
+        end_relationship(c, p, t, i, sums, c.firm[i] + 1, best, leaving, life)
+        if best == NO_FIRM:
+            c.firm[i] = NO_FIRM
+            c.stage[i] = EXITED
+        else:
+            start_relationship(c, p, i, best, take(f.reputation, best + 1), t)
+            sums[best + 1, ACQUISITIONS_RIVAL] += 1.0
+
+
+@_inline
+def count_for_acquisition(first, last, c, p, lanes):
+    """What acquisition needs, after defection: customers in decline, and advocates, by firm."""
+    u_first, u_last = np.uintp(first), np.uintp(last)
+    for i in range(u_first, u_last):
+        at, stage = lane_of(c.firm[i] + 1, i, LIVE_FIELDS), c.stage[i]
+        lanes[at + DECLINING] += stage == DECLINE
+        lanes[at + ADVOCATES_AFTER] += is_advocate(stage, c.satisfaction[i],
+                                                   p.satisfied_threshold)
+
+
+# What the passes share: the relational growth, the lanes of the per-firm sums, the
+# end and start of a relationship.
 
 
 def growth_at(table, tenure, relational_tau, slot):
@@ -264,590 +906,74 @@ def _growth_at(table, tenure, relational_tau, slot):
     return looked_up
 
 
-def _build(fingerprint: str):
-    @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def experience(first, last, key, c, f, p, m, offset, shock, growth):
-        """Step 2 for customers ``first`` to ``last``: value, satisfaction and the rest.
+@_inline
+def lane_of(slot, i, fields):
+    """Where customer ``i``'s lane of ``slot`` starts in flat lanes of ``fields`` sums each.
 
-        Runs over every customer and keeps the new state of the active ones
-        only, without branching on who is active, so that the compiler can
-        work on several customers at once (the indices are unsigned: no
-        negative-index wraparound to get in its way). ``m``'s arrays are read
-        at ``i - offset``; ``growth`` is the relational growth table, or None
-        (:func:`growth_at`).
-        """
-        for k in range(last - first):  # k: the customer's row in the block's scratch arrays
-            i = first + k
-            stage = c.stage[i]
-            active = is_active(stage)
-            slot = c.firm[i] + 1
-            noise = take(f.experience_noise, slot) * shock[k]
-            adaptation = take(f.adaptation, slot)
-            fit = offer_fit(p.fit_spread, adaptation,
-                            taste(draws.taste_uniform(key, c.identity[i], slot - 1)))
-            value = perceived_value(
-                quality=take(f.quality, slot), digital_quality=take(f.digital_quality, slot),
-                digital_weight=p.digital_weight, need_distance=c.need_distance[i],
-                personalization_need=c.personalization_need[i],
-                personalization_weight=p.personalization_weight,
-                adaptation=adaptation, price=take(f.price, slot),
-                price_sensitivity=c.price_sensitivity[i], price_weight=p.price_weight,
-                relational_benefit=take(f.relational_benefit, slot),
-                growth=growth_at(growth, c.tenure[i], take(f.relational_tau, slot), slot),
-                involvement=c.involvement[i], shock=noise,
-            )
-            value += fit + m.value_bonus[i - offset]
-            build = switching_cost_build(take(f.switching_cost_build, slot), c.involvement[i],
-                                         m.switching_cost_bonus[i - offset])
-            drift = p.expectation_drift + m.expectation_push[i - offset]
-            expectation = c.expectation[i]
-            target = satisfaction_target(value, expectation,
-                                         at_confirmation=p.satisfaction_at_confirmation,
-                                         sensitivity=p.satisfaction_sensitivity)
-            satisfaction = update_satisfaction(c.satisfaction[i], target,
-                                               rate=p.satisfaction_rate)
-            expectation = update_expectation(expectation, value, c.expectation_norm[i],
-                                             adapt_up=p.expectation_adapt_rate,
-                                             adapt_down=p.expectation_adapt_down_rate,
-                                             anchor=p.expectation_anchor, drift=drift)
-            # trust reads the stored (float32) satisfaction, as a new period would
-            satisfaction = np.float32(satisfaction)
-            trust = update_trust(c.trust[i], satisfaction, take(f.reputation, slot),
-                                 build_rate=take(f.trust_build, slot),
-                                 break_rate=p.trust_break_rate,
-                                 reputation_weight=p.reputation_weight)
-            switching_cost = update_switching_cost(
-                c.switching_cost[i], build_rate=build, floor=p.switching_cost_floor,
-                decay=p.switching_cost_decay)
-            c.satisfaction[i] = choose(active, satisfaction, c.satisfaction[i])
-            c.expectation[i] = choose(active, expectation, c.expectation[i])
-            c.trust[i] = choose(active, trust, c.trust[i])
-            c.switching_cost[i] = choose(active, switching_cost, c.switching_cost[i])
-            c.value[i] = choose(active, value, c.value[i])
-
-    @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def purchase_occasions(first, last, key, t, c, f, tally):
-        """Step 3's purchase occasions of customers ``first`` to ``last``, into ``tally``.
-
-        A pass of its own, ahead of the money pass: the Poisson inversion
-        (:func:`sim.rules.occasions`) has a loop of its own.
-        """
-        for k in range(last - first):
-            i = first + k
-            rate = occasion_rate(c.purchase_rate[i], take(f.purchase_depth, c.stage[i]))
-            tally[ROW_OCCASIONS, k] = occasions(draws.uniform(key, t, i, draws.OCCASIONS), rate)
-
-    @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, tally):
-        """Steps 3-4 for customers ``first`` to ``last``: purchases, CLV, and the stage move.
-
-        Like :func:`experience`, computed for every customer and kept for the
-        active ones; the new stages go to ``new_stage`` and each customer's
-        sales, referral benefit, profit and CLV increment to the rows of
-        ``tally`` (for the per-firm sums, which :func:`book` adds up).
-        """
-        for k in range(last - first):
-            i = first + k
-            stage = c.stage[i]
-            active = is_active(stage)
-            slot = c.firm[i] + 1
-            value, satisfaction = c.value[i], c.satisfaction[i]
-            trust, switching_cost = c.trust[i], c.switching_cost[i]
-
-            # 3. money: purchase occasions, then what they are worth
-            price = take(f.price, slot) * m.price_multiplier[i - offset]
-            wallet = take(f.wallet_share, stage) * m.wallet_multiplier[i - offset]
-            bought = tally[ROW_OCCASIONS, k]  # from purchase_occasions
-            sales = np.float32(revenue(bought, c.spend[i], price, wallet))
-            profit = margin(sales, take(f.margin, slot), take(f.serve_cost, slot))
-            spent = np.float64(m.cost[i - offset])  # policy spending, in double precision
-            increment = np.float32((profit - spent) * p.discount)
-            bought = choose(active, bought, 0.0)
-            sales = choose(active, sales, np.float32(0.0))
-            increment = choose(active, increment, np.float32(0.0))
-            c.revenue_to_date[i] += sales
-            c.clv[i] += increment
-            # the inactive are booked under slot 0, which no firm reads
-            tally[ROW_SALES, k], tally[ROW_INCREMENT, k] = sales, increment
-            tally[ROW_OCCASIONS, k], tally[ROW_PROFIT, k] = bought, profit
-
-            # 4. stage move
-            utility = satisfaction_utility(satisfaction, convexity=p.satisfaction_convexity)
-            weights = (take(f.value_weight, stage), take(f.satisfaction_weight, stage),
-                       take(f.trust_weight, stage), take(f.switching_cost_weight, stage))
-            loyalty = loyalty_drive(value, utility, trust, switching_cost, weights)
-            p_up, p_down, p_recover, p_exit = transition_probabilities(
-                stage, c.stage_age[i], loyalty, switching_cost,
-                advance_threshold=f.advance_threshold, decline_threshold=p.decline_threshold,
-                recovery_threshold=p.recovery_threshold, steepness=p.steepness,
-                advance_rate=p.advance_rate, decline_rate=p.decline_rate,
-                recovery_rate=p.recovery_rate + m.recovery_bonus[i - offset],
-                min_stage_age=f.min_stage_age, exit_rate=p.exit_rate * take(f.churn_factor, slot),
-                repair_window=p.repair_window, switching_cost_buffer=p.switching_cost_buffer,
-                overdue_exit_multiplier=p.overdue_exit_multiplier,
-            )
-            new = next_stage(stage, c.stage_before_decline[i],
-                             draws.uniform(key, t, i, draws.STAGE), p_up, p_down, p_recover,
-                             p_exit)
-            new_stage[k] = choose(active, new, stage)
-
-    @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def move_on(first, last, key, t, c, f, p, new_stage, tally, searching):
-        """The rest of steps 4-5 for customers ``first`` to ``last``, as vector code.
-
-        Carries out the stage moves in ``new_stage`` (ages, tenure, deepest
-        stage; customers who leave keep their stage until :func:`book` knows
-        where they go), tallies them in the rows of ``tally``, and marks in
-        ``searching`` the customers who look at the alternatives.
-        """
-        for k in range(last - first):
-            i = first + k
-            stage = c.stage[i]
-            active = is_active(stage)
-            new = new_stage[k]
-            in_decline, not_in_decline = stage == DECLINE, stage != DECLINE
-            declines = not_in_decline & (new == DECLINE)
-            tally[ROW_ADVANCED, k] = not_in_decline & (new != DECLINE) & (new == stage + 1)
-            tally[ROW_DECLINED, k] = declines
-            tally[ROW_RECOVERED, k] = in_decline & (new < DECLINE)
-            c.stage_before_decline[i] = choose(declines, stage, c.stage_before_decline[i])
-            c.stage_age[i] = choose(active & (new != stage), 0, c.stage_age[i] + active)
-            c.tenure[i] += active
-            c.stability_periods[i] += new == STABILITY  # unchanged stages of the inactive are not
-            deeper = active & (new <= STABILITY) & (new > c.deepest_stage[i])
-            c.deepest_stage[i] = choose(deeper, new, c.deepest_stage[i])
-            leaving = new == EXITED  # carried out in book, where the customer goes is decided
-            c.stage[i] = choose(leaving, stage, new)
-            # leaving the category for life reasons (moving, life changes): not a choice
-            life = active & (draws.uniform(key, t, i, draws.LIFE) < p.category_exit_rate)
-            tally[ROW_LIFE, k] = life
-
-            # 5. whether the customer looks at the alternatives: those who leave, and searchers
-            search = search_chance(p.search_probability * take(f.churn_factor, c.firm[i] + 1),
-                                   c.churn_propensity[i])
-            searching[k] = active & (leaving | life
-                                     | (draws.uniform(key, t, i, draws.SEARCH) < search))
-
-    @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def look_around(first, last, key, t, c, f, p, n_firms, new_stage, tally, searching, who,
-                    look, shock, accepted):
-        """Step 5's search for customers ``first`` to ``last``: best alternative, decision.
-
-        The searchers (``searching``) are listed in ``who`` and their state
-        copied into the rows of ``look``; then, rival by rival, every
-        searcher's draws and perceived value of the rival are computed as
-        vector code over the list, and last the chance to defect and the
-        decision. Returns the number of searchers; ``look[BEST, q]`` (rival
-        code, or ``NO_FIRM``), ``look[BEST_VALUE, q]`` and ``look[DEFECTS, q]``
-        for the ``q``-th of them.
-        """
-        searchers = 0
-        for k in range(last - first):  # the list, without a branch
-            who[searchers] = k
-            searchers += searching[k]
-        for q in range(searchers):
-            i = first + who[q]
-            look[NEED_DISTANCE, q] = c.need_distance[i]
-            look[PERSONALIZATION_NEED, q] = c.personalization_need[i]
-            look[PRICE_SENSITIVITY, q] = c.price_sensitivity[i]
-            look[INVOLVEMENT, q] = c.involvement[i]
-            look[SLOT, q] = c.firm[i] + 1
-            look[LEAVING, q] = new_stage[who[q]] == EXITED
-            look[LIFE, q] = tally[ROW_LIFE, who[q]]
-            look[VALUE, q], look[TRUST, q] = c.value[i], c.trust[i]
-            look[SWITCHING_COST, q] = c.switching_cost[i]
-            look[BEST_VALUE, q], look[BEST, q] = p.outside_value, NO_FIRM
-        u_first, u_searchers = np.uintp(first), np.uintp(searchers)
-        for j in range(n_firms):
-            seen_stream, shock_stream = draws.RIVAL + 2 * j, draws.RIVAL + 2 * j + 1
-            for q in range(u_searchers):
-                shock[q], accepted[q] = draws.normal_core(key, t, u_first + np.uintp(who[q]),
-                                                          shock_stream)
-            for q in range(searchers):  # the 1% of draws that need more
-                if not accepted[q]:
-                    shock[q] = draws.normal(key, t, first + who[q], shock_stream)
-            for q in range(u_searchers):
-                i = u_first + np.uintp(who[q])
-                slot = np.intp(look[SLOT, q])
-                seen = (j != slot - 1) & (draws.uniform(key, t, i, seen_stream)
-                                          < p.rival_visibility)
-                adaptation = rival_adaptation(take(f.adaptation, j + 1), take(f.adaptation, slot),
-                                              p.imitation)
-                fit = offer_fit(p.fit_spread, adaptation,
-                                taste(draws.taste_uniform(key, c.identity[i], j)))
-                rival = fit + perceived_value(
-                    quality=take(f.quality, j + 1), digital_quality=take(f.digital_quality, j + 1),
-                    digital_weight=p.digital_weight, need_distance=look[NEED_DISTANCE, q],
-                    personalization_need=look[PERSONALIZATION_NEED, q],
-                    personalization_weight=p.personalization_weight,
-                    adaptation=adaptation, price=take(f.price, j + 1),
-                    price_sensitivity=look[PRICE_SENSITIVITY, q],
-                    price_weight=p.price_weight,
-                    relational_benefit=take(f.relational_benefit, j + 1),
-                    growth=relational_growth(0, take(f.relational_tau, j + 1)),
-                    involvement=look[INVOLVEMENT, q],
-                    shock=take(f.experience_noise, j + 1) * shock[q],
-                )
-                better = seen & (rival > look[BEST_VALUE, q])
-                look[BEST_VALUE, q] = choose(better, rival, look[BEST_VALUE, q])
-                look[BEST, q] = choose(better, j, look[BEST, q])
-        for q in range(u_searchers):
-            i = u_first + np.uintp(who[q])
-            probability = defection_probability(
-                look[BEST_VALUE, q] - look[VALUE, q], look[SWITCHING_COST, q], look[TRUST, q],
-                search_probability=1.0, hurdle=p.defection_hurdle,
-                switching_cost_weight=p.defection_switching_cost_weight,
-                trust_weight=p.defection_trust_weight, temperature=p.defection_temperature,
-            )
-            look[DEFECTS, q] = (look[LEAVING, q] != 0.0) | (look[LIFE, q] != 0.0) | (
-                draws.uniform(key, t, i, draws.DEFECT) < probability)
-        return searchers
-
-    @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def book(first, last, t, c, f, p, m, sums, lanes, moved, sales_out, increment_out,
-             occasions_out, arrived, new_stage, tally, searchers, who, look):
-        """Steps 4-5 for customers ``first`` to ``last``: book the moves, then defection.
-
-        Adds the customers' money and moves into the per-firm ``lanes``; then
-        lets the ``searchers`` listed in ``who`` (declining customers who
-        exit, and customers who search) decide on the rivals they saw (the
-        end or restart of the relationship, added into ``sums`` in the
-        customers' order); last counts what acquisition needs.
-        """
-        u_first, u_last = np.uintp(first), np.uintp(last)
-        for i in range(u_first, u_last):
-            k = i - u_first
-            # the firm the customer starts the period with (0: none)
-            home = c.firm[i] + 1
-            at = lane_of(home, i, LIVE_FIELDS)
-            lanes[at + REVENUE] += tally[ROW_SALES, k]
-            lanes[at + SERVE_COST] += take(f.serve_cost, home)
-            lanes[at + OCCASIONS] += tally[ROW_OCCASIONS, k]
-            lanes[at + PROFIT] += tally[ROW_PROFIT, k]
-            lanes[at + ADVANCES] += tally[ROW_ADVANCED, k]
-            lanes[at + DECLINES] += tally[ROW_DECLINED, k]
-            lanes[at + RECOVERIES] += tally[ROW_RECOVERED, k]
-        if sales_out.size > 0:
-            for i in range(u_first, u_last):
-                sales_out[i] = tally[ROW_SALES, i - u_first]
-                increment_out[i] = tally[ROW_INCREMENT, i - u_first]
-                occasions_out[i] = tally[ROW_OCCASIONS, i - u_first]
-        if m.active:
-            for i in range(u_first, u_last):
-                moved[i] = new_stage[i - u_first]
-
-        # 5. defection: declining customers who exit, and searchers who decide to go
-        for q in range(searchers):
-            if look[DEFECTS, q] == 0.0:
-                continue
-            i = first + who[q]
-            best, leaving = np.intp(look[BEST, q]), new_stage[who[q]] == EXITED
-            life = look[LIFE, q] != 0.0
-            # a declining customer who exits goes to a rival only if the rival beats
-            # leaving the market by more than the cost of switching to it
-            if leaving and not goes_to_rival(look[BEST_VALUE, q], c.switching_cost[i],
-                                             p.defection_switching_cost_weight, p.outside_value):
-                best = NO_FIRM
-            if life:  # gone from the category: replaced by a new prospect after settle
-                best = NO_FIRM
-                arrived[i] = True
-            end_relationship(c, p, t, i, sums, c.firm[i] + 1, best, leaving, life)
-            if best == NO_FIRM:
-                c.firm[i] = NO_FIRM
-                c.stage[i] = EXITED
-            else:
-                start_relationship(c, p, i, best, take(f.reputation, best + 1), t)
-                sums[best + 1, ACQUISITIONS_RIVAL] += 1.0
-
-        # what acquisition needs: customers in decline, advocates (after defection)
-        for i in range(u_first, u_last):
-            at, stage = lane_of(c.firm[i] + 1, i, LIVE_FIELDS), c.stage[i]
-            lanes[at + DECLINING] += stage == DECLINE
-            lanes[at + ADVOCATES_AFTER] += is_advocate(stage, c.satisfaction[i],
-                                                       p.satisfied_threshold)
-
-    @numba.njit(nogil=True, error_model="numpy", cache=True)
-    def live_chunk(start, stop, key, t, c, f, p, m, growth, sums, moved, sales_out, increment_out,
-                   occasions_out, arrived, lanes, shock, accepted, new_stage, tally, searching,
-                   who, look):
-        """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
-
-        Block by block of :data:`BLOCK` customers, pass by pass (see the
-        module docstring). The arguments after ``increment_out`` are this
-        chunk's scratch: ``lanes`` (:func:`fold_lanes`), then the block's rows.
-        """
-        assert fingerprint
-        n_firms = sums.shape[0] - 1
-        # the firm and stage tables as the customer loops look them up fastest
-        f = FirmSlots(
-            lookup_table(f.quality, TUPLE_SLOTS), lookup_table(f.digital_quality, TUPLE_SLOTS),
-            lookup_table(f.price, TUPLE_SLOTS), lookup_table(f.adaptation, TUPLE_SLOTS),
-            lookup_table(f.relational_benefit, TUPLE_SLOTS),
-            lookup_table(f.relational_tau, TUPLE_SLOTS),
-            lookup_table(f.experience_noise, TUPLE_SLOTS),
-            lookup_table(f.trust_build, TUPLE_SLOTS),
-            lookup_table(f.switching_cost_build, TUPLE_SLOTS),
-            lookup_table(f.serve_cost, TUPLE_SLOTS), lookup_table(f.margin, TUPLE_SLOTS),
-            lookup_table(f.reputation, TUPLE_SLOTS), lookup_table(f.churn_factor, TUPLE_SLOTS),
-            lookup_table(f.wallet_share, N_STAGES), lookup_table(f.purchase_depth, N_STAGES),
-            lookup_table(f.value_weight, N_STAGES),
-            lookup_table(f.satisfaction_weight, N_STAGES), lookup_table(f.trust_weight, N_STAGES),
-            lookup_table(f.switching_cost_weight, N_STAGES),
-            lookup_table(f.advance_threshold, N_STAGES), lookup_table(f.min_stage_age, N_STAGES),
-        )
-        # the relational growth by slot and tenure, on the stack where the loops can use it
-        table = (compiled.on_stack(growth, GROWTH_CAPACITY), np.uintp(growth.shape[1]))
-        lanes[:] = 0.0
-        for first in range(start, stop, BLOCK):
-            last = min(first + BLOCK, stop)
-            u_first, u_last = np.uintp(first), np.uintp(last)
-            # policy effects by customer; without policies, the BLOCK neutral effects
-            u_offset = np.uintp(0) if m.active else u_first
-            for i in range(u_first, u_last):  # the experience shocks: the ziggurat's fast path,
-                shock[i - u_first], accepted[i - u_first] = draws.normal_core(key, t, i,
-                                                                              draws.EXPERIENCE)
-            for i in range(first, last):  # then the 1% of draws that need more
-                if not accepted[i - first]:
-                    shock[i - first] = draws.normal(key, t, i, draws.EXPERIENCE)
-            if growth.shape[1] > 0:
-                experience(u_first, u_last, key, c, f, p, m, u_offset, shock, table)
-            else:  # too large a table to build: computed (see growth_table)
-                experience(u_first, u_last, key, c, f, p, m, u_offset, shock, None)
-            purchase_occasions(u_first, u_last, key, t, c, f, tally)
-            money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, tally)
-            move_on(u_first, u_last, key, t, c, f, p, new_stage, tally, searching)
-            searchers = look_around(first, last, key, t, c, f, p, n_firms, new_stage, tally,
-                                    searching, who, look, shock, accepted)
-            book(first, last, t, c, f, p, m, sums, lanes, moved, sales_out, increment_out,
-                 occasions_out, arrived, new_stage, tally, searchers, who, look)
-        fold_lanes(lanes, sums)
-
-    @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def lane_of(slot, i, fields):
-        """Where customer ``i``'s lane of ``slot`` starts in flat lanes of ``fields`` sums each.
-
-        A sum that every customer adds to is kept in :data:`LANES` partial
-        sums per slot: customer ``i`` adds to lane ``i % LANES``, so that
-        consecutive customers do not wait for each other's addition (and the
-        index is unsigned: no wraparound check). :func:`fold_lanes` adds them up.
-        """
-        lane = np.uintp(slot) * np.uintp(LANES) + (np.uintp(i) & np.uintp(LANES - 1))
-        return lane * np.uintp(fields)
-
-    @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def fold_lanes(lanes, sums):
-        """Add the :func:`lane_of` partial sums into ``sums[slot, field]``.
-
-        The lanes are added up in one fixed order, so the total depends on
-        the customers' numbers only, not on the threads.
-        """
-        fields = sums.shape[1]
-        for slot in range(sums.shape[0]):
-            for field in range(fields):
-                total = lanes[lane_of(slot, 0, fields) + field]
-                for lane in range(1, LANES):
-                    total += lanes[lane_of(slot, lane, fields) + field]
-                sums[slot, field] += total
-
-    @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def end_relationship(c, p, t, i, sums, slot, destination, from_decline, life):
-        """Book the end of customer ``i``'s relationship in the sums of its firm's ``slot``.
-
-        Its reason: ``life`` (left the category), else to a rival or out of the
-        market (``destination``). Only defectors by choice count toward the
-        satisfied defectors and the exits from decline.
-        """
-        stage = c.stage[i]
-        sums[slot, DEFECTIONS] += 1.0
-        sums[slot, DEFECTIONS_BY_STAGE + stage - 1] += 1.0
-        if life:
-            sums[slot, DEFECTIONS_LIFE] += 1.0
-        else:
-            sums[slot, DEFECTIONS_MARKET if destination == NO_FIRM else DEFECTIONS_RIVAL] += 1.0
-            if from_decline:
-                sums[slot, EXITS_FROM_DECLINE] += 1.0
-            if c.satisfaction[i] >= p.satisfied_threshold:
-                sums[slot, SATISFIED_DEFECTORS] += 1.0
-        sums[slot, ENDED_CLV] += c.clv[i]
-        kind = trajectory_type(c.deepest_stage[i], c.stability_periods[i], p.long_stability)
-        sums[slot, TRAJECTORY + kind - 1] += 1.0
-        c.last_firm[i] = c.firm[i]
-        c.left_period[i] = t
-
-    @numba.njit(nogil=True, error_model="numpy", inline="always")
-    def start_relationship(c, p, i, firm, reputation, t):
-        """Make customer ``i`` a new exploration-stage customer of ``firm``."""
-        c.firm[i] = firm
-        c.stage[i] = EXPLORATION
-        c.stage_before_decline[i] = EXPLORATION
-        c.deepest_stage[i] = EXPLORATION
-        c.stage_age[i] = 0
-        c.tenure[i] = 0
-        c.stability_periods[i] = 0
-        c.acquired_period[i] = t
-        c.satisfaction[i] = p.satisfaction_at_confirmation
-        c.trust[i] = initial_trust(p.initial_trust, reputation, p.reputation_weight)
-        c.switching_cost[i] = p.switching_cost_floor
-        c.revenue_to_date[i] = 0.0
-        c.clv[i] = 0.0
-
-    @numba.njit(nogil=True, error_model="numpy", cache=True)
-    def settle_chunk(start, stop, key, t, c, reentry_rate, category_exit_rate,
-                     personalization_weight, satisfied_threshold, cohort_of, arrived, sums,
-                     cohorts, lanes):
-        """:func:`settle_period` for customers ``start`` to ``stop`` (``lanes``: scratch)."""
-        assert fingerprint
-        lanes[:] = 0.0
-        for i in range(np.uintp(start), np.uintp(stop)):  # unsigned: no wraparound checks
-            stage = c.stage[i]
-            # one life-exit chance a period: those whose relationship ended now had theirs
-            if (not arrived[i] and not is_active(stage) and c.left_period[i] != t
-                    and category_exit_rate > 0.0):
-                arrived[i] = draws.uniform(key, t, i, draws.LIFE_OUTSIDE) < category_exit_rate
-            if arrived[i]:  # left the category; a new prospect takes the place
-                stage = PROSPECT
-                c.stage[i] = stage
-                sums[0, ARRIVALS] += 1.0
-            elif stage == EXITED and reentry_rate > 0.0 and (
-                    draws.uniform(key, t, i, draws.REENTRY) < reentry_rate):
-                stage = PROSPECT
-                c.stage[i] = stage
-                sums[0, REENTRIES] += 1.0
-            slot = c.firm[i] + 1
-            at = lane_of(slot, i, SETTLE_FIELDS)
-            lanes[at + stage] += 1.0
-            if slot == 0:
-                continue
-            lanes[at + SUM_VALUE] += c.value[i]
-            lanes[at + SUM_EXPECTATION] += c.expectation[i]
-            lanes[at + SUM_SATISFACTION] += c.satisfaction[i]
-            lanes[at + SUM_TRUST] += c.trust[i]
-            lanes[at + SUM_SWITCHING_COST] += c.switching_cost[i]
-            lanes[at + SUM_MISFIT] += np.float32(personalization_weight * c.need_distance[i]
-                                                 * c.personalization_need[i])
-            lanes[at + ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
-            cohorts[np.uintp(slot - 1), cohort_of[np.uintp(c.acquired_period[i])]] += 1
-        fold_lanes(lanes, sums)
-
-    @numba.njit(nogil=True, error_model="numpy", cache=True)
-    def growth_table(relational_tau, t):
-        """:func:`sim.rules.relational_growth` by slot and tenure, up to tenure ``t``.
-
-        ``growth[slot, tenure]`` for every tenure a customer can have in the
-        period (``t`` is the longest: the period, plus the longest tenure at
-        the start, :meth:`sim.population.Population.settle`), or up to the
-        first at which every slot's growth is exactly 1 (``exp(-tenure /
-        tau)`` below ``2 ** -55``), where larger tenures are looked up. It is
-        the same compiled
-        rule on the same (int16 tenure, float32 ``relational_tau`` by slot)
-        arguments, so the kernel's values are the rule's to the last bit,
-        without an exp and a division per customer. A table of more than
-        :data:`GROWTH_CAPACITY` entries is left empty (no columns): the kernel
-        then computes the growth.
-        """
-        assert fingerprint
-        saturated = 1.0
-        for tau in relational_tau:
-            saturated = max(saturated, np.ceil(55.0 * np.log(2.0) * tau) + 1.0)
-        length = np.intp(min(float(t + 2), saturated + 1.0))
-        if relational_tau.size * length > GROWTH_CAPACITY:
-            length = 0
-        growth = np.empty((relational_tau.size, length))
-        for slot in range(relational_tau.size):
-            for tenure in range(length):
-                growth[slot, tenure] = relational_growth(np.int16(tenure), relational_tau[slot])
-        return growth
-
-    return live_chunk, settle_chunk, start_relationship, growth_table
-
-
-def _build_drivers(fingerprint: str):
-    # the functions these call are module globals here, not closure cells: numba
-    # hashes closure cells into the cache key, and a dispatcher does not hash
-    # the same twice (a kernel that calls one through its closure is compiled
-    # again in every process: tests/sim/test_kernel_cache.py)
-    @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
-    def live_period(key, t, customers, firms, parameters, modifiers, growth, sums, moved,
-                    sales_out, increment_out, occasions_out, arrived):
-        """Experience, money, stage move and defection of every active customer in period ``t``.
-
-        Updates ``customers`` in place and writes each chunk's per-firm sums
-        into ``sums[chunk, slot, field]`` (the ``LIVE_FIELDS`` columns). With
-        policies active (``modifiers.active``), ``moved`` receives each active
-        customer's stage after its move and before defection; with a purchase
-        log (non-empty ``sales_out``), ``sales_out``, ``increment_out`` and
-        ``occasions_out`` its sales, CLV increment and purchase occasions.
-        ``arrived`` marks the customers who left the category (to be replaced
-        by new prospects). ``growth`` is :func:`growth_table` of the period.
-        """
-        assert fingerprint  # ties the cached machine code to the rule sources
-        n = customers.stage.size
-        sums[:] = 0.0
-        # each chunk's work space (the compiler vectorizes loops over argument arrays only)
-        chunks = sums.shape[0]
-        shocks, accepted = np.empty((chunks, BLOCK)), np.empty((chunks, BLOCK), dtype=np.bool_)
-        new_stage = np.empty((chunks, BLOCK), dtype=customers.stage.dtype)
-        tally = np.empty((chunks, TALLY_ROWS, BLOCK))
-        searching = np.empty((chunks, BLOCK), dtype=np.bool_)
-        who, look = np.empty((chunks, BLOCK), dtype=np.intp), np.empty((chunks, LOOK_ROWS, BLOCK))
-        lanes = np.empty((chunks, sums.shape[1] * LANES * sums.shape[2]))
-        for chunk in numba.prange(chunks):
-            _live_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers, firms,
-                        parameters, modifiers, growth, sums[chunk], moved, sales_out,
-                        increment_out, occasions_out, arrived, lanes[chunk], shocks[chunk],
-                        accepted[chunk],
-                        new_stage[chunk], tally[chunk], searching[chunk], who[chunk], look[chunk])
-
-    @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
-    def settle_period(key, t, customers, reentry_rate, category_exit_rate, personalization_weight,
-                      satisfied_threshold, cohort_of, arrived, sums, cohorts):
-        """Life exits and re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``) and cohorts.
-
-        ``cohort_of[period]`` is the cohort of the customers acquired in
-        ``period``. Customers out of a relationship leave the category at
-        ``category_exit_rate``; they and those marked in ``arrived`` by
-        :func:`live_period` become prospects here (and stay marked, for the
-        model to give them a new identity and traits).
-        """
-        assert fingerprint
-        n = customers.stage.size
-        sums[:] = 0.0
-        cohorts[:] = 0
-        lanes = np.empty((sums.shape[0], sums.shape[1] * LANES * sums.shape[2]))
-        for chunk in numba.prange(sums.shape[0]):
-            _settle_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers,
-                          reentry_rate, category_exit_rate, personalization_weight,
-                          satisfied_threshold, cohort_of, arrived, sums[chunk], cohorts[chunk],
-                          lanes[chunk])
-
-    @numba.njit(nogil=True, error_model="numpy", cache=True)
-    def start_relationships(c, p, idx, firms, reputation, t):
-        """Make customers ``idx`` new customers of ``firms`` (acquisition, win-back).
-
-        ``reputation`` is indexed by slot (``firm + 1``).
-        """
-        assert fingerprint
-        for k in range(idx.size):
-            _start_relationship(c, p, idx[k], firms[k], reputation[firms[k] + 1], t)
-
-    return live_period, settle_period, start_relationships
-
-
-_FINGERPRINT = _rules_fingerprint()
-_live_chunk, _settle_chunk, _start_relationship, growth_table = _build(_FINGERPRINT)
-live_period, settle_period, start_relationships = _build_drivers(_FINGERPRINT)
-
-
-def set_threads(threads: int) -> None:
-    """Run the kernels on ``threads`` threads from the calling thread on (at least 1).
-
-    Results do not depend on it. A sweep runs many models at once, one per
-    worker process or thread; each then sets its share of the cores, so that
-    workers x threads does not exceed them (numba's setting is per thread).
+    A sum that every customer adds to is kept in :data:`LANES` partial
+    sums per slot: customer ``i`` adds to lane ``i % LANES``, so that
+    consecutive customers do not wait for each other's addition (and the
+    index is unsigned: no wraparound check). :func:`fold_lanes` adds them up.
     """
-    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    lane = np.uintp(slot) * np.uintp(LANES) + (np.uintp(i) & np.uintp(LANES - 1))
+    return lane * np.uintp(fields)
 
 
-def chunks(customers: int) -> int:
-    """Number of chunks (rows of partial per-firm sums) for ``customers`` customers."""
-    return max(1, -(-customers // CHUNK))
+@_inline
+def fold_lanes(lanes, sums):
+    """Add the :func:`lane_of` partial sums into ``sums[slot, field]``.
+
+    The lanes are added up in one fixed order, so the total depends on
+    the customers' numbers only, not on the threads.
+    """
+    fields = sums.shape[1]
+    for slot in range(sums.shape[0]):
+        for field in range(fields):
+            total = lanes[lane_of(slot, 0, fields) + field]
+            for lane in range(1, LANES):
+                total += lanes[lane_of(slot, lane, fields) + field]
+            sums[slot, field] += total
+
+
+@_inline
+def end_relationship(c, p, t, i, sums, slot, destination, from_decline, life):
+    """Book the end of customer ``i``'s relationship in the sums of its firm's ``slot``.
+
+    Its reason: ``life`` (left the category), else to a rival or out of the
+    market (``destination``). Only defectors by choice count toward the
+    satisfied defectors and the exits from decline.
+    """
+    stage = c.stage[i]
+    sums[slot, DEFECTIONS] += 1.0
+    sums[slot, DEFECTIONS_BY_STAGE + stage - 1] += 1.0
+    if life:
+        sums[slot, DEFECTIONS_LIFE] += 1.0
+    else:
+        sums[slot, DEFECTIONS_MARKET if destination == NO_FIRM else DEFECTIONS_RIVAL] += 1.0
+        if from_decline:
+            sums[slot, EXITS_FROM_DECLINE] += 1.0
+        if c.satisfaction[i] >= p.satisfied_threshold:
+            sums[slot, SATISFIED_DEFECTORS] += 1.0
+    sums[slot, ENDED_CLV] += c.clv[i]
+    kind = trajectory_type(c.deepest_stage[i], c.stability_periods[i], p.long_stability)
+    sums[slot, TRAJECTORY + kind - 1] += 1.0
+    c.last_firm[i] = c.firm[i]
+    c.left_period[i] = t
+
+
+@_inline
+def start_relationship(c, p, i, firm, reputation, t):
+    """Make customer ``i`` a new exploration-stage customer of ``firm``."""
+    c.firm[i] = firm
+    c.stage[i] = EXPLORATION
+    c.stage_before_decline[i] = EXPLORATION
+    c.deepest_stage[i] = EXPLORATION
+    c.stage_age[i] = 0
+    c.tenure[i] = 0
+    c.stability_periods[i] = 0
+    c.acquired_period[i] = t
+    c.satisfaction[i] = p.satisfaction_at_confirmation
+    c.trust[i] = initial_trust(p.initial_trust, reputation, p.reputation_weight)
+    c.switching_cost[i] = p.switching_cost_floor
+    c.revenue_to_date[i] = 0.0
+    c.clv[i] = 0.0

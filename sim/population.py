@@ -146,48 +146,45 @@ class Population:
         :data:`sim.draws.START_PERIOD`), ``firms`` the period-0
         :class:`sim.model.FirmVectors`.
 
-        A customer with a firm:
-
-        * has been its customer for a tenure drawn geometric with mean
-          ``simulation.initial_tenure`` (:func:`sim.rules.waiting_time`);
-        * climbed the ladder as the transition rule lets a loyal customer:
-          after the minimum stage age, each period a chance ``advance_rate``
-          to move up (:func:`sim.stages.climbed_stage`); nobody starts in
-          decline, deepest stage = stage;
-        * past exploration, it is with the firm whose offer is worth most to
-          it (:func:`sim.rules.perceived_value` with its taste,
-          :func:`sim.rules.offer_fit` and an experience shock, as a searcher
-          who sees every firm judges them, each with the relational benefits
-          its tenure would have grown): relationships that lasted are those
-          that fit. In exploration it keeps the firm drawn by
-          :meth:`generate`: a recent acquisition, won regardless of fit;
-        * has the switching cost its firm built up over its tenure from the
-          floor (:func:`sim.rules.switching_cost_after`) and the trust built
-          at confirmed satisfaction and the firms' starting reputation
-          (:func:`sim.rules.trust_after`); satisfaction, expectation and
-          acquisition period stay as :meth:`generate` set them.
-
-        A customer without a firm is a prospect with the chance that puts the
-        prospect pool at the balance of its flows
-        (:func:`sim.rules.steady_prospect_share`; a prospect's chance to be
-        acquired is the firms' acquisition rates plus their advocates'
-        referrals, without negative word of mouth); otherwise it is out of
-        the market: it left a firm drawn at random a geometric time before
-        the start, with the chance ``e + (1 - e) reentry_rate`` of leaving
-        that pool each period (``e = category_exit_rate``).
+        A customer with a firm climbed the ladder over its tenure
+        (:meth:`_climb`), is with the firm worth most to it if its relationship
+        lasted past exploration (:meth:`_best_firm`), and has the switching
+        cost and trust its tenure built (:meth:`_built_up`); satisfaction,
+        expectation and acquisition period stay as :meth:`generate` set them.
+        A customer without a firm is a prospect or out of the market, as the
+        flows balance (:meth:`_settle_without_firm`).
         """
-        n = len(self)
-        market, relationship = config.market, config.relationship
-        n_firms = len(config.firms)
         with_firm = np.flatnonzero(self.firm != NO_FIRM)
+        tenure, stage, stage_age, stability_periods = self._climb(config, key, with_firm)
+        firm = self._best_firm(config, key, firms, with_firm, tenure, stage)
+        switching_cost, trust = self._built_up(config, firms, with_firm, firm + 1, tenure)
+        self.firm[with_firm] = firm
+        for name in ("stage", "stage_before_decline", "deepest_stage"):
+            getattr(self, name)[with_firm] = stage
+        self.stage_age[with_firm] = stage_age
+        self.tenure[with_firm] = tenure
+        self.stability_periods[with_firm] = stability_periods
+        self.switching_cost[with_firm] = switching_cost
+        self.trust[with_firm] = trust
+        self._settle_without_firm(config, key)
 
-        def uniform(stream, rows):
-            return draws.sample(key, draws.START_PERIOD, n, stream)[rows]
+    def _climb(self, config, key: int, with_firm):
+        """The tenure and the stage the customers ``with_firm`` have reached at the start.
 
+        The tenure is drawn geometric with mean ``simulation.initial_tenure``
+        (:func:`sim.rules.waiting_time`). The customer climbed the ladder as
+        the transition rule lets a loyal customer: after the minimum stage
+        age, each period a chance ``advance_rate`` to move up
+        (:func:`sim.stages.climbed_stage`); nobody starts in decline, deepest
+        stage = stage. Returns ``(tenure, stage, stage_age, stability_periods)``.
+        """
+        relationship = config.relationship
         chance = 1.0 / (1.0 + config.simulation.initial_tenure)
-        tenure = np.minimum(rules.waiting_time(uniform(draws.START_TENURE, with_firm), chance),
-                            LONGEST_START).astype(np.int64)
-        waits = [rules.waiting_time(uniform(stream, with_firm), relationship.advance_rate)
+        tenure = np.minimum(
+            rules.waiting_time(_start_uniforms(key, len(self), draws.START_TENURE, with_firm),
+                               chance), LONGEST_START).astype(np.int64)
+        waits = [rules.waiting_time(_start_uniforms(key, len(self), stream, with_firm),
+                                    relationship.advance_rate)
                  for stream in (draws.START_FORMATION, draws.START_STABILITY)]
         min_age = np.zeros(len(Stage), dtype=np.int64)
         min_age[Stage.EXPLORATION] = relationship.min_age_exploration
@@ -195,12 +192,24 @@ class Population:
         stage, stage_age, stability_periods = climbed_stage(
             tenure, min_age, np.minimum(waits[0], LONGEST_START).astype(np.int64),
             np.minimum(waits[1], LONGEST_START).astype(np.int64))
+        return tenure, stage, stage_age, stability_periods
 
-        # past exploration: the firm worth most to the customer
-        value = np.empty((n_firms, with_firm.size))
-        for j in range(n_firms):
+    def _best_firm(self, config, key: int, firms, with_firm, tenure, stage):
+        """The firm of each customer ``with_firm`` at the start, given its ``tenure`` and ``stage``.
+
+        Past exploration, the firm whose offer is worth most to it
+        (:func:`sim.rules.perceived_value` with its taste,
+        :func:`sim.rules.offer_fit` and an experience shock, as a searcher who
+        sees every firm judges them, each with the relational benefits its
+        tenure would have grown): relationships that lasted are those that
+        fit. In exploration, the firm drawn by :meth:`generate`: a recent
+        acquisition, won regardless of fit.
+        """
+        market = config.market
+        value = np.empty((len(config.firms), with_firm.size))
+        for j in range(len(config.firms)):
             slot = j + 1
-            shock = draws.sample(key, draws.START_PERIOD, n, draws.RIVAL + 2 * j + 1,
+            shock = draws.sample(key, draws.START_PERIOD, len(self), draws.RIVAL + 2 * j + 1,
                                  normals=True)[with_firm]
             taste = rules.taste(draws.taste_uniforms(key, self.identity[with_firm], j))
             value[j] = rules.offer_fit(market.fit_spread, firms.adaptation[slot], taste) + (
@@ -217,9 +226,17 @@ class Population:
                     growth=rules.relational_growth(tenure, firms.relational_tau[slot]),
                     involvement=self.involvement[with_firm],
                     shock=firms.experience_noise[slot] * shock))
-        firm = np.where(stage > Stage.EXPLORATION, value.argmax(axis=0), self.firm[with_firm])
-        slot = firm + 1
+        return np.where(stage > Stage.EXPLORATION, value.argmax(axis=0), self.firm[with_firm])
 
+    def _built_up(self, config, firms, with_firm, slot, tenure):
+        """The switching cost and trust of the customers ``with_firm`` after their ``tenure``.
+
+        The switching cost its firm (``slot``) built up from the floor
+        (:func:`sim.rules.switching_cost_after`), and the trust built at
+        confirmed satisfaction and the firms' starting reputation
+        (:func:`sim.rules.trust_after`). Returns ``(switching_cost, trust)``.
+        """
+        market, relationship = config.market, config.relationship
         build = rules.switching_cost_build(firms.switching_cost_build[slot],
                                            self.involvement[with_firm], 0.0)
         switching_cost = rules.switching_cost_after(tenure, build, market.switching_cost_floor,
@@ -228,16 +245,23 @@ class Population:
                                   relationship.satisfaction_at_confirmation,
                                   firms.reputation[slot], firms.trust_build[slot],
                                   relationship.trust_break_rate, market.reputation_weight)
-        self.firm[with_firm] = firm
-        for name in ("stage", "stage_before_decline", "deepest_stage"):
-            getattr(self, name)[with_firm] = stage
-        self.stage_age[with_firm] = stage_age
-        self.tenure[with_firm] = tenure
-        self.stability_periods[with_firm] = stability_periods
-        self.switching_cost[with_firm] = switching_cost
-        self.trust[with_firm] = trust
+        return switching_cost, trust
 
-        # customers without a firm: prospects, or out of the market, as the flows balance
+    def _settle_without_firm(self, config, key: int) -> None:
+        """Make each customer without a firm a prospect, or out of the market, as the flows balance.
+
+        A prospect with the chance that puts the prospect pool at the balance
+        of its flows (:func:`sim.rules.steady_prospect_share`; a prospect's
+        chance to be acquired is the firms' acquisition rates plus their
+        advocates' referrals, without negative word of mouth); otherwise out
+        of the market: it left a firm drawn at random a geometric time before
+        the start, with the chance ``e + (1 - e) reentry_rate`` of leaving
+        that pool each period (``e = category_exit_rate``). Reads the stages
+        of the customers with a firm: call it after theirs are set.
+        """
+        n = len(self)
+        market, relationship = config.market, config.relationship
+        n_firms = len(config.firms)
         without = np.flatnonzero(self.firm == NO_FIRM)
         if not without.size:
             return
@@ -246,16 +270,18 @@ class Population:
         acquisition = sum(f.acquisition_rate for f in config.firms) + rules.expected_referrals(
             advocates, 1.0 / n, referral_rate=relationship.referral_rate,
             reach=market.word_of_mouth_reach)
-        customer_share = with_firm.size / n
+        customer_share = (n - without.size) / n
         prospects = rules.steady_prospect_share(customer_share, acquisition,
                                                 market.reentry_rate, market.category_exit_rate)
-        out = without[uniform(draws.START_POOL, without) >= prospects / (1.0 - customer_share)]
+        out = without[_start_uniforms(key, n, draws.START_POOL, without)
+                      >= prospects / (1.0 - customer_share)]
         self.stage[out] = Stage.EXITED
-        self.last_firm[out] = np.minimum(uniform(draws.START_LAST_FIRM, out) * n_firms,
-                                         n_firms - 1).astype(np.int8)
+        self.last_firm[out] = np.minimum(
+            _start_uniforms(key, n, draws.START_LAST_FIRM, out) * n_firms,
+            n_firms - 1).astype(np.int8)
         # out of the market, customers leave the category, or else may re-enter
         leave = market.category_exit_rate + (1.0 - market.category_exit_rate) * market.reentry_rate
-        away = rules.waiting_time(uniform(draws.START_LEFT, out), leave)
+        away = rules.waiting_time(_start_uniforms(key, n, draws.START_LEFT, out), leave)
         self.left_period[out] = -np.minimum(away, LONGEST_START).astype(np.int16)
 
     def renew(self, rows, config, rng: np.random.Generator, first_identity: int) -> None:
@@ -284,6 +310,14 @@ class Population:
         self.switching_cost[rows] = config.market.switching_cost_floor
         self.revenue_to_date[rows] = 0.0
         self.clv[rows] = 0.0
+
+
+def _start_uniforms(key: int, n: int, stream: int, rows) -> np.ndarray:
+    """The settled start's uniforms on ``stream`` of the ``rows`` of ``n`` customers.
+
+    Drawn at :data:`sim.draws.START_PERIOD`, a period no run reaches.
+    """
+    return draws.sample(key, draws.START_PERIOD, n, stream)[rows]
 
 
 def draw_traits(config, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:

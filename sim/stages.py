@@ -150,6 +150,10 @@ def transition_probabilities(
     Returns:
         Tuple ``(p_up, p_down, p_recover, p_exit)`` of arrays shaped like ``stage``;
         each is zero where it does not apply.
+
+    Over 80 lines for its sixteen parameters, one a line, and their
+    description; the rule itself is the 25 lines below, one function because
+    the four chances share their tests and the two rising moves one logistic.
     """
     stage = codes(stage)
     in_decline = stage == Stage.DECLINE

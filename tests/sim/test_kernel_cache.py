@@ -11,9 +11,14 @@ loaded from the cache, and nothing may be compiled.
 What it catches: a kernel that numba cannot find again, so every process
 compiles it anew and the cache grows by one entry per process. A kernel that
 calls another through a closure cell is one (numba hashes closure cells into
-the cache key, and a dispatcher hashes differently in each process; see
-``sim.kernel._build_drivers``): ``start_relationships`` was, until it called
-``start_relationship`` as a module global.
+the cache key, and a dispatcher hashes differently in each process; see the
+comment above ``sim.kernel._live_period``): ``start_relationships`` was, until
+it called ``start_relationship`` as a module global.
+
+The chunk functions (``live_chunk``, ``settle_chunk``) are not cached on their
+own: the warm run compiles them into the drivers, whose cached machine code
+holds theirs, and a later process that loads the drivers compiles them not at
+all. A nested kernel that a later process did compile would show as a miss.
 
 The first compile takes a minute or two; this is a test of what is compiled,
 not a timing.
@@ -53,9 +58,10 @@ print(json.dumps(stats))
 """
 """Runs a small default market (three firms, settled start) and prints every dispatcher's stats."""
 
-NESTED = {"sim.kernel._live_chunk", "sim.kernel._settle_chunk"}
-"""Kernels only other kernels call: their machine code is linked into the callers' cached
-code, so a process that loads the callers neither loads nor compiles them."""
+NESTED = {"sim.kernel.live_chunk", "sim.kernel.settle_chunk"}
+"""Kernels only other kernels call, without a cache of their own: their machine code is linked
+into the callers' cached code, so a process that loads the callers neither loads nor compiles
+them."""
 
 DRIVERS = {"sim.kernel.live_period", "sim.kernel.settle_period"}
 """The kernels every period calls: the second run must have loaded them (not vacuous)."""
@@ -88,7 +94,7 @@ def test_the_warm_run_compiles_into_the_empty_cache(runs):
     assert set(warm) >= DRIVERS | NESTED
     compiled = {name for name, s in warm.items() if s["misses"]}
     assert compiled >= DRIVERS | NESTED, "the cache was not empty: the test proves nothing"
-    uncached = sorted(name for name in compiled if not warm[name]["cached"])
+    uncached = sorted(name for name in compiled - NESTED if not warm[name]["cached"])
     assert not uncached, f"compiled without cache=True, so in every process: {uncached}"
 
 
