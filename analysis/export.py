@@ -34,15 +34,38 @@ DEFAULT_START_DATE = datetime.date(2020, 1, 1)
 """The date of period 1 unless ``--start-date`` says otherwise."""
 
 TRANSACTION_FILE_COLUMNS = (
-    "customer_id", "date", "monetary_value", "firm", "strategy", "setting", "run_id", "point",
-    "replication", "period", "acquired_period", "clv_increment",
+    "customer_id",
+    "date",
+    "monetary_value",
+    "firm",
+    "strategy",
+    "setting",
+    "run_id",
+    "point",
+    "replication",
+    "period",
+    "acquired_period",
+    "clv_increment",
 )
 """Columns of ``transactions.csv`` (the swept columns come right before ``period``)."""
 
 CUSTOMER_CLV_COLUMNS = (
-    "customer_id", "firm", "strategy", "setting", "run_id", "point", "replication",
-    "relationships", "purchases", "first_purchase_period", "last_purchase_period",
-    "total_revenue", "realized_clv", "active_at_end", "projected_clv", "total_clv",
+    "customer_id",
+    "firm",
+    "strategy",
+    "setting",
+    "run_id",
+    "point",
+    "replication",
+    "relationships",
+    "purchases",
+    "first_purchase_period",
+    "last_purchase_period",
+    "total_revenue",
+    "realized_clv",
+    "active_at_end",
+    "projected_clv",
+    "total_clv",
 )
 """Columns of ``customers_clv.csv`` (the swept columns come right before ``relationships``)."""
 
@@ -116,8 +139,7 @@ def occasion_dates(period, day, dates: list[str]) -> pd.Categorical:
     period = np.asarray(period, dtype=np.int64)
     offset = np.asarray(day, dtype=np.int64) - DAYS_PER_PERIOD * (period - 1)
     if offset.size and (offset.min() < 0 or offset.max() >= DAYS_PER_PERIOD):
-        raise ValueError(f"a purchase day lies outside its period ({DAYS_PER_PERIOD}-day "
-                         "periods)")
+        raise ValueError(f"a purchase day lies outside its period ({DAYS_PER_PERIOD}-day periods)")
     calendar = np.array(dates, dtype="datetime64[D]").astype(np.int64)
     if period.size and period.max() + 1 >= calendar.size:
         raise ValueError("occasion_dates needs the date after the last period's")
@@ -125,8 +147,9 @@ def occasion_dates(period, day, dates: list[str]) -> pd.Categorical:
     span = calendar[period + 1] - begin
     ordinal = begin + offset * span // DAYS_PER_PERIOD
     days, codes = np.unique(ordinal, return_inverse=True)
-    return pd.Categorical.from_codes(codes.reshape(-1),
-                                     days.astype("datetime64[D]").astype(str).tolist())
+    return pd.Categorical.from_codes(
+        codes.reshape(-1), days.astype("datetime64[D]").astype(str).tolist()
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -140,19 +163,23 @@ def check_finished(folder: Path) -> dict:
     try:
         manifest = read_manifest(folder)
     except FileNotFoundError:
-        raise ExportError(f"{folder}: no manifest.json; is this a results folder written by "
-                          "'run.py run'?") from None
+        raise ExportError(
+            f"{folder}: no manifest.json; is this a results folder written by 'run.py run'?"
+        ) from None
     except (OSError, ValueError) as error:
         raise ExportError(f"{path}: cannot be read ({error})") from None
     if manifest.get("status") == "running":
-        raise ExportError(f"{folder}: incomplete (the run was interrupted or is still going); "
-                          f"finish it first with: python run.py run {manifest.get('source', '')}"
-                          f" --out {folder} --resume")
+        raise ExportError(
+            f"{folder}: incomplete (the run was interrupted or is still going); "
+            f"finish it first with: python run.py run {manifest.get('source', '')}"
+            f" --out {folder} --resume"
+        )
     return manifest
 
 
-def choose_runs(runs: pd.DataFrame, configs: dict, sweep_paths, wanted=None,
-                every: bool = False, failures=()) -> list[ExportedRun]:
+def choose_runs(
+    runs: pd.DataFrame, configs: dict, sweep_paths, wanted=None, every: bool = False, failures=()
+) -> list[ExportedRun]:
     """The runs to export: ``wanted`` run ids, every run, or replication 0 of every point.
 
     Args:
@@ -173,25 +200,40 @@ def choose_runs(runs: pd.DataFrame, configs: dict, sweep_paths, wanted=None,
         failed = {record["run_id"]: record.get("error", "") for record in failures}
         for run_id in wanted:
             if run_id in failed and run_id not in first.index:
-                raise ExportError(f"run {run_id!r} failed ({failed[run_id]}), so it has no "
-                                  "results to export; fix the cause and finish the folder "
-                                  "with 'run.py run ... --resume'")
+                raise ExportError(
+                    f"run {run_id!r} failed ({failed[run_id]}), so it has no "
+                    "results to export; fix the cause and finish the folder "
+                    "with 'run.py run ... --resume'"
+                )
         unknown = [run_id for run_id in wanted if run_id not in first.index]
         if unknown:
             ids = list(first.index)
-            valid = ", ".join(ids) if len(ids) <= 12 else \
-                f"{', '.join(ids[:5])}, ..., {', '.join(ids[-3:])} ({len(ids)} runs)"
-            raise ExportError(f"unknown run {', '.join(map(repr, unknown))}; valid run ids "
-                              f"(runs.parquet, run_id): {valid}")
+            valid = (
+                ", ".join(ids)
+                if len(ids) <= 12
+                else f"{', '.join(ids[:5])}, ..., {', '.join(ids[-3:])} ({len(ids)} runs)"
+            )
+            raise ExportError(
+                f"unknown run {', '.join(map(repr, unknown))}; valid run ids "
+                f"(runs.parquet, run_id): {valid}"
+            )
         chosen = list(dict.fromkeys(wanted))
     elif every:
         chosen = list(first.index)
     else:
         chosen = list(first.index[first["replication"] == 0])
     paths = [p for p in sweep_paths if p in first.columns]
-    return [ExportedRun(run_id, int(row["point"]), int(row["replication"]), int(row["seed"]),
-                        {p: row[p] for p in paths}, configs[int(row["point"])])
-            for run_id, row in first.loc[chosen].iterrows()]
+    return [
+        ExportedRun(
+            run_id,
+            int(row["point"]),
+            int(row["replication"]),
+            int(row["seed"]),
+            {p: row[p] for p in paths},
+            configs[int(row["point"])],
+        )
+        for run_id, row in first.loc[chosen].iterrows()
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -208,18 +250,21 @@ def transaction_table(run: ExportedRun, log: pd.DataFrame, dates: list[str]) -> 
     def repeated(value):  # one value for every row, stored once
         return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [value])
 
-    frame = pd.DataFrame({
-        "customer_id": log["customer"].to_numpy(dtype=np.int64),
-        "date": occasion_dates(log["period"].to_numpy(), log["day"].to_numpy(), dates),
-        "monetary_value": log["revenue"].to_numpy(dtype=np.float64),  # exact widening
-        "firm": pd.Categorical.from_codes(codes, [firm.name for firm in firms]),
-        "strategy": pd.Categorical(np.array([firm.strategy for firm in firms],
-                                            dtype=object)[codes]),
-        "setting": repeated(run.config.market.setting),
-        "run_id": repeated(run.run_id),
-        "point": run.point,
-        "replication": run.replication,
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": log["customer"].to_numpy(dtype=np.int64),
+            "date": occasion_dates(log["period"].to_numpy(), log["day"].to_numpy(), dates),
+            "monetary_value": log["revenue"].to_numpy(dtype=np.float64),  # exact widening
+            "firm": pd.Categorical.from_codes(codes, [firm.name for firm in firms]),
+            "strategy": pd.Categorical(
+                np.array([firm.strategy for firm in firms], dtype=object)[codes]
+            ),
+            "setting": repeated(run.config.market.setting),
+            "run_id": repeated(run.run_id),
+            "point": run.point,
+            "replication": run.replication,
+        }
+    )
     for path, value in run.values.items():
         frame[path] = value
     frame["period"] = log["period"].to_numpy(dtype=np.int64)
@@ -228,8 +273,9 @@ def transaction_table(run: ExportedRun, log: pd.DataFrame, dates: list[str]) -> 
     return frame
 
 
-def customer_table(run: ExportedRun, transactions: pd.DataFrame,
-                   current: pd.DataFrame) -> pd.DataFrame:
+def customer_table(
+    run: ExportedRun, transactions: pd.DataFrame, current: pd.DataFrame
+) -> pd.DataFrame:
     """Per customer x firm of the run: purchases, revenue, true CLV, state at the end.
 
     Args:
@@ -247,25 +293,38 @@ def customer_table(run: ExportedRun, transactions: pd.DataFrame,
         ``projected_clv`` is 0 for customers no longer with the firm.
     """
     keys = ["firm", "customer_id"]
-    transactions = transactions[["customer_id", "period", "acquired_period", "monetary_value",
-                                 "clv_increment"]].assign(firm=transactions["firm"].astype(str))
+    transactions = transactions[
+        ["customer_id", "period", "acquired_period", "monetary_value", "clv_increment"]
+    ].assign(firm=transactions["firm"].astype(str))
     grouped = transactions.groupby(keys, sort=False)
-    table = pd.DataFrame({
-        "purchases": grouped.size(),
-        "first_purchase_period": grouped["period"].min(),
-        "last_purchase_period": grouped["period"].max(),
-        "total_revenue": grouped["monetary_value"].agg(math.fsum),
-        "realized_clv": grouped["clv_increment"].agg(math.fsum),
-    })
+    table = pd.DataFrame(
+        {
+            "purchases": grouped.size(),
+            "first_purchase_period": grouped["period"].min(),
+            "last_purchase_period": grouped["period"].max(),
+            "total_revenue": grouped["monetary_value"].agg(math.fsum),
+            "realized_clv": grouped["clv_increment"].agg(math.fsum),
+        }
+    )
     starts = transactions[[*keys, "acquired_period"]]
-    now = pd.DataFrame({"firm": current["firm"].astype(str).to_numpy(),
-                        "customer_id": current["customer"].to_numpy(dtype=np.int64),
-                        "acquired_period": current["acquired_period"].to_numpy(dtype=np.int64),
-                        "projected_clv": current["projected_clv"].to_numpy(dtype=np.float64)})
-    relationships = (pd.concat([starts, now[starts.columns]]).drop_duplicates()
-                     .groupby(keys, sort=False).size().rename("relationships"))
+    now = pd.DataFrame(
+        {
+            "firm": current["firm"].astype(str).to_numpy(),
+            "customer_id": current["customer"].to_numpy(dtype=np.int64),
+            "acquired_period": current["acquired_period"].to_numpy(dtype=np.int64),
+            "projected_clv": current["projected_clv"].to_numpy(dtype=np.float64),
+        }
+    )
+    relationships = (
+        pd.concat([starts, now[starts.columns]])
+        .drop_duplicates()
+        .groupby(keys, sort=False)
+        .size()
+        .rename("relationships")
+    )
     table = table.join(relationships, how="outer").join(
-        now.set_index(keys)["projected_clv"], how="outer")
+        now.set_index(keys)["projected_clv"], how="outer"
+    )
     table["active_at_end"] = table["projected_clv"].notna()
     table["projected_clv"] = table["projected_clv"].fillna(0.0)
     table["purchases"] = table["purchases"].fillna(0).astype(np.int64)
@@ -280,9 +339,14 @@ def customer_table(run: ExportedRun, transactions: pd.DataFrame,
     table = table.sort_values(["firm", "customer_id"]).reset_index(drop=True)
     table["firm"] = table["firm"].astype(str)
     strategy_of = {firm.name: firm.strategy for firm in run.config.firms}
-    identity = {"strategy": table["firm"].map(strategy_of),
-                "setting": run.config.market.setting, "run_id": run.run_id,
-                "point": run.point, "replication": run.replication, **run.values}
+    identity = {
+        "strategy": table["firm"].map(strategy_of),
+        "setting": run.config.market.setting,
+        "run_id": run.run_id,
+        "point": run.point,
+        "replication": run.replication,
+        **run.values,
+    }
     for position, (name, value) in enumerate(identity.items(), start=2):
         table.insert(position, name, value)
     swept = list(run.values)

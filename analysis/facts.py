@@ -152,8 +152,19 @@ FACT_NAMES = {
     "level": "plausible levels",
 }
 
-COLUMNS = ("fact", "measure", "strategy", "setting", "runs", "value", "low", "high", "band",
-           "passed", "note")
+COLUMNS = (
+    "fact",
+    "measure",
+    "strategy",
+    "setting",
+    "runs",
+    "value",
+    "low",
+    "high",
+    "band",
+    "passed",
+    "note",
+)
 """Columns of the facts table (``facts.csv``)."""
 
 
@@ -186,8 +197,18 @@ def read_folder(folder: Path) -> dict[str, pd.DataFrame] | None:
     return {name: _read(folder, f"{name}.parquet") for name in ("runs", "timeseries", "cohorts")}
 
 
-CHURN_COLUMNS = ("point", "firm", "strategy", "setting", "runs", "churn", "life_churn",
-                 "choice_churn", "k", "clipped")
+CHURN_COLUMNS = (
+    "point",
+    "firm",
+    "strategy",
+    "setting",
+    "runs",
+    "churn",
+    "life_churn",
+    "choice_churn",
+    "k",
+    "clipped",
+)
 
 
 def churn_factors(base: Path, replications: int | None = None) -> pd.DataFrame:
@@ -225,8 +246,11 @@ def churn_factors(base: Path, replications: int | None = None) -> pd.DataFrame:
         runs = runs[runs["replication"] < replications]
         series = series[series["run_id"].isin(set(runs["run_id"]))]
     keys = ["point", "firm"]
-    flows = series[series["period"] >= 1].groupby(keys, sort=False)[
-        ["defections", "defections_life"]].sum()
+    flows = (
+        series[series["period"] >= 1]
+        .groupby(keys, sort=False)[["defections", "defections_life"]]
+        .sum()
+    )
     grouped = runs.groupby(keys, sort=False)
     frame = grouped[["strategy", "setting"]].first()
     frame["runs"] = grouped["annual_retention"].count()
@@ -313,16 +337,22 @@ def lever_churn(base: Path, lever: Path, firm: str) -> pd.DataFrame:
     Raises:
         FactsError: a folder is not a results folder.
     """
+
     def churn_of(folder):
         runs = _read(Path(folder), "runs.parquet")
         return runs[runs["firm"] == firm].set_index(["point", "seed"])["annual_retention"]
 
-    both = pd.concat([churn_of(lever).rename("lever"), churn_of(base).rename("base")],
-                     axis=1, join="inner")
+    both = pd.concat(
+        [churn_of(lever).rename("lever"), churn_of(base).rename("base")], axis=1, join="inner"
+    )
     grouped = both.groupby(level="point")
-    frame = pd.DataFrame({"runs": grouped["lever"].count(),
-                          "churn": 1 - grouped["lever"].mean(),
-                          "base_churn": 1 - grouped["base"].mean()})
+    frame = pd.DataFrame(
+        {
+            "runs": grouped["lever"].count(),
+            "churn": 1 - grouped["lever"].mean(),
+            "base_churn": 1 - grouped["base"].mean(),
+        }
+    )
     frame["ratio"] = _ratio(frame["churn"], frame["base_churn"])
     return frame.reset_index()
 
@@ -353,12 +383,27 @@ def lever_factors(folder: Path, firm: str) -> dict[int, float]:
 CELL = ["strategy", "setting"]
 RUN = ["run_id", "seed", *CELL]
 
-RUN_MEANS = ("satisfied_defector_share", "annual_retention", "expected_lifetime",
-             "satisfaction_sd", "value_far_from_standard", "top20_profit_share",
-             "customer_equity")
+RUN_MEANS = (
+    "satisfied_defector_share",
+    "annual_retention",
+    "expected_lifetime",
+    "satisfaction_sd",
+    "value_far_from_standard",
+    "top20_profit_share",
+    "customer_equity",
+)
 RUN_SUMS = ("referral_acquisitions", "acquisitions")
-FLOW_SUMS = ("satisfied_defectors", "defections", "defections_life", "exits_from_decline",
-             "recoveries", "acquisitions_referral", "advocates", "serve_cost", "customers")
+FLOW_SUMS = (
+    "satisfied_defectors",
+    "defections",
+    "defections_life",
+    "exits_from_decline",
+    "recoveries",
+    "acquisitions_referral",
+    "advocates",
+    "serve_cost",
+    "customers",
+)
 
 
 def per_run(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -371,15 +416,17 @@ def per_run(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     totals = flows.groupby(["run_id", *CELL], sort=False)[list(FLOW_SUMS)].sum()
     last = int(series["period"].max()) if len(series) else 0
     at = series[series["period"] == min(PROFILE_PERIOD, last)]
-    profile = at.groupby(["run_id", *CELL], sort=False)[["mean_trust",
-                                                        "mean_switching_cost"]].mean()
+    profile = at.groupby(["run_id", *CELL], sort=False)[
+        ["mean_trust", "mean_switching_cost"]
+    ].mean()
     totals = totals.join(profile)
     totals = totals.reset_index()
     totals.insert(1, "seed", totals["run_id"].map(seeds))
     frame = frame.join(totals.set_index(RUN), how="outer").reset_index()
     frame["choice_defections"] = frame["defections"] - frame["defections_life"]
-    frame["exit_share"] = _ratio(frame["exits_from_decline"],
-                                 frame["exits_from_decline"] + frame["recoveries"])
+    frame["exit_share"] = _ratio(
+        frame["exits_from_decline"], frame["exits_from_decline"] + frame["recoveries"]
+    )
     frame["referrals_per_advocate"] = _ratio(frame["acquisitions_referral"], frame["advocates"])
     frame["referral_share"] = _ratio(frame["referral_acquisitions"], frame["acquisitions"])
     frame["serve_cost_per_customer"] = _ratio(frame["serve_cost"], frame["customers"])
@@ -429,13 +476,14 @@ def welch_ci(a, b, level: float = 0.95) -> tuple[int, float, float, float]:
     se = math.sqrt(va + vb)
     if se == 0:
         return n_a + n_b, difference, difference, difference
-    df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
+    df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
     half = t_quantile(df, level) * se
     return n_a + n_b, difference, difference - half, difference + half
 
 
-def paired(left: pd.DataFrame, right: pd.DataFrame, column: str,
-           right_column: str | None = None) -> pd.DataFrame:
+def paired(
+    left: pd.DataFrame, right: pd.DataFrame, column: str, right_column: str | None = None
+) -> pd.DataFrame:
     """``left`` and ``right`` runs of each cell matched on their seed: columns ``a``, ``b``."""
     a = left.set_index(["seed", *CELL])[column].rename("a")
     b = right.set_index(["seed", *CELL])[right_column or column].rename("b")
@@ -449,9 +497,19 @@ def paired(left: pd.DataFrame, right: pd.DataFrame, column: str,
 
 def _row(fact, measure, strategy, setting, stats, band, passed, note="") -> dict:
     n, value, low, high = stats
-    return {"fact": fact, "measure": measure, "strategy": strategy, "setting": setting,
-            "runs": int(n), "value": value, "low": low, "high": high, "band": band,
-            "passed": bool(passed) if not pd.isna(value) else False, "note": note}
+    return {
+        "fact": fact,
+        "measure": measure,
+        "strategy": strategy,
+        "setting": setting,
+        "runs": int(n),
+        "value": value,
+        "low": low,
+        "high": high,
+        "band": band,
+        "passed": bool(passed) if not pd.isna(value) else False,
+        "note": note,
+    }
 
 
 def _within(value, band) -> bool:
@@ -480,15 +538,32 @@ def fact_1(base: pd.DataFrame, cells) -> list[dict]:
     rows = []
     for strategy, setting in cells:
         stats = mean_ci(_of(base, strategy, setting)["satisfied_defector_share"])
-        rows.append(_row("1", "satisfied defector share", strategy, setting, stats,
-                         _band(TRAP_CELL), _within(stats[1], TRAP_CELL)))
+        rows.append(
+            _row(
+                "1",
+                "satisfied defector share",
+                strategy,
+                setting,
+                stats,
+                _band(TRAP_CELL),
+                _within(stats[1], TRAP_CELL),
+            )
+        )
     traditional = base[base["setting"] == "traditional"]
     if len(traditional):
-        pooled = traditional.groupby("run_id")[["satisfied_defectors",
-                                                "choice_defections"]].sum()
+        pooled = traditional.groupby("run_id")[["satisfied_defectors", "choice_defections"]].sum()
         stats = mean_ci(_ratio(pooled["satisfied_defectors"], pooled["choice_defections"]))
-        rows.append(_row("1", "satisfied defector share, pooled", "all", "traditional", stats,
-                         _band(TRAP_POOLED), _within(stats[1], TRAP_POOLED)))
+        rows.append(
+            _row(
+                "1",
+                "satisfied defector share, pooled",
+                "all",
+                "traditional",
+                stats,
+                _band(TRAP_POOLED),
+                _within(stats[1], TRAP_POOLED),
+            )
+        )
     return rows
 
 
@@ -511,9 +586,17 @@ def tenure_survival(cohorts: pd.DataFrame) -> pd.DataFrame:
         start = later[seen & (later["tenure"] == YEAR * year)]
         end = later[seen & (later["tenure"] == YEAR * (year + 1))]
         keys = ["run_id", *CELL]
-        both = pd.concat([end.groupby(keys)["active"].sum().rename("kept"),
-                          start.groupby(keys)["active"].sum().rename("base")],
-                         axis=1).fillna(0).reset_index()
+        both = (
+            pd.concat(
+                [
+                    end.groupby(keys)["active"].sum().rename("kept"),
+                    start.groupby(keys)["active"].sum().rename("base"),
+                ],
+                axis=1,
+            )
+            .fillna(0)
+            .reset_index()
+        )
         both["year"] = year
         frames.append(both)
         year += 1
@@ -534,11 +617,19 @@ def fact_2(cohorts: pd.DataFrame, cells) -> list[dict]:
         curve = {y: ratio_ci(*_year(mine, y)) for y in years}
         runs = mine["run_id"].nunique()
         if len(years) < 2:
-            rows.append(_row("2", "largest fall of annual survival by tenure", strategy,
-                             setting, (runs, math.nan, math.nan, math.nan),
-                             f">= {TENURE_FALL:.2f}", False,
-                             f"too little data: needs tenure years 1 to 3 observed, "
-                             f"{MIN_AT_RISK} customers at the start of each"))
+            rows.append(
+                _row(
+                    "2",
+                    "largest fall of annual survival by tenure",
+                    strategy,
+                    setting,
+                    (runs, math.nan, math.nan, math.nan),
+                    f">= {TENURE_FALL:.2f}",
+                    False,
+                    f"too little data: needs tenure years 1 to 3 observed, "
+                    f"{MIN_AT_RISK} customers at the start of each",
+                )
+            )
             continue
         worst = None
         for y in years[:-1]:
@@ -546,8 +637,18 @@ def fact_2(cohorts: pd.DataFrame, cells) -> list[dict]:
             if worst is None or stats[1] < worst[1]:
                 worst = stats
         note = "R_y: " + " ".join(f"{curve[y][1]:.3f}" for y in years)
-        rows.append(_row("2", "largest fall of annual survival by tenure", strategy, setting,
-                         worst, f">= {TENURE_FALL:.2f}", worst[1] >= TENURE_FALL, note))
+        rows.append(
+            _row(
+                "2",
+                "largest fall of annual survival by tenure",
+                strategy,
+                setting,
+                worst,
+                f">= {TENURE_FALL:.2f}",
+                worst[1] >= TENURE_FALL,
+                note,
+            )
+        )
     return rows
 
 
@@ -569,8 +670,9 @@ def _difference_of_ratios(survival: pd.DataFrame, later: int, earlier: int):
     value = r1 - r0
     if n == 1:
         return 1, value, math.nan, math.nan
-    residual = ((both["kept_1"] - r1 * both["base_1"]) / both["base_1"].mean()
-                - (both["kept_0"] - r0 * both["base_0"]) / both["base_0"].mean())
+    residual = (both["kept_1"] - r1 * both["base_1"]) / both["base_1"].mean() - (
+        both["kept_0"] - r0 * both["base_0"]
+    ) / both["base_0"].mean()
     half = t_quantile(n - 1) * float(residual.std(ddof=1)) / math.sqrt(n)
     return n, value, value - half, value + half
 
@@ -581,21 +683,42 @@ def fact_3(low: pd.DataFrame | None, high: pd.DataFrame | None, cells) -> list[d
     for strategy, setting in cells:
         measure = "exit share from decline, switching cost x2 - x0.5"
         if low is None or high is None:
-            rows.append(_row("3", measure, strategy, setting,
-                             (0, math.nan, math.nan, math.nan), "< 0, CI excludes 0", False,
-                             "missing folder switching_low or switching_high"))
+            rows.append(
+                _row(
+                    "3",
+                    measure,
+                    strategy,
+                    setting,
+                    (0, math.nan, math.nan, math.nan),
+                    "< 0, CI excludes 0",
+                    False,
+                    "missing folder switching_low or switching_high",
+                )
+            )
             continue
         pairs = paired(_of(high, strategy, setting), _of(low, strategy, setting), "exit_share")
         stats = mean_ci(pairs["a"] - pairs["b"])
         note = f"x0.5: {pairs['b'].mean():.3f}, x2: {pairs['a'].mean():.3f}"
-        rows.append(_row("3", measure, strategy, setting, stats, "< 0, CI excludes 0",
-                         stats[1] < 0 and stats[3] < 0, note))
+        rows.append(
+            _row(
+                "3",
+                measure,
+                strategy,
+                setting,
+                stats,
+                "< 0, CI excludes 0",
+                stats[1] < 0 and stats[3] < 0,
+                note,
+            )
+        )
     return rows
 
 
-FACT_4 = (("annual_retention", "annual retention", -1),
-          ("referrals_per_advocate", "referrals per advocate-period", 1),
-          ("referral_share", "referral share of all acquisitions", 1))
+FACT_4 = (
+    ("annual_retention", "annual retention", -1),
+    ("referrals_per_advocate", "referrals per advocate-period", 1),
+    ("referral_share", "referral share of all acquisitions", 1),
+)
 
 
 def fact_4(base: pd.DataFrame, cells) -> list[dict]:
@@ -609,20 +732,35 @@ def fact_4(base: pd.DataFrame, cells) -> list[dict]:
             values_on, values_off = online[column], offline[column]
             stats = welch_ci(values_on, values_off)
             band = "< 0, CI excludes 0" if sign < 0 else "> 0, CI excludes 0"
-            passed = (stats[1] < 0 and stats[3] < 0) if sign < 0 else (
-                stats[1] > 0 and stats[2] > 0)
-            note = (f"traditional {values_off.mean():.4g}, ecommerce {values_on.mean():.4g}"
-                    if len(online) and len(offline) else "needs both settings")
-            rows.append(_row("4", f"{label}, online - traditional", strategy,
-                             "ecommerce-traditional", stats, band, passed, note))
+            passed = (
+                (stats[1] < 0 and stats[3] < 0) if sign < 0 else (stats[1] > 0 and stats[2] > 0)
+            )
+            note = (
+                f"traditional {values_off.mean():.4g}, ecommerce {values_on.mean():.4g}"
+                if len(online) and len(offline)
+                else "needs both settings"
+            )
+            rows.append(
+                _row(
+                    "4",
+                    f"{label}, online - traditional",
+                    strategy,
+                    "ecommerce-traditional",
+                    stats,
+                    band,
+                    passed,
+                    note,
+                )
+            )
     return rows
 
 
-FACT_5 = (("mean_trust", f"mean trust at period {PROFILE_PERIOD}", "zipper", None),
-          ("mean_switching_cost", f"mean switching cost at period {PROFILE_PERIOD}",
-           "zipper", None),
-          ("serve_cost_per_customer", "serve cost per customer-period", "zipper", "clasp"),
-          ("value_far_from_standard", "value far from the standard offer", "velcro", None))
+FACT_5 = (
+    ("mean_trust", f"mean trust at period {PROFILE_PERIOD}", "zipper", None),
+    ("mean_switching_cost", f"mean switching cost at period {PROFILE_PERIOD}", "zipper", None),
+    ("serve_cost_per_customer", "serve cost per customer-period", "zipper", "clasp"),
+    ("value_far_from_standard", "value far from the standard offer", "velcro", None),
+)
 
 
 def fact_5(base: pd.DataFrame, cells) -> list[dict]:
@@ -649,17 +787,31 @@ def fact_5(base: pd.DataFrame, cells) -> list[dict]:
                 rows.append(_row("5", label, strategy, setting, stats[strategy], band, passed))
     winners = {}
     for setting in settings:
-        means = pd.Series({s: mean_ci(_of(base, s, setting)["customer_equity"])[1]
-                           for s, t in cells if t == setting}, dtype=float)
+        means = pd.Series(
+            {
+                s: mean_ci(_of(base, s, setting)["customer_equity"])[1]
+                for s, t in cells
+                if t == setting
+            },
+            dtype=float,
+        )
         winners[setting] = means.idxmax() if means.notna().any() else None
     differ = len(settings) >= 2 and len(set(winners.values())) > 1
     for strategy, setting in cells:
         stats = mean_ci(_of(base, strategy, setting)["customer_equity"])
         note = "winner" if winners.get(setting) == strategy else ""
-        rows.append(_row("5", "customer equity (winner differs by setting)", strategy,
-                         setting, stats,
-                         "winners: " + ", ".join(f"{t} {w}" for t, w in winners.items()),
-                         differ, note))
+        rows.append(
+            _row(
+                "5",
+                "customer equity (winner differs by setting)",
+                strategy,
+                setting,
+                stats,
+                "winners: " + ", ".join(f"{t} {w}" for t, w in winners.items()),
+                differ,
+                note,
+            )
+        )
     return rows
 
 
@@ -668,13 +820,23 @@ def fact_6(base: pd.DataFrame, cells) -> list[dict]:
     rows = []
     for strategy, setting in cells:
         stats = mean_ci(_of(base, strategy, setting)["top20_profit_share"])
-        rows.append(_row("6", "top-20% share of CLV", strategy, setting, stats,
-                         f">= {PARETO_TOP20:.2f}", stats[1] >= PARETO_TOP20))
+        rows.append(
+            _row(
+                "6",
+                "top-20% share of CLV",
+                strategy,
+                setting,
+                stats,
+                f">= {PARETO_TOP20:.2f}",
+                stats[1] >= PARETO_TOP20,
+            )
+        )
     return rows
 
 
-def fact_7(base: pd.DataFrame, levers: dict[str, pd.DataFrame | None],
-           factors: pd.DataFrame, cells) -> list[dict]:
+def fact_7(
+    base: pd.DataFrame, levers: dict[str, pd.DataFrame | None], factors: pd.DataFrame, cells
+) -> list[dict]:
     """Fact 7 rows: customer equity gain of each firm's own retention lever, paired by seed.
 
     Args:
@@ -693,29 +855,57 @@ def fact_7(base: pd.DataFrame, levers: dict[str, pd.DataFrame | None],
         firms = list(dict.fromkeys(mine["firm"]))
         missing = [lever_folder(f) for f in firms if levers.get(f) is None]
         if missing:
-            rows.append(_row("7", measure, strategy, setting, (0, math.nan, math.nan, math.nan),
-                             band, False, "missing folder " + ", ".join(missing)))
+            rows.append(
+                _row(
+                    "7",
+                    measure,
+                    strategy,
+                    setting,
+                    (0, math.nan, math.nan, math.nan),
+                    band,
+                    False,
+                    "missing folder " + ", ".join(missing),
+                )
+            )
             continue
         pairs = []
         for firm in firms:
             theirs = _of(levers[firm], strategy, setting)
             a = theirs[theirs["firm"] == firm].set_index("seed")
             b = mine[mine["firm"] == firm].set_index("seed")
-            both = pd.concat([a["customer_equity"].rename("equity_lever"),
-                              b["customer_equity"].rename("equity_base"),
-                              (1 - a["annual_retention"]).rename("churn_lever"),
-                              (1 - b["annual_retention"]).rename("churn_base")],
-                             axis=1, join="inner")
+            both = pd.concat(
+                [
+                    a["customer_equity"].rename("equity_lever"),
+                    b["customer_equity"].rename("equity_base"),
+                    (1 - a["annual_retention"]).rename("churn_lever"),
+                    (1 - b["annual_retention"]).rename("churn_base"),
+                ],
+                axis=1,
+                join="inner",
+            )
             pairs.append(both.reset_index())
         pairs = pd.concat(pairs, ignore_index=True)
-        equity = pairs.dropna(subset=["equity_lever", "equity_base"]).groupby("seed")[
-            ["equity_lever", "equity_base"]].sum()
+        equity = (
+            pairs.dropna(subset=["equity_lever", "equity_base"])
+            .groupby("seed")[["equity_lever", "equity_base"]]
+            .sum()
+        )
         n, ratio, low, high = ratio_ci(equity["equity_lever"], equity["equity_base"])
-        achieved = _ratio(pd.Series([pairs["churn_lever"].mean()]),
-                          pd.Series([pairs["churn_base"].mean()]))[0]
-        rows.append(_row("7", measure, strategy, setting, (n, ratio - 1, low - 1, high - 1),
-                         band, ratio - 1 >= EQUITY_GAIN,
-                         _lever_note(factors, firms, setting, achieved)))
+        achieved = _ratio(
+            pd.Series([pairs["churn_lever"].mean()]), pd.Series([pairs["churn_base"].mean()])
+        )[0]
+        rows.append(
+            _row(
+                "7",
+                measure,
+                strategy,
+                setting,
+                (n, ratio - 1, low - 1, high - 1),
+                band,
+                ratio - 1 >= EQUITY_GAIN,
+                _lever_note(factors, firms, setting, achieved),
+            )
+        )
     return rows
 
 
@@ -727,8 +917,10 @@ def _lever_note(factors: pd.DataFrame, firms: list[str], setting: str, achieved)
     clipped = mine[mine["clipped"]]
     if len(clipped):
         worst = clipped.iloc[0]
-        note += (f"; k clipped: life exits {worst['life_churn']:.3f} exceed half the churn "
-                 f"{CHURN_TARGET * worst['churn']:.3f}, halving impossible")
+        note += (
+            f"; k clipped: life exits {worst['life_churn']:.3f} exceed half the churn "
+            f"{CHURN_TARGET * worst['churn']:.3f}, halving impossible"
+        )
     return note
 
 
@@ -739,15 +931,41 @@ def levels(base: pd.DataFrame, cells) -> list[dict]:
         mine = _of(base, strategy, setting)
         stats = mean_ci(mine["annual_retention"])
         band = ANNUAL_RETENTION.get(setting)
-        rows.append(_row("level", "annual retention", strategy, setting, stats,
-                         _band(band) if band else "none for this setting",
-                         _within(stats[1], band) if band else False))
+        rows.append(
+            _row(
+                "level",
+                "annual retention",
+                strategy,
+                setting,
+                stats,
+                _band(band) if band else "none for this setting",
+                _within(stats[1], band) if band else False,
+            )
+        )
         stats = mean_ci(mine["expected_lifetime"])
-        rows.append(_row("level", "expected lifetime (years)", strategy, setting, stats,
-                         f"<= {MAX_LIFETIME:g}", stats[1] <= MAX_LIFETIME))
+        rows.append(
+            _row(
+                "level",
+                "expected lifetime (years)",
+                strategy,
+                setting,
+                stats,
+                f"<= {MAX_LIFETIME:g}",
+                stats[1] <= MAX_LIFETIME,
+            )
+        )
         stats = mean_ci(mine["satisfaction_sd"])
-        rows.append(_row("level", "satisfaction sd", strategy, setting, stats,
-                         f">= {MIN_SATISFACTION_SD:.2f}", stats[1] >= MIN_SATISFACTION_SD))
+        rows.append(
+            _row(
+                "level",
+                "satisfaction sd",
+                strategy,
+                setting,
+                stats,
+                f">= {MIN_SATISFACTION_SD:.2f}",
+                stats[1] >= MIN_SATISFACTION_SD,
+            )
+        )
     return rows
 
 
@@ -777,11 +995,16 @@ def compute_facts(folder: Path) -> pd.DataFrame:
         used = lever_factors(path, firm)  # the k its folder ran, not the formula's
         mine = factors["firm"] == firm
         factors.loc[mine, "k"] = factors.loc[mine, "point"].map(used).astype(float)
-    rows = [*fact_1(base, cells), *fact_2(tables[BASE]["cohorts"], cells),
-            *fact_3(frames["switching_low"], frames["switching_high"], cells),
-            *fact_4(base, cells), *fact_5(base, cells), *fact_6(base, cells),
-            *fact_7(tables[BASE]["runs"], levers, factors, cells),
-            *levels(base, cells)]
+    rows = [
+        *fact_1(base, cells),
+        *fact_2(tables[BASE]["cohorts"], cells),
+        *fact_3(frames["switching_low"], frames["switching_high"], cells),
+        *fact_4(base, cells),
+        *fact_5(base, cells),
+        *fact_6(base, cells),
+        *fact_7(tables[BASE]["runs"], levers, factors, cells),
+        *levels(base, cells),
+    ]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -807,16 +1030,37 @@ def _number(value) -> str:
 
 def table_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Header and formatted rows (value, 95% CI, band, PASS/FAIL) of the facts table."""
-    header = ["fact", "measure", "strategy", "setting", "runs", "value", "95% CI", "band",
-              "result", "note"]
+    header = [
+        "fact",
+        "measure",
+        "strategy",
+        "setting",
+        "runs",
+        "value",
+        "95% CI",
+        "band",
+        "result",
+        "note",
+    ]
     rows = []
     for _, row in table.iterrows():
-        interval = ("n/a" if pd.isna(row["low"])
-                    else f"[{_number(row['low'])}, {_number(row['high'])}]")
-        rows.append([str(row["fact"]), str(row["measure"]), str(row["strategy"]),
-                     str(row["setting"]), str(row["runs"]), _number(row["value"]), interval,
-                     str(row["band"]), "PASS" if row["passed"] else "FAIL",
-                     "" if pd.isna(row["note"]) else str(row["note"])])
+        interval = (
+            "n/a" if pd.isna(row["low"]) else f"[{_number(row['low'])}, {_number(row['high'])}]"
+        )
+        rows.append(
+            [
+                str(row["fact"]),
+                str(row["measure"]),
+                str(row["strategy"]),
+                str(row["setting"]),
+                str(row["runs"]),
+                _number(row["value"]),
+                interval,
+                str(row["band"]),
+                "PASS" if row["passed"] else "FAIL",
+                "" if pd.isna(row["note"]) else str(row["note"]),
+            ]
+        )
     return header, rows
 
 
@@ -830,9 +1074,11 @@ def format_text(table: pd.DataFrame) -> str:
 
     lines = [line(header), line(["-" * w for w in widths]), *map(line, rows), ""]
     for _, fact in verdicts(table).iterrows():
-        lines.append(f"fact {fact['fact']} ({fact['name']}): "
-                     f"{'PASS' if fact['passed'] else 'FAIL'} "
-                     f"({fact['passed_rows']}/{fact['rows']} rows)")
+        lines.append(
+            f"fact {fact['fact']} ({fact['name']}): "
+            f"{'PASS' if fact['passed'] else 'FAIL'} "
+            f"({fact['passed_rows']}/{fact['rows']} rows)"
+        )
     return "\n".join(lines)
 
 

@@ -61,13 +61,37 @@ from sim.config import Config
 from . import money, retention
 
 OUTCOME_COLUMNS = (
-    "retention_rate", "annual_retention", "expected_lifetime", "customer_equity", "clv_mean",
-    "revenue", "cost", "profit", "contribution", "referral_value", "acquisition_cost",
-    "policy_cost", "projected_remainder", "acquisitions", "referral_acquisitions",
-    "rival_acquisitions", "defections", "satisfied_defector_share", "customers_end",
-    "projected_clv_mean", "top20_profit_share", "clv_gini", "clv_median", "clv_p90",
-    "value_equity", "brand_equity", "relationship_equity", "loyalty_index",
-    "satisfaction_mean", "satisfaction_sd", "value_far_from_standard",
+    "retention_rate",
+    "annual_retention",
+    "expected_lifetime",
+    "customer_equity",
+    "clv_mean",
+    "revenue",
+    "cost",
+    "profit",
+    "contribution",
+    "referral_value",
+    "acquisition_cost",
+    "policy_cost",
+    "projected_remainder",
+    "acquisitions",
+    "referral_acquisitions",
+    "rival_acquisitions",
+    "defections",
+    "satisfied_defector_share",
+    "customers_end",
+    "projected_clv_mean",
+    "top20_profit_share",
+    "clv_gini",
+    "clv_median",
+    "clv_p90",
+    "value_equity",
+    "brand_equity",
+    "relationship_equity",
+    "loyalty_index",
+    "satisfaction_mean",
+    "satisfaction_sd",
+    "value_far_from_standard",
 )
 """The outcome columns of ``runs.parquet``, in order."""
 
@@ -102,8 +126,13 @@ def retention_rate(ledger: pd.DataFrame) -> pd.Series:
     return _by_firm(later, "retention").mean().reindex(firm_order(ledger))
 
 
-EQUITY_TERMS = ("contribution", "referral_value", "acquisition_cost", "policy_cost",
-                "projected_remainder")
+EQUITY_TERMS = (
+    "contribution",
+    "referral_value",
+    "acquisition_cost",
+    "policy_cost",
+    "projected_remainder",
+)
 """The terms of :func:`equity_ledger`, in order; customer equity is their signed sum."""
 _EQUITY_SIGNS = (1.0, 1.0, -1.0, -1.0, 1.0)
 
@@ -123,13 +152,11 @@ def equity_ledger(ledger: pd.DataFrame, clv: pd.DataFrame) -> pd.DataFrame:
         acquisition cost - policy cost + projected remainder.
     """
     order = firm_order(ledger)
-    terms = {name: total(ledger, f"discounted_{name}").reindex(order)
-             for name in EQUITY_TERMS[:-1]}
+    terms = {name: total(ledger, f"discounted_{name}").reindex(order) for name in EQUITY_TERMS[:-1]}
     projected = clv["projected_clv"].groupby(clv["firm"].astype(object)).sum()
     terms["projected_remainder"] = projected.reindex(order, fill_value=0.0).astype(float)
     frame = pd.DataFrame(terms)
-    equity = sum(sign * frame[name] for name, sign in zip(EQUITY_TERMS, _EQUITY_SIGNS,
-                                                          strict=True))
+    equity = sum(sign * frame[name] for name, sign in zip(EQUITY_TERMS, _EQUITY_SIGNS, strict=True))
     frame["customer_equity"] = equity
     return frame
 
@@ -163,8 +190,9 @@ def annual_retention(cohorts: pd.DataFrame, first: int = 13) -> pd.Series:
     start = first if last - ANNUAL >= first else 1
     result = {}
     for firm, mine in cohorts.groupby("firm", sort=False):
-        table = mine.pivot_table(index="cohort", columns="period", values="active",
-                                 aggfunc="sum", fill_value=0)
+        table = mine.pivot_table(
+            index="cohort", columns="period", values="active", aggfunc="sum", fill_value=0
+        )
         shares = []
         for t in range(start, last - ANNUAL + 1):
             kept = table.index <= t
@@ -239,8 +267,9 @@ def satisfaction_spread(customers: pd.DataFrame, order: pd.Index) -> pd.DataFram
     """Per firm: mean and standard deviation of its current customers' satisfaction."""
     current = customers[customers["firm"].notna()]
     grouped = current["satisfaction"].astype(float).groupby(current["firm"].astype(object))
-    return pd.DataFrame({"satisfaction_mean": grouped.mean(),
-                         "satisfaction_sd": grouped.std()}).reindex(order)
+    return pd.DataFrame(
+        {"satisfaction_mean": grouped.mean(), "satisfaction_sd": grouped.std()}
+    ).reindex(order)
 
 
 def value_far_from_standard(customers: pd.DataFrame, order: pd.Index) -> pd.Series:
@@ -251,8 +280,13 @@ def value_far_from_standard(customers: pd.DataFrame, order: pd.Index) -> pd.Seri
     return value.reindex(order)
 
 
-def firm_outcomes(ledger: pd.DataFrame, customers: pd.DataFrame, config: Config,
-                  cohorts: pd.DataFrame, clv: pd.DataFrame | None = None) -> pd.DataFrame:
+def firm_outcomes(
+    ledger: pd.DataFrame,
+    customers: pd.DataFrame,
+    config: Config,
+    cohorts: pd.DataFrame,
+    clv: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per firm: every column of :data:`OUTCOME_COLUMNS`, firms in model order.
 
     Args:
@@ -297,7 +331,12 @@ def firm_outcomes(ledger: pd.DataFrame, customers: pd.DataFrame, config: Config,
         "value_far_from_standard": value_far_from_standard(customers, order),
     }
     frame = pd.DataFrame({name: outcomes[name].reindex(order) for name in OUTCOME_COLUMNS})
-    for name in ("acquisitions", "referral_acquisitions", "rival_acquisitions", "defections",
-                 "customers_end"):
+    for name in (
+        "acquisitions",
+        "referral_acquisitions",
+        "rival_acquisitions",
+        "defections",
+        "customers_end",
+    ):
         frame[name] = frame[name].astype(np.int64)
     return frame.reset_index()

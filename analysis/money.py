@@ -54,8 +54,11 @@ def lifetime_value(margin, retention, discount_rate, horizon: int | None = None)
         if horizon is None:
             return margin * growth / (growth - retention)
         ratio = retention / growth
-        return np.where(np.isclose(ratio, 1.0), margin * horizon,
-                        margin * (1.0 - ratio ** horizon) / (1.0 - ratio))
+        return np.where(
+            np.isclose(ratio, 1.0),
+            margin * horizon,
+            margin * (1.0 - ratio**horizon) / (1.0 - ratio),
+        )
 
 
 def remaining_value(margin, retention, discount_rate, horizon: int | None = None):
@@ -71,8 +74,9 @@ def remaining_value(margin, retention, discount_rate, horizon: int | None = None
     with np.errstate(divide="ignore", invalid="ignore"):
         if horizon is None:
             return margin * retention / (1.0 + discount_rate - retention)
-        return np.where(np.isclose(q, 1.0), margin * horizon,
-                        margin * q * (1.0 - q ** horizon) / (1.0 - q))
+        return np.where(
+            np.isclose(q, 1.0), margin * horizon, margin * q * (1.0 - q**horizon) / (1.0 - q)
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -98,8 +102,9 @@ def stage_retention(ledger: pd.DataFrame) -> pd.DataFrame:
     start = ledger[ledger["period"] < last]
     later = ledger[ledger["period"] >= 1]
     order = pd.Index(ledger["firm"].drop_duplicates(), name="firm")
-    overall = (later.groupby("firm", sort=False)["retained"].sum()
-               / later.groupby("firm", sort=False)["customers_start"].sum().replace(0, np.nan))
+    overall = later.groupby("firm", sort=False)["retained"].sum() / later.groupby(
+        "firm", sort=False
+    )["customers_start"].sum().replace(0, np.nan)
     table = {}
     for stage in ACTIVE_STAGES:
         exposure = start.groupby("firm", sort=False)[stage].sum().astype(float)
@@ -133,10 +138,15 @@ def customer_margin(customers: pd.DataFrame, config: Config) -> np.ndarray:
             where = mine & (stage == stage_name)
             if not where.any():
                 continue
-            expected = rules.occasion_rate(rate[where],
-                                           getattr(relationship.purchase_depth, stage_name))
-            sales = rules.revenue(expected, spend[where], firm_config.price,
-                                  getattr(relationship.wallet_share, stage_name))
+            expected = rules.occasion_rate(
+                rate[where], getattr(relationship.purchase_depth, stage_name)
+            )
+            sales = rules.revenue(
+                expected,
+                spend[where],
+                firm_config.price,
+                getattr(relationship.wallet_share, stage_name),
+            )
             margin[where] = rules.margin(sales, firm_config.margin, firm_config.serve_cost)
     return margin
 
@@ -174,8 +184,9 @@ def customer_clv(customers: pd.DataFrame, ledger: pd.DataFrame, config: Config) 
     current["margin"] = margin
     current["stage_retention"] = r
     current["realized_clv"] = current["clv"].astype(float)
-    current["projected_clv"] = (remaining_value(margin, r, d, config.simulation.planning_horizon)
-                                * (1.0 + d) ** -horizon)
+    current["projected_clv"] = (
+        remaining_value(margin, r, d, config.simulation.planning_horizon) * (1.0 + d) ** -horizon
+    )
     current["total_clv"] = current["realized_clv"] + current["projected_clv"]
     return current.reset_index(drop=True)
 
@@ -267,8 +278,13 @@ def driver_contributions(customers: pd.DataFrame, config: Config) -> pd.DataFram
         stage_weights = getattr(weights, stage_name)
         for name, term in terms.items():
             weighted[name][where] = getattr(stage_weights, name) * term[where]
-    return pd.DataFrame({driver: sum(weighted[d] for d in determinants)
-                         for driver, determinants in DRIVERS.items()}, index=customers.index)
+    return pd.DataFrame(
+        {
+            driver: sum(weighted[d] for d in determinants)
+            for driver, determinants in DRIVERS.items()
+        },
+        index=customers.index,
+    )
 
 
 def equity_drivers(clv: pd.DataFrame, equity: pd.Series, config: Config) -> pd.DataFrame:
@@ -334,8 +350,9 @@ def firm_value(lifetime_values, resources, total_resources: float) -> float:
     ltv = np.asarray(lifetime_values, dtype=float)
     need = np.asarray(resources, dtype=float)
     if ltv.shape != need.shape:
-        raise ValueError(f"lifetime_values and resources differ in length ({ltv.size} vs "
-                         f"{need.size})")
+        raise ValueError(
+            f"lifetime_values and resources differ in length ({ltv.size} vs {need.size})"
+        )
     if (need < 0).any() or total_resources < 0:
         raise ValueError("resources must be 0 or more")
     worth = ltv > 0
@@ -369,9 +386,14 @@ def firm_value_curve(clv: pd.DataFrame, config: Config, shares=(1.0, 0.8, 0.5)) 
         need = np.full(ltv.size, firm.serve_cost)
         full = float(ltv[ltv > 0].sum())
         for share in shares:
-            rows.append({"firm": firm.name, "resource_share": share,
-                         "firm_value": firm_value(ltv, need, share * need.sum()),
-                         "unconstrained_value": full})
+            rows.append(
+                {
+                    "firm": firm.name,
+                    "resource_share": share,
+                    "firm_value": firm_value(ltv, need, share * need.sum()),
+                    "unconstrained_value": full,
+                }
+            )
     return pd.DataFrame(rows)
 
 

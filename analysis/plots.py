@@ -18,13 +18,22 @@ from matplotlib.figure import Figure
 
 from . import money
 
-STAGE_COLOURS = {"exploration": "#9ecae1", "formation": "#4292c6", "stability": "#08519c",
-                 "decline": "#fd8d3c"}
-DRIVER_COLOURS = {"value_equity": "#41ab5d", "brand_equity": "#807dba",
-                  "relationship_equity": "#ef6548"}
-DRIVER_LABELS = {"value_equity": "value equity (quality, price, fit)",
-                 "brand_equity": "brand equity (reputation, trust)",
-                 "relationship_equity": "relationship equity (switching cost)"}
+STAGE_COLOURS = {
+    "exploration": "#9ecae1",
+    "formation": "#4292c6",
+    "stability": "#08519c",
+    "decline": "#fd8d3c",
+}
+DRIVER_COLOURS = {
+    "value_equity": "#41ab5d",
+    "brand_equity": "#807dba",
+    "relationship_equity": "#ef6548",
+}
+DRIVER_LABELS = {
+    "value_equity": "value equity (quality, price, fit)",
+    "brand_equity": "brand equity (reputation, trust)",
+    "relationship_equity": "relationship equity (switching cost)",
+}
 MONEY = "money units, discounted to period 0"
 
 
@@ -42,12 +51,14 @@ def _colours(labels, order=None) -> dict[str, str]:
     return {label: palette(i % 10) for i, label in enumerate(order)}
 
 
-def _grid(count: int, columns: int = 3, width: float = 4.2, height: float = 3.2,
-          sharey: bool = True):
+def _grid(
+    count: int, columns: int = 3, width: float = 4.2, height: float = 3.2, sharey: bool = True
+):
     columns = max(1, min(columns, count))
     rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows + 0.8),
-                                sharey=sharey, squeeze=False)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(width * columns, height * rows + 0.8), sharey=sharey, squeeze=False
+    )
     for extra in axes.flat[count:]:
         extra.set_visible(False)
     return figure, list(axes.flat[:count])
@@ -72,8 +83,17 @@ def _finish(figure, title: str, handles, names) -> None:
     figure.tight_layout(rect=(0, legend_height / total, 1, 1 - 0.25 / total))
 
 
-def bars_with_ci(table: pd.DataFrame, value: str, *, panels: str, bars: str, title: str,
-                 ylabel: str, reference: float | None = None, order=None) -> Figure:
+def bars_with_ci(
+    table: pd.DataFrame,
+    value: str,
+    *,
+    panels: str,
+    bars: str,
+    title: str,
+    ylabel: str,
+    reference: float | None = None,
+    order=None,
+) -> Figure:
     """Bars of ``value`` with 95% CI error bars: a panel per ``panels`` value, a bar per ``bars``.
 
     ``table`` has ``value``, ``<value>_low`` and ``<value>_high`` columns;
@@ -82,24 +102,31 @@ def bars_with_ci(table: pd.DataFrame, value: str, *, panels: str, bars: str, tit
     panel under the other, so that long names stay readable.
     """
     panel_values = list(dict.fromkeys(table[panels]))
-    labels = _ordered(table[bars], order) if order is not None else list(dict.fromkeys(
-        table[bars]))
+    labels = _ordered(table[bars], order) if order is not None else list(dict.fromkeys(table[bars]))
     colours = _colours(labels, order)
     upright = max(table.groupby(panels)[bars].nunique()) <= 4
     if upright:
         figure, axes = _grid(len(panel_values), columns=2, width=max(4.5, 1.2 * len(labels) + 2))
     else:
-        figure, axes = _grid(len(panel_values), columns=1, width=10,
-                             height=0.45 * len(labels) + 1.2, sharey=False)
+        figure, axes = _grid(
+            len(panel_values), columns=1, width=10, height=0.45 * len(labels) + 1.2, sharey=False
+        )
     for axis, panel in zip(axes, panel_values, strict=True):
         rows = table[table[panels] == panel]
         if order is not None:
-            rows = rows.set_index(bars).loc[[b for b in labels if b in set(rows[bars])]] \
-                .reset_index()
+            rows = (
+                rows.set_index(bars).loc[[b for b in labels if b in set(rows[bars])]].reset_index()
+            )
         position = np.arange(len(rows))
         mean = rows[value].to_numpy(dtype=float)
-        error = np.nan_to_num(np.vstack([mean - rows[f"{value}_low"].to_numpy(dtype=float),
-                                         rows[f"{value}_high"].to_numpy(dtype=float) - mean]))
+        error = np.nan_to_num(
+            np.vstack(
+                [
+                    mean - rows[f"{value}_low"].to_numpy(dtype=float),
+                    rows[f"{value}_high"].to_numpy(dtype=float) - mean,
+                ]
+            )
+        )
         colour = [colours[b] for b in rows[bars]]
         if upright:
             axis.bar(position, mean, color=colour, yerr=error, capsize=5)
@@ -117,8 +144,9 @@ def bars_with_ci(table: pd.DataFrame, value: str, *, panels: str, bars: str, tit
                 axis.axvline(reference, color="black", linewidth=0.8)
             axis.grid(axis="x", alpha=0.3)
         axis.set_title(f"{panels}: {panel}")
-    error_handle = plt.Line2D([], [], color="black", marker="|" if upright else "_",
-                              markersize=12, linestyle="none")
+    error_handle = plt.Line2D(
+        [], [], color="black", marker="|" if upright else "_", markersize=12, linestyle="none"
+    )
     if upright:
         handles = [plt.Rectangle((0, 0), 1, 1, color=colours[b]) for b in labels]
         _finish(figure, title, [*handles, error_handle], [*labels, "95% CI over replications"])
@@ -136,8 +164,12 @@ def stage_composition(series: pd.DataFrame, *, panel: str, title: str) -> Figure
     figure, axes = _grid(len(panel_values), columns=3)
     for axis, value in zip(axes, panel_values, strict=True):
         rows = series[series[panel] == value].sort_values("period")
-        axis.stackplot(rows["period"], *[rows[s] for s in STAGE_COLOURS],
-                       colors=list(STAGE_COLOURS.values()), labels=list(STAGE_COLOURS))
+        axis.stackplot(
+            rows["period"],
+            *[rows[s] for s in STAGE_COLOURS],
+            colors=list(STAGE_COLOURS.values()),
+            labels=list(STAGE_COLOURS),
+        )
         axis.set_title(str(value), fontsize=10)
         axis.set_xlabel("period (month)")
         axis.set_ylabel("customers (mean over runs)")
@@ -147,9 +179,16 @@ def stage_composition(series: pd.DataFrame, *, panel: str, title: str) -> Figure
     return figure
 
 
-def survival_curves(curves: pd.DataFrame, *, panel: str, line: str, title: str,
-                    reference: pd.DataFrame | None = None, max_tenure: int | None = None,
-                    order=None) -> Figure:
+def survival_curves(
+    curves: pd.DataFrame,
+    *,
+    panel: str,
+    line: str,
+    title: str,
+    reference: pd.DataFrame | None = None,
+    max_tenure: int | None = None,
+    order=None,
+) -> Figure:
     """Cohort survival by tenure: a panel per ``panel``, a line per ``line``.
 
     ``curves`` has ``panel``, ``line``, ``tenure``, ``survival``. ``reference``
@@ -173,8 +212,13 @@ def survival_curves(curves: pd.DataFrame, *, panel: str, line: str, title: str,
                 r = reference[(reference[panel] == value) & (reference[line] == label)]
                 if len(r):
                     k = one["tenure"].to_numpy()
-                    axis.plot(k, r["retention"].iloc[0] ** k, color=colours[label],
-                              linestyle="--", linewidth=0.9)
+                    axis.plot(
+                        k,
+                        r["retention"].iloc[0] ** k,
+                        color=colours[label],
+                        linestyle="--",
+                        linewidth=0.9,
+                    )
         axis.set_title(f"{panel}: {value}")
         axis.set_xlabel("tenure (periods since acquisition)")
         axis.set_ylabel("share of cohort still a customer")
@@ -189,19 +233,24 @@ def survival_curves(curves: pd.DataFrame, *, panel: str, line: str, title: str,
     return figure
 
 
-def end_distributions(customers: pd.DataFrame, *, panel: str, line: str, title: str,
-                      order=None) -> Figure:
+def end_distributions(
+    customers: pd.DataFrame, *, panel: str, line: str, title: str, order=None
+) -> Figure:
     """Histograms (as lines) of satisfaction, trust and switching cost at the end.
 
     A row of three panels per ``panel`` value, a line per ``line`` value.
     """
-    determinants = (("satisfaction", "satisfaction (0-1)"), ("trust", "trust (0-1)"),
-                    ("switching_cost", "switching cost (0-1)"))
+    determinants = (
+        ("satisfaction", "satisfaction (0-1)"),
+        ("trust", "trust (0-1)"),
+        ("switching_cost", "switching cost (0-1)"),
+    )
     panel_values = list(dict.fromkeys(customers[panel]))
     labels = _ordered(customers[line], order)
     colours = _colours(labels, order)
-    figure, axes = plt.subplots(len(panel_values), 3, figsize=(13, 3.2 * len(panel_values) + 0.8),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        len(panel_values), 3, figsize=(13, 3.2 * len(panel_values) + 0.8), squeeze=False
+    )
     bins = np.linspace(0, 1, 26)
     centres = (bins[:-1] + bins[1:]) / 2
     for row, value in zip(axes, panel_values, strict=True):
@@ -222,8 +271,7 @@ def end_distributions(customers: pd.DataFrame, *, panel: str, line: str, title: 
     return figure
 
 
-def lorenz(customers: pd.DataFrame, *, panel: str, line: str, title: str,
-           order=None) -> Figure:
+def lorenz(customers: pd.DataFrame, *, panel: str, line: str, title: str, order=None) -> Figure:
     """CLV Lorenz curves (customers from most to least valuable), a panel per ``panel``.
 
     Drawn as the share of value held by the top x% of customers, so the
@@ -243,8 +291,12 @@ def lorenz(customers: pd.DataFrame, *, panel: str, line: str, title: str,
             top_customers = 1.0 - customer_share[::-1]
             top_value = 1.0 - value_share[::-1]
             share = money.top_share(values, 0.2)
-            axis.plot(top_customers * 100, top_value * 100, color=colours[name],
-                      label=f"{name}: top 20% hold {share:.0%}")
+            axis.plot(
+                top_customers * 100,
+                top_value * 100,
+                color=colours[name],
+                label=f"{name}: top 20% hold {share:.0%}",
+            )
         axis.plot([0, 100], [0, 100], color="grey", linestyle=":", label="equal value")
         axis.axvline(20, color="black", linewidth=0.6)
         axis.set_title(f"{panel}: {value}")
@@ -261,8 +313,9 @@ def lorenz(customers: pd.DataFrame, *, panel: str, line: str, title: str,
 def equity_drivers(table: pd.DataFrame, *, panel: str, bar: str, title: str) -> Figure:
     """Stacked bars: customer equity split into value, brand and relationship equity."""
     panel_values = list(dict.fromkeys(table[panel]))
-    figure, axes = _grid(len(panel_values), columns=2, width=max(4.5, 1.1 * table[bar].nunique()
-                                                                    + 2))
+    figure, axes = _grid(
+        len(panel_values), columns=2, width=max(4.5, 1.1 * table[bar].nunique() + 2)
+    )
     for axis, value in zip(axes, panel_values, strict=True):
         rows = table[table[panel] == value]
         x = np.arange(len(rows))
@@ -271,8 +324,12 @@ def equity_drivers(table: pd.DataFrame, *, panel: str, bar: str, title: str) -> 
             heights = rows[driver].to_numpy(dtype=float)
             axis.bar(x, heights, bottom=bottom, color=colour, label=DRIVER_LABELS[driver])
             bottom += np.nan_to_num(heights)
-        axis.set_xticks(x, rows[bar], rotation=20 if len(rows) > 3 else 0,
-                        ha="right" if len(rows) > 3 else "center")
+        axis.set_xticks(
+            x,
+            rows[bar],
+            rotation=20 if len(rows) > 3 else 0,
+            ha="right" if len(rows) > 3 else "center",
+        )
         axis.set_title(f"{panel}: {value}")
         axis.set_ylabel(f"customer equity per firm\n({MONEY})")
         axis.grid(axis="y", alpha=0.3)
@@ -307,9 +364,11 @@ def calibration_fit(table: pd.DataFrame, *, title: str) -> Figure:
     axis.set_ylabel("share of cohort still a customer")
     axis.set_ylim(0, 1.02)
     axis.grid(alpha=0.3)
-    handles = [plt.Line2D([], [], color="black", marker="o", linestyle="", markersize=4),
-               plt.Line2D([], [], color="black"),
-               plt.Line2D([], [], color="black", linestyle=":", linewidth=1)]
+    handles = [
+        plt.Line2D([], [], color="black", marker="o", linestyle="", markersize=4),
+        plt.Line2D([], [], color="black"),
+        plt.Line2D([], [], color="black", linestyle=":", linewidth=1),
+    ]
     names = ["observed (target)", "simulated, calibrated", "simulated, scenario as written"]
     if len(held):
         handles.append(plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.15))

@@ -93,8 +93,10 @@ def policy_label(value) -> str:
     for policy in value:
         if isinstance(policy, dict):
             budget = policy.get("budget")
-            names.append(policy.get("name", "?") + (f" (budget {budget:g})"
-                                                    if isinstance(budget, int | float) else ""))
+            names.append(
+                policy.get("name", "?")
+                + (f" (budget {budget:g})" if isinstance(budget, int | float) else "")
+            )
         else:
             names.append(str(policy))
     return " + ".join(names)
@@ -108,8 +110,11 @@ def _label_frame(frame: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
     for path in extra:
         if path not in frame.columns:
             continue
-        values = frame[path].map(policy_label) if POLICY_PATH.fullmatch(path) else \
-            frame[path].astype(str)
+        values = (
+            frame[path].map(policy_label)
+            if POLICY_PATH.fullmatch(path)
+            else frame[path].astype(str)
+        )
         short = path.split(".")[-1]
         parts.append(short + "=" + values if not POLICY_PATH.fullmatch(path) else values)
     label = parts[0]
@@ -123,8 +128,10 @@ def _read_table(folder: Path, name: str, required: bool) -> pd.DataFrame:
     path = folder / name
     if not path.exists():
         if required:
-            raise ReportError(f"{folder}: no {name}; is this a results folder written by "
-                              "'run.py run'? (run the scenario first)")
+            raise ReportError(
+                f"{folder}: no {name}; is this a results folder written by "
+                "'run.py run'? (run the scenario first)"
+            )
         return pd.DataFrame()
     try:
         return pd.read_parquet(path)
@@ -147,31 +154,47 @@ def load_results(folder: Path) -> Results:
     timeseries = _read_table(folder, "timeseries.parquet", True)
     resolved_path = folder / "scenario.resolved.yaml"
     if not resolved_path.exists():
-        raise ReportError(f"{folder}: no scenario.resolved.yaml; is this a results folder "
-                          "written by 'run.py run'?")
+        raise ReportError(
+            f"{folder}: no scenario.resolved.yaml; is this a results folder "
+            "written by 'run.py run'?"
+        )
     try:
         resolved = yaml.safe_load(resolved_path.read_text(encoding="utf-8"))
-        configs = {int(p["point"]): Config.model_validate(p["config"])
-                   for p in resolved["points"]}
+        configs = {int(p["point"]): Config.model_validate(p["config"]) for p in resolved["points"]}
         sweep_paths = list(resolved.get("sweep_paths") or [])
     except Exception as error:
         raise ReportError(f"{resolved_path}: cannot be read ({error})") from None
-    missing = {"run_id", "point", "replication", "seed", "firm", "strategy", "setting",
-               "retention_rate", "customer_equity"} - set(runs.columns)
+    missing = {
+        "run_id",
+        "point",
+        "replication",
+        "seed",
+        "firm",
+        "strategy",
+        "setting",
+        "retention_rate",
+        "customer_equity",
+    } - set(runs.columns)
     if missing:
-        raise ReportError(f"{folder / 'runs.parquet'}: missing columns {', '.join(sorted(missing))}"
-                          "; was it written by an older crm-sim? run the scenario again")
+        raise ReportError(
+            f"{folder / 'runs.parquet'}: missing columns {', '.join(sorted(missing))}"
+            "; was it written by an older crm-sim? run the scenario again"
+        )
     if runs.empty:
         raise ReportError(f"{folder / 'runs.parquet'}: holds no runs")
     extra = grouping_paths(sweep_paths)
     results = Results(
-        folder=folder, name=str(resolved.get("name") or folder.name),
+        folder=folder,
+        name=str(resolved.get("name") or folder.name),
         description=str(resolved.get("description") or ""),
-        runs=_label_frame(runs, extra), timeseries=_label_frame(timeseries, extra),
+        runs=_label_frame(runs, extra),
+        timeseries=_label_frame(timeseries, extra),
         cohorts=_label_frame(_read_table(folder, "cohorts.parquet", False), extra),
         customers=_label_frame(_read_table(folder, "customers.parquet", False), extra),
         policies=_label_frame(_read_table(folder, "policies.parquet", False), extra),
-        configs=configs, sweep_paths=sweep_paths)
+        configs=configs,
+        sweep_paths=sweep_paths,
+    )
     results.keys = ["label", "setting"]
     return results
 
@@ -211,8 +234,9 @@ def _with_ci(row, name: str, digits: int) -> str:
     return f"{_fmt(mean, digits)} [{_fmt(low, digits)}, {_fmt(high, digits)}]"
 
 
-def verdicts(table: pd.DataFrame, outcome: str, label: str, digits: int,
-             higher: str = "highest") -> list[str]:
+def verdicts(
+    table: pd.DataFrame, outcome: str, label: str, digits: int, higher: str = "highest"
+) -> list[str]:
     """One sentence per setting: which cell leads on ``outcome`` and whether clearly.
 
     Clearly: its 95% CI lies above the runner-up's; otherwise the CIs overlap
@@ -224,16 +248,23 @@ def verdicts(table: pd.DataFrame, outcome: str, label: str, digits: int,
         if rows.empty:
             continue
         best = rows.iloc[0]
-        text = (f"**{setting}**: {best['label']} has the {higher} {label} "
-                f"({_with_ci(best, outcome, digits)})")
+        text = (
+            f"**{setting}**: {best['label']} has the {higher} {label} "
+            f"({_with_ci(best, outcome, digits)})"
+        )
         if len(rows) > 1:
             second = rows.iloc[1]
-            clear = (not pd.isna(best[f"{outcome}_low"])
-                     and best[f"{outcome}_low"] > second[f"{outcome}_high"])
+            clear = (
+                not pd.isna(best[f"{outcome}_low"])
+                and best[f"{outcome}_low"] > second[f"{outcome}_high"]
+            )
             close = _with_ci(second, outcome, digits)
-            text += (f", clearly ahead of {second['label']} (the 95% CIs do not overlap)"
-                     if clear else f"; {second['label']} is close ({close}: the CIs overlap, "
-                     "so the ranking of these two is not certain)")
+            text += (
+                f", clearly ahead of {second['label']} (the 95% CIs do not overlap)"
+                if clear
+                else f"; {second['label']} is close ({close}: the CIs overlap, "
+                "so the ranking of these two is not certain)"
+            )
         sentences.append(text + ".")
     return sentences
 
@@ -264,17 +295,24 @@ def firm_value_table(results: Results) -> pd.DataFrame:
     if customers.empty:
         return pd.DataFrame()
     rows = []
-    for (point, label, setting), frame in customers.groupby(["point", "label", "setting"],
-                                                           sort=False):
+    for (point, label, setting), frame in customers.groupby(
+        ["point", "label", "setting"], sort=False
+    ):
         config = results.configs.get(int(point))
         if config is None:
             continue
         curve = money.firm_value_curve(frame, config)
         curve = curve[curve["firm"].isin(frame["firm"].unique())]
         for share, part in curve.groupby("resource_share"):
-            rows.append({"label": label, "setting": setting, "resource_share": share,
-                         "firm_value": part["firm_value"].mean(),
-                         "unconstrained_value": part["unconstrained_value"].mean()})
+            rows.append(
+                {
+                    "label": label,
+                    "setting": setting,
+                    "resource_share": share,
+                    "firm_value": part["firm_value"].mean(),
+                    "unconstrained_value": part["unconstrained_value"].mean(),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -293,7 +331,8 @@ def _pair_summary(pairs: pd.DataFrame, keys) -> pd.DataFrame:
     pairs["incremental_equity"] = money.incremental(pairs, "customer_equity")
     pairs["incremental_retention"] = money.incremental(pairs, "retention_rate")
     per_run = pairs.groupby([*keys, "run_id"], sort=False)[
-        ["gain", "spent", "incremental_equity", "incremental_retention"]].sum()
+        ["gain", "spent", "incremental_equity", "incremental_retention"]
+    ].sum()
     counts = pairs.groupby([*keys, "run_id"], sort=False).size()
     per_run["incremental_retention"] /= counts
     per_run["roi"] = per_run["gain"] / per_run["spent"].where(per_run["spent"] > 0)
@@ -315,12 +354,22 @@ def baseline_roi(results: Results, baseline: Results) -> tuple[pd.DataFrame, boo
     Returns:
         The per-group summary and whether the pairs share seeds (common random numbers).
     """
-    columns = ["seed", "firm", "setting", "replication", "profit", "cost", "customer_equity",
-               "retention_rate"]
+    columns = [
+        "seed",
+        "firm",
+        "setting",
+        "replication",
+        "profit",
+        "cost",
+        "customer_equity",
+        "retention_rate",
+    ]
     pairs = money.paired_runs(results.runs, baseline.runs[columns])
     if pairs.empty:
-        raise ReportError(f"{baseline.folder}: no run pairs up with {results.folder} (no "
-                          "matching seed, nor matching firm, setting and replication)")
+        raise ReportError(
+            f"{baseline.folder}: no run pairs up with {results.folder} (no "
+            "matching seed, nor matching firm, setting and replication)"
+        )
     return _pair_summary(pairs, ["label", "setting"]), bool(pairs["common_random_numbers"].all())
 
 
@@ -331,8 +380,9 @@ def focus_firms(results: Results) -> set[str]:
         match = POLICY_PATH.fullmatch(path)
         if match:
             index = int(match.group(1))
-            names |= {cfg.firms[index].name for cfg in results.configs.values()
-                      if index < len(cfg.firms)}
+            names |= {
+                cfg.firms[index].name for cfg in results.configs.values() if index < len(cfg.firms)
+            }
     return names
 
 
@@ -357,18 +407,21 @@ def policy_comparison(results: Results) -> pd.DataFrame | None:
     index = int(POLICY_PATH.fullmatch(path).group(1))
     others = [p for p in results.sweep_paths if p != path]
     runs = results.runs.copy()
-    focus = {cfg.firms[index].name for cfg in results.configs.values()
-             if index < len(cfg.firms)}
+    focus = {cfg.firms[index].name for cfg in results.configs.values() if index < len(cfg.firms)}
     runs = runs[runs["firm"].isin(focus)]
     runs["policy"] = runs[path].map(policy_label)
     base = runs[runs["policy"] == "none"]
     if base.empty:
-        raise ReportError(f"{results.folder}: {path} is swept but no point has an empty "
-                          "policy list ([]), the baseline every policy is compared against")
+        raise ReportError(
+            f"{results.folder}: {path} is swept but no point has an empty "
+            "policy list ([]), the baseline every policy is compared against"
+        )
     on = [*others, "replication", "firm"]
     pairs = runs[runs["policy"] != "none"].merge(
         base[[*on, "profit", "cost", "customer_equity", "retention_rate", "seed"]],
-        on=on, suffixes=("", "_baseline"))
+        on=on,
+        suffixes=("", "_baseline"),
+    )
     if pairs.empty:
         return None
     summary = _pair_summary(pairs, ["policy", "setting", "firm"])
@@ -385,10 +438,14 @@ def policy_activity(results: Results) -> pd.DataFrame:
     frame = policies.copy()
     frame["policy set"] = frame[paths[0]].map(policy_label) if paths else frame["label"]
     grouped = frame.groupby(["policy set", "setting", "firm", "policy"], sort=False)
-    return grouped.agg(runs=("run_id", "nunique"), spend=("spend", "mean"),
-                       touched=("touched", "mean"), recovered=("recovered", "mean"),
-                       won_back=("won_back", "mean"),
-                       budget_exhausted_share=("budget_exhausted_share", "mean")).reset_index()
+    return grouped.agg(
+        runs=("run_id", "nunique"),
+        spend=("spend", "mean"),
+        touched=("touched", "mean"),
+        recovered=("recovered", "mean"),
+        won_back=("won_back", "mean"),
+        budget_exhausted_share=("budget_exhausted_share", "mean"),
+    ).reset_index()
 
 
 # ---------------------------------------------------------------------------
@@ -463,6 +520,7 @@ class Document:
 
     def html(self, title: str) -> str:
         """The document as one self-contained HTML page (figures embedded as base64 PNG)."""
+
         def inline(text: str) -> str:
             text = html.escape(text)
             text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
@@ -477,29 +535,37 @@ class Document:
             elif kind == "paragraph":
                 body.append(f"<p>{inline(block[1])}</p>")
             elif kind == "bullets":
-                body.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in block[1])
-                            + "</ul>")
+                body.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in block[1]) + "</ul>")
             elif kind == "table":
                 head = "".join(f"<th>{inline(h)}</th>" for h in block[1])
-                rows = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>"
-                               for row in block[2])
+                rows = "".join(
+                    "<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>"
+                    for row in block[2]
+                )
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
             elif kind == "figure":
                 fig = block[1]
                 data = base64.b64encode(fig.png).decode("ascii")
-                body.append(f'<figure><img alt="{html.escape(fig.title)}" '
-                            f'src="data:image/png;base64,{data}">'
-                            f"<figcaption>{inline(fig.caption)}</figcaption></figure>")
-        style = ("body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;"
-                 "padding:0 1em;color:#222;line-height:1.45}"
-                 "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
-                 "th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:right}"
-                 "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
-                 "img{max-width:100%}figure{margin:1.5em 0}"
-                 "figcaption{font-style:italic;color:#444}code{background:#f3f3f3}")
-        return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                f"<title>{html.escape(title)}</title><style>{style}</style></head>\n<body>\n"
-                + "\n".join(body) + "\n</body></html>\n")
+                body.append(
+                    f'<figure><img alt="{html.escape(fig.title)}" '
+                    f'src="data:image/png;base64,{data}">'
+                    f"<figcaption>{inline(fig.caption)}</figcaption></figure>"
+                )
+        style = (
+            "body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;"
+            "padding:0 1em;color:#222;line-height:1.45}"
+            "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+            "th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:right}"
+            "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
+            "img{max-width:100%}figure{margin:1.5em 0}"
+            "figcaption{font-style:italic;color:#444}code{background:#f3f3f3}"
+        )
+        return (
+            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{style}</style></head>\n<body>\n"
+            + "\n".join(body)
+            + "\n</body></html>\n"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -511,8 +577,11 @@ def _ci_rows(table: pd.DataFrame, outcomes, keys=("label", "setting")) -> tuple[
     header = [*keys, "runs", *[label + " (95% CI)" for _, label, _ in outcomes]]
     rows = []
     for _, row in table.iterrows():
-        rows.append([str(row[k]) for k in keys] + [str(row["runs"])]
-                    + [_with_ci(row, name, digits) for name, _, digits in outcomes])
+        rows.append(
+            [str(row[k]) for k in keys]
+            + [str(row["runs"])]
+            + [_with_ci(row, name, digits) for name, _, digits in outcomes]
+        )
     return header, rows
 
 
@@ -535,8 +604,7 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     # the tables); otherwise every group
     focus = focus_firms(results)
     shown = set(runs.loc[runs["firm"].isin(focus), "label"]) if focus else set(order)
-    only = f" (firm {', '.join(sorted(focus))} only; its rivals are in the tables)" if focus \
-        else ""
+    only = f" (firm {', '.join(sorted(focus))} only; its rivals are in the tables)" if focus else ""
 
     def pick(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["label"].isin(shown)] if len(frame) else frame
@@ -550,15 +618,20 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     doc.heading(f"Report: {results.name}", 1)
     if results.description:
         doc.paragraph(results.description.strip())
-    each = (f"{replications.min()}" if replications.min() == replications.max()
-            else f"{replications.min()}-{replications.max()}")
-    doc.paragraph(f"{n_runs} runs ({len(replications)} sweep points, "
-                  f"{each} replications each). A **group** "
-                  "is one strategy in one setting (and at one value of any other swept "
-                  "parameter); firms of a group in the same run are averaged, so each run counts "
-                  "once. Intervals are 95% confidence intervals of the mean over replications "
-                  "(Student t). Money is in the model's money units, discounted to period 0; "
-                  "one period is one month.")
+    each = (
+        f"{replications.min()}"
+        if replications.min() == replications.max()
+        else f"{replications.min()}-{replications.max()}"
+    )
+    doc.paragraph(
+        f"{n_runs} runs ({len(replications)} sweep points, "
+        f"{each} replications each). A **group** "
+        "is one strategy in one setting (and at one value of any other swept "
+        "parameter); firms of a group in the same run are averaged, so each run counts "
+        "once. Intervals are 95% confidence intervals of the mean over replications "
+        "(Student t). Money is in the model's money units, discounted to period 0; "
+        "one period is one month."
+    )
 
     doc.heading("Which strategy wins where")
     doc.bullets(verdicts(table, "customer_equity", "customer equity", 0))
@@ -568,180 +641,361 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         doc.bullets(verdicts(table, "retention_rate", "monthly retention", 4))
     header, rows = _ci_rows(table, outcomes)
     doc.table(header, rows)
-    doc.paragraph("How to read it: compare groups within a setting; where two intervals do not "
-                  "overlap the difference is unlikely to be noise. Definitions are in "
-                  "docs/analysis.md, section \"Reading the report\".")
+    doc.paragraph(
+        "How to read it: compare groups within a setting; where two intervals do not "
+        "overlap the difference is unlikely to be noise. Definitions are in "
+        'docs/analysis.md, section "Reading the report".'
+    )
     markets = winners.winner_map(runs, results.sweep_paths)
     if len(markets) > 2:  # a map of markets, not just the two settings
         doc.heading("Where each strategy wins", 3)
         described = [c for c in markets.columns if c not in winners.WINNER_COLUMNS]
-        doc.table([*described, "setting", "winner", "customer equity", "runner-up",
-                   "margin over runner-up [95% CI]", "clear"],
-                  [[*(str(r[c]) for c in described), r["setting"], r["winner"],
-                    _fmt(r["equity"], 0), r["runner_up"] or "",
+        doc.table(
+            [
+                *described,
+                "setting",
+                "winner",
+                "customer equity",
+                "runner-up",
+                "margin over runner-up [95% CI]",
+                "clear",
+            ],
+            [
+                [
+                    *(str(r[c]) for c in described),
+                    r["setting"],
+                    r["winner"],
+                    _fmt(r["equity"], 0),
+                    r["runner_up"] or "",
                     f"{_fmt(r['margin'], 0)} [{_fmt(r['margin_low'], 0)}, "
-                    f"{_fmt(r['margin_high'], 0)}]", "yes" if r["clear"] else "no"]
-                   for _, r in markets.iterrows()])
-        doc.paragraph("Each row is one market (a sweep point). Strategies compete in the same "
-                      "runs, so the margin is the mean of the per-run differences between the "
-                      "winner and the runner-up; \"clear\" means its 95% interval lies above 0. "
-                      "Strategies that win at least one market clearly: "
-                      + (", ".join(sorted(winners.clear_winners(markets))) or "none") + ".")
-    doc.figure("equity.png", plots.bars_with_ci(
-        pick(table), "customer_equity", panels="setting", bars="label", order=order,
-        title="Customer equity by strategy and setting" + only,
-        ylabel=f"customer equity per firm\n({plots.MONEY})"),
-        "Customer equity", "The tallest bar in each panel is the strategy whose customers are "
-        "worth most in that setting; error bars that do not overlap mark a clear difference.")
+                    f"{_fmt(r['margin_high'], 0)}]",
+                    "yes" if r["clear"] else "no",
+                ]
+                for _, r in markets.iterrows()
+            ],
+        )
+        doc.paragraph(
+            "Each row is one market (a sweep point). Strategies compete in the same "
+            "runs, so the margin is the mean of the per-run differences between the "
+            'winner and the runner-up; "clear" means its 95% interval lies above 0. '
+            "Strategies that win at least one market clearly: "
+            + (", ".join(sorted(winners.clear_winners(markets))) or "none")
+            + "."
+        )
+    doc.figure(
+        "equity.png",
+        plots.bars_with_ci(
+            pick(table),
+            "customer_equity",
+            panels="setting",
+            bars="label",
+            order=order,
+            title="Customer equity by strategy and setting" + only,
+            ylabel=f"customer equity per firm\n({plots.MONEY})",
+        ),
+        "Customer equity",
+        "The tallest bar in each panel is the strategy whose customers are "
+        "worth most in that setting; error bars that do not overlap mark a clear difference.",
+    )
     churn = pick(table).assign(  # retention is near 1 everywhere: its complement shows the gaps
         churn=lambda t: 100 * (1 - t["retention_rate"]),
         churn_low=lambda t: 100 * (1 - t["retention_rate_high"]),
-        churn_high=lambda t: 100 * (1 - t["retention_rate_low"]))
-    doc.figure("churn.png", plots.bars_with_ci(
-        churn, "churn", panels="setting", bars="label", order=order,
-        title="Monthly churn (100% - mean period retention) by strategy and setting" + only,
-        ylabel="customers lost per period\n(% of last period's customers)"),
-        "Churn", "Lower bars keep more of their customers each month (retention = 100% minus "
-        "the bar); compare the two panels to see how much e-commerce costs each strategy.")
+        churn_high=lambda t: 100 * (1 - t["retention_rate_low"]),
+    )
+    doc.figure(
+        "churn.png",
+        plots.bars_with_ci(
+            churn,
+            "churn",
+            panels="setting",
+            bars="label",
+            order=order,
+            title="Monthly churn (100% - mean period retention) by strategy and setting" + only,
+            ylabel="customers lost per period\n(% of last period's customers)",
+        ),
+        "Churn",
+        "Lower bars keep more of their customers each month (retention = 100% minus "
+        "the bar); compare the two panels to see how much e-commerce costs each strategy.",
+    )
 
     # ---- money
     doc.heading("Money: CLV, equity drivers, firm value")
     drivers = [d for d in money.DRIVERS if d in runs.columns]
     if drivers:
-        driver_table = runs.groupby([*keys, "run_id"], sort=False)[drivers].mean() \
-            .groupby(level=keys, sort=False).mean().reset_index()
-        doc.figure("equity_drivers.png", plots.equity_drivers(
-            pick(driver_table), panel="setting", bar="label",
-            title="What holds the equity: value, brand and relationship equity" + only),
-            "Equity drivers", "Each bar is a group's customer equity split by the share of its "
+        driver_table = (
+            runs.groupby([*keys, "run_id"], sort=False)[drivers]
+            .mean()
+            .groupby(level=keys, sort=False)
+            .mean()
+            .reset_index()
+        )
+        doc.figure(
+            "equity_drivers.png",
+            plots.equity_drivers(
+                pick(driver_table),
+                panel="setting",
+                bar="label",
+                title="What holds the equity: value, brand and relationship equity" + only,
+            ),
+            "Equity drivers",
+            "Each bar is a group's customer equity split by the share of its "
             "customers' loyalty drive that value, trust and switching cost supply; a large red "
-            "part means customers stay because leaving is costly.")
+            "part means customers stay because leaving is costly.",
+        )
         header = ["label", "setting", *[plots.DRIVER_LABELS[d] for d in drivers]]
         totals = driver_table[drivers].sum(axis=1).replace(0, np.nan)
-        doc.table(header, [[str(r["label"]), str(r["setting"])]
-                           + [_share(r[d] / totals[i]) for d in drivers]
-                           for i, r in driver_table.iterrows()])
+        doc.table(
+            header,
+            [
+                [str(r["label"]), str(r["setting"])] + [_share(r[d] / totals[i]) for d in drivers]
+                for i, r in driver_table.iterrows()
+            ],
+        )
     if not results.customers.empty:
-        doc.figure("clv_lorenz.png", plots.lorenz(
-            pick(results.customers), panel="setting", line="label", order=order,
-            title="How concentrated is customer value? (total CLV of the customers at the end, "
-                  "replication 0)"),
-            "CLV concentration", "Read each curve at 20% of customers: the share of total CLV "
+        doc.figure(
+            "clv_lorenz.png",
+            plots.lorenz(
+                pick(results.customers),
+                panel="setting",
+                line="label",
+                order=order,
+                title="How concentrated is customer value? (total CLV of the customers at the end, "
+                "replication 0)",
+            ),
+            "CLV concentration",
+            "Read each curve at 20% of customers: the share of total CLV "
             "they hold (seed 003: about 80%); the further above the dotted line, the more the "
-            "value sits with a few customers.")
+            "value sits with a few customers.",
+        )
         values = firm_value_table(results)
         if not values.empty:
-            wide = values.pivot_table(index=["label", "setting"], columns="resource_share",
-                                      values="firm_value", sort=False)
+            wide = values.pivot_table(
+                index=["label", "setting"],
+                columns="resource_share",
+                values="firm_value",
+                sort=False,
+            )
             full = values.groupby(["label", "setting"], sort=False)["unconstrained_value"].first()
-            doc.paragraph("**Firm value under a resource constraint** (replication 0 of each "
-                          "point): the sum of current customers' total CLV a firm can serve "
-                          "when its resources cover a share of what serving all of them needs "
-                          "(greedy by CLV per unit of serve cost, customers with negative CLV "
-                          "dropped).")
+            doc.paragraph(
+                "**Firm value under a resource constraint** (replication 0 of each "
+                "point): the sum of current customers' total CLV a firm can serve "
+                "when its resources cover a share of what serving all of them needs "
+                "(greedy by CLV per unit of serve cost, customers with negative CLV "
+                "dropped)."
+            )
             shares = [s for s in sorted(wide.columns, reverse=True) if s < 1]
-            doc.table(["label", "setting", "all positive-CLV customers (no constraint)",
-                       *[f"with {s:.0%} of the resources" for s in shares]],
-                      [[str(i[0]), str(i[1]), _fmt(full[i], 0)]
-                       + [_fmt(wide.loc[i, s], 0) for s in shares]
-                       for i in ordered(wide.index)])
+            doc.table(
+                [
+                    "label",
+                    "setting",
+                    "all positive-CLV customers (no constraint)",
+                    *[f"with {s:.0%} of the resources" for s in shares],
+                ],
+                [
+                    [str(i[0]), str(i[1]), _fmt(full[i], 0)]
+                    + [_fmt(wide.loc[i, s], 0) for s in shares]
+                    for i in ordered(wide.index)
+                ],
+            )
 
     if baseline is not None:
         summary, common = baseline_roi(results, baseline)
         doc.heading(f"CRM ROI against the baseline {baseline.name}")
-        doc.paragraph("ROI = incremental profit (net of the incremental cost; profit includes "
-                      "referral value) / incremental cost, scenario minus baseline over the "
-                      "whole run "
-                      + ("(pairs share seeds: common random numbers). " if common else
-                         "(**seeds differ: pairs are independent draws**, intervals are wider). ")
-                      + "n/a: the scenario costs no more than the baseline.")
-        doc.table(["label", "setting", "pairs", "ROI (95% CI)", "pooled ROI",
-                   "incremental equity (95% CI)", "incremental retention (95% CI)"],
-                  [[str(r["label"]), str(r["setting"]), str(r["pairs"]), _with_ci(r, "roi", 2),
-                    _fmt(r["pooled_roi"], 2), _with_ci(r, "incremental_equity", 0),
-                    _with_ci(r, "incremental_retention", 4)] for _, r in summary.iterrows()])
+        doc.paragraph(
+            "ROI = incremental profit (net of the incremental cost; profit includes "
+            "referral value) / incremental cost, scenario minus baseline over the "
+            "whole run "
+            + (
+                "(pairs share seeds: common random numbers). "
+                if common
+                else "(**seeds differ: pairs are independent draws**, intervals are wider). "
+            )
+            + "n/a: the scenario costs no more than the baseline."
+        )
+        doc.table(
+            [
+                "label",
+                "setting",
+                "pairs",
+                "ROI (95% CI)",
+                "pooled ROI",
+                "incremental equity (95% CI)",
+                "incremental retention (95% CI)",
+            ],
+            [
+                [
+                    str(r["label"]),
+                    str(r["setting"]),
+                    str(r["pairs"]),
+                    _with_ci(r, "roi", 2),
+                    _fmt(r["pooled_roi"], 2),
+                    _with_ci(r, "incremental_equity", 0),
+                    _with_ci(r, "incremental_retention", 4),
+                ]
+                for _, r in summary.iterrows()
+            ],
+        )
         if summary["roi"].notna().any():
-            doc.figure("roi.png", plots.bars_with_ci(
-                summary, "roi", panels="setting", bars="label", order=order, reference=0.0,
-                title=f"CRM ROI against {baseline.name}",
-                ylabel="ROI (money gained per unit of extra cost)"),
-                "CRM ROI", "Bars above 0 earn back more than their extra cost; an error bar that "
-                "crosses 0 means the return is not distinguishable from breaking even.")
+            doc.figure(
+                "roi.png",
+                plots.bars_with_ci(
+                    summary,
+                    "roi",
+                    panels="setting",
+                    bars="label",
+                    order=order,
+                    reference=0.0,
+                    title=f"CRM ROI against {baseline.name}",
+                    ylabel="ROI (money gained per unit of extra cost)",
+                ),
+                "CRM ROI",
+                "Bars above 0 earn back more than their extra cost; an error bar that "
+                "crosses 0 means the return is not distinguishable from breaking even.",
+            )
 
     # ---- retention
     doc.heading("Retention: who stays, who leaves, from where and why")
-    doc.figure("stages.png", plots.stage_composition(
-        stage_series(pick(results.timeseries), keys), panel="panel",
-        title="Customers by lifecycle stage over time (per firm)" + only),
-        "Stage composition", "A strategy that keeps customers grows the dark blue stability "
-        "band; orange is the declining customers it risks losing.")
+    doc.figure(
+        "stages.png",
+        plots.stage_composition(
+            stage_series(pick(results.timeseries), keys),
+            panel="panel",
+            title="Customers by lifecycle stage over time (per firm)" + only,
+        ),
+        "Stage composition",
+        "A strategy that keeps customers grows the dark blue stability "
+        "band; orange is the declining customers it risks losing.",
+    )
     if not results.cohorts.empty:
         curves = retention.cohort_survival(pick(results.cohorts), keys=keys)
-        doc.figure("cohort_survival.png", plots.survival_curves(
-            curves, panel="setting", line="label", order=order, reference=reference_retention(
-                results.timeseries, keys),
-            title="Cohort survival: share of newly acquired customers still there" + only),
-            "Cohort survival", "Higher curves keep their new customers longer; where a solid "
+        doc.figure(
+            "cohort_survival.png",
+            plots.survival_curves(
+                curves,
+                panel="setting",
+                line="label",
+                order=order,
+                reference=reference_retention(results.timeseries, keys),
+                title="Cohort survival: share of newly acquired customers still there" + only,
+            ),
+            "Cohort survival",
+            "Higher curves keep their new customers longer; where a solid "
             "curve flattens above its dashed constant-hazard curve, customers who stay become "
-            "more loyal with tenure.")
+            "more loyal with tenure.",
+        )
     churn = retention.churn_by_stage(results.timeseries, keys)
     if not churn.empty:
-        wide = churn.pivot_table(index=keys, columns="stage", values=["share", "hazard"],
-                                 sort=False)
+        wide = churn.pivot_table(
+            index=keys, columns="stage", values=["share", "hazard"], sort=False
+        )
         stages = list(money.ACTIVE_STAGES)
-        doc.paragraph("**Churn by stage**: share of the relationships that ended in each stage, "
-                      "and the stage's hazard (ended per customer-period in the stage).")
-        doc.table([*keys, *[f"{s} share" for s in stages], *[f"{s} hazard" for s in stages]],
-                  [[str(i[0]), str(i[1])] + [_share(wide.loc[i, ("share", s)]) for s in stages]
-                   + [_fmt(wide.loc[i, ("hazard", s)], 4) for s in stages]
-                   for i in ordered(wide.index)])
+        doc.paragraph(
+            "**Churn by stage**: share of the relationships that ended in each stage, "
+            "and the stage's hazard (ended per customer-period in the stage)."
+        )
+        doc.table(
+            [*keys, *[f"{s} share" for s in stages], *[f"{s} hazard" for s in stages]],
+            [
+                [str(i[0]), str(i[1])]
+                + [_share(wide.loc[i, ("share", s)]) for s in stages]
+                + [_fmt(wide.loc[i, ("hazard", s)], 4) for s in stages]
+                for i in ordered(wide.index)
+            ],
+        )
     reasons = retention.churn_by_reason(results.timeseries, keys)
     trajectories = retention.trajectory_shares(results.timeseries, keys)
     satisfied = retention.satisfied_defector_share(results.timeseries, keys)
-    merged = reasons.merge(trajectories, on=keys).merge(satisfied, on=keys) \
-        .set_index(keys, drop=False)
+    merged = (
+        reasons.merge(trajectories, on=keys).merge(satisfied, on=keys).set_index(keys, drop=False)
+    )
     merged = merged.loc[ordered(merged.index)]
-    doc.paragraph("**Churn by reason, trajectory types and satisfied defectors** (pooled over "
-                  "runs): I ended in exploration, II in formation, III reached stability but "
-                  "left early, IV had a long stability (seed 002); seed 003 says 65-85% of "
-                  "defectors call themselves satisfied.")
-    doc.table([*keys, "defections", "to a rival", "out of market", "left the category",
-               "from decline", "I", "II", "III", "IV", "satisfied defectors"],
-              [[str(r[k]) for k in keys] + [f"{r['defections']:,}", _share(r["to_rival"]),
-                                            _share(r["out_of_market"]), _share(r["life"]),
-                                            _share(r["from_decline"])]
-               + [_share(r[t]) for t in ("I", "II", "III", "IV")]
-               + [_share(r["satisfied_defector_share"])] for _, r in merged.iterrows()])
+    doc.paragraph(
+        "**Churn by reason, trajectory types and satisfied defectors** (pooled over "
+        "runs): I ended in exploration, II in formation, III reached stability but "
+        "left early, IV had a long stability (seed 002); seed 003 says 65-85% of "
+        "defectors call themselves satisfied."
+    )
+    doc.table(
+        [
+            *keys,
+            "defections",
+            "to a rival",
+            "out of market",
+            "left the category",
+            "from decline",
+            "I",
+            "II",
+            "III",
+            "IV",
+            "satisfied defectors",
+        ],
+        [
+            [str(r[k]) for k in keys]
+            + [
+                f"{r['defections']:,}",
+                _share(r["to_rival"]),
+                _share(r["out_of_market"]),
+                _share(r["life"]),
+                _share(r["from_decline"]),
+            ]
+            + [_share(r[t]) for t in ("I", "II", "III", "IV")]
+            + [_share(r["satisfied_defector_share"])]
+            for _, r in merged.iterrows()
+        ],
+    )
     if not results.customers.empty:
         tenure = retention.tenure_distribution(results.customers, keys=keys)
-        wide = tenure.pivot_table(index=keys, columns="tenure_band", values="share",
-                                  observed=False, sort=False)
-        doc.paragraph("**Tenure of the customers at the end** (replication 0; periods with the "
-                      "firm).")
-        doc.table([*keys, *[str(c) for c in wide.columns]],
-                  [[str(i[0]), str(i[1])] + [_share(wide.loc[i, c]) for c in wide.columns]
-                   for i in ordered(wide.index)])
+        wide = tenure.pivot_table(
+            index=keys, columns="tenure_band", values="share", observed=False, sort=False
+        )
+        doc.paragraph(
+            "**Tenure of the customers at the end** (replication 0; periods with the firm)."
+        )
+        doc.table(
+            [*keys, *[str(c) for c in wide.columns]],
+            [
+                [str(i[0]), str(i[1])] + [_share(wide.loc[i, c]) for c in wide.columns]
+                for i in ordered(wide.index)
+            ],
+        )
         config = next(iter(results.configs.values()))
         items = retention.loyalty_items(results.customers, config)
         items[keys] = results.customers.loc[items.index, keys]
         means = items.groupby(keys, sort=False).mean()
-        means["index"] = retention.loyalty_index(results.customers, config) \
-            .groupby([results.customers.loc[items.index, k] for k in keys], sort=False).mean()
-        doc.paragraph("**Loyalty index** (seed 001): half objective (share of wallet, repeat "
-                      "purchase, tenure / horizon, advocacy), half subjective (price evaluation "
-                      "~ perceived value, quality ~ satisfaction, service ~ trust), equal item "
-                      "weights (`analysis.retention.LoyaltyWeights`). Means over the customers "
-                      "at the end (replication 0).")
+        means["index"] = (
+            retention.loyalty_index(results.customers, config)
+            .groupby([results.customers.loc[items.index, k] for k in keys], sort=False)
+            .mean()
+        )
+        doc.paragraph(
+            "**Loyalty index** (seed 001): half objective (share of wallet, repeat "
+            "purchase, tenure / horizon, advocacy), half subjective (price evaluation "
+            "~ perceived value, quality ~ satisfaction, service ~ trust), equal item "
+            "weights (`analysis.retention.LoyaltyWeights`). Means over the customers "
+            "at the end (replication 0)."
+        )
         columns = [*retention.OBJECTIVE_ITEMS, *retention.SUBJECTIVE_ITEMS, "index"]
-        doc.table([*keys, *[c.replace("_", " ") for c in columns]],
-                  [[str(i[0]), str(i[1])] + [_fmt(means.loc[i, c], 3) for c in columns]
-                   for i in ordered(means.index)])
-        doc.figure("end_distributions.png", plots.end_distributions(
-            pick(results.customers), panel="setting", line="label", order=order,
-            title="Satisfaction, trust and switching cost of the customers at the end "
-                  "(replication 0)"),
-            "End distributions", "Curves further right mean more satisfied, more trusting or "
-            "more locked-in customers; switching cost shows which strategy builds lock-in.")
+        doc.table(
+            [*keys, *[c.replace("_", " ") for c in columns]],
+            [
+                [str(i[0]), str(i[1])] + [_fmt(means.loc[i, c], 3) for c in columns]
+                for i in ordered(means.index)
+            ],
+        )
+        doc.figure(
+            "end_distributions.png",
+            plots.end_distributions(
+                pick(results.customers),
+                panel="setting",
+                line="label",
+                order=order,
+                title="Satisfaction, trust and switching cost of the customers at the end "
+                "(replication 0)",
+            ),
+            "End distributions",
+            "Curves further right mean more satisfied, more trusting or "
+            "more locked-in customers; switching cost shows which strategy builds lock-in.",
+        )
 
     # ---- policies
     comparison = policy_comparison(results)
@@ -751,23 +1005,47 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     if comparison is not None and not comparison.empty:
         firm = ", ".join(sorted(comparison["firm"].unique()))
         crn = bool(comparison["common_random_numbers"].all())
-        doc.paragraph(f"Each policy set of firm {firm} against the same scenario without "
-                      "policies (`none`), paired by replication"
-                      + (" with the same seeds (common random numbers: the difference is the "
-                         "policy's effect, not noise). " if crn else ". ")
-                      + "ROI = incremental profit (which includes referral value) / incremental "
-                      "cost over the run; incremental equity and retention are scenario minus "
-                      "baseline. "
-                      "Ranked by mean ROI within each setting.")
+        doc.paragraph(
+            f"Each policy set of firm {firm} against the same scenario without "
+            "policies (`none`), paired by replication"
+            + (
+                " with the same seeds (common random numbers: the difference is the "
+                "policy's effect, not noise). "
+                if crn
+                else ". "
+            )
+            + "ROI = incremental profit (which includes referral value) / incremental "
+            "cost over the run; incremental equity and retention are scenario minus "
+            "baseline. "
+            "Ranked by mean ROI within each setting."
+        )
         settings = {v: i for i, v in enumerate(dict.fromkeys(runs["setting"]))}
-        ranked = comparison.assign(setting_order=comparison["setting"].map(settings)) \
-            .sort_values(["setting_order", "roi"], ascending=[True, False], na_position="last")
-        doc.table(["setting", "policy", "pairs", "ROI (95% CI)", "incremental equity (95% CI)",
-                   "incremental retention (95% CI)", "extra cost (95% CI)"],
-                  [[str(r["setting"]), str(r["policy"]), str(r["pairs"]), _with_ci(r, "roi", 2),
+        ranked = comparison.assign(setting_order=comparison["setting"].map(settings)).sort_values(
+            ["setting_order", "roi"], ascending=[True, False], na_position="last"
+        )
+        doc.table(
+            [
+                "setting",
+                "policy",
+                "pairs",
+                "ROI (95% CI)",
+                "incremental equity (95% CI)",
+                "incremental retention (95% CI)",
+                "extra cost (95% CI)",
+            ],
+            [
+                [
+                    str(r["setting"]),
+                    str(r["policy"]),
+                    str(r["pairs"]),
+                    _with_ci(r, "roi", 2),
                     _with_ci(r, "incremental_equity", 0),
-                    _with_ci(r, "incremental_retention", 4), _with_ci(r, "spent", 0)]
-                   for _, r in ranked.iterrows()])
+                    _with_ci(r, "incremental_retention", 4),
+                    _with_ci(r, "spent", 0),
+                ]
+                for _, r in ranked.iterrows()
+            ],
+        )
         sentences = []
         for setting, rows in ranked.groupby("setting", sort=False):
             rows = rows.dropna(subset=["roi"])
@@ -776,45 +1054,96 @@ def build(results: Results, baseline: Results | None = None) -> Document:
             best = rows.iloc[0]
             names = [n for n in POLICIES if n in str(best["policy"])]
             why = "; ".join(f"{n}: {POLICIES[n].summary}" for n in names)
-            pays = "pays" if best["roi_low"] > 0 else (
-                "returns more than it costs on average, but its CI includes 0"
-                if best["roi"] > 0 else "does not pay")
-            effect = (f": it adds {_fmt(best['incremental_equity'], 0)} of customer equity and "
-                      f"{_fmt(100 * best['incremental_retention'], 2)} points of monthly "
-                      f"retention for {_fmt(best['spent'], 0)} of extra cost")
+            pays = (
+                "pays"
+                if best["roi_low"] > 0
+                else (
+                    "returns more than it costs on average, but its CI includes 0"
+                    if best["roi"] > 0
+                    else "does not pay"
+                )
+            )
+            effect = (
+                f": it adds {_fmt(best['incremental_equity'], 0)} of customer equity and "
+                f"{_fmt(100 * best['incremental_retention'], 2)} points of monthly "
+                f"retention for {_fmt(best['spent'], 0)} of extra cost"
+            )
             most = rows.loc[rows["incremental_equity"].idxmax()]
-            bigger = ("" if most["policy"] == best["policy"] else
-                      f" The largest equity gain, though, comes from {most['policy']} "
-                      f"({_with_ci(most, 'incremental_equity', 0)}, ROI "
-                      f"{_with_ci(most, 'roi', 2)}): ROI ranks returns per unit spent, not size.")
-            sentences.append(f"**{setting}**: {best['policy']} ranks first (ROI "
-                             f"{_with_ci(best, 'roi', 2)}) and {pays}{effect}"
-                             + (f"; how it works: {why}" if why else "") + "." + bigger)
+            bigger = (
+                ""
+                if most["policy"] == best["policy"]
+                else f" The largest equity gain, though, comes from {most['policy']} "
+                f"({_with_ci(most, 'incremental_equity', 0)}, ROI "
+                f"{_with_ci(most, 'roi', 2)}): ROI ranks returns per unit spent, not size."
+            )
+            sentences.append(
+                f"**{setting}**: {best['policy']} ranks first (ROI "
+                f"{_with_ci(best, 'roi', 2)}) and {pays}{effect}"
+                + (f"; how it works: {why}" if why else "")
+                + "."
+                + bigger
+            )
         doc.bullets(sentences)
         if ranked["roi"].notna().any():
             plotted = ranked.rename(columns={"policy": "policy set"})
-            doc.figure("policy_roi.png", plots.bars_with_ci(
-                plotted, "roi", panels="setting", bars="policy set", reference=0.0,
-                title=f"ROI of firm {firm}'s retention policies against no policy",
-                ylabel="ROI (money gained per unit of extra cost)"),
-                "Policy ROI", "Bars above 0 with error bars clear of 0 are policies that pay "
-                "in that setting; compare the panels to see where each one works.")
+            doc.figure(
+                "policy_roi.png",
+                plots.bars_with_ci(
+                    plotted,
+                    "roi",
+                    panels="setting",
+                    bars="policy set",
+                    reference=0.0,
+                    title=f"ROI of firm {firm}'s retention policies against no policy",
+                    ylabel="ROI (money gained per unit of extra cost)",
+                ),
+                "Policy ROI",
+                "Bars above 0 with error bars clear of 0 are policies that pay "
+                "in that setting; compare the panels to see where each one works.",
+            )
     if not activity.empty and (activity["spend"] == 0).any():
         free = sorted(activity.loc[activity["spend"] == 0, "policy"].unique())
-        doc.paragraph(f"Note: {', '.join(free)} spent nothing directly (its cost is the "
-                      "discount, which shows up as lower revenue, not as cost), so its "
-                      "incremental cost is small and its ROI swings widely; judge it by its "
-                      "incremental equity.")
+        doc.paragraph(
+            f"Note: {', '.join(free)} spent nothing directly (its cost is the "
+            "discount, which shows up as lower revenue, not as cost), so its "
+            "incremental cost is small and its ROI swings widely; judge it by its "
+            "incremental equity."
+        )
     if not activity.empty:
-        doc.paragraph("**What the policies did** (mean per run): spend, customer-periods "
-                      "touched, recoveries from decline, win-backs, and the share of periods in "
-                      "which the budget ran out.")
-        doc.table(["policy set", "setting", "firm", "policy", "runs", "spend", "touched",
-                   "recovered", "won back", "budget ran out"],
-                  [[str(r["policy set"]), str(r["setting"]), str(r["firm"]), str(r["policy"]),
-                    str(r["runs"]), _fmt(r["spend"], 1), _fmt(r["touched"], 0),
-                    _fmt(r["recovered"], 1), _fmt(r["won_back"], 1),
-                    _share(r["budget_exhausted_share"])] for _, r in activity.iterrows()])
+        doc.paragraph(
+            "**What the policies did** (mean per run): spend, customer-periods "
+            "touched, recoveries from decline, win-backs, and the share of periods in "
+            "which the budget ran out."
+        )
+        doc.table(
+            [
+                "policy set",
+                "setting",
+                "firm",
+                "policy",
+                "runs",
+                "spend",
+                "touched",
+                "recovered",
+                "won back",
+                "budget ran out",
+            ],
+            [
+                [
+                    str(r["policy set"]),
+                    str(r["setting"]),
+                    str(r["firm"]),
+                    str(r["policy"]),
+                    str(r["runs"]),
+                    _fmt(r["spend"], 1),
+                    _fmt(r["touched"], 0),
+                    _fmt(r["recovered"], 1),
+                    _fmt(r["won_back"], 1),
+                    _share(r["budget_exhausted_share"]),
+                ]
+                for _, r in activity.iterrows()
+            ],
+        )
     return doc
 
 
@@ -830,13 +1159,17 @@ def facts_section(doc: Document, folder: Path) -> None:
         return
     table = facts.read_table(path)
     doc.heading("Stylized facts")
-    doc.paragraph("The facts of MODEL.md section 9 (definitions in analysis/facts.py), from "
-                  "`python run.py facts`: this scenario and its counterfactual variants "
-                  "(folders next to this one). Value and 95% confidence interval over "
-                  "replications, the band it must meet, and the result.")
-    doc.bullets(f"fact {r['fact']} ({r['name']}): {'PASS' if r['passed'] else 'FAIL'} "
-                f"({r['passed_rows']}/{r['rows']} rows)"
-                for _, r in facts.verdicts(table).iterrows())
+    doc.paragraph(
+        "The facts of MODEL.md section 9 (definitions in analysis/facts.py), from "
+        "`python run.py facts`: this scenario and its counterfactual variants "
+        "(folders next to this one). Value and 95% confidence interval over "
+        "replications, the band it must meet, and the result."
+    )
+    doc.bullets(
+        f"fact {r['fact']} ({r['name']}): {'PASS' if r['passed'] else 'FAIL'} "
+        f"({r['passed_rows']}/{r['rows']} rows)"
+        for _, r in facts.verdicts(table).iterrows()
+    )
     doc.table(*facts.table_cells(table))
 
 

@@ -19,8 +19,11 @@ from sim.config import Config
 
 from .money import ACTIVE_STAGES
 
-REASONS = {"defections_rival": "to a rival", "defections_market": "out of the market",
-           "defections_life": "left the category"}
+REASONS = {
+    "defections_rival": "to a rival",
+    "defections_market": "out of the market",
+    "defections_life": "left the category",
+}
 """Ledger columns of defections by reason, and their labels (they add up to ``defections``;
 life: the customer left the category for reasons of its own, not by choice of supplier)."""
 
@@ -67,11 +70,21 @@ def cohort_survival(cohorts: pd.DataFrame, keys=("firm",), min_size: int = 1) ->
     frame = cohorts.assign(size=size)
     frame = frame[frame["size"] >= max(min_size, 1)]
     pooled = frame.groupby([*keys, "tenure"], sort=False).agg(
-        active=("active", "sum"), size=("size", "sum"), cohorts=("active", "size"))
+        active=("active", "sum"), size=("size", "sum"), cohorts=("active", "size")
+    )
     pooled["survival"] = pooled["active"] / pooled["size"]
-    return pooled[["survival", "cohorts"]].reset_index().sort_values(
-        [*keys, "tenure"], key=lambda c: c if c.name == "tenure" else c.map(
-            {v: i for i, v in enumerate(dict.fromkeys(c))}), kind="stable", ignore_index=True)
+    return (
+        pooled[["survival", "cohorts"]]
+        .reset_index()
+        .sort_values(
+            [*keys, "tenure"],
+            key=lambda c: (
+                c if c.name == "tenure" else c.map({v: i for i, v in enumerate(dict.fromkeys(c))})
+            ),
+            kind="stable",
+            ignore_index=True,
+        )
+    )
 
 
 def geometric_survival(retention: float, tenures) -> np.ndarray:
@@ -99,11 +112,16 @@ def churn_by_stage(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
             for _, one in frame.groupby(run, sort=False) if run else [(None, frame)]:
                 last = one["period"].max()
                 exposure += one.loc[one["period"] < last, stage].sum()
-            rows.append({**dict(zip(keys, group, strict=True)), "stage": stage,
-                         "defections": int(lost),
-                         "share": lost / total if total else np.nan,
-                         "exposure": int(exposure),
-                         "hazard": lost / exposure if exposure else np.nan})
+            rows.append(
+                {
+                    **dict(zip(keys, group, strict=True)),
+                    "stage": stage,
+                    "defections": int(lost),
+                    "share": lost / total if total else np.nan,
+                    "exposure": int(exposure),
+                    "hazard": lost / exposure if exposure else np.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -126,16 +144,21 @@ def churn_by_reason(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
         (share that ended in decline rather than by switching from an active
         stage; life exits are never counted there).
     """
-    sums = _with_life(timeseries).groupby(list(keys), sort=False)[
-        ["defections", *REASONS, "exits_from_decline"]].sum()
+    sums = (
+        _with_life(timeseries)
+        .groupby(list(keys), sort=False)[["defections", *REASONS, "exits_from_decline"]]
+        .sum()
+    )
     total = sums["defections"].replace(0, np.nan)
-    return pd.DataFrame({
-        "defections": sums["defections"],
-        "to_rival": sums["defections_rival"] / total,
-        "out_of_market": sums["defections_market"] / total,
-        "life": sums["defections_life"] / total,
-        "from_decline": sums["exits_from_decline"] / total,
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            "defections": sums["defections"],
+            "to_rival": sums["defections_rival"] / total,
+            "out_of_market": sums["defections_market"] / total,
+            "life": sums["defections_life"] / total,
+            "from_decline": sums["exits_from_decline"] / total,
+        }
+    ).reset_index()
 
 
 def trajectory_shares(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
@@ -158,19 +181,25 @@ def satisfied_defector_share(timeseries: pd.DataFrame, keys=("firm",)) -> pd.Dat
     ``satisfied_defectors`` does not count customers who left the category for
     life reasons, so neither does the denominator.
     """
-    sums = _with_life(timeseries).groupby(list(keys), sort=False)[
-        ["satisfied_defectors", "defections", "defections_life"]].sum()
+    sums = (
+        _with_life(timeseries)
+        .groupby(list(keys), sort=False)[["satisfied_defectors", "defections", "defections_life"]]
+        .sum()
+    )
     chose = sums["defections"] - sums["defections_life"]
     share = sums["satisfied_defectors"] / chose.replace(0, np.nan)
     return share.rename("satisfied_defector_share").reset_index()
 
 
-def tenure_distribution(customers: pd.DataFrame, bins=(0, 6, 12, 24, 48, 96, np.inf),
-                        keys=("firm",)) -> pd.DataFrame:
+def tenure_distribution(
+    customers: pd.DataFrame, bins=(0, 6, 12, 24, 48, 96, np.inf), keys=("firm",)
+) -> pd.DataFrame:
     """Current customers by tenure band (periods with the firm), as shares per group."""
     current = customers[customers["firm"].notna()]
-    labels = [f"{int(a)}-{int(b) - 1}" if np.isfinite(b) else f"{int(a)}+"
-              for a, b in itertools.pairwise(bins)]
+    labels = [
+        f"{int(a)}-{int(b) - 1}" if np.isfinite(b) else f"{int(a)}+"
+        for a, b in itertools.pairwise(bins)
+    ]
     band = pd.cut(current["tenure"], bins=list(bins), right=False, labels=labels)
     counts = current.groupby([*keys, band], observed=False).size().rename("customers")
     frame = counts.reset_index().rename(columns={"tenure": "tenure_band"})
@@ -243,21 +272,26 @@ def loyalty_items(customers: pd.DataFrame, config: Config) -> pd.DataFrame:
     wallet = config.relationship.wallet_share
     share = stage.map({s: getattr(wallet, s) for s in ACTIVE_STAGES}).astype(float).fillna(0.0)
     horizon = max(config.simulation.periods, 1)
-    advocate = ((stage == "stability")
-                & (current["satisfaction"] >= config.simulation.satisfied_threshold))
-    return pd.DataFrame({
-        "share_of_wallet": share,
-        "repeat_purchase": (current["tenure"] >= 1).astype(float),
-        "tenure": (current["tenure"] / horizon).clip(0.0, 1.0),
-        "referrals": advocate.astype(float),
-        "price": current["value"].astype(float).clip(0.0, 1.0),
-        "quality": current["satisfaction"].astype(float).clip(0.0, 1.0),
-        "service": current["trust"].astype(float).clip(0.0, 1.0),
-    }, index=current.index)
+    advocate = (stage == "stability") & (
+        current["satisfaction"] >= config.simulation.satisfied_threshold
+    )
+    return pd.DataFrame(
+        {
+            "share_of_wallet": share,
+            "repeat_purchase": (current["tenure"] >= 1).astype(float),
+            "tenure": (current["tenure"] / horizon).clip(0.0, 1.0),
+            "referrals": advocate.astype(float),
+            "price": current["value"].astype(float).clip(0.0, 1.0),
+            "quality": current["satisfaction"].astype(float).clip(0.0, 1.0),
+            "service": current["trust"].astype(float).clip(0.0, 1.0),
+        },
+        index=current.index,
+    )
 
 
-def loyalty_index(customers: pd.DataFrame, config: Config,
-                  weights: LoyaltyWeights = LoyaltyWeights()) -> pd.Series:
+def loyalty_index(
+    customers: pd.DataFrame, config: Config, weights: LoyaltyWeights = LoyaltyWeights()
+) -> pd.Series:
     """Loyalty index in [0, 1] of each current customer.
 
     ``index = a * sum_j w_j o_j / sum_j w_j + (1 - a) * sum_k v_k s_k / sum_k v_k``

@@ -14,8 +14,10 @@ from sim.settings import SETTINGS
 from sim.strategies import STRATEGIES
 
 TABLE_OUTCOMES = (
-    ("retention_rate", "monthly retention"), ("annual_retention", "annual retention"),
-    ("expected_lifetime", "lifetime (years)"), ("customer_equity", "customer equity"),
+    ("retention_rate", "monthly retention"),
+    ("annual_retention", "annual retention"),
+    ("expected_lifetime", "lifetime (years)"),
+    ("customer_equity", "customer equity"),
 )
 """Outcomes of the strategy x setting table: column and label (definitions: analysis.metrics)."""
 _DIGITS = {"retention_rate": 4, "annual_retention": 3, "expected_lifetime": 1}
@@ -44,8 +46,11 @@ def mean_ci(values: pd.Series, level: float = 0.95) -> tuple[int, float, float, 
 
 def grouping_paths(sweep_paths) -> list[str]:
     """Swept paths that split the table further (those that set strategy or setting do not)."""
-    return [p for p in sweep_paths
-            if p != "market.setting" and not re.fullmatch(r"firms\.\d+\.strategy", p)]
+    return [
+        p
+        for p in sweep_paths
+        if p != "market.setting" and not re.fullmatch(r"firms\.\d+\.strategy", p)
+    ]
 
 
 def _registry_order(values: pd.Series, registry) -> pd.Series:
@@ -75,8 +80,10 @@ def strategy_setting_table(runs: pd.DataFrame, sweep_paths=()) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     table = table.sort_values(
-        ["strategy", "setting"], kind="stable",
-        key=lambda c: _registry_order(c, STRATEGIES if c.name == "strategy" else SETTINGS))
+        ["strategy", "setting"],
+        kind="stable",
+        key=lambda c: _registry_order(c, STRATEGIES if c.name == "strategy" else SETTINGS),
+    )
     return table.reset_index(drop=True)
 
 
@@ -85,9 +92,11 @@ def _number(value: float, digits: int) -> str:
 
 
 def _cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    keys = [c for c in table.columns
-            if c not in ("runs", *[f"{n}{s}" for n, _ in TABLE_OUTCOMES
-                                   for s in ("", "_low", "_high")])]
+    keys = [
+        c
+        for c in table.columns
+        if c not in ("runs", *[f"{n}{s}" for n, _ in TABLE_OUTCOMES for s in ("", "_low", "_high")])
+    ]
     header = [*keys, "runs"]
     shown = [(name, label) for name, label in TABLE_OUTCOMES if name in table.columns]
     for _, label in shown:
@@ -98,8 +107,9 @@ def _cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         for name, _ in shown:
             digits = _DIGITS.get(name, 0)
             low, high = row[f"{name}_low"], row[f"{name}_high"]
-            interval = ("n/a" if pd.isna(low)
-                        else f"[{_number(low, digits)}, {_number(high, digits)}]")
+            interval = (
+                "n/a" if pd.isna(low) else f"[{_number(low, digits)}, {_number(high, digits)}]"
+            )
             cells += [_number(row[name], digits), interval]
         rows.append(cells)
     return header, rows
@@ -112,8 +122,10 @@ def format_table(table: pd.DataFrame) -> str:
     numeric = {i for i, h in enumerate(header) if h not in table.columns or h == "runs"}
 
     def line(cells):
-        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 

@@ -110,8 +110,9 @@ def measure_sweep(runs: int, customers: int, steps: int, workers: int) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="crm-sim-bench-") as tmp:
         source = Path(tmp) / "bench_sweep.yaml"
-        source.write_text(SWEEP_SCENARIO.format(customers=customers, steps=steps, runs=runs),
-                          encoding="utf-8")
+        source.write_text(
+            SWEEP_SCENARIO.format(customers=customers, steps=steps, runs=runs), encoding="utf-8"
+        )
         scenario = load_scenario(source)
         specs = plan_runs(scenario)
         folder = Path(tmp) / "results"
@@ -142,20 +143,34 @@ def measure_sweep(runs: int, customers: int, steps: int, workers: int) -> dict:
 def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
     """Parse the command line (see the module docstring)."""
     parser = argparse.ArgumentParser(
-        prog=prog, description="Time the crm-sim engine or its per-agent Mesa reference.")
-    parser.add_argument("--customers", type=int, default=None,
-                        help="customers (default 1e5; 1e4 with --sweep)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="periods to step (default: 120 engine and sweep, 5 mesa)")
-    parser.add_argument("--impl", choices=IMPLEMENTATIONS, default="engine",
-                        help="engine (arrays) or mesa (one agent per customer)")
+        prog=prog, description="Time the crm-sim engine or its per-agent Mesa reference."
+    )
+    parser.add_argument(
+        "--customers", type=int, default=None, help="customers (default 1e5; 1e4 with --sweep)"
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="periods to step (default: 120 engine and sweep, 5 mesa)",
+    )
+    parser.add_argument(
+        "--impl",
+        choices=IMPLEMENTATIONS,
+        default="engine",
+        help="engine (arrays) or mesa (one agent per customer)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="model seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--sweep", action="store_true",
-                        help="time a sweep of --runs runs on --workers processes instead")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="time a sweep of --runs runs on --workers processes instead",
+    )
     parser.add_argument("--runs", type=int, default=200, help="runs of the sweep (default 200)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="worker processes of the sweep (default 2)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="worker processes of the sweep (default 2)"
+    )
     args = parser.parse_args(argv)
     if args.customers is None:
         args.customers = 10_000 if args.sweep else 100_000
@@ -180,21 +195,32 @@ def main(argv=None, prog: str = "bench") -> int:
     if args.json:
         print(json.dumps(result))
     elif args.sweep:
-        print(f"sweep: {result['runs']} runs of {result['customers']} customers x "
-              f"{result['steps']} steps on {result['workers']} workers")
-        print(f"  wall time            {result['wall_s']:10.2f} s (parts {result['parts_s']:.2f} s,"
-              f" tables {result['tables_s']:.2f} s)")
-        print(f"  inside the runs      {result['run_s']:10.2f} s summed over the workers"
-              f" ({result['mean_run_s']:.3f} s per run)")
-        print(f"  outside the runs     {100 * result['outside_share']:10.1f} %"
-              " of the workers' time")
+        print(
+            f"sweep: {result['runs']} runs of {result['customers']} customers x "
+            f"{result['steps']} steps on {result['workers']} workers"
+        )
+        print(
+            f"  wall time            {result['wall_s']:10.2f} s (parts {result['parts_s']:.2f} s,"
+            f" tables {result['tables_s']:.2f} s)"
+        )
+        print(
+            f"  inside the runs      {result['run_s']:10.2f} s summed over the workers"
+            f" ({result['mean_run_s']:.3f} s per run)"
+        )
+        print(
+            f"  outside the runs     {100 * result['outside_share']:10.1f} % of the workers' time"
+        )
     else:
         print(f"{result['impl']}: {result['customers']} customers x {result['steps']} steps")
-        print(f"  step time            {result['ns_per_customer_step']:10.1f} ns per customer-step"
-              f" ({result['step_s']:.3f} s)")
+        print(
+            f"  step time            {result['ns_per_customer_step']:10.1f} ns per customer-step"
+            f" ({result['step_s']:.3f} s)"
+        )
         print(f"  construction         {result['construct_s']:10.3f} s")
-        print(f"  peak RSS             {result['peak_rss_mb']:10.1f} MB"
-              f" (baseline {result['baseline_rss_mb']:.1f} MB)")
+        print(
+            f"  peak RSS             {result['peak_rss_mb']:10.1f} MB"
+            f" (baseline {result['baseline_rss_mb']:.1f} MB)"
+        )
         print(f"  beyond baseline      {result['bytes_per_customer']:10.1f} bytes per customer")
     return 0
 

@@ -52,14 +52,36 @@ from sim.stages import (
 
 # stage codes as plain ints: the rules' scalar path takes Python numbers (an IntEnum member is
 # an int subclass, which they hand to numpy)
-ACTIVE = frozenset(int(stage) for stage in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY,
-                                            Stage.DECLINE))
+ACTIVE = frozenset(
+    int(stage) for stage in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)
+)
 
-TRAITS = ("segment", "need_distance", "personalization_need", "price_sensitivity", "spend",
-          "churn_propensity", "involvement", "purchase_rate", "expectation_norm")
-STATE = ("firm", "last_firm", "stage", "stage_before_decline", "deepest_stage", "stage_age",
-         "tenure", "stability_periods", "expectation", "value", "satisfaction", "trust",
-         "switching_cost")
+TRAITS = (
+    "segment",
+    "need_distance",
+    "personalization_need",
+    "price_sensitivity",
+    "spend",
+    "churn_propensity",
+    "involvement",
+    "purchase_rate",
+    "expectation_norm",
+)
+STATE = (
+    "firm",
+    "last_firm",
+    "stage",
+    "stage_before_decline",
+    "deepest_stage",
+    "stage_age",
+    "tenure",
+    "stability_periods",
+    "expectation",
+    "value",
+    "satisfaction",
+    "trust",
+    "switching_cost",
+)
 
 
 class Customer(mesa.Agent):
@@ -94,15 +116,20 @@ class Customer(mesa.Agent):
         vectors, market = self.model.vectors, self.model.config.market
         fit = rules.offer_fit(market.fit_spread, adaptation, self.taste[slot - 1])
         return fit + rules.perceived_value(
-            quality=vectors.quality[slot], digital_quality=vectors.digital_quality[slot],
-            digital_weight=market.digital_weight, need_distance=self.need_distance,
+            quality=vectors.quality[slot],
+            digital_quality=vectors.digital_quality[slot],
+            digital_weight=market.digital_weight,
+            need_distance=self.need_distance,
             personalization_need=self.personalization_need,
-            personalization_weight=market.personalization_weight, adaptation=adaptation,
-            price=vectors.price[slot], price_sensitivity=self.price_sensitivity,
+            personalization_weight=market.personalization_weight,
+            adaptation=adaptation,
+            price=vectors.price[slot],
+            price_sensitivity=self.price_sensitivity,
             price_weight=market.price_weight,
             relational_benefit=vectors.relational_benefit[slot],
             growth=rules.relational_growth(tenure, vectors.relational_tau[slot]),
-            involvement=self.involvement, shock=shock,
+            involvement=self.involvement,
+            shock=shock,
         )
 
     def experience(self) -> None:
@@ -111,26 +138,43 @@ class Customer(mesa.Agent):
         vectors, market, relationship = model.vectors, model.config.market, model.relationship
         slot = self.firm + 1
         shock = vectors.experience_noise[slot] * model.random.gauss(0.0, 1.0)
-        value = self.offer_value(slot, adaptation=vectors.adaptation[slot], tenure=self.tenure,
-                                 shock=shock)
+        value = self.offer_value(
+            slot, adaptation=vectors.adaptation[slot], tenure=self.tenure, shock=shock
+        )
         target = rules.satisfaction_target(
-            value, self.expectation, at_confirmation=relationship.satisfaction_at_confirmation,
-            sensitivity=relationship.satisfaction_sensitivity)
-        satisfaction = rules.update_satisfaction(self.satisfaction, target,
-                                                 rate=relationship.satisfaction_rate)
+            value,
+            self.expectation,
+            at_confirmation=relationship.satisfaction_at_confirmation,
+            sensitivity=relationship.satisfaction_sensitivity,
+        )
+        satisfaction = rules.update_satisfaction(
+            self.satisfaction, target, rate=relationship.satisfaction_rate
+        )
         self.expectation = rules.update_expectation(
-            self.expectation, value, self.expectation_norm,
-            adapt_up=market.expectation_adapt_rate, adapt_down=market.expectation_adapt_down_rate,
-            anchor=market.expectation_anchor, drift=market.expectation_drift)
+            self.expectation,
+            value,
+            self.expectation_norm,
+            adapt_up=market.expectation_adapt_rate,
+            adapt_down=market.expectation_adapt_down_rate,
+            anchor=market.expectation_anchor,
+            drift=market.expectation_drift,
+        )
         self.trust = rules.update_trust(
-            self.trust, satisfaction, vectors.reputation[slot],
-            build_rate=vectors.trust_build[slot], break_rate=relationship.trust_break_rate,
-            reputation_weight=market.reputation_weight)
+            self.trust,
+            satisfaction,
+            vectors.reputation[slot],
+            build_rate=vectors.trust_build[slot],
+            break_rate=relationship.trust_break_rate,
+            reputation_weight=market.reputation_weight,
+        )
         self.switching_cost = rules.update_switching_cost(
             self.switching_cost,
-            build_rate=rules.switching_cost_build(vectors.switching_cost_build[slot],
-                                                  self.involvement, 0.0),
-            floor=market.switching_cost_floor, decay=market.switching_cost_decay)
+            build_rate=rules.switching_cost_build(
+                vectors.switching_cost_build[slot], self.involvement, 0.0
+            ),
+            floor=market.switching_cost_floor,
+            decay=market.switching_cost_decay,
+        )
         self.value, self.satisfaction = value, satisfaction
 
     def account(self) -> None:
@@ -139,8 +183,9 @@ class Customer(mesa.Agent):
         vectors, slot = model.vectors, self.firm + 1
         rate = rules.occasion_rate(self.purchase_rate, model.purchase_depth[self.stage])
         bought = rules.occasions(model.random.random(), rate)
-        sales = rules.revenue(bought, self.spend, vectors.price[slot],
-                              model.wallet_share[self.stage])
+        sales = rules.revenue(
+            bought, self.spend, vectors.price[slot], model.wallet_share[self.stage]
+        )
         profit = rules.margin(sales, vectors.margin[slot], vectors.serve_cost[slot])
         self.revenue_to_date += sales
         self.clv += profit * model.discount
@@ -149,17 +194,24 @@ class Customer(mesa.Agent):
         """Draw this period's stage move from the loyalty drive."""
         model = self.model
         relationship, tables, stage = model.relationship, model.tables, self.stage
-        utility = rules.satisfaction_utility(self.satisfaction,
-                                             convexity=relationship.satisfaction_convexity)
-        loyalty = rules.loyalty_drive(self.value, utility, self.trust, self.switching_cost,
-                                      tables.loyalty_weights[stage])
+        utility = rules.satisfaction_utility(
+            self.satisfaction, convexity=relationship.satisfaction_convexity
+        )
+        loyalty = rules.loyalty_drive(
+            self.value, utility, self.trust, self.switching_cost, tables.loyalty_weights[stage]
+        )
         probabilities = transition_probabilities(
-            stage, self.stage_age, loyalty, self.switching_cost,
+            stage,
+            self.stage_age,
+            loyalty,
+            self.switching_cost,
             advance_threshold=tables.advance_threshold,
             decline_threshold=relationship.decline_threshold,
             recovery_threshold=relationship.recovery_threshold,
-            steepness=relationship.steepness, advance_rate=relationship.advance_rate,
-            decline_rate=relationship.decline_rate, recovery_rate=relationship.recovery_rate,
+            steepness=relationship.steepness,
+            advance_rate=relationship.advance_rate,
+            decline_rate=relationship.decline_rate,
+            recovery_rate=relationship.recovery_rate,
             min_stage_age=tables.min_stage_age,
             exit_rate=relationship.exit_rate * model.vectors.churn_factor[self.firm + 1],
             repair_window=model.config.market.repair_window,
@@ -189,30 +241,38 @@ class Customer(mesa.Agent):
             self.leaving = False
             return
         chance = rules.search_chance(
-            market.search_probability * vectors.churn_factor[self.firm + 1], self.churn_propensity)
+            market.search_probability * vectors.churn_factor[self.firm + 1], self.churn_propensity
+        )
         if not (random.random() < chance or self.leaving):
             return
         current_adaptation = vectors.adaptation[self.firm + 1]
         best_value, best_firm = market.outside_value, NO_FIRM
         for j in range(len(model.firms)):
             visible = random.random() < market.rival_visibility and j != self.firm
-            adaptation = rules.rival_adaptation(vectors.adaptation[j + 1], current_adaptation,
-                                                market.imitation)
+            adaptation = rules.rival_adaptation(
+                vectors.adaptation[j + 1], current_adaptation, market.imitation
+            )
             shock = vectors.experience_noise[j + 1] * random.gauss(0.0, 1.0)
             value = self.offer_value(j + 1, adaptation=adaptation, tenure=0.0, shock=shock)
             if visible and value > best_value:
                 best_value, best_firm = value, j
         relationship = model.relationship
         probability = rules.defection_probability(
-            best_value - self.value, self.switching_cost, self.trust, search_probability=1.0,
+            best_value - self.value,
+            self.switching_cost,
+            self.trust,
+            search_probability=1.0,
             hurdle=relationship.defection_hurdle,
             switching_cost_weight=relationship.defection_switching_cost_weight,
             trust_weight=relationship.defection_trust_weight,
             temperature=relationship.defection_temperature,
         )
         if self.leaving and not rules.goes_to_rival(
-                best_value, self.switching_cost, relationship.defection_switching_cost_weight,
-                market.outside_value):
+            best_value,
+            self.switching_cost,
+            relationship.defection_switching_cost_weight,
+            market.outside_value,
+        ):
             best_firm = NO_FIRM  # exiting from decline: a rival must be worth the switch
         if self.leaving or random.random() < probability:
             model.defections[self.firm] += 1
@@ -231,8 +291,9 @@ class Customer(mesa.Agent):
         self.stage = self.stage_before_decline = self.deepest_stage = EXPLORATION
         self.stage_age = self.tenure = self.stability_periods = 0
         self.satisfaction = relationship.satisfaction_at_confirmation
-        self.trust = rules.initial_trust(relationship.initial_trust, model.firms[firm].reputation,
-                                         market.reputation_weight)
+        self.trust = rules.initial_trust(
+            relationship.initial_trust, model.firms[firm].reputation, market.reputation_weight
+        )
         self.switching_cost = market.switching_cost_floor
         self.revenue_to_date = self.clv = 0.0
 
@@ -252,13 +313,19 @@ class Customer(mesa.Agent):
             model.arrivals += 1
             self.remove()
             traits = draw_traits(model.config, model.rng, 1)
-            Customer(model, **{name: traits[name][0].item() for name in TRAITS},
-                     firm=NO_FIRM, stage=PROSPECT, stage_before_decline=PROSPECT,
-                     deepest_stage=PROSPECT, expectation=traits["expectation"][0].item(),
-                     value=traits["expectation"][0].item(),
-                     satisfaction=model.relationship.satisfaction_at_confirmation,
-                     trust=model.relationship.initial_trust,
-                     switching_cost=market.switching_cost_floor)
+            Customer(
+                model,
+                **{name: traits[name][0].item() for name in TRAITS},
+                firm=NO_FIRM,
+                stage=PROSPECT,
+                stage_before_decline=PROSPECT,
+                deepest_stage=PROSPECT,
+                expectation=traits["expectation"][0].item(),
+                value=traits["expectation"][0].item(),
+                satisfaction=model.relationship.satisfaction_at_confirmation,
+                trust=model.relationship.initial_trust,
+                switching_cost=market.switching_cost_floor,
+            )
         elif self.stage == EXITED and model.random.random() < market.reentry_rate:
             self.stage = PROSPECT
             model.reentries += 1
@@ -292,14 +359,21 @@ class ReferenceModel(mesa.Model):
         if self.config.simulation.start == "settled":
             population.settle(self.config, key, FirmVectors.from_firms(self.config, self.firms))
         columns = {name: getattr(population, name).tolist() for name in TRAITS + STATE}
-        tastes = np.array([draws.taste_uniforms(key, population.identity, j)
-                           for j in range(len(self.firms))]).T.tolist()
+        tastes = np.array(
+            [draws.taste_uniforms(key, population.identity, j) for j in range(len(self.firms))]
+        ).T.tolist()
         for values, taste in zip(zip(*columns.values(), strict=True), tastes, strict=True):
-            Customer(self, taste=[rules.taste(u) for u in taste],
-                     **dict(zip(columns, values, strict=True)))
+            Customer(
+                self,
+                taste=[rules.taste(u) for u in taste],
+                **dict(zip(columns, values, strict=True)),
+            )
         self.customers = self.agents_by_type[Customer]
-        self.ledger = Ledger(self.config.simulation.periods, [f.name for f in self.firms],
-                             [f.params.strategy for f in self.firms])
+        self.ledger = Ledger(
+            self.config.simulation.periods,
+            [f.name for f in self.firms],
+            [f.params.strategy for f in self.firms],
+        )
         self.reentries = self.arrivals = 0
         self.defections = [0] * len(self.firms)
         self._record(0)
@@ -340,15 +414,20 @@ class ReferenceModel(mesa.Model):
             elif c.stage == STABILITY and c.satisfaction >= threshold:
                 advocates[c.firm] += 1
         damping = rules.word_of_mouth_factor(
-            np.add(decline, self.defections), self.ledger.get("customers"),
-            strength=market.negative_word_of_mouth)
+            np.add(decline, self.defections),
+            self.ledger.get("customers"),
+            strength=market.negative_word_of_mouth,
+        )
         rates = np.array([f.actions.acquisition_rate for f in self.firms])
-        referrals = rules.expected_referrals(np.array(advocates),
-                                             len(prospects) / len(self.customers),
-                                             referral_rate=self.relationship.referral_rate,
-                                             reach=market.word_of_mouth_reach)
-        wanted = self.rng.poisson(np.concatenate([rates * len(prospects), referrals]) *
-                                  np.tile(damping, 2))
+        referrals = rules.expected_referrals(
+            np.array(advocates),
+            len(prospects) / len(self.customers),
+            referral_rate=self.relationship.referral_rate,
+            reach=market.word_of_mouth_reach,
+        )
+        wanted = self.rng.poisson(
+            np.concatenate([rates * len(prospects), referrals]) * np.tile(damping, 2)
+        )
         if wanted.sum() > len(prospects):
             wanted = self.rng.multivariate_hypergeometric(wanted, len(prospects))
         chosen = self.random.sample(prospects, int(wanted.sum()))
@@ -385,8 +464,15 @@ class ReferenceModel(mesa.Model):
         with np.errstate(invalid="ignore", divide="ignore"):
             values = {
                 "customers": customers,
-                **{stage.name.lower(): by_stage[:, stage] for stage in (
-                    Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)},
+                **{
+                    stage.name.lower(): by_stage[:, stage]
+                    for stage in (
+                        Stage.EXPLORATION,
+                        Stage.FORMATION,
+                        Stage.STABILITY,
+                        Stage.DECLINE,
+                    )
+                },
                 "customers_start": customers_start,
                 "retained": retained,
                 "retention": np.where(customers_start > 0, retained / customers_start, np.nan),
@@ -395,12 +481,16 @@ class ReferenceModel(mesa.Model):
                 "mean_misfit": misfit / customers,
                 "reputation": [f.reputation for f in self.firms],
             }
-        self.ledger.write(period, values, {
-            "prospects": stage_counts[Stage.PROSPECT],
-            "out_of_market": stage_counts[Stage.EXITED],
-            "reentries": self.reentries,
-            "arrivals": self.arrivals,
-        })
+        self.ledger.write(
+            period,
+            values,
+            {
+                "prospects": stage_counts[Stage.PROSPECT],
+                "out_of_market": stage_counts[Stage.EXITED],
+                "reentries": self.reentries,
+                "arrivals": self.arrivals,
+            },
+        )
 
     def firm_frame(self):
         """The comparison record, one row per period x firm (other columns stay zero)."""

@@ -71,165 +71,261 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
-        "run", help="run a scenario (all its sweep points and replications)",
+        "run",
+        help="run a scenario (all its sweep points and replications)",
         description="Run every sweep point and replication of a scenario and write the "
-                    "results folder (runs.parquet, timeseries.parquet, cohorts.parquet, "
-                    "customers.parquet, policies.parquet, scenario.resolved.yaml, "
-                    "manifest.json, summary.md) and the report (report.md, report.html, "
-                    "figures/).",
-        epilog="Exit codes: 0 ok, 1 some runs failed, 2 bad input, 130 interrupted.")
+        "results folder (runs.parquet, timeseries.parquet, cohorts.parquet, "
+        "customers.parquet, policies.parquet, scenario.resolved.yaml, "
+        "manifest.json, summary.md) and the report (report.md, report.html, "
+        "figures/).",
+        epilog="Exit codes: 0 ok, 1 some runs failed, 2 bad input, 130 interrupted.",
+    )
     run.add_argument("scenario", metavar="SCENARIO.yaml", type=Path, help="the scenario file")
-    run.add_argument("--out", metavar="DIR", type=Path,
-                     help="results folder (default: results/<scenario name>/)")
-    run.add_argument("--seed", metavar="N", type=_non_negative_int,
-                     help="override simulation.seed (the seed every run's seed derives from)")
-    run.add_argument("--replications", metavar="N", type=_positive_int,
-                     help="override simulation.replications")
-    run.add_argument("--workers", metavar="N", type=_positive_int,
-                     help="worker processes (default: execution.workers, else one per core)")
-    run.add_argument("--dask", metavar="ADDRESS",
-                     help="run on the Dask cluster whose scheduler is at ADDRESS "
-                          "(e.g. tcp://10.0.0.5:8786)")
-    run.add_argument("--resume", action="store_true",
-                     help="keep the runs already finished in the results folder, run the rest")
-    run.add_argument("-q", "--quiet", action="store_true",
-                     help="print nothing but errors (no progress bar, no table)")
-    run.add_argument("--no-report", action="store_true",
-                     help="do not write the report (report.md, report.html, figures/) at the end")
+    run.add_argument(
+        "--out", metavar="DIR", type=Path, help="results folder (default: results/<scenario name>/)"
+    )
+    run.add_argument(
+        "--seed",
+        metavar="N",
+        type=_non_negative_int,
+        help="override simulation.seed (the seed every run's seed derives from)",
+    )
+    run.add_argument(
+        "--replications", metavar="N", type=_positive_int, help="override simulation.replications"
+    )
+    run.add_argument(
+        "--workers",
+        metavar="N",
+        type=_positive_int,
+        help="worker processes (default: execution.workers, else one per core)",
+    )
+    run.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786)",
+    )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs already finished in the results folder, run the rest",
+    )
+    run.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print nothing but errors (no progress bar, no table)",
+    )
+    run.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not write the report (report.md, report.html, figures/) at the end",
+    )
     run.set_defaults(handler=run_command)
 
     report = commands.add_parser(
-        "report", help="write the report of a results folder (report.md, report.html, PNGs)",
+        "report",
+        help="write the report of a results folder (report.md, report.html, PNGs)",
         description="Read a results folder written by 'run' and write report.md, a "
-                    "self-contained report.html and the figures (figures/*.png) into it. "
-                    "With --baseline, add the CRM ROI of this scenario against another "
-                    "results folder (runs paired by seed).",
-        epilog="Exit codes: 0 ok, 2 bad input (nothing written).")
+        "self-contained report.html and the figures (figures/*.png) into it. "
+        "With --baseline, add the CRM ROI of this scenario against another "
+        "results folder (runs paired by seed).",
+        epilog="Exit codes: 0 ok, 2 bad input (nothing written).",
+    )
     report.add_argument("folder", metavar="RESULTS_DIR", type=Path, help="the results folder")
-    report.add_argument("--baseline", metavar="OTHER_DIR", type=Path,
-                        help="results folder of the baseline scenario for the CRM ROI")
+    report.add_argument(
+        "--baseline",
+        metavar="OTHER_DIR",
+        type=Path,
+        help="results folder of the baseline scenario for the CRM ROI",
+    )
     report.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     report.set_defaults(handler=report_command)
 
     validate = commands.add_parser(
-        "validate", help="check scenario files without running them",
+        "validate",
+        help="check scenario files without running them",
         description="Check scenario files (syntax, fields, values, every sweep point); "
-                    "print every problem as FILE:LINE: field: message.",
-        epilog="Exit codes: 0 all valid, 2 some file is invalid.")
-    validate.add_argument("files", metavar="FILE", nargs="+", type=Path,
-                          help="scenario files")
+        "print every problem as FILE:LINE: field: message.",
+        epilog="Exit codes: 0 all valid, 2 some file is invalid.",
+    )
+    validate.add_argument("files", metavar="FILE", nargs="+", type=Path, help="scenario files")
     validate.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     validate.set_defaults(handler=validate_command)
 
     export = commands.add_parser(
-        "export", help="export the purchase log and true CLV of runs (for CLV models)",
+        "export",
+        help="export the purchase log and true CLV of runs (for CLV models)",
         description="Re-run runs of a results folder with the purchase log on (same "
-                    "configuration and seed, checked against the stored results) and write "
-                    "transactions.csv (customer_id, date, monetary_value, firm, ..., period, "
-                    "clv_increment), customers_clv.csv (per customer x firm x run: purchases, "
-                    "total revenue, true realized CLV, projected CLV) and export.json.",
+        "configuration and seed, checked against the stored results) and write "
+        "transactions.csv (customer_id, date, monetary_value, firm, ..., period, "
+        "clv_increment), customers_clv.csv (per customer x firm x run: purchases, "
+        "total revenue, true realized CLV, projected CLV) and export.json.",
         epilog="Example: python run.py export results/compare_strategies --transactions "
-               "--start-date 2024-01-01. Exit codes: 0 ok, 2 bad input (nothing written).")
+        "--start-date 2024-01-01. Exit codes: 0 ok, 2 bad input (nothing written).",
+    )
     export.add_argument("folder", metavar="RESULTS_DIR", type=Path, help="the results folder")
-    export.add_argument("--transactions", action="store_true",
-                        help="export the purchase log and per-customer CLV (required)")
-    export.add_argument("--run", metavar="RUN_ID", action="append", dest="runs",
-                        help="a run to export, e.g. p000-r001 (repeatable; default: "
-                             "replication 0 of every sweep point)")
-    export.add_argument("--all", action="store_true", dest="every",
-                        help="export every run of the folder")
-    export.add_argument("--start-date", metavar="YYYY-MM-DD", type=_date,
-                        help="date of period 1 (default 2020-01-01)")
-    export.add_argument("--period-length", choices=("month", "week", "day"), default="month",
-                        help="what one period stands for in the dates (default: month)")
-    export.add_argument("--format", choices=("csv", "parquet"), default="csv",
-                        dest="file_format", help="file format (default: csv)")
-    export.add_argument("--out", metavar="DIR", type=Path,
-                        help="output folder (default: RESULTS_DIR/transactions/)")
+    export.add_argument(
+        "--transactions",
+        action="store_true",
+        help="export the purchase log and per-customer CLV (required)",
+    )
+    export.add_argument(
+        "--run",
+        metavar="RUN_ID",
+        action="append",
+        dest="runs",
+        help="a run to export, e.g. p000-r001 (repeatable; default: "
+        "replication 0 of every sweep point)",
+    )
+    export.add_argument(
+        "--all", action="store_true", dest="every", help="export every run of the folder"
+    )
+    export.add_argument(
+        "--start-date",
+        metavar="YYYY-MM-DD",
+        type=_date,
+        help="date of period 1 (default 2020-01-01)",
+    )
+    export.add_argument(
+        "--period-length",
+        choices=("month", "week", "day"),
+        default="month",
+        help="what one period stands for in the dates (default: month)",
+    )
+    export.add_argument(
+        "--format",
+        choices=("csv", "parquet"),
+        default="csv",
+        dest="file_format",
+        help="file format (default: csv)",
+    )
+    export.add_argument(
+        "--out", metavar="DIR", type=Path, help="output folder (default: RESULTS_DIR/transactions/)"
+    )
     export.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     export.set_defaults(handler=export_command)
 
     calibrate = commands.add_parser(
-        "calibrate", help="fit a scenario's parameters to an observed cohort survival curve",
+        "calibrate",
+        help="fit a scenario's parameters to an observed cohort survival curve",
         description="Fit the parameters named in the scenario's 'calibrate' block to the "
-                    "survival curve in the target CSV (period, survival; optional cohort, firm "
-                    "or strategy) and write calibration.csv, calibration.png, calibration.md, "
-                    "evaluations.csv and calibrated.yaml. Periods: one model period per target "
-                    "period by default (calibrate.periods_per_target: 1); the sBG targets in "
-                    "scenarios/targets/ are yearly, and scenarios/calibrate_example.yaml sets "
-                    "periods_per_target: 12 so that the monthly model is compared with them "
-                    "at tenures of 12, 24, ... months. "
-                    "Each fitted value is checked against its plausible range "
-                    "(experiments/bounds.py, per month): one on or outside it, or on a search "
-                    "bound, is flagged in the table and the files.",
-        epilog="Exit codes: 0 ok, 2 bad input (nothing written), 130 interrupted.")
-    calibrate.add_argument("scenario", metavar="SCENARIO.yaml", type=Path,
-                           help="scenario with a calibrate block")
-    calibrate.add_argument("--target", metavar="FILE.csv", type=Path, required=True,
-                           help="the observed survival curve (its periods: see above)")
-    calibrate.add_argument("--out", metavar="DIR", type=Path,
-                           help="output folder (default: results/<scenario name>/)")
-    calibrate.add_argument("--workers", metavar="N", type=_positive_int,
-                           help="processes evaluating candidates (default: execution.workers, "
-                                "else one per core); the fit does not depend on it")
+        "survival curve in the target CSV (period, survival; optional cohort, firm "
+        "or strategy) and write calibration.csv, calibration.png, calibration.md, "
+        "evaluations.csv and calibrated.yaml. Periods: one model period per target "
+        "period by default (calibrate.periods_per_target: 1); the sBG targets in "
+        "scenarios/targets/ are yearly, and scenarios/calibrate_example.yaml sets "
+        "periods_per_target: 12 so that the monthly model is compared with them "
+        "at tenures of 12, 24, ... months. "
+        "Each fitted value is checked against its plausible range "
+        "(experiments/bounds.py, per month): one on or outside it, or on a search "
+        "bound, is flagged in the table and the files.",
+        epilog="Exit codes: 0 ok, 2 bad input (nothing written), 130 interrupted.",
+    )
+    calibrate.add_argument(
+        "scenario", metavar="SCENARIO.yaml", type=Path, help="scenario with a calibrate block"
+    )
+    calibrate.add_argument(
+        "--target",
+        metavar="FILE.csv",
+        type=Path,
+        required=True,
+        help="the observed survival curve (its periods: see above)",
+    )
+    calibrate.add_argument(
+        "--out", metavar="DIR", type=Path, help="output folder (default: results/<scenario name>/)"
+    )
+    calibrate.add_argument(
+        "--workers",
+        metavar="N",
+        type=_positive_int,
+        help="processes evaluating candidates (default: execution.workers, "
+        "else one per core); the fit does not depend on it",
+    )
     calibrate.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     calibrate.set_defaults(handler=calibrate_command)
 
     from analysis import facts as facts_module
 
     facts = commands.add_parser(
-        "facts", help="check the stylized facts of MODEL.md section 9 on a scenario",
+        "facts",
+        help="check the stylized facts of MODEL.md section 9 on a scenario",
         description="Run a scenario and the counterfactual variants the facts need, each "
-                    "into a results folder under the output folder (base/, switching_low/ "
-                    "and switching_high/: market.switching_cost_scale x0.5 and x2; "
-                    "retention_lever_<firm>/, one per firm: only that firm's churn_factor "
-                    "set, per sweep point, to the k that halves its annual churn in base/; "
-                    "runs of one replication share their seed across the folders), then "
-                    "print the seven facts and the level "
-                    "checks for every strategy x setting cell: value, 95% CI over "
-                    "replications, band, PASS/FAIL (analysis/facts.py defines each). "
-                    "Each k is aimed by pilot runs after base/ has run: per firm, pilot "
-                    "lever folders of min("
-                    f"{facts_module.PILOT_REPLICATIONS}, replications) replications (paired "
-                    "with base/'s first ones) under pilots/, starting from the formula's k "
-                    "(analysis.facts.churn_factors) and then regula falsi on k in [0, 1] "
-                    "(analysis.facts.next_churn_factor), at most "
-                    f"{facts_module.PILOT_ITERATIONS} pilots per firm and setting, until the "
-                    "pilot's annual churn over base's is within "
-                    f"{facts_module.CHURN_TARGET:.2f} +- {facts_module.CHURN_TOLERANCE:.2f} "
-                    "(else the closest pilot's k); pilots/aims.csv lists them. "
-                    "Writes facts.csv and facts.md into the output folder, and the report "
-                    "of base/ with the same table.",
+        "into a results folder under the output folder (base/, switching_low/ "
+        "and switching_high/: market.switching_cost_scale x0.5 and x2; "
+        "retention_lever_<firm>/, one per firm: only that firm's churn_factor "
+        "set, per sweep point, to the k that halves its annual churn in base/; "
+        "runs of one replication share their seed across the folders), then "
+        "print the seven facts and the level "
+        "checks for every strategy x setting cell: value, 95% CI over "
+        "replications, band, PASS/FAIL (analysis/facts.py defines each). "
+        "Each k is aimed by pilot runs after base/ has run: per firm, pilot "
+        "lever folders of min("
+        f"{facts_module.PILOT_REPLICATIONS}, replications) replications (paired "
+        "with base/'s first ones) under pilots/, starting from the formula's k "
+        "(analysis.facts.churn_factors) and then regula falsi on k in [0, 1] "
+        "(analysis.facts.next_churn_factor), at most "
+        f"{facts_module.PILOT_ITERATIONS} pilots per firm and setting, until the "
+        "pilot's annual churn over base's is within "
+        f"{facts_module.CHURN_TARGET:.2f} +- {facts_module.CHURN_TOLERANCE:.2f} "
+        "(else the closest pilot's k); pilots/aims.csv lists them. "
+        "Writes facts.csv and facts.md into the output folder, and the report "
+        "of base/ with the same table.",
         epilog="Exit codes: 0 every fact passes, 1 some fact fails or some run failed, "
-               "2 bad input, 130 interrupted.")
-    facts.add_argument("scenario", metavar="SCENARIO.yaml", type=Path, nargs="?",
-                       default=Path("scenarios/compare_strategies.yaml"),
-                       help="the scenario (default: scenarios/compare_strategies.yaml)")
-    facts.add_argument("--replications", metavar="N", type=_positive_int,
-                       help="override simulation.replications")
-    facts.add_argument("--customers", metavar="N", type=_positive_int,
-                       help="override simulation.customers")
-    facts.add_argument("--out", metavar="DIR", type=Path,
-                       help="output folder (default: results/<scenario name>-facts/)")
-    facts.add_argument("--workers", metavar="N", type=_positive_int,
-                       help="worker processes (default: execution.workers, else one per core)")
-    facts.add_argument("-q", "--quiet", action="store_true",
-                       help="print nothing but errors and the table")
-    facts.add_argument("--no-report", action="store_true",
-                       help="do not write the report of base/")
+        "2 bad input, 130 interrupted.",
+    )
+    facts.add_argument(
+        "scenario",
+        metavar="SCENARIO.yaml",
+        type=Path,
+        nargs="?",
+        default=Path("scenarios/compare_strategies.yaml"),
+        help="the scenario (default: scenarios/compare_strategies.yaml)",
+    )
+    facts.add_argument(
+        "--replications", metavar="N", type=_positive_int, help="override simulation.replications"
+    )
+    facts.add_argument(
+        "--customers", metavar="N", type=_positive_int, help="override simulation.customers"
+    )
+    facts.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        help="output folder (default: results/<scenario name>-facts/)",
+    )
+    facts.add_argument(
+        "--workers",
+        metavar="N",
+        type=_positive_int,
+        help="worker processes (default: execution.workers, else one per core)",
+    )
+    facts.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors and the table"
+    )
+    facts.add_argument("--no-report", action="store_true", help="do not write the report of base/")
     facts.set_defaults(handler=facts_command)
 
     bench = commands.add_parser(
-        "bench", add_help=False, help="time the engine (or the Mesa reference); see bench --help",
-        description="Time the engine or its per-agent Mesa reference.")
+        "bench",
+        add_help=False,
+        help="time the engine (or the Mesa reference); see bench --help",
+        description="Time the engine or its per-agent Mesa reference.",
+    )
     bench.set_defaults(handler=bench_command)  # its arguments go to benchmarks.bench (main)
 
     app = commands.add_parser(
-        "app", help="serve the teaching dashboard in the browser (127.0.0.1)",
+        "app",
+        help="serve the teaching dashboard in the browser (127.0.0.1)",
         description="Serve the interactive teaching dashboard on this machine; open the "
-                    "printed address in a browser. Stop it with Ctrl-C.")
-    app.add_argument("scenario", metavar="SCENARIO.yaml", type=Path, nargs="?",
-                     help="scenario whose market and firms set the controls' starting values")
+        "printed address in a browser. Stop it with Ctrl-C.",
+    )
+    app.add_argument(
+        "scenario",
+        metavar="SCENARIO.yaml",
+        type=Path,
+        nargs="?",
+        help="scenario whose market and firms set the controls' starting values",
+    )
     app.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     app.add_argument("--port", type=_positive_int, default=8765, help="port (default 8765)")
     app.set_defaults(handler=app_command)
@@ -261,8 +357,10 @@ def report_command(args) -> int:
     from analysis.report import ReportError, write_report
 
     if (args.folder / "sensitivity.parquet").exists():  # one group per sample row: no report
-        _error(f"{args.folder} holds a sensitivity analysis: read sensitivity.md; "
-               "'run SCENARIO.yaml --out FOLDER --resume' writes it again from the runs")
+        _error(
+            f"{args.folder} holds a sensitivity analysis: read sensitivity.md; "
+            "'run SCENARIO.yaml --out FOLDER --resume' writes it again from the runs"
+        )
         return EXIT_BAD_INPUT
     try:
         written = write_report(args.folder, args.baseline)
@@ -273,8 +371,11 @@ def report_command(args) -> int:
         _error(f"{args.folder}: cannot write the report: {error.strerror or error}")
         return EXIT_BAD_INPUT
     if not args.quiet:
-        print(f"report: {written[1]} ({len(written) - 2} figures in "
-              f"{args.folder / 'figures'}{os.sep})", file=sys.stderr)
+        print(
+            f"report: {written[1]} ({len(written) - 2} figures in "
+            f"{args.folder / 'figures'}{os.sep})",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -292,9 +393,15 @@ def export_command(args) -> int:
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     try:
         written = export_transactions(
-            args.folder, args.out, runs=args.runs, every=args.every,
-            start=args.start_date or DEFAULT_START_DATE, period_length=args.period_length,
-            file_format=args.file_format, progress=say)
+            args.folder,
+            args.out,
+            runs=args.runs,
+            every=args.every,
+            start=args.start_date or DEFAULT_START_DATE,
+            period_length=args.period_length,
+            file_format=args.file_format,
+            progress=say,
+        )
     except ExportError as error:
         _error(str(error))
         return EXIT_BAD_INPUT
@@ -315,10 +422,15 @@ def _plural(count: int, word: str) -> str:
 
 def _describe(scenario: Scenario) -> str:
     replications = {p.config.simulation.replications for p in scenario.points}
-    each = (_plural(replications.pop(), "replication") if len(replications) == 1
-            else "varying replications")
-    return f"{scenario.name}: {_plural(len(scenario.points), 'point')} x {each} = " \
-           f"{_plural(scenario.runs, 'run')}"
+    each = (
+        _plural(replications.pop(), "replication")
+        if len(replications) == 1
+        else "varying replications"
+    )
+    return (
+        f"{scenario.name}: {_plural(len(scenario.points), 'point')} x {each} = "
+        f"{_plural(scenario.runs, 'run')}"
+    )
 
 
 def validate_command(args) -> int:
@@ -344,10 +456,18 @@ def calibrate_command(args) -> int:
     try:
         scenario = load_scenario(args.scenario)
         if scenario.calibration is None:
-            raise ScenarioError([Problem(str(args.scenario), None, "calibrate",
-                                         "the scenario has no calibrate block; give "
-                                         "parameters with [low, high] bounds (see "
-                                         "docs/experiments.md, Calibration)")])
+            raise ScenarioError(
+                [
+                    Problem(
+                        str(args.scenario),
+                        None,
+                        "calibrate",
+                        "the scenario has no calibrate block; give "
+                        "parameters with [low, high] bounds (see "
+                        "docs/experiments.md, Calibration)",
+                    )
+                ]
+            )
         target = calibrate.read_target(args.target, scenario)
         folder = args.out or Path("results") / scenario.name
         check_output(folder)
@@ -361,9 +481,12 @@ def calibrate_command(args) -> int:
     workers = args.workers or scenario.execution.workers or default_workers()
     if not args.quiet:
         block = scenario.calibration
-        print(f"calibrating {scenario.name}: {', '.join(block.parameters)} by {block.method} "
-              f"(at most {block.max_evaluations} evaluations x {block.replications} "
-              f"replications, {_plural(workers, 'worker')})", file=sys.stderr)
+        print(
+            f"calibrating {scenario.name}: {', '.join(block.parameters)} by {block.method} "
+            f"(at most {block.max_evaluations} evaluations x {block.replications} "
+            f"replications, {_plural(workers, 'worker')})",
+            file=sys.stderr,
+        )
         for note in calibrate.search_notes(block):
             print(f"note: {note}", file=sys.stderr)
     try:
@@ -377,8 +500,11 @@ def calibrate_command(args) -> int:
         _error(f"output folder {folder}: cannot write: {error.strerror or error}")
         return EXIT_BAD_INPUT
     if not args.quiet:
-        print(calibrate.summary_markdown(scenario, fit, target).split("## Error per period")[0]
-              .rstrip())
+        print(
+            calibrate.summary_markdown(scenario, fit, target)
+            .split("## Error per period")[0]
+            .rstrip()
+        )
         print(f"written: {', '.join(str(p) for p in written)}", file=sys.stderr)
     else:  # quiet prints errors only, but an implausible fit is never silent
         for line in fit.warnings():
@@ -433,30 +559,38 @@ def run_command(args) -> int:
                 _error(f"cannot connect to the Dask scheduler at {executor.address}: {error}")
                 return EXIT_BAD_INPUT
             try:
-                store, record = start_folder(folder, scenario, specs, executor, args.argv,
-                                              started, resume=args.resume)
+                store, record = start_folder(
+                    folder, scenario, specs, executor, args.argv, started, resume=args.resume
+                )
             except OSError as error:
                 _error(f"results folder {folder}: cannot write: {error.strerror or error}")
                 return EXIT_BAD_INPUT
             resumed = f" ({resumable} already finished)" if args.resume else ""
-            say(f"{_describe(scenario)}{resumed}, on "
-                f"{_plural(executor.workers, executor.name + ' worker')}")
-            report = run_sweep(specs, store, executor, progress=not args.quiet,
-                               description=scenario.name)
+            say(
+                f"{_describe(scenario)}{resumed}, on "
+                f"{_plural(executor.workers, executor.name + ' worker')}"
+            )
+            report = run_sweep(
+                specs, store, executor, progress=not args.quiet, description=scenario.name
+            )
     except KeyboardInterrupt:
         resume = [] if args.resume else ["--resume"]
-        _error(f"interrupted; finished runs are kept in {folder}/parts. Continue with: "
-               f"{shlex.join(['python', 'run.py', *args.argv, *resume])}")
+        _error(
+            f"interrupted; finished runs are kept in {folder}/parts. Continue with: "
+            f"{shlex.join(['python', 'run.py', *args.argv, *resume])}"
+        )
         return EXIT_INTERRUPTED
 
     runs, final = finish_folder(folder, store, record, report)
-    table = (strategy_setting_table(runs, scenario.sweep_paths)
-             if len(runs) and scenario.sensitivity is None else None)
+    table = (
+        strategy_setting_table(runs, scenario.sweep_paths)
+        if len(runs) and scenario.sensitivity is None
+        else None
+    )
     if scenario.sensitivity is not None:
         _write_sensitivity(folder, scenario, runs, report, final, args, say)
     else:
-        write_text(folder / "summary.md",
-                   summary_markdown(scenario, table, report, final))
+        write_text(folder / "summary.md", summary_markdown(scenario, table, report, final))
     if table is not None and not args.quiet:
         print(format_table(table))
     if table is not None and not args.no_report:
@@ -466,16 +600,24 @@ def run_command(args) -> int:
             write_report(folder)
             say(f"report: {folder / 'report.html'}")
         except (ReportError, OSError) as error:  # the runs are kept; the report can be redone
-            _error(f"the report could not be written ({error}); the results are complete, "
-                   f"retry with: python run.py report {folder}")
-    say(f"results: {folder}{os.sep} ({report.ok} ok, {len(report.failures)} failed, "
-        f"{time.perf_counter() - clock:.1f} s)")
+            _error(
+                f"the report could not be written ({error}); the results are complete, "
+                f"retry with: python run.py report {folder}"
+            )
+    say(
+        f"results: {folder}{os.sep} ({report.ok} ok, {len(report.failures)} failed, "
+        f"{time.perf_counter() - clock:.1f} s)"
+    )
     if report.failures:
-        _error(f"{len(report.failures)} of {_plural(report.total, 'run')} failed "
-               f"(tracebacks in {folder / 'manifest.json'}):")
+        _error(
+            f"{len(report.failures)} of {_plural(report.total, 'run')} failed "
+            f"(tracebacks in {folder / 'manifest.json'}):"
+        )
         for failure in report.failures:
-            print(f"  {failure['run_id']} (seed {failure['seed']}): {failure['error']}",
-                  file=sys.stderr)
+            print(
+                f"  {failure['run_id']} (seed {failure['seed']}): {failure['error']}",
+                file=sys.stderr,
+            )
         return EXIT_FAILED_RUNS
     return EXIT_OK
 
@@ -497,23 +639,42 @@ def facts_command(args) -> int:
     try:
         scenario = load_scenario(args.scenario, overrides)
         if scenario.sensitivity is not None or grouping_paths(scenario.sweep_paths):
-            raise ScenarioError([Problem(str(args.scenario), None, "sweep",
-                                         "the facts compare strategy x setting cells: the "
-                                         "sweep may vary only market.setting and firms' "
-                                         "strategies (no other path, no sensitivity block)")])
+            raise ScenarioError(
+                [
+                    Problem(
+                        str(args.scenario),
+                        None,
+                        "sweep",
+                        "the facts compare strategy x setting cells: the "
+                        "sweep may vary only market.setting and firms' "
+                        "strategies (no other path, no sensitivity block)",
+                    )
+                ]
+            )
         scenarios = {facts.BASE: scenario}
         for name, factors in facts.VARIANTS.items():
             scenarios[name] = variant_scenario(scenario, name, factors)
         # fact 7: one folder per firm; its churn factors (k = 1 here) are aimed once base/ ran
         levers = lever_scenarios(scenario)
         firms = [firm.name for firm in scenario.points[0].config.firms]
-        if (len(levers) < len(firms) or set(levers) & set(scenarios)
-                or facts.PILOTS in set(levers) | set(scenarios)):
-            raise ScenarioError([Problem(str(args.scenario), None, "firms",
-                                         "the facts need one folder per firm: firm names "
-                                         f"{firms} give the folders {sorted(levers)}; give "
-                                         "the firms names that differ in letters, digits, "
-                                         "'_' or '-'")])
+        if (
+            len(levers) < len(firms)
+            or set(levers) & set(scenarios)
+            or facts.PILOTS in set(levers) | set(scenarios)
+        ):
+            raise ScenarioError(
+                [
+                    Problem(
+                        str(args.scenario),
+                        None,
+                        "firms",
+                        "the facts need one folder per firm: firm names "
+                        f"{firms} give the folders {sorted(levers)}; give "
+                        "the firms names that differ in letters, digits, "
+                        "'_' or '-'",
+                    )
+                ]
+            )
         scenarios.update(levers)
         folder = args.out or Path("results") / f"{scenario.name}-facts"
         check_output(folder)
@@ -531,12 +692,15 @@ def facts_command(args) -> int:
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     clock = time.perf_counter()
     failures = []
-    pilot_size = min(facts.PILOT_REPLICATIONS,
-                     max(p.config.simulation.replications for p in scenario.points))
-    say(f"facts of {_describe(scenario)}, in {len(scenarios)} folders ({', '.join(scenarios)}) "
+    pilot_size = min(
+        facts.PILOT_REPLICATIONS, max(p.config.simulation.replications for p in scenario.points)
+    )
+    say(
+        f"facts of {_describe(scenario)}, in {len(scenarios)} folders ({', '.join(scenarios)}) "
         f"= {_plural(total, 'run')}, plus fact 7's pilots ({_plural(pilot_size, 'replication')} "
         f"each, under {facts.PILOTS}/), on "
-        f"{_plural(executor.workers, executor.name + ' worker')}")
+        f"{_plural(executor.workers, executor.name + ' worker')}"
+    )
 
     def run(target, each, name, specs=None):
         """Run ``each`` into the results folder ``target``; collect its failed runs."""
@@ -544,12 +708,12 @@ def facts_command(args) -> int:
         try:
             store, record = start_folder(target, each, specs, executor, args.argv, now())
         except OSError as error:
-            raise _FolderError(f"results folder {target}: cannot write: "
-                               f"{error.strerror or error}") from error
+            raise _FolderError(
+                f"results folder {target}: cannot write: {error.strerror or error}"
+            ) from error
         report = run_sweep(specs, store, executor, progress=not args.quiet, description=name)
         runs, final = finish_folder(target, store, record, report)
-        table = (strategy_setting_table(runs, each.sweep_paths)
-                 if len(runs) else None)
+        table = strategy_setting_table(runs, each.sweep_paths) if len(runs) else None
         write_text(target / "summary.md", summary_markdown(each, table, report, final))
         failures.extend((name, failure) for failure in report.failures)
 
@@ -562,12 +726,19 @@ def facts_command(args) -> int:
                     except facts.FactsError as error:
                         _error(str(error))
                         return EXIT_FAILED_RUNS
-                    say("fact 7: churn_factor k per firm and setting (aimed to halve its annual "
-                        "churn in base): " + ", ".join(
+                    say(
+                        "fact 7: churn_factor k per firm and setting (aimed to halve its annual "
+                        "churn in base): "
+                        + ", ".join(
                             f"{row.firm} {row.setting} {row.k:.3f}"
-                            + (" (clipped)" if row.clipped else
-                               f" (pilot ratio {row.pilot_ratio:.2f}, {row.pilots} pilots)")
-                            for row in factors.itertuples()))
+                            + (
+                                " (clipped)"
+                                if row.clipped
+                                else f" (pilot ratio {row.pilot_ratio:.2f}, {row.pilots} pilots)"
+                            )
+                            for row in factors.itertuples()
+                        )
+                    )
                     levers = lever_scenarios(scenario, factors)
                     scenarios.update(levers)
                     plans.update({lever: plan_runs(each) for lever, each in levers.items()})
@@ -585,8 +756,10 @@ def facts_command(args) -> int:
         _error(str(error))
         return EXIT_FAILED_RUNS
     facts.write_table(table, folder / "facts.csv")
-    write_text(folder / "facts.md", f"# Stylized facts: {scenario.name}\n\n"
-               + facts.format_markdown(table) + "\n")
+    write_text(
+        folder / "facts.md",
+        f"# Stylized facts: {scenario.name}\n\n" + facts.format_markdown(table) + "\n",
+    )
     facts.write_table(table, folder / facts.BASE / "facts.csv")  # the report's copy
     print(facts.format_text(table))
     if not args.no_report:
@@ -596,15 +769,21 @@ def facts_command(args) -> int:
             write_report(folder / facts.BASE)
             say(f"report: {folder / facts.BASE / 'report.html'}")
         except (ReportError, OSError) as error:
-            _error(f"the report could not be written ({error}); retry with: "
-                   f"python run.py report {folder / facts.BASE}")
-    say(f"facts: {folder / 'facts.csv'}, {folder / 'facts.md'} "
-        f"({time.perf_counter() - clock:.1f} s)")
+            _error(
+                f"the report could not be written ({error}); retry with: "
+                f"python run.py report {folder / facts.BASE}"
+            )
+    say(
+        f"facts: {folder / 'facts.csv'}, {folder / 'facts.md'} "
+        f"({time.perf_counter() - clock:.1f} s)"
+    )
     if failures:
         _error(f"{len(failures)} runs failed (tracebacks in each folder's manifest.json):")
         for name, failure in failures:
-            print(f"  {name}/{failure['run_id']} (seed {failure['seed']}): {failure['error']}",
-                  file=sys.stderr)
+            print(
+                f"  {name}/{failure['run_id']} (seed {failure['seed']}): {failure['error']}",
+                file=sys.stderr,
+            )
         return EXIT_FAILED_RUNS
     return EXIT_OK if table["passed"].all() else EXIT_FAILED_RUNS
 
@@ -614,8 +793,7 @@ def _write_sensitivity(folder, scenario, runs, report, record, args, say) -> Non
     from analysis.sensitivity import SensitivityError, summary_lines, write_results
 
     try:
-        table = write_results(folder, scenario, runs, report, record,
-                              figures=not args.no_report)
+        table = write_results(folder, scenario, runs, report, record, figures=not args.no_report)
     except SensitivityError as error:  # failed runs: named below, --resume finishes them
         _error(str(error))
         return

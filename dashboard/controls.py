@@ -72,10 +72,14 @@ def load_scenario(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
     sections = {key: data[key] for key in CONFIG_SECTIONS if key in data}
     config = Config.model_validate(sections)  # fail here, before any page is served
     if len(config.firms) != len(FIRM_SLOTS):
-        raise ValueError(f"{path}: the dashboard shows {len(FIRM_SLOTS)} firms; "
-                         f"this scenario has {len(config.firms)}")
-    about = {"title": f"Scenario: {data.get('name') or path.stem}",
-             "description": str(data.get("description", "")).strip()}
+        raise ValueError(
+            f"{path}: the dashboard shows {len(FIRM_SLOTS)} firms; "
+            f"this scenario has {len(config.firms)}"
+        )
+    about = {
+        "title": f"Scenario: {data.get('name') or path.stem}",
+        "description": str(data.get("description", "")).strip(),
+    }
     return sections, about
 
 
@@ -119,11 +123,15 @@ def classroom_config(base: Mapping[str, Any] | None = None, **controls) -> Confi
     Returns:
         The validated :class:`Config`.
     """
-    sections = {key: value for key, value in (base or DEFAULT_SECTIONS).items()
-                if key in CONFIG_SECTIONS}
+    sections = {
+        key: value for key, value in (base or DEFAULT_SECTIONS).items() if key in CONFIG_SECTIONS
+    }
     setting = controls["setting"]
-    market = {key: value for key, value in dict(sections.get("market", {})).items()
-              if key not in {field for field, _ in LEVERS.values()}}
+    market = {
+        key: value
+        for key, value in dict(sections.get("market", {})).items()
+        if key not in {field for field, _ in LEVERS.values()}
+    }
     if market.get("setting", "traditional") != setting:
         # a new preset: the scenario's market overrides belonged to the old one
         market = {}
@@ -145,15 +153,20 @@ def classroom_config(base: Mapping[str, Any] | None = None, **controls) -> Confi
             traits = set(STRATEGIES[strategy].traits)
             firm = {key: value for key, value in firm.items() if key not in traits}
         # the price control multiplies the firm's usual price: the scenario's, or its strategy's
-        usual = firm.get("price", STRATEGIES[strategy].traits["price"]
-                         if strategy in STRATEGIES else 1.0)
+        usual = firm.get(
+            "price", STRATEGIES[strategy].traits["price"] if strategy in STRATEGIES else 1.0
+        )
         firm.update(strategy=strategy, price=controls[f"price_{slot}"] * usual)
         firms.append(firm)
 
-    simulation = {**dict(sections.get("simulation", {})),
-                  "customers": int(controls["customers"]), "seed": int(controls["seed"])}
-    return Config.model_validate({**sections, "market": market, "firms": firms,
-                                  "simulation": simulation})
+    simulation = {
+        **dict(sections.get("simulation", {})),
+        "customers": int(controls["customers"]),
+        "seed": int(controls["seed"]),
+    }
+    return Config.model_validate(
+        {**sections, "market": market, "firms": firms, "simulation": simulation}
+    )
 
 
 class ClassroomModel(CRMModel):
@@ -193,12 +206,17 @@ class ClassroomModel(CRMModel):
         base: Mapping[str, Any] | None = None,
     ):
         self.controls = {
-            "strategy_a": strategy_a, "price_a": price_a,
-            "strategy_b": strategy_b, "price_b": price_b,
-            "strategy_c": strategy_c, "price_c": price_c,
-            "setting": setting, "customers": customers,
+            "strategy_a": strategy_a,
+            "price_a": price_a,
+            "strategy_b": strategy_b,
+            "price_b": price_b,
+            "strategy_c": strategy_c,
+            "price_c": price_c,
+            "setting": setting,
+            "customers": customers,
             "switching_cost_build": switching_cost_build,
-            "personalization": personalization, "word_of_mouth": word_of_mouth,
+            "personalization": personalization,
+            "word_of_mouth": word_of_mouth,
             "seed": seed,
         }
         config = classroom_config(base, **self.controls)
@@ -216,8 +234,9 @@ class ClassroomModel(CRMModel):
         super().step()
 
 
-def model_params(controls: Mapping[str, Any],
-                 base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def model_params(
+    controls: Mapping[str, Any], base: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """SolaraViz ``model_params``: one input per control, starting at ``controls``.
 
     Args:
@@ -232,27 +251,40 @@ def model_params(controls: Mapping[str, Any],
     params: dict[str, Any] = {}
     for slot, name in zip(FIRM_SLOTS, names, strict=True):
         params[f"strategy_{slot}"] = {
-            "type": "Select", "label": f"Firm {name}: strategy",
-            "value": controls[f"strategy_{slot}"], "values": list(STRATEGIES),
+            "type": "Select",
+            "label": f"Firm {name}: strategy",
+            "value": controls[f"strategy_{slot}"],
+            "values": list(STRATEGIES),
         }
-        params[f"price_{slot}"] = _slider(f"Firm {name}: price (1 = usual)",
-                                          controls[f"price_{slot}"], PRICE_RANGE, float)
-    params["setting"] = {"type": "Select", "label": "Setting: where customers buy",
-                         "value": controls["setting"], "values": list(SETTINGS)}
-    params["customers"] = _slider("Number of customers", controls["customers"],
-                                  CUSTOMERS_RANGE, int)
+        params[f"price_{slot}"] = _slider(
+            f"Firm {name}: price (1 = usual)", controls[f"price_{slot}"], PRICE_RANGE, float
+        )
+    params["setting"] = {
+        "type": "Select",
+        "label": "Setting: where customers buy",
+        "value": controls["setting"],
+        "values": list(SETTINGS),
+    }
+    params["customers"] = _slider(
+        "Number of customers", controls["customers"], CUSTOMERS_RANGE, int
+    )
     for control, (_, label) in LEVERS.items():
         params[control] = _slider(label, controls[control], LEVER_RANGE, float)
-    params["seed"] = _slider("Random seed (same seed, same run)", controls["seed"],
-                             SEED_RANGE, int)
+    params["seed"] = _slider("Random seed (same seed, same run)", controls["seed"], SEED_RANGE, int)
     params["base"] = dict(base or DEFAULT_SECTIONS)
     return params
 
 
 def _slider(label, value, bounds, kind):
     low, high, step = bounds
-    return {"type": "SliderFloat" if kind is float else "SliderInt", "label": label,
-            "value": kind(value), "min": low, "max": high, "step": step}
+    return {
+        "type": "SliderFloat" if kind is float else "SliderInt",
+        "label": label,
+        "value": kind(value),
+        "min": low,
+        "max": high,
+        "step": step,
+    }
 
 
 def initial_state(scenario_path: str | Path | None) -> tuple[dict, dict, dict[str, str]]:
@@ -269,6 +301,8 @@ def initial_state(scenario_path: str | Path | None) -> tuple[dict, dict, dict[st
         sections, about = load_scenario(scenario_path)
     else:
         sections = DEFAULT_SECTIONS
-        about = {"title": "crm-sim classroom",
-                 "description": "Three firms, one strategy each, compete for the same customers."}
+        about = {
+            "title": "crm-sim classroom",
+            "description": "Three firms, one strategy each, compete for the same customers.",
+        }
     return controls_from_sections(sections), dict(sections), about

@@ -42,8 +42,19 @@ def keep_offline() -> None:
 
 def server_command(host: str = "127.0.0.1", port: int = 8765) -> list[str]:
     """The command line that serves :data:`APP` (production mode: no file watching)."""
-    return [sys.executable, "-m", "solara", "run", str(APP), "--host", host,
-            "--port", str(port), "--production", "--no-open"]
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        str(APP),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--production",
+        "--no-open",
+    ]
 
 
 def server_environment(scenario_path: str | Path | None = None) -> dict[str, str]:
@@ -55,8 +66,9 @@ def server_environment(scenario_path: str | Path | None = None) -> dict[str, str
     return env
 
 
-def serve(scenario_path: str | Path | None = None, host: str = "127.0.0.1",
-          port: int = 8765) -> int:
+def serve(
+    scenario_path: str | Path | None = None, host: str = "127.0.0.1", port: int = 8765
+) -> int:
     """Serve the dashboard until interrupted (Ctrl-C), then return Solara's exit code.
 
     Open ``http://{host}:{port}`` in a browser. Needs the ``app`` extra
@@ -82,12 +94,17 @@ def serve(scenario_path: str | Path | None = None, host: str = "127.0.0.1",
     # the page's first model should not wait for numba: compile (once) or load the kernels here
     seconds = warm_up()
     if seconds > 2.0:
-        print(f"compiled the engine in {seconds:.0f} s (once; later starts load it from the cache)",
-              flush=True)
+        print(
+            f"compiled the engine in {seconds:.0f} s (once; later starts load it from the cache)",
+            flush=True,
+        )
     process = subprocess.Popen(server_command(host, port), env=server_environment(scenario_path))
     # stopped by Ctrl-C or SIGTERM, stop the server too rather than leave it running
-    previous = (signal.signal(signal.SIGTERM, _exit_on_sigterm)
-                if threading.current_thread() is threading.main_thread() else None)
+    previous = (
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        if threading.current_thread() is threading.main_thread()
+        else None
+    )
     try:
         return process.wait()
     except (KeyboardInterrupt, SystemExit):

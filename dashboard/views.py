@@ -85,8 +85,9 @@ def _time_axis(ax, model: CRMModel) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
 
 
-def _figure(rows: int, columns: int, hspace: float = 0.6, *, reuse: Figure | None = None,
-            **subplots) -> tuple[Figure, np.ndarray]:
+def _figure(
+    rows: int, columns: int, hspace: float = 0.6, *, reuse: Figure | None = None, **subplots
+) -> tuple[Figure, np.ndarray]:
     """A figure sized for one dashboard panel, with fixed margins; or ``reuse`` cleared.
 
     Fixed margins instead of a layout engine, and the same figure redrawn after
@@ -100,8 +101,7 @@ def _figure(rows: int, columns: int, hspace: float = 0.6, *, reuse: Figure | Non
         return reuse, axes
     figure = Figure(figsize=FIGSIZE, dpi=DPI)
     axes = figure.subplots(rows, columns, squeeze=False, **subplots).ravel()
-    figure.subplots_adjust(left=0.11, right=0.98, bottom=0.11, top=0.93, wspace=0.35,
-                           hspace=hspace)
+    figure.subplots_adjust(left=0.11, right=0.98, bottom=0.11, top=0.93, wspace=0.35, hspace=hspace)
     return figure, axes
 
 
@@ -118,8 +118,17 @@ def _clear(ax) -> None:
 def _stage_legend(ax, handles, note: str = "") -> None:
     """Use a spare axis for the stage legend (and a note below it)."""
     ax.set_axis_off()
-    ax.legend(handles=handles, labels=_short_stage_labels(), loc="lower left", title="stage",
-              ncols=2, frameon=False, fontsize="small", columnspacing=0.8, handletextpad=0.3)
+    ax.legend(
+        handles=handles,
+        labels=_short_stage_labels(),
+        loc="lower left",
+        title="stage",
+        ncols=2,
+        frameon=False,
+        fontsize="small",
+        columnspacing=0.8,
+        handletextpad=0.3,
+    )
     if note:
         ax.text(0.0, 1.0, note, transform=ax.transAxes, verticalalignment="top")
 
@@ -135,13 +144,15 @@ def stage_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     figure, axes = _figure(2, 2, reuse=reuse)
     for ax, name in zip(axes, names, strict=False):
         rows = frame[frame["firm"] == name]
-        areas = ax.stackplot(rows["period"], *(rows[stage.name.lower()] for stage in STAGE_LABELS),
-                             colors=list(STAGE_COLOURS.values()))
+        areas = ax.stackplot(
+            rows["period"],
+            *(rows[stage.name.lower()] for stage in STAGE_LABELS),
+            colors=list(STAGE_COLOURS.values()),
+        )
         ax.set_title(f"Firm {name} ({rows['strategy'].iloc[0]}): customers")
         _time_axis(ax, model)
         ax.set_xlabel("period (month)")
-    _stage_legend(axes[len(names)], areas,
-                  "Customers of each firm by\nstage of the relationship")
+    _stage_legend(axes[len(names)], areas, "Customers of each firm by\nstage of the relationship")
     return figure
 
 
@@ -164,19 +175,27 @@ def outcomes_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     after_start = frame[frame["period"] > 0]
     retention = _per_firm(after_start, "retention", names)
     with np.errstate(invalid="ignore", divide="ignore"):
-        chose = (_per_firm(after_start, "defections", names)
-                 - _per_firm(after_start, "defections_life", names))
-        satisfied_share = (_per_firm(after_start, "satisfied_defectors", names).cumsum()
-                           / chose.cumsum())
+        chose = _per_firm(after_start, "defections", names) - _per_firm(
+            after_start, "defections_life", names
+        )
+        satisfied_share = (
+            _per_firm(after_start, "satisfied_defectors", names).cumsum() / chose.cumsum()
+        )
     equity = _per_firm(frame, "discounted_profit", names).cumsum()
     customers = _per_firm(frame, "customers", names)
-    annual = (metrics.annual_retention(model.cohort_frame()) if model.period > 12
-              else pd.Series(np.nan, index=names))
+    annual = (
+        metrics.annual_retention(model.cohort_frame())
+        if model.period > 12
+        else pd.Series(np.nan, index=names)
+    )
     for i, name in enumerate(names):
         style = {"color": FIRM_COLOURS[i % len(FIRM_COLOURS)], "label": f"Firm {name}"}
         kept = annual.get(name, np.nan)
-        yearly = (f"Firm {name}: {kept:.0%} kept a year, lifetime {1 / (1 - kept):.1f} years"
-                  if np.isfinite(kept) and kept < 1 else f"Firm {name}")
+        yearly = (
+            f"Firm {name}: {kept:.0%} kept a year, lifetime {1 / (1 - kept):.1f} years"
+            if np.isfinite(kept) and kept < 1
+            else f"Firm {name}"
+        )
         retention_ax.plot(retention.index, retention[name], **{**style, "label": yearly})
         satisfied_ax.plot(satisfied_share.index, satisfied_share[name], **style)
         equity_ax.plot(equity.index, equity[name], **style)
@@ -218,8 +237,12 @@ def determinants_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     for ax, (column, title) in zip(axes, DETERMINANTS, strict=True):
         table = _per_firm(frame, column, names)
         for i, name in enumerate(names):
-            ax.plot(table.index, table[name], color=FIRM_COLOURS[i % len(FIRM_COLOURS)],
-                    label=f"Firm {name}")
+            ax.plot(
+                table.index,
+                table[name],
+                color=FIRM_COLOURS[i % len(FIRM_COLOURS)],
+                label=f"Firm {name}",
+            )
         ax.set_title(f"{title} (average)")
         _time_axis(ax, model)
         if column != "mean_value":
@@ -249,19 +272,29 @@ def population_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     colours = np.array([STAGE_COLOURS.get(code, "#000000") for code in range(len(Stage))])
     for ax, name in zip(axes, names, strict=False):
         own = (customers["firm"] == name).to_numpy()
-        ax.scatter(customers["satisfaction"][own], customers["switching_cost"][own], s=7,
-                   c=colours[stage_codes[own]], alpha=0.7, edgecolors="none")
+        ax.scatter(
+            customers["satisfaction"][own],
+            customers["switching_cost"][own],
+            s=7,
+            c=colours[stage_codes[own]],
+            alpha=0.7,
+            edgecolors="none",
+        )
         ax.set_title(f"Firm {name}: {own.sum()} customers")
         ax.set_xlim(0.0, 1.0)
         ax.set_ylim(0.0, 1.0)
         ax.set_ylabel("switching cost")
         ax.set_xlabel("satisfaction")
     without = int(customers["firm"].isna().sum())
-    handles = [Line2D([], [], linestyle="", marker="o", color=colour)
-               for colour in STAGE_COLOURS.values()]
-    _stage_legend(axes[len(names)], handles,
-                  f"Each dot is a customer:\n{len(customers)} of {len(model.customers)} shown,\n"
-                  f"{without} of them have no firm now")
+    handles = [
+        Line2D([], [], linestyle="", marker="o", color=colour) for colour in STAGE_COLOURS.values()
+    ]
+    _stage_legend(
+        axes[len(names)],
+        handles,
+        f"Each dot is a customer:\n{len(customers)} of {len(model.customers)} shown,\n"
+        f"{without} of them have no firm now",
+    )
     return figure
 
 
@@ -270,28 +303,42 @@ def explanation(model: CRMModel) -> list[tuple[str, str]]:
     config = model.config
     setting = config.market.setting
     paragraphs = [
-        (f"Month {model.period} of {config.simulation.periods}.",
-         f"{config.simulation.customers} customers, seed {config.simulation.seed}. "
-         "Changed a control? Press RESET to start again with it."),
-        (f"Setting: {setting}.",
-         SETTING_NOTES.get(setting, "A preset of market numbers (see sim/settings.py).")),
+        (
+            f"Month {model.period} of {config.simulation.periods}.",
+            f"{config.simulation.customers} customers, seed {config.simulation.seed}. "
+            "Changed a control? Press RESET to start again with it.",
+        ),
+        (
+            f"Setting: {setting}.",
+            SETTING_NOTES.get(setting, "A preset of market numbers (see sim/settings.py)."),
+        ),
     ]
     for firm in config.firms:
         strategy = STRATEGIES[firm.strategy]
-        paragraphs.append((f"Firm {firm.name} runs {strategy.name}:",
-                           f"{strategy.summary}; price {firm.price:.2f}."))
+        paragraphs.append(
+            (
+                f"Firm {firm.name} runs {strategy.name}:",
+                f"{strategy.summary}; price {firm.price:.2f}.",
+            )
+        )
     controls = getattr(model, "controls", None)
     if controls:
-        levers = ", ".join(f"{label.split(' (')[0].lower()} x{controls[name]:.1f}"
-                           for name, (_, label) in LEVERS.items())
+        levers = ", ".join(
+            f"{label.split(' (')[0].lower()} x{controls[name]:.1f}"
+            for name, (_, label) in LEVERS.items()
+        )
         paragraphs.append(("Levers (1 = usual for the setting):", f"{levers}."))
     paragraphs += [
-        ("Stages (colours in the plots):",
-         "; ".join(STAGE_LABELS.values()) + ". A customer who leaves goes to a rival "
-         "(starting again in exploration) or out of the market."),
-        ("Customer equity:",
-         "all profit a firm has made from its customers so far, in today's money "
-         "(later profit counts a little less)."),
+        (
+            "Stages (colours in the plots):",
+            "; ".join(STAGE_LABELS.values()) + ". A customer who leaves goes to a rival "
+            "(starting again in exploration) or out of the market.",
+        ),
+        (
+            "Customer equity:",
+            "all profit a firm has made from its customers so far, in today's money "
+            "(later profit counts a little less).",
+        ),
     ]
     return paragraphs
 
@@ -311,8 +358,9 @@ def explanation_panel(title: str, description: str):
             if description:
                 solara.v.Html(tag="p", children=[description])
             for heading, text in explanation(model):
-                solara.v.Html(tag="p", children=[solara.v.Html(tag="b", children=[heading]),
-                                                 f" {text}"])
+                solara.v.Html(
+                    tag="p", children=[solara.v.Html(tag="b", children=[heading]), f" {text}"]
+                )
 
     return Explanation
 
@@ -357,5 +405,10 @@ def PopulationView(model: CRMModel):
 
 def components(title: str = "What is going on", description: str = "") -> list:
     """The page's panels, in order, for ``SolaraViz(components=...)``."""
-    return [explanation_panel(title, description), StageComposition, Outcomes,
-            Determinants, PopulationView]
+    return [
+        explanation_panel(title, description),
+        StageComposition,
+        Outcomes,
+        Determinants,
+        PopulationView,
+    ]

@@ -155,8 +155,10 @@ PLAUSIBLE: dict[str, Plausible] = {
         0.1, 2.5, "response to price (defaults 0.3-1.2); nobody ignores price entirely"
     ),
     "customers.segments.*.spend": Plausible(
-        0.1, 10.0, "spend per purchase occasion relative to the market's typical customer, 1 "
-        "(defaults 0.7-1.4)"
+        0.1,
+        10.0,
+        "spend per purchase occasion relative to the market's typical customer, 1 "
+        "(defaults 0.7-1.4)",
     ),
     "customers.expectation_spread": Plausible(
         0.0, 0.3, "spread of customers' expectation norms on the 0-1 value scale (default 0.17)"

@@ -190,9 +190,16 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
             problems.append(Problem(shown, 1, column or "(empty)", f"unknown column; {hint}"))
     for column in TARGET_COLUMNS:
         if column not in header:
-            problems.append(Problem(shown, 1, column, "required column is missing (the header "
-                                    "needs period and survival; optional: cohort, firm or "
-                                    "strategy)"))
+            problems.append(
+                Problem(
+                    shown,
+                    1,
+                    column,
+                    "required column is missing (the header "
+                    "needs period and survival; optional: cohort, firm or "
+                    "strategy)",
+                )
+            )
     if len(set(header)) != len(header):
         problems.append(Problem(shown, 1, "", "a column is named twice"))
     if "firm" in header and "strategy" in header:
@@ -206,13 +213,22 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
     per_target = block.periods_per_target if block is not None else 1
     periods = config.simulation.periods
     horizon = periods // per_target
-    limit = (f"(simulation.periods: {periods})" if per_target == 1 else
-             f"of {horizon} target periods (simulation.periods {periods} // "
-             f"calibrate.periods_per_target {per_target})")
-    firms = [f for f in config.firms if block is None or (
-        block.firm in (None, f.name) and block.strategy in (None, f.strategy))]
-    known = ([f.name for f in firms] if group == "firm"
-             else list(dict.fromkeys(f.strategy for f in firms)))
+    limit = (
+        f"(simulation.periods: {periods})"
+        if per_target == 1
+        else f"of {horizon} target periods (simulation.periods {periods} // "
+        f"calibrate.periods_per_target {per_target})"
+    )
+    firms = [
+        f
+        for f in config.firms
+        if block is None or (block.firm in (None, f.name) and block.strategy in (None, f.strategy))
+    ]
+    known = (
+        [f.name for f in firms]
+        if group == "firm"
+        else list(dict.fromkeys(f.strategy for f in firms))
+    )
     initial_only = block is not None and block.cohorts == "initial"
     rows = []
     for cells in reader:
@@ -220,53 +236,109 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) != len(header):
-            problems.append(Problem(shown, line, "", f"{len(cells)} values; the header has "
-                                    f"{len(header)} columns"))
+            problems.append(
+                Problem(
+                    shown, line, "", f"{len(cells)} values; the header has {len(header)} columns"
+                )
+            )
             continue
         row = dict(zip(header, (cell.strip() for cell in cells), strict=True))
         period = _integer(row["period"])
         if period is None or period < 0:
-            problems.append(Problem(shown, line, "period",
-                                    f"{row['period']!r} is not a whole number of periods >= 0"))
+            problems.append(
+                Problem(
+                    shown,
+                    line,
+                    "period",
+                    f"{row['period']!r} is not a whole number of periods >= 0",
+                )
+            )
         cohort = 0
         if "cohort" in row:
             cohort = _integer(row["cohort"])
             if cohort is None or not 0 <= cohort <= horizon:
-                problems.append(Problem(shown, line, "cohort", f"{row['cohort']!r} is not an "
-                                        f"acquisition period in 0..{horizon}"))
+                problems.append(
+                    Problem(
+                        shown,
+                        line,
+                        "cohort",
+                        f"{row['cohort']!r} is not an acquisition period in 0..{horizon}",
+                    )
+                )
             elif initial_only and cohort != 0:
-                problems.append(Problem(shown, line, "cohort", f"{cohort}: the calibrate block "
-                                        "follows the initial customers only (cohorts: "
-                                        "initial), cohort 0; use cohorts: all"))
-        if (period is not None and cohort is not None and 0 <= cohort <= horizon
-                and cohort + period > horizon >= period):
-            problems.append(Problem(shown, line, "period", f"cohort + period = "
-                                    f"{cohort + period} is beyond the scenario's horizon "
-                                    f"{limit}"))
+                problems.append(
+                    Problem(
+                        shown,
+                        line,
+                        "cohort",
+                        f"{cohort}: the calibrate block "
+                        "follows the initial customers only (cohorts: "
+                        "initial), cohort 0; use cohorts: all",
+                    )
+                )
+        if (
+            period is not None
+            and cohort is not None
+            and 0 <= cohort <= horizon
+            and cohort + period > horizon >= period
+        ):
+            problems.append(
+                Problem(
+                    shown,
+                    line,
+                    "period",
+                    f"cohort + period = {cohort + period} is beyond the scenario's horizon {limit}",
+                )
+            )
         elif period is not None and period > horizon:
-            problems.append(Problem(shown, line, "period", f"{period} is beyond the scenario's "
-                                    f"horizon {limit}"))
+            problems.append(
+                Problem(shown, line, "period", f"{period} is beyond the scenario's horizon {limit}")
+            )
         try:
             survival = float(row["survival"])
         except ValueError:
             survival = math.nan
         if not 0.0 <= survival <= 1.0:
-            problems.append(Problem(shown, line, "survival",
-                                    f"{row['survival']!r} is not a share in [0, 1]"))
+            problems.append(
+                Problem(shown, line, "survival", f"{row['survival']!r} is not a share in [0, 1]")
+            )
         who = row.get(group, "all") if group else "all"
         if group and who not in known:
-            whose = ("the calibrate block follows" if len(firms) < len(config.firms)
-                     else "of the scenario")
-            problems.append(Problem(shown, line, group, f"{who!r} is not a {group} {whose}; "
-                                    f"{group}s: {', '.join(known)}"))
+            whose = (
+                "the calibrate block follows"
+                if len(firms) < len(config.firms)
+                else "of the scenario"
+            )
+            problems.append(
+                Problem(
+                    shown,
+                    line,
+                    group,
+                    f"{who!r} is not a {group} {whose}; {group}s: {', '.join(known)}",
+                )
+            )
         size = 1
         if "customers" in row:
             size = _integer(row["customers"])
             if size is None or size < 1:
-                problems.append(Problem(shown, line, "customers", f"{row['customers']!r} is "
-                                        "not a number of customers (a whole number >= 1)"))
-        rows.append({"group": who, "cohort": cohort, "period": period,
-                     "survival": survival, "line": line, "size": size})
+                problems.append(
+                    Problem(
+                        shown,
+                        line,
+                        "customers",
+                        f"{row['customers']!r} is not a number of customers (a whole number >= 1)",
+                    )
+                )
+        rows.append(
+            {
+                "group": who,
+                "cohort": cohort,
+                "period": period,
+                "survival": survival,
+                "line": line,
+                "size": size,
+            }
+        )
     if problems:
         raise ScenarioError(problems)
     if not rows:
@@ -275,16 +347,29 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
     problems += _curve_problems(frame, shown)
     by_size = block is not None and block.weights == "cohort_size"
     if by_size and "customers" not in header:
-        problems.append(Problem(shown, 1, "customers", "calibrate.weights is cohort_size: "
-                                "give each cohort's size in a customers column"))
+        problems.append(
+            Problem(
+                shown,
+                1,
+                "customers",
+                "calibrate.weights is cohort_size: give each cohort's size in a customers column",
+            )
+        )
     holdout = scenario.calibration.holdout if scenario.calibration else 0
     calendar = frame["cohort"] + frame["period"]
     last_periods = sorted(calendar.unique())[-holdout:] if holdout else []
     frame["in_sample"] = ~calendar.isin(last_periods)
     fitted = frame[frame["in_sample"] & (frame["period"] > 0)]
     if not problems and fitted.empty:
-        problems.append(Problem(shown, None, "period", f"holdout {holdout} leaves no period "
-                                "after 0 to fit; lower calibrate.holdout or give more periods"))
+        problems.append(
+            Problem(
+                shown,
+                None,
+                "period",
+                f"holdout {holdout} leaves no period "
+                "after 0 to fit; lower calibrate.holdout or give more periods",
+            )
+        )
     if problems:
         raise ScenarioError(problems)
     fitted_size = frame.loc[frame["in_sample"] & (frame["period"] > 0), "size"].mean()
@@ -300,25 +385,52 @@ def _curve_problems(frame: pd.DataFrame, shown: str) -> list[Problem]:
         first_line = {}
         for row in curve.itertuples():
             if row.period in first_line:
-                problems.append(Problem(shown, row.line, "period", f"period {row.period} "
-                                        f"given twice for this curve (also at line "
-                                        f"{first_line[row.period]})"))
+                problems.append(
+                    Problem(
+                        shown,
+                        row.line,
+                        "period",
+                        f"period {row.period} "
+                        f"given twice for this curve (also at line "
+                        f"{first_line[row.period]})",
+                    )
+                )
             first_line.setdefault(row.period, row.line)
             if row.size != curve["size"].iloc[0]:
-                problems.append(Problem(shown, row.line, "customers", f"{row.size} differs "
-                                        f"from {curve['size'].iloc[0]} at line "
-                                        f"{curve['line'].iloc[0]}: a cohort has one size"))
+                problems.append(
+                    Problem(
+                        shown,
+                        row.line,
+                        "customers",
+                        f"{row.size} differs "
+                        f"from {curve['size'].iloc[0]} at line "
+                        f"{curve['line'].iloc[0]}: a cohort has one size",
+                    )
+                )
             if row.period == 0 and abs(row.survival - 1.0) > 1e-9:
-                problems.append(Problem(shown, row.line, "survival", "must be 1 at period 0 "
-                                        "(the whole cohort is there when acquired)"))
+                problems.append(
+                    Problem(
+                        shown,
+                        row.line,
+                        "survival",
+                        "must be 1 at period 0 (the whole cohort is there when acquired)",
+                    )
+                )
         ordered = curve.drop_duplicates("period").sort_values("period")
         previous = None
         for row in ordered.itertuples():
             if previous is not None and row.survival > previous.survival + 1e-12:
-                problems.append(Problem(shown, row.line, "survival", f"{row.survival:g} at "
-                                        f"period {row.period} is above {previous.survival:g} at "
-                                        f"period {previous.period} (line {previous.line}); "
-                                        "survival cannot rise"))
+                problems.append(
+                    Problem(
+                        shown,
+                        row.line,
+                        "survival",
+                        f"{row.survival:g} at "
+                        f"period {row.period} is above {previous.survival:g} at "
+                        f"period {previous.period} (line {previous.line}); "
+                        "survival cannot rise",
+                    )
+                )
             previous = row
     return problems
 
@@ -353,11 +465,19 @@ def selection_for(scenario: Scenario, target: Target) -> Selection:
     """The :class:`Selection` the calibrate block and the target's columns ask for."""
     block = scenario.calibration
     firms = scenario.points[0].config.firms
-    chosen = tuple(f.name for f in firms
-                   if (block.firm is None or f.name == block.firm)
-                   and (block.strategy is None or f.strategy == block.strategy))
-    return Selection(group=target.group, firms=chosen, initial_only=block.cohorts == "initial",
-                     by_cohort=target.by_cohort, periods_per_target=block.periods_per_target)
+    chosen = tuple(
+        f.name
+        for f in firms
+        if (block.firm is None or f.name == block.firm)
+        and (block.strategy is None or f.strategy == block.strategy)
+    )
+    return Selection(
+        group=target.group,
+        firms=chosen,
+        initial_only=block.cohorts == "initial",
+        by_cohort=target.by_cohort,
+        periods_per_target=block.periods_per_target,
+    )
 
 
 def survival_table(cohorts: Iterable[pd.DataFrame], selection: Selection) -> pd.DataFrame:
@@ -381,25 +501,30 @@ def survival_table(cohorts: Iterable[pd.DataFrame], selection: Selection) -> pd.
         Columns ``group``, ``cohort`` (0 when pooled), ``period``, ``survival``
         (no row where no cohort had customers).
     """
-    frame = pd.concat([run.assign(run_id=i) for i, run in enumerate(cohorts)],
-                      ignore_index=True)
+    frame = pd.concat([run.assign(run_id=i) for i, run in enumerate(cohorts)], ignore_index=True)
     frame = frame[frame["firm"].isin(selection.firms)]
     if selection.initial_only:
         frame = frame[frame["cohort"] == 0]
     per_target = selection.periods_per_target
-    frame = frame.assign(group=frame[selection.group] if selection.group else "all",
-                         target_cohort=frame["cohort"] // per_target)
+    frame = frame.assign(
+        group=frame[selection.group] if selection.group else "all",
+        target_cohort=frame["cohort"] // per_target,
+    )
     keys = ["group", "target_cohort"] if selection.by_cohort else ["group"]
     pooled = cohort_survival(frame, keys=keys)
     pooled = pooled[pooled["tenure"] % per_target == 0]
-    pooled = pooled.assign(period=pooled["tenure"] // per_target,
-                           cohort=pooled["target_cohort"] if selection.by_cohort else 0)
+    pooled = pooled.assign(
+        period=pooled["tenure"] // per_target,
+        cohort=pooled["target_cohort"] if selection.by_cohort else 0,
+    )
     return pooled.sort_values(["group", "cohort", "period"], ignore_index=True)[
-        ["group", "cohort", "period", "survival"]]
+        ["group", "cohort", "period", "survival"]
+    ]
 
 
-def simulate(config: Config, seeds: Sequence[int], selection: Selection,
-             target: pd.DataFrame) -> np.ndarray:
+def simulate(
+    config: Config, seeds: Sequence[int], selection: Selection, target: pd.DataFrame
+) -> np.ndarray:
     """The simulated survival at every row of ``target`` (NaN where it cannot be computed).
 
     Args:
@@ -410,12 +535,12 @@ def simulate(config: Config, seeds: Sequence[int], selection: Selection,
     """
     curves = survival_table((run_cohorts(config, seed) for seed in seeds), selection)
     merged = target[["group", "cohort", "period"]].merge(
-        curves, on=["group", "cohort", "period"], how="left", sort=False)
+        curves, on=["group", "cohort", "period"], how="left", sort=False
+    )
     return merged["survival"].to_numpy(dtype=float)
 
 
-def loss(simulated: np.ndarray, observed: np.ndarray, weights: np.ndarray | None = None
-         ) -> float:
+def loss(simulated: np.ndarray, observed: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Sum of squared errors, each times its weight (default 1).
 
     A row the model cannot compute counts :data:`MISSING_ERROR`.
@@ -467,8 +592,7 @@ class Objective:
         except ValidationError:
             return MISSING_ERROR * float(self.target["weight"].sum())
         simulated = simulate(config, self.seeds, self.selection, self.target)
-        return loss(simulated, self.target["survival"].to_numpy(),
-                    self.target["weight"].to_numpy())
+        return loss(simulated, self.target["survival"].to_numpy(), self.target["weight"].to_numpy())
 
 
 def candidate_config(raw_config: dict, locs: Sequence[tuple], values: Sequence[float]) -> Config:
@@ -587,8 +711,9 @@ def _round(value: float) -> float:
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
 
-def _search(block: Calibration, evaluator: Evaluator, bounds: list[tuple[float, float]],
-            seed: int) -> tuple[np.ndarray, str]:
+def _search(
+    block: Calibration, evaluator: Evaluator, bounds: list[tuple[float, float]], seed: int
+) -> tuple[np.ndarray, str]:
     """Run the optimizer within ``max_evaluations``; return the best point and why it stopped."""
     dimensions = len(bounds)
     budget = block.max_evaluations
@@ -596,9 +721,17 @@ def _search(block: Calibration, evaluator: Evaluator, bounds: list[tuple[float, 
         population = CALIBRATION_POPULATION * dimensions
         generations = max(budget // population - 1, 0)
         result = optimize.differential_evolution(
-            evaluator.objective, bounds, popsize=CALIBRATION_POPULATION,
-            maxiter=generations, init="latinhypercube", polish=False, seed=seed,
-            updating="deferred", workers=evaluator.map, tol=1e-3)
+            evaluator.objective,
+            bounds,
+            popsize=CALIBRATION_POPULATION,
+            maxiter=generations,
+            init="latinhypercube",
+            polish=False,
+            seed=seed,
+            updating="deferred",
+            workers=evaluator.map,
+            tol=1e-3,
+        )
         return result.x, str(result.message)
     # nelder_mead: the best of a Latin hypercube sample starts a bounded simplex
     sample_size = max(2 * dimensions, budget // 5)
@@ -610,19 +743,31 @@ def _search(block: Calibration, evaluator: Evaluator, bounds: list[tuple[float, 
     # a simplex a tenth of the box wide: SciPy's default (5% of the start's values) is
     # small enough for the steps of a simulated loss to stall it at once
     step = 0.1 * (high - low)
-    simplex = [start] + [start + np.where(np.arange(dimensions) == i,
-                                          np.where(start + step <= high, step, -step), 0.0)
-                         for i in range(dimensions)]
+    simplex = [start] + [
+        start
+        + np.where(np.arange(dimensions) == i, np.where(start + step <= high, step, -step), 0.0)
+        for i in range(dimensions)
+    ]
     remaining = max(budget - sample_size, 1)
-    result = optimize.minimize(evaluator.one, start, method="Nelder-Mead", bounds=bounds,
-                               options={"maxfev": remaining, "xatol": 1e-4, "fatol": 1e-9,
-                                        "initial_simplex": np.array(simplex)})
+    result = optimize.minimize(
+        evaluator.one,
+        start,
+        method="Nelder-Mead",
+        bounds=bounds,
+        options={
+            "maxfev": remaining,
+            "xatol": 1e-4,
+            "fatol": 1e-9,
+            "initial_simplex": np.array(simplex),
+        },
+    )
     best = min(evaluator.history, key=lambda item: item[1])[0]
     return np.array(best), str(result.message)
 
 
-def calibrate(scenario: Scenario, target: Target, *, workers: int = 1,
-              progress: bool = False) -> Fit:
+def calibrate(
+    scenario: Scenario, target: Target, *, workers: int = 1, progress: bool = False
+) -> Fit:
     """Fit the ``calibrate`` block's parameters to ``target``.
 
     Args:
@@ -648,34 +793,57 @@ def calibrate(scenario: Scenario, target: Target, *, workers: int = 1,
     objective = Objective(raw_config, locs, seeds, selection, fitted)
     bounds = [tuple(block.parameters[path]) for path in paths]
     clock = time.perf_counter()
-    bar = tqdm(total=block.max_evaluations, unit="candidate", desc=scenario.name,
-               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=block.max_evaluations,
+        unit="candidate",
+        desc=scenario.name,
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     with bar, Evaluator(objective, workers, bar) as evaluator:
         best, message = _search(block, evaluator, bounds, seed)
     seconds = time.perf_counter() - clock
     values = [_round(v) for v in best]
     simulated = simulate(candidate_config(raw_config, locs, values), seeds, selection, rows)
     original = simulate(scenario.points[0].config, seeds, selection, rows)
-    table = pd.DataFrame({
-        "group": rows["group"], "cohort": rows["cohort"], "period": rows["period"],
-        "observed": rows["survival"], "simulated": simulated,
-        "error": simulated - rows["survival"].to_numpy(), "uncalibrated": original,
-        "sample": np.where(rows["in_sample"], "in_sample", "holdout"),
-    })
-    history = pd.DataFrame([[*c, value] for c, value in evaluator.history],
-                           columns=[*paths, "loss"])
-    return Fit(parameters=dict(zip(paths, values, strict=True)),
-               bounds=dict(zip(paths, bounds, strict=True)), table=table, evaluations=history,
-               method=block.method, seeds=seeds, seconds=seconds, message=message,
-               flags={path: plausibility.judge(path, value, tuple(bound))
-                      for path, value, bound in zip(paths, values, bounds, strict=True)},
-               notes=search_notes(block))
+    table = pd.DataFrame(
+        {
+            "group": rows["group"],
+            "cohort": rows["cohort"],
+            "period": rows["period"],
+            "observed": rows["survival"],
+            "simulated": simulated,
+            "error": simulated - rows["survival"].to_numpy(),
+            "uncalibrated": original,
+            "sample": np.where(rows["in_sample"], "in_sample", "holdout"),
+        }
+    )
+    history = pd.DataFrame(
+        [[*c, value] for c, value in evaluator.history], columns=[*paths, "loss"]
+    )
+    return Fit(
+        parameters=dict(zip(paths, values, strict=True)),
+        bounds=dict(zip(paths, bounds, strict=True)),
+        table=table,
+        evaluations=history,
+        method=block.method,
+        seeds=seeds,
+        seconds=seconds,
+        message=message,
+        flags={
+            path: plausibility.judge(path, value, tuple(bound))
+            for path, value, bound in zip(paths, values, bounds, strict=True)
+        },
+        notes=search_notes(block),
+    )
 
 
 def search_notes(block: Calibration) -> list[str]:
     """One line per parameter whose search bounds reach beyond its plausible range."""
-    notes = (plausibility.search_note(path, tuple(bound))
-             for path, bound in block.parameters.items())
+    notes = (
+        plausibility.search_note(path, tuple(bound)) for path, bound in block.parameters.items()
+    )
     return [note for note in notes if note is not None]
 
 
@@ -701,11 +869,13 @@ def calibrated_yaml(scenario: Scenario, fit: Fit, target: Target) -> str:
     for path, value in fit.parameters.items():
         assign(data, split_path(path, data)[0], value)
     fitted = "".join(f"#   {path}: {value:g}\n" for path, value in fit.parameters.items())
-    header = (f"# Calibrated from {scenario.source} against {target.source}\n"
-              f"# ({fit.method}, {len(fit.evaluations)} evaluations of "
-              f"{len(fit.seeds)} replications each); fitted values:\n{fitted}"
-              f"# in-sample RMSE {fit.rmse('in_sample'):.4f}, out-of-sample RMSE "
-              f"{_figure(fit.rmse('holdout'))}\n")
+    header = (
+        f"# Calibrated from {scenario.source} against {target.source}\n"
+        f"# ({fit.method}, {len(fit.evaluations)} evaluations of "
+        f"{len(fit.seeds)} replications each); fitted values:\n{fitted}"
+        f"# in-sample RMSE {fit.rmse('in_sample'):.4f}, out-of-sample RMSE "
+        f"{_figure(fit.rmse('holdout'))}\n"
+    )
     header += "".join(f"# WARNING: {line}\n" for line in fit.warnings())
     header += "".join(f"# note: {line}\n" for line in fit.notes)
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
@@ -718,11 +888,15 @@ def _figure(value: float) -> str:
 def summary_markdown(scenario: Scenario, fit: Fit, target: Target) -> str:
     """The fit in Markdown: fitted values, errors in and out of sample, the search."""
     block = scenario.calibration
-    lines = [f"# Calibration of {scenario.name}", "",
-             f"Target `{target.source}` ({len(fit.table)} points, last {block.holdout} "
-             f"periods held out); scenario `{scenario.source}`.", "",
-             "| parameter | fitted | low | high | plausible | check | uncalibrated |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Calibration of {scenario.name}",
+        "",
+        f"Target `{target.source}` ({len(fit.table)} points, last {block.holdout} "
+        f"periods held out); scenario `{scenario.source}`.",
+        "",
+        "| parameter | fitted | low | high | plausible | check | uncalibrated |",
+        "|---|---|---|---|---|---|---|",
+    ]
     config = scenario.points[0].config
     for path, value in fit.parameters.items():
         low, high = fit.bounds[path]
@@ -730,30 +904,44 @@ def summary_markdown(scenario: Scenario, fit: Fit, target: Target) -> str:
         entry = plausibility.plausible(path)
         shown = entry.text() if entry is not None else "none documented"
         check = "; ".join(fit.flags.get(path, [])) or "ok"
-        lines.append(f"| `{path}` | {value:g} | {low:g} | {high:g} | {shown} | {check} | "
-                     f"{original:g} |")
-    lines += ["", f"Plausible: the range experiments/bounds.py documents for each parameter (per "
-              f"month, the model's period); a fitted value on it (within "
-              f"{plausibility.EDGE:.0%} of the range), outside it or on a search bound is "
-              f"flagged."]
-    flagged = ([f"- **Warning**: {line}" for line in fit.warnings()]
-               + [f"- Note: {line}" for line in fit.notes])
+        lines.append(
+            f"| `{path}` | {value:g} | {low:g} | {high:g} | {shown} | {check} | {original:g} |"
+        )
+    lines += [
+        "",
+        f"Plausible: the range experiments/bounds.py documents for each parameter (per "
+        f"month, the model's period); a fitted value on it (within "
+        f"{plausibility.EDGE:.0%} of the range), outside it or on a search bound is "
+        f"flagged.",
+    ]
+    flagged = [f"- **Warning**: {line}" for line in fit.warnings()] + [
+        f"- Note: {line}" for line in fit.notes
+    ]
     lines += ["", *flagged] if flagged else []
-    lines += ["", "| RMSE of survival | in sample | out of sample (holdout) |", "|---|---|---|",
-              f"| calibrated | {fit.rmse('in_sample'):.4f} | {_figure(fit.rmse('holdout'))} |",
-              f"| uncalibrated scenario | {fit.rmse('in_sample', 'uncalibrated'):.4f} | "
-              f"{_figure(fit.rmse('holdout', 'uncalibrated'))} |", "",
-              f"Method `{fit.method}`, {len(fit.evaluations)} evaluations of "
-              f"{len(fit.seeds)} replications each (the same seeds for every candidate: "
-              f"{', '.join(str(s) for s in fit.seeds)}), {fit.seconds:.1f} s; "
-              f"{fit.message.rstrip('.')}.", "",
-              "## Error per period", "",
-              "| curve | period | observed | simulated | error | sample |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| RMSE of survival | in sample | out of sample (holdout) |",
+        "|---|---|---|",
+        f"| calibrated | {fit.rmse('in_sample'):.4f} | {_figure(fit.rmse('holdout'))} |",
+        f"| uncalibrated scenario | {fit.rmse('in_sample', 'uncalibrated'):.4f} | "
+        f"{_figure(fit.rmse('holdout', 'uncalibrated'))} |",
+        "",
+        f"Method `{fit.method}`, {len(fit.evaluations)} evaluations of "
+        f"{len(fit.seeds)} replications each (the same seeds for every candidate: "
+        f"{', '.join(str(s) for s in fit.seeds)}), {fit.seconds:.1f} s; "
+        f"{fit.message.rstrip('.')}.",
+        "",
+        "## Error per period",
+        "",
+        "| curve | period | observed | simulated | error | sample |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in fit.table.itertuples():
         curve = _curve_label(row.group, row.cohort, target)
-        lines.append(f"| {curve} | {row.period} | {row.observed:.4f} | {row.simulated:.4f} | "
-                     f"{row.error:+.4f} | {row.sample} |")
+        lines.append(
+            f"| {curve} | {row.period} | {row.observed:.4f} | {row.simulated:.4f} | "
+            f"{row.error:+.4f} | {row.sample} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -779,21 +967,31 @@ def write_outputs(folder: Path, scenario: Scenario, fit: Fit, target: Target) ->
         table = table.rename(columns={"group": target.group})
     if not target.by_cohort:
         table = table.drop(columns="cohort")
-    written = {name: folder / name for name in ("calibration.csv", "evaluations.csv",
-                                                 "calibration.md", "calibrated.yaml",
-                                                 "calibration.png")}
+    written = {
+        name: folder / name
+        for name in (
+            "calibration.csv",
+            "evaluations.csv",
+            "calibration.md",
+            "calibrated.yaml",
+            "calibration.png",
+        )
+    }
     write_atomic(written["calibration.csv"], lambda p: table.to_csv(p, index=False))
     write_atomic(written["evaluations.csv"], lambda p: fit.evaluations.to_csv(p, index=False))
     write_text(written["calibration.md"], summary_markdown(scenario, fit, target))
     write_text(written["calibrated.yaml"], calibrated_yaml(scenario, fit, target))
-    curves = fit.table.assign(curve=[_curve_label(g, c, target)
-                                     for g, c in zip(fit.table["group"], fit.table["cohort"],
-                                                     strict=True)])
-    figure = calibration_fit(curves, title=f"Calibration of {scenario.name}: observed vs "
-                                           f"simulated survival")
+    curves = fit.table.assign(
+        curve=[
+            _curve_label(g, c, target)
+            for g, c in zip(fit.table["group"], fit.table["cohort"], strict=True)
+        ]
+    )
+    figure = calibration_fit(
+        curves, title=f"Calibration of {scenario.name}: observed vs simulated survival"
+    )
     try:
-        write_atomic(written["calibration.png"],
-                     lambda p: figure.savefig(p, format="png", dpi=110))
+        write_atomic(written["calibration.png"], lambda p: figure.savefig(p, format="png", dpi=110))
     finally:
         plt.close(figure)
     return list(written.values())

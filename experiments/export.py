@@ -77,24 +77,31 @@ def _same(stored: pd.Series, fresh: pd.Series) -> np.ndarray:
     return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
-def check_reproduced(run: ExportedRun, stored: pd.DataFrame, fresh: pd.DataFrame,
-                     manifest: dict, folder: Path) -> None:
+def check_reproduced(
+    run: ExportedRun, stored: pd.DataFrame, fresh: pd.DataFrame, manifest: dict, folder: Path
+) -> None:
     """Raise :class:`ExportError` unless the re-run's records equal the stored ones exactly."""
     made_by = (manifest.get("package") or {}).get("version")
     commit = (manifest.get("git") or {}).get("commit")
     by = f"crm-sim {made_by}" + (f", commit {commit[:10]}" if commit else "")
-    again = ("run the scenario again with this version (python run.py run "
-             f"{manifest.get('source', 'SCENARIO.yaml')} --out {folder}), then export")
+    again = (
+        "run the scenario again with this version (python run.py run "
+        f"{manifest.get('source', 'SCENARIO.yaml')} --out {folder}), then export"
+    )
     columns = [c for c in TIMESERIES_COLUMNS if c in fresh.columns]
     missing = [c for c in columns if c not in stored.columns]
     if len(stored) != len(fresh) or missing:
-        raise ExportError(f"{folder}: the stored records of run {run.run_id} do not match what "
-                          f"this version of crm-sim writes (written by {by}); {again}")
+        raise ExportError(
+            f"{folder}: the stored records of run {run.run_id} do not match what "
+            f"this version of crm-sim writes (written by {by}); {again}"
+        )
     stored = stored.reset_index(drop=True)  # both: by period, firms in config order
     fresh = fresh.reset_index(drop=True)
     if list(stored["firm"].astype(str)) != list(fresh["firm"].astype(str)):
-        raise ExportError(f"{folder}: the stored firms of run {run.run_id} differ from its "
-                          f"configuration's (written by {by}); {again}")
+        raise ExportError(
+            f"{folder}: the stored firms of run {run.run_id} differ from its "
+            f"configuration's (written by {by}); {again}"
+        )
     for column in ["period", *columns]:
         same = _same(stored[column], fresh[column])
         if not same.all():
@@ -104,7 +111,8 @@ def check_reproduced(run: ExportedRun, stored: pd.DataFrame, fresh: pd.DataFrame
                 f"stored results ({column} of firm {fresh.at[row, 'firm']} in period "
                 f"{fresh.at[row, 'period']}: stored {stored.at[row, column]!r}, now "
                 f"{fresh.at[row, column]!r}); the folder was written by another version "
-                f"({by}); {again}")
+                f"({by}); {again}"
+            )
 
 
 # ---------------------------------------------------------------------------
@@ -112,10 +120,17 @@ def check_reproduced(run: ExportedRun, stored: pd.DataFrame, fresh: pd.DataFrame
 # ---------------------------------------------------------------------------
 
 
-def export_transactions(folder: Path, out: Path | None = None, *, runs=None,
-                        every: bool = False, start: datetime.date = DEFAULT_START_DATE,
-                        period_length: str = "month", file_format: str = "csv",
-                        progress=None) -> list[Path]:
+def export_transactions(
+    folder: Path,
+    out: Path | None = None,
+    *,
+    runs=None,
+    every: bool = False,
+    start: datetime.date = DEFAULT_START_DATE,
+    period_length: str = "month",
+    file_format: str = "csv",
+    progress=None,
+) -> list[Path]:
     """Re-run the chosen runs of a results folder with the purchase log on and write the export.
 
     Args:
@@ -145,8 +160,14 @@ def export_transactions(folder: Path, out: Path | None = None, *, runs=None,
     except ReportError as error:
         raise ExportError(str(error)) from None
     manifest = check_finished(folder)
-    chosen = choose_runs(results.runs, results.configs, results.sweep_paths, runs, every,
-                         failures=manifest.get("failures", ()))
+    chosen = choose_runs(
+        results.runs,
+        results.configs,
+        results.sweep_paths,
+        runs,
+        every,
+        failures=manifest.get("failures", ()),
+    )
     try:
         check_output(out)
     except OutputError as error:
@@ -157,12 +178,20 @@ def export_transactions(folder: Path, out: Path | None = None, *, runs=None,
     paths = [out / f"{name}.{file_format}" for name in FILES]
     try:
         with contextlib.ExitStack() as stack:  # the files appear only once every run is done
-            writers = [TableAppender(stack.enter_context(atomic_path(path)), file_format)
-                       for path in paths]
-            described = [_export_run(run, results.timeseries, manifest, folder, writers,
-                                     period_dates(run.config.simulation.periods + 1,
-                                                  start, period_length))
-                         for run in _announced(chosen, progress)]
+            writers = [
+                TableAppender(stack.enter_context(atomic_path(path)), file_format) for path in paths
+            ]
+            described = [
+                _export_run(
+                    run,
+                    results.timeseries,
+                    manifest,
+                    folder,
+                    writers,
+                    period_dates(run.config.simulation.periods + 1, start, period_length),
+                )
+                for run in _announced(chosen, progress)
+            ]
             for writer in writers:
                 writer.close()
     except BaseException:
@@ -181,14 +210,14 @@ def export_transactions(folder: Path, out: Path | None = None, *, runs=None,
         "period_length": period_length,
         "date_of_period": f"period 1 is {start.isoformat()}, then one date per {period_length}",
         "date_of_purchase": f"day d of the log ({DAYS_PER_PERIOD}-day periods) falls "
-                            f"floor(k x span / {DAYS_PER_PERIOD}) days after its period's "
-                            f"date, k = d - {DAYS_PER_PERIOD} (period - 1), span = days "
-                            "to the next period's date",
+        f"floor(k x span / {DAYS_PER_PERIOD}) days after its period's "
+        f"date, k = d - {DAYS_PER_PERIOD} (period - 1), span = days "
+        "to the next period's date",
         "money": "monetary_value: an equal share of the customer's sales in the period, one "
-                 "per purchase occasion; clv_increment: the same share of the period's "
-                 "contribution net of policy spending, discounted to period 0 at "
-                 "discount_rate; realized_clv: their sum (periods without a purchase have "
-                 "no row, so their cost is not in it)",
+        "per purchase occasion; clv_increment: the same share of the period's "
+        "contribution net of policy spending, discounted to period 0 at "
+        "discount_rate; realized_clv: their sum (periods without a purchase have "
+        "no row, so their cost is not in it)",
         "files": [path.name for path in paths],
         "runs": described,
     }
@@ -199,13 +228,21 @@ def export_transactions(folder: Path, out: Path | None = None, *, runs=None,
 def _announced(chosen: list[ExportedRun], progress):
     for number, run in enumerate(chosen, start=1):
         if progress is not None:
-            progress(f"re-running {run.run_id} (seed {run.seed}) with the purchase log "
-                     f"({number}/{len(chosen)})")
+            progress(
+                f"re-running {run.run_id} (seed {run.seed}) with the purchase log "
+                f"({number}/{len(chosen)})"
+            )
         yield run
 
 
-def _export_run(run: ExportedRun, stored_series: pd.DataFrame, manifest: dict, folder: Path,
-                writers: list[TableAppender], dates: list[str]) -> dict:
+def _export_run(
+    run: ExportedRun,
+    stored_series: pd.DataFrame,
+    manifest: dict,
+    folder: Path,
+    writers: list[TableAppender],
+    dates: list[str],
+) -> dict:
     """Re-run one run, check it, append its tables; return its entry of ``export.json``."""
     result = run_once(run.config, run.seed, transactions=True)
     stored = stored_series[stored_series["run_id"] == run.run_id]
@@ -214,7 +251,13 @@ def _export_run(run: ExportedRun, stored_series: pd.DataFrame, manifest: dict, f
     customers = customer_table(run, transactions, result.customers)
     for writer, table in zip(writers, (transactions, customers), strict=True):
         writer.append(table)
-    return {"run_id": run.run_id, "point": run.point, "replication": run.replication,
-            "seed": run.seed, "values": run.values, "periods": run.config.simulation.periods,
-            "discount_rate": run.config.simulation.discount_rate,
-            "purchases": len(transactions)}
+    return {
+        "run_id": run.run_id,
+        "point": run.point,
+        "replication": run.replication,
+        "seed": run.seed,
+        "values": run.values,
+        "periods": run.config.simulation.periods,
+        "discount_rate": run.config.simulation.discount_rate,
+        "purchases": len(transactions),
+    }

@@ -29,8 +29,10 @@ def fingerprint(scenario: Scenario) -> str:
     """A digest of everything that decides the runs' results (not where they execute)."""
     document = {
         "name": scenario.name,
-        "points": [{"values": p.values, "config": p.config.model_dump(mode="json")}
-                   for p in scenario.points],
+        "points": [
+            {"values": p.values, "config": p.config.model_dump(mode="json")}
+            for p in scenario.points
+        ],
     }
     text = json.dumps(document, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -51,9 +53,15 @@ def prepare(folder: Path, scenario: Scenario, *, resume: bool) -> PartStore:
     Writes ``scenario.resolved.yaml`` and the copy ``scenario.yaml`` at once, so
     that an interrupted folder says what it holds.
     """
-    return folder_store.prepare(folder, fingerprint(scenario), resume=resume, files={
-        "scenario.resolved.yaml": resolved_yaml(scenario),
-        "scenario.yaml": scenario.source.read_text(encoding="utf-8")})
+    return folder_store.prepare(
+        folder,
+        fingerprint(scenario),
+        resume=resume,
+        files={
+            "scenario.resolved.yaml": resolved_yaml(scenario),
+            "scenario.yaml": scenario.source.read_text(encoding="utf-8"),
+        },
+    )
 
 
 def resolved_yaml(scenario: Scenario) -> str:
@@ -64,21 +72,38 @@ def resolved_yaml(scenario: Scenario) -> str:
         "source": str(scenario.source),
         "execution": scenario.execution.model_dump(mode="json"),
         "sweep_paths": list(scenario.sweep_paths),
-        "points": [{"point": p.index, "values": p.values,
-                    "config": p.config.model_dump(mode="json")} for p in scenario.points],
+        "points": [
+            {"point": p.index, "values": p.values, "config": p.config.model_dump(mode="json")}
+            for p in scenario.points
+        ],
     }
-    header = ("# The scenario with every default filled in, written by run.py.\n"
-              "# points[i].config is the whole configuration of sweep point i:\n"
-              "# sim.config.Config.model_validate(points[i].config) rebuilds it.\n")
+    header = (
+        "# The scenario with every default filled in, written by run.py.\n"
+        "# points[i].config is the whole configuration of sweep point i:\n"
+        "# sim.config.Config.model_validate(points[i].config) rebuilds it.\n"
+    )
     return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
 
 
-def manifest(scenario: Scenario, specs, *, report=None, started: str, finished: str | None,
-             engine: str, workers: int, command: list[str]) -> dict:
+def manifest(
+    scenario: Scenario,
+    specs,
+    *,
+    report=None,
+    started: str,
+    finished: str | None,
+    engine: str,
+    workers: int,
+    command: list[str],
+) -> dict:
     """The provenance record of a results folder (``manifest.json``)."""
     failures = [] if report is None else report.failures
-    runs = {"total": len(specs), "ok": None if report is None else report.ok,
-            "failed": len(failures), "resumed": None if report is None else report.resumed}
+    runs = {
+        "total": len(specs),
+        "ok": None if report is None else report.ok,
+        "failed": len(failures),
+        "resumed": None if report is None else report.resumed,
+    }
     status = "running" if report is None else ("failed" if failures else "complete")
     return {
         "scenario": scenario.name,
@@ -95,10 +120,10 @@ def manifest(scenario: Scenario, specs, *, report=None, started: str, finished: 
         "seeds": {
             "scenario": sorted({p.config.simulation.seed for p in scenario.points}),
             "derivation": "numpy.random.SeedSequence(entropy=simulation.seed, spawn_key=("
-                          "first 16 bytes of sha256(point key without swept policies or "
-                          "sensitivity parameters) as 4 uint32, "
-                          "replication))"
-                          ".generate_state(1, uint64) >> 1",
+            "first 16 bytes of sha256(point key without swept policies or "
+            "sensitivity parameters) as 4 uint32, "
+            "replication))"
+            ".generate_state(1, uint64) >> 1",
             "runs": {spec.run_id: spec.seed for spec in specs},
         },
         "failures": failures,
@@ -110,8 +135,9 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def start_folder(folder: Path, scenario: Scenario, specs, executor, argv, started: str, *,
-                 resume: bool = False):
+def start_folder(
+    folder: Path, scenario: Scenario, specs, executor, argv, started: str, *, resume: bool = False
+):
     """Prepare the results ``folder`` for ``specs`` and mark it running in its manifest.
 
     The first half of running a scenario into a folder, for ``run`` and for
@@ -120,16 +146,21 @@ def start_folder(folder: Path, scenario: Scenario, specs, executor, argv, starte
     written.
     """
     store = prepare(folder, scenario, resume=resume)
-    record = dict(scenario=scenario, specs=specs, started=started, engine=executor.name,
-                  workers=executor.workers, command=["run.py", *argv])
+    record = dict(
+        scenario=scenario,
+        specs=specs,
+        started=started,
+        engine=executor.name,
+        workers=executor.workers,
+        command=["run.py", *argv],
+    )
     folder_store.write_manifest(folder, manifest(finished=None, **record))
     return store, record
 
 
 def finish_folder(folder: Path, store: PartStore, record: dict, report):
     """Write the tables of a finished sweep and its final manifest; return ``(runs, manifest)``."""
-    runs, _ = folder_store.write_tables(folder, store,
-                                        [spec.run_id for spec in record["specs"]])
+    runs, _ = folder_store.write_tables(folder, store, [spec.run_id for spec in record["specs"]])
     final = manifest(report=report, finished=now(), **record)
     folder_store.write_manifest(folder, final)
     return runs, final
@@ -144,8 +175,11 @@ def summary_markdown(scenario: Scenario, table: pd.DataFrame | None, report, rec
     lines += [
         f"- scenario file: `{scenario.source}`",
         f"- sweep: {points} point{'s' if points != 1 else ''}"
-        + (f" over {', '.join(f'`{p}`' for p in scenario.sweep_paths)}"
-           if scenario.sweep_paths else ""),
+        + (
+            f" over {', '.join(f'`{p}`' for p in scenario.sweep_paths)}"
+            if scenario.sweep_paths
+            else ""
+        ),
         f"- runs: {report.total} ({report.ok} ok, {len(report.failures)} failed)",
         f"- engine: {record['engine']} ({record['workers']} workers), "
         f"{record['started']} to {record['finished']}",
@@ -167,8 +201,11 @@ def summary_markdown(scenario: Scenario, table: pd.DataFrame | None, report, rec
         lines += ["## Failed runs", "", "| run | seed | error |", "|---|---|---|"]
         lines += [f"| {f['run_id']} | {f['seed']} | {f['error']} |" for f in report.failures]
         lines += ["", "Tracebacks are in manifest.json.", ""]
-    lines += ["Files: runs.parquet, timeseries.parquet, cohorts.parquet, customers.parquet "
-              "(replication 0), policies.parquet (if firms run policies), "
-              "scenario.resolved.yaml, manifest.json, report.md/report.html "
-              "(see docs/analysis.md, sections \"Results folder\" and \"Reading the report\").", ""]
+    lines += [
+        "Files: runs.parquet, timeseries.parquet, cohorts.parquet, customers.parquet "
+        "(replication 0), policies.parquet (if firms run policies), "
+        "scenario.resolved.yaml, manifest.json, report.md/report.html "
+        '(see docs/analysis.md, sections "Results folder" and "Reading the report").',
+        "",
+    ]
     return "\n".join(lines)

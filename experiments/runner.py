@@ -21,38 +21,109 @@ COHORT_COLUMNS = ("firm", "strategy", "setting", "cohort", "tenure", "active")
 """Columns of a run's cohort survival (``cohorts.parquet`` adds the run's identity)."""
 
 CUSTOMER_COLUMNS = (
-    "customer", "firm", "strategy", "setting", "segment", "stage", "tenure", "acquired_period",
-    "spend", "purchase_rate", "need_distance", "expectation", "value", "satisfaction", "trust",
+    "customer",
+    "firm",
+    "strategy",
+    "setting",
+    "segment",
+    "stage",
+    "tenure",
+    "acquired_period",
+    "spend",
+    "purchase_rate",
+    "need_distance",
+    "expectation",
+    "value",
+    "satisfaction",
+    "trust",
     "switching_cost",
-    "revenue_to_date", "margin", "stage_retention", "realized_clv", "projected_clv", "total_clv",
+    "revenue_to_date",
+    "margin",
+    "stage_retention",
+    "realized_clv",
+    "projected_clv",
+    "total_clv",
 )
 """Columns of the end-of-run customer table (``customers.parquet``): current customers only."""
 
-POLICY_COLUMNS = ("firm", "policy", "periods", "eligible", "touched", "spend",
-                  "budget_exhausted_share", "recovered", "won_back")
+POLICY_COLUMNS = (
+    "firm",
+    "policy",
+    "periods",
+    "eligible",
+    "touched",
+    "spend",
+    "budget_exhausted_share",
+    "recovered",
+    "won_back",
+)
 """Columns of a run's policy outcomes (``policies.parquet`` adds the run's identity)."""
 
 TIMESERIES_COLUMNS = (
     # stage counts at the end of the period
-    "customers", "exploration", "formation", "stability", "decline", "advocates",
+    "customers",
+    "exploration",
+    "formation",
+    "stability",
+    "decline",
+    "advocates",
     # retention
-    "customers_start", "retained", "retention",
+    "customers_start",
+    "retained",
+    "retention",
     # means of the four determinants (and the expectation satisfaction is measured against)
-    "mean_value", "mean_satisfaction", "mean_trust", "mean_switching_cost", "mean_expectation",
+    "mean_value",
+    "mean_satisfaction",
+    "mean_trust",
+    "mean_switching_cost",
+    "mean_expectation",
     # flows
-    "acquisitions", "acquisitions_referral", "defections", "satisfied_defectors",
+    "acquisitions",
+    "acquisitions_referral",
+    "defections",
+    "satisfied_defectors",
     # money
-    "occasions", "revenue", "serve_cost", "contribution", "acquisition_cost", "referral_value",
-    "acquisition_spend", "cost", "profit", "discounted_profit", "discounted_contribution",
-    "discounted_referral_value", "discounted_acquisition_cost", "discounted_policy_cost",
+    "occasions",
+    "revenue",
+    "serve_cost",
+    "contribution",
+    "acquisition_cost",
+    "referral_value",
+    "acquisition_spend",
+    "cost",
+    "profit",
+    "discounted_profit",
+    "discounted_contribution",
+    "discounted_referral_value",
+    "discounted_acquisition_cost",
+    "discounted_policy_cost",
     # appended for the report (issue 4): churn by stage and reason, trajectories, stage moves,
     # acquisitions by source, policy cost, the firm's levers
-    "defections_rival", "defections_market", "defections_life", "exits_from_decline",
-    "defections_exploration", "defections_formation", "defections_stability",
-    "defections_decline", "advances", "declines", "recoveries",
-    "trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV", "ended_clv",
-    "acquisitions_spend", "acquisitions_rival", "acquisitions_win_back", "policy_cost",
-    "mean_misfit", "reputation", "acquisition_rate", "relationship_effort", "adaptation",
+    "defections_rival",
+    "defections_market",
+    "defections_life",
+    "exits_from_decline",
+    "defections_exploration",
+    "defections_formation",
+    "defections_stability",
+    "defections_decline",
+    "advances",
+    "declines",
+    "recoveries",
+    "trajectory_I",
+    "trajectory_II",
+    "trajectory_III",
+    "trajectory_IV",
+    "ended_clv",
+    "acquisitions_spend",
+    "acquisitions_rival",
+    "acquisitions_win_back",
+    "policy_cost",
+    "mean_misfit",
+    "reputation",
+    "acquisition_rate",
+    "relationship_effort",
+    "adaptation",
 )
 """Ledger columns kept in ``timeseries.parquet`` (see :data:`sim.ledger.FIRM_COLUMNS`)."""
 
@@ -91,14 +162,22 @@ def policy_outcomes(policy_frame: pd.DataFrame) -> pd.DataFrame:
     is the share of them in which its budget ran out.
     """
     if policy_frame.empty:
-        return pd.DataFrame({c: pd.Series(dtype=float if c in ("spend",
-                                          "budget_exhausted_share") else object)
-                             for c in POLICY_COLUMNS})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype=float if c in ("spend", "budget_exhausted_share") else object)
+                for c in POLICY_COLUMNS
+            }
+        )
     grouped = policy_frame.groupby(["firm", "policy"], sort=False)
-    frame = grouped.agg(periods=("period", "size"), eligible=("eligible", "sum"),
-                        touched=("touched", "sum"), spend=("spend", "sum"),
-                        budget_exhausted_share=("budget_exhausted", "mean"),
-                        recovered=("recovered", "sum"), won_back=("won_back", "sum"))
+    frame = grouped.agg(
+        periods=("period", "size"),
+        eligible=("eligible", "sum"),
+        touched=("touched", "sum"),
+        spend=("spend", "sum"),
+        budget_exhausted_share=("budget_exhausted", "mean"),
+        recovered=("recovered", "sum"),
+        won_back=("won_back", "sum"),
+    )
     frame["budget_exhausted_share"] = frame["budget_exhausted_share"].astype(float)
     return frame.reset_index()[list(POLICY_COLUMNS)]
 

@@ -61,8 +61,9 @@ from .schema import (
 )
 from .sensitivity import SensitivityBlock, expand
 
-_EMPTY_SWEEP = ("empty sweep: give dotted paths with their values under 'grid' and/or "
-                "'zip', or remove 'sweep'")
+_EMPTY_SWEEP = (
+    "empty sweep: give dotted paths with their values under 'grid' and/or 'zip', or remove 'sweep'"
+)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -133,8 +134,9 @@ def read_yaml(path: Path, shown: str) -> YamlDocument:
             started = error.context_mark
             at = f" at line {started.line + 1}" if started and started.line != mark.line else ""
             context = f" ({error.context}{at})"
-        raise ScenarioError([Problem(shown, line, "", f"YAML syntax error: {what}{context}")]
-                            ) from None
+        raise ScenarioError(
+            [Problem(shown, line, "", f"YAML syntax error: {what}{context}")]
+        ) from None
     except yaml.YAMLError as error:
         raise ScenarioError([Problem(shown, None, "", f"YAML syntax error: {error}")]) from None
     finally:
@@ -153,9 +155,14 @@ def _collect_lines(loader, node, loc: Loc, document: YamlDocument, shown: str) -
             except TypeError:  # an unhashable key: construct_document already refused it
                 continue
             if first is not None and key != "<<":
-                document.problems.append(Problem(
-                    shown, line, dotted((*loc, key)),
-                    f"duplicate key (also at line {first}); give each key once"))
+                document.problems.append(
+                    Problem(
+                        shown,
+                        line,
+                        dotted((*loc, key)),
+                        f"duplicate key (also at line {first}); give each key once",
+                    )
+                )
             seen[key] = line
             document.lines[(*loc, key)] = line
             _collect_lines(loader, value_node, (*loc, key), document, shown)
@@ -186,11 +193,12 @@ class Execution(StrictModel):
     @model_validator(mode="after")
     def _address_goes_with_dask(self):
         if self.engine == "dask" and not self.address:
-            raise ValueError("engine 'dask' needs an address (e.g. tcp://scheduler:8786); "
-                             "use engine 'dask-local' to start a cluster on this machine")
+            raise ValueError(
+                "engine 'dask' needs an address (e.g. tcp://scheduler:8786); "
+                "use engine 'dask-local' to start a cluster on this machine"
+            )
         if self.engine != "dask" and self.address:
-            raise ValueError(f"address is only used with engine 'dask' (engine is "
-                             f"{self.engine!r})")
+            raise ValueError(f"address is only used with engine 'dask' (engine is {self.engine!r})")
         return self
 
 
@@ -265,9 +273,11 @@ class Calibration(StrictModel):
     def _budget_for_two_populations(self):
         least = 2 * CALIBRATION_POPULATION * len(self.parameters)
         if self.max_evaluations < least:
-            raise ValueError(f"max_evaluations {self.max_evaluations} is too few for "
-                             f"{len(self.parameters)} parameters; give at least {least} (two "
-                             f"populations of {CALIBRATION_POPULATION} candidates per parameter)")
+            raise ValueError(
+                f"max_evaluations {self.max_evaluations} is too few for "
+                f"{len(self.parameters)} parameters; give at least {least} (two "
+                f"populations of {CALIBRATION_POPULATION} candidates per parameter)"
+            )
         return self
 
 
@@ -326,8 +336,9 @@ class Scenario:
         return sum(p.config.simulation.replications for p in self.points)
 
 
-def _sweep_values(value: Any, loc: Loc, document: YamlDocument, shown: str
-                  ) -> tuple[list, list[Problem]]:
+def _sweep_values(
+    value: Any, loc: Loc, document: YamlDocument, shown: str
+) -> tuple[list, list[Problem]]:
     line = document.line_of(loc)
     path = dotted(loc)
     if isinstance(value, list):
@@ -339,16 +350,24 @@ def _sweep_values(value: Any, loc: Loc, document: YamlDocument, shown: str
             spec = Range.model_validate(value)
         except ValidationError as error:
             return [], problems_from(error, document, shown, loc, root=ScenarioFile)
-        integers = all(isinstance(value[k], int) and not isinstance(value[k], bool)
-                       for k in ("start", "stop", "step"))
+        integers = all(
+            isinstance(value[k], int) and not isinstance(value[k], bool)
+            for k in ("start", "stop", "step")
+        )
         return spec.values(integers), []
-    return [], [Problem(shown, line, path,
-                        f"expected a list of values or a range {{start, stop, step}}, "
-                        f"got {value!r}")]
+    return [], [
+        Problem(
+            shown,
+            line,
+            path,
+            f"expected a list of values or a range {{start, stop, step}}, got {value!r}",
+        )
+    ]
 
 
-def _expand(sweep: Sweep, raw_config: dict, document: YamlDocument, shown: str
-            ) -> tuple[list[dict[str, Any]], dict[str, Loc], list[Problem]]:
+def _expand(
+    sweep: Sweep, raw_config: dict, document: YamlDocument, shown: str
+) -> tuple[list[dict[str, Any]], dict[str, Loc], list[Problem]]:
     """Sweep -> list of ``{path: value}`` points, each good path's loc, and problems.
 
     Paths with problems are left out of the points, so that the points can
@@ -364,8 +383,9 @@ def _expand(sweep: Sweep, raw_config: dict, document: YamlDocument, shown: str
             where = ("sweep", group, path)
             line = document.line_of(where)
             if path in locs:
-                problems.append(Problem(shown, line, dotted(where),
-                                        "swept twice; give each path once"))
+                problems.append(
+                    Problem(shown, line, dotted(where), "swept twice; give each path once")
+                )
                 continue
             loc, message = split_path(path, raw_config)
             if message:
@@ -378,8 +398,14 @@ def _expand(sweep: Sweep, raw_config: dict, document: YamlDocument, shown: str
     lengths = {path: len(v) for path, v in values["zip"].items()}
     if len(set(lengths.values())) > 1:
         described = ", ".join(f"{path} has {n}" for path, n in lengths.items())
-        problems.append(Problem(shown, document.line_of(("sweep", "zip")), "sweep.zip",
-                                f"zip lists must have the same length ({described})"))
+        problems.append(
+            Problem(
+                shown,
+                document.line_of(("sweep", "zip")),
+                "sweep.zip",
+                f"zip lists must have the same length ({described})",
+            )
+        )
         for path in lengths:
             del locs[path]
         values["zip"] = {}
@@ -389,19 +415,33 @@ def _expand(sweep: Sweep, raw_config: dict, document: YamlDocument, shown: str
     zip_length = len(next(iter(values["zip"].values()), [None]))
     count = math.prod(len(v) for v in values["grid"].values()) * zip_length
     if count > MAX_RUNS:
-        problems.append(Problem(shown, document.line_of(("sweep",)), "sweep",
-                                f"{count} points; at most {MAX_RUNS} are allowed"))
+        problems.append(
+            Problem(
+                shown,
+                document.line_of(("sweep",)),
+                "sweep",
+                f"{count} points; at most {MAX_RUNS} are allowed",
+            )
+        )
         return [], locs, problems
     grid = itertools.product(*values["grid"].values())
     zipped = list(zip(*values["zip"].values(), strict=True)) if zip_paths else [()]
-    points = [dict(zip(grid_paths + zip_paths, g + z, strict=True))
-              for g, z in itertools.product(grid, zipped)]
+    points = [
+        dict(zip(grid_paths + zip_paths, g + z, strict=True))
+        for g, z in itertools.product(grid, zipped)
+    ]
     keys = [json.dumps(p, sort_keys=True, default=str) for p in points]
     repeated = sorted(key for key, count in collections.Counter(keys).items() if count > 1)
     if repeated:  # two identical points would be the same runs with the same seeds
-        problems.append(Problem(shown, document.line_of(("sweep",)), "sweep",
-                                f"points repeated: {'; '.join(repeated)}; give each value once "
-                                "(replications repeat runs)"))
+        problems.append(
+            Problem(
+                shown,
+                document.line_of(("sweep",)),
+                "sweep",
+                f"points repeated: {'; '.join(repeated)}; give each value once "
+                "(replications repeat runs)",
+            )
+        )
         return [], locs, problems
     return points, locs, problems
 
@@ -434,12 +474,30 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
     document = read_yaml(path, shown)
     data = document.data
     if data is None:
-        raise ScenarioError([Problem(shown, None, "", "the file is empty; a scenario is a "
-                                     f"mapping with keys such as {', '.join(FILE_KEYS)}")])
+        raise ScenarioError(
+            [
+                Problem(
+                    shown,
+                    None,
+                    "",
+                    "the file is empty; a scenario is a "
+                    f"mapping with keys such as {', '.join(FILE_KEYS)}",
+                )
+            ]
+        )
     if not isinstance(data, dict):
-        raise ScenarioError([Problem(shown, 1, "", "a scenario must be a mapping of keys "
-                                     f"({', '.join(FILE_KEYS)}), not a "
-                                     f"{type(data).__name__}")])
+        raise ScenarioError(
+            [
+                Problem(
+                    shown,
+                    1,
+                    "",
+                    "a scenario must be a mapping of keys "
+                    f"({', '.join(FILE_KEYS)}), not a "
+                    f"{type(data).__name__}",
+                )
+            ]
+        )
     problems = list(document.problems)
     data = copy.deepcopy(data)
     for dotted_path, value in (overrides or {}).items():
@@ -448,9 +506,14 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
         problems.append(Problem(shown, document.line_of(("sweep",)), "sweep", _EMPTY_SWEEP))
         data["sweep"] = None
     if "sensitivity" in data and not data["sensitivity"]:
-        problems.append(Problem(shown, document.line_of(("sensitivity",)), "sensitivity",
-                                "empty: give 'parameters' with [low, high] bounds, or remove "
-                                "'sensitivity'"))
+        problems.append(
+            Problem(
+                shown,
+                document.line_of(("sensitivity",)),
+                "sensitivity",
+                "empty: give 'parameters' with [low, high] bounds, or remove 'sensitivity'",
+            )
+        )
     base_messages: set[tuple[str, str]] = set()
     try:
         parsed = ScenarioFile.model_validate(data)
@@ -467,12 +530,16 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
             sweep = Sweep.model_validate(data["sweep"])
         except ValidationError:
             sweep = None  # already reported by the whole-file validation
-    point_values, swept_locs, found = ([{}], {}, []) if sweep is None else _expand(
-        sweep, raw_config, document, shown)
+    point_values, swept_locs, found = (
+        ([{}], {}, []) if sweep is None else _expand(sweep, raw_config, document, shown)
+    )
     problems.extend(found)
-    lines = {path: document.line_of(("sweep", group, path))
-             for group in ("grid", "zip") for path in getattr(sweep, group, {})
-             if path in swept_locs}
+    lines = {
+        path: document.line_of(("sweep", group, path))
+        for group in ("grid", "zip")
+        for path in getattr(sweep, group, {})
+        if path in swept_locs
+    }
 
     points = []
     for index, values in enumerate(point_values):
@@ -491,15 +558,17 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
                     where = f"sweep value {_describe({p: values[p] for p in related})}"
                 else:
                     line, where = problem.line, f"sweep point {_describe(values)}"
-                problems.append(Problem(shown, line, problem.path,
-                                        f"{problem.message} (at {where})"))
+                problems.append(
+                    Problem(shown, line, problem.path, f"{problem.message} (at {where})")
+                )
             continue
         points.append(Point(index, values, config))
 
     design = None
     if parsed is not None and parsed.sensitivity is not None and not problems:
-        design, points, found = expand(parsed.sensitivity, points, raw_config, document, shown,
-                                       swept_paths=tuple(lines))
+        design, points, found = expand(
+            parsed.sensitivity, points, raw_config, document, shown, swept_paths=tuple(lines)
+        )
         problems.extend(found)
     if parsed is not None and parsed.calibrate is not None:
         problems.extend(calibration_problems(parsed, raw_config, document, shown))
@@ -507,12 +576,17 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
     if parsed is not None and not problems:
         total = sum(p.config.simulation.replications for p in points)
         if total > MAX_RUNS:
-            problems.append(Problem(shown, document.line_of(("simulation", "replications")),
-                                    "simulation.replications",
-                                    f"the scenario expands to {total} runs; at most {MAX_RUNS}"))
+            problems.append(
+                Problem(
+                    shown,
+                    document.line_of(("simulation", "replications")),
+                    "simulation.replications",
+                    f"the scenario expands to {total} runs; at most {MAX_RUNS}",
+                )
+            )
     if problems:
         unique = list(dict.fromkeys(problems))
-        raise ScenarioError(sorted(unique, key=lambda p: (p.line or 0)))
+        raise ScenarioError(sorted(unique, key=lambda p: p.line or 0))
     name = parsed.name or re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem).lstrip("_.-") or "scenario"
     return Scenario(
         name=name,
@@ -531,8 +605,9 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
 # ---------------------------------------------------------------------------
 
 
-def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlDocument,
-                         shown: str) -> list[Problem]:
+def calibration_problems(
+    parsed: ScenarioFile, raw_config: dict, document: YamlDocument, shown: str
+) -> list[Problem]:
     """Check the ``calibrate`` block against the scenario.
 
     Each parameter path must name a number of the model configuration (not a
@@ -545,14 +620,19 @@ def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlD
     block, problems = parsed.calibrate, []
 
     def problem(loc: Loc, message: str) -> None:
-        problems.append(Problem(shown, document.line_of(("calibrate", *loc)),
-                                dotted(("calibrate", *loc)), message))
+        problems.append(
+            Problem(
+                shown, document.line_of(("calibrate", *loc)), dotted(("calibrate", *loc)), message
+            )
+        )
 
     if parsed.sweep is not None:
         problem((), "a scenario to calibrate has no sweep; remove 'sweep' or 'calibrate'")
     if parsed.sensitivity is not None:
-        problem((), "a scenario to calibrate has no sensitivity block; "
-                    "remove 'sensitivity' or 'calibrate'")
+        problem(
+            (),
+            "a scenario to calibrate has no sensitivity block; remove 'sensitivity' or 'calibrate'",
+        )
     names = [firm.name for firm in parsed.firms]
     strategies = list(dict.fromkeys(firm.strategy for firm in parsed.firms))
     if block.firm is not None and block.strategy is not None:
@@ -560,12 +640,16 @@ def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlD
     if block.firm is not None and block.firm not in names:
         problem(("firm",), f"no firm {block.firm!r}; firms: {', '.join(names)}")
     if block.strategy is not None and block.strategy not in strategies:
-        problem(("strategy",), f"no firm runs {block.strategy!r}; strategies: "
-                               f"{', '.join(strategies)}")
+        problem(
+            ("strategy",), f"no firm runs {block.strategy!r}; strategies: {', '.join(strategies)}"
+        )
     if block.cohorts == "initial" and parsed.simulation.start == "settled":
-        problem(("cohorts",), "initial: the customers the firms start with, as one cohort "
-                              "acquired at period 0; a settled start (simulation.start, the "
-                              "default) gives them a history: set simulation.start: new")
+        problem(
+            ("cohorts",),
+            "initial: the customers the firms start with, as one cohort "
+            "acquired at period 0; a settled start (simulation.start, the "
+            "default) gives them a history: set simulation.start: new",
+        )
     for path, (low, high) in block.parameters.items():
         loc, message = split_path(path, raw_config)
         if message is None and loc[0] == "simulation":
@@ -587,7 +671,10 @@ def calibration_problems(parsed: ScenarioFile, raw_config: dict, document: YamlD
             problem(("parameters", path), message)
     periods = parsed.simulation.periods
     if block.periods_per_target > periods:
-        problem(("periods_per_target",), f"{block.periods_per_target} model periods per target "
-                                         f"period need simulation.periods >= "
-                                         f"{block.periods_per_target} (it is {periods})")
+        problem(
+            ("periods_per_target",),
+            f"{block.periods_per_target} model periods per target "
+            f"period need simulation.periods >= "
+            f"{block.periods_per_target} (it is {periods})",
+        )
     return problems

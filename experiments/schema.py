@@ -157,8 +157,14 @@ def allowed_range(info) -> str | None:
 
 
 _KINDS = {
-    "float": "a number", "int": "an integer", "bool": "true or false", "string": "text",
-    "list": "a list", "tuple": "a list", "dict": "a mapping", "model": "a mapping",
+    "float": "a number",
+    "int": "an integer",
+    "bool": "true or false",
+    "string": "text",
+    "list": "a list",
+    "tuple": "a list",
+    "dict": "a mapping",
+    "model": "a mapping",
 }
 
 
@@ -167,8 +173,10 @@ def error_message(error: Mapping[str, Any], root=Config) -> str:
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
     if kind == "extra_forbidden":
         if loc[:-1] == ("sweep",) and "." in str(loc[-1]):
-            return ("a dotted path directly under 'sweep'; put it under 'grid' (every "
-                    "combination) or 'zip' (paired lists)")
+            return (
+                "a dotted path directly under 'sweep'; put it under 'grid' (every "
+                "combination) or 'zip' (paired lists)"
+            )
         return unknown_field_message(loc[-1], field_names(loc[:-1], root))
     if kind == "missing":
         return "required field is missing"
@@ -179,8 +187,10 @@ def error_message(error: Mapping[str, Any], root=Config) -> str:
         expected = error.get("ctx", {}).get("expected", "")
         return f"{value!r} is not allowed; valid values: {expected.replace(' or ', ', ')}"
     if kind == "string_pattern_mismatch":
-        return (f"{value!r} is not allowed; use letters, digits, '_', '-' and '.', "
-                "starting with a letter or digit")
+        return (
+            f"{value!r} is not allowed; use letters, digits, '_', '-' and '.', "
+            "starting with a letter or digit"
+        )
     if kind in ("value_error", "assertion_error"):
         return error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     for prefix, wanted in _KINDS.items():
@@ -194,8 +204,9 @@ def error_message(error: Mapping[str, Any], root=Config) -> str:
     return error["msg"]
 
 
-def problems_from(error: ValidationError, document, shown: str, prefix: Loc = (),
-                  root=Config) -> list[Problem]:
+def problems_from(
+    error: ValidationError, document, shown: str, prefix: Loc = (), root=Config
+) -> list[Problem]:
     """Turn a pydantic ValidationError into located problems (children before parents).
 
     Args:
@@ -210,8 +221,9 @@ def problems_from(error: ValidationError, document, shown: str, prefix: Loc = ()
     problems = []
     for e, loc in zip(errors, locs, strict=True):
         # "too short after validation" only repeats that some items were invalid
-        if e["type"] == "too_short" and any(other[:len(loc)] == loc and len(other) > len(loc)
-                                            for other in locs):
+        if e["type"] == "too_short" and any(
+            other[: len(loc)] == loc and len(other) > len(loc) for other in locs
+        ):
             continue
         problems.append(Problem(shown, document.line_of(loc), dotted(loc), error_message(e, root)))
     return problems
@@ -226,8 +238,10 @@ def default_container(info, annotation):
     """What to put at a missing path element so that a value can be set under it."""
     default = PydanticUndefined if info is None else info.get_default(call_default_factory=True)
     if isinstance(default, tuple | list):
-        return [item.model_dump(mode="json") if isinstance(item, BaseModel)
-                else copy.deepcopy(item) for item in default]
+        return [
+            item.model_dump(mode="json") if isinstance(item, BaseModel) else copy.deepcopy(item)
+            for item in default
+        ]
     if isinstance(default, BaseModel):
         try:  # a preset-filled section: give only what changes, the preset fills the rest
             type(default).model_validate({})
@@ -247,8 +261,10 @@ def split_path(path: str, raw: dict) -> tuple[Loc | None, str | None]:
     if parts[0] not in CONFIG_SECTIONS:
         close = difflib.get_close_matches(parts[0], CONFIG_SECTIONS, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        return None, (f"no such parameter: {parts[0]!r} is not a model section; {hint}"
-                      f"paths start with one of: {', '.join(CONFIG_SECTIONS)}")
+        return None, (
+            f"no such parameter: {parts[0]!r} is not a model section; {hint}"
+            f"paths start with one of: {', '.join(CONFIG_SECTIONS)}"
+        )
     loc: list[str | int] = []
     annotation, node = Config, raw
     for part in parts:
@@ -271,8 +287,10 @@ def split_path(path: str, raw: dict) -> tuple[Loc | None, str | None]:
                 return None, f"no such parameter: {where} is a list; use an index 0..{size - 1}"
             index = int(part)
             if index >= size:
-                return None, (f"no such parameter: {where} has {size} entries "
-                              f"(indices 0..{size - 1}), not {index + 1}")
+                return None, (
+                    f"no such parameter: {where} has {size} entries "
+                    f"(indices 0..{size - 1}), not {index + 1}"
+                )
             node, annotation = node[index], get_args(annotation)[0]
             loc.append(index)
         else:

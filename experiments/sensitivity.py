@@ -83,8 +83,10 @@ class MorrisOptions(StrictModel):
     @classmethod
     def _even(cls, levels):
         if levels % 2:
-            raise ValueError(f"{levels} levels; use an even number (2, 4, 6, ...) so that "
-                             "every level is reached by the same step")
+            raise ValueError(
+                f"{levels} levels; use an even number (2, 4, 6, ...) so that "
+                "every level is reached by the same step"
+            )
         return levels
 
 
@@ -95,7 +97,7 @@ class SobolOptions(StrictModel):
     ``base_samples x (2 parameters + 2)`` with ``second_order``.
     """
 
-    base_samples: Annotated[int, Field(ge=2, le=2 ** 20)] = 64
+    base_samples: Annotated[int, Field(ge=2, le=2**20)] = 64
     second_order: bool = False
 
     @field_validator("base_samples")
@@ -103,8 +105,10 @@ class SobolOptions(StrictModel):
     def _power_of_two(cls, size):
         if size & (size - 1):
             below = 1 << (size.bit_length() - 1)
-            raise ValueError(f"{size} is not a power of 2 (the Sobol sequence needs one); "
-                             f"use {below} or {below * 2}")
+            raise ValueError(
+                f"{size} is not a power of 2 (the Sobol sequence needs one); "
+                f"use {below} or {below * 2}"
+            )
         return size
 
 
@@ -118,7 +122,8 @@ class SensitivityBlock(StrictModel):
     seed: Annotated[int, Field(ge=0)] = 0
     outputs: tuple[str, ...] = ("retention_rate", "customer_equity")
     resamples: Annotated[int, Field(ge=10, le=100_000)] = Field(
-        1000, description="bootstrap resamples of the confidence intervals")
+        1000, description="bootstrap resamples of the confidence intervals"
+    )
 
     @field_validator("methods", mode="before")
     @classmethod
@@ -142,8 +147,11 @@ class SensitivityBlock(StrictModel):
         for name in outputs:
             if name not in NUMERIC_OUTPUTS:
                 close = difflib.get_close_matches(name, NUMERIC_OUTPUTS, n=1, cutoff=0.6)
-                hint = (f"did you mean {close[0]!r}?" if close
-                        else f"valid outputs: {', '.join(NUMERIC_OUTPUTS)}")
+                hint = (
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else f"valid outputs: {', '.join(NUMERIC_OUTPUTS)}"
+                )
                 raise ValueError(f"unknown output {name!r}; {hint}")
         if len(set(outputs)) != len(outputs):
             raise ValueError("an output is given twice; give each once")
@@ -154,8 +162,7 @@ class SensitivityBlock(StrictModel):
         if not self.parameters:
             raise ValueError("parameters: give at least one dotted path with [low, high] bounds")
         if len(self.parameters) > MAX_PARAMETERS:
-            raise ValueError(f"parameters: {len(self.parameters)} given; at most "
-                             f"{MAX_PARAMETERS}")
+            raise ValueError(f"parameters: {len(self.parameters)} given; at most {MAX_PARAMETERS}")
         return self
 
 
@@ -213,8 +220,11 @@ class Design:
     @property
     def problem(self) -> dict:
         """The SALib problem definition."""
-        return {"num_vars": len(self.parameters), "names": list(self.names),
-                "bounds": [[p.low, p.high] for p in self.parameters]}
+        return {
+            "num_vars": len(self.parameters),
+            "names": list(self.names),
+            "bounds": [[p.low, p.high] for p in self.parameters],
+        }
 
     @property
     def cells_per_point(self) -> int:
@@ -247,17 +257,23 @@ def sample(block: SensitivityBlock, parameters: tuple[Parameter, ...]) -> dict[s
     from SALib.sample import morris as morris_sample
     from SALib.sample import sobol as sobol_sample
 
-    problem = {"num_vars": len(parameters), "names": [p.path for p in parameters],
-               "bounds": [[p.low, p.high] for p in parameters]}
+    problem = {
+        "num_vars": len(parameters),
+        "names": [p.path for p in parameters],
+        "bounds": [[p.low, p.high] for p in parameters],
+    }
     samples = {}
     if "morris" in block.methods:
         samples["morris"] = morris_sample.sample(
-            problem, block.morris.trajectories, num_levels=block.morris.levels,
-            seed=block.seed)
+            problem, block.morris.trajectories, num_levels=block.morris.levels, seed=block.seed
+        )
     if "sobol" in block.methods:
         samples["sobol"] = sobol_sample.sample(
-            problem, block.sobol.base_samples, calc_second_order=block.sobol.second_order,
-            seed=block.seed)
+            problem,
+            block.sobol.base_samples,
+            calc_second_order=block.sobol.second_order,
+            seed=block.seed,
+        )
     return samples
 
 
@@ -272,8 +288,12 @@ def _limits(info) -> list[tuple[str, float]]:
     """The field's constraints as ``(operator, bound)`` pairs, e.g. ``[(">=", 0), ("<=", 1)]``."""
     limits = []
     for constraint in info.metadata if info is not None else ():
-        for kind, operator in ((annotated_types.Ge, ">="), (annotated_types.Gt, ">"),
-                               (annotated_types.Le, "<="), (annotated_types.Lt, "<")):
+        for kind, operator in (
+            (annotated_types.Ge, ">="),
+            (annotated_types.Gt, ">"),
+            (annotated_types.Le, "<="),
+            (annotated_types.Lt, "<"),
+        ):
             if isinstance(constraint, kind):
                 limits.append((operator, float(getattr(constraint, _ATTRIBUTES[operator]))))
     return limits
@@ -293,13 +313,17 @@ def _parse_range(spec: Any) -> tuple[float, float, bool] | str:
     relative = isinstance(spec, dict)
     if relative:
         if set(spec) != {"scale"}:
-            return ("expected [low, high] or {scale: [low, high]} (factors of the value at "
-                    f"each sweep point), got keys {', '.join(map(str, spec))}")
+            return (
+                "expected [low, high] or {scale: [low, high]} (factors of the value at "
+                f"each sweep point), got keys {', '.join(map(str, spec))}"
+            )
         spec = spec["scale"]
-    if (not isinstance(spec, list) or len(spec) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in spec)):
-        return (f"expected bounds [low, high] (two numbers) or {{scale: [low, high]}}, "
-                f"got {spec!r}")
+    if (
+        not isinstance(spec, list)
+        or len(spec) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in spec)
+    ):
+        return f"expected bounds [low, high] (two numbers) or {{scale: [low, high]}}, got {spec!r}"
     low, high = float(spec[0]), float(spec[1])
     if not low < high:
         return f"low ({low:g}) must be below high ({high:g})"
@@ -308,8 +332,9 @@ def _parse_range(spec: Any) -> tuple[float, float, bool] | str:
     return low, high, relative
 
 
-def expand(block: SensitivityBlock, base_points, raw_config: dict, document, shown: str,
-           swept_paths=()):
+def expand(
+    block: SensitivityBlock, base_points, raw_config: dict, document, shown: str, swept_paths=()
+):
     """The sensitivity block -> its design and the cells, as scenario points.
 
     Args:
@@ -338,44 +363,79 @@ def expand(block: SensitivityBlock, base_points, raw_config: dict, document, sho
             annotation, info = node_at(loc, Config)
             if annotation is not float:
                 kind = getattr(annotation, "__name__", str(annotation))
-                message = (f"is not a number field ({kind}); only number fields with a "
-                           "continuous range can be varied")
+                message = (
+                    f"is not a number field ({kind}); only number fields with a "
+                    "continuous range can be varied"
+                )
         parsed = _parse_range(spec) if message is None else message
         if isinstance(parsed, str):
             problems.append(Problem(shown, line, shown_path, parsed))
             continue
         low, high, relative = parsed
         limits, allowed = _limits(info), allowed_range(info)
-        ends = [(low, high)] if not relative else [
-            (low * _value_at(p.config, loc), high * _value_at(p.config, loc))
-            for p in base_points]
+        ends = (
+            [(low, high)]
+            if not relative
+            else [
+                (low * _value_at(p.config, loc), high * _value_at(p.config, loc))
+                for p in base_points
+            ]
+        )
         for point, (lowest, highest) in zip(base_points, ends, strict=False):
             at = f" at sweep point {point.values}" if relative and point.values else ""
             if relative and lowest == highest:
-                problems.append(Problem(shown, line, shown_path,
-                                        f"the value is 0{at}, so scaling cannot move it; "
-                                        "give absolute bounds [low, high]"))
+                problems.append(
+                    Problem(
+                        shown,
+                        line,
+                        shown_path,
+                        f"the value is 0{at}, so scaling cannot move it; "
+                        "give absolute bounds [low, high]",
+                    )
+                )
                 break
             outside = [v for v in (lowest, highest) if not _inside(v, limits)]
             if outside:
-                problems.append(Problem(shown, line, shown_path,
-                                        f"bounds reach {outside[0]:g}{at}, outside the field's "
-                                        f"allowed range: {allowed}"))
+                problems.append(
+                    Problem(
+                        shown,
+                        line,
+                        shown_path,
+                        f"bounds reach {outside[0]:g}{at}, outside the field's "
+                        f"allowed range: {allowed}",
+                    )
+                )
                 break
         parameters.append(Parameter(path, loc, low, high, relative))
     if problems:
         return None, [], problems
 
     parameters = tuple(parameters)
-    runs = cell_count(block, len(parameters)) * sum(p.config.simulation.replications
-                                                   for p in base_points)
+    runs = cell_count(block, len(parameters)) * sum(
+        p.config.simulation.replications for p in base_points
+    )
     if runs > MAX_RUNS:
-        return None, [], [Problem(shown, document.line_of(("sensitivity",)), "sensitivity",
-                                  f"the design expands to {runs} runs; at most {MAX_RUNS}: "
-                                  "lower the sample sizes or the replications")]
+        return (
+            None,
+            [],
+            [
+                Problem(
+                    shown,
+                    document.line_of(("sensitivity",)),
+                    "sensitivity",
+                    f"the design expands to {runs} runs; at most {MAX_RUNS}: "
+                    "lower the sample sizes or the replications",
+                )
+            ],
+        )
     samples = sample(block, parameters)
-    design = Design(block, parameters, samples, tuple(p.values for p in base_points),
-                    tuple(p.config.simulation.replications for p in base_points))
+    design = Design(
+        block,
+        parameters,
+        samples,
+        tuple(p.values for p in base_points),
+        tuple(p.config.simulation.replications for p in base_points),
+    )
     points, seen = [], set()
     for base in base_points:
         base_raw = copy.deepcopy(raw_config)
@@ -399,10 +459,15 @@ def expand(block: SensitivityBlock, base_points, raw_config: dict, document, sho
                         if (problem.path, problem.message) in seen:
                             continue
                         seen.add((problem.path, problem.message))
-                        problems.append(Problem(
-                            shown, document.line_of(("sensitivity", "parameters")),
-                            problem.path, f"{problem.message} (at a {method} sample point: "
-                            f"{_short(values, design.names)}); narrow the bounds"))
+                        problems.append(
+                            Problem(
+                                shown,
+                                document.line_of(("sensitivity", "parameters")),
+                                problem.path,
+                                f"{problem.message} (at a {method} sample point: "
+                                f"{_short(values, design.names)}); narrow the bounds",
+                            )
+                        )
                     continue
                 points.append(Point(len(points), values, config, common=design.names))
     if problems:

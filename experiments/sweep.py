@@ -98,7 +98,7 @@ def run_seed(scenario_seed: int, point_key: str, replication: int) -> int:
         A non-negative 63-bit integer.
     """
     digest = hashlib.sha256(point_key.encode("utf-8")).digest()
-    words = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4))
+    words = tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4))
     sequence = np.random.SeedSequence(entropy=scenario_seed, spawn_key=(*words, replication))
     return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
@@ -140,24 +140,30 @@ def plan_runs(scenario: Scenario) -> list[RunSpec]:
     as_text = {}
     for path in scenario.sweep_paths:
         values = [p.values[path] for p in points]
-        as_text[path] = not (all(_is_number(v) for v in values)
-                             or all(isinstance(v, str) for v in values)
-                             or all(isinstance(v, bool) for v in values))
+        as_text[path] = not (
+            all(_is_number(v) for v in values)
+            or all(isinstance(v, str) for v in values)
+            or all(isinstance(v, bool) for v in values)
+        )
     specs = []
     for point in points:
-        values = {path: _column_value(point.values[path], as_text[path])
-                  for path in scenario.sweep_paths}
+        values = {
+            path: _column_value(point.values[path], as_text[path]) for path in scenario.sweep_paths
+        }
         for replication in range(point.config.simulation.replications):
-            specs.append(RunSpec(
-                run_id=f"p{point.index:0{point_width}d}-r{replication:0{replication_width}d}",
-                point=point.index,
-                replication=replication,
-                seed=run_seed(point.config.simulation.seed, seed_key(point.seed_values),
-                              replication),
-                values=values,
-                config=point.config,
-                keep_customers=replication == 0 and scenario.sensitivity is None,
-            ))
+            specs.append(
+                RunSpec(
+                    run_id=f"p{point.index:0{point_width}d}-r{replication:0{replication_width}d}",
+                    point=point.index,
+                    replication=replication,
+                    seed=run_seed(
+                        point.config.simulation.seed, seed_key(point.seed_values), replication
+                    ),
+                    values=values,
+                    config=point.config,
+                    keep_customers=replication == 0 and scenario.sensitivity is None,
+                )
+            )
     return specs
 
 
@@ -213,8 +219,9 @@ def execute(spec: RunSpec, run: Callable[[Config, int], RunResult] = run_once) -
             result = dataclasses.replace(result, customers=None)
         return Outcome(spec.run_id, result=result, seconds=time.perf_counter() - start)
     except Exception as error:
-        return dataclasses.replace(Outcome.from_exception(spec.run_id, error),
-                                   seconds=time.perf_counter() - start)
+        return dataclasses.replace(
+            Outcome.from_exception(spec.run_id, error), seconds=time.perf_counter() - start
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -271,9 +278,9 @@ def process_pool(workers: int, preload: str) -> concurrent.futures.ProcessPoolEx
     if method == "forkserver":
         context.set_forkserver_preload([preload])
     threads = max(1, default_workers() // workers)
-    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                                  initializer=_start_worker,
-                                                  initargs=(threads,))
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(threads,)
+    )
 
 
 def start_method() -> str:
@@ -369,8 +376,14 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, *, client=None, workers: int | None = None,
-                 processes: bool = True):
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        client=None,
+        workers: int | None = None,
+        processes: bool = True,
+    ):
         self.address = address
         self.workers = workers
         self.processes = processes
@@ -385,10 +398,16 @@ class DaskExecutor:
         if self._client is None:
             if self.address is None:
                 where = {"host": "127.0.0.1"} if self.processes else {}  # else in-process
-                cluster = self._stack.enter_context(LocalCluster(
-                    n_workers=self.workers or default_workers(), threads_per_worker=1,
-                    processes=self.processes, dashboard_address=":0",
-                    silence_logs=logging.ERROR, **where))
+                cluster = self._stack.enter_context(
+                    LocalCluster(
+                        n_workers=self.workers or default_workers(),
+                        threads_per_worker=1,
+                        processes=self.processes,
+                        dashboard_address=":0",
+                        silence_logs=logging.ERROR,
+                        **where,
+                    )
+                )
                 self.address = cluster.scheduler_address
                 self._client = self._stack.enter_context(Client(cluster))
             else:
@@ -458,8 +477,12 @@ class SweepReport:
 def failure_record(spec: RunSpec, outcome: Outcome) -> dict:
     """What is kept about a failed run: enough to reproduce it with ``run_once``."""
     return {
-        "run_id": spec.run_id, "point": spec.point, "replication": spec.replication,
-        "seed": spec.seed, "values": spec.values, "error": outcome.error,
+        "run_id": spec.run_id,
+        "point": spec.point,
+        "replication": spec.replication,
+        "seed": spec.seed,
+        "values": spec.values,
+        "error": outcome.error,
         "traceback": outcome.traceback,
     }
 
@@ -468,12 +491,18 @@ def part_frames(spec: RunSpec, result: RunResult) -> tuple[pd.DataFrame, pd.Data
     """The run's result with its identity columns in front (runs part, timeseries part)."""
     runs = result.firms.copy()
     for position, (name, value) in enumerate(
-            (("run_id", spec.run_id), ("point", spec.point), ("replication", spec.replication),
-             ("seed", spec.seed))):
+        (
+            ("run_id", spec.run_id),
+            ("point", spec.point),
+            ("replication", spec.replication),
+            ("seed", spec.seed),
+        )
+    ):
         runs.insert(position, name, value)
     timeseries = result.timeseries.copy()
     for position, (name, value) in enumerate(
-            (("run_id", spec.run_id), ("point", spec.point), ("replication", spec.replication))):
+        (("run_id", spec.run_id), ("point", spec.point), ("replication", spec.replication))
+    ):
         timeseries.insert(position, name, value)
     for frame in (runs, timeseries):  # swept values right after the setting
         at = frame.columns.get_loc("setting") + 1
@@ -498,14 +527,16 @@ def extra_frames(spec: RunSpec, result: RunResult) -> dict[str, pd.DataFrame | N
         frame = frame.copy()
         if "strategy" not in frame.columns:  # policies: firm, strategy, setting, policy...
             strategy_of = {firm.name: firm.strategy for firm in spec.config.firms}
-            frame.insert(frame.columns.get_loc("firm") + 1, "strategy",
-                         frame["firm"].map(strategy_of))
+            frame.insert(
+                frame.columns.get_loc("firm") + 1, "strategy", frame["firm"].map(strategy_of)
+            )
         if "setting" not in frame.columns:
-            frame.insert(frame.columns.get_loc("strategy") + 1, "setting",
-                         spec.config.market.setting)
+            frame.insert(
+                frame.columns.get_loc("strategy") + 1, "setting", spec.config.market.setting
+            )
         for position, (column, value) in enumerate(
-                (("run_id", spec.run_id), ("point", spec.point),
-                 ("replication", spec.replication))):
+            (("run_id", spec.run_id), ("point", spec.point), ("replication", spec.replication))
+        ):
             frame.insert(position, column, value)
         at = frame.columns.get_loc("setting") + 1
         for offset, (path, value) in enumerate(spec.values.items()):
@@ -518,9 +549,15 @@ MAX_BUFFERED_RUNS = 64
 """Finished runs kept in memory while an earlier run is still running (see :func:`run_sweep`)."""
 
 
-def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
-              run: Callable[[Config, int], RunResult] = run_once, progress: bool = True,
-              description: str | None = None) -> SweepReport:
+def run_sweep(
+    specs: Sequence[RunSpec],
+    store: PartStore,
+    executor,
+    *,
+    run: Callable[[Config, int], RunResult] = run_once,
+    progress: bool = True,
+    description: str | None = None,
+) -> SweepReport:
     """Execute the specs not yet finished in ``store``, writing each as its own part.
 
     Args:
@@ -539,8 +576,15 @@ def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
     by_id = {spec.run_id: spec for spec in specs}
     report = SweepReport(total=len(specs), resumed=len(specs) - len(todo))
     report.ok = report.resumed
-    bar = tqdm(total=len(specs), initial=report.resumed, unit="run", desc=description,
-               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(specs),
+        initial=report.resumed,
+        unit="run",
+        desc=description,
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     # the combined tables are appended to in run order as the runs finish (see
     # store.parts): ``ready`` holds each run's tables (None: failed) until
     # every run before it is in
@@ -568,8 +612,11 @@ def run_sweep(specs: Sequence[RunSpec], store: PartStore, executor, *,
             report.run_seconds += outcome.seconds
             tables = None
             if outcome.ok:
-                tables = store.write(spec.run_id, *part_frames(spec, outcome.result),
-                                     extras=extra_frames(spec, outcome.result))
+                tables = store.write(
+                    spec.run_id,
+                    *part_frames(spec, outcome.result),
+                    extras=extra_frames(spec, outcome.result),
+                )
                 report.ok += 1
             else:
                 record = failure_record(spec, outcome)

@@ -21,8 +21,12 @@ from store.files import write_text
 from .scenario import Problem, Scenario, ScenarioError
 
 
-def variant_scenario(scenario: Scenario, name: str, factors: dict[str, float] | None = None,
-                     values: dict[int, dict[str, float]] | None = None) -> Scenario:
+def variant_scenario(
+    scenario: Scenario,
+    name: str,
+    factors: dict[str, float] | None = None,
+    values: dict[int, dict[str, float]] | None = None,
+) -> Scenario:
     """``scenario`` with some values of each sweep point's configuration changed.
 
     ``factors`` (dotted path -> factor) multiplies each point's value at the
@@ -38,8 +42,10 @@ def variant_scenario(scenario: Scenario, name: str, factors: dict[str, float] | 
     points, problems = [], []
     for point in scenario.points:
         raw = point.config.model_dump(mode="json")
-        changes = {**{path: ("x", factor) for path, factor in factors.items()},
-                   **{path: ("=", value) for path, value in values.get(point.index, {}).items()}}
+        changes = {
+            **{path: ("x", factor) for path, factor in factors.items()},
+            **{path: ("=", value) for path, value in values.get(point.index, {}).items()},
+        }
         for path, (how, number) in changes.items():
             *parents, leaf = path.split(".")
             node = raw
@@ -49,11 +55,18 @@ def variant_scenario(scenario: Scenario, name: str, factors: dict[str, float] | 
         try:
             config = Config.model_validate(raw)
         except ValueError as error:
-            changed = ", ".join(f"{path} {'x' if how == 'x' else '= '}{number:g}"
-                                for path, (how, number) in changes.items())
-            problems.append(Problem(str(scenario.source), None, name,
-                                    f"variant {name} ({changed}) is invalid at point "
-                                    f"{point.values or 0}: {error}"))
+            changed = ", ".join(
+                f"{path} {'x' if how == 'x' else '= '}{number:g}"
+                for path, (how, number) in changes.items()
+            )
+            problems.append(
+                Problem(
+                    str(scenario.source),
+                    None,
+                    name,
+                    f"variant {name} ({changed}) is invalid at point {point.values or 0}: {error}",
+                )
+            )
             continue
         points.append(dataclasses.replace(point, config=config))
     if problems:
@@ -74,14 +87,28 @@ def lever_scenarios(scenario: Scenario, factors=None) -> dict[str, Scenario]:
     variants = {}
     for index, firm in enumerate(scenario.points[0].config.firms):
         name = facts.lever_folder(firm.name)
-        values = {point.index: {f"firms.{index}.churn_factor": k.get((point.index, firm.name), 1.0)}
-                  for point in scenario.points}
+        values = {
+            point.index: {f"firms.{index}.churn_factor": k.get((point.index, firm.name), 1.0)}
+            for point in scenario.points
+        }
         variants[name] = variant_scenario(scenario, name, values=values)
     return variants
 
 
-AIM_COLUMNS = ("point", "firm", "strategy", "setting", "pilot", "k", "runs", "churn",
-               "base_churn", "ratio", "hit", "chosen")
+AIM_COLUMNS = (
+    "point",
+    "firm",
+    "strategy",
+    "setting",
+    "pilot",
+    "k",
+    "runs",
+    "churn",
+    "base_churn",
+    "ratio",
+    "hit",
+    "chosen",
+)
 """Columns of ``pilots/aims.csv``: one row per pilot of a firm at a sweep point."""
 
 
@@ -112,10 +139,15 @@ def aim_churn_factors(scenario: Scenario, folder: Path, run, say):
     """
     base = folder / facts.BASE
     factors = facts.churn_factors(base)
-    size = {p.index: min(facts.PILOT_REPLICATIONS, p.config.simulation.replications)
-            for p in scenario.points}
-    pilot = variant_scenario(scenario, "pilot", values={
-        index: {"simulation.replications": n} for index, n in size.items()})
+    size = {
+        p.index: min(facts.PILOT_REPLICATIONS, p.config.simulation.replications)
+        for p in scenario.points
+    }
+    pilot = variant_scenario(
+        scenario,
+        "pilot",
+        values={index: {"simulation.replications": n} for index, n in size.items()},
+    )
     replications = max(size.values())
     anchors = facts.churn_factors(base, replications=replications).set_index(["point", "firm"])
     firms = [firm.name for firm in scenario.points[0].config.firms]
@@ -129,8 +161,13 @@ def aim_churn_factors(scenario: Scenario, folder: Path, run, say):
         end = anchors.loc[key]
         points = [(0.0, float(end["life_churn"])), (1.0, float(end["churn"]))]
         target = facts.CHURN_TARGET * float(end["churn"])
-        cells[key] = {"row": i, "points": points, "target": target, "pilots": [],
-                      "k": facts.next_churn_factor(points, target)}
+        cells[key] = {
+            "row": i,
+            "points": points,
+            "target": target,
+            "pilots": [],
+            "k": facts.next_churn_factor(points, target),
+        }
     aims = []
     open_cells = dict(cells)
     for iteration in range(1, facts.PILOT_ITERATIONS + 1):
@@ -141,9 +178,13 @@ def aim_churn_factors(scenario: Scenario, folder: Path, run, say):
             name = f"{facts.lever_folder(firm)}-{iteration}"
             points = tuple(p for p in pilot.points if p.index in mine)
             each = variant_scenario(
-                dataclasses.replace(pilot, points=points), name,
-                values={point: {f"firms.{index}.churn_factor": cell["k"]}
-                        for point, cell in mine.items()})
+                dataclasses.replace(pilot, points=points),
+                name,
+                values={
+                    point: {f"firms.{index}.churn_factor": cell["k"]}
+                    for point, cell in mine.items()
+                },
+            )
             target = folder / facts.PILOTS / name
             run(target, each, f"{facts.PILOTS}/{name}")
             measured = facts.lever_churn(base, target, firm).set_index("point")
@@ -155,13 +196,24 @@ def aim_churn_factors(scenario: Scenario, folder: Path, run, say):
                 ratio = float(measured.loc[point, "ratio"]) if found else math.nan
                 hit = found and abs(ratio - facts.CHURN_TARGET) <= facts.CHURN_TOLERANCE
                 row = factors.loc[cell["row"]]
-                aims.append({"point": point, "firm": firm, "strategy": row["strategy"],
-                             "setting": row["setting"], "pilot": iteration, "k": k,
-                             "runs": int(measured.loc[point, "runs"]) if found else 0,
-                             "churn": churn,
-                             "base_churn": float(measured.loc[point, "base_churn"])
-                             if found else math.nan,
-                             "ratio": ratio, "hit": hit, "chosen": False})
+                aims.append(
+                    {
+                        "point": point,
+                        "firm": firm,
+                        "strategy": row["strategy"],
+                        "setting": row["setting"],
+                        "pilot": iteration,
+                        "k": k,
+                        "runs": int(measured.loc[point, "runs"]) if found else 0,
+                        "churn": churn,
+                        "base_churn": float(measured.loc[point, "base_churn"])
+                        if found
+                        else math.nan,
+                        "ratio": ratio,
+                        "hit": hit,
+                        "chosen": False,
+                    }
+                )
                 said.append(f"{row['setting']} k {k:.3f} -> {ratio:.2f}")
                 if found:
                     cell["points"].append((k, churn))
@@ -171,8 +223,10 @@ def aim_churn_factors(scenario: Scenario, folder: Path, run, say):
                     del open_cells[(point, firm)]  # aimed, failed, or no better k to try
                 else:
                     cell["k"] = proposed
-            say(f"fact 7 pilot {iteration}, firm {firm} (annual churn lever/base, aim "
-                f"{facts.CHURN_TARGET:.2f} +- {facts.CHURN_TOLERANCE:.2f}): " + ", ".join(said))
+            say(
+                f"fact 7 pilot {iteration}, firm {firm} (annual churn lever/base, aim "
+                f"{facts.CHURN_TARGET:.2f} +- {facts.CHURN_TOLERANCE:.2f}): " + ", ".join(said)
+            )
         if not open_cells:
             break
     for (point, firm), cell in cells.items():
@@ -180,11 +234,13 @@ def aim_churn_factors(scenario: Scenario, folder: Path, run, say):
         factors.loc[i, "pilots"] = len(cell["pilots"])
         if not cell["pilots"]:
             continue  # every pilot run failed: the formula's k
-        k, churn = facts.closest_churn_factor([(k, c) for k, c, _ in cell["pilots"]],
-                                              cell["target"])
+        k, churn = facts.closest_churn_factor(
+            [(k, c) for k, c, _ in cell["pilots"]], cell["target"]
+        )
         factors.loc[i, "k"] = k
-        factors.loc[i, "pilot_ratio"] = next(r for kk, c, r in cell["pilots"]
-                                             if kk == k and c == churn)
+        factors.loc[i, "pilot_ratio"] = next(
+            r for kk, c, r in cell["pilots"] if kk == k and c == churn
+        )
         for aim in reversed(aims):
             if aim["point"] == point and aim["firm"] == firm and aim["k"] == k:
                 aim["chosen"] = True

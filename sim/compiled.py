@@ -64,6 +64,7 @@ from . import rules, stages
 @intrinsic
 def _float_from_bits(typingctx, bits):
     """The float64 whose IEEE bits are the int64 ``bits``."""
+
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
 
@@ -73,6 +74,7 @@ def _float_from_bits(typingctx, bits):
 @intrinsic
 def _bits_of_float(typingctx, x):
     """The IEEE bits of the float64 ``x`` as an int64."""
+
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.IntType(64))
 
@@ -310,8 +312,11 @@ STACK_CAPACITY = 128
 
 @intrinsic
 def _stack_copy(typingctx, table, capacity):
-    if not (isinstance(table, types.Array) and table.layout == "C"
-            and isinstance(capacity, types.IntegerLiteral)):
+    if not (
+        isinstance(table, types.Array)
+        and table.layout == "C"
+        and isinstance(capacity, types.IntegerLiteral)
+    ):
         return None  # the copy walks the entries in memory order, into a buffer of fixed size
 
     def codegen(context, builder, signature, args):

@@ -105,7 +105,7 @@ class MarketConfig(StrictModel):
     )
     expectation_anchor: Share = Field(
         description="how far expectations follow the firm's own delivery (1: all the way); "
-                    "the rest stays with the customer's own expectation norm"
+        "the rest stays with the customer's own expectation norm"
     )
     expectation_drift: Annotated[float, Field(ge=0.0, le=0.05)] = Field(
         description="upward drift of expectations per period"
@@ -144,7 +144,7 @@ class MarketConfig(StrictModel):
     reentry_rate: Rate = Field(description="per-period chance an out-of-market customer returns")
     category_exit_rate: Annotated[float, Field(ge=0.0, le=0.2)] = Field(
         description="per-period chance a customer leaves the category for life reasons; "
-                    "each is replaced by a new prospect"
+        "each is replaced by a new prospect"
     )
     stage_weights: StageWeights
 
@@ -187,13 +187,34 @@ class Segment(StrictModel):
 
 
 DEFAULT_SEGMENTS = (
-    {"name": "mainstream", "share": 0.55, "need_distance": 0.20, "personalization_need": 0.40,
-     "price_sensitivity": 0.5, "spend": 1.0, "churn_propensity": 1.0},
-    {"name": "individualists", "share": 0.30, "need_distance": 0.60, "personalization_need": 0.80,
-     "price_sensitivity": 0.3, "spend": 1.4, "churn_propensity": 0.8},
-    {"name": "bargain_hunters", "share": 0.15, "need_distance": 0.30, "personalization_need": 0.20,
-     "price_sensitivity": 1.2, "spend": 0.7, "churn_propensity": 1.8,
-     "involvement": 0.5},
+    {
+        "name": "mainstream",
+        "share": 0.55,
+        "need_distance": 0.20,
+        "personalization_need": 0.40,
+        "price_sensitivity": 0.5,
+        "spend": 1.0,
+        "churn_propensity": 1.0,
+    },
+    {
+        "name": "individualists",
+        "share": 0.30,
+        "need_distance": 0.60,
+        "personalization_need": 0.80,
+        "price_sensitivity": 0.3,
+        "spend": 1.4,
+        "churn_propensity": 0.8,
+    },
+    {
+        "name": "bargain_hunters",
+        "share": 0.15,
+        "need_distance": 0.30,
+        "personalization_need": 0.20,
+        "price_sensitivity": 1.2,
+        "spend": 0.7,
+        "churn_propensity": 1.8,
+        "involvement": 0.5,
+    },
 )
 
 
@@ -272,10 +293,10 @@ class RelationshipConfig(StrictModel):
     defection_switching_cost_weight: NonNegative = 0.5
     defection_trust_weight: NonNegative = 0.10
     defection_temperature: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
-    wallet_share: PerStage = PerStage(exploration=0.35, formation=0.65, stability=0.90,
-                                      decline=0.50)
-    purchase_depth: PerStage = PerStage(exploration=0.6, formation=0.8, stability=1.0,
-                                        decline=0.6)
+    wallet_share: PerStage = PerStage(
+        exploration=0.35, formation=0.65, stability=0.90, decline=0.50
+    )
+    purchase_depth: PerStage = PerStage(exploration=0.6, formation=0.8, stability=1.0, decline=0.6)
     referral_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.08, description="people each advocate recommends the firm to per period (at reach 1)"
     )
@@ -283,8 +304,10 @@ class RelationshipConfig(StrictModel):
     @model_validator(mode="after")
     def _trust_breaks_faster(self):
         if self.trust_break_rate < self.trust_build_rate:
-            raise ValueError("trust_break_rate must be at least trust_build_rate "
-                             "(trust builds slowly and breaks fast)")
+            raise ValueError(
+                "trust_break_rate must be at least trust_build_rate "
+                "(trust builds slowly and breaks fast)"
+            )
         return self
 
 
@@ -335,8 +358,10 @@ class PolicyConfig(BaseModel):
         parameters = POLICIES[self.name].parameters
         for key, value in (self.model_extra or {}).items():
             if key not in parameters:
-                raise ValueError(f"{key}: not a parameter of policy {self.name!r}; valid: "
-                                 f"{', '.join(parameters)}")
+                raise ValueError(
+                    f"{key}: not a parameter of policy {self.name!r}; valid: "
+                    f"{', '.join(parameters)}"
+                )
             spec = parameters[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{key}: must be a number, got {value!r}")
@@ -382,8 +407,9 @@ class FirmConfig(StrictModel):
         description="cost of one referred customer (the referral reward)"
     )
     churn_factor: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
-        1.0, description="retention lever: multiplier on its customers' chance to search and "
-                         "to exit from decline (1: none; run.py facts uses it for fact 7)"
+        1.0,
+        description="retention lever: multiplier on its customers' chance to search and "
+        "to exit from decline (1: none; run.py facts uses it for fact 7)",
     )
     policies: tuple[PolicyConfig, ...] = Field((), description="retention policies it runs")
 
@@ -391,16 +417,20 @@ class FirmConfig(StrictModel):
     @classmethod
     def _fill_from_strategy(cls, data):
         if isinstance(data, dict) and "referral_value" in data:
-            raise ValueError("referral_value was removed: a referral is now worth the "
-                             "acquisition cost it saves; set acquisition_cost and referral_cost")
-        return _with_preset(data, "strategy", STRATEGIES, "clasp",
-                            lambda n: dict(STRATEGIES[n].traits))
+            raise ValueError(
+                "referral_value was removed: a referral is now worth the "
+                "acquisition cost it saves; set acquisition_cost and referral_cost"
+            )
+        return _with_preset(
+            data, "strategy", STRATEGIES, "clasp", lambda n: dict(STRATEGIES[n].traits)
+        )
 
     @model_validator(mode="after")
     def _referral_cheaper(self):
         if self.referral_cost > self.acquisition_cost:
-            raise ValueError("referral_cost must be at most acquisition_cost (a referral "
-                             "saves acquisition cost)")
+            raise ValueError(
+                "referral_cost must be at most acquisition_cost (a referral saves acquisition cost)"
+            )
         return self
 
     @field_validator("strategy")
@@ -432,29 +462,33 @@ class SimulationConfig(StrictModel):
         0.75, description="share of customers that start with a firm"
     )
     start: Literal["settled", "new"] = Field(
-        "settled", description="settled: the market has been running (customers with a firm "
-                               "have a history with it; the others are prospects or out of the "
-                               "market at the balance of the flows); new: every relationship "
-                               "starts at period 0, in exploration, the others are prospects"
+        "settled",
+        description="settled: the market has been running (customers with a firm "
+        "have a history with it; the others are prospects or out of the "
+        "market at the balance of the flows); new: every relationship "
+        "starts at period 0, in exploration, the others are prospects",
     )
     initial_tenure: Annotated[float, Field(ge=0.0, le=600.0)] = Field(
-        60.0, description="mean tenure, in periods, of the relationships at a settled start "
-                          "(geometric)"
+        60.0,
+        description="mean tenure, in periods, of the relationships at a settled start (geometric)",
     )
     warm_up: Annotated[int, Field(ge=0, le=1_000)] = Field(
-        0, description="periods run before period 0 and excluded from every figure, so that "
-                       "measurement starts from the market's steady state"
+        0,
+        description="periods run before period 0 and excluded from every figure, so that "
+        "measurement starts from the market's steady state",
     )
     discount_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.01, description="discount rate per period"
     )
     planning_horizon: Annotated[int, Field(ge=0, le=600)] = Field(
-        36, description="periods after the run over which current customers' remaining "
-                        "value is projected (customer equity's projected remainder)"
+        36,
+        description="periods after the run over which current customers' remaining "
+        "value is projected (customer equity's projected remainder)",
     )
     satisfied_threshold: Share = Field(
-        0.5, description="satisfaction at or above which a customer counts as satisfied "
-                         "(one mark for every strategy and setting)"
+        0.5,
+        description="satisfaction at or above which a customer counts as satisfied "
+        "(one mark for every strategy and setting)",
     )
     long_stability: Annotated[int, Field(ge=1, le=10_000)] = Field(
         24, description="periods of stability that make a trajectory type IV"
@@ -486,8 +520,10 @@ class Config(StrictModel):
         for i, firm in enumerate(self.firms):
             for j, policy in enumerate(firm.policies):
                 if policy.segment is not None and policy.segment not in segments:
-                    raise ValueError(f"firms.{i}.policies.{j}.segment: unknown segment "
-                                     f"{policy.segment!r}; valid segments: {', '.join(segments)}")
+                    raise ValueError(
+                        f"firms.{i}.policies.{j}.segment: unknown segment "
+                        f"{policy.segment!r}; valid segments: {', '.join(segments)}"
+                    )
         return self
 
 

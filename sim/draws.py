@@ -36,8 +36,9 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-def _ziggurat_layers(layers: int = 256, r: float = 3.6541528853610088,
-                     area: float = 0.00492867323399):
+def _ziggurat_layers(
+    layers: int = 256, r: float = 3.6541528853610088, area: float = 0.00492867323399
+):
     """Right edges ``x`` and heights ``f(x)`` of the ziggurat under ``exp(-x^2 / 2)``.
 
     ``x[0] = area / f(r)`` is the base layer's width (the rectangle up to ``r``
@@ -120,8 +121,11 @@ def bits(key, period, customer, stream):
     the customer in bits 0-31 (the config allows up to 10^8 customers and
     10^4 periods).
     """
-    counter = ((np.uint64(period) << np.uint64(48)) | (np.uint64(stream) << np.uint64(32))
-               | np.uint64(customer))
+    counter = (
+        (np.uint64(period) << np.uint64(48))
+        | (np.uint64(stream) << np.uint64(32))
+        | np.uint64(customer)
+    )
     return mix(np.uint64(key) + counter * _GAMMA)
 
 

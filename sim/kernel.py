@@ -100,12 +100,33 @@ DEFECTIONS_LIFE = 24  # relationships ended because the customer left the catego
 LIVE_FIELDS = 25
 
 # rows of live_period's per-block scratch: what book adds into the per-firm sums
-(ROW_SALES, ROW_OCCASIONS, ROW_PROFIT, ROW_INCREMENT, ROW_ADVANCED, ROW_DECLINED,
- ROW_RECOVERED, ROW_LIFE) = range(8)
+(
+    ROW_SALES,
+    ROW_OCCASIONS,
+    ROW_PROFIT,
+    ROW_INCREMENT,
+    ROW_ADVANCED,
+    ROW_DECLINED,
+    ROW_RECOVERED,
+    ROW_LIFE,
+) = range(8)
 TALLY_ROWS = 8
 # rows of its scratch for the searchers, one column per searcher
-(NEED_DISTANCE, PERSONALIZATION_NEED, PRICE_SENSITIVITY, INVOLVEMENT, SLOT, LEAVING, VALUE, TRUST,
- SWITCHING_COST, BEST_VALUE, BEST, DEFECTS, LIFE) = range(13)
+(
+    NEED_DISTANCE,
+    PERSONALIZATION_NEED,
+    PRICE_SENSITIVITY,
+    INVOLVEMENT,
+    SLOT,
+    LEAVING,
+    VALUE,
+    TRUST,
+    SWITCHING_COST,
+    BEST_VALUE,
+    BEST,
+    DEFECTS,
+    LIFE,
+) = range(13)
 LOOK_ROWS = 13
 
 # columns of settle_period's per-firm sums: customers by stage (0-5), then
@@ -113,23 +134,62 @@ SUM_VALUE, SUM_EXPECTATION, SUM_SATISFACTION, SUM_TRUST, SUM_SWITCHING_COST = ra
 SUM_MISFIT, ADVOCATES, REENTRIES, ARRIVALS = 11, 12, 13, 14
 SETTLE_FIELDS = 15
 
-Customers = namedtuple("Customers", [
-    "firm", "last_firm", "stage", "stage_before_decline", "deepest_stage", "stage_age", "tenure",
-    "stability_periods", "acquired_period", "left_period", "need_distance",
-    "personalization_need", "price_sensitivity", "spend", "churn_propensity", "involvement",
-    "purchase_rate", "expectation_norm", "identity", "expectation", "value", "satisfaction",
-    "trust", "switching_cost", "revenue_to_date", "clv",
-])
+Customers = namedtuple(
+    "Customers",
+    [
+        "firm",
+        "last_firm",
+        "stage",
+        "stage_before_decline",
+        "deepest_stage",
+        "stage_age",
+        "tenure",
+        "stability_periods",
+        "acquired_period",
+        "left_period",
+        "need_distance",
+        "personalization_need",
+        "price_sensitivity",
+        "spend",
+        "churn_propensity",
+        "involvement",
+        "purchase_rate",
+        "expectation_norm",
+        "identity",
+        "expectation",
+        "value",
+        "satisfaction",
+        "trust",
+        "switching_cost",
+        "revenue_to_date",
+        "clv",
+    ],
+)
 """The :class:`sim.population.Population` arrays the kernels read or update."""
 
 SLOT_FIELDS = (
-    "quality", "digital_quality", "price", "adaptation", "relational_benefit", "relational_tau",
-    "experience_noise", "trust_build", "switching_cost_build", "serve_cost", "margin",
-    "reputation", "churn_factor",
+    "quality",
+    "digital_quality",
+    "price",
+    "adaptation",
+    "relational_benefit",
+    "relational_tau",
+    "experience_noise",
+    "trust_build",
+    "switching_cost_build",
+    "serve_cost",
+    "margin",
+    "reputation",
+    "churn_factor",
 )
 WEIGHT_FIELDS = ("value_weight", "satisfaction_weight", "trust_weight", "switching_cost_weight")
-STAGE_FIELDS = ("wallet_share", "purchase_depth", *WEIGHT_FIELDS, "advance_threshold",
-                "min_stage_age")
+STAGE_FIELDS = (
+    "wallet_share",
+    "purchase_depth",
+    *WEIGHT_FIELDS,
+    "advance_threshold",
+    "min_stage_age",
+)
 FirmSlots = namedtuple("FirmSlots", SLOT_FIELDS + STAGE_FIELDS)
 """This period's firm parameters by slot (:class:`sim.model.FirmVectors`), plus the stage tables.
 
@@ -163,12 +223,15 @@ def stage_rows(stage_tables: dict) -> dict:
     ``stage_tables`` has ``loyalty_weights`` (stages, 4) in place of the four
     weights by stage. Values and types are kept.
     """
+
     def by_stage(values):
         return np.ascontiguousarray(values).reshape(1, N_STAGES)
 
     weights = stage_tables["loyalty_weights"]
-    rows = {name: by_stage(stage_tables[name])
-            for name in ("wallet_share", "purchase_depth", "advance_threshold", "min_stage_age")}
+    rows = {
+        name: by_stage(stage_tables[name])
+        for name in ("wallet_share", "purchase_depth", "advance_threshold", "min_stage_age")
+    }
     rows.update({name: by_stage(weights[:, k]) for k, name in enumerate(WEIGHT_FIELDS)})
     return rows
 
@@ -179,35 +242,76 @@ def firm_slots(firms: dict, stage_rows: dict) -> FirmSlots:
     Values and types are kept; small markets' tables are padded with zeros,
     which no customer looks up.
     """
+
     def by_slot(values):
         if values.size > TUPLE_SLOTS:
             return values
         padded = np.zeros((1, TUPLE_SLOTS), values.dtype)
-        padded[0, :values.size] = values
+        padded[0, : values.size] = values
         return padded
 
     return FirmSlots(**{name: by_slot(firms[name]) for name in SLOT_FIELDS}, **stage_rows)
 
 
-Parameters = namedtuple("Parameters", [
-    "digital_weight", "personalization_weight", "price_weight", "satisfaction_at_confirmation",
-    "satisfaction_sensitivity", "satisfaction_rate", "expectation_adapt_rate",
-    "expectation_adapt_down_rate", "expectation_anchor", "fit_spread",
-    "category_exit_rate", "expectation_drift", "trust_break_rate", "reputation_weight",
-    "switching_cost_floor",
-    "switching_cost_decay", "satisfaction_convexity", "decline_threshold", "recovery_threshold",
-    "steepness", "advance_rate", "decline_rate", "recovery_rate", "exit_rate", "repair_window",
-    "switching_cost_buffer", "overdue_exit_multiplier", "satisfied_threshold",
-    "search_probability", "rival_visibility", "imitation", "outside_value", "defection_hurdle",
-    "defection_switching_cost_weight", "defection_trust_weight", "defection_temperature",
-    "initial_trust", "long_stability", "discount",
-])
+Parameters = namedtuple(
+    "Parameters",
+    [
+        "digital_weight",
+        "personalization_weight",
+        "price_weight",
+        "satisfaction_at_confirmation",
+        "satisfaction_sensitivity",
+        "satisfaction_rate",
+        "expectation_adapt_rate",
+        "expectation_adapt_down_rate",
+        "expectation_anchor",
+        "fit_spread",
+        "category_exit_rate",
+        "expectation_drift",
+        "trust_break_rate",
+        "reputation_weight",
+        "switching_cost_floor",
+        "switching_cost_decay",
+        "satisfaction_convexity",
+        "decline_threshold",
+        "recovery_threshold",
+        "steepness",
+        "advance_rate",
+        "decline_rate",
+        "recovery_rate",
+        "exit_rate",
+        "repair_window",
+        "switching_cost_buffer",
+        "overdue_exit_multiplier",
+        "satisfied_threshold",
+        "search_probability",
+        "rival_visibility",
+        "imitation",
+        "outside_value",
+        "defection_hurdle",
+        "defection_switching_cost_weight",
+        "defection_trust_weight",
+        "defection_temperature",
+        "initial_trust",
+        "long_stability",
+        "discount",
+    ],
+)
 """The model's scalar parameters for one period (``discount`` is ``(1 + rate) ** -t``)."""
 
-Modifiers = namedtuple("Modifiers", [
-    "active", "value_bonus", "switching_cost_bonus", "recovery_bonus", "wallet_multiplier",
-    "price_multiplier", "expectation_push", "cost",
-])
+Modifiers = namedtuple(
+    "Modifiers",
+    [
+        "active",
+        "value_bonus",
+        "switching_cost_bonus",
+        "recovery_bonus",
+        "wallet_multiplier",
+        "price_multiplier",
+        "expectation_push",
+        "cost",
+    ],
+)
 """The period's policy :class:`sim.policies.Effects` (``active`` False: the arrays are empty)."""
 
 # inlined: one function for LLVM to optimize; division by zero gives inf (no check to branch on)
@@ -277,8 +381,21 @@ def _live_period(fingerprint: str):
     """:func:`live_period`, its machine code cached under ``fingerprint``."""
 
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
-    def live_period(key, t, customers, firms, parameters, modifiers, growth, sums, moved,
-                    sales_out, increment_out, occasions_out, arrived):
+    def live_period(
+        key,
+        t,
+        customers,
+        firms,
+        parameters,
+        modifiers,
+        growth,
+        sums,
+        moved,
+        sales_out,
+        increment_out,
+        occasions_out,
+        arrived,
+    ):
         """Experience, money, stage move and defection of every active customer in period ``t``.
 
         Updates ``customers`` in place and writes each chunk's per-firm sums
@@ -302,11 +419,31 @@ def _live_period(fingerprint: str):
         who, look = np.empty((chunks, BLOCK), dtype=np.intp), np.empty((chunks, LOOK_ROWS, BLOCK))
         lanes = np.empty((chunks, sums.shape[1] * LANES * sums.shape[2]))
         for chunk in numba.prange(chunks):
-            live_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers, firms,
-                       parameters, modifiers, growth, sums[chunk], moved, sales_out,
-                       increment_out, occasions_out, arrived, lanes[chunk], shocks[chunk],
-                       accepted[chunk], new_stage[chunk], tally[chunk], searching[chunk],
-                       who[chunk], look[chunk])
+            live_chunk(
+                chunk * CHUNK,
+                min(n, (chunk + 1) * CHUNK),
+                key,
+                t,
+                customers,
+                firms,
+                parameters,
+                modifiers,
+                growth,
+                sums[chunk],
+                moved,
+                sales_out,
+                increment_out,
+                occasions_out,
+                arrived,
+                lanes[chunk],
+                shocks[chunk],
+                accepted[chunk],
+                new_stage[chunk],
+                tally[chunk],
+                searching[chunk],
+                who[chunk],
+                look[chunk],
+            )
 
     return live_period
 
@@ -315,8 +452,19 @@ def _settle_period(fingerprint: str):
     """:func:`settle_period`, its machine code cached under ``fingerprint``."""
 
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
-    def settle_period(key, t, customers, reentry_rate, category_exit_rate, personalization_weight,
-                      satisfied_threshold, cohort_of, arrived, sums, cohorts):
+    def settle_period(
+        key,
+        t,
+        customers,
+        reentry_rate,
+        category_exit_rate,
+        personalization_weight,
+        satisfied_threshold,
+        cohort_of,
+        arrived,
+        sums,
+        cohorts,
+    ):
         """Life exits and re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``) and cohorts.
 
         ``cohort_of[period]`` is the cohort of the customers acquired in
@@ -331,10 +479,22 @@ def _settle_period(fingerprint: str):
         cohorts[:] = 0
         lanes = np.empty((sums.shape[0], sums.shape[1] * LANES * sums.shape[2]))
         for chunk in numba.prange(sums.shape[0]):
-            settle_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), key, t, customers,
-                         reentry_rate, category_exit_rate, personalization_weight,
-                         satisfied_threshold, cohort_of, arrived, sums[chunk], cohorts[chunk],
-                         lanes[chunk])
+            settle_chunk(
+                chunk * CHUNK,
+                min(n, (chunk + 1) * CHUNK),
+                key,
+                t,
+                customers,
+                reentry_rate,
+                category_exit_rate,
+                personalization_weight,
+                satisfied_threshold,
+                cohort_of,
+                arrived,
+                sums[chunk],
+                cohorts[chunk],
+                lanes[chunk],
+            )
 
     return settle_period
 
@@ -417,9 +577,31 @@ def chunks(customers: int) -> int:
 
 
 @numba.njit(nogil=True, error_model="numpy")
-def live_chunk(start, stop, key, t, c, f, p, m, growth, sums, moved, sales_out, increment_out,
-               occasions_out, arrived, lanes, shock, accepted, new_stage, tally, searching,
-               who, look):
+def live_chunk(
+    start,
+    stop,
+    key,
+    t,
+    c,
+    f,
+    p,
+    m,
+    growth,
+    sums,
+    moved,
+    sales_out,
+    increment_out,
+    occasions_out,
+    arrived,
+    lanes,
+    shock,
+    accepted,
+    new_stage,
+    tally,
+    searching,
+    who,
+    look,
+):
     """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
 
     Block by block of :data:`BLOCK` customers, pass by pass: one line per
@@ -448,31 +630,63 @@ def live_chunk(start, stop, key, t, c, f, p, m, growth, sums, moved, sales_out, 
         searchers = list_searchers(first, last, c, p, new_stage, tally, searching, who, look)
         look_around(first, key, t, c, f, p, n_firms, searchers, who, look, shock, accepted)
         decide(first, key, t, p, searchers, who, look)
-        book(first, last, c, f, m, lanes, moved, sales_out, increment_out, occasions_out,
-             new_stage, tally)
+        book(
+            first,
+            last,
+            c,
+            f,
+            m,
+            lanes,
+            moved,
+            sales_out,
+            increment_out,
+            occasions_out,
+            new_stage,
+            tally,
+        )
         defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look)
         count_for_acquisition(first, last, c, p, lanes)
     fold_lanes(lanes, sums)
 
 
 @numba.njit(nogil=True, error_model="numpy")
-def settle_chunk(start, stop, key, t, c, reentry_rate, category_exit_rate,
-                 personalization_weight, satisfied_threshold, cohort_of, arrived, sums,
-                 cohorts, lanes):
+def settle_chunk(
+    start,
+    stop,
+    key,
+    t,
+    c,
+    reentry_rate,
+    category_exit_rate,
+    personalization_weight,
+    satisfied_threshold,
+    cohort_of,
+    arrived,
+    sums,
+    cohorts,
+    lanes,
+):
     """:func:`settle_period` for customers ``start`` to ``stop`` (``lanes``: scratch)."""
     lanes[:] = 0.0
     for i in range(np.uintp(start), np.uintp(stop)):  # unsigned: no wraparound checks
         stage = c.stage[i]
         # one life-exit chance a period: those whose relationship ended now had theirs
-        if (not arrived[i] and not is_active(stage) and c.left_period[i] != t
-                and category_exit_rate > 0.0):
+        if (
+            not arrived[i]
+            and not is_active(stage)
+            and c.left_period[i] != t
+            and category_exit_rate > 0.0
+        ):
             arrived[i] = draws.uniform(key, t, i, draws.LIFE_OUTSIDE) < category_exit_rate
         if arrived[i]:  # left the category; a new prospect takes the place
             stage = PROSPECT
             c.stage[i] = stage
             sums[0, ARRIVALS] += 1.0
-        elif stage == EXITED and reentry_rate > 0.0 and (
-                draws.uniform(key, t, i, draws.REENTRY) < reentry_rate):
+        elif (
+            stage == EXITED
+            and reentry_rate > 0.0
+            and (draws.uniform(key, t, i, draws.REENTRY) < reentry_rate)
+        ):
             stage = PROSPECT
             c.stage[i] = stage
             sums[0, REENTRIES] += 1.0
@@ -486,8 +700,9 @@ def settle_chunk(start, stop, key, t, c, reentry_rate, category_exit_rate,
         lanes[at + SUM_SATISFACTION] += c.satisfaction[i]
         lanes[at + SUM_TRUST] += c.trust[i]
         lanes[at + SUM_SWITCHING_COST] += c.switching_cost[i]
-        lanes[at + SUM_MISFIT] += np.float32(personalization_weight * c.need_distance[i]
-                                             * c.personalization_need[i])
+        lanes[at + SUM_MISFIT] += np.float32(
+            personalization_weight * c.need_distance[i] * c.personalization_need[i]
+        )
         lanes[at + ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
         cohorts[np.uintp(slot - 1), cohort_of[np.uintp(c.acquired_period[i])]] += 1
     fold_lanes(lanes, sums)
@@ -504,20 +719,27 @@ def lookup_tables(f):
     tuple, an array a copy on the stack of the function it is inlined into.
     """
     return FirmSlots(
-        lookup_table(f.quality, TUPLE_SLOTS), lookup_table(f.digital_quality, TUPLE_SLOTS),
-        lookup_table(f.price, TUPLE_SLOTS), lookup_table(f.adaptation, TUPLE_SLOTS),
+        lookup_table(f.quality, TUPLE_SLOTS),
+        lookup_table(f.digital_quality, TUPLE_SLOTS),
+        lookup_table(f.price, TUPLE_SLOTS),
+        lookup_table(f.adaptation, TUPLE_SLOTS),
         lookup_table(f.relational_benefit, TUPLE_SLOTS),
         lookup_table(f.relational_tau, TUPLE_SLOTS),
         lookup_table(f.experience_noise, TUPLE_SLOTS),
         lookup_table(f.trust_build, TUPLE_SLOTS),
         lookup_table(f.switching_cost_build, TUPLE_SLOTS),
-        lookup_table(f.serve_cost, TUPLE_SLOTS), lookup_table(f.margin, TUPLE_SLOTS),
-        lookup_table(f.reputation, TUPLE_SLOTS), lookup_table(f.churn_factor, TUPLE_SLOTS),
-        lookup_table(f.wallet_share, N_STAGES), lookup_table(f.purchase_depth, N_STAGES),
+        lookup_table(f.serve_cost, TUPLE_SLOTS),
+        lookup_table(f.margin, TUPLE_SLOTS),
+        lookup_table(f.reputation, TUPLE_SLOTS),
+        lookup_table(f.churn_factor, TUPLE_SLOTS),
+        lookup_table(f.wallet_share, N_STAGES),
+        lookup_table(f.purchase_depth, N_STAGES),
         lookup_table(f.value_weight, N_STAGES),
-        lookup_table(f.satisfaction_weight, N_STAGES), lookup_table(f.trust_weight, N_STAGES),
+        lookup_table(f.satisfaction_weight, N_STAGES),
+        lookup_table(f.trust_weight, N_STAGES),
         lookup_table(f.switching_cost_weight, N_STAGES),
-        lookup_table(f.advance_threshold, N_STAGES), lookup_table(f.min_stage_age, N_STAGES),
+        lookup_table(f.advance_threshold, N_STAGES),
+        lookup_table(f.min_stage_age, N_STAGES),
     )
 
 
@@ -555,42 +777,63 @@ def experience(first, last, key, c, f, p, m, offset, shock, growth):
         slot = c.firm[i] + 1
         noise = take(f.experience_noise, slot) * shock[k]
         adaptation = take(f.adaptation, slot)
-        fit = offer_fit(p.fit_spread, adaptation,
-                        taste(draws.taste_uniform(key, c.identity[i], slot - 1)))
+        fit = offer_fit(
+            p.fit_spread, adaptation, taste(draws.taste_uniform(key, c.identity[i], slot - 1))
+        )
         value = perceived_value(
-            quality=take(f.quality, slot), digital_quality=take(f.digital_quality, slot),
-            digital_weight=p.digital_weight, need_distance=c.need_distance[i],
+            quality=take(f.quality, slot),
+            digital_quality=take(f.digital_quality, slot),
+            digital_weight=p.digital_weight,
+            need_distance=c.need_distance[i],
             personalization_need=c.personalization_need[i],
             personalization_weight=p.personalization_weight,
-            adaptation=adaptation, price=take(f.price, slot),
-            price_sensitivity=c.price_sensitivity[i], price_weight=p.price_weight,
+            adaptation=adaptation,
+            price=take(f.price, slot),
+            price_sensitivity=c.price_sensitivity[i],
+            price_weight=p.price_weight,
             relational_benefit=take(f.relational_benefit, slot),
             growth=growth_at(growth, c.tenure[i], take(f.relational_tau, slot), slot),
-            involvement=c.involvement[i], shock=noise,
+            involvement=c.involvement[i],
+            shock=noise,
         )
         value += fit + m.value_bonus[i - offset]
-        build = switching_cost_build(take(f.switching_cost_build, slot), c.involvement[i],
-                                     m.switching_cost_bonus[i - offset])
+        build = switching_cost_build(
+            take(f.switching_cost_build, slot), c.involvement[i], m.switching_cost_bonus[i - offset]
+        )
         drift = p.expectation_drift + m.expectation_push[i - offset]
         expectation = c.expectation[i]
-        target = satisfaction_target(value, expectation,
-                                     at_confirmation=p.satisfaction_at_confirmation,
-                                     sensitivity=p.satisfaction_sensitivity)
-        satisfaction = update_satisfaction(c.satisfaction[i], target,
-                                           rate=p.satisfaction_rate)
-        expectation = update_expectation(expectation, value, c.expectation_norm[i],
-                                         adapt_up=p.expectation_adapt_rate,
-                                         adapt_down=p.expectation_adapt_down_rate,
-                                         anchor=p.expectation_anchor, drift=drift)
+        target = satisfaction_target(
+            value,
+            expectation,
+            at_confirmation=p.satisfaction_at_confirmation,
+            sensitivity=p.satisfaction_sensitivity,
+        )
+        satisfaction = update_satisfaction(c.satisfaction[i], target, rate=p.satisfaction_rate)
+        expectation = update_expectation(
+            expectation,
+            value,
+            c.expectation_norm[i],
+            adapt_up=p.expectation_adapt_rate,
+            adapt_down=p.expectation_adapt_down_rate,
+            anchor=p.expectation_anchor,
+            drift=drift,
+        )
         # trust reads the stored (float32) satisfaction, as a new period would
         satisfaction = np.float32(satisfaction)
-        trust = update_trust(c.trust[i], satisfaction, take(f.reputation, slot),
-                             build_rate=take(f.trust_build, slot),
-                             break_rate=p.trust_break_rate,
-                             reputation_weight=p.reputation_weight)
+        trust = update_trust(
+            c.trust[i],
+            satisfaction,
+            take(f.reputation, slot),
+            build_rate=take(f.trust_build, slot),
+            break_rate=p.trust_break_rate,
+            reputation_weight=p.reputation_weight,
+        )
         switching_cost = update_switching_cost(
-            c.switching_cost[i], build_rate=build, floor=p.switching_cost_floor,
-            decay=p.switching_cost_decay)
+            c.switching_cost[i],
+            build_rate=build,
+            floor=p.switching_cost_floor,
+            decay=p.switching_cost_decay,
+        )
         c.satisfaction[i] = choose(active, satisfaction, c.satisfaction[i])
         c.expectation[i] = choose(active, expectation, c.expectation[i])
         c.trust[i] = choose(active, trust, c.trust[i])
@@ -647,22 +890,40 @@ def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, tally):
 
         # 4. stage move
         utility = satisfaction_utility(satisfaction, convexity=p.satisfaction_convexity)
-        weights = (take(f.value_weight, stage), take(f.satisfaction_weight, stage),
-                   take(f.trust_weight, stage), take(f.switching_cost_weight, stage))
+        weights = (
+            take(f.value_weight, stage),
+            take(f.satisfaction_weight, stage),
+            take(f.trust_weight, stage),
+            take(f.switching_cost_weight, stage),
+        )
         loyalty = loyalty_drive(value, utility, trust, switching_cost, weights)
         p_up, p_down, p_recover, p_exit = transition_probabilities(
-            stage, c.stage_age[i], loyalty, switching_cost,
-            advance_threshold=f.advance_threshold, decline_threshold=p.decline_threshold,
-            recovery_threshold=p.recovery_threshold, steepness=p.steepness,
-            advance_rate=p.advance_rate, decline_rate=p.decline_rate,
+            stage,
+            c.stage_age[i],
+            loyalty,
+            switching_cost,
+            advance_threshold=f.advance_threshold,
+            decline_threshold=p.decline_threshold,
+            recovery_threshold=p.recovery_threshold,
+            steepness=p.steepness,
+            advance_rate=p.advance_rate,
+            decline_rate=p.decline_rate,
             recovery_rate=p.recovery_rate + m.recovery_bonus[i - offset],
-            min_stage_age=f.min_stage_age, exit_rate=p.exit_rate * take(f.churn_factor, slot),
-            repair_window=p.repair_window, switching_cost_buffer=p.switching_cost_buffer,
+            min_stage_age=f.min_stage_age,
+            exit_rate=p.exit_rate * take(f.churn_factor, slot),
+            repair_window=p.repair_window,
+            switching_cost_buffer=p.switching_cost_buffer,
             overdue_exit_multiplier=p.overdue_exit_multiplier,
         )
-        new = next_stage(stage, c.stage_before_decline[i],
-                         draws.uniform(key, t, i, draws.STAGE), p_up, p_down, p_recover,
-                         p_exit)
+        new = next_stage(
+            stage,
+            c.stage_before_decline[i],
+            draws.uniform(key, t, i, draws.STAGE),
+            p_up,
+            p_down,
+            p_recover,
+            p_exit,
+        )
         new_stage[k] = choose(active, new, stage)
 
 
@@ -698,10 +959,10 @@ def move_on(first, last, key, t, c, f, p, new_stage, tally, searching):
         tally[ROW_LIFE, k] = life
 
         # 5. whether the customer looks at the alternatives: those who leave, and searchers
-        search = search_chance(p.search_probability * take(f.churn_factor, c.firm[i] + 1),
-                               c.churn_propensity[i])
-        searching[k] = active & (leaving | life
-                                 | (draws.uniform(key, t, i, draws.SEARCH) < search))
+        search = search_chance(
+            p.search_probability * take(f.churn_factor, c.firm[i] + 1), c.churn_propensity[i]
+        )
+        searching[k] = active & (leaving | life | (draws.uniform(key, t, i, draws.SEARCH) < search))
 
 
 @_inline
@@ -747,26 +1008,31 @@ def look_around(first, key, t, c, f, p, n_firms, searchers, who, look, shock, ac
     for j in range(n_firms):
         seen_stream, shock_stream = draws.RIVAL + 2 * j, draws.RIVAL + 2 * j + 1
         for q in range(u_searchers):
-            shock[q], accepted[q] = draws.normal_core(key, t, u_first + np.uintp(who[q]),
-                                                      shock_stream)
+            shock[q], accepted[q] = draws.normal_core(
+                key, t, u_first + np.uintp(who[q]), shock_stream
+            )
         for q in range(searchers):  # the 1% of draws that need more
             if not accepted[q]:
                 shock[q] = draws.normal(key, t, first + who[q], shock_stream)
         for q in range(u_searchers):
             i = u_first + np.uintp(who[q])
             slot = np.intp(look[SLOT, q])
-            seen = (j != slot - 1) & (draws.uniform(key, t, i, seen_stream)
-                                      < p.rival_visibility)
-            adaptation = rival_adaptation(take(f.adaptation, j + 1), take(f.adaptation, slot),
-                                          p.imitation)
-            fit = offer_fit(p.fit_spread, adaptation,
-                            taste(draws.taste_uniform(key, c.identity[i], j)))
+            seen = (j != slot - 1) & (draws.uniform(key, t, i, seen_stream) < p.rival_visibility)
+            adaptation = rival_adaptation(
+                take(f.adaptation, j + 1), take(f.adaptation, slot), p.imitation
+            )
+            fit = offer_fit(
+                p.fit_spread, adaptation, taste(draws.taste_uniform(key, c.identity[i], j))
+            )
             rival = fit + perceived_value(
-                quality=take(f.quality, j + 1), digital_quality=take(f.digital_quality, j + 1),
-                digital_weight=p.digital_weight, need_distance=look[NEED_DISTANCE, q],
+                quality=take(f.quality, j + 1),
+                digital_quality=take(f.digital_quality, j + 1),
+                digital_weight=p.digital_weight,
+                need_distance=look[NEED_DISTANCE, q],
                 personalization_need=look[PERSONALIZATION_NEED, q],
                 personalization_weight=p.personalization_weight,
-                adaptation=adaptation, price=take(f.price, j + 1),
+                adaptation=adaptation,
+                price=take(f.price, j + 1),
                 price_sensitivity=look[PRICE_SENSITIVITY, q],
                 price_weight=p.price_weight,
                 relational_benefit=take(f.relational_benefit, j + 1),
@@ -792,18 +1058,26 @@ def decide(first, key, t, p, searchers, who, look):
     for q in range(u_searchers):
         i = u_first + np.uintp(who[q])
         probability = defection_probability(
-            look[BEST_VALUE, q] - look[VALUE, q], look[SWITCHING_COST, q], look[TRUST, q],
-            search_probability=1.0, hurdle=p.defection_hurdle,
+            look[BEST_VALUE, q] - look[VALUE, q],
+            look[SWITCHING_COST, q],
+            look[TRUST, q],
+            search_probability=1.0,
+            hurdle=p.defection_hurdle,
             switching_cost_weight=p.defection_switching_cost_weight,
-            trust_weight=p.defection_trust_weight, temperature=p.defection_temperature,
+            trust_weight=p.defection_trust_weight,
+            temperature=p.defection_temperature,
         )
-        look[DEFECTS, q] = (look[LEAVING, q] != 0.0) | (look[LIFE, q] != 0.0) | (
-            draws.uniform(key, t, i, draws.DEFECT) < probability)
+        look[DEFECTS, q] = (
+            (look[LEAVING, q] != 0.0)
+            | (look[LIFE, q] != 0.0)
+            | (draws.uniform(key, t, i, draws.DEFECT) < probability)
+        )
 
 
 @_inline
-def book(first, last, c, f, m, lanes, moved, sales_out, increment_out, occasions_out, new_stage,
-         tally):
+def book(
+    first, last, c, f, m, lanes, moved, sales_out, increment_out, occasions_out, new_stage, tally
+):
     """Steps 3-4 for customers ``first`` to ``last``: their money and moves into the sums.
 
     Adds each customer's sales, serving cost, occasions, profit and stage
@@ -851,8 +1125,12 @@ def defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look):
         life = look[LIFE, q] != 0.0
         # a declining customer who exits goes to a rival only if the rival beats
         # leaving the market by more than the cost of switching to it
-        if leaving and not goes_to_rival(look[BEST_VALUE, q], c.switching_cost[i],
-                                         p.defection_switching_cost_weight, p.outside_value):
+        if leaving and not goes_to_rival(
+            look[BEST_VALUE, q],
+            c.switching_cost[i],
+            p.defection_switching_cost_weight,
+            p.outside_value,
+        ):
             best = NO_FIRM
         if life:  # gone from the category: replaced by a new prospect after settle
             best = NO_FIRM
@@ -873,8 +1151,7 @@ def count_for_acquisition(first, last, c, p, lanes):
     for i in range(u_first, u_last):
         at, stage = lane_of(c.firm[i] + 1, i, LIVE_FIELDS), c.stage[i]
         lanes[at + DECLINING] += stage == DECLINE
-        lanes[at + ADVOCATES_AFTER] += is_advocate(stage, c.satisfaction[i],
-                                                   p.satisfied_threshold)
+        lanes[at + ADVOCATES_AFTER] += is_advocate(stage, c.satisfaction[i], p.satisfied_threshold)
 
 
 # What the passes share: the relational growth, the lanes of the per-firm sums, the
@@ -896,8 +1173,7 @@ def growth_at(table, tenure, relational_tau, slot):
 @overload(growth_at, inline="always")
 def _growth_at(table, tenure, relational_tau, slot):
     if isinstance(table, types.NoneType):
-        return lambda table, tenure, relational_tau, slot: relational_growth(tenure,
-                                                                             relational_tau)
+        return lambda table, tenure, relational_tau, slot: relational_growth(tenure, relational_tau)
 
     def looked_up(table, tenure, relational_tau, slot):
         entries, length = table

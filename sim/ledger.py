@@ -11,51 +11,116 @@ import pandas as pd
 
 FIRM_COLUMNS = (
     # stock at the end of the period
-    "customers", "exploration", "formation", "stability", "decline", "advocates",
+    "customers",
+    "exploration",
+    "formation",
+    "stability",
+    "decline",
+    "advocates",
     # retention: customers at the start, and how many of them are still there
-    "customers_start", "retained", "retention",
+    "customers_start",
+    "retained",
+    "retention",
     # means of the four determinants over the firm's customers (end of period)
-    "mean_value", "mean_expectation", "mean_satisfaction", "mean_trust", "mean_switching_cost",
+    "mean_value",
+    "mean_expectation",
+    "mean_satisfaction",
+    "mean_trust",
+    "mean_switching_cost",
     "mean_misfit",
     # purchases and money in this period: contribution = margin x revenue - serve cost;
     # profit = contribution + referral_value - acquisition_cost - policy_cost (cash), where
     # acquisition_cost charges every acquisition (referrals too) at the full cost and
     # referral_value credits the saving; acquisition_spend = acquisition_cost - referral_value
-    "occasions", "revenue", "serve_cost", "contribution", "acquisition_cost", "referral_value",
-    "acquisition_spend", "policy_cost", "cost", "profit",
+    "occasions",
+    "revenue",
+    "serve_cost",
+    "contribution",
+    "acquisition_cost",
+    "referral_value",
+    "acquisition_spend",
+    "policy_cost",
+    "cost",
+    "profit",
     # the equity ledger: the same terms discounted to period 0 (profit = the sum of the rest)
-    "discounted_profit", "discounted_contribution", "discounted_referral_value",
-    "discounted_acquisition_cost", "discounted_policy_cost",
+    "discounted_profit",
+    "discounted_contribution",
+    "discounted_referral_value",
+    "discounted_acquisition_cost",
+    "discounted_policy_cost",
     # acquisitions by source
-    "acquisitions", "acquisitions_spend", "acquisitions_referral", "acquisitions_rival",
+    "acquisitions",
+    "acquisitions_spend",
+    "acquisitions_referral",
+    "acquisitions_rival",
     "acquisitions_win_back",
     # defections by reason, and how many of the defectors were satisfied
     # (life: left the category; satisfied_defectors and exits_from_decline count the others)
-    "defections", "defections_rival", "defections_market", "defections_life",
-    "exits_from_decline", "satisfied_defectors",
+    "defections",
+    "defections_rival",
+    "defections_market",
+    "defections_life",
+    "exits_from_decline",
+    "satisfied_defectors",
     # defections by the stage the relationship was in when it ended
-    "defections_exploration", "defections_formation", "defections_stability",
+    "defections_exploration",
+    "defections_formation",
+    "defections_stability",
     "defections_decline",
     # stage moves
-    "advances", "declines", "recoveries",
+    "advances",
+    "declines",
+    "recoveries",
     # finished relationships by trajectory type, and their realized CLV
-    "trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV", "ended_clv",
+    "trajectory_I",
+    "trajectory_II",
+    "trajectory_III",
+    "trajectory_IV",
+    "ended_clv",
     # the firm's state and levers
-    "reputation", "acquisition_rate", "relationship_effort", "adaptation",
+    "reputation",
+    "acquisition_rate",
+    "relationship_effort",
+    "adaptation",
 )
 
 MARKET_COLUMNS = ("prospects", "out_of_market", "reentries", "arrivals")
 
-INTEGER_COLUMNS = frozenset((
-    "customers", "exploration", "formation", "stability", "decline", "advocates",
-    "customers_start", "retained", "acquisitions", "acquisitions_spend",
-    "acquisitions_referral", "acquisitions_rival", "acquisitions_win_back", "defections",
-    "defections_rival", "defections_market", "defections_life", "occasions", "exits_from_decline",
-    "satisfied_defectors",
-    "defections_exploration", "defections_formation", "defections_stability",
-    "defections_decline", "advances", "declines",
-    "recoveries", "trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV",
-))
+INTEGER_COLUMNS = frozenset(
+    (
+        "customers",
+        "exploration",
+        "formation",
+        "stability",
+        "decline",
+        "advocates",
+        "customers_start",
+        "retained",
+        "acquisitions",
+        "acquisitions_spend",
+        "acquisitions_referral",
+        "acquisitions_rival",
+        "acquisitions_win_back",
+        "defections",
+        "defections_rival",
+        "defections_market",
+        "defections_life",
+        "occasions",
+        "exits_from_decline",
+        "satisfied_defectors",
+        "defections_exploration",
+        "defections_formation",
+        "defections_stability",
+        "defections_decline",
+        "advances",
+        "declines",
+        "recoveries",
+        "trajectory_I",
+        "trajectory_II",
+        "trajectory_III",
+        "trajectory_IV",
+    )
+)
 """Count columns, returned as integers."""
 
 
@@ -135,25 +200,28 @@ class Ledger:
         """
         periods = self.last_period + 1
         n_firms, n_cohorts = self.cohorts.shape[1:]
-        period, firm, cohort = np.meshgrid(np.arange(periods), np.arange(n_firms),
-                                           np.arange(n_cohorts) * self.cohort_width,
-                                           indexing="ij")
+        period, firm, cohort = np.meshgrid(
+            np.arange(periods),
+            np.arange(n_firms),
+            np.arange(n_cohorts) * self.cohort_width,
+            indexing="ij",
+        )
         keep = cohort <= period
-        frame = pd.DataFrame({
-            "period": period[keep],
-            "firm": np.asarray(self.firm_names)[firm[keep]],
-            "strategy": np.asarray(self.strategies)[firm[keep]],
-            "cohort": cohort[keep],
-            "tenure": (period - cohort)[keep],
-            "active": self.cohorts[:periods][keep],
-        })
-        return frame.sort_values(["firm", "cohort", "period"], kind="stable",
-                                 ignore_index=True)
+        frame = pd.DataFrame(
+            {
+                "period": period[keep],
+                "firm": np.asarray(self.firm_names)[firm[keep]],
+                "strategy": np.asarray(self.strategies)[firm[keep]],
+                "cohort": cohort[keep],
+                "tenure": (period - cohort)[keep],
+                "active": self.cohorts[:periods][keep],
+            }
+        )
+        return frame.sort_values(["firm", "cohort", "period"], kind="stable", ignore_index=True)
 
     def market_frame(self) -> pd.DataFrame:
         """One row per period: prospects, customers out of the market, re-entries."""
         periods = self.last_period + 1
-        frame = pd.DataFrame(self.market[:periods].round().astype(np.int64),
-                             columns=MARKET_COLUMNS)
+        frame = pd.DataFrame(self.market[:periods].round().astype(np.int64), columns=MARKET_COLUMNS)
         frame.insert(0, "period", np.arange(periods))
         return frame

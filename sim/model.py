@@ -19,31 +19,52 @@ F32 = np.float32
 _N_STAGES = len(Stage)
 
 _LIVE_FLOWS = {
-    "revenue": kernel.REVENUE, "serve_cost": kernel.SERVE_COST,
-    "contribution": kernel.PROFIT, "occasions": kernel.OCCASIONS, "advances": kernel.ADVANCES,
-    "declines": kernel.DECLINES, "recoveries": kernel.RECOVERIES,
+    "revenue": kernel.REVENUE,
+    "serve_cost": kernel.SERVE_COST,
+    "contribution": kernel.PROFIT,
+    "occasions": kernel.OCCASIONS,
+    "advances": kernel.ADVANCES,
+    "declines": kernel.DECLINES,
+    "recoveries": kernel.RECOVERIES,
     "defections": kernel.DEFECTIONS,
-    **{f"defections_{stage.name.lower()}": kernel.DEFECTIONS_BY_STAGE + stage - 1
-       for stage in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)},
-    "defections_rival": kernel.DEFECTIONS_RIVAL, "defections_market": kernel.DEFECTIONS_MARKET,
+    **{
+        f"defections_{stage.name.lower()}": kernel.DEFECTIONS_BY_STAGE + stage - 1
+        for stage in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)
+    },
+    "defections_rival": kernel.DEFECTIONS_RIVAL,
+    "defections_market": kernel.DEFECTIONS_MARKET,
     "defections_life": kernel.DEFECTIONS_LIFE,
     "exits_from_decline": kernel.EXITS_FROM_DECLINE,
-    "satisfied_defectors": kernel.SATISFIED_DEFECTORS, "ended_clv": kernel.ENDED_CLV,
+    "satisfied_defectors": kernel.SATISFIED_DEFECTORS,
+    "ended_clv": kernel.ENDED_CLV,
     **{f"trajectory_{kind.name}": kernel.TRAJECTORY + kind - 1 for kind in Trajectory},
     "acquisitions_rival": kernel.ACQUISITIONS_RIVAL,
 }
 """Ledger flows read straight off :func:`sim.kernel.live_period`'s per-firm sums."""
 
 _MEANS = {
-    "value": kernel.SUM_VALUE, "expectation": kernel.SUM_EXPECTATION,
-    "satisfaction": kernel.SUM_SATISFACTION, "trust": kernel.SUM_TRUST,
-    "switching_cost": kernel.SUM_SWITCHING_COST, "misfit": kernel.SUM_MISFIT,
+    "value": kernel.SUM_VALUE,
+    "expectation": kernel.SUM_EXPECTATION,
+    "satisfaction": kernel.SUM_SATISFACTION,
+    "trust": kernel.SUM_TRUST,
+    "switching_cost": kernel.SUM_SWITCHING_COST,
+    "misfit": kernel.SUM_MISFIT,
 }
 """Per-firm means in the record, from :func:`sim.kernel.settle_period`'s sums."""
 
 HISTORY_COLUMNS = (
-    "identity", "stage", "firm", "stage_age", "tenure", "expectation", "value", "satisfaction",
-    "trust", "switching_cost", "revenue_to_date", "clv",
+    "identity",
+    "stage",
+    "firm",
+    "stage_age",
+    "tenure",
+    "expectation",
+    "value",
+    "satisfaction",
+    "trust",
+    "switching_cost",
+    "revenue_to_date",
+    "clv",
 )
 
 
@@ -123,8 +144,9 @@ class FirmVectors:
 
         params = [f.params for f in firms]
         actions = [f.actions for f in firms]
-        stretch = [max(0.0, a.adaptation - p.adaptation) for a, p in zip(actions, params,
-                                                                          strict=True)]
+        stretch = [
+            max(0.0, a.adaptation - p.adaptation) for a, p in zip(actions, params, strict=True)
+        ]
         return cls(
             quality=slots(p.quality for p in params),
             digital_quality=slots(p.digital_quality for p in params),
@@ -133,16 +155,22 @@ class FirmVectors:
             relational_benefit=slots(p.relational_benefit for p in params),
             relational_tau=np.array([1.0, *(p.relational_tau for p in params)], dtype=F32),
             experience_noise=slots(p.experience_noise for p in params),
-            trust_build=slots(relationship.trust_build_rate * p.trust_build * a.relationship_effort
-                              for p, a in zip(params, actions, strict=True)),
+            trust_build=slots(
+                relationship.trust_build_rate * p.trust_build * a.relationship_effort
+                for p, a in zip(params, actions, strict=True)
+            ),
             switching_cost_build=slots(
-                min(1.0, market.switching_cost_scale * p.switching_cost_build
-                    * a.relationship_effort)
+                min(
+                    1.0,
+                    market.switching_cost_scale * p.switching_cost_build * a.relationship_effort,
+                )
                 for p, a in zip(params, actions, strict=True)
             ),
             # flexibility and relationship investment cost money (Storbacka)
-            serve_cost=slots(p.serve_cost * a.relationship_effort * (1.0 + s)
-                             for p, a, s in zip(params, actions, stretch, strict=True)),
+            serve_cost=slots(
+                p.serve_cost * a.relationship_effort * (1.0 + s)
+                for p, a, s in zip(params, actions, stretch, strict=True)
+            ),
             margin=slots(p.margin for p in params),
             reputation=slots(f.reputation for f in firms),
             churn_factor=slots(p.churn_factor for p in params),
@@ -222,8 +250,9 @@ class CRMModel(mesa.Model):
             warm_up=self.warm_up,
         )
         self.tables = StageTables.from_config(self.config)
-        self._stage_rows = kernel.stage_rows({f.name: getattr(self.tables, f.name)
-                                              for f in fields(self.tables)})
+        self._stage_rows = kernel.stage_rows(
+            {f.name: getattr(self.tables, f.name) for f in fields(self.tables)}
+        )
         # policies draw from their own stream: with or without a policy, every
         # other draw is the same (common random numbers)
         self.policy_rng = self.rng.spawn(1)[0]
@@ -231,12 +260,19 @@ class CRMModel(mesa.Model):
         self.arrival_rng, self.log_rng = self.rng.spawn(2)
         self._next_identity = len(self.customers)
         self.policies = [
-            PolicyRun(firm.index, get_policy(spec.name), spec,
-                      np.array([STAGE_NAMES.index(name) for name in spec.stages])
-                      if spec.stages else np.array(get_policy(spec.name).stages),
-                      None if spec.segment is None else
-                      [s.name for s in self.config.customers.segments].index(spec.segment))
-            for firm in self.firms for spec in firm.params.policies
+            PolicyRun(
+                firm.index,
+                get_policy(spec.name),
+                spec,
+                np.array([STAGE_NAMES.index(name) for name in spec.stages])
+                if spec.stages
+                else np.array(get_policy(spec.name).stages),
+                None
+                if spec.segment is None
+                else [s.name for s in self.config.customers.segments].index(spec.segment),
+            )
+            for firm in self.firms
+            for spec in firm.params.policies
         ]
         self._policy_rows: list[dict] = []
         self._followed = np.empty(0, dtype=np.intp)
@@ -254,8 +290,10 @@ class CRMModel(mesa.Model):
         self._columns = kernel.Customers(*(getattr(pop, name) for name in kernel.Customers._fields))
         empty = np.empty(0, dtype=F32)
         # no policy this period: each block of customers reads the same neutral effects
-        self._no_modifiers = kernel.Modifiers(False, *(getattr(Effects.none(kernel.BLOCK), name)
-                                                       for name in kernel.Modifiers._fields[1:]))
+        self._no_modifiers = kernel.Modifiers(
+            False,
+            *(getattr(Effects.none(kernel.BLOCK), name) for name in kernel.Modifiers._fields[1:]),
+        )
         self._empty_codes = np.empty(0, dtype=pop.stage.dtype)
         self._empty_money = empty
         chunks, slots = kernel.chunks(len(pop)), len(self.firms) + 1
@@ -289,8 +327,10 @@ class CRMModel(mesa.Model):
         """
         if self.steps > self.config.simulation.periods:
             self.steps -= 1  # Mesa counted a step that does not happen
-            raise RuntimeError(f"the model has run its {self.config.simulation.periods} "
-                               "periods; raise simulation.periods to simulate longer")
+            raise RuntimeError(
+                f"the model has run its {self.config.simulation.periods} "
+                "periods; raise simulation.periods to simulate longer"
+            )
         self._advance(self.steps + self.warm_up)
         if self.steps >= self.config.simulation.periods:
             self.running = False
@@ -340,8 +380,17 @@ class CRMModel(mesa.Model):
         ``recovered`` counts touched declining customers who recovered that
         period; ``won_back`` the former customers who came back.
         """
-        columns = ["period", "firm", "policy", "eligible", "touched", "spend",
-                   "budget_exhausted", "recovered", "won_back"]
+        columns = [
+            "period",
+            "firm",
+            "policy",
+            "eligible",
+            "touched",
+            "spend",
+            "budget_exhausted",
+            "recovered",
+            "won_back",
+        ]
         return pd.DataFrame(self._policy_rows, columns=columns)
 
     def customers_frame(self) -> pd.DataFrame:
@@ -350,23 +399,40 @@ class CRMModel(mesa.Model):
         firm_names = [f.name for f in self.firms]
         names = np.array([*firm_names, None], dtype=object)  # index -1: no firm
         segments = [s.name for s in self.config.customers.segments]
-        frame = pd.DataFrame({
-            "customer": pop.identity,
-            "segment": pd.Categorical.from_codes(pop.segment, segments),
-            "firm": pd.Categorical(names[pop.firm], categories=firm_names),
-            "stage": pd.Categorical.from_codes(pop.stage, STAGE_NAMES),
-        })
+        frame = pd.DataFrame(
+            {
+                "customer": pop.identity,
+                "segment": pd.Categorical.from_codes(pop.segment, segments),
+                "firm": pd.Categorical(names[pop.firm], categories=firm_names),
+                "stage": pd.Categorical.from_codes(pop.stage, STAGE_NAMES),
+            }
+        )
         for column in (
-            "need_distance", "personalization_need", "price_sensitivity", "spend",
-            "churn_propensity", "involvement", "purchase_rate", "stage_age", "tenure",
+            "need_distance",
+            "personalization_need",
+            "price_sensitivity",
+            "spend",
+            "churn_propensity",
+            "involvement",
+            "purchase_rate",
+            "stage_age",
+            "tenure",
             "stability_periods",
-            "expectation", "value", "satisfaction", "trust", "switching_cost",
-            "revenue_to_date", "clv",
+            "expectation",
+            "value",
+            "satisfaction",
+            "trust",
+            "switching_cost",
+            "revenue_to_date",
+            "clv",
         ):
             frame[column] = getattr(pop, column)
         # relationships begun in the warm-up have a negative start
-        frame.insert(frame.columns.get_loc("stability_periods") + 1, "acquired_period",
-                     pop.acquired_period.astype(np.int32) - self.warm_up)
+        frame.insert(
+            frame.columns.get_loc("stability_periods") + 1,
+            "acquired_period",
+            pop.acquired_period.astype(np.int32) - self.warm_up,
+        )
         return frame
 
     def follow(self, customer_ids) -> None:
@@ -425,13 +491,15 @@ class CRMModel(mesa.Model):
 
     def _kernel_firms(self, vectors: FirmVectors) -> kernel.FirmSlots:
         """This period's firm vectors and the stage tables, as the kernel takes them."""
-        return kernel.firm_slots({f.name: getattr(vectors, f.name) for f in fields(vectors)},
-                                 self._stage_rows)
+        return kernel.firm_slots(
+            {f.name: getattr(vectors, f.name) for f in fields(vectors)}, self._stage_rows
+        )
 
     def _kernel_parameters(self, t: int) -> kernel.Parameters:
         """The scalar parameters of period ``t``, as the kernel takes them."""
         return self._parameters._replace(
-            discount=(1.0 + self.config.simulation.discount_rate) ** -max(0, t - self.warm_up))
+            discount=(1.0 + self.config.simulation.discount_rate) ** -max(0, t - self.warm_up)
+        )
 
     @staticmethod
     def _parameters_of(config: Config) -> kernel.Parameters:
@@ -467,11 +535,17 @@ class CRMModel(mesa.Model):
                     idx = idx[np.argsort(-run.policy.priority(pop, idx), kind="stable")[:k]]
                 else:
                     idx = np.sort(self.policy_rng.choice(idx, size=k, replace=False))
-            row = {"period": t - self.warm_up, "firm": self.firms[run.firm].name,
-                   "policy": run.spec.name,
-                   "eligible": int(mask.sum()), "touched": idx.size,
-                   "spend": idx.size * cost, "budget_exhausted": bool(exhausted),
-                   "recovered": 0, "won_back": 0}
+            row = {
+                "period": t - self.warm_up,
+                "firm": self.firms[run.firm].name,
+                "policy": run.spec.name,
+                "eligible": int(mask.sum()),
+                "touched": idx.size,
+                "spend": idx.size * cost,
+                "budget_exhausted": bool(exhausted),
+                "recovered": 0,
+                "won_back": 0,
+            }
             self._policy_rows.append(row)
             self._flows["policy_cost"][run.firm] += idx.size * cost
             if not idx.size:
@@ -494,8 +568,9 @@ class CRMModel(mesa.Model):
         if effects is None:
             modifiers, moved = self._no_modifiers, self._empty_codes
         else:
-            modifiers = kernel.Modifiers(True, *(getattr(effects, name)
-                                                 for name in kernel.Modifiers._fields[1:]))
+            modifiers = kernel.Modifiers(
+                True, *(getattr(effects, name) for name in kernel.Modifiers._fields[1:])
+            )
             moved = pop.stage.copy()
         logging = self._transactions is not None and t > self.warm_up
         if logging:  # the contract of sim.transactions: who bought, from whom, at what
@@ -507,15 +582,32 @@ class CRMModel(mesa.Model):
         else:
             sales = increment = self._empty_money
             bought = self._empty_occasions
-        kernel.live_period(self._key, t, self._columns, self._kernel_firms(vectors),
-                           self._kernel_parameters(t), modifiers,
-                           kernel.growth_table(vectors.relational_tau, t + self._longest_start),
-                           self._live_sums,
-                           moved, sales, increment, bought, self._arrived)
+        kernel.live_period(
+            self._key,
+            t,
+            self._columns,
+            self._kernel_firms(vectors),
+            self._kernel_parameters(t),
+            modifiers,
+            kernel.growth_table(vectors.relational_tau, t + self._longest_start),
+            self._live_sums,
+            moved,
+            sales,
+            increment,
+            bought,
+            self._arrived,
+        )
         if logging:
-            self._transactions.record(t - self.warm_up, identity, firm,
-                                      acquired.astype(np.int32) - self.warm_up, sales[buyers],
-                                      increment[buyers], bought[buyers], self.log_rng)
+            self._transactions.record(
+                t - self.warm_up,
+                identity,
+                firm,
+                acquired.astype(np.int32) - self.warm_up,
+                sales[buyers],
+                increment[buyers],
+                bought[buyers],
+                self.log_rng,
+            )
         sums = self._live_sums.sum(axis=0)[1:]  # per firm, chunks added in order
         flows = self._flows
         for name, column in _LIVE_FLOWS.items():
@@ -523,15 +615,23 @@ class CRMModel(mesa.Model):
         self._after_defection = sums[:, [kernel.DECLINING, kernel.ADVOCATES_AFTER]]
         for row, idx, before in touched:  # touched declining customers who recovered
             now = moved[idx]
-            row["recovered"] = int(np.sum((before == Stage.DECLINE) & (now >= Stage.EXPLORATION)
-                                          & (now < Stage.DECLINE)))
+            row["recovered"] = int(
+                np.sum(
+                    (before == Stage.DECLINE) & (now >= Stage.EXPLORATION) & (now < Stage.DECLINE)
+                )
+            )
 
     def _start_relationships(self, idx, firm_codes, t: int) -> None:
         """Make customers ``idx`` new exploration-stage customers of ``firm_codes``."""
         reputation = np.array([0.0, *(f.reputation for f in self.firms)], dtype=F32)
-        kernel.start_relationships(self._columns, self._kernel_parameters(t),
-                                   np.asarray(idx, dtype=np.intp),
-                                   np.asarray(firm_codes, dtype=np.intp), reputation, t)
+        kernel.start_relationships(
+            self._columns,
+            self._kernel_parameters(t),
+            np.asarray(idx, dtype=np.intp),
+            np.asarray(firm_codes, dtype=np.intp),
+            reputation,
+            t,
+        )
 
     def _acquire(self, t: int) -> None:
         """Step 6: marketing and referrals win prospects; every channel's cost is booked.
@@ -551,15 +651,22 @@ class CRMModel(mesa.Model):
         declining, advocates = self._after_defection.T
         # detractors: declining customers and those who left by choice (not for life reasons)
         detractors = declining + flows["defections"] - flows["defections_life"]
-        damping = rules.word_of_mouth_factor(detractors, customers_start,
-                                             strength=market.negative_word_of_mouth)
+        damping = rules.word_of_mouth_factor(
+            detractors, customers_start, strength=market.negative_word_of_mouth
+        )
         rates = np.array([f.actions.acquisition_rate for f in self.firms])
-        expected = np.concatenate([
-            rates * prospects.size * damping,
-            rules.expected_referrals(advocates, prospects.size / len(pop),
-                                     referral_rate=relationship.referral_rate,
-                                     reach=market.word_of_mouth_reach) * damping,
-        ])
+        expected = np.concatenate(
+            [
+                rates * prospects.size * damping,
+                rules.expected_referrals(
+                    advocates,
+                    prospects.size / len(pop),
+                    referral_rate=relationship.referral_rate,
+                    reach=market.word_of_mouth_reach,
+                )
+                * damping,
+            ]
+        )
         wanted = rng.poisson(expected)
         if wanted.sum() > prospects.size:  # not enough prospects: share them out fairly
             wanted = rng.multivariate_hypergeometric(wanted, prospects.size)
@@ -572,14 +679,19 @@ class CRMModel(mesa.Model):
         referral_cost = np.array([f.params.referral_cost for f in self.firms])
         flows["acquisitions_spend"] = by_spend
         flows["acquisitions_referral"] = by_referral
-        flows["acquisitions"] = (by_spend + by_referral + flows["acquisitions_rival"]
-                                 + flows["acquisitions_win_back"])
+        flows["acquisitions"] = (
+            by_spend + by_referral + flows["acquisitions_rival"] + flows["acquisitions_win_back"]
+        )
         paid = by_spend + by_referral + flows["acquisitions_rival"]  # win-back: its policy's cost
         flows["acquisition_cost"] = paid * unit_cost
         flows["referral_value"] = rules.referral_value(by_referral, unit_cost, referral_cost)
         flows["acquisition_spend"] = flows["acquisition_cost"] - flows["referral_value"]
-        flows["profit"] = (flows["contribution"] + flows["referral_value"]
-                           - flows["acquisition_cost"] - flows["policy_cost"])
+        flows["profit"] = (
+            flows["contribution"]
+            + flows["referral_value"]
+            - flows["acquisition_cost"]
+            - flows["policy_cost"]
+        )
 
     def _arrive(self) -> None:
         """New prospects take the places of the customers who left the category.
@@ -593,14 +705,24 @@ class CRMModel(mesa.Model):
         self._next_identity += rows.size
         self._arrived[rows] = False
 
-    def _settle(self, t: int, reentry_rate: float,
-                category_exit_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    def _settle(
+        self, t: int, reentry_rate: float, category_exit_rate: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Step 7 (life exits, re-entry), then the record's per-firm sums and cohort counts."""
         market, simulation = self.config.market, self.config.simulation
-        kernel.settle_period(self._key, t, self._columns, float(reentry_rate),
-                             float(category_exit_rate), float(market.personalization_weight),
-                             float(simulation.satisfied_threshold), self.ledger.cohort_of,
-                             self._arrived, self._settle_sums, self._cohort_counts)
+        kernel.settle_period(
+            self._key,
+            t,
+            self._columns,
+            float(reentry_rate),
+            float(category_exit_rate),
+            float(market.personalization_weight),
+            float(simulation.satisfied_threshold),
+            self.ledger.cohort_of,
+            self._arrived,
+            self._settle_sums,
+            self._cohort_counts,
+        )
         return self._settle_sums.sum(axis=0), self._cohort_counts.sum(axis=0)
 
     def _update_reputation(self, sums: np.ndarray) -> None:
@@ -626,8 +748,9 @@ class CRMModel(mesa.Model):
         retained = customers_start - flows["defections"]
         with np.errstate(invalid="ignore", divide="ignore"):
             retention = np.where(customers_start > 0, retained / customers_start, np.nan)
-            means = {f"mean_{name}": sums[1:, column] / customers
-                     for name, column in _MEANS.items()}
+            means = {
+                f"mean_{name}": sums[1:, column] / customers for name, column in _MEANS.items()
+            }
         cost = flows["serve_cost"] + flows["acquisition_spend"] + flows["policy_cost"]
         discount = (1.0 + simulation.discount_rate) ** -period
         values = {
@@ -655,12 +778,16 @@ class CRMModel(mesa.Model):
         }
         stage_counts = sums[:, :_N_STAGES].sum(axis=0)
         self.ledger.write_cohort_counts(period, cohorts)
-        self.ledger.write(period, values, {
-            "prospects": stage_counts[Stage.PROSPECT],
-            "out_of_market": stage_counts[Stage.EXITED],
-            "reentries": sums[0, kernel.REENTRIES],
-            "arrivals": sums[0, kernel.ARRIVALS],
-        })
+        self.ledger.write(
+            period,
+            values,
+            {
+                "prospects": stage_counts[Stage.PROSPECT],
+                "out_of_market": stage_counts[Stage.EXITED],
+                "reentries": sums[0, kernel.REENTRIES],
+                "arrivals": sums[0, kernel.ARRIVALS],
+            },
+        )
         self._snapshot_followed()
 
     def _snapshot_followed(self) -> None:
@@ -689,4 +816,3 @@ def warm_up() -> float:
     start = time.perf_counter()
     CRMModel(default_config(simulation={"customers": 100, "periods": 1}), rng=0).run()
     return time.perf_counter() - start
-

@@ -85,8 +85,9 @@ class Policy(ABC):
     ranked: ClassVar[bool] = False
     """True when the budget goes to the most valuable eligible customers first."""
 
-    def eligible(self, population, firm: int, stages, period: int, params,
-                 segment: int | None = None) -> np.ndarray:
+    def eligible(
+        self, population, firm: int, stages, period: int, params, segment: int | None = None
+    ) -> np.ndarray:
         """Customers of ``firm`` in one of ``stages`` and, if given, in ``segment``."""
         mask = (population.firm == firm) & np.isin(population.stage, stages)
         return mask if segment is None else mask & (population.segment == segment)
@@ -191,8 +192,7 @@ class WinBack(Policy):
         """
         recent = period - population.left_period.astype(np.int32) <= params["window"]
         no_firm = (population.stage == EXITED) | (population.stage == PROSPECT)  # plain ints
-        mask = ((population.last_firm == firm) & recent & no_firm
-                & np.isin(population.stage, stages))
+        mask = (population.last_firm == firm) & recent & no_firm & np.isin(population.stage, stages)
         return mask if segment is None else mask & (population.segment == segment)
 
     def apply(self, effects, touched, population, params):
@@ -242,8 +242,9 @@ class PricePromotion(Policy):
     summary = "any active stage: discount raises value now but raises expectations too"
     stages = (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)
     parameters: ClassVar[dict[str, Parameter]] = {
-        "cost_per_contact": Parameter(0.0, 0.0, 100.0, "running cost per customer (the "
-                                      "discount itself is lost revenue)"),
+        "cost_per_contact": Parameter(
+            0.0, 0.0, 100.0, "running cost per customer (the discount itself is lost revenue)"
+        ),
         "discount": Parameter(0.10, 0.0, 0.9, "share of the price given away"),
         "expectation_push": Parameter(0.01, 0.0, 0.5, "added to expectation per promoted period"),
     }
@@ -257,8 +258,15 @@ class PricePromotion(Policy):
 
 POLICIES: dict[str, type[Policy]] = {
     cls.name: cls
-    for cls in (Onboarding, LoyaltyProgramme, ServiceRecovery, CrossSell, WinBack,
-                ValueTargeting, PricePromotion)
+    for cls in (
+        Onboarding,
+        LoyaltyProgramme,
+        ServiceRecovery,
+        CrossSell,
+        WinBack,
+        ValueTargeting,
+        PricePromotion,
+    )
 }
 """Registry of retention policies: name -> class."""
 

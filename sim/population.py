@@ -125,9 +125,15 @@ class Population:
             value=traits["expectation"].copy(),
             satisfaction=np.full(n, relationship.satisfaction_at_confirmation, dtype=f32),
             # as any new relationship: firms start with reputation at satisfaction's confirmation
-            trust=np.full(n, initial_trust(relationship.initial_trust,
-                                           relationship.satisfaction_at_confirmation,
-                                           market.reputation_weight), dtype=f32),
+            trust=np.full(
+                n,
+                initial_trust(
+                    relationship.initial_trust,
+                    relationship.satisfaction_at_confirmation,
+                    market.reputation_weight,
+                ),
+                dtype=f32,
+            ),
             switching_cost=np.full(n, market.switching_cost_floor, dtype=f32),
             revenue_to_date=np.zeros(n, dtype=f32),
             clv=np.zeros(n, dtype=f32),
@@ -181,17 +187,26 @@ class Population:
         relationship = config.relationship
         chance = 1.0 / (1.0 + config.simulation.initial_tenure)
         tenure = np.minimum(
-            rules.waiting_time(_start_uniforms(key, len(self), draws.START_TENURE, with_firm),
-                               chance), LONGEST_START).astype(np.int64)
-        waits = [rules.waiting_time(_start_uniforms(key, len(self), stream, with_firm),
-                                    relationship.advance_rate)
-                 for stream in (draws.START_FORMATION, draws.START_STABILITY)]
+            rules.waiting_time(
+                _start_uniforms(key, len(self), draws.START_TENURE, with_firm), chance
+            ),
+            LONGEST_START,
+        ).astype(np.int64)
+        waits = [
+            rules.waiting_time(
+                _start_uniforms(key, len(self), stream, with_firm), relationship.advance_rate
+            )
+            for stream in (draws.START_FORMATION, draws.START_STABILITY)
+        ]
         min_age = np.zeros(len(Stage), dtype=np.int64)
         min_age[Stage.EXPLORATION] = relationship.min_age_exploration
         min_age[Stage.FORMATION] = relationship.min_age_formation
         stage, stage_age, stability_periods = climbed_stage(
-            tenure, min_age, np.minimum(waits[0], LONGEST_START).astype(np.int64),
-            np.minimum(waits[1], LONGEST_START).astype(np.int64))
+            tenure,
+            min_age,
+            np.minimum(waits[0], LONGEST_START).astype(np.int64),
+            np.minimum(waits[1], LONGEST_START).astype(np.int64),
+        )
         return tenure, stage, stage_age, stability_periods
 
     def _best_firm(self, config, key: int, firms, with_firm, tenure, stage):
@@ -209,23 +224,28 @@ class Population:
         value = np.empty((len(config.firms), with_firm.size))
         for j in range(len(config.firms)):
             slot = j + 1
-            shock = draws.sample(key, draws.START_PERIOD, len(self), draws.RIVAL + 2 * j + 1,
-                                 normals=True)[with_firm]
+            shock = draws.sample(
+                key, draws.START_PERIOD, len(self), draws.RIVAL + 2 * j + 1, normals=True
+            )[with_firm]
             taste = rules.taste(draws.taste_uniforms(key, self.identity[with_firm], j))
             value[j] = rules.offer_fit(market.fit_spread, firms.adaptation[slot], taste) + (
                 rules.perceived_value(
-                    quality=firms.quality[slot], digital_quality=firms.digital_quality[slot],
+                    quality=firms.quality[slot],
+                    digital_quality=firms.digital_quality[slot],
                     digital_weight=market.digital_weight,
                     need_distance=self.need_distance[with_firm],
                     personalization_need=self.personalization_need[with_firm],
                     personalization_weight=market.personalization_weight,
-                    adaptation=firms.adaptation[slot], price=firms.price[slot],
+                    adaptation=firms.adaptation[slot],
+                    price=firms.price[slot],
                     price_sensitivity=self.price_sensitivity[with_firm],
                     price_weight=market.price_weight,
                     relational_benefit=firms.relational_benefit[slot],
                     growth=rules.relational_growth(tenure, firms.relational_tau[slot]),
                     involvement=self.involvement[with_firm],
-                    shock=firms.experience_noise[slot] * shock))
+                    shock=firms.experience_noise[slot] * shock,
+                )
+            )
         return np.where(stage > Stage.EXPLORATION, value.argmax(axis=0), self.firm[with_firm])
 
     def _built_up(self, config, firms, with_firm, slot, tenure):
@@ -237,14 +257,21 @@ class Population:
         (:func:`sim.rules.trust_after`). Returns ``(switching_cost, trust)``.
         """
         market, relationship = config.market, config.relationship
-        build = rules.switching_cost_build(firms.switching_cost_build[slot],
-                                           self.involvement[with_firm], 0.0)
-        switching_cost = rules.switching_cost_after(tenure, build, market.switching_cost_floor,
-                                                    market.switching_cost_decay)
-        trust = rules.trust_after(tenure, self.trust[with_firm],
-                                  relationship.satisfaction_at_confirmation,
-                                  firms.reputation[slot], firms.trust_build[slot],
-                                  relationship.trust_break_rate, market.reputation_weight)
+        build = rules.switching_cost_build(
+            firms.switching_cost_build[slot], self.involvement[with_firm], 0.0
+        )
+        switching_cost = rules.switching_cost_after(
+            tenure, build, market.switching_cost_floor, market.switching_cost_decay
+        )
+        trust = rules.trust_after(
+            tenure,
+            self.trust[with_firm],
+            relationship.satisfaction_at_confirmation,
+            firms.reputation[slot],
+            firms.trust_build[slot],
+            relationship.trust_break_rate,
+            market.reputation_weight,
+        )
         return switching_cost, trust
 
     def _settle_without_firm(self, config, key: int) -> None:
@@ -265,20 +292,26 @@ class Population:
         without = np.flatnonzero(self.firm == NO_FIRM)
         if not without.size:
             return
-        advocates = is_advocate(self.stage, self.satisfaction,
-                                config.simulation.satisfied_threshold).sum()
+        advocates = is_advocate(
+            self.stage, self.satisfaction, config.simulation.satisfied_threshold
+        ).sum()
         acquisition = sum(f.acquisition_rate for f in config.firms) + rules.expected_referrals(
-            advocates, 1.0 / n, referral_rate=relationship.referral_rate,
-            reach=market.word_of_mouth_reach)
+            advocates,
+            1.0 / n,
+            referral_rate=relationship.referral_rate,
+            reach=market.word_of_mouth_reach,
+        )
         customer_share = (n - without.size) / n
-        prospects = rules.steady_prospect_share(customer_share, acquisition,
-                                                market.reentry_rate, market.category_exit_rate)
-        out = without[_start_uniforms(key, n, draws.START_POOL, without)
-                      >= prospects / (1.0 - customer_share)]
+        prospects = rules.steady_prospect_share(
+            customer_share, acquisition, market.reentry_rate, market.category_exit_rate
+        )
+        out = without[
+            _start_uniforms(key, n, draws.START_POOL, without) >= prospects / (1.0 - customer_share)
+        ]
         self.stage[out] = Stage.EXITED
         self.last_firm[out] = np.minimum(
-            _start_uniforms(key, n, draws.START_LAST_FIRM, out) * n_firms,
-            n_firms - 1).astype(np.int8)
+            _start_uniforms(key, n, draws.START_LAST_FIRM, out) * n_firms, n_firms - 1
+        ).astype(np.int8)
         # out of the market, customers leave the category, or else may re-enter
         leave = market.category_exit_rate + (1.0 - market.category_exit_rate) * market.reentry_rate
         away = rules.waiting_time(_start_uniforms(key, n, draws.START_LEFT, out), leave)
@@ -354,11 +387,16 @@ def draw_traits(config, rng: np.random.Generator, n: int) -> dict[str, np.ndarra
     spend = centre("spend") * np.exp(sigma * rng.standard_normal(n))
     shape = config.customers.churn_dispersion
     churn_propensity = centre("churn_propensity") * rng.gamma(shape, 1.0 / shape, size=n)
-    expectation = np.clip(config.market.initial_expectation
-                          + config.customers.expectation_spread * rng.standard_normal(n), 0.0, 1.0)
+    expectation = np.clip(
+        config.market.initial_expectation
+        + config.customers.expectation_spread * rng.standard_normal(n),
+        0.0,
+        1.0,
+    )
     shape = config.customers.purchase_rate_dispersion
-    purchase_rate = np.minimum(centre("purchase_rate") * rng.gamma(shape, 1.0 / shape, size=n),
-                               MAX_PURCHASE_RATE)
+    purchase_rate = np.minimum(
+        centre("purchase_rate") * rng.gamma(shape, 1.0 / shape, size=n), MAX_PURCHASE_RATE
+    )
     f32 = np.float32
     return {
         "segment": segment,

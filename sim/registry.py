@@ -14,6 +14,7 @@ def check_name(registry, name, kind: str, plural: str | None = None) -> str:
         ValueError: ``unknown <kind> '<name>'; valid <plural>: a, b, c``.
     """
     if name not in registry:
-        raise ValueError(f"unknown {kind} {name!r}; valid {plural or kind + 's'}: "
-                         f"{', '.join(registry)}")
+        raise ValueError(
+            f"unknown {kind} {name!r}; valid {plural or kind + 's'}: {', '.join(registry)}"
+        )
     return name

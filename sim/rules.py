@@ -408,8 +408,14 @@ def loyalty_drive(value, satisfaction_util, trust, switching_cost, weights):
 
 
 def defection_probability(
-    value_gain, switching_cost, trust, search_probability, hurdle, switching_cost_weight,
-    trust_weight, temperature,
+    value_gain,
+    switching_cost,
+    trust,
+    search_probability,
+    hurdle,
+    switching_cost_weight,
+    trust_weight,
+    temperature,
 ):
     """Chance that a customer leaves its firm for the best alternative it saw.
 
@@ -605,8 +611,9 @@ def switching_cost_after(periods, build_rate, floor, decay):
     return select(rate > 0.0, approach(floor, settled, rate, periods), floor)
 
 
-def trust_after(periods, trust, satisfaction, reputation, build_rate, break_rate,
-                reputation_weight):
+def trust_after(
+    periods, trust, satisfaction, reputation, build_rate, break_rate, reputation_weight
+):
     """Trust after ``periods`` periods of :func:`update_trust` at constant satisfaction, reputation.
 
     Trust moves toward ``T* =`` :func:`trust_target` at ``build_rate`` when
@@ -638,5 +645,6 @@ def steady_prospect_share(customer_share, acquisition_chance, reentry_rate, cate
     """
     flows = reentry_rate + category_exit_rate + acquisition_chance
     balanced = (reentry_rate * (1.0 - customer_share) + category_exit_rate) / select(
-        flows > 0.0, flows, 1.0)
+        flows > 0.0, flows, 1.0
+    )
     return select(flows > 0.0, np.minimum(balanced, 1.0 - customer_share), 1.0 - customer_share)

@@ -166,8 +166,9 @@ def transition_probabilities(
     # serves both; each chance is computed only where it applies
     rise_rate = select(in_decline, recovery_rate, advance_rate)
     rise_threshold = select(in_decline, recovery_threshold, take(advance_threshold, stage))
-    p_rise = gated_logistic(can_advance | in_decline, rise_rate,
-                            steepness * (loyalty - rise_threshold))
+    p_rise = gated_logistic(
+        can_advance | in_decline, rise_rate, steepness * (loyalty - rise_threshold)
+    )
     p_down = gated_logistic(can_decline, decline_rate, steepness * (decline_threshold - loyalty))
     window = repair_window * (1.0 + switching_cost)
     overdue = select(stage_age >= window, overdue_exit_multiplier, 1.0)
@@ -252,9 +253,11 @@ def climbed_stage(tenure, min_stage_age, wait_exploration, wait_formation):
     """
     formation_at = take(min_stage_age, Stage.EXPLORATION) + 1 + wait_exploration
     stability_at = formation_at + take(min_stage_age, Stage.FORMATION) + 1 + wait_formation
-    stage = select(tenure < formation_at, EXPLORATION,
-                   select(tenure < stability_at, FORMATION, STABILITY))
-    entered = select(stage == EXPLORATION, 0, select(stage == FORMATION, formation_at,
-                                                     stability_at))
+    stage = select(
+        tenure < formation_at, EXPLORATION, select(tenure < stability_at, FORMATION, STABILITY)
+    )
+    entered = select(
+        stage == EXPLORATION, 0, select(stage == FORMATION, formation_at, stability_at)
+    )
     stage_age = tenure - entered
     return stage, stage_age, select(stage == STABILITY, stage_age + 1, 0)

@@ -33,8 +33,15 @@ ledger's, to float32 rounding.
 import numpy as np
 import pandas as pd
 
-TRANSACTION_COLUMNS = ("period", "day", "customer", "firm", "acquired_period", "revenue",
-                       "clv_increment")
+TRANSACTION_COLUMNS = (
+    "period",
+    "day",
+    "customer",
+    "firm",
+    "acquired_period",
+    "revenue",
+    "clv_increment",
+)
 """Columns of :meth:`TransactionLog.frame`."""
 
 _DTYPES = (np.int16, np.int32, np.int64, np.int8, np.int32, np.float32, np.float32)
@@ -55,8 +62,17 @@ class TransactionLog:
     def __len__(self) -> int:
         return sum(chunk[0].size for chunk in self._chunks)
 
-    def record(self, period: int, customers, firm, acquired_period, revenue, clv_increment,
-               occasions, rng: np.random.Generator) -> None:
+    def record(
+        self,
+        period: int,
+        customers,
+        firm,
+        acquired_period,
+        revenue,
+        clv_increment,
+        occasions,
+        rng: np.random.Generator,
+    ) -> None:
         """Keep one period's purchases (arrays of equal length, one entry per active customer).
 
         Args:
@@ -73,13 +89,17 @@ class TransactionLog:
         rows = np.repeat(np.arange(count.size), count)
         share = (1.0 / np.maximum(count, 1))[rows]
         days = DAYS_PER_PERIOD * (period - 1) + rng.integers(0, DAYS_PER_PERIOD, size=rows.size)
-        self._chunks.append((
-            np.full(rows.size, period, dtype=np.int16), days.astype(np.int32),
-            np.asarray(customers, dtype=np.int64)[rows], np.array(firm, dtype=np.int8)[rows],
-            np.array(acquired_period, dtype=np.int32)[rows],
-            (np.asarray(revenue)[rows] * share).astype(np.float32),
-            (np.asarray(clv_increment)[rows] * share).astype(np.float32),
-        ))
+        self._chunks.append(
+            (
+                np.full(rows.size, period, dtype=np.int16),
+                days.astype(np.int32),
+                np.asarray(customers, dtype=np.int64)[rows],
+                np.array(firm, dtype=np.int8)[rows],
+                np.array(acquired_period, dtype=np.int32)[rows],
+                (np.asarray(revenue)[rows] * share).astype(np.float32),
+                (np.asarray(clv_increment)[rows] * share).astype(np.float32),
+            )
+        )
 
     def frame(self, firm_names) -> pd.DataFrame:
         """The log as a frame: one row per purchase occasion, by period then customer.

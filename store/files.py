@@ -120,11 +120,13 @@ class TableAppender:
     def append(self, frame: pd.DataFrame) -> None:
         """Add ``frame``'s rows (the first call also writes the header or schema)."""
         if self.file_format == "csv":
-            frame.to_csv(self.path, mode="a" if self._started else "w",
-                         header=not self._started, index=False)
+            frame.to_csv(
+                self.path, mode="a" if self._started else "w", header=not self._started, index=False
+            )
         else:
-            plain = frame.astype({c: str for c in frame.columns
-                                  if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+            plain = frame.astype(
+                {c: str for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+            )
             table = pa.Table.from_pandas(plain, preserve_index=False)
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self.path, table.schema)

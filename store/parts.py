@@ -84,8 +84,13 @@ class PartStore:
         done = {p.stem for p in self.runs.glob("*.parquet") if not p.name.startswith(".")}
         return {run_id for run_id in done if (self.timeseries / f"{run_id}.parquet").exists()}
 
-    def write(self, run_id: str, runs: pd.DataFrame, timeseries: pd.DataFrame,
-              extras: dict[str, pd.DataFrame | None] | None = None) -> dict[str, pa.Table]:
+    def write(
+        self,
+        run_id: str,
+        runs: pd.DataFrame,
+        timeseries: pd.DataFrame,
+        extras: dict[str, pd.DataFrame | None] | None = None,
+    ) -> dict[str, pa.Table]:
         """Store a finished run: timeseries and extras first, then the runs part that marks it done.
 
         Args:
@@ -186,9 +191,11 @@ class PartStore:
         if not self.failed.exists():
             return []
         done = self.finished()
-        return [json.loads(path.read_text(encoding="utf-8"))
-                for path in sorted(self.failed.glob("*.json"))
-                if not path.name.startswith(".") and path.stem not in done]
+        return [
+            json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted(self.failed.glob("*.json"))
+            if not path.name.startswith(".") and path.stem not in done
+        ]
 
     def folder(self, name: str) -> Path:
         """Where the ``name`` parts are: ``runs``, ``timeseries`` or one of :data:`EXTRA_PARTS`."""

@@ -37,24 +37,54 @@ import pandas as pd
 from .files import remove_owned, write_text
 from .parts import EXTRA_PARTS, PartStore
 
-TABLE_FILES = ("runs.parquet", "timeseries.parquet", "cohorts.parquet", "policies.parquet",
-               "customers.parquet")
+TABLE_FILES = (
+    "runs.parquet",
+    "timeseries.parquet",
+    "cohorts.parquet",
+    "policies.parquet",
+    "customers.parquet",
+)
 """The combined result tables."""
 
-OUTPUT_FILES = (*TABLE_FILES, "scenario.resolved.yaml", "scenario.yaml", "manifest.json",
-                "summary.md", "report.md", "report.html", "sensitivity.csv",
-                "sensitivity.parquet", "sensitivity.md")
+OUTPUT_FILES = (
+    *TABLE_FILES,
+    "scenario.resolved.yaml",
+    "scenario.yaml",
+    "manifest.json",
+    "summary.md",
+    "report.md",
+    "report.html",
+    "sensitivity.csv",
+    "sensitivity.parquet",
+    "sensitivity.md",
+)
 """Files the results folder holds besides ``parts/`` (replaced by a fresh run)."""
 
 EXPORT_FOLDER = "transactions"
 """Where ``run.py export --transactions`` writes by default (cleared by a fresh run)."""
 
-EXPORT_FILES = ("transactions.csv", "transactions.parquet", "customers_clv.csv",
-                "customers_clv.parquet", "export.json")
+EXPORT_FILES = (
+    "transactions.csv",
+    "transactions.parquet",
+    "customers_clv.csv",
+    "customers_clv.parquet",
+    "export.json",
+)
 """The files of an export (:mod:`experiments.export`)."""
 
-LIBRARIES = ("mesa", "numpy", "pandas", "pydantic", "pyarrow", "pyyaml", "scipy", "tqdm",
-             "dask", "distributed", "SALib")
+LIBRARIES = (
+    "mesa",
+    "numpy",
+    "pandas",
+    "pydantic",
+    "pyarrow",
+    "pyyaml",
+    "scipy",
+    "tqdm",
+    "dask",
+    "distributed",
+    "SALib",
+)
 
 
 class OutputError(Exception):
@@ -81,8 +111,10 @@ def check_output(folder: Path) -> None:
     if not ancestor.is_dir():
         raise OutputError(f"results folder {folder}: cannot be created, {ancestor} is a file")
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise OutputError(f"results folder {folder}: cannot be created, {ancestor} is not "
-                          "writable (permission denied)")
+        raise OutputError(
+            f"results folder {folder}: cannot be created, {ancestor} is not "
+            "writable (permission denied)"
+        )
 
 
 def check_resume(folder: Path, fingerprint: str) -> int:
@@ -102,12 +134,14 @@ def check_resume(folder: Path, fingerprint: str) -> int:
     if store.fingerprint() != fingerprint:
         raise OutputError(
             f"results folder {folder}: holds runs of a different scenario (or different "
-            "parameters); run without --resume to replace them, or choose another --out")
+            "parameters); run without --resume to replace them, or choose another --out"
+        )
     return len(store.finished())
 
 
-def prepare(folder: Path, fingerprint: str, *, resume: bool,
-            files: Mapping[str, str] = ()) -> PartStore:
+def prepare(
+    folder: Path, fingerprint: str, *, resume: bool, files: Mapping[str, str] = ()
+) -> PartStore:
     """Create the folder and its parts store; without ``resume`` clear earlier results.
 
     Args:
@@ -151,9 +185,16 @@ def git_state() -> dict | None:
     """Commit of the code's git checkout and whether tracked files differ from it."""
     here = Path(__file__).resolve().parent
     try:
+
         def git(*arguments):
-            return subprocess.run(["git", "-C", str(here), *arguments], capture_output=True,
-                                  text=True, timeout=10, check=True).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(here), *arguments],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+
         commit = git("rev-parse", "HEAD")
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
@@ -192,8 +233,9 @@ def read_manifest(folder: Path) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def write_tables(folder: Path, store: PartStore,
-                 run_ids: Iterable[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def write_tables(
+    folder: Path, store: PartStore, run_ids: Iterable[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Combine the finished parts into the result tables (:data:`TABLE_FILES`).
 
     Args:

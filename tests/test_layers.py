@@ -22,11 +22,17 @@ def test_import_contracts_are_kept(tmp_path):
     lint_imports = Path(sys.executable).parent / "lint-imports"
     if not lint_imports.exists():
         pytest.fail(f"{lint_imports} is missing: pip install -e '.[test]' installs import-linter")
-    done = subprocess.run([str(lint_imports), "--cache-dir", str(tmp_path / "cache")],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(lint_imports), "--cache-dir", str(tmp_path / "cache")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, (
         f"lint-imports found broken contracts (exit {done.returncode}):\n"
-        f"{done.stdout[-6000:]}\n{done.stderr[-2000:]}")
+        f"{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+    )
     assert "0 broken" in done.stdout
 
 
@@ -40,8 +46,10 @@ def private_imports(path: Path) -> list[str]:
         ours = node.level > 0 or module.split(".")[0] in PACKAGES
         for alias in node.names:
             if ours and alias.name.startswith("_") and not alias.name.startswith("__"):
-                found.append(f"{path.relative_to(REPO)}:{node.lineno}: from "
-                             f"{'.' * node.level}{module} import {alias.name}")
+                found.append(
+                    f"{path.relative_to(REPO)}:{node.lineno}: from "
+                    f"{'.' * node.level}{module} import {alias.name}"
+                )
     return found
 
 

@@ -12,7 +12,6 @@ import sys
 import tomllib
 from pathlib import Path
 
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +32,6 @@ def test_ruff_check_finds_nothing():
     assert done.returncode == 0, f"ruff check .:\n{done.stdout[-8000:]}\n{done.stderr[-2000:]}"
 
 
-@pytest.mark.xfail(strict=True, reason="repo-wide ruff format pending")
 def test_the_code_is_ruff_formatted():
     done = ruff("format", "--check")
     assert done.returncode == 0, f"ruff format --check .:\n{done.stdout[-4000:]}"

@@ -12,19 +12,21 @@ from sim import CRMModel, default_config
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("margin", "retention", "discount"),
-                         [(10.0, 0.8, 0.01), (3.0, 0.95, 0.1), (1.0, 0.0, 0.05), (2.5, 0.5, 0.0)])
+@pytest.mark.parametrize(
+    ("margin", "retention", "discount"),
+    [(10.0, 0.8, 0.01), (3.0, 0.95, 0.1), (1.0, 0.0, 0.05), (2.5, 0.5, 0.0)],
+)
 def test_infinite_horizon_clv_is_the_margin_multiple(margin, retention, discount):
     expected = margin * (1 + discount) / (1 + discount - retention)
     assert money.lifetime_value(margin, retention, discount) == pytest.approx(expected)
-    brute = sum(margin * retention ** t / (1 + discount) ** t for t in range(5000))
+    brute = sum(margin * retention**t / (1 + discount) ** t for t in range(5000))
     assert money.lifetime_value(margin, retention, discount) == pytest.approx(brute, rel=1e-9)
 
 
 @pytest.mark.parametrize("horizon", [1, 2, 7, 60])
 def test_finite_horizon_clv_sums_the_first_n_periods(horizon):
     m, r, d = 4.0, 0.9, 0.02
-    brute = sum(m * r ** t / (1 + d) ** t for t in range(horizon))
+    brute = sum(m * r**t / (1 + d) ** t for t in range(horizon))
     assert money.lifetime_value(m, r, d, horizon=horizon) == pytest.approx(brute)
     assert money.lifetime_value(m, r, d, horizon=1) == pytest.approx(m)
 
@@ -36,18 +38,21 @@ def test_finite_horizon_without_discount_or_churn_is_n_margins():
 
 def test_remaining_value_is_the_lifetime_value_after_this_period():
     m, r, d = np.array([1.0, 5.0]), np.array([0.7, 0.97]), 0.01
-    np.testing.assert_allclose(money.remaining_value(m, r, d),
-                               money.lifetime_value(m, r, d) - m)
+    np.testing.assert_allclose(money.remaining_value(m, r, d), money.lifetime_value(m, r, d) - m)
     for horizon in (1, 12, 36):
-        np.testing.assert_allclose(money.remaining_value(m, r, d, horizon),
-                                   money.lifetime_value(m, r, d, horizon=horizon + 1) - m)
+        np.testing.assert_allclose(
+            money.remaining_value(m, r, d, horizon),
+            money.lifetime_value(m, r, d, horizon=horizon + 1) - m,
+        )
 
 
-@pytest.mark.parametrize(("retention", "discount"), [(0.9, 0.01), (0.97, 0.0), (1.0, 0.0),
-                                                      (1.0, 0.02), (0.0, 0.01)])
+@pytest.mark.parametrize(
+    ("retention", "discount"), [(0.9, 0.01), (0.97, 0.0), (1.0, 0.0), (1.0, 0.02), (0.0, 0.01)]
+)
 @pytest.mark.parametrize("horizon", [0, 1, 36])
-def test_remaining_value_over_a_planning_horizon_sums_the_next_h_periods(retention, discount,
-                                                                         horizon):
+def test_remaining_value_over_a_planning_horizon_sums_the_next_h_periods(
+    retention, discount, horizon
+):
     m = 3.0
     brute = sum(m * (retention / (1 + discount)) ** h for h in range(1, horizon + 1))
     got = money.remaining_value(m, retention, discount, horizon)
@@ -58,26 +63,40 @@ def test_remaining_value_over_a_planning_horizon_sums_the_next_h_periods(retenti
 def _constant_retention_ledger(n0=1000.0, r=0.9, m=2.0, d=0.01, periods=30):
     """One firm whose N0 customers each contribute m per period and stay with chance r."""
     t = np.arange(periods + 1)
-    customers = n0 * r ** t
+    customers = n0 * r**t
     contribution = m * customers
     discount = (1 + d) ** -t
     zero = np.zeros(periods + 1)
-    return pd.DataFrame({
-        "period": t, "firm": "A", "customers": customers,
-        "customers_start": np.r_[0.0, customers[:-1]], "retained": np.r_[0.0, customers[1:]],
-        "retention": np.r_[np.nan, np.full(periods, r)], "contribution": contribution,
-        "referral_value": zero, "acquisition_cost": zero, "policy_cost": zero,
-        "profit": contribution, "discounted_profit": contribution * discount,
-        "discounted_contribution": contribution * discount,
-        "discounted_referral_value": zero, "discounted_acquisition_cost": zero,
-        "discounted_policy_cost": zero,
-    })
+    return pd.DataFrame(
+        {
+            "period": t,
+            "firm": "A",
+            "customers": customers,
+            "customers_start": np.r_[0.0, customers[:-1]],
+            "retained": np.r_[0.0, customers[1:]],
+            "retention": np.r_[np.nan, np.full(periods, r)],
+            "contribution": contribution,
+            "referral_value": zero,
+            "acquisition_cost": zero,
+            "policy_cost": zero,
+            "profit": contribution,
+            "discounted_profit": contribution * discount,
+            "discounted_contribution": contribution * discount,
+            "discounted_referral_value": zero,
+            "discounted_acquisition_cost": zero,
+            "discounted_policy_cost": zero,
+        }
+    )
 
 
 def _projected(firm, values):
     """A :func:`money.customer_clv`-like frame: the projected CLV of each current customer."""
-    return pd.DataFrame({"firm": pd.Categorical([firm] * len(values)),
-                         "projected_clv": np.asarray(values, dtype=float)})
+    return pd.DataFrame(
+        {
+            "firm": pd.Categorical([firm] * len(values)),
+            "projected_clv": np.asarray(values, dtype=float),
+        }
+    )
 
 
 def test_customer_equity_is_the_sum_of_the_customers_clv():
@@ -89,12 +108,13 @@ def test_customer_equity_is_the_sum_of_the_customers_clv():
     """
     n0, r, m, d, periods, horizon = 1000.0, 0.9, 2.0, 0.01, 30, 36
     ledger = _constant_retention_ledger(n0, r, m, d, periods)
-    left = n0 * r ** periods
+    left = n0 * r**periods
     remainder = left * money.remaining_value(m, r, d, horizon) * (1 + d) ** -periods
     clv = _projected("A", np.full(10, remainder / 10))
     equity = metrics.customer_equity(ledger, clv)
     assert equity["A"] == pytest.approx(
-        n0 * money.lifetime_value(m, r, d, horizon=periods + 1 + horizon), rel=1e-12)
+        n0 * money.lifetime_value(m, r, d, horizon=periods + 1 + horizon), rel=1e-12
+    )
 
 
 def test_customer_equity_adds_referral_value_and_subtracts_costs():
@@ -102,18 +122,20 @@ def test_customer_equity_adds_referral_value_and_subtracts_costs():
     clv = _projected("A", [5.0, 7.0])
     base = metrics.equity_ledger(ledger, clv).loc["A"]
     assert base["projected_remainder"] == pytest.approx(12.0)
-    assert base["customer_equity"] == pytest.approx(
-        ledger["discounted_contribution"].sum() + 12.0)
+    assert base["customer_equity"] == pytest.approx(ledger["discounted_contribution"].sum() + 12.0)
     referral = ledger.assign(discounted_referral_value=ledger["discounted_contribution"] * 0.5)
     assert metrics.customer_equity(referral, clv)["A"] == pytest.approx(
-        base["customer_equity"] + 0.5 * base["contribution"])
+        base["customer_equity"] + 0.5 * base["contribution"]
+    )
     costs = ledger.assign(discounted_acquisition_cost=1.5, discounted_policy_cost=0.25)
     periods = len(ledger)
     assert metrics.customer_equity(costs, clv)["A"] == pytest.approx(
-        base["customer_equity"] - 1.75 * periods)
+        base["customer_equity"] - 1.75 * periods
+    )
     # no current customers (no projected CLV): no remainder
     assert metrics.customer_equity(ledger, _projected("A", []))["A"] == pytest.approx(
-        base["customer_equity"] - 12.0)
+        base["customer_equity"] - 12.0
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -122,14 +144,22 @@ def test_customer_equity_adds_referral_value_and_subtracts_costs():
 
 
 def test_stage_retention_is_one_minus_defections_over_exposure():
-    ledger = pd.DataFrame({
-        "period": [0, 1, 2], "firm": "A",
-        "exploration": [100, 80, 60], "formation": [0, 10, 20], "stability": [0, 0, 0],
-        "decline": [10, 10, 10],
-        "defections_exploration": [0, 10, 5], "defections_formation": [0, 0, 1],
-        "defections_stability": [0, 0, 0], "defections_decline": [0, 4, 6],
-        "retained": [0, 95, 90], "customers_start": [0, 110, 100],
-    })
+    ledger = pd.DataFrame(
+        {
+            "period": [0, 1, 2],
+            "firm": "A",
+            "exploration": [100, 80, 60],
+            "formation": [0, 10, 20],
+            "stability": [0, 0, 0],
+            "decline": [10, 10, 10],
+            "defections_exploration": [0, 10, 5],
+            "defections_formation": [0, 0, 1],
+            "defections_stability": [0, 0, 0],
+            "defections_decline": [0, 4, 6],
+            "retained": [0, 95, 90],
+            "customers_start": [0, 110, 100],
+        }
+    )
     table = money.stage_retention(ledger)
     assert table.at["A", "exploration"] == pytest.approx(1 - 15 / 180)
     assert table.at["A", "formation"] == pytest.approx(1 - 1 / 10)
@@ -164,8 +194,9 @@ def test_projected_clv_sums_the_stage_retention_over_the_planning_horizon(small_
         row = clv.iloc[i]
         r = retention.at[str(row["firm"]), str(row["stage"])]
         assert row["stage_retention"] == pytest.approx(r)
-        expected = sum(row["margin"] * (r / (1 + d)) ** h
-                       for h in range(1, horizon + 1)) / (1 + d) ** end
+        expected = (
+            sum(row["margin"] * (r / (1 + d)) ** h for h in range(1, horizon + 1)) / (1 + d) ** end
+        )
         assert row["projected_clv"] == pytest.approx(expected, rel=1e-9)
 
 
@@ -178,8 +209,14 @@ def test_customer_margin_follows_the_engine_accounting(small_run, stage):
     for firm in config.firms:
         mine = clv[(clv["firm"].astype(str) == firm.name) & (clv["stage"].astype(str) == stage)]
         occasions = mine["purchase_rate"] * getattr(relationship.purchase_depth, stage)
-        expected = (firm.margin * occasions * mine["spend"] * firm.price
-                    * getattr(relationship.wallet_share, stage) - firm.serve_cost)
+        expected = (
+            firm.margin
+            * occasions
+            * mine["spend"]
+            * firm.price
+            * getattr(relationship.wallet_share, stage)
+            - firm.serve_cost
+        )
         # float32 traits: a margin near 0 (revenue ~ serve cost) is exact to ~1e-8 only
         np.testing.assert_allclose(mine["margin"], expected, rtol=1e-5, atol=1e-6)
         checked += len(mine)
@@ -199,10 +236,16 @@ def policy_run():
     """A seeded run with policy spending (loyalty, recovery) and win-back, after a warm-up."""
     config = default_config(
         simulation={"customers": 1500, "periods": 36, "warm_up": 6},
-        firms=[{"name": "A", "strategy": "clasp",
-                "policies": [{"name": "loyalty_programme"}, {"name": "win_back"}]},
-               {"name": "B", "strategy": "zipper", "policies": [{"name": "service_recovery"}]},
-               {"name": "C", "strategy": "velcro"}])
+        firms=[
+            {
+                "name": "A",
+                "strategy": "clasp",
+                "policies": [{"name": "loyalty_programme"}, {"name": "win_back"}],
+            },
+            {"name": "B", "strategy": "zipper", "policies": [{"name": "service_recovery"}]},
+            {"name": "C", "strategy": "velcro"},
+        ],
+    )
     model = CRMModel(config, rng=7).run()
     ledger, customers = model.firm_frame(), model.customers_frame()
     return config, ledger, money.customer_clv(customers, ledger, config)
@@ -217,11 +260,18 @@ def test_customer_equity_is_the_exact_sum_of_the_equity_ledger(run, request):
     assert list(books.index) == [firm.name for firm in config.firms]
     for firm in books.index:
         mine = ledger[ledger["firm"] == firm]
-        terms = {name: mine[f"discounted_{name}"].sum() for name in
-                 ("contribution", "referral_value", "acquisition_cost", "policy_cost")}
+        terms = {
+            name: mine[f"discounted_{name}"].sum()
+            for name in ("contribution", "referral_value", "acquisition_cost", "policy_cost")
+        }
         remainder = clv.loc[clv["firm"].astype(str) == firm, "projected_clv"].sum()
-        expected = (terms["contribution"] + terms["referral_value"] - terms["acquisition_cost"]
-                    - terms["policy_cost"] + remainder)
+        expected = (
+            terms["contribution"]
+            + terms["referral_value"]
+            - terms["acquisition_cost"]
+            - terms["policy_cost"]
+            + remainder
+        )
         assert equity[firm] == pytest.approx(expected, rel=1e-9)
         assert books.at[firm, "projected_remainder"] == pytest.approx(remainder, rel=1e-9)
         for name, value in terms.items():
@@ -233,22 +283,33 @@ def test_customer_equity_is_the_exact_sum_of_the_equity_ledger(run, request):
 def test_ledger_profit_is_contribution_plus_referral_value_less_costs(run, request):
     config, ledger = request.getfixturevalue(run)[:2]
     d = config.simulation.discount_rate
-    profit = (ledger["contribution"] + ledger["referral_value"] - ledger["acquisition_cost"]
-              - ledger["policy_cost"])
+    profit = (
+        ledger["contribution"]
+        + ledger["referral_value"]
+        - ledger["acquisition_cost"]
+        - ledger["policy_cost"]
+    )
     np.testing.assert_allclose(ledger["profit"], profit, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(ledger["discounted_profit"],
-                               ledger["profit"] * (1 + d) ** -ledger["period"].astype(float),
-                               rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(ledger["acquisition_spend"],
-                               ledger["acquisition_cost"] - ledger["referral_value"],
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        ledger["discounted_profit"],
+        ledger["profit"] * (1 + d) ** -ledger["period"].astype(float),
+        rtol=1e-9,
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(
+        ledger["acquisition_spend"],
+        ledger["acquisition_cost"] - ledger["referral_value"],
+        rtol=1e-9,
+        atol=1e-9,
+    )
 
 
 def test_the_policy_run_spends_on_policies_and_wins_customers_back(policy_run):
     """The identities above are tested with every term at work."""
     _, ledger, _ = policy_run
-    totals = ledger.groupby("firm")[["policy_cost", "acquisitions_win_back",
-                                     "acquisitions_referral", "acquisitions_rival"]].sum()
+    totals = ledger.groupby("firm")[
+        ["policy_cost", "acquisitions_win_back", "acquisitions_referral", "acquisitions_rival"]
+    ].sum()
     assert totals.at["A", "policy_cost"] > 0 and totals.at["B", "policy_cost"] > 0
     assert totals.at["C", "policy_cost"] == 0
     assert totals.at["A", "acquisitions_win_back"] > 0
@@ -265,11 +326,13 @@ def test_each_realized_referral_is_valued_once_by_the_firm_that_won_it(run, requ
         mine = ledger[ledger["firm"] == firm.name]
         saving = firm.acquisition_cost - firm.referral_cost
         assert saving > 0
-        np.testing.assert_allclose(mine["referral_value"],
-                                   mine["acquisitions_referral"] * saving, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            mine["referral_value"], mine["acquisitions_referral"] * saving, rtol=1e-9, atol=1e-9
+        )
         charged = mine["acquisitions"] - mine["acquisitions_win_back"]
-        np.testing.assert_allclose(mine["acquisition_cost"], charged * firm.acquisition_cost,
-                                   rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            mine["acquisition_cost"], charged * firm.acquisition_cost, rtol=1e-9, atol=1e-9
+        )
     # credited once: the market's referral value is all the referrals' savings, no more
     savings = {f.name: f.acquisition_cost - f.referral_cost for f in config.firms}
     total = (ledger["acquisitions_referral"] * ledger["firm"].astype(str).map(savings)).sum()
@@ -283,7 +346,8 @@ def test_driver_contributions_follow_the_stage_weights(small_run):
     row = clv.iloc[3]
     weights = getattr(config.market.stage_weights, str(row["stage"]))
     assert parts.iloc[3]["relationship_equity"] == pytest.approx(
-        weights.switching_cost * row["switching_cost"], rel=1e-5)
+        weights.switching_cost * row["switching_cost"], rel=1e-5
+    )
     assert parts.iloc[3]["brand_equity"] == pytest.approx(weights.trust * row["trust"], rel=1e-5)
 
 
@@ -350,10 +414,19 @@ def test_firm_value_curve_never_rises_as_resources_shrink(small_run):
 
 def _runs(seeds, profit, cost, referral=0.0, setting="traditional"):
     n = len(seeds)
-    return pd.DataFrame({"seed": seeds, "firm": "A", "setting": setting,
-                         "replication": range(n), "profit": profit, "cost": cost,
-                         "referral_value": referral, "customer_equity": profit,
-                         "retention_rate": 0.9})
+    return pd.DataFrame(
+        {
+            "seed": seeds,
+            "firm": "A",
+            "setting": setting,
+            "replication": range(n),
+            "profit": profit,
+            "cost": cost,
+            "referral_value": referral,
+            "customer_equity": profit,
+            "retention_rate": 0.9,
+        }
+    )
 
 
 def test_crm_roi_is_incremental_gain_over_incremental_cost():
@@ -368,7 +441,8 @@ def test_crm_roi_is_incremental_gain_over_incremental_cost():
 
 
 def test_unmatched_seeds_pair_by_setting_and_replication():
-    pairs = money.paired_runs(_runs([7, 8], [1.0, 1.0], [1.0, 1.0]),
-                              _runs([1, 2], [1.0, 1.0], [1.0, 1.0]))
+    pairs = money.paired_runs(
+        _runs([7, 8], [1.0, 1.0], [1.0, 1.0]), _runs([1, 2], [1.0, 1.0], [1.0, 1.0])
+    )
     assert len(pairs) == 2
     assert not pairs["common_random_numbers"].any()

@@ -37,8 +37,15 @@ sweep:
       - [{name: onboarding, budget: 0}]
 """
 
-FIGURES = {"equity.png", "churn.png", "equity_drivers.png", "clv_lorenz.png", "stages.png",
-           "cohort_survival.png", "end_distributions.png"}
+FIGURES = {
+    "equity.png",
+    "churn.png",
+    "equity_drivers.png",
+    "clv_lorenz.png",
+    "stages.png",
+    "cohort_survival.png",
+    "end_distributions.png",
+}
 
 
 def _run(tmp_path, text, name, *extra):
@@ -95,8 +102,7 @@ def test_report_command_rewrites_the_same_report(tiny, capsys):
 
 
 def test_no_report_writes_none(tmp_path):
-    out = _run(tmp_path, TINY.replace("replications: 3", "replications: 1"), "bare",
-               "--no-report")
+    out = _run(tmp_path, TINY.replace("replications: 3", "replications: 1"), "bare", "--no-report")
     assert not (out / "report.md").exists()
     assert not (out / "figures").exists()
 
@@ -104,7 +110,8 @@ def test_no_report_writes_none(tmp_path):
 def test_baseline_adds_the_roi_section(tiny, tmp_path):
     # the same scenario with costlier acquisition: same seeds, so pairs share random numbers
     costly = TINY.replace("name: tiny", "name: costly").replace(
-        "{name: A, strategy: clasp}", "{name: A, strategy: clasp, acquisition_cost: 6.0}")
+        "{name: A, strategy: clasp}", "{name: A, strategy: clasp, acquisition_cost: 6.0}"
+    )
     out = _run(tmp_path, costly, "costly")
     assert main(["report", str(out), "--baseline", str(tiny), "--quiet"]) == 0
     text = (out / "report.md").read_text()
@@ -113,8 +120,9 @@ def test_baseline_adds_the_roi_section(tiny, tmp_path):
     runs, base = pd.read_parquet(out / "runs.parquet"), pd.read_parquet(tiny / "runs.parquet")
     pairs = runs.merge(base, on=["seed", "firm"], suffixes=("", "_baseline"))
     assert len(pairs) == len(runs)
-    summary, common = report_module.baseline_roi(report_module.load_results(out),
-                                                 report_module.load_results(tiny))
+    summary, common = report_module.baseline_roi(
+        report_module.load_results(out), report_module.load_results(tiny)
+    )
     assert common
     clasp = summary[summary["label"] == "clasp"]
     assert set(clasp["pairs"]) == {3}
@@ -124,14 +132,19 @@ def test_policy_section_ranks_policies_against_none(policies):
     text = (policies / "report.md").read_text()
     assert "## Retention policies: which pays, where, and why" in text
     table = pd.read_parquet(policies / "policies.parquet")
-    assert {"spend", "touched", "recovered", "won_back", "budget_exhausted_share",
-            "firms.0.policies"} <= set(table.columns)
+    assert {
+        "spend",
+        "touched",
+        "recovered",
+        "won_back",
+        "budget_exhausted_share",
+        "firms.0.policies",
+    } <= set(table.columns)
     assert set(table["policy"]) == {"loyalty_programme", "onboarding"}
     results = report_module.load_results(policies)
     comparison = report_module.policy_comparison(results)
     assert comparison["common_random_numbers"].all()
-    assert set(comparison["policy"]) == {"loyalty_programme (budget 0.5)",
-                                         "onboarding (budget 0)"}
+    assert set(comparison["policy"]) == {"loyalty_programme (budget 0.5)", "onboarding (budget 0)"}
     zero = comparison[comparison["policy"] == "onboarding (budget 0)"]
     # a zero budget is the same run as no policy: nothing changes, no ROI
     assert (zero["incremental_equity"] == 0).all()
@@ -142,16 +155,20 @@ def test_policy_section_ranks_policies_against_none(policies):
 
 def test_policy_labels():
     assert report_module.policy_label("[]") == "none"
-    assert report_module.policy_label('[{"name": "win_back", "budget": 3}]') == \
-        "win_back (budget 3)"
+    assert (
+        report_module.policy_label('[{"name": "win_back", "budget": 3}]') == "win_back (budget 3)"
+    )
     assert report_module.policy_label([{"name": "a"}, {"name": "b"}]) == "a + b"
 
 
-@pytest.mark.parametrize("make", [
-    lambda tmp: tmp / "missing",
-    lambda tmp: (tmp / "empty").mkdir() or tmp / "empty",
-    lambda tmp: (tmp / "file.txt").write_text("x") and tmp / "file.txt",
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda tmp: tmp / "missing",
+        lambda tmp: (tmp / "empty").mkdir() or tmp / "empty",
+        lambda tmp: (tmp / "file.txt").write_text("x") and tmp / "file.txt",
+    ],
+)
 def test_a_folder_that_is_not_results_is_refused(tmp_path, capsys, make):
     folder = make(tmp_path)
     before = sorted(tmp_path.rglob("*"))

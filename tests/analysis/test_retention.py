@@ -14,16 +14,16 @@ def _geometric_cohorts(r=0.85, sizes=(1000, 400, 250), periods=20):
     for cohort, size in enumerate(sizes):
         for period in range(cohort, periods + 1):
             tenure = period - cohort
-            rows.append({"firm": "A", "cohort": cohort, "tenure": tenure,
-                         "active": size * r ** tenure})
+            rows.append(
+                {"firm": "A", "cohort": cohort, "tenure": tenure, "active": size * r**tenure}
+            )
     return pd.DataFrame(rows)
 
 
 def test_constant_hazard_cohort_survival_is_geometric():
     r = 0.85
     curve = retention.cohort_survival(_geometric_cohorts(r))
-    np.testing.assert_allclose(curve["survival"],
-                               retention.geometric_survival(r, curve["tenure"]))
+    np.testing.assert_allclose(curve["survival"], retention.geometric_survival(r, curve["tenure"]))
     assert curve["tenure"].tolist() == list(range(21))
     # every cohort is observed at short tenures, only the first at the longest
     assert curve.loc[curve["tenure"] == 0, "cohorts"].item() == 3
@@ -31,8 +31,9 @@ def test_constant_hazard_cohort_survival_is_geometric():
 
 
 def test_survival_pools_cohorts_weighted_by_size():
-    frame = pd.DataFrame({"firm": "A", "cohort": [0, 0, 1, 1], "tenure": [0, 1, 0, 1],
-                          "active": [100, 50, 300, 300]})
+    frame = pd.DataFrame(
+        {"firm": "A", "cohort": [0, 0, 1, 1], "tenure": [0, 1, 0, 1], "active": [100, 50, 300, 300]}
+    )
     curve = retention.cohort_survival(frame)
     assert curve.loc[curve["tenure"] == 1, "survival"].item() == pytest.approx(350 / 400)
     small = retention.cohort_survival(frame, min_size=200)
@@ -42,8 +43,15 @@ def test_survival_pools_cohorts_weighted_by_size():
 def test_firms_sharing_a_strategy_pool_their_own_cohorts():
     # two firms run the same strategy: each cohort is sized by its own firm's
     # tenure-0 count, not joined against the other firm's cohort of that period
-    frame = pd.DataFrame({"firm": ["A", "A", "B", "B"], "strategy": "clasp",
-                          "cohort": 0, "tenure": [0, 1, 0, 1], "active": [100, 80, 300, 150]})
+    frame = pd.DataFrame(
+        {
+            "firm": ["A", "A", "B", "B"],
+            "strategy": "clasp",
+            "cohort": 0,
+            "tenure": [0, 1, 0, 1],
+            "active": [100, 80, 300, 150],
+        }
+    )
     curve = retention.cohort_survival(frame, keys=("strategy",))
     assert curve["survival"].tolist() == pytest.approx([1.0, 230 / 400])
     assert curve["cohorts"].tolist() == [2, 2]
@@ -61,19 +69,32 @@ def test_binomial_constant_hazard_cohort_is_close_to_geometric():
 
 
 def _timeseries():
-    return pd.DataFrame({
-        "run_id": ["a"] * 3 + ["b"] * 3, "firm": "A", "period": [0, 1, 2] * 2,
-        "exploration": [10, 8, 6, 20, 10, 10], "formation": [0, 2, 2, 0, 5, 5],
-        "stability": 0, "decline": [0, 0, 2, 0, 4, 0],
-        "defections_exploration": [0, 2, 1, 0, 5, 0], "defections_formation": [0, 0, 1, 0, 0, 0],
-        "defections_stability": 0, "defections_decline": [0, 0, 0, 0, 0, 2],
-        "defections": [0, 2, 2, 0, 5, 2], "defections_rival": [0, 1, 2, 0, 5, 0],
-        "defections_market": [0, 1, 0, 0, 0, 2], "exits_from_decline": [0, 0, 0, 0, 0, 2],
-        "satisfied_defectors": [0, 1, 1, 0, 4, 0],
-        "trajectory_I": [0, 2, 1, 0, 5, 0], "trajectory_II": [0, 0, 1, 0, 0, 2],
-        "trajectory_III": 0, "trajectory_IV": 0,
-        "retained": [0, 8, 8, 0, 15, 13], "customers_start": [0, 10, 10, 0, 20, 15],
-    })
+    return pd.DataFrame(
+        {
+            "run_id": ["a"] * 3 + ["b"] * 3,
+            "firm": "A",
+            "period": [0, 1, 2] * 2,
+            "exploration": [10, 8, 6, 20, 10, 10],
+            "formation": [0, 2, 2, 0, 5, 5],
+            "stability": 0,
+            "decline": [0, 0, 2, 0, 4, 0],
+            "defections_exploration": [0, 2, 1, 0, 5, 0],
+            "defections_formation": [0, 0, 1, 0, 0, 0],
+            "defections_stability": 0,
+            "defections_decline": [0, 0, 0, 0, 0, 2],
+            "defections": [0, 2, 2, 0, 5, 2],
+            "defections_rival": [0, 1, 2, 0, 5, 0],
+            "defections_market": [0, 1, 0, 0, 0, 2],
+            "exits_from_decline": [0, 0, 0, 0, 0, 2],
+            "satisfied_defectors": [0, 1, 1, 0, 4, 0],
+            "trajectory_I": [0, 2, 1, 0, 5, 0],
+            "trajectory_II": [0, 0, 1, 0, 0, 2],
+            "trajectory_III": 0,
+            "trajectory_IV": 0,
+            "retained": [0, 8, 8, 0, 15, 13],
+            "customers_start": [0, 10, 10, 0, 20, 15],
+        }
+    )
 
 
 def test_churn_by_stage_shares_and_hazards():
@@ -126,11 +147,14 @@ def test_loyalty_index_is_in_unit_interval_and_weighted_as_documented(run):
     assert index.between(0, 1).all()
     items = retention.loyalty_items(customers, config)
     objective_only = retention.loyalty_index(
-        customers, config, retention.LoyaltyWeights(objective=1.0))
+        customers, config, retention.LoyaltyWeights(objective=1.0)
+    )
     np.testing.assert_allclose(objective_only, items[list(retention.OBJECTIVE_ITEMS)].mean(axis=1))
     trust_only = retention.LoyaltyWeights(objective=0.0, price=0.0, quality=0.0, service=2.0)
-    np.testing.assert_allclose(retention.loyalty_index(customers, config, trust_only),
-                               customers.loc[items.index, "trust"].clip(0, 1))
+    np.testing.assert_allclose(
+        retention.loyalty_index(customers, config, trust_only),
+        customers.loc[items.index, "trust"].clip(0, 1),
+    )
 
 
 def test_loyal_customers_score_higher(run):
@@ -141,11 +165,14 @@ def test_loyal_customers_score_higher(run):
     assert index[stage == "stability"].mean() > index[stage == "exploration"].mean()
 
 
-@pytest.mark.parametrize(("weights", "message"), [
-    ({"tenure": -1.0}, "0 or more: tenure"),
-    ({"objective": 1.5}, "objective must be in"),
-    ({"share_of_wallet": 0, "repeat_purchase": 0, "tenure": 0, "referrals": 0}, "objective"),
-])
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ({"tenure": -1.0}, "0 or more: tenure"),
+        ({"objective": 1.5}, "objective must be in"),
+        ({"share_of_wallet": 0, "repeat_purchase": 0, "tenure": 0, "referrals": 0}, "objective"),
+    ],
+)
 def test_bad_loyalty_weights_are_refused(weights, message):
     with pytest.raises(ValueError, match=message):
         retention.LoyaltyWeights(**weights)

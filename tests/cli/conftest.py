@@ -61,7 +61,10 @@ def run_cli(tmp_path):
     def run(*args, timeout: float = 180, cwd: Path | None = None):
         return subprocess.run(
             [sys.executable, str(RUN_PY), *map(str, args)],
-            capture_output=True, text=True, timeout=timeout, cwd=cwd or tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd or tmp_path,
         )
 
     return run
@@ -72,7 +75,9 @@ def snapshot():
     """``snapshot(folder)``: every path under it with size and mtime (to prove it untouched)."""
 
     def take(folder: Path) -> dict[str, tuple[int, int]]:
-        return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-                for p in sorted(folder.rglob("*"))}
+        return {
+            str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))
+        }
 
     return take

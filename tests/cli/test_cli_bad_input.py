@@ -18,49 +18,72 @@ CASES = {
     # case: (file text, expected line, pieces the message must contain)
     "yaml syntax error": (
         "name: bad\nmarket:\n  setting: [traditional\n  repair_window: 4\n",
-        4, ["YAML syntax error: expected ',' or ']'"]),
+        4,
+        ["YAML syntax error: expected ',' or ']'"],
+    ),
     "unknown key": (
         GOOD_HEAD + "market:\n  setting: ecommerce\n  repair_windw: 4\n",
-        8, ["market.repair_windw: unknown field; did you mean 'repair_window'?"]),
+        8,
+        ["market.repair_windw: unknown field; did you mean 'repair_window'?"],
+    ),
     "wrong type": (
         GOOD_HEAD.replace("customers: 300", "customers: many"),
-        5, ["simulation.customers: expected an integer, got 'many'"]),
+        5,
+        ["simulation.customers: expected an integer, got 'many'"],
+    ),
     "out of range": (
         GOOD_HEAD + "market: {repair_window: 500}\n",
-        6, ["market.repair_window: 500 is out of range; allowed: 0 <= value <= 120"]),
+        6,
+        ["market.repair_window: 500 is out of range; allowed: 0 <= value <= 120"],
+    ),
     "unknown strategy": (
         GOOD_HEAD.replace("strategy: zipper", "strategy: zippr"),
-        4, ["firms.1.strategy: unknown strategy 'zippr'; "
-            "valid strategies: clasp, zipper, velcro"]),
+        4,
+        ["firms.1.strategy: unknown strategy 'zippr'; valid strategies: clasp, zipper, velcro"],
+    ),
     "unknown setting": (
         GOOD_HEAD + "market: {setting: online}\n",
-        6, ["market.setting: unknown setting 'online'; valid settings: traditional, ecommerce"]),
+        6,
+        ["market.setting: unknown setting 'online'; valid settings: traditional, ecommerce"],
+    ),
     "unknown swept setting": (
         GOOD_HEAD + "sweep:\n  grid:\n    market.setting: [traditional, onlin]\n",
-        8, ["market.setting: unknown setting 'onlin'", "valid settings: traditional, ecommerce"]),
-    "empty sweep": (
-        GOOD_HEAD + "sweep:\n  grid: {}\n",
-        6, ["sweep: empty sweep"]),
+        8,
+        ["market.setting: unknown setting 'onlin'", "valid settings: traditional, ecommerce"],
+    ),
+    "empty sweep": (GOOD_HEAD + "sweep:\n  grid: {}\n", 6, ["sweep: empty sweep"]),
     "empty sweep list": (
         GOOD_HEAD + "sweep:\n  grid:\n    market.setting: []\n",
-        8, ["empty sweep: give at least one value"]),
+        8,
+        ["empty sweep: give at least one value"],
+    ),
     "sweep path that does not exist": (
         GOOD_HEAD + "sweep:\n  grid:\n    market.repair_windw: [2, 4]\n",
-        8, ["no such parameter", "did you mean 'repair_window'?"]),
+        8,
+        ["no such parameter", "did you mean 'repair_window'?"],
+    ),
     "sweep index out of range": (
         GOOD_HEAD + "sweep:\n  grid:\n    firms.5.strategy: [clasp]\n",
-        8, ["firms has 2 entries (indices 0..1)"]),
+        8,
+        ["firms has 2 entries (indices 0..1)"],
+    ),
     "dotted path directly under sweep": (
         GOOD_HEAD + "sweep:\n  market.setting: [traditional, ecommerce]\n",
-        7, ["put it under 'grid'"]),
+        7,
+        ["put it under 'grid'"],
+    ),
     "bad range": (
         GOOD_HEAD + "sweep:\n  zip:\n    market.repair_window: {start: 6, stop: 2, step: 1}\n",
-        8, ["stop (2) must be at least start (6)"]),
+        8,
+        ["stop (2) must be at least start (6)"],
+    ),
     "not a mapping": ("- just\n- a list\n", 1, ["a scenario must be a mapping"]),
     "empty file": ("", None, ["the file is empty"]),
     "dask without address": (
         GOOD_HEAD + "execution: {engine: dask}\n",
-        6, ["execution: engine 'dask' needs an address"]),
+        6,
+        ["execution: engine 'dask' needs an address"],
+    ),
 }
 
 
@@ -94,8 +117,10 @@ def test_bad_scenario_file(case, write_scenario, tmp_path, capsys, monkeypatch):
 
 
 def test_the_command_reports_every_bad_file_without_a_traceback(write_scenario, run_cli):
-    paths = {case: write_scenario(text, name=f"bad{i}.yaml")
-             for i, (case, (text, _, _)) in enumerate(CASES.items())}
+    paths = {
+        case: write_scenario(text, name=f"bad{i}.yaml")
+        for i, (case, (text, _, _)) in enumerate(CASES.items())
+    }
     result = run_cli("validate", *paths.values())
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -104,18 +129,21 @@ def test_the_command_reports_every_bad_file_without_a_traceback(write_scenario, 
         assert has_message(lines, *expected_message(path, case)), (case, result.stderr)
 
 
-def test_the_run_command_exits_2_without_a_traceback_or_a_folder(write_scenario, run_cli,
-                                                                 tmp_path):
+def test_the_run_command_exits_2_without_a_traceback_or_a_folder(write_scenario, run_cli, tmp_path):
     path = write_scenario(CASES["unknown key"][0], name="bad.yaml")
     result = run_cli("run", path)
     assert_clean_failure(result, tmp_path / "results")
-    assert result.stderr.strip() == (f"{path}:8: market.repair_windw: unknown field; "
-                                     "did you mean 'repair_window'?")
+    assert result.stderr.strip() == (
+        f"{path}:8: market.repair_windw: unknown field; did you mean 'repair_window'?"
+    )
 
 
 def test_every_problem_gets_its_own_line(write_scenario, capsys):
-    path = write_scenario(GOOD_HEAD.replace("strategy: zipper", "strategy: zippr")
-                          + "market: {repair_windw: 4, imitation: 2}\n", name="bad.yaml")
+    path = write_scenario(
+        GOOD_HEAD.replace("strategy: zipper", "strategy: zippr")
+        + "market: {repair_windw: 4, imitation: 2}\n",
+        name="bad.yaml",
+    )
     assert main(["validate", str(path)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3, lines
@@ -136,8 +164,9 @@ def test_output_folder_under_a_file(write_scenario, run_cli, tmp_path):
     result = run_cli("run", path, "--out", out)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip() == (f"error: results folder {out}: cannot be created, "
-                                     f"{blocker} is a file")
+    assert result.stderr.strip() == (
+        f"error: results folder {out}: cannot be created, {blocker} is a file"
+    )
     assert blocker.read_text() == "not a folder"
 
 
@@ -164,22 +193,29 @@ def test_output_folder_without_write_permission(write_scenario, tmp_path, capsys
 
 
 @pytest.mark.parametrize("exists", [True, False], ids=["existing folder", "new folder"])
-def test_output_folder_the_user_may_not_write(exists, write_scenario, tmp_path, capsys,
-                                              monkeypatch):
+def test_output_folder_the_user_may_not_write(
+    exists, write_scenario, tmp_path, capsys, monkeypatch
+):
     # as root every folder is writable, so deny write access the way the OS would report it
     locked = tmp_path / "locked"
     locked.mkdir()
     out = locked if exists else locked / "results"
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode: (
-        False if os.fspath(path) == os.fspath(locked) else real_access(path, mode)))
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda path, mode: (
+            False if os.fspath(path) == os.fspath(locked) else real_access(path, mode)
+        ),
+    )
     assert main(["run", str(write_scenario()), "--out", str(out)]) == 2
     assert "not writable (permission denied)" in capsys.readouterr().err
     assert list(locked.iterdir()) == []
 
 
 def test_invalid_input_leaves_an_existing_results_folder_untouched(
-        write_scenario, tmp_path, snapshot, capsys):
+    write_scenario, tmp_path, snapshot, capsys
+):
     out = str(tmp_path / "results")
     good = write_scenario(name="good.yaml")
     assert main(["run", str(good), "--out", out, "--workers", "1", "--quiet"]) == 0
@@ -197,14 +233,16 @@ def test_invalid_input_leaves_an_existing_results_folder_untouched(
 
 def test_unreachable_dask_scheduler(write_scenario, tmp_path, capsys):
     out = tmp_path / "results"
-    assert main(["run", str(write_scenario()), "--out", str(out),
-                 "--dask", "tcp://127.0.0.1:9"]) == 2
+    assert (
+        main(["run", str(write_scenario()), "--out", str(out), "--dask", "tcp://127.0.0.1:9"]) == 2
+    )
     assert "cannot connect to the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--workers", "0"), ("--seed", "-3"),
-                                             ("--replications", "x")])
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--workers", "0"), ("--seed", "-3"), ("--replications", "x")]
+)
 def test_bad_command_line_values(flag, value, write_scenario, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["run", str(write_scenario()), "--out", str(tmp_path / "o"), flag, value])

@@ -11,31 +11,49 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_py(*args):
-    return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_bench_prints_one_json_object_with_the_documented_keys():
     done = run_py("bench", "--customers", "2000", "--steps", "3", "--json")
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
-    for key in ("ns_per_customer_step", "construct_s", "peak_rss_mb", "customers", "steps",
-                "impl", "bytes_per_customer"):
+    for key in (
+        "ns_per_customer_step",
+        "construct_s",
+        "peak_rss_mb",
+        "customers",
+        "steps",
+        "impl",
+        "bytes_per_customer",
+    ):
         assert key in figures
     assert figures["customers"] == 2000 and figures["steps"] == 3
     assert figures["impl"] == "engine" and figures["ns_per_customer_step"] > 0
 
 
 def test_bench_sweep_accounts_for_the_time_inside_and_outside_the_runs():
-    done = run_py("bench", "--sweep", "--runs", "4", "--customers", "300", "--steps", "4",
-                  "--workers", "2", "--json")
+    done = run_py(
+        "bench",
+        "--sweep",
+        "--runs",
+        "4",
+        "--customers",
+        "300",
+        "--steps",
+        "4",
+        "--workers",
+        "2",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
     assert (figures["impl"], figures["runs"], figures["workers"]) == ("sweep", 4, 2)
     assert 0 < figures["run_s"] <= 2 * figures["wall_s"]
     assert figures["parts_s"] + figures["tables_s"] == pytest.approx(figures["wall_s"])
-    assert figures["outside_share"] == pytest.approx(
-        1 - figures["run_s"] / (2 * figures["wall_s"]))
+    assert figures["outside_share"] == pytest.approx(1 - figures["run_s"] / (2 * figures["wall_s"]))
 
 
 def test_bench_help_and_bad_option():

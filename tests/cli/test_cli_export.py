@@ -49,8 +49,9 @@ FLOAT32 = {"rtol": 1e-6}
 
 def assert_dates_within_periods(transactions: pd.DataFrame, start: str, length: str) -> None:
     """Every purchase is dated to a day of its period, and the days of a period vary."""
-    bounds = pd.to_datetime(period_dates(int(transactions["period"].max()) + 1,
-                                         pd.Timestamp(start).date(), length))
+    bounds = pd.to_datetime(
+        period_dates(int(transactions["period"].max()) + 1, pd.Timestamp(start).date(), length)
+    )
     dates = pd.to_datetime(transactions["date"])
     period = transactions["period"].to_numpy()
     assert (dates >= bounds[period]).all() and (dates < bounds[period + 1]).all()
@@ -63,8 +64,10 @@ def results(tmp_path_factory):
     here = tmp_path_factory.mktemp("export")
     (here / "shop.yaml").write_text(SCENARIO)
     folder = here / "results" / "shop"
-    assert main(["run", here / "shop.yaml", "--out", folder, "--workers", "1", "-q",
-                 "--no-report"]) == 0
+    assert (
+        main(["run", here / "shop.yaml", "--out", folder, "--workers", "1", "-q", "--no-report"])
+        == 0
+    )
     assert main(["export", folder, "--transactions", "-q"]) == 0
     return folder
 
@@ -73,17 +76,22 @@ def results(tmp_path_factory):
 def exported(results):
     """The exported files read back as a researcher would."""
     out = results / "transactions"
-    return (pd.read_csv(out / "transactions.csv"), pd.read_csv(out / "customers_clv.csv"),
-            json.loads((out / "export.json").read_text()))
+    return (
+        pd.read_csv(out / "transactions.csv"),
+        pd.read_csv(out / "customers_clv.csv"),
+        json.loads((out / "export.json").read_text()),
+    )
 
 
 def test_the_files_have_the_documented_layout(results, exported):
     transactions, customers, record = exported
     swept = ["market.setting"]
-    assert list(transactions.columns) == [*TRANSACTION_FILE_COLUMNS[:9], *swept,
-                                          *TRANSACTION_FILE_COLUMNS[9:]]
-    assert list(customers.columns) == [*CUSTOMER_CLV_COLUMNS[:7], *swept,
-                                       *CUSTOMER_CLV_COLUMNS[7:]]
+    assert list(transactions.columns) == [
+        *TRANSACTION_FILE_COLUMNS[:9],
+        *swept,
+        *TRANSACTION_FILE_COLUMNS[9:],
+    ]
+    assert list(customers.columns) == [*CUSTOMER_CLV_COLUMNS[:7], *swept, *CUSTOMER_CLV_COLUMNS[7:]]
     # default: replication 0 of every point
     assert sorted(transactions["run_id"].unique()) == ["p000-r000", "p001-r000"]
     assert [run["run_id"] for run in record["runs"]] == ["p000-r000", "p001-r000"]
@@ -108,10 +116,12 @@ def test_revenue_and_occasions_rebuild_the_ledger(results, exported):
     for (run_id, period), rows in transactions.groupby(["run_id", "period"]):
         books = ledger[(ledger["run_id"] == run_id) & (ledger["period"] == period)]
         firms = pd.Categorical(rows["firm"], categories=list(books["firm"])).codes
-        revenue = np.bincount(firms, weights=rows["monetary_value"].to_numpy(),
-                              minlength=len(books))
-        np.testing.assert_allclose(revenue, books["revenue"].to_numpy(), **FLOAT32,
-                                   err_msg=f"{run_id} period {period}")
+        revenue = np.bincount(
+            firms, weights=rows["monetary_value"].to_numpy(), minlength=len(books)
+        )
+        np.testing.assert_allclose(
+            revenue, books["revenue"].to_numpy(), **FLOAT32, err_msg=f"{run_id} period {period}"
+        )
         occasions = np.bincount(firms, minlength=len(books))
         assert (occasions == books["occasions"].to_numpy()).all(), (run_id, period)
         checked += 1
@@ -129,9 +139,11 @@ def test_per_customer_totals_rebuild_the_engine_accumulators(results, exported):
         end = stored[stored["run_id"] == run_id].rename(columns={"customer": "customer_id"})
         end = end.assign(firm=end["firm"].astype(str)).set_index(keys)
         rows = rows.assign(firm=rows["firm"].astype(str))
-        totals = rows.groupby(keys).agg(revenue=("monetary_value", "sum"),
-                                        clv=("clv_increment", "sum"),
-                                        periods=("period", "nunique"))
+        totals = rows.groupby(keys).agg(
+            revenue=("monetary_value", "sum"),
+            clv=("clv_increment", "sum"),
+            periods=("period", "nunique"),
+        )
         mine = totals.reindex(end.index, fill_value=0)
         np.testing.assert_allclose(mine["revenue"], end["revenue_to_date"], **FLOAT32)
         # who bought in every period of its relationship has all its CLV increments logged
@@ -139,10 +151,12 @@ def test_per_customer_totals_rebuild_the_engine_accumulators(results, exported):
         # from t + 1, and the log does not tell them apart: only firm A wins customers back)
         acquired = end.index.get_level_values("acquired_period")
         won_back = (end.index.get_level_values("firm") == "A") & (acquired > 0)
-        full = ((mine["periods"] == PERIODS - acquired) & (acquired < PERIODS)
-                & ~won_back).to_numpy()
-        np.testing.assert_allclose(mine.loc[full, "clv"], end.loc[full, "realized_clv"],
-                                   rtol=1e-5, atol=1e-5)
+        full = (
+            (mine["periods"] == PERIODS - acquired) & (acquired < PERIODS) & ~won_back
+        ).to_numpy()
+        np.testing.assert_allclose(
+            mine.loc[full, "clv"], end.loc[full, "realized_clv"], rtol=1e-5, atol=1e-5
+        )
         checked += len(end)
         every_period += int(full.sum())
     assert checked > 500 and 10 < every_period < checked
@@ -155,10 +169,13 @@ def test_customer_totals_are_the_exact_sums_of_the_purchases(results, exported):
     table = customers.set_index(keys)
     bought = table[table["purchases"] > 0]
     assert len(bought) == grouped.ngroups
-    rebuilt = grouped.agg(purchases=("period", "size"), first=("period", "min"),
-                          last=("period", "max"),
-                          total_revenue=("monetary_value", math.fsum),
-                          realized_clv=("clv_increment", math.fsum)).loc[bought.index]
+    rebuilt = grouped.agg(
+        purchases=("period", "size"),
+        first=("period", "min"),
+        last=("period", "max"),
+        total_revenue=("monetary_value", math.fsum),
+        realized_clv=("clv_increment", math.fsum),
+    ).loc[bought.index]
     assert (rebuilt["total_revenue"] == bought["total_revenue"]).all()
     assert (rebuilt["realized_clv"] == bought["realized_clv"]).all()
     assert (rebuilt["purchases"] == bought["purchases"]).all()
@@ -184,32 +201,69 @@ def test_active_customers_and_their_projected_clv_match_the_results_folder(resul
 
 def test_choosing_runs_dates_and_parquet(results, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["export", results, "--transactions", "--run", "p001-r001", "--out", out,
-                 "--start-date", "2024-01-31", "--period-length", "month",
-                 "--format", "parquet"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                results,
+                "--transactions",
+                "--run",
+                "p001-r001",
+                "--out",
+                out,
+                "--start-date",
+                "2024-01-31",
+                "--period-length",
+                "month",
+                "--format",
+                "parquet",
+            ]
+        )
+        == 0
+    )
     assert "p001-r001" in capsys.readouterr().err
     transactions = pd.read_parquet(out / "transactions.parquet")
     assert set(transactions["run_id"]) == {"p001-r001"}
     assert_dates_within_periods(transactions, "2024-01-31", "month")  # then 02-29, 03-31, ...
     assert transactions.loc[transactions["period"] == 2, "date"].max() < "2024-03-31"
-    assert sorted(p.name for p in out.iterdir()) == ["customers_clv.parquet", "export.json",
-                                                    "transactions.parquet"]
-    assert main(["export", results, "--transactions", "--all", "--out", out, "-q",
-                 "--period-length", "week"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "customers_clv.parquet",
+        "export.json",
+        "transactions.parquet",
+    ]
+    assert (
+        main(
+            [
+                "export",
+                results,
+                "--transactions",
+                "--all",
+                "--out",
+                out,
+                "-q",
+                "--period-length",
+                "week",
+            ]
+        )
+        == 0
+    )
     transactions = pd.read_csv(out / "transactions.csv")
     assert transactions["run_id"].nunique() == 4
     assert_dates_within_periods(transactions, "2020-01-01", "week")
     assert not (out / "transactions.parquet").exists()  # the other format is not left stale
     assert period_dates(3, pd.Timestamp("2024-01-01").date(), "week") == [
-        "2023-12-25", "2024-01-01", "2024-01-08", "2024-01-15"]
+        "2023-12-25",
+        "2024-01-01",
+        "2024-01-08",
+        "2024-01-15",
+    ]
 
 
 def test_a_purchase_day_keeps_its_place_in_the_period():
     start = pd.Timestamp("2024-01-31").date()
     months = period_dates(4, start, "month")  # 01-31, 02-29, 03-31, 04-30
     dates = occasion_dates([1, 1, 2, 2, 3], [0, 29, 30, 59, 89], months)
-    assert list(dates) == ["2024-01-31", "2024-02-28", "2024-02-29", "2024-03-29",
-                           "2024-04-29"]
+    assert list(dates) == ["2024-01-31", "2024-02-28", "2024-02-29", "2024-03-29", "2024-04-29"]
     weeks = occasion_dates([1, 1, 2], [0, 29, 45], period_dates(3, start, "week"))
     assert list(weeks) == ["2024-01-31", "2024-02-06", "2024-02-10"]
     days = occasion_dates([1, 1, 3], [0, 29, 75], period_dates(4, start, "day"))
@@ -219,15 +273,35 @@ def test_a_purchase_day_keeps_its_place_in_the_period():
 
 
 def test_a_fresh_run_removes_the_stale_export(tmp_path):
-    (tmp_path / "s.yaml").write_text(SCENARIO.replace("replications: 2", "replications: 1")
-                                     .replace("customers: 600", "customers: 100"))
+    (tmp_path / "s.yaml").write_text(
+        SCENARIO.replace("replications: 2", "replications: 1").replace(
+            "customers: 600", "customers: 100"
+        )
+    )
     folder = tmp_path / "results"
-    assert main(["run", tmp_path / "s.yaml", "--out", folder, "-q", "--workers", "1",
-                 "--no-report"]) == 0
+    assert (
+        main(["run", tmp_path / "s.yaml", "--out", folder, "-q", "--workers", "1", "--no-report"])
+        == 0
+    )
     assert main(["export", folder, "--transactions", "-q"]) == 0
     assert (folder / "transactions" / "transactions.csv").exists()
-    assert main(["run", tmp_path / "s.yaml", "--out", folder, "-q", "--workers", "1",
-                 "--no-report", "--seed", "4"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                tmp_path / "s.yaml",
+                "--out",
+                folder,
+                "-q",
+                "--workers",
+                "1",
+                "--no-report",
+                "--seed",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert not any((folder / "transactions").iterdir())
 
 
@@ -252,28 +326,46 @@ def test_bad_folders(tmp_path, capsys):
 
 
 def test_unknown_run_lists_the_valid_ones(results, tmp_path, capsys):
-    _fails(capsys, results, "--transactions", "--run", "p009-r000", "--out", tmp_path / "x",
-           match=r"unknown run 'p009-r000'; valid run ids .*p000-r000, p000-r001, p001-r000")
+    _fails(
+        capsys,
+        results,
+        "--transactions",
+        "--run",
+        "p009-r000",
+        "--out",
+        tmp_path / "x",
+        match=r"unknown run 'p009-r000'; valid run ids .*p000-r000, p000-r001, p001-r000",
+    )
     assert not (tmp_path / "x").exists()
 
 
 def test_a_failed_run_is_named_as_failed_not_unknown():
-    runs = pd.DataFrame({"run_id": ["p000-r000"], "point": [0], "replication": [0],
-                         "seed": [7]})
+    runs = pd.DataFrame({"run_id": ["p000-r000"], "point": [0], "replication": [0], "seed": [7]})
     failures = [{"run_id": "p000-r001", "error": "ValueError: boom"}]
-    with pytest.raises(ExportError, match=r"run 'p000-r001' failed \(ValueError: boom\), so "
-                                          r"it has no results to export.*--resume"):
+    with pytest.raises(
+        ExportError,
+        match=r"run 'p000-r001' failed \(ValueError: boom\), so "
+        r"it has no results to export.*--resume",
+    ):
         choose_runs(runs, {0: None}, (), ["p000-r001"], failures=failures)
     with pytest.raises(ExportError, match="unknown run 'p000-r002'"):
         choose_runs(runs, {0: None}, (), ["p000-r002"], failures=failures)
-    assert [r.run_id for r in choose_runs(runs, {0: None}, (), ["p000-r000"],
-                                          failures=failures)] == ["p000-r000"]
+    assert [
+        r.run_id for r in choose_runs(runs, {0: None}, (), ["p000-r000"], failures=failures)
+    ] == ["p000-r000"]
 
 
 def test_nothing_to_export_and_conflicting_choices(results, capsys):
     _fails(capsys, results, match="nothing to export: add --transactions")
-    _fails(capsys, results, "--transactions", "--all", "--run", "p000-r000",
-           match="either --run or --all")
+    _fails(
+        capsys,
+        results,
+        "--transactions",
+        "--all",
+        "--run",
+        "p000-r000",
+        match="either --run or --all",
+    )
 
 
 @pytest.mark.parametrize("date", ["2024-13-01", "yesterday", "2024-02-30"])
@@ -287,14 +379,25 @@ def test_a_bad_date_is_a_usage_error(results, capsys, date):
 
 def test_an_output_folder_that_is_a_file(results, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
-    _fails(capsys, results, "--transactions", "--out", tmp_path / "file",
-           match="output folder .*file: exists and is not a folder")
+    _fails(
+        capsys,
+        results,
+        "--transactions",
+        "--out",
+        tmp_path / "file",
+        match="output folder .*file: exists and is not a folder",
+    )
 
 
 def _copy(results: Path, target: Path) -> Path:
     target.mkdir()
-    for name in ("runs.parquet", "timeseries.parquet", "scenario.resolved.yaml",
-                 "manifest.json", "customers.parquet"):
+    for name in (
+        "runs.parquet",
+        "timeseries.parquet",
+        "scenario.resolved.yaml",
+        "manifest.json",
+        "customers.parquet",
+    ):
         (target / name).write_bytes((results / name).read_bytes())
     return target
 
@@ -316,9 +419,15 @@ def test_results_another_version_wrote_are_refused(results, tmp_path, capsys, sn
     changed = (timeseries["run_id"] == "p001-r000") & (timeseries["period"] == 5)
     timeseries.loc[changed, "revenue"] *= 1.001  # as if the rules had changed since
     timeseries.to_parquet(folder / "timeseries.parquet", index=False)
-    _fails(capsys, folder, "--transactions", "--out", earlier,
-           match=r"re-running p001-r000 \(seed \d+\) does not reproduce its stored results "
-                 r"\(revenue of firm A in period 5.*another version.*run the scenario again")
+    _fails(
+        capsys,
+        folder,
+        "--transactions",
+        "--out",
+        earlier,
+        match=r"re-running p001-r000 \(seed \d+\) does not reproduce its stored results "
+        r"\(revenue of firm A in period 5.*another version.*run the scenario again",
+    )
     assert snapshot(earlier) == before  # the earlier export is left as it was
     _fails(capsys, folder, "--transactions", match="does not reproduce")
     assert not (folder / "transactions").exists()
@@ -336,18 +445,24 @@ def docs_example() -> str:
     return textwrap.dedent(re.findall(r"```python\n(.*?)```", section, re.S)[0])
 
 
-def test_the_docs_example_fits_a_bg_nbd_that_predicts_the_holdout_half(tmp_path, monkeypatch,
-                                                                          capsys):
+def test_the_docs_example_fits_a_bg_nbd_that_predicts_the_holdout_half(
+    tmp_path, monkeypatch, capsys
+):
     pytest.importorskip("lifetimes")  # in the test extra, as the docs say
     scenario = ANALYSIS_DOC.parents[1] / "scenarios" / "compare_strategies.yaml"
     monkeypatch.chdir(tmp_path)
-    small = (scenario.read_text().replace("customers: 10000", "customers: 2000")
-             .replace("replications: 30", "replications: 1"))
+    small = (
+        scenario.read_text()
+        .replace("customers: 10000", "customers: 2000")
+        .replace("replications: 30", "replications: 1")
+    )
     assert "customers: 2000" in small and "warm_up:" in small
     Path("compare_strategies.yaml").write_text(small)
     assert main(["run", "compare_strategies.yaml", "-q", "--workers", "1", "--no-report"]) == 0
-    assert main(["export", "results/compare_strategies", "--transactions", "-q",
-                 "--run", "p000-r000"]) == 0  # the run the example reads
+    assert (
+        main(["export", "results/compare_strategies", "--transactions", "-q", "--run", "p000-r000"])
+        == 0
+    )  # the run the example reads
     namespace: dict = {}
     exec(compile(docs_example(), "docs/analysis.md", "exec"), namespace)
     firm, rfm, bgf = namespace["firm"], namespace["rfm"], namespace["bgf"]

@@ -78,8 +78,7 @@ def test_the_table_never_reads_the_pilots(command, tmp_path):
     out = command[2]
     shutil.copytree(out, tmp_path / "out", ignore=shutil.ignore_patterns(facts.PILOTS))
     assert not (tmp_path / "out" / facts.PILOTS).exists()
-    pd.testing.assert_frame_equal(facts.compute_facts(tmp_path / "out"),
-                                  facts.compute_facts(out))
+    pd.testing.assert_frame_equal(facts.compute_facts(tmp_path / "out"), facts.compute_facts(out))
 
 
 def test_the_table_has_every_cell_for_every_fact(command):
@@ -146,8 +145,7 @@ def test_each_lever_folder_sets_only_its_firms_churn_factor_to_the_aimed_k(comma
     base = resolved_points(out / "base")
     for index, (firm, name) in enumerate(zip("ABC", LEVERS, strict=True)):
         assert facts.lever_folder(firm) == name
-        for point, (mine, theirs) in enumerate(zip(resolved_points(out / name), base,
-                                                   strict=True)):
+        for point, (mine, theirs) in enumerate(zip(resolved_points(out / name), base, strict=True)):
             if factors.loc[(point, firm), "clipped"]:  # halving impossible: k 0, no pilot
                 aimed = 0.0
                 assert (point, firm) not in chosen.index
@@ -160,7 +158,8 @@ def test_each_lever_folder_sets_only_its_firms_churn_factor_to_the_aimed_k(comma
                 else:
                     assert a == b
             assert {k: v for k, v in mine.items() if k != "firms"} == {
-                k: v for k, v in theirs.items() if k != "firms"}
+                k: v for k, v in theirs.items() if k != "firms"
+            }
         pd.testing.assert_series_equal(seeds_of(out / name), seeds_of(out / "base"))
 
 
@@ -168,7 +167,8 @@ def test_pilots_search_k_by_regula_falsi_from_the_formula(command):
     out = command[2]
     aims = aims_of(out)
     anchors = facts.churn_factors(out / "base", replications=PILOT_REPLICATIONS).set_index(
-        ["point", "firm"])
+        ["point", "firm"]
+    )
     full = facts.churn_factors(out / "base").set_index(["point", "firm"])
     searched = set()
     for (point, firm), mine in aims.groupby(["point", "firm"]):
@@ -188,8 +188,11 @@ def test_pilots_search_k_by_regula_falsi_from_the_formula(command):
             known.append((row.k, row.churn))
         # a search stops at its first hit, else after the last pilot (or a k that stops moving)
         assert not mine["hit"].iloc[:-1].any()
-        assert (mine["hit"].iloc[-1] or len(mine) == facts.PILOT_ITERATIONS
-                or abs(facts.next_churn_factor(known, target) - mine["k"].iloc[-1]) < 1e-3)
+        assert (
+            mine["hit"].iloc[-1]
+            or len(mine) == facts.PILOT_ITERATIONS
+            or abs(facts.next_churn_factor(known, target) - mine["k"].iloc[-1]) < 1e-3
+        )
         best = facts.closest_churn_factor(zip(mine["k"], mine["churn"], strict=True), target)
         assert mine.loc[mine["chosen"], "k"].tolist() == [pytest.approx(best[0])]
     # every firm at every point is searched, unless halving is impossible there
@@ -216,7 +219,8 @@ def test_each_pilot_is_a_lever_folder_of_fewer_replications_paired_with_base(com
             k = mine.set_index("point").loc[resolved["point"], "k"]
             assert config["firms"][index]["churn_factor"] == pytest.approx(k, abs=1e-12)
             assert [f for i, f in enumerate(config["firms"]) if i != index] == [
-                f for i, f in enumerate(theirs["firms"]) if i != index]
+                f for i, f in enumerate(theirs["firms"]) if i != index
+            ]
             assert config["simulation"]["replications"] == PILOT_REPLICATIONS
         measured = facts.lever_churn(out / "base", folder, firm).set_index("point")
         for row in mine.itertuples():
@@ -229,12 +233,16 @@ def test_fact_7_notes_each_cells_aimed_k_and_achieved_churn(command):
     table = facts.read_table(out / "facts.csv")
     factors = facts.churn_factors(out / "base")
     for _, row in table[table["fact"] == "7"].iterrows():
-        mine = factors[(factors["strategy"] == row["strategy"])
-                       & (factors["setting"] == row["setting"])].iloc[0]
+        mine = factors[
+            (factors["strategy"] == row["strategy"]) & (factors["setting"] == row["setting"])
+        ].iloc[0]
         lever = out / facts.lever_folder(mine["firm"])
         k = facts.lever_factors(lever, mine["firm"])[mine["point"]]
-        achieved = facts.lever_churn(out / "base", lever, mine["firm"]).set_index(
-            "point").loc[mine["point"]]
+        achieved = (
+            facts.lever_churn(out / "base", lever, mine["firm"])
+            .set_index("point")
+            .loc[mine["point"]]
+        )
         assert achieved["runs"] == 2  # the full run, not the pilots
         note = f"k {k:.2f}; annual churn ratio lever/base {achieved['ratio']:.2f}"
         if mine["clipped"]:
@@ -273,9 +281,12 @@ def test_a_stale_facts_file_is_left_out_of_the_report(tmp_path):
 
 
 def test_a_sweep_over_other_parameters_is_bad_input(tmp_path, capsys):
-    (tmp_path / "swept.yaml").write_text(SCENARIO.replace(
-        "market.setting: [traditional, ecommerce]",
-        "market.setting: [traditional, ecommerce]\n    market.repair_window: [2, 4]"))
+    (tmp_path / "swept.yaml").write_text(
+        SCENARIO.replace(
+            "market.setting: [traditional, ecommerce]",
+            "market.setting: [traditional, ecommerce]\n    market.repair_window: [2, 4]",
+        )
+    )
     assert main(["facts", tmp_path / "swept.yaml", "--out", tmp_path / "out", "-q"]) == 2
     assert "market.setting" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -311,43 +322,85 @@ def hand_built(folder, *, exits=None, equity=None, retention=0.8, life=10, lever
             for firm, strategy in zip("ABC", STRATEGIES, strict=True):
                 identity = {"run_id": run_id, "point": point, "replication": rep}
                 mine = lever is None or firm == lever
-                runs.append({**identity, "seed": seed, "firm": firm, "strategy": strategy,
-                             "setting": setting,
-                             "satisfied_defector_share": 0.7,
-                             "annual_retention": ((retention if isinstance(retention, tuple)
-                                                   else (retention,) * REPLICATIONS)[rep]
-                                                  if mine else 0.8),
-                             "expected_lifetime": 5.0,
-                             "satisfaction_sd": 0.15, "value_far_from_standard": 0.4,
-                             "top20_profit_share": (0.7, 0.8, 0.9)[rep],
-                             "customer_equity": ((equity if mine else None)
-                                                 or (100.0, 200.0, 300.0))[rep],
-                             "referral_acquisitions": 30, "acquisitions": 100})
+                runs.append(
+                    {
+                        **identity,
+                        "seed": seed,
+                        "firm": firm,
+                        "strategy": strategy,
+                        "setting": setting,
+                        "satisfied_defector_share": 0.7,
+                        "annual_retention": (
+                            (
+                                retention
+                                if isinstance(retention, tuple)
+                                else (retention,) * REPLICATIONS
+                            )[rep]
+                            if mine
+                            else 0.8
+                        ),
+                        "expected_lifetime": 5.0,
+                        "satisfaction_sd": 0.15,
+                        "value_far_from_standard": 0.4,
+                        "top20_profit_share": (0.7, 0.8, 0.9)[rep],
+                        "customer_equity": ((equity if mine else None) or (100.0, 200.0, 300.0))[
+                            rep
+                        ],
+                        "referral_acquisitions": 30,
+                        "acquisitions": 100,
+                    }
+                )
                 for period in (0, 1, 24):
                     flows = period >= 1
                     exit_count = (exits or (60, 60, 60))[rep] if flows else 999
-                    series.append({
-                        **identity, "period": period, "firm": firm, "strategy": strategy,
-                        "setting": setting,
-                        "satisfied_defectors": 30 if flows else 999,
-                        "defections": 50 if flows else 999,
-                        "defections_life": life if flows else 999,
-                        "exits_from_decline": exit_count,
-                        "recoveries": 100 - exit_count if flows else 0,
-                        "acquisitions_referral": 3, "advocates": 100,
-                        "serve_cost": 10.0, "customers": 100,
-                        "mean_trust": 0.5, "mean_switching_cost": 0.3})
+                    series.append(
+                        {
+                            **identity,
+                            "period": period,
+                            "firm": firm,
+                            "strategy": strategy,
+                            "setting": setting,
+                            "satisfied_defectors": 30 if flows else 999,
+                            "defections": 50 if flows else 999,
+                            "defections_life": life if flows else 999,
+                            "exits_from_decline": exit_count,
+                            "recoveries": 100 - exit_count if flows else 0,
+                            "acquisitions_referral": 3,
+                            "advocates": 100,
+                            "serve_cost": 10.0,
+                            "customers": 100,
+                            "mean_trust": 0.5,
+                            "mean_switching_cost": 0.3,
+                        }
+                    )
                 for cohort in range(T + 1):
                     for tenure in range(T - cohort + 1):
                         active = 10_000 if cohort == 0 else survivors(tenure)  # cohort 0 left out
-                        cohorts.append({**identity, "firm": firm, "strategy": strategy,
-                                        "setting": setting, "cohort": cohort,
-                                        "tenure": tenure, "active": active})
+                        cohorts.append(
+                            {
+                                **identity,
+                                "firm": firm,
+                                "strategy": strategy,
+                                "setting": setting,
+                                "cohort": cohort,
+                                "tenure": tenure,
+                                "active": active,
+                            }
+                        )
     folder.mkdir(parents=True)
     if k is not None:
-        points = [{"point": point, "config": {"firms": [
-            {"name": firm, "churn_factor": k if firm == lever else 1.0} for firm in "ABC"]}}
-            for point in range(len(SETTINGS))]
+        points = [
+            {
+                "point": point,
+                "config": {
+                    "firms": [
+                        {"name": firm, "churn_factor": k if firm == lever else 1.0}
+                        for firm in "ABC"
+                    ]
+                },
+            }
+            for point in range(len(SETTINGS))
+        ]
         (folder / "scenario.resolved.yaml").write_text(yaml.safe_dump({"points": points}))
     pd.DataFrame(runs).to_parquet(folder / "runs.parquet")
     pd.DataFrame(series).to_parquet(folder / "timeseries.parquet")
@@ -359,17 +412,23 @@ def known(tmp_path_factory):
     """The facts table of hand-built folders."""
     out = tmp_path_factory.mktemp("known")
     hand_built(out / "base")
-    hand_built(out / "switching_low", exits=(60, 60, 60))      # exit share 0.6
-    hand_built(out / "switching_high", exits=(30, 40, 50))     # 0.3, 0.4, 0.5
+    hand_built(out / "switching_low", exits=(60, 60, 60))  # exit share 0.6
+    hand_built(out / "switching_high", exits=(30, 40, 50))  # 0.3, 0.4, 0.5
     for firm in "ABC":  # each firm's equity +30% with its annual churn 0.2 -> 0.1
-        hand_built(out / facts.lever_folder(firm), equity=(160.0, 260.0, 360.0),
-                   retention=0.9, lever=firm, k=0.2)
+        hand_built(
+            out / facts.lever_folder(firm),
+            equity=(160.0, 260.0, 360.0),
+            retention=0.9,
+            lever=firm,
+            k=0.2,
+        )
     return facts.compute_facts(out)
 
 
 def one(table, fact, strategy="clasp", setting="traditional", measure=None):
-    rows = table[(table["fact"] == fact) & (table["strategy"] == strategy)
-                 & (table["setting"] == setting)]
+    rows = table[
+        (table["fact"] == fact) & (table["strategy"] == strategy) & (table["setting"] == setting)
+    ]
     if measure:
         rows = rows[rows["measure"].str.startswith(measure)]
     assert len(rows) == 1, rows
@@ -436,8 +495,10 @@ def test_known_churn_factor_is_clipped_when_life_exits_exceed_half(tmp_path):
     hand_built(tmp_path / "switching_high")
     row = one(facts.compute_facts(tmp_path), "7")
     assert row["value"] == pytest.approx(0.0)
-    assert row["note"] == ("k 0.00; annual churn ratio lever/base 0.60; k clipped: life "
-                           "exits 0.120 exceed half the churn 0.100, halving impossible")
+    assert row["note"] == (
+        "k 0.00; annual churn ratio lever/base 0.60; k clipped: life "
+        "exits 0.120 exceed half the churn 0.100, halving impossible"
+    )
 
 
 def test_a_missing_lever_folder_leaves_its_cells_without_a_value(tmp_path):
@@ -465,8 +526,7 @@ def test_known_churn_factors_of_the_first_replications_only(tmp_path):
     assert factors["runs"].eq(2).all()
     assert factors["churn"].to_numpy() == pytest.approx(0.25)  # 1 - (0.8 + 0.7) / 2
     assert factors["k"].to_numpy() == pytest.approx((0.125 - 0.05) / 0.2)  # life 0.05
-    assert facts.churn_factors(tmp_path / "base")["churn"].to_numpy() == pytest.approx(
-        1 - 1.6 / 3)
+    assert facts.churn_factors(tmp_path / "base")["churn"].to_numpy() == pytest.approx(1 - 1.6 / 3)
 
 
 def test_known_lever_churn_is_paired_with_base_on_the_seeds(tmp_path):
@@ -503,10 +563,12 @@ def test_the_bracket_is_kept_and_its_stuck_end_halved():
     assert facts.next_churn_factor(points, 0.1) == pytest.approx(0.125)
     # a third point above: the end at 0 counts a quarter, 0.125 * 0.015 / (0.015 + 0.02)
     assert facts.next_churn_factor([*points, (0.125, 0.12)], 0.1) == pytest.approx(
-        0.125 * 0.015 / 0.035)
+        0.125 * 0.015 / 0.035
+    )
     # then one below: plain regula falsi inside the bracket [0.125, 0.375]
     assert facts.next_churn_factor([*points, (0.125, 0.08)], 0.1) == pytest.approx(
-        0.125 + 0.25 * 0.02 / 0.08)
+        0.125 + 0.25 * 0.02 / 0.08
+    )
 
 
 def test_the_bracket_is_the_tightest_even_if_noise_breaks_the_order():
@@ -526,7 +588,7 @@ def test_the_search_halves_a_curved_churn_within_four_pilots():
     # churn that bends like the model's (steep near k = 0): plain regula falsi from the
     # formula's k is still 0.58 of the churn after 4 steps; the kept bracket hits at the 3rd
     def churn(k):
-        return 0.034 + 0.138 * k ** 0.3
+        return 0.034 + 0.138 * k**0.3
 
     target, tolerance = 0.5 * churn(1), facts.CHURN_TOLERANCE * churn(1)
     points = [(0.0, churn(0.0)), (1.0, churn(1.0))]

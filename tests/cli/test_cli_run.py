@@ -26,8 +26,13 @@ def finished(tmp_path_factory, tiny_text, run_py):
     here = tmp_path_factory.mktemp("run")
     path = here / "tiny.yaml"
     path.write_text(tiny_text)
-    result = subprocess.run([sys.executable, str(run_py), "run", "tiny.yaml", "--workers", "2"],
-                            capture_output=True, text=True, timeout=300, cwd=here)
+    result = subprocess.run(
+        [sys.executable, str(run_py), "run", "tiny.yaml", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=here,
+    )
     return result, here / "results" / "tiny", path
 
 
@@ -35,9 +40,19 @@ def test_the_command_succeeds_and_writes_every_file(finished):
     result, folder, _ = finished
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in folder.iterdir()) == [
-        "cohorts.parquet", "customers.parquet", "figures", "manifest.json", "parts",
-        "report.html", "report.md", "runs.parquet", "scenario.resolved.yaml", "scenario.yaml",
-        "summary.md", "timeseries.parquet"]  # no policies.parquet: no firm runs a policy
+        "cohorts.parquet",
+        "customers.parquet",
+        "figures",
+        "manifest.json",
+        "parts",
+        "report.html",
+        "report.md",
+        "runs.parquet",
+        "scenario.resolved.yaml",
+        "scenario.yaml",
+        "summary.md",
+        "timeseries.parquet",
+    ]  # no policies.parquet: no firm runs a policy
     assert "6/6" in result.stderr  # the progress bar: runs done / total
     assert "Traceback" not in result.stderr
 
@@ -50,8 +65,7 @@ def test_runs_parquet_is_one_row_per_run_and_firm(finished):
     assert not runs.duplicated(["run_id", "firm"]).any()
     specs = plan_runs(load_scenario(path))
     assert list(runs["run_id"].unique()) == [s.run_id for s in specs]
-    assert dict(zip(runs["run_id"], runs["seed"], strict=True)) == {s.run_id: s.seed
-                                                                   for s in specs}
+    assert dict(zip(runs["run_id"], runs["seed"], strict=True)) == {s.run_id: s.seed for s in specs}
     assert (runs["setting"] == runs["market.setting"]).all()
     assert set(runs["strategy"]) == {"clasp", "zipper", "velcro"}
     assert runs["retention_rate"].between(0, 1).all()
@@ -59,16 +73,28 @@ def test_runs_parquet_is_one_row_per_run_and_firm(finished):
     margin = FirmConfig.model_fields["margin"].default  # the tiny firms keep the default
     # contribution is summed customer by customer on float32 sales: equal to the revenue's
     # margin up to rounding on the scale of the revenue (profit itself may be near 0)
-    assert np.allclose(runs["profit"], runs["revenue"] * margin - runs["cost"], rtol=0,
-                       atol=1e-5 * runs["revenue"].abs().max())
+    assert np.allclose(
+        runs["profit"],
+        runs["revenue"] * margin - runs["cost"],
+        rtol=0,
+        atol=1e-5 * runs["revenue"].abs().max(),
+    )
 
 
 def test_timeseries_parquet_is_one_row_per_run_period_and_firm(finished):
     _, folder, _ = finished
     timeseries = pd.read_parquet(folder / "timeseries.parquet")
-    assert list(timeseries.columns) == ["run_id", "point", "replication", "period", "firm",
-                                        "strategy", "setting", "market.setting",
-                                        *TIMESERIES_COLUMNS]
+    assert list(timeseries.columns) == [
+        "run_id",
+        "point",
+        "replication",
+        "period",
+        "firm",
+        "strategy",
+        "setting",
+        "market.setting",
+        *TIMESERIES_COLUMNS,
+    ]
     assert len(timeseries) == 6 * 13 * 3
     assert not timeseries.duplicated(["run_id", "period", "firm"]).any()
     runs = pd.read_parquet(folder / "runs.parquet")
@@ -113,8 +139,9 @@ def test_the_table_is_printed_and_in_the_summary(finished):
     header = result.stdout.splitlines()[0].split()
     assert header[:3] == ["strategy", "setting", "runs"]
     rows = [line.split()[:3] for line in result.stdout.splitlines()[2:]]
-    assert rows == [[s, t, "3"] for s in ("clasp", "zipper", "velcro")
-                    for t in ("traditional", "ecommerce")]
+    assert rows == [
+        [s, t, "3"] for s in ("clasp", "zipper", "velcro") for t in ("traditional", "ecommerce")
+    ]
     clasp = runs[(runs["strategy"] == "clasp") & (runs["setting"] == "ecommerce")]
     assert f"{clasp['retention_rate'].mean():.4f}" in result.stdout.splitlines()[3]
     summary = (folder / "summary.md").read_text()
@@ -123,8 +150,20 @@ def test_the_table_is_printed_and_in_the_summary(finished):
 
 
 def test_quiet_prints_nothing(write_scenario, tmp_path, capsys):
-    assert main(["run", str(write_scenario()), "--out", str(tmp_path / "o"), "--workers", "1",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(write_scenario()),
+                "--out",
+                str(tmp_path / "o"),
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr() == ("", "")
     assert (tmp_path / "o" / "runs.parquet").exists()
 
@@ -136,9 +175,11 @@ def test_help(command, capsys):
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     assert text.startswith("usage: run.py")
-    for word in {"": ["run", "validate"], "run": ["--out", "--seed", "--workers", "--dask",
-                                                  "--resume", "--quiet"],
-                 "validate": ["FILE"]}["".join(command)]:
+    for word in {
+        "": ["run", "validate"],
+        "run": ["--out", "--seed", "--workers", "--dask", "--resume", "--quiet"],
+        "validate": ["FILE"],
+    }["".join(command)]:
         assert word in text
 
 
@@ -161,13 +202,15 @@ def test_the_ci_is_a_t_interval():
 
 
 def test_the_table_averages_firms_of_one_strategy_within_a_run_first():
-    runs = pd.DataFrame({
-        "run_id": ["r0", "r0", "r1", "r1"],
-        "strategy": ["clasp", "clasp", "clasp", "clasp"],
-        "setting": "traditional",
-        "retention_rate": [0.5, 0.7, 0.8, 0.8],
-        "customer_equity": [10.0, 30.0, 40.0, 40.0],
-    })
+    runs = pd.DataFrame(
+        {
+            "run_id": ["r0", "r0", "r1", "r1"],
+            "strategy": ["clasp", "clasp", "clasp", "clasp"],
+            "setting": "traditional",
+            "retention_rate": [0.5, 0.7, 0.8, 0.8],
+            "customer_equity": [10.0, 30.0, 40.0, 40.0],
+        }
+    )
     (row,) = strategy_setting_table(runs).to_dict("records")
     assert row["runs"] == 2
     assert row["retention_rate"] == pytest.approx(0.7)

@@ -52,14 +52,26 @@ def test_grid_times_zip_in_file_order_with_inclusive_ranges(write_scenario):
             market.imitation: {start: 0.1, stop: 0.3, step: 0.1}
         """)
     scenario = load_scenario(path)
-    assert scenario.sweep_paths == ("firms.0.strategy", "market.setting",
-                                    "market.repair_window", "market.imitation")
+    assert scenario.sweep_paths == (
+        "firms.0.strategy",
+        "market.setting",
+        "market.repair_window",
+        "market.imitation",
+    )
     assert len(scenario.points) == 2 * 2 * 3
     values = [p.values for p in scenario.points]
-    assert values[0] == {"firms.0.strategy": "clasp", "market.setting": "traditional",
-                         "market.repair_window": 2, "market.imitation": 0.1}
-    assert values[2] == {"firms.0.strategy": "clasp", "market.setting": "traditional",
-                         "market.repair_window": 6, "market.imitation": 0.3}
+    assert values[0] == {
+        "firms.0.strategy": "clasp",
+        "market.setting": "traditional",
+        "market.repair_window": 2,
+        "market.imitation": 0.1,
+    }
+    assert values[2] == {
+        "firms.0.strategy": "clasp",
+        "market.setting": "traditional",
+        "market.repair_window": 6,
+        "market.imitation": 0.3,
+    }
     assert values[3]["market.setting"] == "ecommerce"
     assert values[6]["firms.0.strategy"] == "zipper"
     assert all(isinstance(v["market.repair_window"], int) for v in values)
@@ -124,15 +136,21 @@ def test_every_problem_is_reported_at_once_with_its_line(write_scenario):
         """)
     problems = problems_of(path)
     found = {(p.line, p.path) for p in problems}
-    assert found == {(4, "market.repair_windw"), (5, "market.search_probability"),
-                     (7, "firms.0.strategy"), (8, "firms.1.quality")}
+    assert found == {
+        (4, "market.repair_windw"),
+        (5, "market.search_probability"),
+        (7, "firms.0.strategy"),
+        (8, "firms.1.quality"),
+    }
     by_path = {p.path: p.message for p in problems}
     assert by_path["market.repair_windw"] == "unknown field; did you mean 'repair_window'?"
     assert "allowed: 0 <= value <= 1" in by_path["market.search_probability"]
     assert "valid strategies: clasp, zipper, velcro" in by_path["firms.0.strategy"]
     assert "expected a number, got 'high'" in by_path["firms.1.quality"]
-    assert str(problems[0]) == f"{path}:4: market.repair_windw: unknown field; did you mean " \
-                               "'repair_window'?"
+    assert (
+        str(problems[0]) == f"{path}:4: market.repair_windw: unknown field; did you mean "
+        "'repair_window'?"
+    )
 
 
 def test_a_bad_swept_value_is_reported_once_at_the_sweep_line(write_scenario):
@@ -171,8 +189,10 @@ def test_sweep_paths_are_checked_against_the_schema(write_scenario):
     assert "same length" in messages[8]
 
 
-@pytest.mark.parametrize("sweep", ["sweep:\n", "sweep: {}\n", "sweep: {grid: {}}\n",
-                                   "sweep:\n  grid:\n    market.setting: []\n"])
+@pytest.mark.parametrize(
+    "sweep",
+    ["sweep:\n", "sweep: {}\n", "sweep: {grid: {}}\n", "sweep:\n  grid:\n    market.setting: []\n"],
+)
 def test_an_empty_sweep_is_an_error(write_scenario, sweep):
     problems = problems_of(write_scenario(sweep))
     assert len(problems) == 1
@@ -180,13 +200,15 @@ def test_an_empty_sweep_is_an_error(write_scenario, sweep):
 
 
 def test_repeated_sweep_points_are_errors(write_scenario):
-    (problem,) = problems_of(write_scenario(
-        "sweep:\n  grid:\n    market.repair_window: [2, 4, 2]\n"))
+    (problem,) = problems_of(
+        write_scenario("sweep:\n  grid:\n    market.repair_window: [2, 4, 2]\n")
+    )
     assert problem.line == 1
     assert 'points repeated: {"market.repair_window": 2}' in problem.message
     # a value may repeat in a zip list when its partner differs
-    path = write_scenario("sweep:\n  zip:\n    market.repair_window: [2, 2]\n"
-                          "    market.imitation: [0.1, 0.2]\n")
+    path = write_scenario(
+        "sweep:\n  zip:\n    market.repair_window: [2, 2]\n    market.imitation: [0.1, 0.2]\n"
+    )
     assert len(load_scenario(path).points) == 2
 
 

@@ -65,17 +65,20 @@ def reversed_tiny(write_scenario) -> Path:
     """The tiny scenario with its settings listed the other way round."""
     text = write_scenario().read_text()
     assert "[traditional, ecommerce]" in text
-    return write_scenario(text.replace("[traditional, ecommerce]", "[ecommerce, traditional]"),
-                          name="reversed.yaml")
+    return write_scenario(
+        text.replace("[traditional, ecommerce]", "[ecommerce, traditional]"), name="reversed.yaml"
+    )
 
 
 def test_seeds_come_from_identity_not_from_position(write_scenario):
     forward = load_scenario(write_scenario())
     backward = load_scenario(reversed_tiny(write_scenario))
-    seeds_forward = {(s.values["market.setting"], s.replication): s.seed
-                     for s in plan_runs(forward)}
-    seeds_backward = {(s.values["market.setting"], s.replication): s.seed
-                      for s in plan_runs(backward)}
+    seeds_forward = {
+        (s.values["market.setting"], s.replication): s.seed for s in plan_runs(forward)
+    }
+    seeds_backward = {
+        (s.values["market.setting"], s.replication): s.seed for s in plan_runs(backward)
+    }
     # the same run sits at another queue position, and keeps its seed
     assert plan_runs(forward)[0].values != plan_runs(backward)[0].values
     assert seeds_forward == seeds_backward
@@ -98,30 +101,45 @@ def dask_cluster():
     distributed = pytest.importorskip("distributed")
     import logging
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  host="127.0.0.1", protocol="tcp", dashboard_address=":0",
-                                  silence_logs=logging.ERROR) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        host="127.0.0.1",
+        protocol="tcp",
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    ) as cluster:
         yield cluster
 
 
-def test_results_do_not_depend_on_worker_count_or_engine(write_scenario, tmp_path,
-                                                         dask_cluster, capsys):
+def test_results_do_not_depend_on_worker_count_or_engine(
+    write_scenario, tmp_path, dask_cluster, capsys
+):
     path = write_scenario()
     frames = {}
     on_cluster = write_scenario(  # the same scenario, sent to the cluster by its YAML
         path.read_text() + f"execution: {{engine: dask, address: "
-                           f"'{dask_cluster.scheduler_address}'}}\n", name="on_cluster.yaml")
+        f"'{dask_cluster.scheduler_address}'}}\n",
+        name="on_cluster.yaml",
+    )
     for label, scenario, extra in (
-            ("one", path, ["--workers", "1"]), ("two", path, ["--workers", "2"]),
-            ("dask", path, ["--dask", dask_cluster.scheduler_address]),
-            ("yaml", on_cluster, [])):
+        ("one", path, ["--workers", "1"]),
+        ("two", path, ["--workers", "2"]),
+        ("dask", path, ["--dask", dask_cluster.scheduler_address]),
+        ("yaml", on_cluster, []),
+    ):
         out = tmp_path / label
         assert main(["run", str(scenario), "--out", str(out), "--quiet", *extra]) == 0
-        frames[label] = (pd.read_parquet(out / "runs.parquet"),
-                         pd.read_parquet(out / "timeseries.parquet"),
-                         (out / "runs.parquet").read_bytes())
-        assert json.loads((out / "manifest.json").read_text())["engine"] == (
-            {"one": "serial", "two": "local", "dask": "dask", "yaml": "dask"}[label])
+        frames[label] = (
+            pd.read_parquet(out / "runs.parquet"),
+            pd.read_parquet(out / "timeseries.parquet"),
+            (out / "runs.parquet").read_bytes(),
+        )
+        assert (
+            json.loads((out / "manifest.json").read_text())["engine"]
+            == ({"one": "serial", "two": "local", "dask": "dask", "yaml": "dask"}[label])
+        )
     runs, timeseries, raw = frames["one"]
     assert len(runs) == 6 * 3
     assert list(runs["run_id"]) == sorted(runs["run_id"])
@@ -135,7 +153,8 @@ def test_results_do_not_depend_on_worker_count_or_engine(write_scenario, tmp_pat
 
 
 def test_a_dask_client_and_the_dask_local_engine_agree_with_the_serial_run(
-        write_scenario, tmp_path, dask_cluster):
+    write_scenario, tmp_path, dask_cluster
+):
     scenario = load_scenario(write_scenario())
     _, serial = sweep(tmp_path / "serial", scenario, SerialExecutor())
     from distributed import Client
@@ -143,12 +162,14 @@ def test_a_dask_client_and_the_dask_local_engine_agree_with_the_serial_run(
     with Client(dask_cluster) as client:
         _, on_dask = sweep(tmp_path / "client", scenario, DaskExecutor(client=client))
     pd.testing.assert_frame_equal(on_dask, serial, check_exact=True)
-    local = load_scenario(write_scenario(
-        write_scenario().read_text() + "execution: {engine: dask-local, workers: 1}\n",
-        name="dask_local.yaml"))
+    local = load_scenario(
+        write_scenario(
+            write_scenario().read_text() + "execution: {engine: dask-local, workers: 1}\n",
+            name="dask_local.yaml",
+        )
+    )
     assert local.execution.engine == "dask-local"
-    _, on_local_cluster = sweep(tmp_path / "local", local,
-                                DaskExecutor(workers=1, processes=False))
+    _, on_local_cluster = sweep(tmp_path / "local", local, DaskExecutor(workers=1, processes=False))
     pd.testing.assert_frame_equal(on_local_cluster, serial, check_exact=True)
 
 
@@ -157,8 +178,9 @@ def test_a_dask_client_and_the_dask_local_engine_agree_with_the_serial_run(
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("executor", [SerialExecutor, lambda: ProcessExecutor(2)],
-                         ids=["serial", "process pool"])
+@pytest.mark.parametrize(
+    "executor", [SerialExecutor, lambda: ProcessExecutor(2)], ids=["serial", "process pool"]
+)
 def test_a_failing_run_is_recorded_and_the_others_go_on(executor, write_scenario, tmp_path):
     scenario = load_scenario(write_scenario())
     report, runs = sweep(tmp_path / "out", scenario, executor(), run=fail_in_ecommerce)
@@ -171,8 +193,9 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(executor, write_scenario
         assert record["seed"] == specs[record["run_id"]].seed
         assert record["error"] == f"RuntimeError: deliberate failure for seed {record['seed']}"
         assert "fail_in_ecommerce" in record["traceback"]
-        stored = json.loads((tmp_path / "out" / "parts" / "failed"
-                             / f"{record['run_id']}.json").read_text())
+        stored = json.loads(
+            (tmp_path / "out" / "parts" / "failed" / f"{record['run_id']}.json").read_text()
+        )
         assert stored["seed"] == record["seed"]
 
 
@@ -191,8 +214,7 @@ def test_a_dying_worker_fails_its_runs_and_resume_finishes_them(write_scenario, 
     assert (resumed.resumed, resumed.ok, resumed.failures) == (report.ok, len(specs), [])
 
 
-def test_the_command_names_the_failures_and_exits_1(write_scenario, tmp_path, monkeypatch,
-                                                    capsys):
+def test_the_command_names_the_failures_and_exits_1(write_scenario, tmp_path, monkeypatch, capsys):
     class BrokenInEcommerce(runner.CRMModel):
         def run(self, periods=None):
             if self.config.market.setting == "ecommerce":
@@ -211,8 +233,7 @@ def test_the_command_names_the_failures_and_exits_1(write_scenario, tmp_path, mo
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "failed"
     assert manifest["runs"] == {"total": 6, "ok": 3, "failed": 3, "resumed": 0}
-    assert [f["run_id"] for f in manifest["failures"]] == ["p001-r000", "p001-r001",
-                                                           "p001-r002"]
+    assert [f["run_id"] for f in manifest["failures"]] == ["p001-r000", "p001-r001", "p001-r002"]
     assert len(pd.read_parquet(out / "runs.parquet")) == 3 * 3
     assert "p001-r001" in (out / "summary.md").read_text()
     # the table of the runs that finished is still printed
@@ -220,8 +241,21 @@ def test_the_command_names_the_failures_and_exits_1(write_scenario, tmp_path, mo
 
     # fixed: --resume runs only the failed ones, and the folder is complete
     monkeypatch.setattr(runner, "CRMModel", BrokenInEcommerce.__mro__[1])
-    assert main(["run", str(write_scenario()), "--out", str(out), "--workers", "1",
-                 "--resume", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(write_scenario()),
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                "--resume",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["runs"] == {"total": 6, "ok": 6, "failed": 0, "resumed": 3}
     assert manifest["failures"] == []
@@ -266,8 +300,10 @@ def test_resume_completes_an_interrupted_sweep_exactly(write_scenario, tmp_path)
 def test_a_fresh_run_replaces_earlier_results(write_scenario, tmp_path, capsys):
     path, out = write_scenario(), str(tmp_path / "out")
     assert main(["run", str(path), "--out", out, "--workers", "1", "--quiet"]) == 0
-    assert main(["run", str(path), "--out", out, "--workers", "1", "--quiet",
-                 "--replications", "1"]) == 0
+    assert (
+        main(["run", str(path), "--out", out, "--workers", "1", "--quiet", "--replications", "1"])
+        == 0
+    )
     runs = pd.read_parquet(tmp_path / "out" / "runs.parquet")
     assert sorted(runs["run_id"].unique()) == ["p000-r000", "p001-r000"]
     assert len(list((tmp_path / "out" / "parts" / "runs").glob("*.parquet"))) == 2
@@ -290,9 +326,22 @@ def test_resume_after_kill_9_gives_the_uninterrupted_results(write_scenario, tmp
     total = 2 * 12
     killed = tmp_path / "killed"
     process = subprocess.Popen(
-        [sys.executable, str(RUN_PY), "run", str(path), "--out", str(killed), "--workers", "2",
-         "--quiet"], cwd=tmp_path, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            str(RUN_PY),
+            "run",
+            str(path),
+            "--out",
+            str(killed),
+            "--workers",
+            "2",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     parts = killed / "parts" / "runs"
     deadline = time.monotonic() + 120
     try:
@@ -309,8 +358,9 @@ def test_resume_after_kill_9_gives_the_uninterrupted_results(write_scenario, tmp
     assert not (killed / "runs.parquet").exists()
 
     # results do not depend on the worker count (tested above): finish on one, in-process
-    assert main(["run", str(path), "--out", str(killed), "--workers", "1", "--resume",
-                 "--quiet"]) == 0
+    assert (
+        main(["run", str(path), "--out", str(killed), "--workers", "1", "--resume", "--quiet"]) == 0
+    )
     manifest = json.loads((killed / "manifest.json").read_text())
     assert manifest["runs"]["resumed"] >= finished
     assert manifest["runs"]["ok"] == total
@@ -318,11 +368,14 @@ def test_resume_after_kill_9_gives_the_uninterrupted_results(write_scenario, tmp
     reference = tmp_path / "reference"
     assert main(["run", str(path), "--out", str(reference), "--workers", "1", "--quiet"]) == 0
     resumed = pd.read_parquet(killed / "runs.parquet")
-    pd.testing.assert_frame_equal(resumed, pd.read_parquet(reference / "runs.parquet"),
-                                  check_exact=True)
-    pd.testing.assert_frame_equal(pd.read_parquet(killed / "timeseries.parquet"),
-                                  pd.read_parquet(reference / "timeseries.parquet"),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        resumed, pd.read_parquet(reference / "runs.parquet"), check_exact=True
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(killed / "timeseries.parquet"),
+        pd.read_parquet(reference / "timeseries.parquet"),
+        check_exact=True,
+    )
     assert not resumed.duplicated(["run_id", "firm"]).any()
     assert resumed["run_id"].nunique() == total
     assert np.array_equal(resumed["run_id"].unique(), sorted(resumed["run_id"].unique()))
@@ -336,8 +389,11 @@ TABLES = ("runs", "timeseries", "cohorts", "customers", "policies")
 
 
 def _tables(folder):
-    return {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES
-            if (folder / f"{name}.parquet").exists()}
+    return {
+        name: pd.read_parquet(folder / f"{name}.parquet")
+        for name in TABLES
+        if (folder / f"{name}.parquet").exists()
+    }
 
 
 STREAMED_SCENARIOS = {
@@ -365,7 +421,8 @@ sweep:
 
 @pytest.mark.parametrize("case", sorted(STREAMED_SCENARIOS))
 def test_tables_streamed_during_the_sweep_equal_the_tables_combined_from_parts(
-        write_scenario, tmp_path, case):
+    write_scenario, tmp_path, case
+):
     """Streaming the combined tables in run order while the runs finish (some
     failing) gives the same tables as combining the parts afterwards."""
     scenario = load_scenario(write_scenario(STREAMED_SCENARIOS[case]))

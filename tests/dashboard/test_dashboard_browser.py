@@ -27,8 +27,14 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 START_TIMEOUT = 40.0  # seconds for the server to answer
 TIME_LIMIT = 85.0  # seconds for the whole test, server start included
@@ -53,8 +59,13 @@ def server(tmp_path):
     env["SOLARA_ASSETS_CDN"] = "http://127.0.0.1:9/"
     log_path = tmp_path / "server.log"
     with log_path.open("w", encoding="utf-8") as log:
-        process = subprocess.Popen(server_command("127.0.0.1", port), cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            server_command("127.0.0.1", port),
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -67,8 +78,9 @@ def server(tmp_path):
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"server did not answer in {START_TIMEOUT} s:\n"
-                                f"{log_path.read_text()}")
+                    pytest.fail(
+                        f"server did not answer in {START_TIMEOUT} s:\n{log_path.read_text()}"
+                    )
                 time.sleep(0.3)
         yield url, log_path, started
     finally:
@@ -94,13 +106,16 @@ def coloured_pixels(png: bytes) -> int:
 def stage_colour_pixels(png: bytes) -> int:
     """Pixels close to one of the stage colours (the stacked areas)."""
     rgb = pixels(png)
-    targets = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in STAGE_COLOURS.values()])
+    targets = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in STAGE_COLOURS.values()])
     distance = np.abs(rgb[:, None, :] - targets[None, :, :]).sum(axis=2)
     return int((distance.min(axis=1) < 60).sum())
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
-                    "(apt-get install -y chromium; .ci/run does this when it can)")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed "
+    "(apt-get install -y chromium; .ci/run does this when it can)",
+)
 def test_dashboard_in_chromium(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -108,8 +123,9 @@ def test_dashboard_in_chromium(server, tmp_path):
     origin = urlsplit(url).netloc
     outside, failed = [], []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                             timeout=30_000)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
+        )
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1400})
             page.set_default_timeout(UI_TIMEOUT)
@@ -123,8 +139,10 @@ def test_dashboard_in_chromium(server, tmp_path):
                     route.continue_()
 
             page.route("**/*", guard)
-            page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
-                    if r.status >= 400 else None)
+            page.on(
+                "response",
+                lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+            )
             page.goto(url)
 
             step = page.get_by_role("button", name="Step")
@@ -144,9 +162,15 @@ def test_dashboard_in_chromium(server, tmp_path):
                 page.get_by_text(f"Time: {period}.0").wait_for()
             page.get_by_text("Month 3 of 120.").wait_for()
 
-            for text in ("Firm A: strategy", "Setting: where customers buy",
-                         "Number of customers", "Switching-cost build-up (x usual)",
-                         "Setting: traditional.", "Firm B runs zipper:", "stability: loyal"):
+            for text in (
+                "Firm A: strategy",
+                "Setting: where customers buy",
+                "Number of customers",
+                "Switching-cost build-up (x usual)",
+                "Setting: traditional.",
+                "Firm B runs zipper:",
+                "stability: loyal",
+            ):
                 assert page.get_by_text(text).first.is_visible(), text
 
             plots = page.locator("img")

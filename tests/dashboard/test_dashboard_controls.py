@@ -25,32 +25,47 @@ DEFAULTS = controls_from_sections(DEFAULT_SECTIONS)
 def test_default_controls_are_the_classroom_defaults():
     assert DEFAULTS == {
         "setting": "traditional",
-        "strategy_a": "clasp", "price_a": 1.0,
-        "strategy_b": "zipper", "price_b": 1.0,
-        "strategy_c": "velcro", "price_c": 1.0,
-        "switching_cost_build": 1.0, "personalization": 1.0, "word_of_mouth": 1.0,
-        "customers": 2000, "seed": 0,
+        "strategy_a": "clasp",
+        "price_a": 1.0,
+        "strategy_b": "zipper",
+        "price_b": 1.0,
+        "strategy_c": "velcro",
+        "price_c": 1.0,
+        "switching_cost_build": 1.0,
+        "personalization": 1.0,
+        "word_of_mouth": 1.0,
+        "customers": 2000,
+        "seed": 0,
     }
 
 
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_levers_multiply_the_settings_own_values(setting):
-    config = classroom_config(None, **{**DEFAULTS, "setting": setting,
-                                       "switching_cost_build": 2.0, "personalization": 0.5,
-                                       "word_of_mouth": 3.0})
+    config = classroom_config(
+        None,
+        **{
+            **DEFAULTS,
+            "setting": setting,
+            "switching_cost_build": 2.0,
+            "personalization": 0.5,
+            "word_of_mouth": 3.0,
+        },
+    )
     preset = SETTINGS[setting]
     assert config.market.setting == setting
     assert config.market.switching_cost_scale == pytest.approx(2.0 * preset["switching_cost_scale"])
     assert config.market.personalization_weight == pytest.approx(
-        0.5 * preset["personalization_weight"])
+        0.5 * preset["personalization_weight"]
+    )
     assert config.market.word_of_mouth_reach == pytest.approx(3.0 * preset["word_of_mouth_reach"])
     # the rest of the market is the setting's preset
     assert config.market.search_probability == preset["search_probability"]
 
 
 def test_firm_controls_set_strategy_price_size_and_seed():
-    config = classroom_config(None, **{**DEFAULTS, "strategy_b": "velcro", "price_b": 1.3,
-                                       "customers": 500, "seed": 7})
+    config = classroom_config(
+        None, **{**DEFAULTS, "strategy_b": "velcro", "price_b": 1.3, "customers": 500, "seed": 7}
+    )
     assert [f.strategy for f in config.firms] == ["clasp", "velcro", "velcro"]
     # the price control multiplies the strategy's own price (clasp 0.95, velcro 1.05)
     usual = [STRATEGIES[f.strategy].traits["price"] for f in config.firms]
@@ -60,19 +75,26 @@ def test_firm_controls_set_strategy_price_size_and_seed():
 
 
 def test_changing_a_strategy_drops_the_scenarios_trait_overrides_of_that_firm():
-    base = {"firms": [{"name": "A", "strategy": "zipper", "switching_cost_build": 0.2},
-                      {"name": "B", "strategy": "zipper", "switching_cost_build": 0.2},
-                      {"name": "C"}]}
+    base = {
+        "firms": [
+            {"name": "A", "strategy": "zipper", "switching_cost_build": 0.2},
+            {"name": "B", "strategy": "zipper", "switching_cost_build": 0.2},
+            {"name": "C"},
+        ]
+    }
     controls = {**controls_from_sections(base), "strategy_a": "clasp"}
     config = classroom_config(base, **controls)
-    assert config.firms[0].switching_cost_build == STRATEGIES["clasp"].traits[
-        "switching_cost_build"]
+    assert (
+        config.firms[0].switching_cost_build == STRATEGIES["clasp"].traits["switching_cost_build"]
+    )
     assert config.firms[1].switching_cost_build == 0.2  # unchanged strategy keeps its override
 
 
 def test_changing_the_setting_drops_the_scenarios_market_overrides():
-    base = {"market": {"setting": "traditional", "search_probability": 0.5},
-            "firms": DEFAULT_SECTIONS["firms"]}
+    base = {
+        "market": {"setting": "traditional", "search_probability": 0.5},
+        "firms": DEFAULT_SECTIONS["firms"],
+    }
     same = classroom_config(base, **controls_from_sections(base))
     assert same.market.search_probability == 0.5
     switched = classroom_config(base, **{**controls_from_sections(base), "setting": "ecommerce"})
@@ -87,8 +109,10 @@ def test_unknown_names_fail_listing_the_valid_ones():
 
 
 def test_scenario_values_outside_a_slider_are_clipped_to_it():
-    base = {"firms": [{"name": "A", "price": 5.0}, {"name": "B"}, {"name": "C"}],
-            "simulation": {"customers": 50, "seed": 1234}}
+    base = {
+        "firms": [{"name": "A", "price": 5.0}, {"name": "B"}, {"name": "C"}],
+        "simulation": {"customers": 50, "seed": 1234},
+    }
     controls = controls_from_sections(base)
     assert (controls["customers"], controls["seed"]) == (200, 99)
     # the price control is a multiple of the scenario's own price, which it keeps
@@ -123,8 +147,9 @@ def test_model_params_offer_every_control_with_its_start_value():
         if spec["type"].startswith("Slider"):
             assert spec["min"] <= spec["value"] <= spec["max"]
     # every control is a keyword of the model SolaraViz rebuilds on Reset
-    model = ClassroomModel(**{name: spec["value"] for name, spec in inputs.items()},
-                           base=params["base"])
+    model = ClassroomModel(
+        **{name: spec["value"] for name, spec in inputs.items()}, base=params["base"]
+    )
     assert model.controls == controls
 
 

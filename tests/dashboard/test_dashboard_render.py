@@ -56,12 +56,20 @@ def test_page_has_the_controls_the_plots_and_the_explanation(default_app):
     for label in ("Reset", "▶", "Step"):
         rc.find(v.Btn, children=[label]).assert_single()
     assert [s.widget.label for s in rc.find(v.Select)] == [
-        "Firm A: strategy", "Firm B: strategy", "Firm C: strategy",
-        "Setting: where customers buy"]
+        "Firm A: strategy",
+        "Firm B: strategy",
+        "Firm C: strategy",
+        "Setting: where customers buy",
+    ]
     sliders = [s.widget.label for s in rc.find(v.Slider)]
-    for label in ("Number of customers", "Switching-cost build-up (x usual)",
-                  "Wish for personal offers (x usual)", "Word of mouth (x usual)",
-                  "Firm B: price (1 = usual)", "Random seed (same seed, same run)"):
+    for label in (
+        "Number of customers",
+        "Switching-cost build-up (x usual)",
+        "Wish for personal offers (x usual)",
+        "Word of mouth (x usual)",
+        "Firm B: price (1 = usual)",
+        "Random seed (same seed, same run)",
+    ):
         assert label in sliders
     pictures = images(rc)
     assert len(pictures) == 4

@@ -44,12 +44,19 @@ def wait_until(condition, timeout: float) -> bool:
 def test_serve_starts_the_page_and_stops_it_on_sigterm(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    code = (f"from dashboard import serve; "
-            f"raise SystemExit(serve({str(SCENARIO)!r}, host='127.0.0.1', port={port}))")
+    code = (
+        f"from dashboard import serve; "
+        f"raise SystemExit(serve({str(SCENARIO)!r}, host='127.0.0.1', port={port}))"
+    )
     log = (tmp_path / "serve.log").open("w", encoding="utf-8")
     # a session of its own, so that cleanup can reach a server left behind
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         assert wait_until(lambda: answers(url), 40), (tmp_path / "serve.log").read_text()
         process.send_signal(signal.SIGTERM)

@@ -39,22 +39,33 @@ def test_stage_figure_stacks_the_four_stages_for_each_firm(stepped):
     axes = stage_figure(stepped).axes
     firm_axes = [ax for ax in axes if ax.get_title().startswith("Firm")]
     assert [ax.get_title() for ax in firm_axes] == [
-        "Firm A (clasp): customers", "Firm B (zipper): customers", "Firm C (velcro): customers"]
+        "Firm A (clasp): customers",
+        "Firm B (zipper): customers",
+        "Firm C (velcro): customers",
+    ]
     frame = stepped.firm_frame()
     for ax, name in zip(firm_axes, "ABC", strict=True):
         areas = [c for c in ax.collections if isinstance(c, PolyCollection)]
         assert len(areas) == len(STAGE_LABELS)
         # the top of the stack is the firm's customer count
         top = areas[-1].get_paths()[0].vertices[:, 1].max()
-        assert top == frame[frame["firm"] == name][
-            ["exploration", "formation", "stability", "decline"]].sum(axis=1).max()
+        assert (
+            top
+            == frame[frame["firm"] == name][["exploration", "formation", "stability", "decline"]]
+            .sum(axis=1)
+            .max()
+        )
 
 
 def test_outcomes_figure_draws_every_period_of_every_firm(stepped):
     axes = outcomes_figure(stepped).axes
     titles = [ax.get_title() for ax in axes]
-    assert titles == ["Retention: share kept each month", "Leavers who were satisfied",
-                      "Customer equity so far", "Customers"]
+    assert titles == [
+        "Retention: share kept each month",
+        "Leavers who were satisfied",
+        "Customer equity so far",
+        "Customers",
+    ]
     equity = [line for line in axes[2].get_lines() if line.get_label().startswith("Firm")]
     assert [line.get_label() for line in equity] == ["Firm A", "Firm B", "Firm C"]
     frame = stepped.firm_frame()
@@ -66,8 +77,11 @@ def test_outcomes_figure_draws_every_period_of_every_firm(stepped):
 def test_determinants_figure_shows_the_four_means(stepped):
     axes = determinants_figure(stepped).axes
     assert [ax.get_title() for ax in axes] == [
-        "Value customers get (average)", "Satisfaction (average)", "Trust (average)",
-        "Switching cost (average)"]
+        "Value customers get (average)",
+        "Satisfaction (average)",
+        "Trust (average)",
+        "Switching cost (average)",
+    ]
     assert all(len(ax.get_lines()) == 3 for ax in axes)
 
 
@@ -99,8 +113,14 @@ def test_population_figure_samples_large_populations():
 
 
 def test_explanation_says_what_the_current_strategies_setting_and_levers_are():
-    model = ClassroomModel(strategy_a="zipper", setting="ecommerce", word_of_mouth=2.0,
-                           price_c=1.5, customers=300, base=BASE)
+    model = ClassroomModel(
+        strategy_a="zipper",
+        setting="ecommerce",
+        word_of_mouth=2.0,
+        price_c=1.5,
+        customers=300,
+        base=BASE,
+    )
     model.step()
     text = "\n".join(f"{heading} {body}" for heading, body in explanation(model))
     assert "Month 1 of 24." in text
@@ -114,8 +134,11 @@ def test_explanation_says_what_the_current_strategies_setting_and_levers_are():
         assert label in text
 
 
-@pytest.mark.parametrize("draw", [stage_figure, outcomes_figure, determinants_figure,
-                                  population_figure], ids=lambda draw: draw.__name__)
+@pytest.mark.parametrize(
+    "draw",
+    [stage_figure, outcomes_figure, determinants_figure, population_figure],
+    ids=lambda draw: draw.__name__,
+)
 def test_redrawing_into_the_same_figure_looks_like_drawing_a_new_one(draw):
     """The page reuses each figure after every step; nothing may linger from before."""
     model = ClassroomModel(customers=400, base=BASE)

@@ -33,13 +33,18 @@ def outcomes(scenario: str, **changes) -> pd.DataFrame:
         model = ClassroomModel(**{**controls, **changes, "seed": seed}, base=sections).run()
         frame = model.firm_frame()
         per_firm = frame.groupby("firm").agg(
-            equity=("discounted_profit", "sum"), retention=("retention", "mean"),
-            satisfied=("satisfied_defectors", "sum"), defections=("defections", "sum"),
+            equity=("discounted_profit", "sum"),
+            retention=("retention", "mean"),
+            satisfied=("satisfied_defectors", "sum"),
+            defections=("defections", "sum"),
             life_exits=("defections_life", "sum"),
             satisfaction=("mean_satisfaction", "last"),
-            switching_cost=("mean_switching_cost", "last"), value=("mean_value", "last"))
+            switching_cost=("mean_switching_cost", "last"),
+            value=("mean_value", "last"),
+        )
         per_firm["satisfied_share"] = per_firm["satisfied"] / (
-            per_firm["defections"] - per_firm["life_exits"])
+            per_firm["defections"] - per_firm["life_exits"]
+        )
         runs.append(per_firm)
     return pd.concat(runs).groupby(level=0).mean()
 
@@ -65,8 +70,9 @@ def test_exercise_1_most_leavers_were_satisfied_and_switching_cost_not_satisfact
 
 def test_exercise_1_online_switching_costs_stay_low_and_retention_falls():
     offline = outcomes("satisfied_customers_leave.yaml", switching_cost_build=1.0)
-    online = outcomes("satisfied_customers_leave.yaml", switching_cost_build=1.0,
-                      setting="ecommerce")
+    online = outcomes(
+        "satisfied_customers_leave.yaml", switching_cost_build=1.0, setting="ecommerce"
+    )
     assert (online["retention"] < offline["retention"] - 0.01).all()
     assert (online["switching_cost"] < offline["switching_cost"] / 2).all()
     assert online.loc["A", "switching_cost"] < 0.1
@@ -79,10 +85,13 @@ def test_exercise_2_the_zippers_investment_pays_offline_but_the_clasp_wins_onlin
     # offline the zipper earns more than the clasp; online the clasp earns most,
     # about twice the zipper's equity
     assert offline.loc["B", "equity"] > offline.loc["A", "equity"]
-    assert online.loc["A", "equity"] > 1.5 * max(online.loc["B", "equity"],
-                                                 online.loc["C", "equity"])
-    zipper_to_clasp = {name: frame.loc["B", "equity"] / frame.loc["A", "equity"]
-                       for name, frame in (("offline", offline), ("online", online))}
+    assert online.loc["A", "equity"] > 1.5 * max(
+        online.loc["B", "equity"], online.loc["C", "equity"]
+    )
+    zipper_to_clasp = {
+        name: frame.loc["B", "equity"] / frame.loc["A", "equity"]
+        for name, frame in (("offline", offline), ("online", online))
+    }
     assert zipper_to_clasp["offline"] > zipper_to_clasp["online"] + 0.4
     # online the zipper's switching costs stay low and its equity falls
     assert online.loc["B", "switching_cost"] < offline.loc["B", "switching_cost"] / 2
@@ -91,10 +100,15 @@ def test_exercise_2_the_zippers_investment_pays_offline_but_the_clasp_wins_onlin
     # little wish for personal offers: every firm earns more, the zipper moves ahead of
     # velcro (whose fit is worth less), the clasp stays first
     assert (fewer_personal["equity"] > online["equity"]).all()
-    assert fewer_personal.loc["A", "equity"] > fewer_personal.loc["B", "equity"] \
+    assert (
+        fewer_personal.loc["A", "equity"]
+        > fewer_personal.loc["B", "equity"]
         > fewer_personal.loc["C", "equity"]
-    assert (fewer_personal.loc["B", "equity"] / fewer_personal.loc["A", "equity"]
-            > zipper_to_clasp["online"])
+    )
+    assert (
+        fewer_personal.loc["B", "equity"] / fewer_personal.loc["A", "equity"]
+        > zipper_to_clasp["online"]
+    )
 
 
 def test_exercise_3_switching_cost_lets_the_dearer_firm_keep_its_customers():
@@ -102,8 +116,9 @@ def test_exercise_3_switching_cost_lets_the_dearer_firm_keep_its_customers():
     usual = outcomes("what_switching_cost_buys.yaml", switching_cost_build=1.0)
     high = outcomes("what_switching_cost_buys.yaml", switching_cost_build=3.0)
     # B's dearer offer always loses customers faster than A's, but less and less so
-    gaps = [frame.loc["A", "retention"] - frame.loc["B", "retention"]
-            for frame in (none, usual, high)]
+    gaps = [
+        frame.loc["A", "retention"] - frame.loc["B", "retention"] for frame in (none, usual, high)
+    ]
     assert gaps[0] > gaps[1] > gaps[2] > 0
     assert gaps[2] < gaps[0] / 2
     ratio_none = none.loc["B", "equity"] / none.loc["A", "equity"]

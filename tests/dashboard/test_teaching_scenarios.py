@@ -30,8 +30,13 @@ def test_scenario_has_exactly_the_loader_keys_and_a_valid_config(path):
     assert set(data) == SCENARIO_KEYS
     assert data["name"] == path.stem  # the loader's names: letters, digits, '_', '-', '.'
     assert data["description"].strip()
-    config = Config.model_validate({k: v for k, v in data.items() if k in (
-        "market", "customers", "relationship", "firms", "simulation")})
+    config = Config.model_validate(
+        {
+            k: v
+            for k, v in data.items()
+            if k in ("market", "customers", "relationship", "firms", "simulation")
+        }
+    )
     assert len(config.firms) == 3
 
 

@@ -44,10 +44,20 @@ print(sweep.start_method())
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="forking is used on Linux only")
-@pytest.mark.parametrize(("state", "expected"), [
-    ("alone", "fork"), ("thread", "forkserver"), ("kernel", "forkserver"),
-])
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("alone", "fork"),
+        ("thread", "forkserver"),
+        ("kernel", "forkserver"),
+    ],
+)
 def test_workers_are_forked_only_from_a_process_that_runs_no_other_thread(state, expected):
-    done = subprocess.run([sys.executable, "-c", START_METHOD, state], capture_output=True,
-                          text=True, check=True, cwd=Path(__file__).parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", START_METHOD, state],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
     assert done.stdout.strip() == expected

@@ -13,10 +13,15 @@ from sim import default_config
 CONFIG = default_config(simulation={"customers": 600, "periods": 24})
 POLICY_CONFIG = default_config(
     simulation={"customers": 600, "periods": 24},
-    firms=[{"name": "A", "strategy": "clasp",
-            "policies": [{"name": "service_recovery", "budget": 0.5},
-                         {"name": "win_back"}]},
-           {"name": "B", "strategy": "zipper"}])
+    firms=[
+        {
+            "name": "A",
+            "strategy": "clasp",
+            "policies": [{"name": "service_recovery", "budget": 0.5}, {"name": "win_back"}],
+        },
+        {"name": "B", "strategy": "zipper"},
+    ],
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +47,14 @@ def test_cohorts_add_up_to_the_customers(result):
     cohorts = cohorts.assign(period=cohorts["cohort"] + cohorts["tenure"])
     total = cohorts.groupby(["period", "firm"])["active"].sum()
     customers = ledger.set_index(["period", "firm"])["customers"]
-    pd.testing.assert_series_equal(total.sort_index(), customers.sort_index(),
-                                   check_names=False, check_dtype=False)
+    pd.testing.assert_series_equal(
+        total.sort_index(), customers.sort_index(), check_names=False, check_dtype=False
+    )
     starting = cohorts[(cohorts["cohort"] == 0) & (cohorts["tenure"] == 0)]
-    assert starting.set_index("firm")["active"].to_dict() == \
-        ledger[ledger["period"] == 0].set_index("firm")["customers"].to_dict()
+    assert (
+        starting.set_index("firm")["active"].to_dict()
+        == ledger[ledger["period"] == 0].set_index("firm")["customers"].to_dict()
+    )
 
 
 def test_churn_by_stage_columns_add_up_to_the_defections(result):
@@ -55,14 +63,17 @@ def test_churn_by_stage_columns_add_up_to_the_defections(result):
     np.testing.assert_array_equal(by_stage, series["defections"])
     # every ended relationship has one reason: to a rival, out of the market, or out of the
     # category for life reasons (the open market); only the first two are by choice
-    np.testing.assert_array_equal(series["defections_rival"] + series["defections_market"]
-                                  + series["defections_life"], series["defections"])
+    np.testing.assert_array_equal(
+        series["defections_rival"] + series["defections_market"] + series["defections_life"],
+        series["defections"],
+    )
     assert series["defections_life"].sum() > 0  # the default category exit rate is above 0
     by_choice = series["defections"] - series["defections_life"]
     assert (series["satisfied_defectors"] <= by_choice).all()
     assert (series["exits_from_decline"] <= by_choice).all()
-    trajectories = series[["trajectory_I", "trajectory_II", "trajectory_III",
-                           "trajectory_IV"]].sum(axis=1)
+    trajectories = series[["trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV"]].sum(
+        axis=1
+    )
     np.testing.assert_array_equal(trajectories, series["defections"])
 
 
@@ -75,7 +86,8 @@ def test_clv_summaries_in_runs(result):
         assert row["clv_median"] == pytest.approx(np.median(mine))
         assert 0 <= row["clv_gini"] <= 1
         assert row["projected_clv_mean"] == pytest.approx(
-            customers[customers["firm"] == firm]["projected_clv"].mean())
+            customers[customers["firm"] == firm]["projected_clv"].mean()
+        )
     drivers = firms[["value_equity", "brand_equity", "relationship_equity"]].sum(axis=1)
     np.testing.assert_allclose(drivers, firms["customer_equity"])
     assert firms["loyalty_index"].between(0, 1).all()
@@ -91,8 +103,10 @@ def test_policy_outcomes_total_the_policy_frame(policy_result):
     assert recovery["spend"] <= 0.5 * 24 + 1e-9
     ledger_cost = policy_result.timeseries.groupby("firm")["policy_cost"].sum()
     assert policies["spend"].sum() == pytest.approx(ledger_cost["A"])
-    assert policy_result.timeseries["acquisitions_win_back"].sum() == \
-        policies.set_index("policy").loc["win_back", "won_back"]
+    assert (
+        policy_result.timeseries["acquisitions_win_back"].sum()
+        == policies.set_index("policy").loc["win_back", "won_back"]
+    )
 
 
 def test_only_replication_zero_keeps_its_customers(tmp_path):
@@ -114,31 +128,34 @@ def test_swept_policies_do_not_change_the_seeds(tmp_path):
     path.write_text(
         "name: p\nsimulation: {customers: 100, periods: 3, replications: 2}\n"
         "sweep:\n  grid:\n    market.setting: [traditional, ecommerce]\n"
-        "    firms.0.policies: [[], [{name: onboarding, budget: 5}]]\n")
+        "    firms.0.policies: [[], [{name: onboarding, budget: 5}]]\n"
+    )
     from experiments.scenario import load_scenario
 
     scenario = load_scenario(path)
     assert [p.config.firms[0].policies for p in scenario.points][:2] == [
-        (), (scenario.points[1].config.firms[0].policies[0],)]
+        (),
+        (scenario.points[1].config.firms[0].policies[0],),
+    ]
     specs = plan_runs(scenario)
     by_point = {}
     for spec in specs:
-        by_point.setdefault(spec.values["market.setting"], set()).add(
-            (spec.replication, spec.seed))
+        by_point.setdefault(spec.values["market.setting"], set()).add((spec.replication, spec.seed))
     # two policy sets per setting share seeds replication by replication
     assert all(len(pairs) == 2 for pairs in by_point.values())
     assert by_point["traditional"] != by_point["ecommerce"]
-    assert seed_key({"market.setting": "x", "firms.0.policies": []}) == \
-        seed_key({"market.setting": "x"})
+    assert seed_key({"market.setting": "x", "firms.0.policies": []}) == seed_key(
+        {"market.setting": "x"}
+    )
     assert run_seed(1, seed_key({"a": 1}), 0) != run_seed(1, seed_key({"a": 2}), 0)
 
 
 def test_a_zero_budget_policy_is_the_same_run_as_none():
-    zero = default_config(simulation={"customers": 400, "periods": 12},
-                          firms=[{"name": "A", "policies": [{"name": "loyalty_programme",
-                                                             "budget": 0}]}])
-    none = default_config(simulation={"customers": 400, "periods": 12},
-                          firms=[{"name": "A"}])
+    zero = default_config(
+        simulation={"customers": 400, "periods": 12},
+        firms=[{"name": "A", "policies": [{"name": "loyalty_programme", "budget": 0}]}],
+    )
+    none = default_config(simulation={"customers": 400, "periods": 12}, firms=[{"name": "A"}])
     a, b = run_once(zero, 5), run_once(none, 5)
     pd.testing.assert_frame_equal(a.firms, b.firms)
     assert a.policies["touched"].sum() == 0
@@ -154,7 +171,8 @@ def test_resume_rebuilds_the_same_cohort_customer_and_policy_tables(tmp_path):
     path.write_text(
         "name: r\nfirms: [{name: A, policies: [{name: onboarding, budget: 1}]}, {name: B}]\n"
         "simulation: {customers: 150, periods: 4, replications: 2}\n"
-        "sweep:\n  grid:\n    market.setting: [traditional, ecommerce]\n")
+        "sweep:\n  grid:\n    market.setting: [traditional, ecommerce]\n"
+    )
     scenario = load_scenario(path)
     specs = plan_runs(scenario)
 
@@ -164,8 +182,10 @@ def test_resume_rebuilds_the_same_cohort_customer_and_policy_tables(tmp_path):
             with SerialExecutor() as executor:
                 run_sweep(batch, store, executor, progress=False)
         write_tables(folder, store, [spec.run_id for spec in specs])
-        return {name: pd.read_parquet(folder / f"{name}.parquet")
-                for name in ("cohorts", "customers", "policies")}
+        return {
+            name: pd.read_parquet(folder / f"{name}.parquet")
+            for name in ("cohorts", "customers", "policies")
+        }
 
     whole = tables(tmp_path / "whole", [specs])
     resumed = tables(tmp_path / "resumed", [specs[:1], specs])

@@ -74,11 +74,18 @@ def test_calibration_recovers_known_parameters(tmp_path, replicate):
     path = tmp_path / "recovery.yaml"
     path.write_text(RECOVERY.replace("SEED", str(100 + replicate)), encoding="utf-8")
     scenario = load_scenario(path)
-    raw = {"firms": [{"name": "A", "strategy": "clasp"}, {"name": "B", "strategy": "zipper"}],
-           "simulation": {"customers": 1000, "periods": 24, "initial_customer_share": 1.0,
-                          "start": "new"}}
-    truth = cal.candidate_config(raw, [("market", "search_probability"),
-                                       ("relationship", "exit_rate")], list(TRUTH.values()))
+    raw = {
+        "firms": [{"name": "A", "strategy": "clasp"}, {"name": "B", "strategy": "zipper"}],
+        "simulation": {
+            "customers": 1000,
+            "periods": 24,
+            "initial_customer_share": 1.0,
+            "start": "new",
+        },
+    }
+    truth = cal.candidate_config(
+        raw, [("market", "search_probability"), ("relationship", "exit_rate")], list(TRUTH.values())
+    )
     observed_curve(truth, 900 + replicate).to_csv(tmp_path / "target.csv", index=False)
     fit = cal.calibrate(scenario, cal.read_target(tmp_path / "target.csv", scenario))
     for path, value in fit.parameters.items():

@@ -16,8 +16,10 @@ SETTING_NAMES = ("traditional", "ecommerce")
 
 
 def small_config(setting="traditional", **simulation):
-    return default_config(market={"setting": setting},
-                          simulation={"customers": CUSTOMERS, "periods": PERIODS, **simulation})
+    return default_config(
+        market={"setting": setting},
+        simulation={"customers": CUSTOMERS, "periods": PERIODS, **simulation},
+    )
 
 
 def frames(model):
@@ -138,10 +140,19 @@ def test_follow_records_each_followed_customer_every_period(setting):
         assert list(latest.index) == FOLLOWED
         # the newest rows are the customers' current state
         assert list(latest.stage) == [STAGE_NAMES[s] for s in pop.stage[FOLLOWED]]
-        for column in ("stage_age", "tenure", "satisfaction", "trust", "switching_cost",
-                       "expectation", "value", "clv"):
-            np.testing.assert_array_equal(latest[column].to_numpy(),
-                                          getattr(pop, column)[FOLLOWED], err_msg=column)
+        for column in (
+            "stage_age",
+            "tenure",
+            "satisfaction",
+            "trust",
+            "switching_cost",
+            "expectation",
+            "value",
+            "clv",
+        ):
+            np.testing.assert_array_equal(
+                latest[column].to_numpy(), getattr(pop, column)[FOLLOWED], err_msg=column
+            )
         names = [None if f < 0 else model.firms[f].name for f in pop.firm[FOLLOWED]]
         assert [None if pd.isna(f) else f for f in latest.firm] == names  # missing: no firm
 

@@ -100,8 +100,10 @@ def optional(row, column):
 def by_period(firm_frame, n_firms):
     """The firm frame as ``{column: array (periods, firms)}`` (rows are period x firm)."""
     periods = len(firm_frame) // n_firms
-    return {column: firm_frame[column].to_numpy().reshape(periods, n_firms)
-            for column in firm_frame.columns}
+    return {
+        column: firm_frame[column].to_numpy().reshape(periods, n_firms)
+        for column in firm_frame.columns
+    }
 
 
 def check_frames(model, firm_frame, market_frame):
@@ -122,27 +124,32 @@ def check_frames(model, firm_frame, market_frame):
     np.testing.assert_array_equal(now["customers"], by_firm)
     for stage in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE):
         in_stage = pop.firm[pop.stage == stage]
-        np.testing.assert_array_equal(now[stage.name.lower()],
-                                      np.bincount(in_stage, minlength=n_firms))
+        np.testing.assert_array_equal(
+            now[stage.name.lower()], np.bincount(in_stage, minlength=n_firms)
+        )
     assert market["prospects"][t] == np.sum(pop.stage == Stage.PROSPECT)
     assert market["out_of_market"][t] == np.sum(pop.stage == Stage.EXITED)
 
     # counts conserved
     assert now["customers"].sum() + market["prospects"][t] + market["out_of_market"][t] == n
     np.testing.assert_array_equal(
-        now["exploration"] + now["formation"] + now["stability"] + now["decline"],
-        now["customers"])
+        now["exploration"] + now["formation"] + now["stability"] + now["decline"], now["customers"]
+    )
     assert (now["advocates"] <= now["stability"]).all()
 
     # flow identities, this period, per firm
     np.testing.assert_array_equal(
         now["acquisitions"],
-        now["acquisitions_spend"] + now["acquisitions_referral"] + now["acquisitions_rival"]
-        + optional(now, "acquisitions_win_back"))
+        now["acquisitions_spend"]
+        + now["acquisitions_referral"]
+        + now["acquisitions_rival"]
+        + optional(now, "acquisitions_win_back"),
+    )
     # defections by reason: to a rival, out of the market (by choice), out of the category (life)
     np.testing.assert_array_equal(
         now["defections"],
-        now["defections_rival"] + now["defections_market"] + now["defections_life"])
+        now["defections_rival"] + now["defections_market"] + now["defections_life"],
+    )
     np.testing.assert_array_equal(now["retained"], now["customers_start"] - now["defections"])
 
     # money: contribution, acquisition cost (every acquisition but win-back at full cost),
@@ -152,29 +159,49 @@ def check_frames(model, firm_frame, market_frame):
     unit_costs = np.array([f.acquisition_cost for f in firms])
     referral_costs = np.array([f.referral_cost for f in firms])
     # revenue and serve cost are float32 sums: compare loosely
-    np.testing.assert_allclose(now["contribution"], margins * now["revenue"] - now["serve_cost"],
-                               rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        now["contribution"], margins * now["revenue"] - now["serve_cost"], rtol=1e-4, atol=1e-3
+    )
     np.testing.assert_allclose(
         now["acquisition_cost"],
         (now["acquisitions_spend"] + now["acquisitions_referral"] + now["acquisitions_rival"])
-        * unit_costs, rtol=MONEY_TOLERANCE)
-    np.testing.assert_allclose(now["referral_value"],
-                               now["acquisitions_referral"] * (unit_costs - referral_costs),
-                               rtol=MONEY_TOLERANCE)
-    np.testing.assert_allclose(now["acquisition_spend"],
-                               now["acquisition_cost"] - now["referral_value"],
-                               rtol=MONEY_TOLERANCE, atol=1e-9)
+        * unit_costs,
+        rtol=MONEY_TOLERANCE,
+    )
     np.testing.assert_allclose(
-        now["cost"], now["serve_cost"] + now["acquisition_spend"] + optional(now, "policy_cost"),
-        rtol=MONEY_TOLERANCE)
+        now["referral_value"],
+        now["acquisitions_referral"] * (unit_costs - referral_costs),
+        rtol=MONEY_TOLERANCE,
+    )
+    np.testing.assert_allclose(
+        now["acquisition_spend"],
+        now["acquisition_cost"] - now["referral_value"],
+        rtol=MONEY_TOLERANCE,
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(
+        now["cost"],
+        now["serve_cost"] + now["acquisition_spend"] + optional(now, "policy_cost"),
+        rtol=MONEY_TOLERANCE,
+    )
     np.testing.assert_allclose(
         now["profit"],
-        now["contribution"] + now["referral_value"] - now["acquisition_cost"]
-        - optional(now, "policy_cost"), rtol=MONEY_TOLERANCE, atol=1e-9)
+        now["contribution"]
+        + now["referral_value"]
+        - now["acquisition_cost"]
+        - optional(now, "policy_cost"),
+        rtol=MONEY_TOLERANCE,
+        atol=1e-9,
+    )
     discount = (1.0 + model.config.simulation.discount_rate) ** -t
     for name in ("profit", "contribution", "referral_value", "acquisition_cost", "policy_cost"):
-        np.testing.assert_allclose(now[f"discounted_{name}"], now[name] * discount,
-                                   rtol=MONEY_TOLERANCE, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(
+            now[f"discounted_{name}"],
+            now[name] * discount,
+            rtol=MONEY_TOLERANCE,
+            atol=1e-12,
+            err_msg=name,
+        )
 
     # satisfied defectors and exits from decline count only defections by choice
     chosen = now["defections_rival"] + now["defections_market"]
@@ -182,9 +209,21 @@ def check_frames(model, firm_frame, market_frame):
     assert (now["exits_from_decline"] <= chosen).all()
     trajectories = sum(now[f"trajectory_{name}"] for name in ("I", "II", "III", "IV"))
     np.testing.assert_array_equal(trajectories, now["defections"])
-    for column in ("acquisitions", "defections", "defections_life", "retained", "advances",
-                   "declines", "recoveries", "occasions", "revenue", "serve_cost",
-                   "acquisition_cost", "referral_value", "acquisition_spend"):
+    for column in (
+        "acquisitions",
+        "defections",
+        "defections_life",
+        "retained",
+        "advances",
+        "declines",
+        "recoveries",
+        "occasions",
+        "revenue",
+        "serve_cost",
+        "acquisition_cost",
+        "referral_value",
+        "acquisition_spend",
+    ):
         assert (now[column] >= 0).all(), column
     for column in ("reentries", "arrivals"):
         assert market[column][t] >= 0, column
@@ -201,28 +240,42 @@ def check_frames(model, firm_frame, market_frame):
     before = {column: values[t - 1] for column, values in table.items()}
     np.testing.assert_array_equal(now["customers_start"], before["customers"])
     np.testing.assert_array_equal(
-        now["customers"], before["customers"] - now["defections"] + now["acquisitions"])
+        now["customers"], before["customers"] - now["defections"] + now["acquisitions"]
+    )
     # the market's stocks move with the firms' flows. Out of the firms' books, the pools
     # gain the market leavers and the life leavers' replacements (new prospects) and lose
     # the acquisitions from the pool; a prospect or out-of-market customer who leaves the
     # category is replaced by a prospect in its row, which leaves the pools' total as it is.
     # (Each pool on its own is balanced in check_step, which sees who left the category.)
     pools = market["prospects"] + market["out_of_market"]
-    assert pools[t] == (pools[t - 1] + now["defections_market"].sum()
-                        + now["defections_life"].sum()
-                        - now["acquisitions_spend"].sum() - now["acquisitions_referral"].sum())
+    assert pools[t] == (
+        pools[t - 1]
+        + now["defections_market"].sum()
+        + now["defections_life"].sum()
+        - now["acquisitions_spend"].sum()
+        - now["acquisitions_referral"].sum()
+    )
     # every active customer who left the category was replaced; so were some others
     assert market["arrivals"][t] >= now["defections_life"].sum()
-    assert market["arrivals"][t] <= (now["defections_life"].sum() + now["defections_market"].sum()
-                                     + pools[t - 1])
+    assert market["arrivals"][t] <= (
+        now["defections_life"].sum() + now["defections_market"].sum() + pools[t - 1]
+    )
     assert market["reentries"][t] <= market["out_of_market"][t - 1] + now["defections_market"].sum()
     with np.errstate(invalid="ignore", divide="ignore"):
         expected_retention = now["retained"] / now["customers_start"]
     np.testing.assert_allclose(now["retention"], expected_retention, rtol=1e-12)
 
 
-STATE = ("identity", "stage", "firm", "acquired_period", "stage_age", "tenure",
-         "stage_before_decline", "stability_periods")
+STATE = (
+    "identity",
+    "stage",
+    "firm",
+    "acquired_period",
+    "stage_age",
+    "tenure",
+    "stage_before_decline",
+    "stability_periods",
+)
 
 
 def snapshot(model):
@@ -263,8 +316,7 @@ def check_step(before, model, firm_frame, market_frame):
     np.testing.assert_array_equal(renewed, life | outside)
     assert market["arrivals"][t] == renewed.sum()
     issued = before["identity"].max() + 1  # identities are issued in order, none reused
-    np.testing.assert_array_equal(pop.identity[renewed],
-                                  np.arange(issued, issued + renewed.sum()))
+    np.testing.assert_array_equal(pop.identity[renewed], np.arange(issued, issued + renewed.sum()))
     # an arrival is a prospect who never had a firm, with the state of a newcomer
     assert (cur[renewed] == Stage.PROSPECT).all()
     assert (pop.firm[renewed] == NO_FIRM).all()
@@ -272,14 +324,21 @@ def check_step(before, model, firm_frame, market_frame):
     assert (pop.left_period[renewed] == NEVER).all()
     for name in ("stage_before_decline", "deepest_stage"):
         assert (getattr(pop, name)[renewed] == Stage.PROSPECT).all(), name
-    for name in ("stage_age", "tenure", "stability_periods", "acquired_period",
-                 "revenue_to_date", "clv"):
+    for name in (
+        "stage_age",
+        "tenure",
+        "stability_periods",
+        "acquired_period",
+        "revenue_to_date",
+        "clv",
+    ):
         assert (getattr(pop, name)[renewed] == 0).all(), name
     np.testing.assert_array_equal(pop.expectation[renewed], pop.expectation_norm[renewed])
     np.testing.assert_array_equal(pop.value[renewed], pop.expectation[renewed])
     relationship = config.relationship
-    assert (pop.satisfaction[renewed]
-            == np.float32(relationship.satisfaction_at_confirmation)).all()
+    assert (
+        pop.satisfaction[renewed] == np.float32(relationship.satisfaction_at_confirmation)
+    ).all()
     assert (pop.trust[renewed] == np.float32(relationship.initial_trust)).all()
     floor = np.float32(config.market.switching_cost_floor)
     assert (pop.switching_cost[renewed] == floor).all()
@@ -293,8 +352,7 @@ def check_step(before, model, firm_frame, market_frame):
     np.testing.assert_array_equal(pop.identity[continuing], before["identity"][continuing])
     np.testing.assert_array_equal(pop.firm[continuing], before["firm"][continuing])
     assert (pop.tenure[continuing] == before["tenure"][continuing] + 1).all()
-    advanced = continuing & (cur == old + 1) & (old >= Stage.EXPLORATION) & (
-        old <= Stage.FORMATION)
+    advanced = continuing & (cur == old + 1) & (old >= Stage.EXPLORATION) & (old <= Stage.FORMATION)
     declined = continuing & (cur == Stage.DECLINE) & (old != Stage.DECLINE)
     recovered = continuing & (old == Stage.DECLINE) & (cur != Stage.DECLINE)
     stayed = continuing & (cur == old)
@@ -303,8 +361,10 @@ def check_step(before, model, firm_frame, market_frame):
     assert (pop.stage_before_decline[declined] == old[declined]).all()
     assert (pop.stage_age[stayed] == before["stage_age"][stayed] + 1).all()
     assert (pop.stage_age[continuing & ~stayed] == 0).all()
-    assert (pop.stability_periods[continuing] == before["stability_periods"][continuing]
-            + (cur[continuing] == Stage.STABILITY)).all()
+    assert (
+        pop.stability_periods[continuing]
+        == before["stability_periods"][continuing] + (cur[continuing] == Stage.STABILITY)
+    ).all()
 
     # new relationships start fresh in exploration, with a customer already in the market
     assert not renewed[new].any()
@@ -332,14 +392,16 @@ def check_step(before, model, firm_frame, market_frame):
     # the ledger's flows are the moves counted from the arrays
     np.testing.assert_array_equal(now["defections"], per_firm(before["firm"][ended]))
     np.testing.assert_array_equal(now["defections_life"], per_firm(before["firm"][life]))
-    np.testing.assert_array_equal(now["defections_market"],
-                                  per_firm(before["firm"][left_market]))
+    np.testing.assert_array_equal(now["defections_market"], per_firm(before["firm"][left_market]))
     np.testing.assert_array_equal(now["defections_rival"], per_firm(before["firm"][from_rival]))
     np.testing.assert_array_equal(now["acquisitions_rival"], per_firm(pop.firm[from_rival]))
-    np.testing.assert_array_equal(now["acquisitions_spend"] + now["acquisitions_referral"],
-                                  per_firm(pop.firm[from_pool]))
-    assert (now["exits_from_decline"]
-            <= per_firm(before["firm"][ended & ~life & (old == Stage.DECLINE)])).all()
+    np.testing.assert_array_equal(
+        now["acquisitions_spend"] + now["acquisitions_referral"], per_firm(pop.firm[from_pool])
+    )
+    assert (
+        now["exits_from_decline"]
+        <= per_firm(before["firm"][ended & ~life & (old == Stage.DECLINE)])
+    ).all()
 
     # the market's pools, each on its own: the prospects gain the re-entrants and the
     # arrivals, and lose the acquisitions and the prospects who left the category; the
@@ -347,18 +409,27 @@ def check_step(before, model, firm_frame, market_frame):
     # of its customers who left the category (market leavers of this period included)
     reentered = ~renewed & (cur == Stage.PROSPECT) & ~was_prospect
     assert market["reentries"][t] == reentered.sum()
-    assert market["prospects"][t] == (market["prospects"][t - 1] + market["reentries"][t]
-                                      + market["arrivals"][t] - from_pool.sum()
-                                      - (renewed & was_prospect).sum())
-    assert market["out_of_market"][t] == (market["out_of_market"][t - 1]
-                                          + now["defections_market"].sum()
-                                          - market["reentries"][t]
-                                          - (outside & ~was_prospect).sum())
+    assert market["prospects"][t] == (
+        market["prospects"][t - 1]
+        + market["reentries"][t]
+        + market["arrivals"][t]
+        - from_pool.sum()
+        - (renewed & was_prospect).sum()
+    )
+    assert market["out_of_market"][t] == (
+        market["out_of_market"][t - 1]
+        + now["defections_market"].sum()
+        - market["reentries"][t]
+        - (outside & ~was_prospect).sum()
+    )
 
     # moves of customers who then defected in the same step are booked too: bounds
     # (advances only from below here: see test_advances_count_only_moves_up)
-    for column, moved in (("advances", advanced), ("declines", declined),
-                          ("recoveries", recovered)):
+    for column, moved in (
+        ("advances", advanced),
+        ("declines", declined),
+        ("recoveries", recovered),
+    ):
         counted = per_firm(pop.firm[moved])
         assert (counted <= now[column]).all(), column
         if column != "advances":
@@ -368,9 +439,12 @@ def check_step(before, model, firm_frame, market_frame):
     satisfied = pop.satisfaction >= config.simulation.satisfied_threshold
     satisfied_leavers = per_firm(before["firm"][left_market & ~renewed & satisfied])
     assert (satisfied_leavers <= now["satisfied_defectors"]).all()
-    assert (now["satisfied_defectors"]
-            <= satisfied_leavers + now["defections_rival"]
-            + per_firm(before["firm"][left_market & renewed])).all()
+    assert (
+        now["satisfied_defectors"]
+        <= satisfied_leavers
+        + now["defections_rival"]
+        + per_firm(before["firm"][left_market & renewed])
+    ).all()
 
 
 def run_checking_every_step(config, seed):
@@ -391,14 +465,24 @@ def run_checking_every_step(config, seed):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("setting", SETTING_NAMES)
 def test_invariants_hold_every_step(setting, seed):
-    config = default_config(market={"setting": setting},
-                            simulation={"customers": CUSTOMERS, "periods": PERIODS})
+    config = default_config(
+        market={"setting": setting}, simulation={"customers": CUSTOMERS, "periods": PERIODS}
+    )
     model = run_checking_every_step(config, seed)
     totals = model.firm_frame().sum(numeric_only=True)
     # the run exercised every flow the identities talk about
-    for column in ("acquisitions_spend", "acquisitions_referral", "acquisitions_rival",
-                   "defections_market", "defections_life", "exits_from_decline", "advances",
-                   "declines", "recoveries", "referral_value"):
+    for column in (
+        "acquisitions_spend",
+        "acquisitions_referral",
+        "acquisitions_rival",
+        "defections_market",
+        "defections_life",
+        "exits_from_decline",
+        "advances",
+        "declines",
+        "recoveries",
+        "referral_value",
+    ):
         assert totals[column] > 0, column
     market = model.market_frame()
     # arrivals replaced more than the active customers who left the category
@@ -410,18 +494,20 @@ def test_invariants_hold_every_step(setting, seed):
 def test_advances_count_only_moves_up(setting):
     # nobody leaves (category_exit_rate 0: no one leaves the category either), so every
     # booked move is visible in the arrays
-    config = default_config(market={"setting": setting, "search_probability": 0.0,
-                                    "category_exit_rate": 0.0},
-                            relationship={"exit_rate": 0.0},
-                            simulation={"customers": CUSTOMERS, "periods": PERIODS})
+    config = default_config(
+        market={"setting": setting, "search_probability": 0.0, "category_exit_rate": 0.0},
+        relationship={"exit_rate": 0.0},
+        simulation={"customers": CUSTOMERS, "periods": PERIODS},
+    )
     model = CRMModel(config, rng=0)
     moved_up = 0
     for _ in range(PERIODS):
         old = model.customers.stage.copy()
         model.step()
         new = model.customers.stage
-        moved_up += np.sum(((old == Stage.EXPLORATION) | (old == Stage.FORMATION))
-                           & (new == old + 1))
+        moved_up += np.sum(
+            ((old == Stage.EXPLORATION) | (old == Stage.FORMATION)) & (new == old + 1)
+        )
     booked = model.firm_frame().advances.sum()
     assert moved_up > 0
     assert booked == moved_up
@@ -432,8 +518,10 @@ STRESS_SCENARIOS = {
     # periods the pool is empty in a median of 6 of them, and at least once in all of 300
     # seeds (with 30 periods and re-entry 0.5, 15% of seeds never emptied it)
     "prospects_run_out": {
-        "firms": [{"name": n, "strategy": s, "acquisition_rate": 0.6}
-                  for n, s in zip("ABC", STRATEGIES, strict=False)],
+        "firms": [
+            {"name": n, "strategy": s, "acquisition_rate": 0.6}
+            for n, s in zip("ABC", STRATEGIES, strict=False)
+        ],
         "relationship": {"referral_rate": 0.5},
         # category_exit_rate 0: arrivals would refill the pool every period, and the pool
         # seen at the end of a period (after the arrivals) would hardly ever be empty
@@ -446,8 +534,9 @@ STRESS_SCENARIOS = {
         "simulation": {"customers": 1_000, "periods": 30},
     },
     "many_firms": {
-        "firms": [{"name": f"F{i}", "strategy": list(STRATEGIES)[i % len(STRATEGIES)]}
-                  for i in range(12)],
+        "firms": [
+            {"name": f"F{i}", "strategy": list(STRATEGIES)[i % len(STRATEGIES)]} for i in range(12)
+        ],
         "market": {"setting": "ecommerce"},
         "simulation": {"customers": 1_000, "periods": 30},
     },
@@ -464,8 +553,13 @@ STRESS_SCENARIOS = {
         "simulation": {"customers": 1_000, "periods": 30},
     },
     "fast_lifecycle": {
-        "relationship": {"advance_rate": 0.7, "decline_rate": 0.3, "exit_rate": 0.3,
-                         "min_age_exploration": 0, "min_age_formation": 0},
+        "relationship": {
+            "advance_rate": 0.7,
+            "decline_rate": 0.3,
+            "exit_rate": 0.3,
+            "min_age_exploration": 0,
+            "min_age_formation": 0,
+        },
         "simulation": {"customers": 1_000, "periods": 30, "long_stability": 3},
     },
 }
@@ -489,24 +583,42 @@ unit = st.floats(0.0, 1.0, allow_nan=False)
 def random_configs(draw):
     setting = draw(st.sampled_from(SETTING_NAMES))
     n_firms = draw(st.integers(1, 4))
-    firms = [{"name": f"F{i}", "strategy": draw(st.sampled_from(list(STRATEGIES))),
-              "acquisition_rate": draw(st.floats(0.0, 0.3)),
-              "price": draw(st.floats(0.5, 2.0))} for i in range(n_firms)]
+    firms = [
+        {
+            "name": f"F{i}",
+            "strategy": draw(st.sampled_from(list(STRATEGIES))),
+            "acquisition_rate": draw(st.floats(0.0, 0.3)),
+            "price": draw(st.floats(0.5, 2.0)),
+        }
+        for i in range(n_firms)
+    ]
     build = draw(st.floats(0.0, 0.5))
     return default_config(
-        market={"setting": setting, "search_probability": draw(unit),
-                "rival_visibility": draw(unit), "reentry_rate": draw(unit),
-                "category_exit_rate": draw(st.floats(0.0, 0.2)),
-                "switching_cost_floor": draw(unit), "switching_cost_decay": draw(unit),
-                "repair_window": draw(st.floats(0.0, 20.0))},
-        relationship={"trust_build_rate": build, "trust_break_rate": draw(st.floats(build, 1.0)),
-                      "exit_rate": draw(st.floats(0.0, 0.5)),
-                      "satisfaction_rate": draw(unit), "referral_rate": draw(st.floats(0.0, 0.3)),
-                      "min_age_exploration": draw(st.integers(0, 3)),
-                      "min_age_formation": draw(st.integers(0, 3))},
+        market={
+            "setting": setting,
+            "search_probability": draw(unit),
+            "rival_visibility": draw(unit),
+            "reentry_rate": draw(unit),
+            "category_exit_rate": draw(st.floats(0.0, 0.2)),
+            "switching_cost_floor": draw(unit),
+            "switching_cost_decay": draw(unit),
+            "repair_window": draw(st.floats(0.0, 20.0)),
+        },
+        relationship={
+            "trust_build_rate": build,
+            "trust_break_rate": draw(st.floats(build, 1.0)),
+            "exit_rate": draw(st.floats(0.0, 0.5)),
+            "satisfaction_rate": draw(unit),
+            "referral_rate": draw(st.floats(0.0, 0.3)),
+            "min_age_exploration": draw(st.integers(0, 3)),
+            "min_age_formation": draw(st.integers(0, 3)),
+        },
         firms=firms,
-        simulation={"customers": draw(st.integers(1, 300)), "periods": draw(st.integers(1, 12)),
-                    "initial_customer_share": draw(unit)},
+        simulation={
+            "customers": draw(st.integers(1, 300)),
+            "periods": draw(st.integers(1, 12)),
+            "initial_customer_share": draw(unit),
+        },
     )
 
 

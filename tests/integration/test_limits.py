@@ -32,8 +32,10 @@ def totals(config, seed):
 
 
 def config_for(setting, *, market=None, relationship=None, firms=None):
-    sections = {"market": {"setting": setting, **(market or {})},
-                "simulation": {"customers": CUSTOMERS, "periods": PERIODS}}
+    sections = {
+        "market": {"setting": setting, **(market or {})},
+        "simulation": {"customers": CUSTOMERS, "periods": PERIODS},
+    }
     if relationship:
         sections["relationship"] = relationship
     if firms:
@@ -54,9 +56,12 @@ FLOOR_AT_ONE = {"switching_cost_floor": 1.0}
 def test_prohibitive_switching_cost_stops_defection_to_identical_rivals(setting, seed):
     # buffer 1: a switching cost of 1 also stops exits from decline (see the xfail below);
     # category_exit_rate 0: "no defections at all" needs no one to leave the category either
-    config = config_for(setting, market={**FLOOR_AT_ONE, **CLOSED},
-                        relationship={**PROHIBITIVE, "switching_cost_buffer": 1.0},
-                        firms=identical_firms())
+    config = config_for(
+        setting,
+        market={**FLOOR_AT_ONE, **CLOSED},
+        relationship={**PROHIBITIVE, "switching_cost_buffer": 1.0},
+        firms=identical_firms(),
+    )
     flows = totals(config, seed)
     assert flows.defections_rival == 0
     assert flows.acquisitions_rival == 0
@@ -66,9 +71,12 @@ def test_prohibitive_switching_cost_stops_defection_to_identical_rivals(setting,
 @pytest.mark.parametrize("setting", SETTING_NAMES)
 def test_prohibitive_switching_cost_leaves_only_life_exits_in_an_open_market(setting):
     """The same limit at the default category exit rate: every defection is a life exit."""
-    config = config_for(setting, market=FLOOR_AT_ONE,
-                        relationship={**PROHIBITIVE, "switching_cost_buffer": 1.0},
-                        firms=identical_firms())
+    config = config_for(
+        setting,
+        market=FLOOR_AT_ONE,
+        relationship={**PROHIBITIVE, "switching_cost_buffer": 1.0},
+        firms=identical_firms(),
+    )
     flows = totals(config, seed=0)
     assert flows.defections_rival == 0
     assert flows.defections_market == 0
@@ -83,9 +91,12 @@ def test_control_identical_rivals_do_win_customers_at_ordinary_switching_costs(s
 
 @pytest.mark.parametrize("setting", SETTING_NAMES)
 def test_prohibitive_switching_cost_stops_defection_to_rivals_also_from_decline(setting):
-    config = config_for(setting, market=FLOOR_AT_ONE,
-                        relationship={**PROHIBITIVE, "switching_cost_buffer": 0.5},
-                        firms=identical_firms())
+    config = config_for(
+        setting,
+        market=FLOOR_AT_ONE,
+        relationship={**PROHIBITIVE, "switching_cost_buffer": 0.5},
+        firms=identical_firms(),
+    )
     flows = totals(config, seed=0)
     assert flows.exits_from_decline > 0  # the scenario does exit declining customers
     assert flows.defections_rival == 0
@@ -139,8 +150,9 @@ def test_control_a_better_firm_breaks_the_symmetry():
 @pytest.mark.parametrize("setting", SETTING_NAMES)
 def test_no_search_and_no_exit_means_no_defections(setting, seed):
     # category_exit_rate 0: the premise is that nobody leaves, for life reasons neither
-    config = config_for(setting, market={"search_probability": 0.0, **CLOSED},
-                        relationship={"exit_rate": 0.0})
+    config = config_for(
+        setting, market={"search_probability": 0.0, **CLOSED}, relationship={"exit_rate": 0.0}
+    )
     frame = CRMModel(config, rng=seed).run().firm_frame()
     flows = frame[frame.period > 0]
     assert flows.defections.sum() == 0
@@ -153,10 +165,13 @@ def test_no_search_and_no_exit_means_no_defections(setting, seed):
 
 
 @pytest.mark.parametrize("setting", SETTING_NAMES)
-@pytest.mark.parametrize("market, relationship", [
-    ({"search_probability": 0.0, **CLOSED}, {}),
-    (CLOSED, {"exit_rate": 0.0}),
-])
+@pytest.mark.parametrize(
+    "market, relationship",
+    [
+        ({"search_probability": 0.0, **CLOSED}, {}),
+        (CLOSED, {"exit_rate": 0.0}),
+    ],
+)
 def test_control_either_channel_alone_still_loses_customers(setting, market, relationship):
     flows = totals(config_for(setting, market=market, relationship=relationship), seed=0)
     assert flows.defections > 0
@@ -166,8 +181,9 @@ def test_control_either_channel_alone_still_loses_customers(setting, market, rel
 @pytest.mark.parametrize("setting", SETTING_NAMES)
 def test_control_without_search_and_exit_only_life_ends_relationships(setting):
     """The third channel: at the default category exit rate, relationships still end."""
-    config = config_for(setting, market={"search_probability": 0.0},
-                        relationship={"exit_rate": 0.0})
+    config = config_for(
+        setting, market={"search_probability": 0.0}, relationship={"exit_rate": 0.0}
+    )
     flows = totals(config, seed=0)
     assert flows.defections == flows.defections_life > 0
     assert flows.defections_rival + flows.defections_market == 0
@@ -196,18 +212,19 @@ def test_single_firm_has_no_defections_to_rivals(setting, strategy):
 
 @pytest.mark.parametrize("setting", SETTING_NAMES)
 @pytest.mark.parametrize("exit_rate", [0.0, None])
-def test_zero_acquisition_rate_and_no_referrals_acquire_nobody_from_the_pool(setting,
-                                                                            exit_rate):
+def test_zero_acquisition_rate_and_no_referrals_acquire_nobody_from_the_pool(setting, exit_rate):
     firms = [{"name": name, "strategy": name, "acquisition_rate": 0.0} for name in STRATEGIES]
     market = {} if exit_rate is None else {"category_exit_rate": exit_rate}
-    config = config_for(setting, market=market, relationship={"referral_rate": 0.0},
-                        firms=firms)
+    config = config_for(setting, market=market, relationship={"referral_rate": 0.0}, firms=firms)
     model = CRMModel(config, rng=2).run()
     frame = model.firm_frame()
     assert (frame.acquisitions_spend == 0).all()
     assert (frame.acquisitions_referral == 0).all()
-    assert (frame.acquisition_cost == frame.acquisitions_rival
-            * frame.firm.map({f.name: f.acquisition_cost for f in config.firms})).all()
+    assert (
+        frame.acquisition_cost
+        == frame.acquisitions_rival
+        * frame.firm.map({f.name: f.acquisition_cost for f in config.firms})
+    ).all()
     assert (frame.referral_value == 0).all()
     assert (frame.acquisition_rate == 0).all()
     np.testing.assert_array_equal(frame.acquisitions, frame.acquisitions_rival)
@@ -225,8 +242,9 @@ def test_zero_acquisition_rate_and_no_referrals_acquire_nobody_from_the_pool(set
     # prospects and out-of-market customers together gain exactly the firms' losses to
     # the market and to the category (the life leavers' rows come back as prospects)
     pools = (market.prospects + market.out_of_market).to_numpy()
-    np.testing.assert_array_equal(np.diff(pools),
-                                  (flows.defections_market + flows.defections_life).iloc[1:])
+    np.testing.assert_array_equal(
+        np.diff(pools), (flows.defections_market + flows.defections_life).iloc[1:]
+    )
 
 
 def test_control_default_rates_do_acquire_from_the_pool():
@@ -237,9 +255,11 @@ def test_control_default_rates_do_acquire_from_the_pool():
 
 def test_no_customers_no_acquisition_means_an_empty_market():
     firms = [{"name": name, "strategy": name, "acquisition_rate": 0.0} for name in STRATEGIES]
-    config = default_config(relationship={"referral_rate": 0.0}, firms=firms,
-                            simulation={"customers": 500, "periods": 10,
-                                        "initial_customer_share": 0.0})
+    config = default_config(
+        relationship={"referral_rate": 0.0},
+        firms=firms,
+        simulation={"customers": 500, "periods": 10, "initial_customer_share": 0.0},
+    )
     frame = CRMModel(config, rng=0).run().firm_frame()
     assert (frame.customers == 0).all()
     assert (frame.revenue == 0).all()
@@ -300,8 +320,9 @@ def test_category_exit_issues_one_new_identity_per_arrival(setting):
             changed = identities[t] != identities[t - 1]
             assert market.arrivals.iloc[t] == changed.sum()
             issued = identities[t - 1].max() + 1  # new identities in row order, never reused
-            np.testing.assert_array_equal(identities[t][changed],
-                                          np.arange(issued, issued + changed.sum()))
+            np.testing.assert_array_equal(
+                identities[t][changed], np.arange(issued, issued + changed.sum())
+            )
         total = market.arrivals.sum()
         assert identities[-1].max() == CUSTOMERS - 1 + total  # one identity per arrival
         assert len(np.unique(identities[-1])) == CUSTOMERS

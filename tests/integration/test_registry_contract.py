@@ -27,30 +27,63 @@ from sim.strategies import STRATEGIES
 
 CUSTOMERS, PERIODS, SEED = 400, 8, 11
 
-ENTRIES = ([("strategy", name) for name in STRATEGIES]
-           + [("policy", name) for name in POLICIES]
-           + [("setting", name) for name in SETTINGS])
+ENTRIES = (
+    [("strategy", name) for name in STRATEGIES]
+    + [("policy", name) for name in POLICIES]
+    + [("setting", name) for name in SETTINGS]
+)
 """Every registered entry, as (registry, name)."""
 
 COUNT_COLUMNS = (
-    "customers", "exploration", "formation", "stability", "decline", "advocates",
-    "customers_start", "retained", "acquisitions", "acquisitions_referral", "defections",
-    "satisfied_defectors", "occasions", "defections_rival", "defections_market",
-    "defections_life", "exits_from_decline", "defections_exploration", "defections_formation",
-    "defections_stability", "defections_decline", "advances", "declines", "recoveries",
-    "trajectory_I", "trajectory_II", "trajectory_III", "trajectory_IV", "acquisitions_spend",
-    "acquisitions_rival", "acquisitions_win_back",
+    "customers",
+    "exploration",
+    "formation",
+    "stability",
+    "decline",
+    "advocates",
+    "customers_start",
+    "retained",
+    "acquisitions",
+    "acquisitions_referral",
+    "defections",
+    "satisfied_defectors",
+    "occasions",
+    "defections_rival",
+    "defections_market",
+    "defections_life",
+    "exits_from_decline",
+    "defections_exploration",
+    "defections_formation",
+    "defections_stability",
+    "defections_decline",
+    "advances",
+    "declines",
+    "recoveries",
+    "trajectory_I",
+    "trajectory_II",
+    "trajectory_III",
+    "trajectory_IV",
+    "acquisitions_spend",
+    "acquisitions_rival",
+    "acquisitions_win_back",
 )
 """Columns of the per-period records that count customers or events."""
 
-OUTCOME_COUNTS = ("acquisitions", "referral_acquisitions", "rival_acquisitions", "defections",
-                  "customers_end")
+OUTCOME_COUNTS = (
+    "acquisitions",
+    "referral_acquisitions",
+    "rival_acquisitions",
+    "defections",
+    "customers_end",
+)
 """Outcome columns of ``runs`` that count."""
 
-LEDGER_TERMS = {"contribution": "discounted_contribution",
-                "referral_value": "discounted_referral_value",
-                "acquisition_cost": "discounted_acquisition_cost",
-                "policy_cost": "discounted_policy_cost"}
+LEDGER_TERMS = {
+    "contribution": "discounted_contribution",
+    "referral_value": "discounted_referral_value",
+    "acquisition_cost": "discounted_acquisition_cost",
+    "policy_cost": "discounted_policy_cost",
+}
 """Each discounted term of customer equity and the per-period column it sums."""
 
 
@@ -61,8 +94,11 @@ def config_for(registry: str, name: str):
         firms = [{"name": f"{name}-{i}", "strategy": name} for i in range(3)]
         return default_config(firms=firms, simulation=simulation)
     if registry == "policy":
-        firms = [{"name": "A", "strategy": "clasp", "policies": [{"name": name}]},
-                 {"name": "B", "strategy": "zipper"}, {"name": "C", "strategy": "velcro"}]
+        firms = [
+            {"name": "A", "strategy": "clasp", "policies": [{"name": name}]},
+            {"name": "B", "strategy": "zipper"},
+            {"name": "C", "strategy": "velcro"},
+        ]
         return default_config(firms=firms, simulation=simulation)
     return default_config(market={"setting": name}, simulation=simulation)
 
@@ -97,8 +133,7 @@ def test_the_run_yields_every_table(entry):
     assert list(result.firms["firm"]) == firms
     assert len(result.timeseries) == (PERIODS + 1) * len(firms)
     assert set(TIMESERIES_COLUMNS) <= set(result.timeseries.columns)
-    assert len(result.customers) == result.timeseries.query("period == @PERIODS")[
-        "customers"].sum()
+    assert len(result.customers) == result.timeseries.query("period == @PERIODS")["customers"].sum()
     if registry == "policy":
         assert list(result.policies["policy"]) == [name]
         assert list(result.policies["firm"]) == ["A"]
@@ -144,5 +179,6 @@ def test_the_same_seed_gives_the_same_run(entry):
     _, _, config, result = entry
     again = run_once(config, SEED)
     for table in ("firms", "timeseries", "cohorts", "policies", "customers"):
-        pd.testing.assert_frame_equal(getattr(result, table), getattr(again, table),
-                                      check_exact=True, obj=table)
+        pd.testing.assert_frame_equal(
+            getattr(result, table), getattr(again, table), check_exact=True, obj=table
+        )

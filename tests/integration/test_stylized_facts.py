@@ -38,9 +38,22 @@ def facts_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("facts") / "out"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        code = main(["facts", SCENARIO, "--replications", str(REPLICATIONS),
-                     "--customers", str(CUSTOMERS), "--out", out, "--workers", "2",
-                     "--no-report", "-q"])
+        code = main(
+            [
+                "facts",
+                SCENARIO,
+                "--replications",
+                str(REPLICATIONS),
+                "--customers",
+                str(CUSTOMERS),
+                "--out",
+                out,
+                "--workers",
+                "2",
+                "--no-report",
+                "-q",
+            ]
+        )
     return code, printed.getvalue(), facts.read_table(out / "facts.csv"), out
 
 
@@ -59,8 +72,10 @@ def test_fact_passes_in_every_cell(facts_run, fact):
     rows = table[table["fact"] == fact]
     assert len(rows), f"no rows for fact {fact}\n{printed}"
     failed = rows[~rows["passed"]]
-    assert failed.empty, (f"fact {fact} ({facts.FACT_NAMES[fact]}) fails in "
-                          f"{len(failed)} of {len(rows)} rows:\n{printed}")
+    assert failed.empty, (
+        f"fact {fact} ({facts.FACT_NAMES[fact]}) fails in "
+        f"{len(failed)} of {len(rows)} rows:\n{printed}"
+    )
 
 
 def test_each_lever_halves_its_firms_annual_churn(facts_run):

@@ -18,14 +18,21 @@ from tests.sim.policy_scenarios import market
 CUSTOMERS = 3 * CHUNK + 123  # several chunks, the last one partial
 PERIODS = 12
 
-pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
-                                reason="needs two numba threads")
+pytestmark = pytest.mark.skipif(
+    numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads"
+)
 
 
 def fingerprint(model) -> str:
     digest = hashlib.sha256()
-    for frame in (model.firm_frame(), model.customers_frame(), model.policy_frame(),
-                  model.cohort_frame(), model.market_frame(), model.transactions_frame()):
+    for frame in (
+        model.firm_frame(),
+        model.customers_frame(),
+        model.policy_frame(),
+        model.cohort_frame(),
+        model.market_frame(),
+        model.transactions_frame(),
+    ):
         digest.update(frame.to_csv().encode())
     return digest.hexdigest()
 
@@ -41,8 +48,11 @@ def run(config, threads: int) -> str:
         numba.set_num_threads(before)
 
 
-@pytest.mark.parametrize("policies", [(), ({"name": "service_recovery"}, {"name": "win_back"})],
-                         ids=["no policies", "policies"])
+@pytest.mark.parametrize(
+    "policies",
+    [(), ({"name": "service_recovery"}, {"name": "win_back"})],
+    ids=["no policies", "policies"],
+)
 def test_one_and_two_kernel_threads_give_identical_runs(policies):
     config = market(policies, customers=CUSTOMERS, periods=PERIODS)
     assert run(config, 1) == run(config, 2)

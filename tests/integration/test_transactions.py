@@ -23,9 +23,15 @@ FLOAT32 = {"rtol": 1e-6}
 """Tolerance of sums of float32 shares against the engine's float32 numbers."""
 
 FIRMS = [
-    {"name": "A", "strategy": "clasp",
-     "policies": [{"name": "win_back"}, {"name": "cross_sell"},
-                  {"name": "price_promotion", "budget": 20}]},
+    {
+        "name": "A",
+        "strategy": "clasp",
+        "policies": [
+            {"name": "win_back"},
+            {"name": "cross_sell"},
+            {"name": "price_promotion", "budget": 20},
+        ],
+    },
     {"name": "B", "strategy": "zipper", "policies": [{"name": "service_recovery"}]},
     {"name": "C", "strategy": "velcro"},
 ]
@@ -33,9 +39,11 @@ FIRMS = [
 
 def config(setting="ecommerce", customers=1_500, periods=PERIODS, **simulation):
     """Three firms, policies that change prices, wallet shares, spending and win customers back."""
-    return default_config(market={"setting": setting}, firms=FIRMS,
-                          simulation={"customers": customers, "periods": periods,
-                                      **simulation})
+    return default_config(
+        market={"setting": setting},
+        firms=FIRMS,
+        simulation={"customers": customers, "periods": periods, **simulation},
+    )
 
 
 def spied_run(model: CRMModel, periods=None) -> pd.DataFrame:
@@ -45,17 +53,23 @@ def spied_run(model: CRMModel, periods=None) -> pd.DataFrame:
     handed = []
     record = TransactionLog.record
 
-    def spy(self, period, customers, firm, acquired_period, revenue, clv_increment, occasions,
-            rng):
-        handed.append(pd.DataFrame({
-            "period": period, "customer": np.array(customers, dtype=np.int64),
-            "firm": np.array(firm, dtype=np.int64),
-            "acquired_period": np.array(acquired_period, dtype=np.int64),
-            "sales": np.array(revenue, dtype=np.float64),
-            "increment": np.array(clv_increment, dtype=np.float64),
-            "occasions": np.array(occasions, dtype=np.int64)}))
-        return record(self, period, customers, firm, acquired_period, revenue, clv_increment,
-                      occasions, rng)
+    def spy(self, period, customers, firm, acquired_period, revenue, clv_increment, occasions, rng):
+        handed.append(
+            pd.DataFrame(
+                {
+                    "period": period,
+                    "customer": np.array(customers, dtype=np.int64),
+                    "firm": np.array(firm, dtype=np.int64),
+                    "acquired_period": np.array(acquired_period, dtype=np.int64),
+                    "sales": np.array(revenue, dtype=np.float64),
+                    "increment": np.array(clv_increment, dtype=np.float64),
+                    "occasions": np.array(occasions, dtype=np.int64),
+                }
+            )
+        )
+        return record(
+            self, period, customers, firm, acquired_period, revenue, clv_increment, occasions, rng
+        )
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(TransactionLog, "record", spy)
@@ -75,10 +89,10 @@ def logged(request):
 
 def test_logging_changes_no_result(logged):
     with_log, _, without = logged
-    for name in ("firm_frame", "market_frame", "customers_frame", "cohort_frame",
-                 "policy_frame"):
-        pd.testing.assert_frame_equal(getattr(with_log, name)(), getattr(without, name)(),
-                                      check_exact=True)
+    for name in ("firm_frame", "market_frame", "customers_frame", "cohort_frame", "policy_frame"):
+        pd.testing.assert_frame_equal(
+            getattr(with_log, name)(), getattr(without, name)(), check_exact=True
+        )
 
 
 def test_logging_after_a_warm_up_changes_no_result():
@@ -87,8 +101,9 @@ def test_logging_after_a_warm_up_changes_no_result():
     with_log.run()
     without = CRMModel(config(customers=600, periods=10, warm_up=4), rng=5).run()
     pd.testing.assert_frame_equal(with_log.firm_frame(), without.firm_frame(), check_exact=True)
-    pd.testing.assert_frame_equal(with_log.customers_frame(), without.customers_frame(),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        with_log.customers_frame(), without.customers_frame(), check_exact=True
+    )
     log = with_log.transactions_frame()  # periods and days count from the end of the warm-up
     assert sorted(log["period"].unique()) == list(range(1, 11))
     assert log["day"].min() >= 0 and log["day"].max() < 10 * DAYS_PER_PERIOD
@@ -101,17 +116,19 @@ def test_a_customer_period_has_one_row_per_occasion(logged):
     model, handed, _ = logged
     log = model.transactions_frame()
     assert list(log.columns) == list(TRANSACTION_COLUMNS)
-    assert [str(log[c].dtype) for c in ("period", "day", "customer", "acquired_period",
-                                        "revenue", "clv_increment")] == \
-        ["int16", "int32", "int64", "int32", "float32", "float32"]
+    assert [
+        str(log[c].dtype)
+        for c in ("period", "day", "customer", "acquired_period", "revenue", "clv_increment")
+    ] == ["int16", "int32", "int64", "int32", "float32", "float32"]
     assert sorted(log["period"].unique()) == list(range(1, PERIODS + 1))
     # what the engine handed: every active customer, in row order, the ledger's occasions
     ledger = model.firm_frame().set_index(["period", "firm"])
     names = np.array([firm.name for firm in model.firms])
     handed_by_firm = handed.groupby(["period", names[handed["firm"]]])
     active = handed_by_firm.size()
-    assert (active == (ledger["customers_start"] + ledger["acquisitions_win_back"])
-            .loc[active.index]).all()
+    assert (
+        active == (ledger["customers_start"] + ledger["acquisitions_win_back"]).loc[active.index]
+    ).all()
     assert (handed_by_firm["occasions"].sum() == ledger["occasions"].loc[active.index]).all()
     assert not handed.duplicated(["period", "customer"]).any()
     # a customer-period is in the log iff it had an occasion, with as many rows as occasions
@@ -128,8 +145,9 @@ def test_a_customer_period_has_one_row_per_occasion(logged):
     assert (log["revenue"] > 0).all()
     np.testing.assert_allclose(shares.sum().loc[bought.index], bought["sales"], **FLOAT32)
     increments = log.groupby(["period", "customer"])["clv_increment"].sum()
-    np.testing.assert_allclose(increments.loc[bought.index], bought["increment"], rtol=1e-6,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        increments.loc[bought.index], bought["increment"], rtol=1e-6, atol=1e-7
+    )
     # rows and ledger agree without the spy too
     per_firm = log.groupby(["period", "firm"], observed=True).size()
     assert (per_firm == ledger.loc[per_firm.index, "occasions"]).all()
@@ -143,8 +161,9 @@ def test_revenue_adds_up_to_the_ledger_for_every_firm_and_period(logged):
     n_firms = len(model.firms)
     for period in range(1, PERIODS + 1):
         rows = log[log["period"] == period]
-        revenue = np.bincount(rows["firm"].cat.codes, weights=rows["revenue"].astype(float),
-                              minlength=n_firms)
+        revenue = np.bincount(
+            rows["firm"].cat.codes, weights=rows["revenue"].astype(float), minlength=n_firms
+        )
         books = ledger.loc[ledger["period"] == period, "revenue"].to_numpy()
         assert (books > 0).all()
         np.testing.assert_allclose(revenue, books, **FLOAT32, err_msg=f"period {period}")
@@ -170,8 +189,10 @@ def test_the_log_names_customers_by_identity_and_adds_up_to_their_accumulators(l
     log = model.transactions_frame()
     pop = model.customers
     keys = ["customer", "firm", "acquired_period"]
-    log = log.assign(firm=log["firm"].cat.codes.astype(np.int64),
-                     acquired_period=log["acquired_period"].astype(np.int64))
+    log = log.assign(
+        firm=log["firm"].cat.codes.astype(np.int64),
+        acquired_period=log["acquired_period"].astype(np.int64),
+    )
     revenue = log.groupby(keys)["revenue"].sum()
     clv = log.groupby(keys)["clv_increment"].sum()
     # the periods without an occasion have no row: their increment (serve cost) is the rest
@@ -180,13 +201,18 @@ def test_the_log_names_customers_by_identity_and_adds_up_to_their_accumulators(l
     assert current.size > 500
     assert (np.sort(pop.identity) == np.unique(pop.identity)).all()  # one place each
     assert pop.identity.max() >= len(pop)  # arrivals took leavers' places, with new identities
-    index = pd.MultiIndex.from_arrays([pop.identity[current].astype(np.int64),
-                                       pop.firm[current].astype(np.int64),
-                                       pop.acquired_period[current].astype(np.int64)],
-                                      names=keys)
+    index = pd.MultiIndex.from_arrays(
+        [
+            pop.identity[current].astype(np.int64),
+            pop.firm[current].astype(np.int64),
+            pop.acquired_period[current].astype(np.int64),
+        ],
+        names=keys,
+    )
     assert index.isin(revenue.index).mean() > 0.7  # most current customers bought at least once
-    np.testing.assert_allclose(revenue.reindex(index, fill_value=0.0),
-                               pop.revenue_to_date[current], **FLOAT32)
+    np.testing.assert_allclose(
+        revenue.reindex(index, fill_value=0.0), pop.revenue_to_date[current], **FLOAT32
+    )
     rebuilt = clv.reindex(index, fill_value=0.0) + unlogged.reindex(index, fill_value=0.0)
     np.testing.assert_allclose(rebuilt, pop.clv[current], rtol=1e-5, atol=1e-5)
     frame = model.customers_frame()
@@ -211,8 +237,9 @@ def test_recency_and_frequency_vary_across_customers(seed):
     kept = pop.identity[is_active(pop.stage) & (pop.acquired_period == 0)]
     assert kept.size > 30
     theirs = log[log["customer"].isin(kept) & (log["acquired_period"] == 0)]
-    summary = theirs.groupby("customer").agg(frequency=("period", "nunique"),
-                                             last=("period", "max"), occasions=("day", "size"))
+    summary = theirs.groupby("customer").agg(
+        frequency=("period", "nunique"), last=("period", "max"), occasions=("day", "size")
+    )
     summary = summary.reindex(kept, fill_value=0)
     assert summary["frequency"].nunique() > 5
     assert (summary["frequency"] == periods).mean() < 0.5

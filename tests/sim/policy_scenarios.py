@@ -29,8 +29,7 @@ def market(policies=(), *, customers=1500, periods=24, policies_b=()):
         {"name": "B", "strategy": "zipper", "policies": list(policies_b)},
         {"name": "C", "strategy": "velcro"},
     ]
-    return default_config(firms=firms,
-                          simulation={"customers": customers, "periods": periods})
+    return default_config(firms=firms, simulation={"customers": customers, "periods": periods})
 
 
 def firm_rows(frame, firm="A"):
@@ -59,8 +58,11 @@ def other_stages(name):
     defaults = POLICIES[name].stages
     if targets_former_customers(name):
         return tuple(s for s in (Stage.PROSPECT, Stage.EXITED) if s not in defaults)[:1]
-    outside = [stage for stage in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY,
-                                   Stage.DECLINE) if stage not in defaults]
+    outside = [
+        stage
+        for stage in (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)
+        if stage not in defaults
+    ]
     return (outside[0],) if outside else (defaults[-1],)
 
 
@@ -91,13 +93,20 @@ def record_contacts(model):
         original = run.policy.apply
 
         def apply(effects, touched, population, params, _run=run, _original=original):
-            contacts.append(Contact(
-                period=model.steps, firm=_run.firm, policy=_run.spec.name,
-                touched=np.array(touched), firm_of=population.firm.copy(),
-                last_firm=population.last_firm.copy(), stage=population.stage.copy(),
-                left_period=population.left_period.copy(), segment=population.segment.copy(),
-                spend=population.spend.copy(),
-            ))
+            contacts.append(
+                Contact(
+                    period=model.steps,
+                    firm=_run.firm,
+                    policy=_run.spec.name,
+                    touched=np.array(touched),
+                    firm_of=population.firm.copy(),
+                    last_firm=population.last_firm.copy(),
+                    stage=population.stage.copy(),
+                    left_period=population.left_period.copy(),
+                    segment=population.segment.copy(),
+                    spend=population.spend.copy(),
+                )
+            )
             _original(effects, touched, population, params)
 
         run.policy.apply = apply

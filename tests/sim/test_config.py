@@ -14,14 +14,21 @@ MARKET_FIELDS = [name for name in MarketConfig.model_fields if name != "setting"
 
 
 def segment(name, share, **overrides):
-    return {"name": name, "share": share, "need_distance": 0.2, "personalization_need": 0.4,
-            "price_sensitivity": 0.5, "spend": 1.0, "churn_propensity": 1.0, **overrides}
+    return {
+        "name": name,
+        "share": share,
+        "need_distance": 0.2,
+        "personalization_need": 0.4,
+        "price_sensitivity": 0.5,
+        "spend": 1.0,
+        "churn_propensity": 1.0,
+        **overrides,
+    }
 
 
 def errors_at(excinfo, path):
     """The validation errors whose location is the dotted ``path``."""
-    return [e for e in excinfo.value.errors()
-            if ".".join(str(part) for part in e["loc"]) == path]
+    return [e for e in excinfo.value.errors() if ".".join(str(part) for part in e["loc"]) == path]
 
 
 # ---------------------------------------------------------------------------
@@ -59,15 +66,20 @@ def test_every_strategy_preset_validates(strategy):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sections", "path"), [
-    ({"market": {"bogus": 1}}, "market.bogus"),
-    ({"relationship": {"trust_rate": 0.1}}, "relationship.trust_rate"),
-    ({"simulation": {"customer": 10}}, "simulation.customer"),
-    ({"firms": [{"name": "A", "colour": "red"}]}, "firms.0.colour"),
-    ({"market": {"stage_weights": {"exploration": {"price": 0.1}}}},
-     "market.stage_weights.exploration.price"),
-    ({"bogus_section": {}}, "bogus_section"),
-])
+@pytest.mark.parametrize(
+    ("sections", "path"),
+    [
+        ({"market": {"bogus": 1}}, "market.bogus"),
+        ({"relationship": {"trust_rate": 0.1}}, "relationship.trust_rate"),
+        ({"simulation": {"customer": 10}}, "simulation.customer"),
+        ({"firms": [{"name": "A", "colour": "red"}]}, "firms.0.colour"),
+        (
+            {"market": {"stage_weights": {"exploration": {"price": 0.1}}}},
+            "market.stage_weights.exploration.price",
+        ),
+        ({"bogus_section": {}}, "bogus_section"),
+    ],
+)
 def test_unknown_field_is_rejected_with_its_path(sections, path):
     with pytest.raises(ValidationError) as excinfo:
         default_config(**sections)
@@ -82,27 +94,34 @@ def test_a_bad_firm_entry_reports_only_its_own_error():
     assert [".".join(map(str, e["loc"])) for e in excinfo.value.errors()] == ["firms.0.colour"]
 
 
-@pytest.mark.parametrize(("sections", "path"), [
-    ({"relationship": {"trust_build_rate": 1.5}}, "relationship.trust_build_rate"),
-    ({"relationship": {"satisfaction_at_confirmation": 1.0}},
-     "relationship.satisfaction_at_confirmation"),
-    ({"relationship": {"defection_temperature": 0.0}}, "relationship.defection_temperature"),
-    ({"simulation": {"discount_rate": -0.01}}, "simulation.discount_rate"),
-    ({"simulation": {"planning_horizon": -1}}, "simulation.planning_horizon"),
-    ({"simulation": {"warm_up": -1}}, "simulation.warm_up"),
-    ({"market": {"category_exit_rate": 0.5}}, "market.category_exit_rate"),
-    ({"market": {"expectation_anchor": 1.5}}, "market.expectation_anchor"),
-    ({"firms": [{"name": "A", "acquisition_cost": -1.0}]}, "firms.0.acquisition_cost"),
-    ({"market": {"search_probability": -0.1}}, "market.search_probability"),
-    ({"market": {"repair_window": 1000.0}}, "market.repair_window"),
-    ({"simulation": {"customers": 0}}, "simulation.customers"),
-    ({"simulation": {"periods": 0}}, "simulation.periods"),
-    ({"firms": [{"name": "A", "acquisition_rate": 2.0}]}, "firms.0.acquisition_rate"),
-    ({"firms": [{"name": "A", "adaptation": -0.5}]}, "firms.0.adaptation"),
-    ({"firms": [{"name": ""}]}, "firms.0.name"),
-    ({"customers": {"segments": [segment("all", 1.0, need_distance=1.5)]}},
-     "customers.segments.0.need_distance"),
-])
+@pytest.mark.parametrize(
+    ("sections", "path"),
+    [
+        ({"relationship": {"trust_build_rate": 1.5}}, "relationship.trust_build_rate"),
+        (
+            {"relationship": {"satisfaction_at_confirmation": 1.0}},
+            "relationship.satisfaction_at_confirmation",
+        ),
+        ({"relationship": {"defection_temperature": 0.0}}, "relationship.defection_temperature"),
+        ({"simulation": {"discount_rate": -0.01}}, "simulation.discount_rate"),
+        ({"simulation": {"planning_horizon": -1}}, "simulation.planning_horizon"),
+        ({"simulation": {"warm_up": -1}}, "simulation.warm_up"),
+        ({"market": {"category_exit_rate": 0.5}}, "market.category_exit_rate"),
+        ({"market": {"expectation_anchor": 1.5}}, "market.expectation_anchor"),
+        ({"firms": [{"name": "A", "acquisition_cost": -1.0}]}, "firms.0.acquisition_cost"),
+        ({"market": {"search_probability": -0.1}}, "market.search_probability"),
+        ({"market": {"repair_window": 1000.0}}, "market.repair_window"),
+        ({"simulation": {"customers": 0}}, "simulation.customers"),
+        ({"simulation": {"periods": 0}}, "simulation.periods"),
+        ({"firms": [{"name": "A", "acquisition_rate": 2.0}]}, "firms.0.acquisition_rate"),
+        ({"firms": [{"name": "A", "adaptation": -0.5}]}, "firms.0.adaptation"),
+        ({"firms": [{"name": ""}]}, "firms.0.name"),
+        (
+            {"customers": {"segments": [segment("all", 1.0, need_distance=1.5)]}},
+            "customers.segments.0.need_distance",
+        ),
+    ],
+)
 def test_out_of_range_value_is_rejected_with_its_path(sections, path):
     with pytest.raises(ValidationError) as excinfo:
         default_config(**sections)
@@ -127,8 +146,9 @@ def test_the_removed_referral_value_is_refused_with_a_pointer_to_its_replacement
 def test_a_referral_may_not_cost_more_than_an_acquisition():
     with pytest.raises(ValidationError, match="referral_cost must be at most acquisition_cost"):
         default_config(firms=[{"name": "A", "acquisition_cost": 1.0, "referral_cost": 1.5}])
-    firm = default_config(firms=[{"name": "A", "acquisition_cost": 1.0,
-                                  "referral_cost": 1.0}]).firms[0]
+    firm = default_config(
+        firms=[{"name": "A", "acquisition_cost": 1.0, "referral_cost": 1.0}]
+    ).firms[0]
     assert firm.referral_cost == firm.acquisition_cost == 1.0
 
 
@@ -186,8 +206,9 @@ def test_segment_names_unique():
 
 def test_firm_names_unique():
     with pytest.raises(ValidationError, match="unique") as excinfo:
-        default_config(firms=[{"name": "A", "strategy": "clasp"},
-                              {"name": "A", "strategy": "zipper"}])
+        default_config(
+            firms=[{"name": "A", "strategy": "clasp"}, {"name": "A", "strategy": "zipper"}]
+        )
     assert "'A'" in str(excinfo.value)
     assert errors_at(excinfo, "firms")
 
@@ -218,8 +239,9 @@ def test_setting_preset_fills_fields_and_explicit_override_wins():
 
 def test_nested_override_keeps_the_rest_of_the_preset():
     preset = SETTINGS["ecommerce"]["stage_weights"]
-    config = default_config(market={"setting": "ecommerce",
-                                    "stage_weights": {"exploration": {"switching_cost": 0.0}}})
+    config = default_config(
+        market={"setting": "ecommerce", "stage_weights": {"exploration": {"switching_cost": 0.0}}}
+    )
     weights = config.market.stage_weights.model_dump()
     assert weights["exploration"] == {**preset["exploration"], "switching_cost": 0.0}
     for stage in ("formation", "stability", "decline"):
@@ -228,18 +250,17 @@ def test_nested_override_keeps_the_rest_of_the_preset():
 
 def test_the_two_settings_differ():
     """Otherwise the setting tests above could not tell the presets apart."""
-    traditional, ecommerce = (default_config(market={"setting": s}).market
-                              for s in ("traditional", "ecommerce"))
-    assert traditional.model_dump(exclude={"setting"}) != ecommerce.model_dump(
-        exclude={"setting"})
+    traditional, ecommerce = (
+        default_config(market={"setting": s}).market for s in ("traditional", "ecommerce")
+    )
+    assert traditional.model_dump(exclude={"setting"}) != ecommerce.model_dump(exclude={"setting"})
 
 
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
 def test_strategy_preset_fills_traits_and_explicit_override_wins(strategy):
     traits = STRATEGIES[strategy].traits
     adaptation = 1.0 if traits["adaptation"] < 1.0 else 0.0
-    config = default_config(firms=[{"name": "A", "strategy": strategy,
-                                    "adaptation": adaptation}])
+    config = default_config(firms=[{"name": "A", "strategy": strategy, "adaptation": adaptation}])
     firm = config.firms[0]
     assert firm.adaptation == adaptation
     for trait, value in traits.items():
@@ -255,7 +276,8 @@ def test_replace_changes_fields_and_revalidates():
     assert changed.market == base.market
     assert changed.firms == base.firms
     assert changed.simulation.model_dump(exclude={"customers"}) == base.simulation.model_dump(
-        exclude={"customers"})
+        exclude={"customers"}
+    )
     with pytest.raises(ValidationError, match=r"relationship\.exit_rate"):
         replace(base, relationship={"exit_rate": 5.0})
 
@@ -278,10 +300,15 @@ ROUND_TRIP_CASES = [
     {"market": {"setting": "ecommerce", "repair_window": 10}},
     {"market": {"setting": "traditional", "stage_weights": {"decline": {"trust": 0.0}}}},
     {"firms": [{"name": name, "strategy": name, "price": 1.2} for name in STRATEGIES]},
-    {"customers": {"segments": [segment("only", 1.0, involvement=0.3)]},
-     "simulation": {"customers": 50, "periods": 7, "seed": 3}},
-    {"relationship": {"wallet_share": {"exploration": 0.1, "formation": 0.2, "stability": 0.3,
-                                       "decline": 0.4}}},
+    {
+        "customers": {"segments": [segment("only", 1.0, involvement=0.3)]},
+        "simulation": {"customers": 50, "periods": 7, "seed": 3},
+    },
+    {
+        "relationship": {
+            "wallet_share": {"exploration": 0.1, "formation": 0.2, "stability": 0.3, "decline": 0.4}
+        }
+    },
 ]
 
 

@@ -32,11 +32,14 @@ def test_normals_are_standard_normal():
     assert abs(stats.kurtosis(z)) < 4 * np.sqrt(24 / N)
 
 
-@pytest.mark.parametrize("other", [
-    (1, draws.DEFECT),            # another stream, same period
-    (2, draws.STAGE),             # another period, same stream
-    (1, draws.RIVAL + 1),         # a rival's shock
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        (1, draws.DEFECT),  # another stream, same period
+        (2, draws.STAGE),  # another period, same stream
+        (1, draws.RIVAL + 1),  # a rival's shock
+    ],
+)
 def test_streams_and_periods_are_uncorrelated(other):
     base = draws.sample(KEY, 1, N, draws.STAGE)
     shifted = draws.sample(KEY, other[0], N, other[1])
@@ -73,8 +76,10 @@ def test_ziggurat_layers_have_equal_areas():
 def test_every_stream_a_model_can_use_is_below_the_retry_offset():
     from sim.config import Config
 
-    most_firms = next(m.max_length for m in Config.model_fields["firms"].metadata
-                      if hasattr(m, "max_length"))
+    most_firms = next(
+        m.max_length for m in Config.model_fields["firms"].metadata if hasattr(m, "max_length")
+    )
     assert draws.RIVAL + 2 * (most_firms - 1) + 1 < draws.RETRY
-    assert max(draws.EXPERIENCE, draws.STAGE, draws.SEARCH, draws.DEFECT,
-               draws.REENTRY) < draws.RIVAL
+    assert (
+        max(draws.EXPERIENCE, draws.STAGE, draws.SEARCH, draws.DEFECT, draws.REENTRY) < draws.RIVAL
+    )

@@ -35,8 +35,14 @@ from tests.sim.policy_scenarios import (
 )
 
 POLICY_COLUMNS = ("policy_cost", "acquisitions_win_back")
-MONEY_COLUMNS = ("policy_cost", "cost", "profit", "discounted_profit", "discounted_policy_cost",
-                 "ended_clv")
+MONEY_COLUMNS = (
+    "policy_cost",
+    "cost",
+    "profit",
+    "discounted_profit",
+    "discounted_policy_cost",
+    "ended_clv",
+)
 """The ledger columns a policy's spend moves: its cost, the profit it comes out of, and their
 discounted terms in the equity ledger (customer clv is compared separately)."""
 SEEDS = (0, 1, 2)
@@ -110,18 +116,29 @@ class TestRegistryEntry:
         effects, neutral = Effects.none(n), Effects.none(n)
         policy.apply(effects, touched, population, params)
         untouched = np.setdiff1d(np.arange(n), touched)
-        for field in ("value_bonus", "switching_cost_bonus", "recovery_bonus",
-                      "wallet_multiplier", "price_multiplier", "expectation_push", "cost"):
-            np.testing.assert_array_equal(getattr(effects, field)[untouched],
-                                          getattr(neutral, field)[untouched], err_msg=field)
+        for field in (
+            "value_bonus",
+            "switching_cost_bonus",
+            "recovery_bonus",
+            "wallet_multiplier",
+            "price_multiplier",
+            "expectation_push",
+            "cost",
+        ):
+            np.testing.assert_array_equal(
+                getattr(effects, field)[untouched],
+                getattr(neutral, field)[untouched],
+                err_msg=field,
+            )
         assert not effects.cost.any()  # the engine books the cost, not the policy
 
     def test_apply_to_nobody_changes_nothing(self, name):
         population = sample_population()
         n = len(population)
         effects = Effects.none(n)
-        get_policy(name).apply(effects, np.empty(0, dtype=np.intp), population,
-                               PolicyConfig(name=name).params)
+        get_policy(name).apply(
+            effects, np.empty(0, dtype=np.intp), population, PolicyConfig(name=name).params
+        )
         neutral = Effects.none(n)
         for field in vars(neutral):
             np.testing.assert_array_equal(getattr(effects, field), getattr(neutral, field))
@@ -146,8 +163,9 @@ class TestRegistryEntry:
         spec = PolicyConfig(name=name)
         stages = np.array(POLICIES[name].stages)
         original = policy.eligible(population, 0, stages, 13, spec.params)
-        np.testing.assert_array_equal(clone.eligible(population, 0, stages, 13, spec.params),
-                                      original)
+        np.testing.assert_array_equal(
+            clone.eligible(population, 0, stages, 13, spec.params), original
+        )
         touched = np.flatnonzero(original)
         first, second = Effects.none(len(population)), Effects.none(len(population))
         policy.apply(first, touched, population, spec.params)
@@ -255,18 +273,21 @@ def test_an_unknown_policy_name_is_rejected_listing_the_valid_ones():
         assert name in text
 
 
-@pytest.mark.parametrize(("budget", "cost", "expected"), [
-    (None, 0.1, math.inf),
-    (None, 0.0, math.inf),
-    (0.0, 0.1, 0.0),
-    (0.0, 0.0, 0.0),  # a zero budget touches nobody, even at no cost
-    (1.0, 0.0, math.inf),
-    (0.3, 0.1, 3.0),  # 0.3 / 0.1 is 2.9999999999999996 in floating point
-    (0.7, 0.1, 7.0),
-    (0.29, 0.1, 2.0),
-    (1.0, 0.3, 3.0),
-    (0.05, 0.2, 0.0),
-])
+@pytest.mark.parametrize(
+    ("budget", "cost", "expected"),
+    [
+        (None, 0.1, math.inf),
+        (None, 0.0, math.inf),
+        (0.0, 0.1, 0.0),
+        (0.0, 0.0, 0.0),  # a zero budget touches nobody, even at no cost
+        (1.0, 0.0, math.inf),
+        (0.3, 0.1, 3.0),  # 0.3 / 0.1 is 2.9999999999999996 in floating point
+        (0.7, 0.1, 7.0),
+        (0.29, 0.1, 2.0),
+        (1.0, 0.3, 3.0),
+        (0.05, 0.2, 0.0),
+    ],
+)
 def test_affordable_contacts(budget, cost, expected):
     assert affordable(budget, cost) == expected
 
@@ -339,25 +360,37 @@ def test_a_budget_of_k_contacts_touches_at_most_k_per_period(name, k):
 def test_policy_spend_adds_up_in_the_firms_books(name):
     """A runs it on a budget, B without one; C runs nothing."""
     cost, k = paid_cost(name), 4
-    model = run([{"name": name, "cost_per_contact": cost, "budget": k * cost}], 6,
-                policies_b=[{"name": name, "cost_per_contact": cost}])
+    model = run(
+        [{"name": name, "cost_per_contact": cost, "budget": k * cost}],
+        6,
+        policies_b=[{"name": name, "cost_per_contact": cost}],
+    )
     policy, firms = model.policy_frame(), model.firm_frame()
     check_within_budget(policy[policy.firm == "A"], k)
     spent = policy.groupby(["period", "firm"]).spend.sum()
     booked = firms[firms.period > 0].set_index(["period", "firm"]).policy_cost
-    np.testing.assert_allclose(spent.reindex(booked.index, fill_value=0.0), booked,
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        spent.reindex(booked.index, fill_value=0.0), booked, rtol=1e-12, atol=1e-12
+    )
     assert booked.xs("A", level="firm").sum() > 0
     assert booked.xs("B", level="firm").sum() > 0
     assert (booked.xs("C", level="firm") == 0).all()
-    np.testing.assert_allclose(firms.cost,
-                               firms.serve_cost + firms.acquisition_spend + firms.policy_cost,
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        firms.cost,
+        firms.serve_cost + firms.acquisition_spend + firms.policy_cost,
+        rtol=1e-9,
+        atol=1e-9,
+    )
     margin = firms.firm.map({f.name: f.margin for f in model.config.firms})
-    np.testing.assert_allclose(firms.profit, margin * firms.revenue - firms.cost,
-                               rtol=1e-5, atol=1e-3)
-    np.testing.assert_allclose(firms.profit, firms.contribution + firms.referral_value
-                               - firms.acquisition_cost - firms.policy_cost, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(
+        firms.profit, margin * firms.revenue - firms.cost, rtol=1e-5, atol=1e-3
+    )
+    np.testing.assert_allclose(
+        firms.profit,
+        firms.contribution + firms.referral_value - firms.acquisition_cost - firms.policy_cost,
+        rtol=1e-9,
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -375,15 +408,20 @@ def test_the_cost_per_contact_only_moves_money(name):
     same = [c for c in paid_firms.columns if c not in (*MONEY_COLUMNS, "serve_cost")]
     pd.testing.assert_frame_equal(paid_firms[same], free_firms[same], check_exact=True)
     paid_customers, free_customers = paid.customers_frame(), free.customers_frame()
-    pd.testing.assert_frame_equal(paid_customers.drop(columns="clv"),
-                                  free_customers.drop(columns="clv"), check_exact=True)
+    pd.testing.assert_frame_equal(
+        paid_customers.drop(columns="clv"), free_customers.drop(columns="clv"), check_exact=True
+    )
     assert paid_firms.policy_cost.sum() > 0
     assert (free_firms.policy_cost == 0).all()
     np.testing.assert_allclose(paid_firms.serve_cost, free_firms.serve_cost, atol=1e-3)
-    np.testing.assert_allclose(free_firms.profit - paid_firms.profit, paid_firms.policy_cost,
-                               atol=1e-3)
-    np.testing.assert_allclose(free_firms.discounted_profit - paid_firms.discounted_profit,
-                               paid_firms.discounted_policy_cost, atol=1e-3)
+    np.testing.assert_allclose(
+        free_firms.profit - paid_firms.profit, paid_firms.policy_cost, atol=1e-3
+    )
+    np.testing.assert_allclose(
+        free_firms.discounted_profit - paid_firms.discounted_profit,
+        paid_firms.discounted_policy_cost,
+        atol=1e-3,
+    )
 
 
 TARGETING = frozenset(("cost_per_contact", "window", "top_share"))
@@ -397,8 +435,9 @@ def test_a_policy_without_effect_leaves_the_market_as_it_was(name):
     neutral effects, and the market is the one without the policy except for the money.
     Common random numbers: the policy's draws do not shift anybody else's."""
     cost = paid_cost(name)
-    weakest = {key: spec.low for key, spec in POLICIES[name].parameters.items()
-               if key not in TARGETING}
+    weakest = {
+        key: spec.low for key, spec in POLICIES[name].parameters.items() if key not in TARGETING
+    }
     seed = 2
     model = run([{"name": name, "cost_per_contact": cost, "budget": 3 * cost, **weakest}], seed)
     policy = model.policy_frame()
@@ -408,12 +447,17 @@ def test_a_policy_without_effect_leaves_the_market_as_it_was(name):
     firms, customers, _ = baseline(seed)
     same = [c for c in firms.columns if c not in MONEY_COLUMNS]
     pd.testing.assert_frame_equal(model.firm_frame()[same], firms[same], check_exact=True)
-    pd.testing.assert_frame_equal(model.customers_frame().drop(columns="clv"),
-                                  customers.drop(columns="clv"), check_exact=True)
-    np.testing.assert_allclose(firms.profit - model.firm_frame().profit,
-                               model.firm_frame().policy_cost, atol=1e-3)
-    np.testing.assert_allclose(firms.discounted_profit - model.firm_frame().discounted_profit,
-                               model.firm_frame().discounted_policy_cost, atol=1e-3)
+    pd.testing.assert_frame_equal(
+        model.customers_frame().drop(columns="clv"), customers.drop(columns="clv"), check_exact=True
+    )
+    np.testing.assert_allclose(
+        firms.profit - model.firm_frame().profit, model.firm_frame().policy_cost, atol=1e-3
+    )
+    np.testing.assert_allclose(
+        firms.discounted_profit - model.firm_frame().discounted_profit,
+        model.firm_frame().discounted_policy_cost,
+        atol=1e-3,
+    )
 
 
 @pytest.mark.parametrize("override", ["default", "other"])
@@ -436,8 +480,7 @@ def test_every_firm_keeps_its_customer_stock_and_flows_consistent(name, override
 @pytest.mark.parametrize("name", NAMES)
 def test_a_stage_override_narrows_whom_it_touches(name):
     stages = other_stages(name)
-    model = CRMModel(market([{"name": name, "stages": [STAGE_NAMES[s] for s in stages]}]),
-                     rng=9)
+    model = CRMModel(market([{"name": name, "stages": [STAGE_NAMES[s] for s in stages]}]), rng=9)
     contacts = record_contacts(model)
     model.run()
     assert model.policy_frame().touched.sum() > 0
@@ -464,12 +507,20 @@ def test_a_segment_target_touches_only_that_segment(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_policy_frame_has_one_row_per_period_and_policy(name):
-    model = run([{"name": name}, {"name": name, "budget": 0.0}], 11,
-                policies_b=[{"name": name}])
+    model = run([{"name": name}, {"name": name, "budget": 0.0}], 11, policies_b=[{"name": name}])
     frame = model.policy_frame()
     periods = model.config.simulation.periods
-    assert list(frame.columns) == ["period", "firm", "policy", "eligible", "touched", "spend",
-                                   "budget_exhausted", "recovered", "won_back"]
+    assert list(frame.columns) == [
+        "period",
+        "firm",
+        "policy",
+        "eligible",
+        "touched",
+        "spend",
+        "budget_exhausted",
+        "recovered",
+        "won_back",
+    ]
     assert len(frame) == 3 * periods
     assert frame.groupby("period").size().eq(3).all()
     assert sorted(frame.period.unique()) == list(range(1, periods + 1))
@@ -487,8 +538,9 @@ def test_seeded_runs_repeat_exactly(name):
     specs = [{"name": name, "budget": 3 * paid_cost(name), "cost_per_contact": paid_cost(name)}]
     first, second = run(specs, 12), run(specs, 12)
     pd.testing.assert_frame_equal(first.firm_frame(), second.firm_frame(), check_exact=True)
-    pd.testing.assert_frame_equal(first.customers_frame(), second.customers_frame(),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        first.customers_frame(), second.customers_frame(), check_exact=True
+    )
     pd.testing.assert_frame_equal(first.policy_frame(), second.policy_frame(), check_exact=True)
     other = run(specs, 13)
     assert not first.firm_frame().equals(other.firm_frame())

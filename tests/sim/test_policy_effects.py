@@ -84,10 +84,21 @@ def trace(name, seed):
     policies = [] if name is None else [{"name": name}]
     model = CRMModel(market(policies, customers=CUSTOMERS, periods=PERIODS), rng=seed)
     pop = model.customers
-    sums = {key: np.zeros(PERIODS) for key in (
-        "exploring", "advanced", "explorers", "explorer_satisfaction", "stable",
-        "stable_revenue", "stable_value", "stable_satisfaction", "members",
-        "member_switching_cost")}
+    sums = {
+        key: np.zeros(PERIODS)
+        for key in (
+            "exploring",
+            "advanced",
+            "explorers",
+            "explorer_satisfaction",
+            "stable",
+            "stable_revenue",
+            "stable_value",
+            "stable_satisfaction",
+            "members",
+            "member_switching_cost",
+        )
+    }
     for t in range(PERIODS):
         at_a = pop.firm == 0
         exploring = at_a & (pop.stage == Stage.EXPLORATION)
@@ -114,10 +125,16 @@ def trace(name, seed):
             ("member_switching_cost", pop.switching_cost[members].sum(dtype=np.float64)),
         ):
             sums[key][t] = value
-    return Trace(firms=model.firm_frame(), policies=model.policy_frame(), **sums,
-                 last_revenue=sales, last_stable=stable, member_at_end=members,
-                 switching_cost_at_end=pop.switching_cost.copy(),
-                 first_customers=pop.identity < len(pop))
+    return Trace(
+        firms=model.firm_frame(),
+        policies=model.policy_frame(),
+        **sums,
+        last_revenue=sales,
+        last_stable=stable,
+        member_at_end=members,
+        switching_cost_at_end=pop.switching_cost.copy(),
+        first_customers=pop.identity < len(pop),
+    )
 
 
 def paired(name, measure):
@@ -141,6 +158,7 @@ def firm_mean(column, last=PERIODS):
     def measure(tr):
         rows = firm_rows(tr.firms)
         return rows[rows.period <= last][column].mean()
+
     return measure
 
 
@@ -149,6 +167,7 @@ def revenue_per_customer(last):
         rows = firm_rows(tr.firms)
         rows = rows[rows.period <= last]
         return (rows.revenue / rows.customers).mean()
+
     return measure
 
 
@@ -173,10 +192,10 @@ def test_service_recovery_counts_the_recoveries_of_the_customers_it_contacted():
         tr = trace("service_recovery", seed)
         rows = firm_rows(tr.firms)
         assert tr.policies.recovered.sum() > 0
-        np.testing.assert_array_equal(tr.policies.recovered.to_numpy(),
-                                      rows.recoveries.to_numpy())
-        np.testing.assert_array_equal(tr.policies.touched.to_numpy()[1:],
-                                      rows.decline.to_numpy()[:-1])
+        np.testing.assert_array_equal(tr.policies.recovered.to_numpy(), rows.recoveries.to_numpy())
+        np.testing.assert_array_equal(
+            tr.policies.touched.to_numpy()[1:], rows.decline.to_numpy()[:-1]
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -188,8 +207,7 @@ def test_service_recovery_counts_the_recoveries_of_the_customers_it_contacted():
 def test_loyalty_programme_raises_the_switching_cost_of_members():
     """Mean switching cost of A's formation/stability customers: +0.10 or more
     (measured 0.23 -> 0.44)."""
-    with_policy, without = paired("loyalty_programme",
-                                  ratio("member_switching_cost", "members"))
+    with_policy, without = paired("loyalty_programme", ratio("member_switching_cost", "members"))
     assert (with_policy - without).mean() >= 0.10
     assert (with_policy > without).all()
 
@@ -203,8 +221,10 @@ def test_loyalty_programme_raises_the_switching_cost_of_the_same_customers():
         with_policy, without = trace("loyalty_programme", seed), trace(None, seed)
         both = with_policy.member_at_end & without.member_at_end
         assert both.sum() >= 20
-        differences.append(with_policy.switching_cost_at_end[both].mean()
-                           - without.switching_cost_at_end[both].mean())
+        differences.append(
+            with_policy.switching_cost_at_end[both].mean()
+            - without.switching_cost_at_end[both].mean()
+        )
     assert np.mean(differences) >= 0.10
     assert (np.array(differences) > 0).all()
 
@@ -231,8 +251,7 @@ def test_onboarding_speeds_exploration_to_formation():
 @pytest.mark.slow
 def test_onboarding_raises_the_satisfaction_of_exploring_customers():
     """Mean satisfaction of A's exploration customers: +0.01 or more (measured 0.656 -> 0.682)."""
-    with_policy, without = paired("onboarding",
-                                  ratio("explorer_satisfaction", "explorers"))
+    with_policy, without = paired("onboarding", ratio("explorer_satisfaction", "explorers"))
     assert (with_policy - without).mean() >= 0.01
     assert (with_policy > without).all()
 
@@ -252,14 +271,20 @@ def test_cross_sell_multiplies_the_revenue_of_the_same_stable_customers():
     lift = POLICIES["cross_sell"].parameters["spend_lift"].default
     for seed in SEEDS:
         with_policy, without = trace("cross_sell", seed), trace(None, seed)
-        both = (with_policy.last_stable & without.last_stable & with_policy.first_customers
-                & without.first_customers)
+        both = (
+            with_policy.last_stable
+            & without.last_stable
+            & with_policy.first_customers
+            & without.first_customers
+        )
         bought = without.last_revenue[both] > 0
         np.testing.assert_array_equal(with_policy.last_revenue[both] > 0, bought)
         assert bought.sum() >= 20
         np.testing.assert_allclose(
             with_policy.last_revenue[both][bought] / without.last_revenue[both][bought],
-            1.0 + lift, rtol=1e-4)
+            1.0 + lift,
+            rtol=1e-4,
+        )
 
 
 @pytest.mark.slow
@@ -281,7 +306,8 @@ def test_cross_sell_pushiness_costs_a_little_value_and_satisfaction():
     assert -1.5 * pushiness <= value_change.mean() <= -0.5 * pushiness
     assert (value_change < 0).all()
     satisfaction_with, satisfaction_without = paired(
-        "cross_sell", ratio("stable_satisfaction", "stable"))
+        "cross_sell", ratio("stable_satisfaction", "stable")
+    )
     satisfaction_change = satisfaction_with - satisfaction_without
     assert -0.05 <= satisfaction_change.mean() < 0.0
     assert (satisfaction_change < 0).all()
@@ -313,8 +339,9 @@ def test_price_promotion_gives_the_discount_away_in_the_first_period():
     """Period 1 starts from the same customers in both runs: revenue is (1 - discount) times."""
     discount = POLICIES["price_promotion"].parameters["discount"].default
     for seed in SEEDS:
-        first = [firm_rows(trace(name, seed).firms).revenue.iloc[0]
-                 for name in ("price_promotion", None)]
+        first = [
+            firm_rows(trace(name, seed).firms).revenue.iloc[0] for name in ("price_promotion", None)
+        ]
         assert first[0] == pytest.approx((1.0 - discount) * first[1], rel=1e-5)
 
 
@@ -341,8 +368,9 @@ def test_win_back_brings_former_customers_back():
         contacted += tr.policies.touched.sum()
         won += tr.policies.won_back.sum()
     assert won / contacted == pytest.approx(rate, abs=0.02)
-    assert all(firm_rows(trace(None, seed).firms).acquisitions_win_back.sum() == 0
-               for seed in SEEDS)
+    assert all(
+        firm_rows(trace(None, seed).firms).acquisitions_win_back.sum() == 0 for seed in SEEDS
+    )
 
 
 def population(rows):
@@ -351,17 +379,32 @@ def population(rows):
     stage, firm, last_firm, left_period = (np.array(column) for column in zip(*rows, strict=True))
     zeros, ones = np.zeros(n, dtype=np.float32), np.ones(n, dtype=np.float32)
     return Population(
-        segment=np.zeros(n, dtype=np.int8), need_distance=zeros.copy(),
-        personalization_need=zeros.copy(), price_sensitivity=ones.copy(),
-        spend=np.linspace(2.0, 0.5, n, dtype=np.float32), churn_propensity=ones.copy(),
-        involvement=ones.copy(), firm=firm.astype(np.int8), last_firm=last_firm.astype(np.int8),
-        stage=stage.astype(np.int8), stage_before_decline=stage.astype(np.int8),
-        deepest_stage=stage.astype(np.int8), stage_age=np.zeros(n, dtype=np.int16),
-        tenure=np.zeros(n, dtype=np.int16), stability_periods=np.zeros(n, dtype=np.int16),
-        acquired_period=np.zeros(n, dtype=np.int16), left_period=left_period.astype(np.int16),
-        expectation=zeros.copy(), value=zeros.copy(), satisfaction=zeros.copy(),
-        trust=zeros.copy(), switching_cost=zeros.copy(), revenue_to_date=zeros.copy(),
-        clv=zeros.copy(), purchase_rate=ones.copy(), expectation_norm=zeros.copy(),
+        segment=np.zeros(n, dtype=np.int8),
+        need_distance=zeros.copy(),
+        personalization_need=zeros.copy(),
+        price_sensitivity=ones.copy(),
+        spend=np.linspace(2.0, 0.5, n, dtype=np.float32),
+        churn_propensity=ones.copy(),
+        involvement=ones.copy(),
+        firm=firm.astype(np.int8),
+        last_firm=last_firm.astype(np.int8),
+        stage=stage.astype(np.int8),
+        stage_before_decline=stage.astype(np.int8),
+        deepest_stage=stage.astype(np.int8),
+        stage_age=np.zeros(n, dtype=np.int16),
+        tenure=np.zeros(n, dtype=np.int16),
+        stability_periods=np.zeros(n, dtype=np.int16),
+        acquired_period=np.zeros(n, dtype=np.int16),
+        left_period=left_period.astype(np.int16),
+        expectation=zeros.copy(),
+        value=zeros.copy(),
+        satisfaction=zeros.copy(),
+        trust=zeros.copy(),
+        switching_cost=zeros.copy(),
+        revenue_to_date=zeros.copy(),
+        clv=zeros.copy(),
+        purchase_rate=ones.copy(),
+        expectation_norm=zeros.copy(),
         identity=np.arange(n, dtype=np.int64),
     )
 
@@ -369,8 +412,8 @@ def population(rows):
 X, P = Stage.EXITED, Stage.PROSPECT
 WIN_BACK_TABLE = [
     # stage, firm, last_firm, left_period -> eligible for firm 0 at period 40, window 12
-    ((X, NO_FIRM, 0, 39), True),   # left A last period, out of the market
-    ((X, NO_FIRM, 0, 28), True),   # left exactly `window` periods ago
+    ((X, NO_FIRM, 0, 39), True),  # left A last period, out of the market
+    ((X, NO_FIRM, 0, 28), True),  # left exactly `window` periods ago
     ((X, NO_FIRM, 0, 27), False),  # left longer ago than the window
     ((X, NO_FIRM, 1, 39), False),  # left another firm
     ((X, NO_FIRM, NO_FIRM, NEVER), False),  # never had a relationship end
@@ -385,16 +428,18 @@ def test_win_back_targets_only_recent_former_customers_out_of_the_market():
     rows = [row for row, _ in WIN_BACK_TABLE]
     expected = np.array([eligible for _, eligible in WIN_BACK_TABLE])
     params = PolicyConfig(name="win_back", window=12).params
-    mask = get_policy("win_back").eligible(population(rows), 0,
-                                           np.array(POLICIES["win_back"].stages), 40, params)
+    mask = get_policy("win_back").eligible(
+        population(rows), 0, np.array(POLICIES["win_back"].stages), 40, params
+    )
     np.testing.assert_array_equal(mask, expected)
 
 
 def test_win_back_with_prospects_configured_targets_recent_former_customers_back_in_market():
     rows = [row for row, _ in WIN_BACK_TABLE]
     params = PolicyConfig(name="win_back", window=12).params
-    mask = get_policy("win_back").eligible(population(rows), 0, np.array([Stage.PROSPECT]), 40,
-                                           params)
+    mask = get_policy("win_back").eligible(
+        population(rows), 0, np.array([Stage.PROSPECT]), 40, params
+    )
     np.testing.assert_array_equal(mask, [row == (P, NO_FIRM, 0, 39) for row in rows])
 
 
@@ -418,9 +463,11 @@ def test_win_back_configured_for_active_stages_takes_no_customer_from_a_rival():
     frame = model.firm_frame()
     for firm in ("A", "B", "C"):
         rows = frame[frame.firm == firm].sort_values("period")
-        np.testing.assert_array_equal(np.diff(rows.customers.to_numpy()),
-                                      (rows.acquisitions - rows.defections).to_numpy()[1:],
-                                      err_msg=firm)
+        np.testing.assert_array_equal(
+            np.diff(rows.customers.to_numpy()),
+            (rows.acquisitions - rows.defections).to_numpy()[1:],
+            err_msg=firm,
+        )
 
 
 def test_win_back_in_a_run_contacts_exactly_the_recent_former_customers():
@@ -432,8 +479,11 @@ def test_win_back_in_a_run_contacts_exactly_the_recent_former_customers():
     model.run()
     assert len(contacts) >= 10
     for contact in contacts:
-        expected = np.flatnonzero((contact.stage == Stage.EXITED) & (contact.last_firm == 0)
-                                  & (contact.period - contact.left_period.astype(int) <= window))
+        expected = np.flatnonzero(
+            (contact.stage == Stage.EXITED)
+            & (contact.last_firm == 0)
+            & (contact.period - contact.left_period.astype(int) <= window)
+        )
         np.testing.assert_array_equal(np.sort(contact.touched), expected)
     frame = model.policy_frame()
     assert frame.won_back.sum() > 0
@@ -469,8 +519,9 @@ def test_value_targeting_with_a_budget_spends_it_on_the_highest_spenders():
     """Instrumented run, budget for 5 contacts: each period the touched are the 5 highest
     spenders of A's customers in its stages, and none of the others spends more."""
     cost = POLICIES["value_targeting"].parameters["cost_per_contact"].default
-    model = CRMModel(market([{"name": "value_targeting", "budget": 5 * cost,
-                              "top_share": 1.0}]), rng=22)
+    model = CRMModel(
+        market([{"name": "value_targeting", "budget": 5 * cost, "top_share": 1.0}]), rng=22
+    )
     contacts = record_contacts(model)
     model.run()
     frame = model.policy_frame()

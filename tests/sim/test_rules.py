@@ -62,20 +62,30 @@ def test_confirmed_expectation_gives_the_confirmation_level(expectation, s0, k):
 
 
 @RULE_SETTINGS
-@given(expectation=unit, value=value_like, reference=unit, up=unit, down=unit, anchor=unit,
-       drift=floats(0.0, 0.05))
-def test_update_expectation_stays_in_unit_interval(expectation, value, reference, up, down,
-                                                   anchor, drift):
-    new = rules.update_expectation(expectation, value, reference, adapt_up=up, adapt_down=down,
-                                   anchor=anchor, drift=drift)
+@given(
+    expectation=unit,
+    value=value_like,
+    reference=unit,
+    up=unit,
+    down=unit,
+    anchor=unit,
+    drift=floats(0.0, 0.05),
+)
+def test_update_expectation_stays_in_unit_interval(
+    expectation, value, reference, up, down, anchor, drift
+):
+    new = rules.update_expectation(
+        expectation, value, reference, adapt_up=up, adapt_down=down, anchor=anchor, drift=drift
+    )
     assert 0.0 <= new <= 1.0
 
 
 @RULE_SETTINGS
 @given(trust=unit, satisfaction=unit, reputation=unit, build=unit, brk=unit, rho=unit)
 def test_update_trust_stays_in_unit_interval(trust, satisfaction, reputation, build, brk, rho):
-    new = rules.update_trust(trust, satisfaction, reputation, build_rate=build, break_rate=brk,
-                             reputation_weight=rho)
+    new = rules.update_trust(
+        trust, satisfaction, reputation, build_rate=build, break_rate=brk, reputation_weight=rho
+    )
     assert 0.0 <= new <= 1.0
 
 
@@ -85,8 +95,9 @@ def test_update_trust_moves_toward_its_target_without_overshooting(
     trust, satisfaction, reputation, build, brk, rho
 ):
     target = (1.0 - rho) * satisfaction + rho * reputation
-    new = rules.update_trust(trust, satisfaction, reputation, build_rate=build, break_rate=brk,
-                             reputation_weight=rho)
+    new = rules.update_trust(
+        trust, satisfaction, reputation, build_rate=build, break_rate=brk, reputation_weight=rho
+    )
     low, high = sorted((trust, target))
     assert low - 1e-12 <= new <= high + 1e-12
 
@@ -108,8 +119,11 @@ def test_switching_cost_builds_up_without_decay(floor, build):
 
 def loyalty_weights():
     """Four non-negative weights summing to at most 1 (a fifth share is left out)."""
-    return st.lists(floats(0.0, 1.0), min_size=5, max_size=5).filter(
-        lambda w: sum(w) > 0).map(lambda w: np.array(w[:4]) / sum(w))
+    return (
+        st.lists(floats(0.0, 1.0), min_size=5, max_size=5)
+        .filter(lambda w: sum(w) > 0)
+        .map(lambda w: np.array(w[:4]) / sum(w))
+    )
 
 
 @RULE_SETTINGS
@@ -130,13 +144,15 @@ def test_satisfaction_utility_is_convex_power_in_unit_interval(satisfaction, con
 # Defection
 # ---------------------------------------------------------------------------
 
-defection_parameters = st.fixed_dictionaries({
-    "search_probability": unit,
-    "hurdle": floats(-1.0, 1.0),
-    "switching_cost_weight": floats(0.0, 5.0),
-    "trust_weight": floats(0.0, 5.0),
-    "temperature": floats(0.02, 1.0),  # keeps exp() inside float range (see the xfail below)
-})
+defection_parameters = st.fixed_dictionaries(
+    {
+        "search_probability": unit,
+        "hurdle": floats(-1.0, 1.0),
+        "switching_cost_weight": floats(0.0, 5.0),
+        "trust_weight": floats(0.0, 5.0),
+        "temperature": floats(0.02, 1.0),  # keeps exp() inside float range (see the xfail below)
+    }
+)
 gain = floats(-2.0, 2.0)
 
 
@@ -151,31 +167,41 @@ def test_defection_probability_between_zero_and_search_probability(gain, cost, t
 @given(gain=gain, costs=ordered_pair(unit), trust=unit, params=defection_parameters)
 def test_more_switching_cost_never_raises_defection(gain, costs, trust, params):
     low, high = costs
-    assert (rules.defection_probability(gain, high, trust, **params)
-            <= rules.defection_probability(gain, low, trust, **params))
+    assert rules.defection_probability(gain, high, trust, **params) <= rules.defection_probability(
+        gain, low, trust, **params
+    )
 
 
 @RULE_SETTINGS
 @given(gain=gain, cost=unit, trusts=ordered_pair(unit), params=defection_parameters)
 def test_more_trust_never_raises_defection(gain, cost, trusts, params):
     low, high = trusts
-    assert (rules.defection_probability(gain, cost, high, **params)
-            <= rules.defection_probability(gain, cost, low, **params))
+    assert rules.defection_probability(gain, cost, high, **params) <= rules.defection_probability(
+        gain, cost, low, **params
+    )
 
 
 @RULE_SETTINGS
 @given(gains=ordered_pair(gain), cost=unit, trust=unit, params=defection_parameters)
 def test_larger_value_gain_never_lowers_defection(gains, cost, trust, params):
     low, high = gains
-    assert (rules.defection_probability(high, cost, trust, **params)
-            >= rules.defection_probability(low, cost, trust, **params))
+    assert rules.defection_probability(high, cost, trust, **params) >= rules.defection_probability(
+        low, cost, trust, **params
+    )
 
 
 def test_satisfaction_does_not_enter_defection():
     """Seed 003: satisfied customers defect when a rival is clearly better."""
-    p = rules.defection_probability(0.5, 0.1, 0.9, search_probability=1.0, hurdle=0.0,
-                                    switching_cost_weight=0.5, trust_weight=0.1,
-                                    temperature=0.05)
+    p = rules.defection_probability(
+        0.5,
+        0.1,
+        0.9,
+        search_probability=1.0,
+        hurdle=0.0,
+        switching_cost_weight=0.5,
+        trust_weight=0.1,
+        temperature=0.05,
+    )
     assert p > 0.9
 
 
@@ -183,10 +209,16 @@ def test_defection_probability_is_silent_at_a_prohibitive_barrier():
     # valid config: defection_switching_cost_weight is only bounded below (NonNegative)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        p = rules.defection_probability(np.array([-0.5, 0.0]), np.array([1.0, 1.0]), 0.5,
-                                        search_probability=1.0, hurdle=0.02,
-                                        switching_cost_weight=100.0, trust_weight=0.1,
-                                        temperature=0.05)
+        p = rules.defection_probability(
+            np.array([-0.5, 0.0]),
+            np.array([1.0, 1.0]),
+            0.5,
+            search_probability=1.0,
+            hurdle=0.02,
+            switching_cost_weight=100.0,
+            trust_weight=0.1,
+            temperature=0.05,
+        )
     assert np.all(p == 0.0)
 
 
@@ -196,24 +228,32 @@ def test_defection_probability_is_silent_at_a_prohibitive_barrier():
 
 
 @RULE_SETTINGS
-@given(values=ordered_pair(value_like), expectation=unit, s0=at_confirmation,
-       k=floats(0.0, 15.0), satisfaction=unit, rate=unit)
+@given(
+    values=ordered_pair(value_like),
+    expectation=unit,
+    s0=at_confirmation,
+    k=floats(0.0, 15.0),
+    satisfaction=unit,
+    rate=unit,
+)
 def test_more_value_never_lowers_satisfaction(values, expectation, s0, k, satisfaction, rate):
     low, high = values
-    targets = [rules.satisfaction_target(v, expectation, at_confirmation=s0, sensitivity=k)
-               for v in (low, high)]
+    targets = [
+        rules.satisfaction_target(v, expectation, at_confirmation=s0, sensitivity=k)
+        for v in (low, high)
+    ]
     assert targets[1] >= targets[0]
     updated = [rules.update_satisfaction(satisfaction, t, rate=rate) for t in targets]
     assert updated[1] >= updated[0]
 
 
 @RULE_SETTINGS
-@given(value=value_like, expectations=ordered_pair(unit), s0=at_confirmation,
-       k=floats(0.0, 15.0))
+@given(value=value_like, expectations=ordered_pair(unit), s0=at_confirmation, k=floats(0.0, 15.0))
 def test_higher_expectation_never_raises_satisfaction(value, expectations, s0, k):
     low, high = expectations
-    assert (rules.satisfaction_target(value, high, at_confirmation=s0, sensitivity=k)
-            <= rules.satisfaction_target(value, low, at_confirmation=s0, sensitivity=k))
+    assert rules.satisfaction_target(
+        value, high, at_confirmation=s0, sensitivity=k
+    ) <= rules.satisfaction_target(value, low, at_confirmation=s0, sensitivity=k)
 
 
 @RULE_SETTINGS
@@ -230,8 +270,9 @@ def test_update_satisfaction_moves_toward_target(satisfaction, target, rate):
 
 
 @RULE_SETTINGS
-@given(trust=floats(0.2, 0.8), gap=floats(0.01, 0.2), build=floats(0.0, 0.9),
-       extra=floats(0.01, 0.1))
+@given(
+    trust=floats(0.2, 0.8), gap=floats(0.01, 0.2), build=floats(0.0, 0.9), extra=floats(0.01, 0.1)
+)
 def test_trust_falls_faster_than_it_rises(trust, gap, build, extra):
     brk = build + extra  # break_rate > build_rate
     kwargs = {"build_rate": build, "break_rate": brk, "reputation_weight": 0.0}
@@ -255,35 +296,41 @@ def test_trust_moves_symmetrically_when_rates_are_equal(trust, gap, rate):
 # Perceived value
 # ---------------------------------------------------------------------------
 
-value_inputs = st.fixed_dictionaries({
-    "quality": unit,
-    "digital_quality": unit,
-    "digital_weight": unit,
-    "need_distance": unit,
-    "personalization_need": unit,
-    "personalization_weight": floats(0.0, 5.0),
-    "adaptation": unit,
-    "price": floats(0.1, 10.0),
-    "price_sensitivity": floats(0.0, 5.0),
-    "price_weight": floats(0.0, 5.0),
-    "relational_benefit": unit,
-    "growth": unit,
-    "involvement": unit,
-    "shock": floats(-0.5, 0.5),
-})
+value_inputs = st.fixed_dictionaries(
+    {
+        "quality": unit,
+        "digital_quality": unit,
+        "digital_weight": unit,
+        "need_distance": unit,
+        "personalization_need": unit,
+        "personalization_weight": floats(0.0, 5.0),
+        "adaptation": unit,
+        "price": floats(0.1, 10.0),
+        "price_sensitivity": floats(0.0, 5.0),
+        "price_weight": floats(0.0, 5.0),
+        "relational_benefit": unit,
+        "growth": unit,
+        "involvement": unit,
+        "shock": floats(-0.5, 0.5),
+    }
+)
 
 
-@pytest.mark.parametrize(("field", "direction"), [
-    ("adaptation", 1),      # a better fit never lowers value
-    ("need_distance", -1),  # needs further from the offer never raise it
-    ("growth", 1),          # grown relational benefits never lower it
-])
+@pytest.mark.parametrize(
+    ("field", "direction"),
+    [
+        ("adaptation", 1),  # a better fit never lowers value
+        ("need_distance", -1),  # needs further from the offer never raise it
+        ("growth", 1),  # grown relational benefits never lower it
+    ],
+)
 @RULE_SETTINGS
 @given(inputs=value_inputs, pair=ordered_pair(unit))
 def test_value_moves_one_way_with(field, direction, inputs, pair):
     low, high = pair
-    change = (rules.perceived_value(**{**inputs, field: high})
-              - rules.perceived_value(**{**inputs, field: low}))
+    change = rules.perceived_value(**{**inputs, field: high}) - rules.perceived_value(
+        **{**inputs, field: low}
+    )
     assert direction * change >= 0.0
 
 
@@ -308,8 +355,9 @@ def test_relational_growth_starts_at_zero_and_grows_toward_one(tenures, tau):
 @given(inputs=value_inputs, prices=ordered_pair(floats(0.1, 10.0)))
 def test_higher_price_never_raises_value(inputs, prices):
     low, high = prices
-    assert (rules.perceived_value(**{**inputs, "price": high})
-            <= rules.perceived_value(**{**inputs, "price": low}))
+    assert rules.perceived_value(**{**inputs, "price": high}) <= rules.perceived_value(
+        **{**inputs, "price": low}
+    )
 
 
 @RULE_SETTINGS
@@ -325,8 +373,11 @@ def test_rival_adaptation_never_below_its_own_nor_above_the_best(rival, current,
 
 
 @RULE_SETTINGS
-@given(detractors=ordered_pair(st.integers(0, 10_000)), customers=st.integers(0, 10_000),
-       strength=floats(0.0, 20.0))
+@given(
+    detractors=ordered_pair(st.integers(0, 10_000)),
+    customers=st.integers(0, 10_000),
+    strength=floats(0.0, 20.0),
+)
 def test_negative_word_of_mouth_damps_within_unit_interval(detractors, customers, strength):
     low, high = detractors
     damp_low = rules.word_of_mouth_factor(low, customers, strength=strength)
@@ -336,14 +387,17 @@ def test_negative_word_of_mouth_damps_within_unit_interval(detractors, customers
 
 @RULE_SETTINGS
 @given(advocates=st.integers(0, 10_000), share=unit, rate=unit, reach=floats(0.0, 20.0))
-def test_expected_referrals_scale_with_advocates_and_the_remaining_prospects(advocates, share,
-                                                                            rate, reach):
+def test_expected_referrals_scale_with_advocates_and_the_remaining_prospects(
+    advocates, share, rate, reach
+):
     """Bass's imitation term: A x rate x reach x P/N."""
     referrals = rules.expected_referrals(advocates, share, referral_rate=rate, reach=reach)
     assert referrals == pytest.approx(advocates * rate * reach * share)
     assert rules.expected_referrals(advocates, 0.0, referral_rate=rate, reach=reach) == 0.0
-    assert rules.expected_referrals(advocates, share / 2, referral_rate=rate,
-                                    reach=reach) <= referrals + 1e-12
+    assert (
+        rules.expected_referrals(advocates, share / 2, referral_rate=rate, reach=reach)
+        <= referrals + 1e-12
+    )
 
 
 @RULE_SETTINGS
@@ -356,10 +410,12 @@ def test_referral_value_is_the_acquisition_cost_saved(referrals, costs):
     # nothing saved when a referral costs as much as an acquisition; linear in the referrals
     assert rules.referral_value(referrals, acquisition_cost, acquisition_cost) == 0.0
     assert rules.referral_value(2 * referrals, acquisition_cost, referral_cost) == (
-        pytest.approx(2 * value))
+        pytest.approx(2 * value)
+    )
     np.testing.assert_allclose(
         rules.referral_value(np.array([0, 1, referrals]), acquisition_cost, referral_cost),
-        [0.0, acquisition_cost - referral_cost, value])
+        [0.0, acquisition_cost - referral_cost, value],
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -372,10 +428,15 @@ def expectation_target(value, reference, anchor):
 
 
 @RULE_SETTINGS
-@given(expectation=floats(0.2, 0.8), gap=floats(0.001, 0.2), rates=ordered_pair(unit),
-       extra=floats(0.01, 0.5), anchor=floats(0.1, 1.0), reference=unit)
-def test_expectations_rise_faster_than_they_fall(expectation, gap, rates, extra, anchor,
-                                                 reference):
+@given(
+    expectation=floats(0.2, 0.8),
+    gap=floats(0.001, 0.2),
+    rates=ordered_pair(unit),
+    extra=floats(0.01, 0.5),
+    anchor=floats(0.1, 1.0),
+    reference=unit,
+)
+def test_expectations_rise_faster_than_they_fall(expectation, gap, rates, extra, anchor, reference):
     """A target ``gap`` above moves E further than one ``gap`` below when adapt_up > down."""
     up = min(1.0, rates[1] + extra)
     down = min(rates[0], up - extra / 2)  # strictly below up, also where up is capped at 1
@@ -391,26 +452,41 @@ def test_expectations_rise_faster_than_they_fall(expectation, gap, rates, extra,
 
 
 @RULE_SETTINGS
-@given(expectation=unit, value=unit, reference=unit, up=floats(0.01, 1.0),
-       down=floats(0.01, 1.0), anchor=unit)
-def test_expectation_moves_toward_its_target_without_overshooting(expectation, value, reference,
-                                                                  up, down, anchor):
+@given(
+    expectation=unit,
+    value=unit,
+    reference=unit,
+    up=floats(0.01, 1.0),
+    down=floats(0.01, 1.0),
+    anchor=unit,
+)
+def test_expectation_moves_toward_its_target_without_overshooting(
+    expectation, value, reference, up, down, anchor
+):
     target = expectation_target(value, reference, anchor)
-    new = rules.update_expectation(expectation, value, reference, adapt_up=up, adapt_down=down,
-                                   anchor=anchor, drift=0.0)
+    new = rules.update_expectation(
+        expectation, value, reference, adapt_up=up, adapt_down=down, anchor=anchor, drift=0.0
+    )
     low, high = sorted((expectation, target))
     assert low - 1e-12 <= new <= high + 1e-12
 
 
 @RULE_SETTINGS
-@given(start=unit, value=unit, reference=unit, up=floats(0.05, 1.0), down=floats(0.05, 1.0),
-       anchor=unit)
+@given(
+    start=unit,
+    value=unit,
+    reference=unit,
+    up=floats(0.05, 1.0),
+    down=floats(0.05, 1.0),
+    anchor=unit,
+)
 def test_expectation_converges_to_the_anchored_target(start, value, reference, up, down, anchor):
     """Repeated delivery of V leads E to anchor V + (1 - anchor) E_ref, not to V itself."""
     expectation = start
     for _ in range(600):  # (1 - 0.05)^600 ~ 4e-14
-        expectation = rules.update_expectation(expectation, value, reference, adapt_up=up,
-                                               adapt_down=down, anchor=anchor, drift=0.0)
+        expectation = rules.update_expectation(
+            expectation, value, reference, adapt_up=up, adapt_down=down, anchor=anchor, drift=0.0
+        )
     assert expectation == pytest.approx(expectation_target(value, reference, anchor), abs=1e-9)
 
 
@@ -419,8 +495,9 @@ def test_expectation_anchor_one_follows_delivery_and_zero_ignores_it():
     assert rules.update_expectation(0.4, 0.8, 0.1, anchor=1.0, **kwargs) == pytest.approx(0.6)
     assert rules.update_expectation(0.4, 0.8, 0.1, anchor=0.0, **kwargs) == pytest.approx(0.25)
     # drift is added on top of the adaptation
-    assert rules.update_expectation(0.4, 0.8, 0.1, anchor=1.0, adapt_up=0.5, adapt_down=0.5,
-                                    drift=0.01) == pytest.approx(0.61)
+    assert rules.update_expectation(
+        0.4, 0.8, 0.1, anchor=1.0, adapt_up=0.5, adapt_down=0.5, drift=0.01
+    ) == pytest.approx(0.61)
 
 
 # ---------------------------------------------------------------------------
@@ -465,7 +542,7 @@ def test_occasions_are_poisson_in_mean_and_variance(rate):
     assert np.array_equal(counts, np.round(counts)) and counts.min() >= 0
     # 5 standard errors: of the mean sqrt(rate / n), of the variance sqrt((rate + 2 rate^2) / n)
     assert counts.mean() == pytest.approx(rate, abs=5 * np.sqrt(rate / n))
-    assert counts.var() == pytest.approx(rate, abs=5 * np.sqrt((rate + 2 * rate ** 2) / n))
+    assert counts.var() == pytest.approx(rate, abs=5 * np.sqrt((rate + 2 * rate**2) / n))
 
 
 @pytest.mark.parametrize("rate", OCCASION_RATES)
@@ -487,8 +564,15 @@ def test_occasions_at_rate_zero_and_at_the_cap():
 
 
 @RULE_SETTINGS
-@given(rate=floats(0.0, 8.0), depth=unit, spend=floats(0.0, 10.0), price=floats(0.1, 5.0),
-       share=unit, margin_rate=unit, serve=floats(0.0, 2.0))
+@given(
+    rate=floats(0.0, 8.0),
+    depth=unit,
+    spend=floats(0.0, 10.0),
+    price=floats(0.1, 5.0),
+    share=unit,
+    margin_rate=unit,
+    serve=floats(0.0, 2.0),
+)
 def test_expected_revenue_and_margin(rate, depth, spend, price, share, margin_rate, serve):
     expected = rules.occasion_rate(rate, depth)
     assert expected == pytest.approx(rate * depth)
@@ -514,8 +598,9 @@ def test_search_chance_is_a_probability_rising_with_churn_propensity(p, propensi
 
 @RULE_SETTINGS
 @given(best=value_like, costs=ordered_pair(unit), weight=unit, outside=value_like)
-def test_goes_to_rival_when_the_rival_beats_leaving_by_the_switching_cost(best, costs, weight,
-                                                                         outside):
+def test_goes_to_rival_when_the_rival_beats_leaving_by_the_switching_cost(
+    best, costs, weight, outside
+):
     low, high = costs
     goes = rules.goes_to_rival(best, low, weight, outside)
     assert bool(goes) == (best - weight * low > outside)
@@ -533,32 +618,38 @@ def test_goes_to_rival_on_arrays():
 # Stage transitions
 # ---------------------------------------------------------------------------
 
-transition_parameters = st.fixed_dictionaries({
-    "advance_threshold": st.tuples(unit, unit).map(
-        lambda t: np.array([1.0, t[0], t[1], 1.0, 1.0, 1.0])),
-    "decline_threshold": unit,
-    "recovery_threshold": unit,
-    "steepness": floats(0.1, 200.0),
-    "advance_rate": unit,
-    "decline_rate": floats(0.0, 0.5),
-    "recovery_rate": floats(0.0, 0.5),
-    "min_stage_age": st.tuples(st.integers(0, 10), st.integers(0, 10)).map(
-        lambda t: np.array([0, t[0], t[1], 0, 0, 0])),
-    "exit_rate": floats(0.0, 0.5),
-    "repair_window": floats(0.0, 120.0),
-    "switching_cost_buffer": unit,
-    "overdue_exit_multiplier": floats(1.0, 10.0),
-})
+transition_parameters = st.fixed_dictionaries(
+    {
+        "advance_threshold": st.tuples(unit, unit).map(
+            lambda t: np.array([1.0, t[0], t[1], 1.0, 1.0, 1.0])
+        ),
+        "decline_threshold": unit,
+        "recovery_threshold": unit,
+        "steepness": floats(0.1, 200.0),
+        "advance_rate": unit,
+        "decline_rate": floats(0.0, 0.5),
+        "recovery_rate": floats(0.0, 0.5),
+        "min_stage_age": st.tuples(st.integers(0, 10), st.integers(0, 10)).map(
+            lambda t: np.array([0, t[0], t[1], 0, 0, 0])
+        ),
+        "exit_rate": floats(0.0, 0.5),
+        "repair_window": floats(0.0, 120.0),
+        "switching_cost_buffer": unit,
+        "overdue_exit_multiplier": floats(1.0, 10.0),
+    }
+)
 stages = st.sampled_from(list(Stage))
-active_stages = st.sampled_from([Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY,
-                                 Stage.DECLINE])
+active_stages = st.sampled_from(
+    [Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE]
+)
 ages = st.integers(0, 200)
 
 
 def probabilities(stage, age, loyalty, cost, params):
     with np.errstate(over="ignore"):  # steep logistic: exp overflow saturates correctly
-        return transition_probabilities(np.asarray(stage), np.asarray(age), np.asarray(loyalty),
-                                        np.asarray(cost), **params)
+        return transition_probabilities(
+            np.asarray(stage), np.asarray(age), np.asarray(loyalty), np.asarray(cost), **params
+        )
 
 
 @RULE_SETTINGS
@@ -581,8 +672,13 @@ def test_transition_probabilities_are_probabilities_and_apply_only_where_they_sh
 
 
 @RULE_SETTINGS
-@given(stage=active_stages, age=ages, loyalties=ordered_pair(unit), cost=unit,
-       params=transition_parameters)
+@given(
+    stage=active_stages,
+    age=ages,
+    loyalties=ordered_pair(unit),
+    cost=unit,
+    params=transition_parameters,
+)
 def test_more_loyalty_raises_up_and_recovery_and_lowers_decline(
     stage, age, loyalties, cost, params
 ):
@@ -607,17 +703,27 @@ def test_more_switching_cost_never_raises_exit_from_decline(age, loyalty, costs,
 def transition_parameters_example():
     return {
         "advance_threshold": np.array([1.0, 0.5, 0.6, 1.0, 1.0, 1.0]),
-        "decline_threshold": 0.4, "recovery_threshold": 0.45, "steepness": 10.0,
-        "advance_rate": 0.3, "decline_rate": 0.1, "recovery_rate": 0.25,
+        "decline_threshold": 0.4,
+        "recovery_threshold": 0.45,
+        "steepness": 10.0,
+        "advance_rate": 0.3,
+        "decline_rate": 0.1,
+        "recovery_rate": 0.25,
         "min_stage_age": np.array([0, 2, 4, 0, 0, 0]),
-        "exit_rate": 0.1, "repair_window": 6.0, "switching_cost_buffer": 0.8,
+        "exit_rate": 0.1,
+        "repair_window": 6.0,
+        "switching_cost_buffer": 0.8,
         "overdue_exit_multiplier": 3.0,
     }
 
 
 def test_exit_hazard_jumps_once_the_repair_window_is_over():
-    params = {"exit_rate": 0.1, "repair_window": 6.0, "switching_cost_buffer": 0.0,
-              "overdue_exit_multiplier": 3.0}
+    params = {
+        "exit_rate": 0.1,
+        "repair_window": 6.0,
+        "switching_cost_buffer": 0.0,
+        "overdue_exit_multiplier": 3.0,
+    }
     full = {**transition_parameters_example(), **params}
     inside = probabilities(Stage.DECLINE, 5, 0.5, 0.0, full)[3]
     overdue = probabilities(Stage.DECLINE, 6, 0.5, 0.0, full)[3]
@@ -630,7 +736,9 @@ def test_exit_hazard_jumps_once_the_repair_window_is_over():
 customer = st.tuples(
     stages,
     st.sampled_from([Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY]),  # before decline
-    ages, unit, unit,
+    ages,
+    unit,
+    unit,
     floats(0.0, 1.0).filter(lambda u: u < 1.0),
 )
 
@@ -638,8 +746,7 @@ customer = st.tuples(
 @RULE_SETTINGS
 @given(customers=st.lists(customer, min_size=1, max_size=40), params=transition_parameters)
 def test_next_stage_makes_at_most_one_legal_move(customers, params):
-    stage, before, age, loyalty, cost, uniform = (np.array(c) for c in zip(*customers,
-                                                                            strict=True))
+    stage, before, age, loyalty, cost, uniform = (np.array(c) for c in zip(*customers, strict=True))
     stage = stage.astype(np.int8)
     before = before.astype(np.int8)
     p = probabilities(stage, age, loyalty, cost, params)
@@ -677,26 +784,44 @@ NEXT_STAGE_TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("stage", "before", "u", "up", "down", "recover", "exit_", "expected"),
-                         NEXT_STAGE_TABLE)
+@pytest.mark.parametrize(
+    ("stage", "before", "u", "up", "down", "recover", "exit_", "expected"), NEXT_STAGE_TABLE
+)
 def test_next_stage_table(stage, before, u, up, down, recover, exit_, expected):
-    new = next_stage(np.array([stage], dtype=np.int8), np.array([before], dtype=np.int8),
-                     np.array([u]), up, down, recover, exit_)
+    new = next_stage(
+        np.array([stage], dtype=np.int8),
+        np.array([before], dtype=np.int8),
+        np.array([u]),
+        up,
+        down,
+        recover,
+        exit_,
+    )
     assert new[0] == expected
 
 
-@pytest.mark.parametrize(("stage", "p_up", "p_down", "p_recover", "p_exit"), [
-    (Stage.EXPLORATION, 0.3, 0.1, 0.0, 0.0),
-    (Stage.FORMATION, 0.05, 0.4, 0.0, 0.0),
-    (Stage.DECLINE, 0.0, 0.0, 0.25, 0.36),
-])
+@pytest.mark.parametrize(
+    ("stage", "p_up", "p_down", "p_recover", "p_exit"),
+    [
+        (Stage.EXPLORATION, 0.3, 0.1, 0.0, 0.0),
+        (Stage.FORMATION, 0.05, 0.4, 0.0, 0.0),
+        (Stage.DECLINE, 0.0, 0.0, 0.25, 0.36),
+    ],
+)
 def test_next_stage_realizes_its_probabilities(stage, p_up, p_down, p_recover, p_exit):
     """A uniform grid of draws realizes each probability to within 1/n."""
     n = 10_000
     uniform = (np.arange(n) + 0.5) / n
     stage_codes = np.full(n, stage, dtype=np.int8)
-    new = next_stage(stage_codes, np.full(n, Stage.FORMATION, dtype=np.int8), uniform,
-                     p_up, p_down, p_recover, p_exit)
+    new = next_stage(
+        stage_codes,
+        np.full(n, Stage.FORMATION, dtype=np.int8),
+        uniform,
+        p_up,
+        p_down,
+        p_recover,
+        p_exit,
+    )
     if stage == Stage.DECLINE:
         assert np.mean(new == Stage.FORMATION) == pytest.approx(p_recover, abs=1.0 / n)
         assert np.mean(new == Stage.EXITED) == pytest.approx(p_exit, abs=1.0 / n)
@@ -705,36 +830,73 @@ def test_next_stage_realizes_its_probabilities(stage, p_up, p_down, p_recover, p
         assert np.mean(new == Stage.DECLINE) == pytest.approx(p_down, abs=1.0 / n)
 
 
-@pytest.mark.parametrize(("stage", "loyalty", "switching_cost", "age", "overrides"), [
-    # advance threshold below the decline threshold: both logistic terms near 1
-    (Stage.EXPLORATION, 0.4, 0.0, 10,
-     {"advance_rate": 1.0, "decline_rate": 0.5, "advance_threshold_exploration": 0.2,
-      "decline_threshold": 0.6, "steepness": 50.0}),
-    # overdue declining customer with a high exit rate: recovery can never happen
-    (Stage.DECLINE, 0.9, 0.0, 50,
-     {"exit_rate": 0.5, "overdue_exit_multiplier": 3.0, "recovery_rate": 0.5,
-      "recovery_threshold": 0.3, "steepness": 50.0}),
-])
+@pytest.mark.parametrize(
+    ("stage", "loyalty", "switching_cost", "age", "overrides"),
+    [
+        # advance threshold below the decline threshold: both logistic terms near 1
+        (
+            Stage.EXPLORATION,
+            0.4,
+            0.0,
+            10,
+            {
+                "advance_rate": 1.0,
+                "decline_rate": 0.5,
+                "advance_threshold_exploration": 0.2,
+                "decline_threshold": 0.6,
+                "steepness": 50.0,
+            },
+        ),
+        # overdue declining customer with a high exit rate: recovery can never happen
+        (
+            Stage.DECLINE,
+            0.9,
+            0.0,
+            50,
+            {
+                "exit_rate": 0.5,
+                "overdue_exit_multiplier": 3.0,
+                "recovery_rate": 0.5,
+                "recovery_threshold": 0.3,
+                "steepness": 50.0,
+            },
+        ),
+    ],
+)
 def test_valid_configs_realize_the_documented_transition_probabilities(
     stage, loyalty, switching_cost, age, overrides
 ):
     r = RelationshipConfig(**overrides)  # a valid config
     params = {
-        "advance_threshold": np.array([1.0, r.advance_threshold_exploration,
-                                       r.advance_threshold_formation, 1.0, 1.0, 1.0]),
-        "decline_threshold": r.decline_threshold, "recovery_threshold": r.recovery_threshold,
-        "steepness": r.steepness, "advance_rate": r.advance_rate,
-        "decline_rate": r.decline_rate, "recovery_rate": r.recovery_rate,
+        "advance_threshold": np.array(
+            [1.0, r.advance_threshold_exploration, r.advance_threshold_formation, 1.0, 1.0, 1.0]
+        ),
+        "decline_threshold": r.decline_threshold,
+        "recovery_threshold": r.recovery_threshold,
+        "steepness": r.steepness,
+        "advance_rate": r.advance_rate,
+        "decline_rate": r.decline_rate,
+        "recovery_rate": r.recovery_rate,
         "min_stage_age": np.array([0, r.min_age_exploration, r.min_age_formation, 0, 0, 0]),
-        "exit_rate": r.exit_rate, "repair_window": 6.0,
+        "exit_rate": r.exit_rate,
+        "repair_window": 6.0,
         "switching_cost_buffer": r.switching_cost_buffer,
         "overdue_exit_multiplier": r.overdue_exit_multiplier,
     }
     n = 10_000
-    p = probabilities(np.full(n, stage, dtype=np.int8), np.full(n, age), np.full(n, loyalty),
-                      np.full(n, switching_cost), params)
-    new = next_stage(np.full(n, stage, dtype=np.int8), np.full(n, Stage.FORMATION, dtype=np.int8),
-                     (np.arange(n) + 0.5) / n, *p)
+    p = probabilities(
+        np.full(n, stage, dtype=np.int8),
+        np.full(n, age),
+        np.full(n, loyalty),
+        np.full(n, switching_cost),
+        params,
+    )
+    new = next_stage(
+        np.full(n, stage, dtype=np.int8),
+        np.full(n, Stage.FORMATION, dtype=np.int8),
+        (np.arange(n) + 0.5) / n,
+        *p,
+    )
     if stage == Stage.DECLINE:
         assert np.mean(new == Stage.FORMATION) == pytest.approx(p[2][0], abs=0.01)
     else:
@@ -759,8 +921,7 @@ TRAJECTORY_TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("deepest", "stability", "long_stability", "expected"),
-                         TRAJECTORY_TABLE)
+@pytest.mark.parametrize(("deepest", "stability", "long_stability", "expected"), TRAJECTORY_TABLE)
 def test_trajectory_type_table(deepest, stability, long_stability, expected):
     assert trajectory_type(deepest, stability, long_stability) == expected
 
@@ -770,8 +931,11 @@ def test_trajectory_type_on_arrays_matches_the_table():
     # one long_stability per call: group the table by it
     for threshold in set(long_stability):
         rows = [i for i, t in enumerate(long_stability) if t == threshold]
-        got = trajectory_type(np.array([deepest[i] for i in rows], dtype=np.int8),
-                              np.array([stability[i] for i in rows], dtype=np.int16), threshold)
+        got = trajectory_type(
+            np.array([deepest[i] for i in rows], dtype=np.int8),
+            np.array([stability[i] for i in rows], dtype=np.int16),
+            threshold,
+        )
         assert list(got) == [expected[i] for i in rows]
 
 
@@ -791,41 +955,58 @@ def assert_scalar_matches_array(func, rows, **kwargs):
 
 
 @RULE_SETTINGS
-@given(rows=st.lists(st.tuples(value_like, unit), min_size=1, max_size=20),
-       s0=at_confirmation, k=floats(0.0, 15.0))
+@given(
+    rows=st.lists(st.tuples(value_like, unit), min_size=1, max_size=20),
+    s0=at_confirmation,
+    k=floats(0.0, 15.0),
+)
 def test_satisfaction_rules_on_scalars_and_arrays(rows, s0, k):
-    assert_scalar_matches_array(rules.satisfaction_target, rows, at_confirmation=s0,
-                                sensitivity=k)
-    assert_scalar_matches_array(rules.update_expectation, [(e, v, 1.0 - e) for v, e in rows],
-                                adapt_up=0.3, adapt_down=0.1, anchor=0.6, drift=0.001)
+    assert_scalar_matches_array(rules.satisfaction_target, rows, at_confirmation=s0, sensitivity=k)
+    assert_scalar_matches_array(
+        rules.update_expectation,
+        [(e, v, 1.0 - e) for v, e in rows],
+        adapt_up=0.3,
+        adapt_down=0.1,
+        anchor=0.6,
+        drift=0.001,
+    )
     assert_scalar_matches_array(rules.occasions, [(e, 3.0 * e) for _, e in rows])
 
 
 @RULE_SETTINGS
-@given(rows=st.lists(st.tuples(unit, unit, unit), min_size=1, max_size=20),
-       build=unit, brk=unit, rho=unit)
+@given(
+    rows=st.lists(st.tuples(unit, unit, unit), min_size=1, max_size=20),
+    build=unit,
+    brk=unit,
+    rho=unit,
+)
 def test_trust_on_scalars_and_arrays(rows, build, brk, rho):
-    assert_scalar_matches_array(rules.update_trust, rows, build_rate=build, break_rate=brk,
-                                reputation_weight=rho)
+    assert_scalar_matches_array(
+        rules.update_trust, rows, build_rate=build, break_rate=brk, reputation_weight=rho
+    )
 
 
 @RULE_SETTINGS
 @given(rows=st.lists(st.tuples(unit), min_size=1, max_size=20), build=unit, decay=unit)
 def test_switching_cost_on_scalars_and_arrays(rows, build, decay):
-    assert_scalar_matches_array(rules.update_switching_cost, rows, build_rate=build, floor=0.1,
-                                decay=decay)
+    assert_scalar_matches_array(
+        rules.update_switching_cost, rows, build_rate=build, floor=0.1, decay=decay
+    )
 
 
 @RULE_SETTINGS
-@given(rows=st.lists(st.tuples(gain, unit, unit), min_size=1, max_size=20),
-       params=defection_parameters)
+@given(
+    rows=st.lists(st.tuples(gain, unit, unit), min_size=1, max_size=20), params=defection_parameters
+)
 def test_defection_on_scalars_and_arrays(rows, params):
     assert_scalar_matches_array(rules.defection_probability, rows, **params)
 
 
 @RULE_SETTINGS
-@given(rows=st.lists(st.tuples(value_like, unit, unit, unit), min_size=1, max_size=20),
-       weights=loyalty_weights())
+@given(
+    rows=st.lists(st.tuples(value_like, unit, unit, unit), min_size=1, max_size=20),
+    weights=loyalty_weights(),
+)
 def test_loyalty_drive_on_scalars_and_arrays(rows, weights):
     def drive(value, utility, trust, cost):
         per_customer = np.broadcast_to(weights, (*np.shape(value), 4))
@@ -849,8 +1030,7 @@ def test_perceived_value_on_scalars_and_arrays(rows):
 @RULE_SETTINGS
 @given(customers=st.lists(customer, min_size=1, max_size=20), params=transition_parameters)
 def test_stage_rule_on_scalars_and_arrays(customers, params):
-    stage, before, age, loyalty, cost, uniform = (np.array(c) for c in zip(*customers,
-                                                                            strict=True))
+    stage, before, age, loyalty, cost, uniform = (np.array(c) for c in zip(*customers, strict=True))
     stage = stage.astype(np.int8)
     before = before.astype(np.int8)
     p_all = probabilities(stage, age, loyalty, cost, params)
@@ -873,8 +1053,13 @@ SELECT_DTYPES = (np.float32, np.float64, np.int8, np.int16, np.int64, np.bool_)
 
 
 @RULE_SETTINGS
-@given(st.integers(0, 200), st.sampled_from(SELECT_DTYPES), st.sampled_from(SELECT_DTYPES),
-       st.sampled_from(("array", "array", "python", "numpy")), st.integers(0, 2**32 - 1))
+@given(
+    st.integers(0, 200),
+    st.sampled_from(SELECT_DTYPES),
+    st.sampled_from(SELECT_DTYPES),
+    st.sampled_from(("array", "array", "python", "numpy")),
+    st.integers(0, 2**32 - 1),
+)
 def test_select_is_np_where_bit_for_bit(n, true_dtype, other_dtype, scalar_kind, seed):
     rng = np.random.default_rng(seed)
 
@@ -912,8 +1097,7 @@ def test_select_on_scalars_and_non_boolean_conditions():
 
 @RULE_SETTINGS
 @given(floor=unit, build=unit, decay=unit, periods=st.integers(0, 300))
-def test_switching_cost_after_is_the_update_rule_applied_that_often(floor, build, decay,
-                                                                    periods):
+def test_switching_cost_after_is_the_update_rule_applied_that_often(floor, build, decay, periods):
     cost = floor
     for _ in range(periods):
         cost = rules.update_switching_cost(cost, build_rate=build, floor=floor, decay=decay)
@@ -922,15 +1106,29 @@ def test_switching_cost_after_is_the_update_rule_applied_that_often(floor, build
 
 
 @RULE_SETTINGS
-@given(trust=unit, satisfaction=unit, reputation=unit, build=unit, extra=unit, rho=unit,
-       periods=st.integers(0, 300))
-def test_trust_after_is_the_update_rule_applied_that_often(trust, satisfaction, reputation,
-                                                           build, extra, rho, periods):
+@given(
+    trust=unit,
+    satisfaction=unit,
+    reputation=unit,
+    build=unit,
+    extra=unit,
+    rho=unit,
+    periods=st.integers(0, 300),
+)
+def test_trust_after_is_the_update_rule_applied_that_often(
+    trust, satisfaction, reputation, build, extra, rho, periods
+):
     brk = build + extra * (1.0 - build)  # trust breaks at least as fast as it builds
     expected = trust
     for _ in range(periods):
-        expected = rules.update_trust(expected, satisfaction, reputation, build_rate=build,
-                                      break_rate=brk, reputation_weight=rho)
+        expected = rules.update_trust(
+            expected,
+            satisfaction,
+            reputation,
+            build_rate=build,
+            break_rate=brk,
+            reputation_weight=rho,
+        )
     after = rules.trust_after(periods, trust, satisfaction, reputation, build, brk, rho)
     assert after == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
@@ -957,22 +1155,25 @@ def test_waiting_time_inverts_the_geometric_distribution(u, chance):
 def test_waiting_time_has_the_geometric_mean_and_limits():
     u = (np.arange(200_000) + 0.5) / 200_000  # a fine grid of uniforms
     for chance in (0.02, 1 / 61, 0.3, 0.9):
-        assert rules.waiting_time(u, chance).mean() == pytest.approx((1 - chance) / chance,
-                                                                     rel=1e-3)
+        assert rules.waiting_time(u, chance).mean() == pytest.approx(
+            (1 - chance) / chance, rel=1e-3
+        )
     assert (rules.waiting_time(u, 1.0) == 0).all()
     assert np.isinf(rules.waiting_time(u, 0.0)).all()
 
 
 @RULE_SETTINGS
 @given(share=unit, acquisition=floats(0.0, 2.0), reentry=unit, exit_rate=floats(0.0, 0.2))
-def test_steady_prospect_share_balances_the_flows_of_the_pools(share, acquisition, reentry,
-                                                               exit_rate):
+def test_steady_prospect_share_balances_the_flows_of_the_pools(
+    share, acquisition, reentry, exit_rate
+):
     p = rules.steady_prospect_share(share, acquisition, reentry, exit_rate)
     assert 0.0 <= p <= 1.0 - share + 1e-12
     out = 1.0 - share - p
     if p < 1.0 - share - 1e-9:  # not capped: into the prospect pool = out of it
-        assert reentry * out + exit_rate == pytest.approx((acquisition + exit_rate) * p,
-                                                          rel=1e-9, abs=1e-12)
+        assert reentry * out + exit_rate == pytest.approx(
+            (acquisition + exit_rate) * p, rel=1e-9, abs=1e-12
+        )
 
 
 def test_steady_prospect_share_without_any_flow_keeps_everyone_a_prospect():
@@ -982,8 +1183,10 @@ def test_steady_prospect_share_without_any_flow_keeps_everyone_a_prospect():
 
 
 @RULE_SETTINGS
-@given(min_ages=st.tuples(st.integers(0, 10), st.integers(0, 10)),
-       waits=st.tuples(st.integers(0, 20), st.integers(0, 20)))
+@given(
+    min_ages=st.tuples(st.integers(0, 10), st.integers(0, 10)),
+    waits=st.tuples(st.integers(0, 20), st.integers(0, 20)),
+)
 def test_climbed_stage_is_the_transition_rule_climbing_without_decline(min_ages, waits):
     """Walk one relationship through next_stage: counters as the engine keeps them."""
     min_stage_age = np.array([0, min_ages[0], min_ages[1], 0, 0, 0])

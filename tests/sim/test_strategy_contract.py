@@ -22,7 +22,8 @@ NAMES = list(STRATEGIES)
 OBSERVATIONS = [
     FirmObservation(customers=customers, lost=lost, mean_trust=trust, mean_misfit=misfit)
     for customers, lost, trust, misfit in itertools.product(
-        (0, 1, 100, 10_000), (0, 1, 50, 100), (0.0, 0.35, 0.7, 1.0), (0.0, 0.3, 1.0, 5.0))
+        (0, 1, 100, 10_000), (0, 1, 50, 100), (0.0, 0.35, 0.7, 1.0), (0.0, 0.3, 1.0, 5.0)
+    )
     if lost <= max(customers, 1)
 ]
 """A grid of what a firm can observe (misfit can reach personalization_weight, at most 5)."""
@@ -38,9 +39,14 @@ def firm_params(name, **overrides):
 def extreme_params(name):
     """Valid firm parameters at the edges of their ranges."""
     for acquisition_rate, responsiveness, adaptation in itertools.product(
-            (0.0, 0.5, 1.0), (0.0, 10.0, 100.0), (0.0, 1.0)):
-        yield firm_params(name, acquisition_rate=acquisition_rate,
-                          responsiveness=responsiveness, adaptation=adaptation)
+        (0.0, 0.5, 1.0), (0.0, 10.0, 100.0), (0.0, 1.0)
+    ):
+        yield firm_params(
+            name,
+            acquisition_rate=acquisition_rate,
+            responsiveness=responsiveness,
+            adaptation=adaptation,
+        )
 
 
 def assert_valid_actions(actions):
@@ -56,7 +62,6 @@ def three_firm_config(name, periods=12, customers=600):
         firms=[{"name": f"{name}-{i}", "strategy": name} for i in range(3)],
         simulation={"customers": customers, "periods": periods},
     )
-
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -78,8 +83,11 @@ class TestStrategyContract:
         assert {"name", "strategy"}.isdisjoint(cls.traits)
 
     def test_traits_fill_every_required_firm_field(self, name):
-        required = {field for field, info in FirmConfig.model_fields.items()
-                    if info.is_required() and field != "name"}
+        required = {
+            field
+            for field, info in FirmConfig.model_fields.items()
+            if info.is_required() and field != "name"
+        }
         assert required <= set(STRATEGIES[name].traits)
         firm = FirmConfig(name="F", strategy=name)  # the traits themselves validate
         for trait, value in STRATEGIES[name].traits.items():
@@ -140,8 +148,9 @@ class TestStrategyContract:
         assert frame.adaptation.between(0.0, 1.0).all()
         second = CRMModel(config, rng=7).run()
         pd.testing.assert_frame_equal(frame, second.firm_frame(), check_exact=True)
-        pd.testing.assert_frame_equal(first.customers_frame(), second.customers_frame(),
-                                      check_exact=True)
+        pd.testing.assert_frame_equal(
+            first.customers_frame(), second.customers_frame(), check_exact=True
+        )
 
     def test_model_with_this_strategy_pickles(self, name):
         model = CRMModel(three_firm_config(name, periods=3, customers=200), rng=1).run()
@@ -180,7 +189,8 @@ CLASP_TABLE = [
 def test_clasp_buys_back_its_losses(customers, lost, expected):
     params = firm_params("clasp", acquisition_rate=0.01, responsiveness=4.0)
     actions = get_strategy("clasp").decide(
-        params, FirmObservation(customers=customers, lost=lost, mean_trust=0.5, mean_misfit=0.3))
+        params, FirmObservation(customers=customers, lost=lost, mean_trust=0.5, mean_misfit=0.3)
+    )
     assert actions.acquisition_rate == pytest.approx(expected)
     assert actions.relationship_effort == 1.0
     assert actions.adaptation == params.adaptation
@@ -188,8 +198,10 @@ def test_clasp_buys_back_its_losses(customers, lost, expected):
 
 def test_clasp_rate_rises_with_losses():
     params = firm_params("clasp", acquisition_rate=0.01, responsiveness=4.0)
-    rates = [get_strategy("clasp").decide(params, FirmObservation(100, lost, 0.5, 0.3))
-             .acquisition_rate for lost in (0, 1, 5, 20, 80)]
+    rates = [
+        get_strategy("clasp").decide(params, FirmObservation(100, lost, 0.5, 0.3)).acquisition_rate
+        for lost in (0, 1, 5, 20, 80)
+    ]
     assert rates == sorted(rates)
     assert rates[0] < rates[-1]
 
@@ -197,18 +209,22 @@ def test_clasp_rate_rises_with_losses():
 ZIPPER_TARGET = Zipper.trust_target
 
 
-@pytest.mark.parametrize(("trust", "expected_effort"), [
-    (0.0, 1.0 + 2.0 * ZIPPER_TARGET),
-    (ZIPPER_TARGET - 0.2, 1.4),
-    (ZIPPER_TARGET - 0.01, 1.02),
-    (ZIPPER_TARGET, 1.0),
-    (ZIPPER_TARGET + 0.01, 1.0),
-    (1.0, 1.0),
-])
+@pytest.mark.parametrize(
+    ("trust", "expected_effort"),
+    [
+        (0.0, 1.0 + 2.0 * ZIPPER_TARGET),
+        (ZIPPER_TARGET - 0.2, 1.4),
+        (ZIPPER_TARGET - 0.01, 1.02),
+        (ZIPPER_TARGET, 1.0),
+        (ZIPPER_TARGET + 0.01, 1.0),
+        (1.0, 1.0),
+    ],
+)
 def test_zipper_invests_when_trust_lags_its_target(trust, expected_effort):
     params = firm_params("zipper", responsiveness=2.0)
     actions = get_strategy("zipper").decide(
-        params, FirmObservation(customers=100, lost=5, mean_trust=trust, mean_misfit=0.3))
+        params, FirmObservation(customers=100, lost=5, mean_trust=trust, mean_misfit=0.3)
+    )
     assert actions.relationship_effort == pytest.approx(expected_effort)
     assert actions.acquisition_rate == params.acquisition_rate
     assert actions.adaptation == params.adaptation
@@ -218,18 +234,22 @@ def test_zipper_target_is_the_documented_one():
     assert abs(ZIPPER_TARGET - 0.7) < 1e-12
 
 
-@pytest.mark.parametrize(("misfit", "expected_adaptation"), [
-    # adaptation 0.6, responsiveness 0.5: a' = 0.6 + min(1, 0.5 m) * 0.4
-    (0.0, 0.6),
-    (0.2, 0.64),
-    (1.0, 0.8),
-    (2.0, 1.0),
-    (5.0, 1.0),
-])
+@pytest.mark.parametrize(
+    ("misfit", "expected_adaptation"),
+    [
+        # adaptation 0.6, responsiveness 0.5: a' = 0.6 + min(1, 0.5 m) * 0.4
+        (0.0, 0.6),
+        (0.2, 0.64),
+        (1.0, 0.8),
+        (2.0, 1.0),
+        (5.0, 1.0),
+    ],
+)
 def test_velcro_stretches_adaptation_with_misfit(misfit, expected_adaptation):
     params = firm_params("velcro", adaptation=0.6, responsiveness=0.5)
     actions = get_strategy("velcro").decide(
-        params, FirmObservation(customers=100, lost=5, mean_trust=0.5, mean_misfit=misfit))
+        params, FirmObservation(customers=100, lost=5, mean_trust=0.5, mean_misfit=misfit)
+    )
     assert actions.adaptation == pytest.approx(expected_adaptation)
     assert actions.relationship_effort == 1.0
     assert actions.acquisition_rate == params.acquisition_rate
@@ -237,8 +257,10 @@ def test_velcro_stretches_adaptation_with_misfit(misfit, expected_adaptation):
 
 def test_velcro_adaptation_rises_with_misfit():
     params = firm_params("velcro")
-    adaptations = [get_strategy("velcro").decide(params, FirmObservation(100, 0, 0.5, m))
-                   .adaptation for m in (0.0, 0.1, 0.3, 0.6, 1.0)]
+    adaptations = [
+        get_strategy("velcro").decide(params, FirmObservation(100, 0, 0.5, m)).adaptation
+        for m in (0.0, 0.1, 0.3, 0.6, 1.0)
+    ]
     assert adaptations == sorted(adaptations)
     assert adaptations[0] == params.adaptation
     assert adaptations[-1] > adaptations[0]
@@ -254,13 +276,19 @@ def trait(name, key):
 
 
 def test_zipper_builds_trust_fastest_and_clasp_slowest():
-    assert trait("clasp", "trust_build") < trait("velcro", "trust_build") < trait(
-        "zipper", "trust_build")
+    assert (
+        trait("clasp", "trust_build")
+        < trait("velcro", "trust_build")
+        < trait("zipper", "trust_build")
+    )
 
 
 def test_zipper_builds_switching_cost_fastest_and_clasp_slowest():
-    assert trait("clasp", "switching_cost_build") < trait(
-        "velcro", "switching_cost_build") < trait("zipper", "switching_cost_build")
+    assert (
+        trait("clasp", "switching_cost_build")
+        < trait("velcro", "switching_cost_build")
+        < trait("zipper", "switching_cost_build")
+    )
 
 
 def test_zipper_costs_most_to_serve_and_clasp_least():
@@ -269,18 +297,21 @@ def test_zipper_costs_most_to_serve_and_clasp_least():
 
 
 def test_velcro_adapts_most_and_clasp_least():
-    assert trait("clasp", "adaptation") < trait("zipper", "adaptation") < trait(
-        "velcro", "adaptation")
+    assert (
+        trait("clasp", "adaptation") < trait("zipper", "adaptation") < trait("velcro", "adaptation")
+    )
 
 
 def test_zipper_has_the_largest_relational_benefit():
     assert trait("zipper", "relational_benefit") > max(
-        trait("clasp", "relational_benefit"), trait("velcro", "relational_benefit"))
+        trait("clasp", "relational_benefit"), trait("velcro", "relational_benefit")
+    )
 
 
 def test_clasp_experience_is_the_least_consistent():
     assert trait("clasp", "experience_noise") > max(
-        trait("zipper", "experience_noise"), trait("velcro", "experience_noise"))
+        trait("zipper", "experience_noise"), trait("velcro", "experience_noise")
+    )
 
 
 def test_actions_are_frozen():
