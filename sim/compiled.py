@@ -27,8 +27,9 @@ replace them inside compiled code only:
   :func:`log` below;
 * :func:`sim.stages.codes` and :func:`sim.stages.code_like` become the scalar
   itself and a cast;
-* :func:`sim.stages.is_active`, :func:`sim.rules.gated_logistic` and
-  :func:`sim.rules.trust_target`, which other rules call, compile as they are.
+* :func:`sim.stages.is_active`, :func:`sim.rules.gated_logistic`,
+  :func:`sim.rules.trust_target`, :func:`sim.rules.first_occasions` and
+  :func:`sim.rules.more_occasions`, which other rules call, compile as they are.
 
 ``exp`` and ``log`` are written out here rather than taken from libm: the
 kernel runs its rules over blocks of customers in loops that the compiler
@@ -305,6 +306,8 @@ def _code_like(stage, code):
 register_jitable(inline="always")(stages.is_active)
 register_jitable(inline="always")(rules.gated_logistic)
 register_jitable(inline="always")(rules.trust_target)
+register_jitable(inline="always")(rules.first_occasions)
+register_jitable(inline="always")(rules.more_occasions)
 
 STACK_CAPACITY = 128
 """Entries :func:`on_stack` can hold (the config allows 100 firms: 101 slots)."""

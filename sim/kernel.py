@@ -33,9 +33,10 @@ than computed for every customer (an exp and a division). Only the
 per-firm sums, the rare second tries of a normal draw and the ends and
 restarts of relationships run customer by customer.
 
-How it is built, top-down: the four cached kernels (:func:`live_period`,
-:func:`settle_period`, :func:`start_relationships`, :func:`growth_table`),
-the only functions compiled with ``cache=True``; the chunk functions
+How it is built, top-down: the cached kernels (:func:`live_period`,
+:func:`settle_period`, :func:`start_relationships`, :func:`growth_table`,
+and :func:`rows_where`, which reads no rule), the only functions compiled
+with ``cache=True``; the chunk functions
 (:func:`live_chunk`, :func:`settle_chunk`), compiled into the drivers'
 cached code, with no cache of their own; then the passes and the helpers
 they share, small functions compiled with ``inline="always"``: their code
@@ -328,6 +329,9 @@ offer_fit = _inline(rules.offer_fit)
 taste = _inline(rules.taste)
 occasion_rate = _inline(rules.occasion_rate)
 occasions = _inline(rules.occasions)
+first_occasions = _inline(rules.first_occasions)
+# called, not inlined: for the few customers beyond first_occasions (purchase_occasions)
+all_occasions = numba.njit(nogil=True, error_model="numpy")(rules.occasions)
 revenue = _inline(rules.revenue)
 margin = _inline(rules.margin)
 search_chance = _inline(rules.search_chance)
@@ -550,11 +554,35 @@ def _growth_table(fingerprint: str):
     return growth_table
 
 
+def _rows_where(fingerprint: str):
+    """:func:`rows_where`, its machine code cached under ``fingerprint`` (as every kernel's)."""
+
+    @numba.njit(nogil=True, cache=True)
+    def rows_where(values, value):
+        """The rows ``i`` with ``values[i] == value``, ascending (``np.flatnonzero``).
+
+        As ``np.flatnonzero(values == value)``, in one branch-free pass with no
+        temporary mask: half numpy's time on a million customers, which the
+        model asks every period (the prospects, the arrivals). The result is
+        a view of a buffer of ``values.size`` rows.
+        """
+        assert fingerprint
+        rows = np.empty(values.size, np.intp)
+        found = 0
+        for i in range(values.size):
+            rows[found] = i
+            found += values[i] == value
+        return rows[:found]
+
+    return rows_where
+
+
 _FINGERPRINT = _rules_fingerprint()
 live_period = _live_period(_FINGERPRINT)
 settle_period = _settle_period(_FINGERPRINT)
 start_relationships = _start_relationships(_FINGERPRINT)
 growth_table = _growth_table(_FINGERPRINT)
+rows_where = _rows_where(_FINGERPRINT)
 
 
 def set_threads(threads: int) -> None:
@@ -846,12 +874,23 @@ def purchase_occasions(first, last, key, t, c, f, tally):
     """Step 3's purchase occasions of customers ``first`` to ``last``, into ``tally``.
 
     A pass of its own, ahead of the money pass: the Poisson inversion
-    (:func:`sim.rules.occasions`) has a loop of its own.
+    (:func:`sim.rules.occasions`) has a loop of its own. Its first terms
+    (:func:`sim.rules.first_occasions`) for every customer at once, as vector
+    code, marking with -1 the few customers whose uniform lies beyond them;
+    then, one by one, the whole sum for those, in a called function: inlined,
+    its loop slowed the passes around it.
     """
     for k in range(last - first):
         i = first + k
         rate = occasion_rate(c.purchase_rate[i], take(f.purchase_depth, c.stage[i]))
-        tally[ROW_OCCASIONS, k] = occasions(draws.uniform(key, t, i, draws.OCCASIONS), rate)
+        uniform = draws.uniform(key, t, i, draws.OCCASIONS)
+        count, _, cdf = first_occasions(uniform, rate)
+        tally[ROW_OCCASIONS, k] = choose(uniform >= cdf, -1.0, count)
+    for k in range(last - first):
+        if tally[ROW_OCCASIONS, k] < 0.0:
+            i = first + k
+            rate = occasion_rate(c.purchase_rate[i], take(f.purchase_depth, c.stage[i]))
+            tally[ROW_OCCASIONS, k] = all_occasions(draws.uniform(key, t, i, draws.OCCASIONS), rate)
 
 
 @_inline

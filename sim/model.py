@@ -646,7 +646,7 @@ class CRMModel(mesa.Model):
         """
         pop, market, relationship = self.customers, self.config.market, self.config.relationship
         rng, flows = self.rng, self._flows
-        prospects = np.flatnonzero(pop.stage == PROSPECT)  # a plain int (see stages)
+        prospects = kernel.rows_where(pop.stage, PROSPECT)  # a plain int (see stages)
         customers_start = self.ledger.get("customers")
         declining, advocates = self._after_defection.T
         # detractors: declining customers and those who left by choice (not for life reasons)
@@ -698,7 +698,7 @@ class CRMModel(mesa.Model):
 
         They get fresh identities and traits (:meth:`sim.population.Population.renew`).
         """
-        rows = np.flatnonzero(self._arrived)
+        rows = kernel.rows_where(self._arrived, True)
         if not rows.size:
             return
         self.customers.renew(rows, self.config, self.arrival_rng, self._next_identity)

@@ -458,18 +458,49 @@ def occasion_rate(purchase_rate, depth):
     return purchase_rate * depth
 
 
+OCCASIONS_HEAD = 8
+"""Terms of :func:`occasions` the compiled kernel sums for every customer at once.
+
+Enough for almost every customer-period (at the mean purchase rate more
+occasions are rare); the kernel sums the rest (:func:`more_occasions`) only
+for the few customers whose uniform lies beyond them.
+"""
+
+
 def occasions(uniform, rate):
     """Poisson number of purchase occasions with mean ``rate``, by inversion of one uniform.
 
     ``N = #{k >= 1 : u >= P(N <= k - 1)}``, over a fixed number of terms
     (:data:`MAX_OCCASIONS`; customers' rates are capped at
     :data:`MAX_PURCHASE_RATE`, where the chance of more is about 1e-6), so
-    that the compiled kernel can compute it for several customers at once.
+    that the compiled kernel can compute it for several customers at once:
+    the first :data:`OCCASIONS_HEAD` terms (:func:`first_occasions`) for every
+    customer, the rest (:func:`more_occasions`) where ``u`` lies beyond them.
+    Summed in one order, so both ways give the same number.
+    """
+    count, term, cdf = first_occasions(uniform, rate)
+    return more_occasions(uniform, rate, count, term, cdf)
+
+
+def first_occasions(uniform, rate):
+    """:func:`occasions` over its first :data:`OCCASIONS_HEAD` terms: ``(count, term, cdf)``.
+
+    ``count`` is the number of occasions if ``uniform < cdf``; otherwise
+    :func:`more_occasions` goes on from ``term`` and ``cdf``.
     """
     term = exp(-rate)
     cdf = term
     count = 0.0 * rate
-    for k in range(1, MAX_OCCASIONS + 1):
+    for k in range(1, OCCASIONS_HEAD + 1):
+        count = count + select(uniform >= cdf, 1.0, 0.0)
+        term = term * rate * (1.0 / k)
+        cdf = cdf + term
+    return count, term, cdf
+
+
+def more_occasions(uniform, rate, count, term, cdf):
+    """:func:`occasions` from where :func:`first_occasions` stopped, up to :data:`MAX_OCCASIONS`."""
+    for k in range(OCCASIONS_HEAD + 1, MAX_OCCASIONS + 1):
         count = count + select(uniform >= cdf, 1.0, 0.0)
         term = term * rate * (1.0 / k)
         cdf = cdf + term

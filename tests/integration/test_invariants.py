@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import STRATEGIES, CRMModel, default_config, draws
+from sim import STRATEGIES, CRMModel, default_config, draws, rules
 from sim.population import NEVER, NO_FIRM
 from sim.rules import MAX_PURCHASE_RATE
 from sim.stages import Stage
@@ -626,3 +626,38 @@ def random_configs(draw):
 @given(config=random_configs(), seed=st.integers(0, 2**32 - 1))
 def test_invariants_hold_for_random_valid_configs(config, seed):
     run_checking_every_step(config, seed)
+
+
+def test_each_customer_buys_the_occasions_of_its_own_draw():
+    """The kernel's purchase occasions are :func:`sim.rules.occasions` of each customer's draw.
+
+    The kernel sums the Poisson inversion's first terms for every customer
+    at once and the rest only for those whose uniform lies beyond them
+    (:data:`sim.rules.OCCASIONS_HEAD`); frequent buyers (the category's
+    highest mean rate) put many customer-periods beyond, and every firm's
+    booked occasions must still be the rule's, customer by customer.
+    """
+    segments = [
+        {**segment, "purchase_rate": 4.0}
+        for segment in default_config().customers.model_dump()["segments"]
+    ]
+    config = default_config(
+        simulation={"customers": CUSTOMERS, "periods": 6}, customers={"segments": segments}
+    )
+    model = CRMModel(config, rng=5)
+    n_firms = len(model.firms)
+    beyond = 0
+    for _ in range(6):
+        pop = model.customers
+        active = pop.firm != NO_FIRM
+        depth = model.tables.purchase_depth[pop.stage[active]]
+        rate = rules.occasion_rate(pop.purchase_rate[active], depth)
+        clock = model.period + 1 + model.warm_up
+        uniform = uniforms(model, clock, draws.OCCASIONS)[active]
+        expected = rules.occasions(uniform, rate)
+        beyond += int((expected > rules.OCCASIONS_HEAD).sum())
+        firms = pop.firm[active]
+        model.step()
+        booked = by_period(model.firm_frame(), n_firms)["occasions"][model.period]
+        np.testing.assert_array_equal(booked, np.bincount(firms, expected, minlength=n_firms))
+    assert beyond >= 50  # the test reaches the customers the kernel handles one by one
