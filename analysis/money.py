@@ -17,9 +17,12 @@ to period 0).
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from sim import rules
 from sim.config import Config
+
+from .tables import t_quantile
 
 ACTIVE_STAGES = ("exploration", "formation", "stability", "decline")
 """The stages in which a customer has a firm (and a retention rate of its own)."""
@@ -413,6 +416,11 @@ def paired_runs(runs: pd.DataFrame, baseline: pd.DataFrame, keys=("firm",)) -> p
     Returns:
         One row per pair: the scenario's columns and the baseline's, the
         latter suffixed ``_baseline``, plus ``common_random_numbers``.
+
+    Raises:
+        ValueError: a run x firm of ``runs`` has no partner in ``baseline``
+            (named by its ``run_id``, or seed, and firm): a ROI over the
+            pairs that happen to match would be a different experiment's.
     """
     keys = list(keys)
     on = ["seed", *keys]
@@ -422,25 +430,103 @@ def paired_runs(runs: pd.DataFrame, baseline: pd.DataFrame, keys=("firm",)) -> p
         on = ["setting", "replication", *keys]
         merged = runs.merge(baseline, on=on, suffixes=("", "_baseline"))
         merged["common_random_numbers"] = False
+    require_pairs(runs, merged, on)
     return merged
 
 
-def crm_roi(pairs: pd.DataFrame) -> pd.Series:
-    """CRM ROI of each pair: ``(incremental profit - incremental cost) / incremental cost``.
+def require_pairs(runs: pd.DataFrame, pairs: pd.DataFrame, on) -> None:
+    """Raise ``ValueError`` naming the first row of ``runs`` that no row of ``pairs`` holds.
 
-    MODEL.md section 6 (seed 001). ``profit`` in ``runs.parquet`` is already
-    net of cost and holds the realized referral value (the ledger's identity
-    profit = contribution + referral value - acquisition cost - policy cost),
-    so with gross contribution ``G = profit + cost``::
-
-        ROI = (dG - dC) / dC = d(profit) / d(cost)
-
-    where ``d`` is scenario minus baseline. NaN where the scenario costs no
-    more than the baseline (an ROI needs an investment).
+    ``on`` are the columns the pairs were matched on.
     """
-    gain = pairs["profit"] - pairs["profit_baseline"]
-    spent = pairs["cost"] - pairs["cost_baseline"]
-    return gain / spent.where(spent > 0)
+    on = list(on)
+    found = runs[on].merge(pairs[on].drop_duplicates(), on=on, how="left", indicator=True)
+    missing = runs.loc[(found["_merge"] == "left_only").to_numpy()]
+    if missing.empty:
+        return
+    first = missing.iloc[0]
+    name = (
+        f"run {first['run_id']}"
+        if "run_id" in missing.columns
+        else f"the run of seed {first['seed']}"
+    )
+    where = ", ".join(f"{c} {first[c]}" for c in on if c not in ("seed", "run_id"))
+    raise ValueError(
+        f"{name} ({where}) has no baseline run to pair with ({len(missing)} unpaired "
+        f"of {len(runs)}); pairs are matched on {', '.join(on)}"
+    )
+
+
+def policy_returns(pairs: pd.DataFrame) -> pd.DataFrame:
+    """What a policy spent and returned in each pair of runs, as finance counts it.
+
+    With ``d`` scenario minus baseline of the same replication (common
+    random numbers):
+
+    * spend ``S = d(policy_cost)``: the policies' discounted spend (the
+      ledger's ``discounted_policy_cost``, summed over the run);
+    * gross gain ``D = d(customer_equity + policy_cost)``: the change in
+      customer equity before policy spend (discounted contribution, referral
+      value, acquisition cost and the projected remainder);
+    * incremental equity ``D - S = d(customer_equity)``;
+    * ``roi = (D - S) / S``, NaN where ``S <= 0`` (an ROI needs an outlay).
+
+    Returns:
+        One row per pair (``pairs``' index): ``spend``, ``gross_gain``,
+        ``incremental_equity``, ``roi``.
+    """
+    spend = incremental(pairs, "policy_cost")
+    equity = incremental(pairs, "customer_equity")
+    return pd.DataFrame(
+        {
+            "spend": spend,
+            "gross_gain": equity + spend,
+            "incremental_equity": equity,
+            "roi": equity / spend.where(spend > 0),
+        },
+        index=pairs.index,
+    )
+
+
+def roi_estimate(incremental_equity, spend, level: float = 0.95) -> dict:
+    """ROI over paired replications, with its confidence interval and a paired test.
+
+    ``ROI = sum(D_k - S_k) / sum(S_k)`` over the pairs ``k`` (a ratio of
+    means: stable where some pairs spend little). Its interval is the delta
+    method's: with residuals ``e_k = (D_k - S_k) - ROI S_k``, the standard
+    error is ``sd(e) / (sqrt(n) mean(S))``, and the interval uses Student's
+    t with ``n - 1`` degrees of freedom. ``p_value`` is the paired t-test
+    that the mean incremental equity ``D - S`` is 0 (equivalently, that the
+    ROI is 0).
+
+    Args:
+        incremental_equity: ``D - S`` of each pair.
+        spend: ``S`` of each pair.
+        level: the confidence level.
+
+    Returns:
+        ``{"pairs", "roi", "roi_low", "roi_high", "p_value"}``; NaN for the
+        ROI where the pairs spent nothing in total, NaN for the interval and
+        the test with fewer than two pairs.
+    """
+    gain = np.asarray(incremental_equity, dtype=float)
+    spend = np.asarray(spend, dtype=float)
+    n = gain.size
+    out = {"pairs": n, "roi": np.nan, "roi_low": np.nan, "roi_high": np.nan, "p_value": np.nan}
+    if n >= 2:
+        spread = gain.std(ddof=1)
+        out["p_value"] = (
+            float(stats.ttest_1samp(gain, 0.0).pvalue) if spread > 0 else float(gain.mean() == 0.0)
+        )
+    if n == 0 or spend.sum() <= 0:
+        return out
+    roi = gain.sum() / spend.sum()
+    out["roi"] = float(roi)
+    if n >= 2:
+        residual = gain - roi * spend
+        half = t_quantile(n - 1, level) * residual.std(ddof=1) / (np.sqrt(n) * spend.mean())
+        out["roi_low"], out["roi_high"] = float(roi - half), float(roi + half)
+    return out
 
 
 def incremental(pairs: pd.DataFrame, column: str) -> pd.Series:

@@ -321,29 +321,37 @@ def firm_value_table(results: Results) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
+ROI_DEFINITION = (
+    "ROI = (D - S) / S as finance defines it: S is the policies' discounted spend, D the "
+    "discounted change in gross contribution (customer equity before policy spend), so "
+    "D - S is the change in customer equity; over the replications, sum(D - S) / sum(S), "
+    "with a 95% interval (delta method) and a paired t-test of D - S (p)."
+)
+"""How the report defines the ROI of a policy (see :func:`analysis.money.policy_returns`)."""
+
+
 def _pair_summary(pairs: pd.DataFrame, keys) -> pd.DataFrame:
-    """Per group: mean and CI over paired runs of ROI and the incremental outcomes."""
-    pairs = pairs.copy()
-    # profit already counts referral value (sim.ledger: contribution + referral_value -
-    # acquisition_cost - policy_cost), so adding referral_value again would count it twice
-    pairs["gain"] = money.incremental(pairs, "profit")
-    pairs["spent"] = money.incremental(pairs, "cost")
-    pairs["incremental_equity"] = money.incremental(pairs, "customer_equity")
-    pairs["incremental_retention"] = money.incremental(pairs, "retention_rate")
-    per_run = pairs.groupby([*keys, "run_id"], sort=False)[
-        ["gain", "spent", "incremental_equity", "incremental_retention"]
-    ].sum()
-    counts = pairs.groupby([*keys, "run_id"], sort=False).size()
-    per_run["incremental_retention"] /= counts
-    per_run["roi"] = per_run["gain"] / per_run["spent"].where(per_run["spent"] > 0)
+    """Per group: ROI as finance defines it over paired runs, and the incremental outcomes.
+
+    Each run's firms are summed (a run is one replication); the ROI, its
+    interval and the paired test are :func:`analysis.money.roi_estimate`'s
+    over the runs, the other columns means with t-intervals.
+    """
+    returns = money.policy_returns(pairs)
+    pairs = pairs.assign(
+        spent=returns["spend"],
+        incremental_equity=returns["incremental_equity"],
+        incremental_retention=money.incremental(pairs, "retention_rate"),
+    )
+    grouped = pairs.groupby([*keys, "run_id"], sort=False)
+    per_run = grouped[["spent", "incremental_equity", "incremental_retention"]].sum()
+    per_run["incremental_retention"] /= grouped.size()
     rows = []
     for group, frame in per_run.groupby(level=list(keys), sort=False):
         row = dict(zip(keys, group if isinstance(group, tuple) else (group,), strict=True))
-        row["pairs"] = len(frame)
-        for name in ("roi", "incremental_equity", "incremental_retention", "spent"):
+        row.update(money.roi_estimate(frame["incremental_equity"], frame["spent"]))
+        for name in ("incremental_equity", "incremental_retention", "spent"):
             _, row[name], row[f"{name}_low"], row[f"{name}_high"] = mean_ci(frame[name])
-        spent = frame["spent"].sum()
-        row["pooled_roi"] = frame["gain"].sum() / spent if spent > 0 else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -359,17 +367,14 @@ def baseline_roi(results: Results, baseline: Results) -> tuple[pd.DataFrame, boo
         "firm",
         "setting",
         "replication",
-        "profit",
-        "cost",
+        "policy_cost",
         "customer_equity",
         "retention_rate",
     ]
-    pairs = money.paired_runs(results.runs, baseline.runs[columns])
-    if pairs.empty:
-        raise ReportError(
-            f"{baseline.folder}: no run pairs up with {results.folder} (no "
-            "matching seed, nor matching firm, setting and replication)"
-        )
+    try:
+        pairs = money.paired_runs(results.runs, baseline.runs[columns])
+    except ValueError as error:
+        raise ReportError(f"{results.folder} against {baseline.folder}: {error}") from None
     return _pair_summary(pairs, ["label", "setting"]), bool(pairs["common_random_numbers"].all())
 
 
@@ -417,11 +422,16 @@ def policy_comparison(results: Results) -> pd.DataFrame | None:
             "policy list ([]), the baseline every policy is compared against"
         )
     on = [*others, "replication", "firm"]
-    pairs = runs[runs["policy"] != "none"].merge(
-        base[[*on, "profit", "cost", "customer_equity", "retention_rate", "seed"]],
+    treated = runs[runs["policy"] != "none"]
+    pairs = treated.merge(
+        base[[*on, "policy_cost", "customer_equity", "retention_rate", "seed"]],
         on=on,
         suffixes=("", "_baseline"),
     )
+    try:
+        money.require_pairs(treated, pairs, on)
+    except ValueError as error:
+        raise ReportError(f"{results.folder}: {error}") from None
     if pairs.empty:
         return None
     summary = _pair_summary(pairs, ["policy", "setting", "firm"])
@@ -802,15 +812,14 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         summary, common = baseline_roi(results, baseline)
         doc.heading(f"CRM ROI against the baseline {baseline.name}")
         doc.paragraph(
-            "ROI = incremental profit (net of the incremental cost; profit includes "
-            "referral value) / incremental cost, scenario minus baseline over the "
-            "whole run "
+            ROI_DEFINITION
+            + " Scenario minus baseline, replication by replication "
             + (
                 "(pairs share seeds: common random numbers). "
                 if common
                 else "(**seeds differ: pairs are independent draws**, intervals are wider). "
             )
-            + "n/a: the scenario costs no more than the baseline."
+            + "n/a: the scenario spends no more on policies than the baseline."
         )
         doc.table(
             [
@@ -818,8 +827,9 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                 "setting",
                 "pairs",
                 "ROI (95% CI)",
-                "pooled ROI",
+                "p (paired t)",
                 "incremental equity (95% CI)",
+                "policy spend (95% CI)",
                 "incremental retention (95% CI)",
             ],
             [
@@ -828,8 +838,9 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                     str(r["setting"]),
                     str(r["pairs"]),
                     _with_ci(r, "roi", 2),
-                    _fmt(r["pooled_roi"], 2),
+                    _fmt(r["p_value"], 3),
                     _with_ci(r, "incremental_equity", 0),
+                    _with_ci(r, "spent", 0),
                     _with_ci(r, "incremental_retention", 4),
                 ]
                 for _, r in summary.iterrows()
@@ -846,10 +857,10 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                     order=order,
                     reference=0.0,
                     title=f"CRM ROI against {baseline.name}",
-                    ylabel="ROI (money gained per unit of extra cost)",
+                    ylabel="ROI (equity gained per unit of policy spend)",
                 ),
                 "CRM ROI",
-                "Bars above 0 earn back more than their extra cost; an error bar that "
+                "Bars above 0 earn back more than the policies spend; an error bar that "
                 "crosses 0 means the return is not distinguishable from breaking even.",
             )
 
@@ -1014,10 +1025,9 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                 if crn
                 else ". "
             )
-            + "ROI = incremental profit (which includes referral value) / incremental "
-            "cost over the run; incremental equity and retention are scenario minus "
-            "baseline. "
-            "Ranked by mean ROI within each setting."
+            + ROI_DEFINITION
+            + " Incremental equity and retention are scenario minus baseline. "
+            "Ranked by ROI within each setting."
         )
         settings = {v: i for i, v in enumerate(dict.fromkeys(runs["setting"]))}
         ranked = comparison.assign(setting_order=comparison["setting"].map(settings)).sort_values(
@@ -1029,9 +1039,10 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                 "policy",
                 "pairs",
                 "ROI (95% CI)",
+                "p (paired t)",
                 "incremental equity (95% CI)",
                 "incremental retention (95% CI)",
-                "extra cost (95% CI)",
+                "policy spend (95% CI)",
             ],
             [
                 [
@@ -1039,6 +1050,7 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                     str(r["policy"]),
                     str(r["pairs"]),
                     _with_ci(r, "roi", 2),
+                    _fmt(r["p_value"], 3),
                     _with_ci(r, "incremental_equity", 0),
                     _with_ci(r, "incremental_retention", 4),
                     _with_ci(r, "spent", 0),
@@ -1066,7 +1078,7 @@ def build(results: Results, baseline: Results | None = None) -> Document:
             effect = (
                 f": it adds {_fmt(best['incremental_equity'], 0)} of customer equity and "
                 f"{_fmt(100 * best['incremental_retention'], 2)} points of monthly "
-                f"retention for {_fmt(best['spent'], 0)} of extra cost"
+                f"retention for {_fmt(best['spent'], 0)} of policy spend (discounted)"
             )
             most = rows.loc[rows["incremental_equity"].idxmax()]
             bigger = (
@@ -1095,7 +1107,7 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                     bars="policy set",
                     reference=0.0,
                     title=f"ROI of firm {firm}'s retention policies against no policy",
-                    ylabel="ROI (money gained per unit of extra cost)",
+                    ylabel="ROI (equity gained per unit of policy spend)",
                 ),
                 "Policy ROI",
                 "Bars above 0 with error bars clear of 0 are policies that pay "
@@ -1105,9 +1117,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         free = sorted(activity.loc[activity["spend"] == 0, "policy"].unique())
         doc.paragraph(
             f"Note: {', '.join(free)} spent nothing directly (its cost is the "
-            "discount, which shows up as lower revenue, not as cost), so its "
-            "incremental cost is small and its ROI swings widely; judge it by its "
-            "incremental equity."
+            "discount, which shows up as lower revenue, not as policy spend), so it "
+            "has no ROI (n/a); judge it by its incremental equity."
         )
     if not activity.empty:
         doc.paragraph(

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis import metrics, money
 from sim import CRMModel, default_config
@@ -429,15 +430,53 @@ def _runs(seeds, profit, cost, referral=0.0, setting="traditional"):
     )
 
 
-def test_crm_roi_is_incremental_gain_over_incremental_cost():
-    scenario = _runs([1, 2], profit=[130.0, 90.0], cost=[60.0, 40.0], referral=[10.0, 0.0])
-    baseline = _runs([1, 2], profit=[100.0, 100.0], cost=[40.0, 40.0])
-    pairs = money.paired_runs(scenario, baseline)
-    assert pairs["common_random_numbers"].all()
-    roi = money.crm_roi(pairs)
-    # (dG - dC)/dC with G = profit + cost (profit holds the referral value): (190 - 140 - 20) / 20
-    assert roi.iloc[0] == pytest.approx((130 - 100) / 20)
-    assert np.isnan(roi.iloc[1])  # no extra cost: no ROI
+def test_policy_returns_count_spend_once_and_gain_before_spend():
+    scenario = _runs([1, 2], profit=[0.0, 0.0], cost=[0.0, 0.0]).assign(
+        customer_equity=[130.0, 90.0], policy_cost=[20.0, 0.0]
+    )
+    baseline = _runs([1, 2], profit=[0.0, 0.0], cost=[0.0, 0.0]).assign(
+        customer_equity=[100.0, 100.0], policy_cost=[0.0, 0.0]
+    )
+    returns = money.policy_returns(money.paired_runs(scenario, baseline))
+    # S = 20, D = (130 + 20) - (100 + 0) = 50, D - S = 30 = the change in equity
+    first = returns.iloc[0]
+    assert (first["spend"], first["gross_gain"], first["incremental_equity"]) == (20, 50, 30)
+    assert first["roi"] == pytest.approx((50 - 20) / 20)
+    assert np.isnan(returns["roi"].iloc[1])  # nothing spent: no ROI
+
+
+def test_roi_is_a_ratio_of_sums_with_a_delta_method_interval():
+    gain, spend = np.array([3.0, 5.0, 4.0, 8.0]), np.array([2.0, 2.0, 3.0, 5.0])
+    estimate = money.roi_estimate(gain, spend)
+    roi = gain.sum() / spend.sum()
+    assert estimate["roi"] == pytest.approx(roi)
+    residual = gain - roi * spend
+    half = 3.182446305284263 * residual.std(ddof=1) / (2.0 * spend.mean())  # t(3) 97.5%
+    assert (estimate["roi_low"], estimate["roi_high"]) == pytest.approx((roi - half, roi + half))
+    assert estimate["p_value"] == pytest.approx(stats.ttest_1samp(gain, 0.0).pvalue)
+    assert np.isnan(money.roi_estimate([1.0, 2.0], [0.0, 0.0])["roi"])
+    one = money.roi_estimate([1.0], [2.0])
+    assert one["roi"] == 0.5 and np.isnan(one["roi_low"]) and np.isnan(one["p_value"])
+
+
+def test_roi_interval_covers_the_true_roi_about_95_percent_of_the_time():
+    """Seeded replications of 20 pairs each: spend and gain noisy around a true ROI of 0.8."""
+    rng = np.random.default_rng(20261203)
+    covered, trials = 0, 2000
+    for _ in range(trials):
+        spend = rng.gamma(4.0, 25.0, size=20)
+        gain = 0.8 * spend + rng.normal(0.0, 40.0, size=20)
+        estimate = money.roi_estimate(gain, spend)
+        covered += estimate["roi_low"] <= 0.8 <= estimate["roi_high"]
+    # binomial sd at 0.95 over 2,000 trials is 0.005: 4 sd either side
+    assert covered / trials == pytest.approx(0.95, abs=0.02)
+
+
+def test_a_run_without_a_baseline_partner_is_an_error_that_names_it():
+    scenario = _runs([1, 2, 3], profit=[1.0] * 3, cost=[1.0] * 3).assign(run_id=[10, 11, 12])
+    baseline = _runs([1, 2], profit=[1.0] * 2, cost=[1.0] * 2)
+    with pytest.raises(ValueError, match=r"run 12 .*no baseline run"):
+        money.paired_runs(scenario, baseline)
 
 
 def test_unmatched_seeds_pair_by_setting_and_replication():
