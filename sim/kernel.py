@@ -110,8 +110,9 @@ LIVE_FIELDS = 25
     ROW_DECLINED,
     ROW_RECOVERED,
     ROW_LIFE,
-) = range(8)
-TALLY_ROWS = 8
+    ROW_GIVEN,
+) = range(9)
+TALLY_ROWS = 9
 # rows of its scratch for the searchers, one column per searcher
 (
     NEED_DISTANCE,
@@ -311,6 +312,7 @@ Modifiers = namedtuple(
         "price_multiplier",
         "expectation_push",
         "cost",
+        "allowance",
     ],
 )
 """The period's policy :class:`sim.policies.Effects` (``active`` False: the arrays are empty)."""
@@ -334,6 +336,7 @@ first_occasions = _inline(rules.first_occasions)
 all_occasions = numba.njit(nogil=True, error_model="numpy")(rules.occasions)
 revenue = _inline(rules.revenue)
 margin = _inline(rules.margin)
+discount_given = _inline(rules.discount_given)
 search_chance = _inline(rules.search_chance)
 switching_cost_build = _inline(rules.switching_cost_build)
 initial_trust = _inline(rules.initial_trust)
@@ -395,6 +398,7 @@ def _live_period(fingerprint: str):
         growth,
         sums,
         moved,
+        given_out,
         sales_out,
         increment_out,
         occasions_out,
@@ -405,7 +409,8 @@ def _live_period(fingerprint: str):
         Updates ``customers`` in place and writes each chunk's per-firm sums
         into ``sums[chunk, slot, field]`` (the ``LIVE_FIELDS`` columns). With
         policies active (``modifiers.active``), ``moved`` receives each active
-        customer's stage after its move and before defection; with a purchase
+        customer's stage after its move and before defection, and ``given_out``
+        the discount it was given (:func:`sim.rules.discount_given`); with a purchase
         log (non-empty ``sales_out``), ``sales_out``, ``increment_out`` and
         ``occasions_out`` its sales, CLV increment and purchase occasions.
         ``arrived`` marks the customers who left the category (to be replaced
@@ -435,6 +440,7 @@ def _live_period(fingerprint: str):
                 growth,
                 sums[chunk],
                 moved,
+                given_out,
                 sales_out,
                 increment_out,
                 occasions_out,
@@ -617,6 +623,7 @@ def live_chunk(
     growth,
     sums,
     moved,
+    given_out,
     sales_out,
     increment_out,
     occasions_out,
@@ -666,6 +673,7 @@ def live_chunk(
             m,
             lanes,
             moved,
+            given_out,
             sales_out,
             increment_out,
             occasions_out,
@@ -911,12 +919,15 @@ def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, tally):
         trust, switching_cost = c.trust[i], c.switching_cost[i]
 
         # 3. money: purchase occasions, then what they are worth
-        price = take(f.price, slot) * m.price_multiplier[i - offset]
         wallet = take(f.wallet_share, stage) * m.wallet_multiplier[i - offset]
         bought = tally[ROW_OCCASIONS, k]  # from purchase_occasions
-        sales = np.float32(revenue(bought, c.spend[i], price, wallet))
+        # sales at list price; a promotion's discount is its spend (rules.discount_given)
+        sales = np.float32(revenue(bought, c.spend[i], take(f.price, slot), wallet))
+        given = np.float32(
+            discount_given(sales, m.price_multiplier[i - offset], m.allowance[i - offset])
+        )
         profit = margin(sales, take(f.margin, slot), take(f.serve_cost, slot))
-        spent = np.float64(m.cost[i - offset])  # policy spending, in double precision
+        spent = np.float64(m.cost[i - offset]) + given  # policy spending, in double precision
         increment = np.float32((profit - spent) * p.discount)
         bought = choose(active, bought, 0.0)
         sales = choose(active, sales, np.float32(0.0))
@@ -925,6 +936,7 @@ def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, tally):
         c.clv[i] += increment
         # the inactive are booked under slot 0, which no firm reads
         tally[ROW_SALES, k], tally[ROW_INCREMENT, k] = sales, increment
+        tally[ROW_GIVEN, k] = choose(active, given, np.float32(0.0))
         tally[ROW_OCCASIONS, k], tally[ROW_PROFIT, k] = bought, profit
 
         # 4. stage move
@@ -1115,14 +1127,27 @@ def decide(first, key, t, p, searchers, who, look):
 
 @_inline
 def book(
-    first, last, c, f, m, lanes, moved, sales_out, increment_out, occasions_out, new_stage, tally
+    first,
+    last,
+    c,
+    f,
+    m,
+    lanes,
+    moved,
+    given_out,
+    sales_out,
+    increment_out,
+    occasions_out,
+    new_stage,
+    tally,
 ):
     """Steps 3-4 for customers ``first`` to ``last``: their money and moves into the sums.
 
     Adds each customer's sales, serving cost, occasions, profit and stage
     moves (the rows of ``tally``) into its firm's ``lanes``, under the firm
     it starts the period with; fills the purchase log (non-empty
-    ``sales_out``) and, with policies active, ``moved``.
+    ``sales_out``) and, with policies active, ``moved`` and ``given_out``
+    (each customer's discount given).
     """
     u_first, u_last = np.uintp(first), np.uintp(last)
     for i in range(u_first, u_last):
@@ -1145,6 +1170,7 @@ def book(
     if m.active:
         for i in range(u_first, u_last):
             moved[i] = new_stage[i - u_first]
+            given_out[i] = tally[ROW_GIVEN, i - u_first]
 
 
 @_inline

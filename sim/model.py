@@ -516,7 +516,7 @@ class CRMModel(mesa.Model):
 
         Returns ``(effects, touched)``: ``effects`` is ``None`` when no customer
         was touched this period (so the rules run exactly as without
-        policies), and ``touched`` lists ``(row, customers, stage_before)``
+        policies), and ``touched`` lists ``(row, customers, stage_before, run)``
         for the policy ledger.
         """
         pop, effects, touched = self.customers, None, []
@@ -525,7 +525,9 @@ class CRMModel(mesa.Model):
             mask = run.policy.eligible(pop, run.firm, run.stages, t, params, run.segment)
             idx = np.flatnonzero(mask)
             cost = params["cost_per_contact"]
-            cap = affordable(run.spec.budget, cost)
+            # the most one contact can cost this period: the budget's unit (a promotion's
+            # voucher too, so that the discounts it gives stay within its budget)
+            cap = affordable(run.spec.budget, sum(params[name] for name in run.policy.committed))
             exhausted = idx.size > cap
             if exhausted:
                 k = int(cap)
@@ -554,7 +556,7 @@ class CRMModel(mesa.Model):
                 effects = Effects.none(len(pop))
             run.policy.apply(effects, idx, pop, params)
             effects.cost[idx] += cost
-            touched.append((row, idx, pop.stage[idx].copy()))
+            touched.append((row, idx, pop.stage[idx].copy(), run))
             if isinstance(run.policy, WinBack):
                 back = run.policy.accepts(self.policy_rng, idx, params)
                 self._start_relationships(back, np.full(back.size, run.firm), t)
@@ -566,12 +568,12 @@ class CRMModel(mesa.Model):
         """Steps 2-5 for every active customer, in the compiled kernel; book the flows."""
         pop, n = self.customers, len(self.customers)
         if effects is None:
-            modifiers, moved = self._no_modifiers, self._empty_codes
+            modifiers, moved, given = self._no_modifiers, self._empty_codes, self._empty_money
         else:
             modifiers = kernel.Modifiers(
                 True, *(getattr(effects, name) for name in kernel.Modifiers._fields[1:])
             )
-            moved = pop.stage.copy()
+            moved, given = pop.stage.copy(), np.zeros(n, dtype=F32)
         logging = self._transactions is not None and t > self.warm_up
         if logging:  # the contract of sim.transactions: who bought, from whom, at what
             buyers = np.flatnonzero(is_active(pop.stage))
@@ -592,6 +594,7 @@ class CRMModel(mesa.Model):
             kernel.growth_table(vectors.relational_tau, t + self._longest_start),
             self._live_sums,
             moved,
+            given,
             sales,
             increment,
             bought,
@@ -613,13 +616,32 @@ class CRMModel(mesa.Model):
         for name, column in _LIVE_FLOWS.items():
             flows[name] = sums[:, column]
         self._after_defection = sums[:, [kernel.DECLINING, kernel.ADVOCATES_AFTER]]
-        for row, idx, before in touched:  # touched declining customers who recovered
+        self._book_discounts(effects, touched, given)
+        for row, idx, before, _ in touched:  # touched declining customers who recovered
             now = moved[idx]
             row["recovered"] = int(
                 np.sum(
                     (before == Stage.DECLINE) & (now >= Stage.EXPLORATION) & (now < Stage.DECLINE)
                 )
             )
+
+    def _book_discounts(self, effects: Effects | None, touched, given: np.ndarray) -> None:
+        """Book the discounts the kernel gave (``given``, by customer) as their policies' spend.
+
+        A customer two promotions touched got one discount, up to the sum of
+        their vouchers; each promotion is charged its voucher's share of it.
+        """
+        for row, idx, _, run in touched:
+            name = run.policy.allowance_parameter
+            if name is None or not idx.size:
+                continue
+            allowance = effects.allowance[idx].astype(np.float64)
+            share = np.divide(
+                run.spec.params[name], allowance, out=np.zeros_like(allowance), where=allowance > 0
+            )
+            amount = float(np.sum(given[idx] * share))
+            row["spend"] += amount
+            self._flows["policy_cost"][run.firm] += amount
 
     def _start_relationships(self, idx, firm_codes, t: int) -> None:
         """Make customers ``idx`` new exploration-stage customers of ``firm_codes``."""

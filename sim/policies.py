@@ -52,6 +52,8 @@ class Effects:
         price_multiplier: multiplies the price paid (promotions).
         expectation_push: added to the expectation after it adapts.
         cost: policy spending on each customer this period.
+        allowance: the most discount a promoted customer gets this period
+            (:func:`sim.rules.discount_given`); the discount given is spend too.
     """
 
     value_bonus: np.ndarray
@@ -61,15 +63,16 @@ class Effects:
     price_multiplier: np.ndarray
     expectation_push: np.ndarray
     cost: np.ndarray
+    allowance: np.ndarray
 
     @classmethod
     def none(cls, n: int) -> "Effects":
         """Effects that change nothing, for ``n`` customers."""
-        zeros = [np.zeros(n, dtype=np.float32) for _ in range(5)]
+        zeros = [np.zeros(n, dtype=np.float32) for _ in range(6)]
         ones = [np.ones(n, dtype=np.float32) for _ in range(2)]
-        value, switching, recovery, expectation, cost = zeros
+        value, switching, recovery, expectation, cost, allowance = zeros
         wallet, price = ones
-        return cls(value, switching, recovery, wallet, price, expectation, cost)
+        return cls(value, switching, recovery, wallet, price, expectation, cost, allowance)
 
 
 COST_PER_CONTACT = Parameter(0.05, 0.0, 100.0, "cost of touching one customer for one period")
@@ -84,6 +87,10 @@ class Policy(ABC):
     parameters: ClassVar[dict[str, Parameter]]
     ranked: ClassVar[bool] = False
     """True when the budget goes to the most valuable eligible customers first."""
+    committed: ClassVar[tuple[str, ...]] = ("cost_per_contact",)
+    """Parameters whose sum is the most one contact can cost in a period (the budget's unit)."""
+    allowance_parameter: ClassVar[str | None] = None
+    """The parameter that is each contact's discount allowance, if the policy gives discounts."""
 
     def eligible(
         self, population, firm: int, stages, period: int, params, segment: int | None = None
@@ -236,22 +243,34 @@ class ValueTargeting(Policy):
 
 
 class PricePromotion(Policy):
-    """A price cut: value now, a lower price paid, and expectations trained upward."""
+    """A price cut: value now, a discount given (spend), and expectations trained upward."""
 
     name = "price_promotion"
     summary = "any active stage: discount raises value now but raises expectations too"
     stages = (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECLINE)
     parameters: ClassVar[dict[str, Parameter]] = {
-        "cost_per_contact": Parameter(
-            0.0, 0.0, 100.0, "running cost per customer (the discount itself is lost revenue)"
-        ),
+        "cost_per_contact": Parameter(0.0, 0.0, 100.0, "running cost per customer"),
         "discount": Parameter(0.10, 0.0, 0.9, "share of the price given away"),
+        "voucher": Parameter(
+            0.5,
+            0.0,
+            100.0,
+            "most discount one customer gets per period: at 10% off, on up to 5 of spend "
+            "(9 in 10 buying customer-periods spend less)",
+        ),
         "expectation_push": Parameter(0.01, 0.0, 0.5, "added to expectation per promoted period"),
     }
+    committed = ("cost_per_contact", "voucher")
+    allowance_parameter = "voucher"
 
     def apply(self, effects, touched, population, params):
-        """``price *= 1 - discount``; ``V += s * discount``; ``E += expectation_push``."""
+        """``price *= 1 - discount`` (up to ``voucher``); ``V += s * discount``; ``E += push``.
+
+        Revenue is booked at list price; the discount given
+        (:func:`sim.rules.discount_given`) is the promotion's spend.
+        """
         effects.price_multiplier[touched] *= 1.0 - params["discount"]
+        effects.allowance[touched] += params["voucher"]
         effects.value_bonus[touched] += population.price_sensitivity[touched] * params["discount"]
         effects.expectation_push[touched] += params["expectation_push"]
 

@@ -519,6 +519,19 @@ def revenue(occasions, spend, price, wallet_share):
     return occasions * spend * price * wallet_share
 
 
+def discount_given(list_sales, price_multiplier, allowance):
+    """The discount a promoted customer gets this period: ``min((1 - m) R, A)``.
+
+    ``R`` is its sales at list price, ``m`` the price multiplier of its
+    promotions (``1 - discount``), ``A`` its allowance (the promotions'
+    vouchers: the most discount one customer gets in a period, so that a
+    promotion's spend stays within its budget). Revenue is booked at list
+    price and the discount as the promotion's spend: counted once, as money
+    the firm gives away (issue 22).
+    """
+    return minimum((1.0 - price_multiplier) * list_sales, allowance)
+
+
 def margin(sales, margin_rate, serve_cost):
     """Contribution of one customer in one period: ``margin * sales - serve_cost``.
 

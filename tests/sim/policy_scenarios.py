@@ -43,6 +43,23 @@ def paid_cost(name):
     return default if default > 0.0 else FALLBACK_COST
 
 
+def commitment(name, cost):
+    """The most one contact of ``name`` can cost in a period at ``cost`` per contact.
+
+    The budget's unit (``Policy.committed``): the cost per contact, plus, for a
+    policy that gives discounts, its default allowance per customer.
+    """
+    policy = POLICIES[name]
+    return cost + sum(
+        policy.parameters[p].default for p in policy.committed if p != "cost_per_contact"
+    )
+
+
+def gives_discounts(name):
+    """True for policies whose spend includes the discounts they give (price promotion)."""
+    return POLICIES[name].allowance_parameter is not None
+
+
 def targets_former_customers(name):
     """True for policies aimed at customers who no longer have a firm (win-back)."""
     return not any(is_active(stage) for stage in POLICIES[name].stages)

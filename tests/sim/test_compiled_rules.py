@@ -140,6 +140,16 @@ def test_perceived_value_agrees(quality, need, personalization, price, involveme
 
 
 @settings(max_examples=200, deadline=None)
+@given(st.floats(0.0, 50.0), st.floats(0.1, 1.0), st.floats(0.0, 5.0))
+def test_the_discount_given_agrees(list_sales, multiplier, allowance):
+    given = kernel.discount_given(list_sales, multiplier, allowance)
+    assert np.isclose(
+        rules.discount_given(one(list_sales), multiplier, allowance)[0], given, **TIGHT
+    )
+    assert 0.0 <= given <= allowance and given <= (1.0 - multiplier) * list_sales + 1e-12
+
+
+@settings(max_examples=200, deadline=None)
 @given(
     unit,
     st.floats(0.0, rules.MAX_PURCHASE_RATE),
