@@ -323,7 +323,9 @@ class PolicyConfig(BaseModel):
     (e.g. ``cost_per_contact``, ``value_lift``) are given as fields next to it
     and default to the policy's own. ``budget`` is the most the firm spends on it
     per period (``null``: unlimited); ``stages`` and ``segment`` narrow whom it
-    targets (default: the policy's own stages, every segment).
+    targets (default: the policy's own stages, every segment); ``start`` and
+    ``end`` make it a campaign that runs in those periods only (default: the
+    whole run).
     """
 
     model_config = ConfigDict(extra="allow", frozen=True, validate_default=True)
@@ -332,6 +334,12 @@ class PolicyConfig(BaseModel):
     budget: NonNegative | None = Field(None, description="spend cap per period; null: none")
     stages: tuple[str, ...] | None = Field(None, description="target stages (default: policy's)")
     segment: str | None = Field(None, description="target segment (default: all)")
+    start: Annotated[int, Field(ge=1)] = Field(
+        1, description="first period it runs: a campaign's start (periods after warm-up)"
+    )
+    end: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="last period it runs (null: to the end of the run)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -352,6 +360,16 @@ class PolicyConfig(BaseModel):
         for stage in stages or ():
             check_name(STAGE_NAMES, stage, "stage")
         return stages
+
+    @model_validator(mode="after")
+    def _check_campaign(self):
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"end: must be >= start ({self.start}), got {self.end}")
+        return self
+
+    def runs_in(self, period: int) -> bool:
+        """Whether the policy runs in ``period`` (after warm-up): ``start <= period <= end``."""
+        return self.start <= period and (self.end is None or period <= self.end)
 
     @model_validator(mode="after")
     def _check_parameters(self):

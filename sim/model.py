@@ -521,6 +521,8 @@ class CRMModel(mesa.Model):
         """
         pop, effects, touched = self.customers, None, []
         for run in self.policies:
+            if not run.spec.runs_in(t - self.warm_up):  # a campaign, outside its dates
+                continue
             params = run.spec.params
             mask = run.policy.eligible(pop, run.firm, run.stages, t, params, run.segment)
             idx = np.flatnonzero(mask)

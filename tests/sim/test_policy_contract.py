@@ -561,3 +561,24 @@ def test_customers_without_a_firm_have_no_firm_code():
     exited = population.stage == Stage.EXITED
     assert exited.any()
     assert (population.firm[exited] == NO_FIRM).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_campaign_runs_in_its_periods_only(name):
+    """``start``/``end``: the policy runs in periods 5-9 only; before them the market is
+    the one without the policy, to the bit (the policy's own random stream)."""
+    campaign = run([{"name": name, "start": 5, "end": 9}], 8)
+    plain = run([], 8)
+    frame = campaign.policy_frame()
+    assert sorted(frame.period.unique()) == [5, 6, 7, 8, 9]
+    before = campaign.firm_frame().period < 5
+    pd.testing.assert_frame_equal(
+        campaign.firm_frame()[before], plain.firm_frame()[before], check_exact=True
+    )
+    after = campaign.firm_frame()
+    assert (after[after.period > 9].policy_cost == 0).all()
+
+
+def test_a_campaign_that_ends_before_it_starts_is_refused():
+    with pytest.raises(ValueError, match="end: must be >= start"):
+        PolicyConfig(name="onboarding", start=6, end=5)
