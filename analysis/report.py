@@ -102,6 +102,21 @@ def policy_label(value) -> str:
     return " + ".join(names)
 
 
+def spends_nothing(value) -> bool:
+    """True for a swept list of policies that cannot spend: empty, or every budget 0.
+
+    Such a point is the run without policies (a zero budget touches nobody,
+    and policies draw from their own random stream), so it can be the
+    baseline of a budget sweep.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return False
+    return all(isinstance(p, dict) and p.get("budget") == 0 for p in value or ())
+
+
 def _label_frame(frame: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
     if frame.empty:
         return frame
@@ -395,7 +410,9 @@ def policy_comparison(results: Results) -> pd.DataFrame | None:
     """Each swept policy set against the same scenario without policies, paired by replication.
 
     The baseline of a point is the point with the same values except that
-    the policy path's value is an empty list (``none``); runs pair by
+    the policy path's value is an empty list (``none``) or, in a budget
+    sweep without one, policies whose budgets are all 0 (:func:`spends_nothing`:
+    the same runs); runs pair by
     replication and firm. Policy paths do not enter the run seeds
     (:func:`experiments.sweep.plan_runs`), so the pairs share their random
     numbers and their difference is the policies' effect. Only the firm whose
@@ -415,14 +432,16 @@ def policy_comparison(results: Results) -> pd.DataFrame | None:
     focus = {cfg.firms[index].name for cfg in results.configs.values() if index < len(cfg.firms)}
     runs = runs[runs["firm"].isin(focus)]
     runs["policy"] = runs[path].map(policy_label)
-    base = runs[runs["policy"] == "none"]
-    if base.empty:
+    idle = runs[path].map(spends_nothing)
+    if not idle.any():
         raise ReportError(
             f"{results.folder}: {path} is swept but no point has an empty "
-            "policy list ([]), the baseline every policy is compared against"
+            "policy list ([]) or zero budgets, the baseline every policy is compared against"
         )
+    labels = list(dict.fromkeys(runs.loc[idle, "policy"]))
+    base = runs[runs["policy"] == ("none" if "none" in labels else labels[0])]
     on = [*others, "replication", "firm"]
-    treated = runs[runs["policy"] != "none"]
+    treated = runs[~idle]
     pairs = treated.merge(
         base[[*on, "policy_cost", "customer_equity", "retention_rate", "seed"]],
         on=on,
@@ -1114,11 +1133,12 @@ def build(results: Results, baseline: Results | None = None) -> Document:
                 "in that setting; compare the panels to see where each one works.",
             )
     if not activity.empty and (activity["spend"] == 0).any():
-        free = sorted(activity.loc[activity["spend"] == 0, "policy"].unique())
+        free = sorted(activity.loc[activity["spend"] == 0, "policy set"].unique())
         doc.paragraph(
-            f"Note: {', '.join(free)} spent nothing directly (its cost is the "
-            "discount, which shows up as lower revenue, not as policy spend), so it "
-            "has no ROI (n/a); judge it by its incremental equity."
+            f"Note: {', '.join(free)} spent nothing (a zero budget, no eligible "
+            "customer, or too small a budget for one contact): no ROI (n/a). A policy "
+            "set with zero budgets is the run without policies, and serves as the "
+            "baseline of a budget sweep that has no empty policy list."
         )
     if not activity.empty:
         doc.paragraph(

@@ -70,3 +70,31 @@ def test_a_policy_run_without_its_baseline_is_an_error_that_names_it(results):
     finally:
         results.runs = runs
     assert np.isfinite(report_module.policy_comparison(results)["roi"]).all()
+
+
+BUDGET_SWEEP = """\
+name: budget_sweep
+firms:
+  - {name: A, strategy: clasp}
+  - {name: B, strategy: zipper}
+simulation: {customers: 400, periods: 24, seed: 12, replications: 3}
+sweep:
+  grid:
+    firms.0.policies:
+      - [{name: onboarding, budget: 0}]
+      - [{name: onboarding, budget: 1}]
+      - [{name: onboarding, budget: 3}]
+"""
+
+
+def test_a_budget_sweep_compares_each_level_with_its_zero_budget(tmp_path):
+    path = tmp_path / "budget_sweep.yaml"
+    path.write_text(BUDGET_SWEEP)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    comparison = report_module.policy_comparison(report_module.load_results(out))
+    assert sorted(comparison["policy"]) == ["onboarding (budget 1)", "onboarding (budget 3)"]
+    assert comparison["roi"].notna().all() and (comparison["spent"] > 0).all()
+    assert comparison["common_random_numbers"].all()
+    text = (out / "report.md").read_text()
+    assert "onboarding (budget 0) spent nothing" in text

@@ -144,11 +144,9 @@ def test_policy_section_ranks_policies_against_none(policies):
     results = report_module.load_results(policies)
     comparison = report_module.policy_comparison(results)
     assert comparison["common_random_numbers"].all()
-    assert set(comparison["policy"]) == {"loyalty_programme (budget 0.5)", "onboarding (budget 0)"}
-    zero = comparison[comparison["policy"] == "onboarding (budget 0)"]
-    # a zero budget is the same run as no policy: nothing changes, no ROI
-    assert (zero["incremental_equity"] == 0).all()
-    assert zero["roi"].isna().all()
+    # a zero budget is the same run as no policy: not a policy to rank, and said so
+    assert set(comparison["policy"]) == {"loyalty_programme (budget 0.5)"}
+    assert "onboarding (budget 0) spent nothing" in text
     assert "budget ran out" in text
     assert (policies / "figures" / "policy_roi.png").exists()
 
@@ -197,10 +195,14 @@ def test_a_damaged_table_is_refused(tmp_path, tiny, capsys):
 
 
 def test_a_policy_sweep_without_a_none_point_is_refused(tmp_path, capsys):
-    text = POLICIES.replace("      - []\n", "").replace("replications: 3", "replications: 1")
+    text = (
+        POLICIES.replace("      - []\n", "")
+        .replace("      - [{name: onboarding, budget: 0}]\n", "")
+        .replace("replications: 3", "replications: 1")
+    )
     out = _run(tmp_path, text, "no_none", "--no-report")
     assert main(["report", str(out)]) == 2
-    assert "no point has an empty policy list" in capsys.readouterr().err
+    assert "no point has an empty policy list ([]) or zero budgets" in capsys.readouterr().err
     assert not (out / "report.md").exists()
 
 
