@@ -151,6 +151,16 @@ def test_policy_section_ranks_policies_against_none(policies):
     assert (policies / "figures" / "policy_roi.png").exists()
 
 
+def test_policy_labels_of_a_column_are_each_values_label():
+    values = pd.Series(["[]", '[{"name": "win_back", "budget": 3}]', "[]"] * 4)
+    assert (
+        report_module.policy_labels(values).tolist()
+        == values.map(report_module.policy_label).tolist()
+    )
+    lists = pd.Series([[], [{"name": "a"}]])
+    assert report_module.policy_labels(lists).tolist() == ["none", "a"]
+
+
 def test_policy_labels():
     assert report_module.policy_label("[]") == "none"
     assert (
