@@ -403,7 +403,7 @@ class DaskExecutor:
                         n_workers=self.workers or default_workers(),
                         threads_per_worker=1,
                         processes=self.processes,
-                        dashboard_address=":0",
+                        dashboard_address="127.0.0.1:0",  # this computer only, any free port
                         silence_logs=logging.ERROR,
                         **where,
                     )

@@ -455,3 +455,19 @@ def test_a_partial_sweep_does_not_leave_a_stream_for_write_tables(write_scenario
     runs = pd.read_parquet(tmp_path / "out" / "runs.parquet")
     assert sorted(runs["run_id"].unique()) == [specs[0].run_id, specs[1].run_id]
     assert not list(store.root.glob(".stream-*"))
+
+
+def test_the_dask_local_cluster_listens_on_this_computer_only():
+    """The scheduler, the workers and the dashboard of ``dask-local`` bind 127.0.0.1."""
+    import psutil
+
+    from experiments.sweep import DaskExecutor
+
+    with DaskExecutor(workers=1) as executor:
+        assert executor.address.startswith("tcp://127.0.0.1:")
+        assert "127.0.0.1" in executor._client.dashboard_link
+        tree = [psutil.Process(), *psutil.Process().children(recursive=True)]
+        listening = [
+            c.laddr.ip for p in tree for c in p.net_connections("tcp") if c.status == "LISTEN"
+        ]
+    assert listening and set(listening) == {"127.0.0.1"}, listening
