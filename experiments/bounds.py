@@ -76,12 +76,12 @@ PLAUSIBLE: dict[str, Plausible] = {
     "market.imitation": Plausible(
         0.0,
         0.9,
-        "rivals copy part of a firm's personalization, never all of it (presets 0.2 / 0.6)",
+        "rivals copy part of a firm's personalization, never all of it (presets 0.2 / 0.4)",
     ),
     "market.price_weight": Plausible(
         0.5,
         3.0,
-        "multiplier on price sensitivity: prices are compared more online (presets 1 / 1.5)",
+        "multiplier on price sensitivity: prices are compared more online (presets 1 / 1.3)",
     ),
     "market.fit_spread": Plausible(
         0.02, 0.4, "spread of idiosyncratic taste on the 0-1 value scale (preset 0.20)"
@@ -289,11 +289,11 @@ PLAUSIBLE: dict[str, Plausible] = {
         "share of a customer's misfit the firm adapts away: the whole scale (traits 0.1-0.7)",
     ),
     "firms.*.relational_benefit": Plausible(
-        0.0, 0.3, "value added by the relationship (traits 0.02-0.12)"
+        0.0, 0.3, "value added by the relationship (traits 0.02-0.14)"
     ),
     "firms.*.trust_build": Plausible(0.2, 3.0, "multiplier on trust build-up (traits 0.6-1.6)"),
     "firms.*.switching_cost_build": Plausible(
-        0.0, 0.15, "monthly switching-cost build-up (traits 0.010-0.035)"
+        0.0, 0.15, "monthly switching-cost build-up (traits 0.010-0.018)"
     ),
     "firms.*.serve_cost": Plausible(
         0.01, 0.5, "monthly cost to serve a customer, relative to spend 1 (traits 0.03-0.09)"

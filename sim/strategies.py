@@ -129,9 +129,9 @@ class Zipper(Strategy):
     summary = "mutual adaptation and investment; fast trust, high switching cost, high cost"
     traits: ClassVar[dict[str, float]] = {
         "adaptation": 0.40,
-        "relational_benefit": 0.12,
+        "relational_benefit": 0.14,
         "trust_build": 1.6,
-        "switching_cost_build": 0.035,
+        "switching_cost_build": 0.018,
         "serve_cost": 0.09,
         "price": 1.1,
         "acquisition_cost": 5.4,  # 5 x 12 x serve_cost

@@ -52,17 +52,19 @@ def outcomes(scenario: str, **changes) -> pd.DataFrame:
 def test_exercise_1_most_leavers_were_satisfied_and_switching_cost_not_satisfaction_keeps():
     low = outcomes("satisfied_customers_leave.yaml")
     high = outcomes("satisfied_customers_leave.yaml", switching_cost_build=3.0)
-    # most leavers were satisfied: about 86% of velcro's, 70% of the zipper's and clasp's
+    # most leavers were satisfied: about 85% of velcro's, three quarters of the zipper's and clasp's
     assert low.loc["C", "satisfied_share"] > 0.8
     assert (low["satisfied_share"] > 0.6).all()
     # x0.3 -> x3: every firm keeps more, and the dots climb the switching-cost axis ...
     assert (high["retention"] > low["retention"] + 0.01).all()
     assert (high["switching_cost"] > low["switching_cost"] + 0.3).all()
     # ... while satisfaction does not rise: the clasp's and velcro's hardly move,
-    # the zipper's even falls a little
+    # the zipper's even falls a little (0.785 -> 0.780 on seeds 0-2, falling on 8 of
+    # seeds 0-9, measured after the settled-start recalibration; it fell by about 0.03
+    # before it, when the exercise also started from a new market)
     for firm in ("A", "C"):
         assert abs(high.loc[firm, "satisfaction"] - low.loc[firm, "satisfaction"]) < 0.02
-    assert high.loc["B", "satisfaction"] < low.loc["B", "satisfaction"] - 0.01
+    assert high.loc["B", "satisfaction"] < low.loc["B", "satisfaction"]
     # fewer leavers, but still most of them satisfied
     assert (high["satisfied_share"] < low["satisfied_share"]).all()
     assert (high["satisfied_share"] > 0.5).all()
@@ -82,8 +84,9 @@ def test_exercise_2_the_zippers_investment_pays_offline_but_the_clasp_wins_onlin
     online = outcomes("clasp_vs_zipper_ecommerce.yaml")
     offline = outcomes("clasp_vs_zipper_ecommerce.yaml", setting="traditional")
     fewer_personal = outcomes("clasp_vs_zipper_ecommerce.yaml", personalization=0.3)
-    # offline the zipper earns more than the clasp; online the clasp earns most,
-    # about twice the zipper's equity
+    # offline the zipper earns a little more than the clasp (on seeds 0-2; on 2 of seeds
+    # 0-9 since the settled-start recalibration, as docs/teaching.md says); online the
+    # clasp earns most, about 1.9 times the zipper's equity
     assert offline.loc["B", "equity"] > offline.loc["A", "equity"]
     assert online.loc["A", "equity"] > 1.5 * max(
         online.loc["B", "equity"], online.loc["C", "equity"]
