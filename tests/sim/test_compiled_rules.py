@@ -149,9 +149,19 @@ def test_the_discount_given_agrees(list_sales, multiplier, allowance):
     assert 0.0 <= given <= allowance and given <= (1.0 - multiplier) * list_sales + 1e-12
 
 
+DRAW = st.floats(0.0, 1.0 - 2.0**-40)
+"""A uniform as the engine draws it (sim.draws: in [0, 1)), short of the last 2**-40.
+
+There the Poisson CDF is within rounding of 1, and the compiled exp (1-2 ulp,
+sim.compiled) and numpy's can put the sum's last terms on either side of the
+uniform: counts may differ for a draw within about 1e-15 of 1 (found by
+hypothesis at u = 1.0, rate 1.89: 22 vs 24), a chance of about 1e-15 a draw.
+"""
+
+
 @settings(max_examples=200, deadline=None)
 @given(
-    unit,
+    DRAW,
     st.floats(0.0, rules.MAX_PURCHASE_RATE),
     unit,
     st.floats(0.0, 5.0),
