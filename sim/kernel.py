@@ -110,9 +110,8 @@ LIVE_FIELDS = 25
     ROW_DECLINED,
     ROW_RECOVERED,
     ROW_LIFE,
-    ROW_GIVEN,
-) = range(9)
-TALLY_ROWS = 9
+) = range(8)
+TALLY_ROWS = 8
 # rows of its scratch for the searchers, one column per searcher
 (
     NEED_DISTANCE,
@@ -936,7 +935,6 @@ def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, tally):
         c.clv[i] += increment
         # the inactive are booked under slot 0, which no firm reads
         tally[ROW_SALES, k], tally[ROW_INCREMENT, k] = sales, increment
-        tally[ROW_GIVEN, k] = choose(active, given, np.float32(0.0))
         tally[ROW_OCCASIONS, k], tally[ROW_PROFIT, k] = bought, profit
 
         # 4. stage move
@@ -1170,7 +1168,15 @@ def book(
     if m.active:
         for i in range(u_first, u_last):
             moved[i] = new_stage[i - u_first]
-            given_out[i] = tally[ROW_GIVEN, i - u_first]
+            # the discount given, again from the sales at list price (0 for the inactive):
+            # stored from the money pass, it kept that loop from running as vector code
+            given_out[i] = np.float32(
+                discount_given(
+                    tally[ROW_SALES, i - u_first],
+                    m.price_multiplier[i],  # with policies active, by customer
+                    m.allowance[i],
+                )
+            )
 
 
 @_inline
