@@ -107,7 +107,7 @@ def dask_cluster():
         processes=False,
         host="127.0.0.1",
         protocol="tcp",
-        dashboard_address=":0",
+        dashboard_address="127.0.0.1:0",
         silence_logs=logging.ERROR,
     ) as cluster:
         yield cluster
@@ -463,11 +463,13 @@ def test_the_dask_local_cluster_listens_on_this_computer_only():
 
     from experiments.sweep import DaskExecutor
 
+    def listening():  # the sockets this process and its children listen on
+        tree = [psutil.Process(), *psutil.Process().children(recursive=True)]
+        return {c.laddr for p in tree for c in p.net_connections("tcp") if c.status == "LISTEN"}
+
+    before = listening()  # e.g. another test's cluster in this process
     with DaskExecutor(workers=1) as executor:
         assert executor.address.startswith("tcp://127.0.0.1:")
         assert "127.0.0.1" in executor._client.dashboard_link
-        tree = [psutil.Process(), *psutil.Process().children(recursive=True)]
-        listening = [
-            c.laddr.ip for p in tree for c in p.net_connections("tcp") if c.status == "LISTEN"
-        ]
-    assert listening and set(listening) == {"127.0.0.1"}, listening
+        opened = listening() - before
+    assert opened and {address.ip for address in opened} == {"127.0.0.1"}, opened
