@@ -3,7 +3,7 @@
 Recovery: a target curve is simulated at known values of
 ``market.search_probability`` and ``relationship.exit_rate`` on seeds the
 calibration never uses (8 replications, as if observed), then calibrated
-within wide bounds by a scenario that holds the defaults (0.10 and 0.12). Each
+within wide bounds by a scenario that holds the defaults (0.10 and 0.18). Each
 recovered value must lie within :data:`TOLERANCE` of the truth, for each of
 three targets. docs/experiments.md states the same tolerance and the errors measured.
 The market opens at period 0 (``simulation.start: new``), everyone with a
