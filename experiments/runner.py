@@ -16,6 +16,7 @@ from analysis import money
 from analysis.metrics import firm_outcomes
 from sim import CRMModel
 from sim.config import Config
+from sim.ledger import FIRM_COLUMNS
 
 COHORT_COLUMNS = ("firm", "strategy", "setting", "cohort", "tenure", "active")
 """Columns of a run's cohort survival (``cohorts.parquet`` adds the run's identity)."""
@@ -59,73 +60,8 @@ POLICY_COLUMNS = (
 )
 """Columns of a run's policy outcomes (``policies.parquet`` adds the run's identity)."""
 
-TIMESERIES_COLUMNS = (
-    # stage counts at the end of the period
-    "customers",
-    "exploration",
-    "formation",
-    "stability",
-    "decline",
-    "advocates",
-    # retention
-    "customers_start",
-    "retained",
-    "retention",
-    # means of the four determinants (and the expectation satisfaction is measured against)
-    "mean_value",
-    "mean_satisfaction",
-    "mean_trust",
-    "mean_switching_cost",
-    "mean_expectation",
-    # flows
-    "acquisitions",
-    "acquisitions_referral",
-    "defections",
-    "satisfied_defectors",
-    # money
-    "occasions",
-    "revenue",
-    "serve_cost",
-    "contribution",
-    "acquisition_cost",
-    "referral_value",
-    "acquisition_spend",
-    "cost",
-    "profit",
-    "discounted_profit",
-    "discounted_contribution",
-    "discounted_referral_value",
-    "discounted_acquisition_cost",
-    "discounted_policy_cost",
-    # appended for the report (issue 4): churn by stage and reason, trajectories, stage moves,
-    # acquisitions by source, policy cost, the firm's levers
-    "defections_rival",
-    "defections_market",
-    "defections_life",
-    "exits_from_decline",
-    "defections_exploration",
-    "defections_formation",
-    "defections_stability",
-    "defections_decline",
-    "advances",
-    "declines",
-    "recoveries",
-    "trajectory_I",
-    "trajectory_II",
-    "trajectory_III",
-    "trajectory_IV",
-    "ended_clv",
-    "acquisitions_spend",
-    "acquisitions_rival",
-    "acquisitions_win_back",
-    "policy_cost",
-    "mean_misfit",
-    "reputation",
-    "acquisition_rate",
-    "relationship_effort",
-    "adaptation",
-)
-"""Ledger columns kept in ``timeseries.parquet`` (see :data:`sim.ledger.FIRM_COLUMNS`)."""
+TIMESERIES_COLUMNS = FIRM_COLUMNS
+"""Ledger columns kept in ``timeseries.parquet``: every firm column of the ledger, in its order."""
 
 
 @dataclass(frozen=True)
