@@ -349,6 +349,7 @@ NOTES = {
     "sensitivity": "Morris and Sobol indices: see [sensitivity](#sensitivity)",
     "execution": "where runs execute: see [execution](#execution)",
     "calibrate": "what `run.py calibrate` fits: see [calibrate](#calibrate)",
+    "report": "how the report decides on a policy budget: see [report](#report)",
     "simulation.customers": "customers in the market (a constant population)",
     "simulation.periods": "periods measured after the warm-up; a period is a month",
     "simulation.seed": "the seed every run's seed derives from",
@@ -510,7 +511,14 @@ def _table(rows: list[Row], sections: dict[str, str], explained: bool = True) ->
 
 def reference_markdown() -> str:
     """The whole of ``docs/scenario-reference.md``."""
-    from experiments.scenario import Calibration, Execution, Range, ScenarioFile, Sweep
+    from experiments.scenario import (
+        Calibration,
+        Execution,
+        Range,
+        ReportSettings,
+        ScenarioFile,
+        Sweep,
+    )
     from experiments.sensitivity import MorrisOptions, SensitivityBlock, SobolOptions
     from sim.config import (
         DEFAULT_SEGMENTS,
@@ -692,6 +700,15 @@ def reference_markdown() -> str:
         "What `run.py calibrate` fits and how ([Calibration](experiments.md#calibration)).",
         "",
         *_table(_rows(Calibration, "calibrate."), sections, explained=False),
+        "",
+        "## report",
+        "",
+        "How `run.py report` decides on a policy's budget ([Retention",
+        "policies](experiments.md#retention-policies-which-pays-where-and-why)): the",
+        "recommended budget is the largest swept level reached by a step whose marginal ROI",
+        "has the lower bound of its 95% interval above `hurdle_rate`.",
+        "",
+        *_table(_rows(ReportSettings, "report."), sections, explained=False),
         "",
     ]
     return "\n".join(out)

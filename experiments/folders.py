@@ -72,6 +72,7 @@ def resolved_yaml(scenario: Scenario) -> str:
         "source": str(scenario.source),
         "execution": scenario.execution.model_dump(mode="json"),
         "sweep_paths": list(scenario.sweep_paths),
+        "report": scenario.report.model_dump(mode="json"),
         "points": [
             {"point": p.index, "values": p.values, "config": p.config.model_dump(mode="json")}
             for p in scenario.points

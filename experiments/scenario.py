@@ -281,11 +281,32 @@ class Calibration(StrictModel):
         return self
 
 
+class ReportSettings(StrictModel):
+    """The ``report`` block: how ``run.py report`` turns a policy budget sweep into a decision.
+
+    Attributes:
+        hurdle_rate: the least marginal ROI a budget step must earn, with the
+            lower bound of its 95% interval, for the report to recommend it.
+            Per run, not annual: the ROI is a ratio of money discounted to
+            period 0 at ``simulation.discount_rate`` over the whole run, so
+            the discounting already charges the cost of capital and 0 means
+            "earns back more than it spends"; 0.2 asks every extra unit of
+            spend to bring 1.2 units of gross contribution.
+    """
+
+    hurdle_rate: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
+        0.0,
+        description="least marginal ROI (lower 95% bound) a budget step must earn; per "
+        "run, not annual: money is already discounted at simulation.discount_rate",
+    )
+
+
 class ScenarioFile(Config):
     """The whole file: a :class:`sim.config.Config` plus name, description, sweep, execution.
 
     ``sensitivity`` (optional) repeats a sample of parameter values at every
-    sweep point (:mod:`experiments.sensitivity`).
+    sweep point (:mod:`experiments.sensitivity`); ``report`` sets how the
+    report decides (:class:`ReportSettings`).
     """
 
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=120)] | None = None
@@ -294,6 +315,7 @@ class ScenarioFile(Config):
     sensitivity: SensitivityBlock | None = None
     execution: Execution = Execution()
     calibrate: Calibration | None = None
+    report: ReportSettings = ReportSettings()
 
 
 FILE_KEYS = tuple(ScenarioFile.model_fields)
@@ -319,6 +341,8 @@ class Scenario:
         sensitivity: the :class:`experiments.sensitivity.Design` when the file has
             a ``sensitivity`` block (then ``points`` are its cells), else None.
         calibration: the ``calibrate`` block, each parameter path checked.
+        report: the ``report`` block (:class:`ReportSettings`); it does not
+            change the runs, so it is not part of the scenario's fingerprint.
     """
 
     name: str
@@ -329,6 +353,7 @@ class Scenario:
     execution: Execution
     sensitivity: Any = None
     calibration: Calibration | None = None
+    report: ReportSettings = field(default_factory=ReportSettings)
 
     @property
     def runs(self) -> int:
@@ -597,6 +622,7 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
         execution=parsed.execution,
         sensitivity=design,
         calibration=parsed.calibrate,
+        report=parsed.report,
     )
 
 
