@@ -338,6 +338,70 @@ def equity_drivers(table: pd.DataFrame, *, panel: str, bar: str, title: str) -> 
     return figure
 
 
+def response_curves(table: pd.DataFrame, *, panel: str, line: str, title: str) -> Figure:
+    """Incremental equity against the budget level, a line with a 95% band per ``line`` value.
+
+    ``table`` has ``budget``, ``incremental_equity`` with ``_low`` and
+    ``_high``, and a boolean ``recommended``; each curve starts at budget 0,
+    where a policy that spends nothing adds nothing. The recommended level
+    is ringed. An unlimited budget (``inf``) is left out: it has no place on
+    the axis.
+    """
+    table = table[np.isfinite(table["budget"].astype(float))]
+    panel_values = list(dict.fromkeys(table[panel]))
+    labels = list(dict.fromkeys(table[line]))
+    colours = _colours(labels)
+    figure, axes = _grid(len(panel_values), columns=2, width=5.5, height=3.8, sharey=False)
+    for axis, value in zip(axes, panel_values, strict=True):
+        rows = table[table[panel] == value]
+        for label in labels:
+            one = rows[rows[line] == label].sort_values("budget")
+            if one.empty:
+                continue
+            budget = np.concatenate([[0.0], one["budget"].to_numpy(dtype=float)])
+            mean, low, high = (
+                np.concatenate([[0.0], one[column].to_numpy(dtype=float)])
+                for column in (
+                    "incremental_equity",
+                    "incremental_equity_low",
+                    "incremental_equity_high",
+                )
+            )
+            colour = colours[label]
+            axis.plot(budget, mean, color=colour, marker="o", markersize=3.5)
+            axis.fill_between(budget, low, high, color=colour, alpha=0.2, linewidth=0)
+            chosen = one[one["recommended"]]
+            axis.plot(
+                chosen["budget"],
+                chosen["incremental_equity"],
+                linestyle="none",
+                marker="o",
+                markersize=11,
+                markerfacecolor="none",
+                markeredgecolor=colour,
+                markeredgewidth=1.8,
+            )
+        axis.axhline(0.0, color="black", linewidth=0.8)
+        axis.set_title(f"{panel}: {value}")
+        axis.set_xlabel("budget per period (money units)")
+        axis.set_ylabel(f"incremental customer equity\n({MONEY})")
+        axis.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], color=colours[label], marker="o") for label in labels]
+    handles.append(
+        plt.Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker="o",
+            markersize=11,
+            markerfacecolor="none",
+            markeredgecolor="black",
+        )
+    )
+    _finish(figure, title, handles, [*labels, "recommended budget"])
+    return figure
+
+
 def calibration_fit(table: pd.DataFrame, *, title: str) -> Figure:
     """Observed against simulated survival, one colour per curve, the holdout shaded.
 

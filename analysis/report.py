@@ -30,7 +30,7 @@ from sim.config import Config
 from sim.policies import POLICIES
 from store.files import record_owned, remove_owned, write_atomic, write_text
 
-from . import money, plots, retention, winners
+from . import decision, money, plots, retention, winners
 from .tables import grouping_paths, mean_ci
 
 POLICY_PATH = re.compile(r"firms\.(\d+)\.policies")
@@ -78,6 +78,7 @@ class Results:
     configs: dict[int, Config]
     sweep_paths: list[str]
     keys: list[str] = field(default_factory=list)
+    hurdle_rate: float = 0.0
 
 
 def policy_label(value) -> str:
@@ -189,6 +190,7 @@ def load_results(folder: Path) -> Results:
         resolved = yaml.safe_load(resolved_path.read_text(encoding="utf-8"))
         configs = {int(p["point"]): Config.model_validate(p["config"]) for p in resolved["points"]}
         sweep_paths = list(resolved.get("sweep_paths") or [])
+        hurdle_rate = float((resolved.get("report") or {}).get("hurdle_rate", 0.0))
     except Exception as error:
         raise ReportError(f"{resolved_path}: cannot be read ({error})") from None
     missing = {
@@ -221,6 +223,7 @@ def load_results(folder: Path) -> Results:
         policies=_label_frame(_read_table(folder, "policies.parquet", False), extra),
         configs=configs,
         sweep_paths=sweep_paths,
+        hurdle_rate=hurdle_rate,
     )
     results.keys = ["label", "setting"]
     return results
@@ -418,8 +421,8 @@ def focus_firms(results: Results) -> set[str]:
     return names
 
 
-def policy_comparison(results: Results) -> pd.DataFrame | None:
-    """Each swept policy set against the same scenario without policies, paired by replication.
+def policy_pairs(results: Results) -> pd.DataFrame | None:
+    """Each run of a swept policy set paired with the same run without policies.
 
     The baseline of a point is the point with the same values except that
     the policy path's value is an empty list (``none``) or, in a budget
@@ -431,8 +434,13 @@ def policy_comparison(results: Results) -> pd.DataFrame | None:
     policies are swept is compared.
 
     Returns:
-        The per-(policy, setting) summary with ``policy`` and ``firm`` columns,
-        or None if no sweep path sets a firm's policies.
+        One row per paired run x firm: the run's columns, ``policy`` (its
+        label) and the baseline's ``run_id``, ``seed``, ``policy_cost``,
+        ``customer_equity`` and ``retention_rate`` suffixed ``_baseline``;
+        None if no sweep path sets a firm's policies.
+
+    Raises:
+        ReportError: no point spends nothing, or a run has no baseline run.
     """
     paths = [p for p in results.sweep_paths if POLICY_PATH.fullmatch(p)]
     if not paths:
@@ -455,7 +463,7 @@ def policy_comparison(results: Results) -> pd.DataFrame | None:
     on = [*others, "replication", "firm"]
     treated = runs[~idle]
     pairs = treated.merge(
-        base[[*on, "policy_cost", "customer_equity", "retention_rate", "seed"]],
+        base[[*on, "run_id", "policy_cost", "customer_equity", "retention_rate", "seed"]],
         on=on,
         suffixes=("", "_baseline"),
     )
@@ -463,11 +471,83 @@ def policy_comparison(results: Results) -> pd.DataFrame | None:
         money.require_pairs(treated, pairs, on)
     except ValueError as error:
         raise ReportError(f"{results.folder}: {error}") from None
-    if pairs.empty:
+    return pairs
+
+
+def policy_comparison(results: Results) -> pd.DataFrame | None:
+    """Each swept policy set against the same scenario without policies (:func:`policy_pairs`).
+
+    Returns:
+        The per-(policy, setting) summary with ``policy`` and ``firm`` columns,
+        or None if no sweep path sets a firm's policies.
+    """
+    pairs = policy_pairs(results)
+    if pairs is None or pairs.empty:
         return None
     summary = _pair_summary(pairs, ["policy", "setting", "firm"])
     summary["common_random_numbers"] = bool((pairs["seed"] == pairs["seed_baseline"]).all())
     return summary
+
+
+def budget_decision(results: Results) -> pd.DataFrame | None:
+    """The decision table of a policy sweep (:func:`analysis.decision.decision_table`).
+
+    Each paired run (:func:`policy_pairs`) is split into its policy and
+    budget level (:func:`analysis.decision.policy_and_budget`); groups are the
+    setting, any other swept path, the firm and the policy; the hurdle is the
+    scenario's ``report.hurdle_rate``. Adds ``payback_period`` from the
+    per-period ledger when the timeseries has its discounted columns.
+
+    Returns:
+        The table, or None if no sweep path sets a firm's policies.
+    """
+    pairs = policy_pairs(results)
+    if pairs is None or pairs.empty:
+        return None
+    path = next(p for p in results.sweep_paths if POLICY_PATH.fullmatch(p))
+    returns = money.policy_returns(pairs)
+    levels = pairs[path].map(decision.policy_and_budget)
+    pairs = pairs.assign(
+        spend=returns["spend"],
+        incremental_equity=returns["incremental_equity"],
+        policy=levels.str[0],
+        budget=levels.str[1],
+    )
+    others = [p for p in results.sweep_paths if p not in (path, "market.setting")]
+    keys = ["setting", *others, "firm", "policy"]
+    table = decision.decision_table(pairs, keys, results.hurdle_rate)
+    ledger = _paired_ledger(results.timeseries, pairs, [*keys, "budget"])
+    if ledger is None:
+        return table.assign(payback_period=None)
+    return table.merge(decision.payback_periods(ledger, [*keys, "budget"]), how="left")
+
+
+LEDGER_MONEY = ("discounted_profit", "discounted_policy_cost")
+"""The per-period ledger columns the payback period needs."""
+
+
+def _paired_ledger(timeseries: pd.DataFrame, pairs: pd.DataFrame, keys) -> pd.DataFrame | None:
+    """Per paired run and period: incremental gross contribution and spend (discounted).
+
+    Gross contribution is the ledger's discounted profit before policy
+    spend; None for a folder whose timeseries lacks the columns.
+    """
+    if not set(LEDGER_MONEY) <= set(timeseries.columns):
+        return None
+    columns = ["run_id", "firm", "period", *LEDGER_MONEY]
+    ledger = timeseries.loc[timeseries["firm"].isin(pairs["firm"].unique()), columns]
+    ledger = ledger.assign(gross=ledger["discounted_profit"] + ledger["discounted_policy_cost"])
+    ledger = ledger[["run_id", "firm", "period", "gross", "discounted_policy_cost"]]
+    runs = pairs[list(dict.fromkeys([*keys, "firm", "run_id", "run_id_baseline"]))]
+    paired = runs.merge(ledger, on=["run_id", "firm"]).merge(
+        ledger.rename(columns={"run_id": "run_id_baseline"}),
+        on=["run_id_baseline", "firm", "period"],
+        suffixes=("", "_baseline"),
+    )
+    return paired.assign(
+        gross_gain=paired["gross"] - paired["gross_baseline"],
+        spend=paired["discounted_policy_cost"] - paired["discounted_policy_cost_baseline"],
+    )
 
 
 def policy_activity(results: Results) -> pd.DataFrame:
@@ -630,6 +710,131 @@ def _share(value) -> str:
     return "n/a" if pd.isna(value) else f"{value:.1%}"
 
 
+def _budget(value) -> str:
+    return "unlimited" if not np.isfinite(value) else f"{value:g}"
+
+
+def _payback(value) -> str:
+    return "not within the run" if value is None or pd.isna(value) else f"period {int(value)}"
+
+
+def _next_step(row) -> str:
+    """The marginal ROI of a row's next budget step, or why there is none."""
+    if pd.isna(row["next_extra_spend"]):
+        return "top level"
+    if row["next_extra_spend"] <= 0:
+        return "n/a (spends no more)"
+    return _with_ci(row, "next_roi", 2)
+
+
+def _headline(table: pd.DataFrame, strategies: dict, hurdle: float) -> list[str]:
+    """One sentence per setting: the firm, the policy and budget to choose, and what it returns.
+
+    Of the recommended levels, the one that adds the most customer equity
+    (ROI ranks returns per unit spent, not size).
+    """
+    sentences = []
+    for setting, rows in table.groupby("setting", sort=False):
+        firms = ", ".join(f"{f} ({strategies.get(f, '?')})" for f in dict.fromkeys(rows["firm"]))
+        chosen = rows[rows["recommended"]]
+        if chosen.empty:
+            sentences.append(
+                f"**{setting}**: no policy and budget of firm {firms} has a marginal ROI "
+                f"whose lower 95% bound exceeds the hurdle rate of {hurdle:g}: keep the "
+                "policy budget at 0."
+            )
+            continue
+        best = chosen.loc[chosen["incremental_equity"].idxmax()]
+        sentences.append(
+            f"**{setting}**: firm {best['firm']} ({strategies.get(best['firm'], '?')}) should "
+            f"run {best['policy']} at a budget of {_budget(best['budget'])} per period: it "
+            f"adds {_with_ci(best, 'incremental_equity', 0)} of customer equity for "
+            f"{_fmt(best['spend'], 0)} of discounted spend, ROI {_with_ci(best, 'roi', 2)}, "
+            + (
+                f"and pays back in period {int(best['payback_period'])}."
+                if pd.notna(best["payback_period"])
+                else "but does not pay back within the run (the ROI counts the customers' "
+                "value after it)."
+            )
+        )
+    return sentences
+
+
+def decision_section(doc: Document, results: Results, table: pd.DataFrame) -> None:
+    """The report's opening for a policy sweep: headline, decision table, response curves."""
+    hurdle = results.hurdle_rate
+    strategies = dict(zip(results.runs["firm"], results.runs["strategy"], strict=True))
+    doc.heading("Decision: which policy, at what budget")
+    for sentence in _headline(table, strategies, hurdle):
+        doc.paragraph(sentence)
+    doc.paragraph(
+        "Per policy and budget level (per period), against the same replications without "
+        "the policy: the incremental customer equity D - S and the discounted spend S "
+        "(means with 95% intervals), the ROI (D - S) / S, the **marginal ROI of the next "
+        "budget step** (the extra D - S of the next level over its extra spend, paired "
+        "replication by replication) and the **payback period** (the first period at which "
+        "the cumulative discounted incremental gross contribution of the ledger covers the "
+        "cumulative discounted spend; the ROI also counts the customers' projected value "
+        "after the run). A level is worth buying when the step into it pays: from no "
+        "policy, that step's marginal ROI is the level's ROI; from the level below, it is "
+        "that row's next step. The **recommended budget** is the largest level reached by "
+        "a step whose marginal ROI has its lower 95% bound above the hurdle rate, "
+        f"{hurdle:g} (`report.hurdle_rate`, a ratio over the run like the ROI: the "
+        "discounting already charges the cost of capital)."
+    )
+    doc.table(
+        [
+            "setting",
+            "firm",
+            "policy",
+            "budget",
+            "pairs",
+            "incremental equity D - S (95% CI)",
+            "spend S (95% CI)",
+            "ROI (95% CI)",
+            "marginal ROI of the next step (95% CI)",
+            "payback",
+            "recommended",
+        ],
+        [
+            [
+                str(r["setting"]),
+                str(r["firm"]),
+                str(r["policy"]),
+                _budget(r["budget"]),
+                str(r["pairs"]),
+                _with_ci(r, "incremental_equity", 0),
+                _with_ci(r, "spend", 0),
+                _with_ci(r, "roi", 2),
+                _next_step(r),
+                _payback(r["payback_period"]),
+                "**yes**" if r["recommended"] else "",
+            ]
+            for _, r in table.iterrows()
+        ],
+    )
+    without = [
+        f"{setting}, {policy}"
+        for (setting, policy), rows in table.groupby(["setting", "policy"], sort=False)
+        if not rows["recommended"].any()
+    ]
+    if without:
+        doc.paragraph("No level qualifies (keep the budget at 0) for: " + "; ".join(without) + ".")
+    doc.figure(
+        "response_curves.png",
+        plots.response_curves(
+            table,
+            panel="setting",
+            line="policy",
+            title="Response curves: incremental customer equity against the policy budget",
+        ),
+        "Response curves",
+        "Each curve is one policy, from budget 0 (no policy); the band is the 95% interval "
+        "of the mean over paired replications. Where a curve flattens, the next budget "
+        "step buys little; the ringed point is the recommended budget.",
+    )
+
+
 def build(results: Results, baseline: Results | None = None) -> Document:
     """The whole report as a :class:`Document` (figures rendered, nothing written)."""
     doc = Document()
@@ -659,6 +864,9 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     doc.heading(f"Report: {results.name}", 1)
     if results.description:
         doc.paragraph(results.description.strip())
+    decision_table = budget_decision(results)
+    if decision_table is not None and not decision_table.empty:
+        decision_section(doc, results, decision_table)
     each = (
         f"{replications.min()}"
         if replications.min() == replications.max()
@@ -675,11 +883,20 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     )
 
     doc.heading("Which strategy wins where")
-    doc.bullets(verdicts(table, "customer_equity", "customer equity", 0))
+    # in a policy sweep a rival's rows carry the focus firm's policies in their label: the
+    # sentences compare the focus firm's groups only, or they would name a rival
+    leaders = pick(table)
+    if focus:
+        doc.paragraph(
+            f"Firm {', '.join(sorted(focus))}'s policy sets compared (its policies are "
+            "swept; a rival's rows in the table are labelled with the policies of the "
+            "point they ran in, not their own):"
+        )
+    doc.bullets(verdicts(leaders, "customer_equity", "customer equity", 0))
     if "annual_retention" in table.columns:
-        doc.bullets(verdicts(table, "annual_retention", "annual retention", 3))
+        doc.bullets(verdicts(leaders, "annual_retention", "annual retention", 3))
     else:  # a folder written before annual retention was measured
-        doc.bullets(verdicts(table, "retention_rate", "monthly retention", 4))
+        doc.bullets(verdicts(leaders, "retention_rate", "monthly retention", 4))
     header, rows = _ci_rows(table, outcomes)
     doc.table(header, rows)
     doc.paragraph(
