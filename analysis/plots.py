@@ -351,7 +351,7 @@ def response_curves(table: pd.DataFrame, *, panel: str, line: str, title: str) -
     panel_values = list(dict.fromkeys(table[panel]))
     labels = list(dict.fromkeys(table[line]))
     colours = _colours(labels)
-    figure, axes = _grid(len(panel_values), columns=2, width=5.5, height=3.8, sharey=False)
+    figure, axes = _grid(len(panel_values), columns=2, width=6.5, height=4.0, sharey=False)
     for axis, value in zip(axes, panel_values, strict=True):
         rows = table[table[panel] == value]
         for label in labels:

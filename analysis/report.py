@@ -767,21 +767,6 @@ def decision_section(doc: Document, results: Results, table: pd.DataFrame) -> No
     doc.heading("Decision: which policy, at what budget")
     for sentence in _headline(table, strategies, hurdle):
         doc.paragraph(sentence)
-    doc.paragraph(
-        "Per policy and budget level (per period), against the same replications without "
-        "the policy: the incremental customer equity D - S and the discounted spend S "
-        "(means with 95% intervals), the ROI (D - S) / S, the **marginal ROI of the next "
-        "budget step** (the extra D - S of the next level over its extra spend, paired "
-        "replication by replication) and the **payback period** (the first period at which "
-        "the cumulative discounted incremental gross contribution of the ledger covers the "
-        "cumulative discounted spend; the ROI also counts the customers' projected value "
-        "after the run). A level is worth buying when the step into it pays: from no "
-        "policy, that step's marginal ROI is the level's ROI; from the level below, it is "
-        "that row's next step. The **recommended budget** is the largest level reached by "
-        "a step whose marginal ROI has its lower 95% bound above the hurdle rate, "
-        f"{hurdle:g} (`report.hurdle_rate`, a ratio over the run like the ROI: the "
-        "discounting already charges the cost of capital)."
-    )
     doc.table(
         [
             "setting",
@@ -820,13 +805,29 @@ def decision_section(doc: Document, results: Results, table: pd.DataFrame) -> No
     ]
     if without:
         doc.paragraph("No level qualifies (keep the budget at 0) for: " + "; ".join(without) + ".")
+    doc.paragraph(
+        "How to read the table: per policy and budget level (per period), against the same "
+        "replications without "
+        "the policy: the incremental customer equity D - S and the discounted spend S "
+        "(means with 95% intervals), the ROI (D - S) / S, the **marginal ROI of the next "
+        "budget step** (the extra D - S of the next level over its extra spend, paired "
+        "replication by replication) and the **payback period** (the first period at which "
+        "the cumulative discounted incremental gross contribution of the ledger covers the "
+        "cumulative discounted spend; the ROI also counts the customers' projected value "
+        "after the run). A level is worth buying when the step into it pays: from no "
+        "policy, that step's marginal ROI is the level's ROI; from the level below, it is "
+        "that row's next step. The **recommended budget** is the largest level reached by "
+        "a step whose marginal ROI has its lower 95% bound above the hurdle rate, "
+        f"{hurdle:g} (`report.hurdle_rate`, a ratio over the run like the ROI: the "
+        "discounting already charges the cost of capital)."
+    )
     doc.figure(
         "response_curves.png",
         plots.response_curves(
             table,
             panel="setting",
             line="policy",
-            title="Response curves: incremental customer equity against the policy budget",
+            title="Response curves: incremental equity against the budget",
         ),
         "Response curves",
         "Each curve is one policy, from budget 0 (no policy); the band is the 95% interval "
