@@ -745,9 +745,14 @@ def _headline(table: pd.DataFrame, strategies: dict, hurdle: float) -> list[str]
             )
             continue
         best = chosen.loc[chosen["incremental_equity"].idxmax()]
+        among = (
+            f" (of the {len(chosen)} recommended, the one that adds the most equity)"
+            if len(chosen) > 1
+            else ""
+        )
         sentences.append(
             f"**{setting}**: firm {best['firm']} ({strategies.get(best['firm'], '?')}) should "
-            f"run {best['policy']} at a budget of {_budget(best['budget'])} per period: it "
+            f"run {best['policy']} at a budget of {_budget(best['budget'])} per period{among}: it "
             f"adds {_with_ci(best, 'incremental_equity', 0)} of customer equity for "
             f"{_fmt(best['spend'], 0)} of discounted spend, ROI {_with_ci(best, 'roi', 2)}, "
             + (
