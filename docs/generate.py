@@ -495,6 +495,20 @@ def _where(path: str, sections: dict[str, str]) -> str:
     return f"[{heading}](model.md#{_slug(heading)})" if heading else ""
 
 
+def _policy_value(parameter) -> str:
+    """A policy parameter's default as a scenario writes it (a switch: true or false)."""
+    if parameter.switch:
+        return "true" if parameter.default else "false"
+    return _number(parameter.default)
+
+
+def _policy_range(parameter) -> str:
+    """A policy parameter's allowed values."""
+    if parameter.switch:
+        return "true or false"
+    return f"[{_number(parameter.low)}, {_number(parameter.high)}]"
+
+
 def _table(rows: list[Row], sections: dict[str, str], explained: bool = True) -> list[str]:
     header = "| key | type | allowed | default | meaning |"
     rule = "| --- | --- | --- | --- | --- |"
@@ -659,8 +673,7 @@ def reference_markdown() -> str:
         "| --- | --- | --- | --- | --- | --- |",
         *(
             f"| `{name}` | {', '.join(s.name.lower() for s in cls.stages) or 'none'} | "
-            f"`{key}` | {_number(p.default)} | [{_number(p.low)}, {_number(p.high)}] | "
-            f"{p.description} |"
+            f"`{key}` | {_policy_value(p)} | {_policy_range(p)} | {p.description} |"
             for name, cls in POLICIES.items()
             for key, p in cls.parameters.items()
         ),

@@ -345,8 +345,15 @@ class PolicyConfig(BaseModel):
     @classmethod
     def _fill_parameters(cls, data):
         if isinstance(data, dict) and data.get("name") in POLICIES:
-            defaults = {k: p.default for k, p in POLICIES[data["name"]].parameters.items()}
-            return {**defaults, **data}
+            parameters = POLICIES[data["name"]].parameters
+            defaults = {k: p.default for k, p in parameters.items()}
+            # a switch written true/false is stored as the number 1/0, as the others
+            switches = {
+                k: float(v)
+                for k, v in data.items()
+                if k in parameters and parameters[k].switch and isinstance(v, bool)
+            }
+            return {**defaults, **data, **switches}
         return data
 
     @field_validator("name")
@@ -385,6 +392,8 @@ class PolicyConfig(BaseModel):
                 raise ValueError(f"{key}: must be a number, got {value!r}")
             if not spec.low <= value <= spec.high:
                 raise ValueError(f"{key}: must be in [{spec.low:g}, {spec.high:g}], got {value!r}")
+            if spec.switch and value not in (0, 1):
+                raise ValueError(f"{key}: must be true or false (1 or 0), got {value!r}")
         return self
 
     @property

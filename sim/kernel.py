@@ -34,9 +34,9 @@ per-firm sums, the rare second tries of a normal draw and the ends and
 restarts of relationships run customer by customer.
 
 How it is built, top-down: the cached kernels (:func:`live_period`,
-:func:`settle_period`, :func:`start_relationships`, :func:`growth_table`,
-and :func:`rows_where`, which reads no rule), the only functions compiled
-with ``cache=True``; the chunk functions
+:func:`settle_period`, :func:`start_relationships`, :func:`end_relationships`,
+:func:`growth_table`, and :func:`rows_where`, which reads no rule), the only
+functions compiled with ``cache=True``; the chunk functions
 (:func:`live_chunk`, :func:`settle_chunk`), compiled into the drivers'
 cached code, with no cache of their own; then the passes and the helpers
 they share, small functions compiled with ``inline="always"``: their code
@@ -524,6 +524,26 @@ def _start_relationships(fingerprint: str):
     return start_relationships
 
 
+def _end_relationships(fingerprint: str):
+    """:func:`end_relationships`, its machine code cached under ``fingerprint``."""
+
+    @numba.njit(nogil=True, error_model="numpy", cache=True)
+    def end_relationships(c, p, idx, destinations, sums, t):
+        """End customers ``idx``'s relationships by choice, each for its firm in ``destinations``.
+
+        A win-back from a rival (:class:`sim.policies.WinBack`): each relationship's
+        end is booked by :func:`end_relationship` into ``sums[slot]`` (the
+        ``LIVE_FIELDS`` columns) as a defection to a rival; the caller starts the
+        new relationships.
+        """
+        assert fingerprint
+        for k in range(idx.size):
+            i = idx[k]
+            end_relationship(c, p, t, i, sums, c.firm[i] + 1, destinations[k], False, False)
+
+    return end_relationships
+
+
 def _growth_table(fingerprint: str):
     """:func:`growth_table`, its machine code cached under ``fingerprint``."""
 
@@ -586,6 +606,7 @@ _FINGERPRINT = _rules_fingerprint()
 live_period = _live_period(_FINGERPRINT)
 settle_period = _settle_period(_FINGERPRINT)
 start_relationships = _start_relationships(_FINGERPRINT)
+end_relationships = _end_relationships(_FINGERPRINT)
 growth_table = _growth_table(_FINGERPRINT)
 rows_where = _rows_where(_FINGERPRINT)
 

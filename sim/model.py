@@ -11,7 +11,7 @@ from .config import Config, default_config
 from .firm import Firm
 from .ledger import FIRM_COLUMNS, Ledger
 from .policies import Effects, WinBack, affordable, get_policy
-from .population import Population
+from .population import NO_FIRM, Population
 from .stages import PROSPECT, STAGE_NAMES, Stage, Trajectory, is_active
 from .transactions import TransactionLog
 
@@ -197,7 +197,9 @@ class CRMModel(mesa.Model):
        relationship effort, adaptation) from last period's ledger. Its
        retention policies pick whom they touch, within budget, and write their
        effects for this period (win-back restarts the former customers who
-       accept). Policy draws use their own random stream.
+       accept; one won from a rival ends that relationship first, booked as
+       the rival's defection to a rival). Policy draws use their own random
+       stream.
     2. **Experience.** Every active customer perceives value ``V`` from its firm
        (with an experience shock); satisfaction moves toward
        ``f(V - E)``, expectation adapts, trust moves toward satisfaction and
@@ -298,6 +300,7 @@ class CRMModel(mesa.Model):
         self._empty_money = empty
         chunks, slots = kernel.chunks(len(pop)), len(self.firms) + 1
         self._live_sums = np.zeros((chunks, slots, kernel.LIVE_FIELDS))
+        self._policy_ends = np.zeros((slots, kernel.LIVE_FIELDS))  # win-backs from rivals
         self._settle_sums = np.zeros((chunks, slots, kernel.SETTLE_FIELDS))
         self._cohort_counts = np.zeros((chunks, *self.ledger.cohorts.shape[1:]), dtype=np.int64)
         self._arrived = np.zeros(len(pop), dtype=np.bool_)
@@ -346,6 +349,7 @@ class CRMModel(mesa.Model):
         self._flows = {name: np.zeros(len(self.firms)) for name in FIRM_COLUMNS}
         effects, touched = self._run_policies(t) if t > self.warm_up else (None, [])
         self._live(vectors, effects, touched, t)
+        self._book_policy_ends()
         self._acquire(t)
         market = self.config.market
         sums, cohorts = self._settle(t, market.reentry_rate, market.category_exit_rate)
@@ -378,7 +382,8 @@ class CRMModel(mesa.Model):
         """One row per period x firm x policy: eligible, touched, spend, budget ran out, outcomes.
 
         ``recovered`` counts touched declining customers who recovered that
-        period; ``won_back`` the former customers who came back.
+        period; ``won_back`` the former customers who came back, of whom
+        ``won_back_rival`` left a rival to do so (win-back ``from_rivals``).
         """
         columns = [
             "period",
@@ -390,6 +395,7 @@ class CRMModel(mesa.Model):
             "budget_exhausted",
             "recovered",
             "won_back",
+            "won_back_rival",
         ]
         return pd.DataFrame(self._policy_rows, columns=columns)
 
@@ -549,6 +555,7 @@ class CRMModel(mesa.Model):
                 "budget_exhausted": bool(exhausted),
                 "recovered": 0,
                 "won_back": 0,
+                "won_back_rival": 0,
             }
             self._policy_rows.append(row)
             self._flows["policy_cost"][run.firm] += idx.size * cost
@@ -560,11 +567,53 @@ class CRMModel(mesa.Model):
             effects.cost[idx] += cost
             touched.append((row, idx, pop.stage[idx].copy(), run))
             if isinstance(run.policy, WinBack):
-                back = run.policy.accepts(self.policy_rng, idx, params)
-                self._start_relationships(back, np.full(back.size, run.firm), t)
-                row["won_back"] = back.size
-                self._flows["acquisitions_win_back"][run.firm] += back.size
+                back = run.policy.accepts(
+                    self.policy_rng, idx, pop, params, self.config.relationship
+                )
+                self._win_back(back, run, row, effects, touched, t)
         return effects, touched
+
+    def _win_back(self, back, run: PolicyRun, row: dict, effects: Effects, touched, t: int) -> None:
+        """Restart the former customers ``back`` with ``run``'s firm (booked as win-backs).
+
+        Those at a rival leave it first: the rival books a defection to a rival
+        (:func:`sim.kernel.end_relationships`, added to the period's flows by
+        :meth:`_book_policy_ends`). The rival's policies may have touched them
+        this period: it paid for that, but their new relationship starts
+        without the rival's effects, charged only this contact's cost, and the
+        rival's policy outcomes no longer count them.
+        """
+        pop = self.customers
+        rivals = back[pop.firm[back] != NO_FIRM]
+        if rivals.size:
+            kernel.end_relationships(
+                self._columns,
+                self._kernel_parameters(t),
+                rivals,
+                np.full(rivals.size, run.firm, dtype=np.intp),
+                self._policy_ends,
+                t,
+            )
+            neutral = Effects.none(rivals.size)
+            for field in fields(Effects):
+                getattr(effects, field.name)[rivals] = getattr(neutral, field.name)
+            effects.cost[rivals] = run.spec.params["cost_per_contact"]
+            for k, (other_row, idx, before, other) in enumerate(touched):
+                keep = ~np.isin(idx, rivals)
+                touched[k] = (other_row, idx[keep], before[keep], other)
+        self._start_relationships(back, np.full(back.size, run.firm), t)
+        row["won_back"] = back.size
+        row["won_back_rival"] = rivals.size
+        self._flows["acquisitions_win_back"][run.firm] += back.size
+
+    def _book_policy_ends(self) -> None:
+        """Add the rival relationships win-back ended (:meth:`_win_back`) to the flows."""
+        ends = self._policy_ends[1:]
+        if not ends.any():
+            return
+        for name, column in _LIVE_FLOWS.items():
+            self._flows[name] = self._flows[name] + ends[:, column]
+        ends[:] = 0.0
 
     def _live(self, vectors: FirmVectors, effects: Effects | None, touched, t: int) -> None:
         """Steps 2-5 for every active customer, in the compiled kernel; book the flows."""

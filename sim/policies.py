@@ -26,18 +26,30 @@ from typing import ClassVar
 
 import numpy as np
 
+from . import rules
+from .population import NO_FIRM
 from .registry import check_name
 from .stages import EXITED, PROSPECT, Stage
 
 
 @dataclass(frozen=True)
 class Parameter:
-    """A policy parameter: default, allowed range and meaning."""
+    """A policy parameter: default, allowed range and meaning.
+
+    A ``switch`` is on (1) or off (0): a scenario writes it ``true``/``false``
+    or ``1``/``0``, and nothing in between.
+    """
 
     default: float
     low: float
     high: float
     description: str
+    switch: bool = False
+
+
+def switch(on: bool, description: str) -> Parameter:
+    """An on/off policy parameter, on by default if ``on``."""
+    return Parameter(float(on), 0.0, 1.0, description, switch=True)
 
 
 @dataclass
@@ -180,35 +192,84 @@ class CrossSell(Policy):
 
 
 class WinBack(Policy):
-    """Win back customers who left this firm recently (within ``window`` periods)."""
+    """Win back customers who left this firm recently (within ``window`` periods).
+
+    Whom it reaches is data, two switches: ``from_market``, former customers
+    with no firm (out of the market; in the stages configured, exited by
+    default), and ``from_rivals``, former customers now active at a rival
+    (in whatever stage they are there). A contacted customer with no firm
+    returns with chance ``win_back_rate``; one at a rival with the smaller
+    chance of :func:`sim.rules.win_back_from_rival`, and its relationship
+    with the rival ends as a defection to a rival (the model books it).
+    """
 
     name = "win_back"
-    summary = "exited: an offer brings some who left the market recently back to exploration"
+    summary = "exited (or at a rival): an offer brings some recent former customers back"
     stages = (Stage.EXITED,)
     parameters: ClassVar[dict[str, Parameter]] = {
         "cost_per_contact": Parameter(0.20, 0.0, 100.0, "cost per former customer contacted"),
-        "win_back_rate": Parameter(0.10, 0.0, 1.0, "chance a contacted former customer returns"),
+        "win_back_rate": Parameter(
+            0.10, 0.0, 1.0, "chance a contacted former customer with no firm returns"
+        ),
         "window": Parameter(12.0, 1.0, 1000.0, "periods after leaving that a customer is targeted"),
+        "from_market": switch(True, "reach former customers who left the market (no firm)"),
+        "from_rivals": switch(
+            False, "reach former customers now at a rival (sim.rules.win_back_from_rival)"
+        ),
     }
 
     def eligible(self, population, firm, stages, period, params, segment=None):
-        """Customers with no firm whose last relationship was with this one, ended recently.
+        """Former customers whose last relationship was with this firm and ended recently.
 
-        Whatever stages are configured, customers active at a firm are never
-        eligible: winning them from a rival is acquisition, not win-back.
+        With ``from_market``, those with no firm in one of ``stages``; with
+        ``from_rivals``, those active at another firm in a relationship begun
+        before this period (one another firm won back this period is not
+        contested again until the next). Never the firm's own customers.
         """
+        stage = population.stage
         recent = period - population.left_period.astype(np.int32) <= params["window"]
-        no_firm = (population.stage == EXITED) | (population.stage == PROSPECT)  # plain ints
-        mask = (population.last_firm == firm) & recent & no_firm & np.isin(population.stage, stages)
+        former = (population.last_firm == firm) & recent
+        no_firm = (stage == EXITED) | (stage == PROSPECT)  # plain ints
+        at_rival = (
+            (population.firm != NO_FIRM)
+            & (population.firm != firm)
+            & (population.acquired_period < period)
+        )
+        reach = (no_firm & np.isin(stage, stages) & (params["from_market"] > 0.0)) | (
+            at_rival & (params["from_rivals"] > 0.0)
+        )
+        mask = former & reach
         return mask if segment is None else mask & (population.segment == segment)
 
     def apply(self, effects, touched, population, params):
         """No effect on the rules: the model restarts those who accept (see ``accepts``)."""
 
     @staticmethod
-    def accepts(rng: np.random.Generator, touched: np.ndarray, params) -> np.ndarray:
-        """Which contacted former customers come back this period."""
-        return touched[rng.random(touched.size) < params["win_back_rate"]]
+    def accepts(
+        rng: np.random.Generator, touched: np.ndarray, population, params, relationship
+    ) -> np.ndarray:
+        """Which contacted former customers come back this period (one draw each).
+
+        ``relationship`` holds the market's defection weights and temperature
+        (:class:`sim.config.RelationshipConfig`), which
+        :func:`sim.rules.win_back_from_rival` reads for those at a rival.
+        """
+        rate = params["win_back_rate"]
+        at_rival = population.firm[touched] != NO_FIRM
+        # in double precision: those with no firm are compared with the rate itself
+        chance = np.where(
+            at_rival,
+            rules.win_back_from_rival(
+                rate,
+                population.switching_cost[touched].astype(np.float64),
+                population.trust[touched].astype(np.float64),
+                switching_cost_weight=relationship.defection_switching_cost_weight,
+                trust_weight=relationship.defection_trust_weight,
+                temperature=relationship.defection_temperature,
+            ),
+            rate,
+        )
+        return touched[rng.random(touched.size) < chance]
 
 
 class ValueTargeting(Policy):

@@ -435,6 +435,35 @@ def defection_probability(
     return search_probability * logistic((value_gain - barrier) / temperature)
 
 
+def win_back_from_rival(
+    win_back_rate, switching_cost, trust, switching_cost_weight, trust_weight, temperature
+):
+    """Chance that a former customer now at a rival accepts a win-back offer and returns.
+
+    ``p = r * 2 sigma(-(w_C C + w_T T) / tau)``, with ``C`` and ``T`` the
+    switching cost and trust of its relationship with the rival. ``r`` is the
+    policy's ``win_back_rate``, the chance that a contacted former customer
+    with no firm returns: a customer at a rival must also leave that
+    relationship, and the offer has to overcome what holds it there. The
+    factor ``2 sigma(-b / tau)`` is how much :func:`defection_probability`
+    lowers the chance of leaving a firm when the barrier ``b = w_C C + w_T T``
+    stands in the way, relative to no barrier (1 at ``b = 0``, falling toward
+    0 as ``b`` grows), with the market's defection weights and temperature:
+    a former customer is as hard to win back from a rival as any customer is
+    to lure away. The defection hurdle is left out: the value the offer must
+    beat is already in ``r``. Source: MODEL.md 3 (defection is damped by C
+    and T), seed 000 point 7 (switching cost is a buffer that keeps a
+    relationship from sliding; online, where it is low, customers are won
+    over more easily).
+
+    Returns:
+        Acceptance probability in [0, win_back_rate]; never increases with
+        switching cost or trust.
+    """
+    barrier = switching_cost_weight * switching_cost + trust_weight * trust
+    return win_back_rate * 2.0 * logistic(-barrier / temperature)
+
+
 # ---------------------------------------------------------------------------
 # Money and word of mouth
 # ---------------------------------------------------------------------------

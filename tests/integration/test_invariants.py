@@ -87,14 +87,20 @@ def check_population(model):
     assert (pop.stability_periods[pop.stage == Stage.STABILITY] >= 1).all()
 
 
-def optional(row, column):
-    """A column that only some engine versions book (retention policies); zero if absent.
+def policy_flows(model, t):
+    """Per firm, period ``t`` of the policy frame: ``won_back``, ``won_back_rival``, ``spend``.
 
-    No scenario here runs a policy, so where the column exists it must be zero too.
+    Zero for a model without policies. Win-back is the one policy that moves
+    customers (the scenarios with it: :data:`WIN_BACK_SCENARIOS`).
     """
-    values = row.get(column, 0)
-    assert np.all(values == 0), column
-    return values
+    frame = model.policy_frame()
+    frame = frame[frame.period == t]
+    codes = {firm.name: firm.index for firm in model.firms}
+    firms = frame.firm.map(codes).to_numpy(dtype=np.intp)
+    return {
+        column: np.bincount(firms, frame[column].to_numpy(dtype=float), minlength=len(codes))
+        for column in ("won_back", "won_back_rival", "spend")
+    }
 
 
 def by_period(firm_frame, n_firms):
@@ -118,6 +124,8 @@ def check_frames(model, firm_frame, market_frame):
     now = {column: values[t] for column, values in table.items()}
     market = {column: market_frame[column].to_numpy() for column in market_frame.columns}
     assert list(now["firm"]) == [f.name for f in model.firms]
+    policies = policy_flows(model, t)
+    won_from_market = policies["won_back"] - policies["won_back_rival"]
 
     # stocks in the frame are the stocks in the arrays
     by_firm = np.bincount(pop.firm[pop.firm != NO_FIRM], minlength=n_firms)
@@ -143,8 +151,10 @@ def check_frames(model, firm_frame, market_frame):
         now["acquisitions_spend"]
         + now["acquisitions_referral"]
         + now["acquisitions_rival"]
-        + optional(now, "acquisitions_win_back"),
+        + now["acquisitions_win_back"],
     )
+    np.testing.assert_array_equal(now["acquisitions_win_back"], policies["won_back"])
+    np.testing.assert_allclose(now["policy_cost"], policies["spend"], rtol=MONEY_TOLERANCE)
     # defections by reason: to a rival, out of the market (by choice), out of the category (life)
     np.testing.assert_array_equal(
         now["defections"],
@@ -181,15 +191,12 @@ def check_frames(model, firm_frame, market_frame):
     )
     np.testing.assert_allclose(
         now["cost"],
-        now["serve_cost"] + now["acquisition_spend"] + optional(now, "policy_cost"),
+        now["serve_cost"] + now["acquisition_spend"] + now["policy_cost"],
         rtol=MONEY_TOLERANCE,
     )
     np.testing.assert_allclose(
         now["profit"],
-        now["contribution"]
-        + now["referral_value"]
-        - now["acquisition_cost"]
-        - optional(now, "policy_cost"),
+        now["contribution"] + now["referral_value"] - now["acquisition_cost"] - now["policy_cost"],
         rtol=MONEY_TOLERANCE,
         atol=1e-9,
     )
@@ -227,8 +234,11 @@ def check_frames(model, firm_frame, market_frame):
         assert (now[column] >= 0).all(), column
     for column in ("reentries", "arrivals"):
         assert market[column][t] >= 0, column
-    # a rival's gain is another firm's loss
-    assert now["acquisitions_rival"].sum() == now["defections_rival"].sum()
+    # a rival's gain is another firm's loss: in step 5, or won back by a former firm
+    assert (
+        now["acquisitions_rival"].sum() + policies["won_back_rival"].sum()
+        == now["defections_rival"].sum()
+    )
 
     if t == 0:
         np.testing.assert_array_equal(now["customers_start"], now["customers"])
@@ -254,6 +264,7 @@ def check_frames(model, firm_frame, market_frame):
         + now["defections_life"].sum()
         - now["acquisitions_spend"].sum()
         - now["acquisitions_referral"].sum()
+        - won_from_market.sum()
     )
     # every active customer who left the category was replaced; so were some others
     assert market["arrivals"][t] >= now["defections_life"].sum()
@@ -346,6 +357,19 @@ def check_step(before, model, firm_frame, market_frame):
     new = is_active & (pop.acquired_period == clock)
     continuing = was_active & is_active & ~new
     ended = was_active & ~continuing
+    # win-back restarts customers before the period is lived (sim.model); a few then end
+    # that relationship too, in step 5: the second end is the one on record. (Those who
+    # then leave the category would be out of sight: the win-back scenarios have none.)
+    policies = policy_flows(model, t)
+    won_from_market = policies["won_back"] - policies["won_back_rival"]
+    second_end = (
+        ~renewed
+        & (pop.left_period == clock)
+        & (pop.last_firm != before["firm"])
+        & (pop.last_firm != NO_FIRM)
+    )
+    assert second_end.sum() <= policies["won_back"].sum()
+    second_market, second_rival = second_end & ~is_active, second_end & is_active
     assert (~life | ended).all()  # every active customer who left the category ended
 
     # a continuing relationship stays with its firm and makes at most one legal move
@@ -366,41 +390,59 @@ def check_step(before, model, firm_frame, market_frame):
         == before["stability_periods"][continuing] + (cur[continuing] == Stage.STABILITY)
     ).all()
 
-    # new relationships start fresh in exploration, with a customer already in the market
+    # new relationships start fresh in exploration, with a customer already in the market;
+    # those won back started before the period and lived it with the winner
     assert not renewed[new].any()
-    assert (cur[new] == Stage.EXPLORATION).all()
+    lived = new & (pop.tenure > 0)
+    assert lived.sum() == policies["won_back"].sum() - second_end.sum()
+    fresh = new & ~lived
+    assert (cur[fresh] == Stage.EXPLORATION).all()
     for name in ("stage_age", "tenure", "stability_periods", "revenue_to_date", "clv"):
-        assert (getattr(pop, name)[new] == 0).all(), name
-    assert (pop.switching_cost[new] == floor).all()
+        assert (getattr(pop, name)[fresh] == 0).all(), name
+    assert (pop.switching_cost[fresh] == floor).all()
     from_pool = new & was_prospect
     from_rival = new & was_active
-    assert (from_pool | from_rival)[new].all()
-    assert (pop.firm[from_rival] != before["firm"][from_rival]).all()
+    from_exited = new & was_exited  # won back from the market (and maybe gone on to a rival)
+    assert (from_pool | from_rival | from_exited)[new].all()
+    assert (pop.firm[from_rival & ~second_end] != before["firm"][from_rival & ~second_end]).all()
 
     # customers without a firm who stay in the category move only along
     # prospect -> exploration and exited -> prospect
     assert ((cur == Stage.PROSPECT) | new)[was_prospect & ~renewed].all()
-    assert ((cur == Stage.EXITED) | (cur == Stage.PROSPECT))[was_exited & ~renewed].all()
-    left_market = ended & ~is_active & ~life  # by choice (some then left the category too)
+    assert ((cur == Stage.EXITED) | (cur == Stage.PROSPECT) | new)[was_exited & ~renewed].all()
+    # by choice (some then left the category too); a customer who ended twice first left
+    # for a former firm's win-back, a defection to a rival
+    left_market = ended & ~is_active & ~life & ~second_end
+    to_rival = ended & ~life & ~left_market
     assert ((cur == Stage.EXITED) | (cur == Stage.PROSPECT))[left_market].all()
     # an ended relationship is on record, with which firm and when it ended, until the
     # customer leaves the category and the row is a newcomer's
-    on_record = ended & ~renewed
+    on_record = ended & ~renewed & ~second_end
     np.testing.assert_array_equal(pop.last_firm[on_record], before["firm"][on_record])
     assert (pop.left_period[on_record] == clock).all()
 
     # the ledger's flows are the moves counted from the arrays
-    np.testing.assert_array_equal(now["defections"], per_firm(before["firm"][ended]))
+    def ends(first, second):
+        return per_firm(before["firm"][first]) + per_firm(pop.last_firm[second])
+
+    np.testing.assert_array_equal(now["defections"], ends(ended, second_end))
     np.testing.assert_array_equal(now["defections_life"], per_firm(before["firm"][life]))
-    np.testing.assert_array_equal(now["defections_market"], per_firm(before["firm"][left_market]))
-    np.testing.assert_array_equal(now["defections_rival"], per_firm(before["firm"][from_rival]))
-    np.testing.assert_array_equal(now["acquisitions_rival"], per_firm(pop.firm[from_rival]))
+    np.testing.assert_array_equal(now["defections_market"], ends(left_market, second_market))
+    np.testing.assert_array_equal(now["defections_rival"], ends(to_rival, second_rival))
+    # step 5's acquisitions from rivals and the win-backs still with their winner
+    again = per_firm(pop.last_firm[second_end & was_active]), per_firm(pop.last_firm[second_end])
+    np.testing.assert_array_equal(
+        now["acquisitions_rival"] + policies["won_back_rival"] - again[0],
+        per_firm(pop.firm[from_rival]) + per_firm(pop.firm[from_exited & second_end]),
+    )
+    np.testing.assert_array_equal(
+        won_from_market - (again[1] - again[0]), per_firm(pop.firm[from_exited & ~second_end])
+    )
     np.testing.assert_array_equal(
         now["acquisitions_spend"] + now["acquisitions_referral"], per_firm(pop.firm[from_pool])
     )
     assert (
-        now["exits_from_decline"]
-        <= per_firm(before["firm"][ended & ~life & (old == Stage.DECLINE)])
+        now["exits_from_decline"] <= ends(ended & ~life & (old == Stage.DECLINE), second_end)
     ).all()
 
     # the market's pools, each on its own: the prospects gain the re-entrants and the
@@ -421,6 +463,7 @@ def check_step(before, model, firm_frame, market_frame):
         + now["defections_market"].sum()
         - market["reentries"][t]
         - (outside & ~was_prospect).sum()
+        - won_from_market.sum()
     )
 
     # moves of customers who then defected in the same step are booked too: bounds
@@ -432,8 +475,9 @@ def check_step(before, model, firm_frame, market_frame):
     ):
         counted = per_firm(pop.firm[moved])
         assert (counted <= now[column]).all(), column
-        if column != "advances":
-            assert (now[column] <= counted + now["defections"]).all(), column
+        if column != "advances":  # the won back made their moves as new customers
+            limit = counted + now["defections"] + now["acquisitions_win_back"]
+            assert (now[column] <= limit).all(), column
     # customers who left the market keep the satisfaction they left with (unless they
     # then left the category); those who left the category are not satisfied defectors
     satisfied = pop.satisfaction >= config.simulation.satisfied_threshold
@@ -444,6 +488,7 @@ def check_step(before, model, firm_frame, market_frame):
         <= satisfied_leavers
         + now["defections_rival"]
         + per_firm(before["firm"][left_market & renewed])
+        + per_firm(pop.last_firm[second_market])
     ).all()
 
 
@@ -563,6 +608,51 @@ STRESS_SCENARIOS = {
         "simulation": {"customers": 1_000, "periods": 30, "long_stability": 3},
     },
 }
+
+
+def win_back_market(setting, a, b):
+    """Three firms; A runs win-back with the switches ``a``, B with ``b`` and service
+    recovery (a rival's policies may have touched the customers won from it).
+
+    Nobody leaves the category (``category_exit_rate`` 0): a won-back customer who
+    did would take its second end out of the arrays' sight.
+    """
+    firms = [
+        {"name": "A", "strategy": "clasp", "policies": [{"name": "win_back", **a}]},
+        {
+            "name": "B",
+            "strategy": "zipper",
+            "policies": [{"name": "win_back", **b}, {"name": "service_recovery", "budget": 2.0}],
+        },
+        {"name": "C", "strategy": "velcro"},
+    ]
+    return default_config(
+        firms=firms,
+        market={"setting": setting, "category_exit_rate": 0.0},
+        simulation={"customers": CUSTOMERS, "periods": PERIODS},
+    )
+
+
+RIVALS = {"from_rivals": True}
+WIN_BACK_SCENARIOS = {
+    "market": ("traditional", {}, {}),
+    "rivals": ("ecommerce", {"from_market": False, **RIVALS}, {"from_market": False, **RIVALS}),
+    "both": ("traditional", RIVALS, RIVALS),
+    "both_online": ("ecommerce", RIVALS, {}),
+}
+"""Win-back from the market (today's default), from rivals, or both: name -> (setting, A, B)."""
+
+
+@pytest.mark.parametrize("seed", (0, 1))
+@pytest.mark.parametrize("scenario", list(WIN_BACK_SCENARIOS))
+def test_invariants_hold_every_step_with_win_back(scenario, seed):
+    """The ledger identities with customers won back from the market and from rivals: a
+    rival's loss is a defection to a rival, the winner's gain a win-back."""
+    model = run_checking_every_step(win_back_market(*WIN_BACK_SCENARIOS[scenario]), seed)
+    policies = model.policy_frame()
+    assert policies.won_back.sum() > 0
+    from_rivals = policies.won_back_rival.sum()
+    assert (from_rivals > 0) == (scenario != "market")
 
 
 @pytest.mark.parametrize("scenario", list(STRESS_SCENARIOS))

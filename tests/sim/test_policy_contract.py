@@ -433,7 +433,7 @@ def test_the_cost_per_contact_only_moves_money(name):
     )
 
 
-TARGETING = frozenset(("cost_per_contact", "window", "top_share"))
+TARGETING = frozenset(("cost_per_contact", "window", "top_share", "from_market", "from_rivals"))
 """Parameters that say whom a policy reaches and at what cost, not how strongly it acts."""
 
 
@@ -529,6 +529,7 @@ def test_policy_frame_has_one_row_per_period_and_policy(name):
         "budget_exhausted",
         "recovered",
         "won_back",
+        "won_back_rival",
     ]
     assert len(frame) == 3 * periods
     assert frame.groupby("period").size().eq(3).all()
@@ -538,6 +539,7 @@ def test_policy_frame_has_one_row_per_period_and_policy(name):
     assert (frame.touched <= frame.eligible).all()
     assert (frame.recovered <= frame.touched).all()
     assert (frame.won_back <= frame.touched).all()
+    assert (frame.won_back_rival == 0).all()  # win-back reaches rivals' customers only if told
     if not targets_former_customers(name):
         assert (frame.won_back == 0).all()
 
