@@ -57,6 +57,7 @@ POLICY_COLUMNS = (
     "budget_exhausted_share",
     "recovered",
     "won_back",
+    "won_back_rival",
 )
 """Columns of a run's policy outcomes (``policies.parquet`` adds the run's identity)."""
 
@@ -113,6 +114,7 @@ def policy_outcomes(policy_frame: pd.DataFrame) -> pd.DataFrame:
         budget_exhausted_share=("budget_exhausted", "mean"),
         recovered=("recovered", "sum"),
         won_back=("won_back", "sum"),
+        won_back_rival=("won_back_rival", "sum"),
     )
     frame["budget_exhausted_share"] = frame["budget_exhausted_share"].astype(float)
     return frame.reset_index()[list(POLICY_COLUMNS)]
