@@ -35,7 +35,7 @@ restarts of relationships run customer by customer.
 
 How it is built, top-down: the cached kernels (:func:`live_period`,
 :func:`settle_period`, :func:`start_relationships`, :func:`end_relationships`,
-:func:`growth_table`, and :func:`rows_where`, which reads no rule), the only
+:func:`growth_table`, and :func:`listed_rows`, which reads no rule), the only
 functions compiled with ``cache=True``; the chunk functions
 (:func:`live_chunk`, :func:`settle_chunk`), compiled into the drivers'
 cached code, with no cache of their own; then the passes and the helpers
@@ -402,6 +402,8 @@ def _live_period(fingerprint: str):
         increment_out,
         occasions_out,
         arrived,
+        prospects,
+        found,
     ):
         """Experience, money, stage move and defection of every active customer in period ``t``.
 
@@ -414,6 +416,9 @@ def _live_period(fingerprint: str):
         ``occasions_out`` its sales, CLV increment and purchase occasions.
         ``arrived`` marks the customers who left the category (to be replaced
         by new prospects). ``growth`` is :func:`growth_table` of the period.
+        The prospects after defection are listed chunk by chunk in
+        ``prospects``, ``found[chunk]`` of them from row ``chunk * CHUNK``
+        (:func:`listed_rows` puts them together).
         """
         assert fingerprint  # ties the cached machine code to the rule sources
         n = customers.stage.size
@@ -427,9 +432,10 @@ def _live_period(fingerprint: str):
         who, look = np.empty((chunks, BLOCK), dtype=np.intp), np.empty((chunks, LOOK_ROWS, BLOCK))
         lanes = np.empty((chunks, sums.shape[1] * LANES * sums.shape[2]))
         for chunk in numba.prange(chunks):
-            live_chunk(
-                chunk * CHUNK,
-                min(n, (chunk + 1) * CHUNK),
+            start, stop = chunk * CHUNK, min(n, (chunk + 1) * CHUNK)
+            found[chunk] = live_chunk(
+                start,
+                stop,
                 key,
                 t,
                 customers,
@@ -452,6 +458,7 @@ def _live_period(fingerprint: str):
                 searching[chunk],
                 who[chunk],
                 look[chunk],
+                prospects[start:stop],
             )
 
     return live_period
@@ -473,14 +480,18 @@ def _settle_period(fingerprint: str):
         arrived,
         sums,
         cohorts,
+        arrivals,
+        found,
     ):
         """Life exits and re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``) and cohorts.
 
         ``cohort_of[period]`` is the cohort of the customers acquired in
         ``period``. Customers out of a relationship leave the category at
         ``category_exit_rate``; they and those marked in ``arrived`` by
-        :func:`live_period` become prospects here (and stay marked, for the
-        model to give them a new identity and traits).
+        :func:`live_period` become prospects here, listed for the model to give
+        them a new identity and traits: chunk by chunk in ``arrivals``,
+        ``found[chunk]`` of them from row ``chunk * CHUNK`` (as
+        :func:`live_period` lists the prospects); their marks are cleared.
         """
         assert fingerprint
         n = customers.stage.size
@@ -488,9 +499,10 @@ def _settle_period(fingerprint: str):
         cohorts[:] = 0
         lanes = np.empty((sums.shape[0], sums.shape[1] * LANES * sums.shape[2]))
         for chunk in numba.prange(sums.shape[0]):
-            settle_chunk(
-                chunk * CHUNK,
-                min(n, (chunk + 1) * CHUNK),
+            start, stop = chunk * CHUNK, min(n, (chunk + 1) * CHUNK)
+            found[chunk] = settle_chunk(
+                start,
+                stop,
                 key,
                 t,
                 customers,
@@ -503,6 +515,7 @@ def _settle_period(fingerprint: str):
                 sums[chunk],
                 cohorts[chunk],
                 lanes[chunk],
+                arrivals[start:stop],
             )
 
     return settle_period
@@ -579,27 +592,29 @@ def _growth_table(fingerprint: str):
     return growth_table
 
 
-def _rows_where(fingerprint: str):
-    """:func:`rows_where`, its machine code cached under ``fingerprint`` (as every kernel's)."""
+def _listed_rows(fingerprint: str):
+    """:func:`listed_rows`, its machine code cached under ``fingerprint`` (as every kernel's)."""
 
     @numba.njit(nogil=True, cache=True)
-    def rows_where(values, value):
-        """The rows ``i`` with ``values[i] == value``, ascending (``np.flatnonzero``).
+    def listed_rows(rows, found):
+        """The rows the kernel listed chunk by chunk, put together, ascending.
 
-        As ``np.flatnonzero(values == value)``, in one branch-free pass with no
-        temporary mask: half numpy's time on a million customers, which the
-        model asks every period (the prospects, the arrivals). The result is
-        a view of a buffer of ``values.size`` rows.
+        Chunk ``k`` listed ``found[k]`` rows from ``rows[k * CHUNK]`` on
+        (:func:`live_period` the prospects, :func:`settle_period` the
+        arrivals); they are moved to the front of ``rows`` in place, and the
+        result is a view of it. Listing during the passes that visit every
+        customer anyway spares a pass over the million customers for each list.
         """
         assert fingerprint
-        rows = np.empty(values.size, np.intp)
-        found = 0
-        for i in range(values.size):
-            rows[found] = i
-            found += values[i] == value
-        return rows[:found]
+        total = 0
+        for chunk in range(found.size):
+            begin = chunk * CHUNK
+            for k in range(found[chunk]):
+                rows[total + k] = rows[begin + k]
+            total += found[chunk]
+        return rows[:total]
 
-    return rows_where
+    return listed_rows
 
 
 _FINGERPRINT = _rules_fingerprint()
@@ -608,7 +623,7 @@ settle_period = _settle_period(_FINGERPRINT)
 start_relationships = _start_relationships(_FINGERPRINT)
 end_relationships = _end_relationships(_FINGERPRINT)
 growth_table = _growth_table(_FINGERPRINT)
-rows_where = _rows_where(_FINGERPRINT)
+listed_rows = _listed_rows(_FINGERPRINT)
 
 
 def set_threads(threads: int) -> None:
@@ -656,19 +671,23 @@ def live_chunk(
     searching,
     who,
     look,
+    prospects,
 ):
     """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
 
     Block by block of :data:`BLOCK` customers, pass by pass: one line per
     pass, in the order of the schedule's steps 2-5 (see the module
     docstring). The arguments from ``lanes`` on are this chunk's scratch:
-    ``lanes`` (:func:`fold_lanes`), then the block's rows.
+    ``lanes`` (:func:`fold_lanes`), then the block's rows; ``prospects``
+    receives the rows of the chunk's prospects after defection, and their
+    number is returned.
     """
     n_firms = sums.shape[0] - 1
     f = lookup_tables(f)
     # the relational growth by slot and tenure, on the stack where the loops can use it
     table = (compiled.on_stack(growth, GROWTH_CAPACITY), np.uintp(growth.shape[1]))
     lanes[:] = 0.0
+    found = 0
     for first in range(start, stop, BLOCK):
         last = min(first + BLOCK, stop)
         u_first, u_last = np.uintp(first), np.uintp(last)
@@ -701,8 +720,9 @@ def live_chunk(
             tally,
         )
         defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look)
-        count_for_acquisition(first, last, c, p, lanes)
+        found = count_for_acquisition(first, last, c, p, lanes, prospects, found)
     fold_lanes(lanes, sums)
+    return found
 
 
 @numba.njit(nogil=True, error_model="numpy")
@@ -721,9 +741,14 @@ def settle_chunk(
     sums,
     cohorts,
     lanes,
+    arrivals,
 ):
-    """:func:`settle_period` for customers ``start`` to ``stop`` (``lanes``: scratch)."""
+    """:func:`settle_period` for customers ``start`` to ``stop`` (``lanes``: scratch).
+
+    Returns the number of arrivals listed in ``arrivals``.
+    """
     lanes[:] = 0.0
+    found = 0
     for i in range(np.uintp(start), np.uintp(stop)):  # unsigned: no wraparound checks
         stage = c.stage[i]
         # one life-exit chance a period: those whose relationship ended now had theirs
@@ -738,6 +763,9 @@ def settle_chunk(
             stage = PROSPECT
             c.stage[i] = stage
             sums[0, ARRIVALS] += 1.0
+            arrived[i] = False
+            arrivals[found] = i
+            found += 1
         elif (
             stage == EXITED
             and reentry_rate > 0.0
@@ -762,6 +790,7 @@ def settle_chunk(
         lanes[at + ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
         cohorts[np.uintp(slot - 1), cohort_of[np.uintp(c.acquired_period[i])]] += 1
     fold_lanes(lanes, sums)
+    return found
 
 
 # The passes over a block of customers, inlined into live_chunk.
@@ -1237,13 +1266,20 @@ def defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look):
 
 
 @_inline
-def count_for_acquisition(first, last, c, p, lanes):
-    """What acquisition needs, after defection: customers in decline, and advocates, by firm."""
+def count_for_acquisition(first, last, c, p, lanes, prospects, found):
+    """What acquisition needs, after defection: the declining and the advocates, and the prospects.
+
+    Customers in decline and advocates are counted by firm; the prospects
+    are listed in ``prospects`` after the ``found`` already there, and
+    their new number is returned.
+    """
     u_first, u_last = np.uintp(first), np.uintp(last)
     for i in range(u_first, u_last):
         at, stage = lane_of(c.firm[i] + 1, i, LIVE_FIELDS), c.stage[i]
         lanes[at + DECLINING] += stage == DECLINE
         lanes[at + ADVOCATES_AFTER] += is_advocate(stage, c.satisfaction[i], p.satisfied_threshold)
+        found = list_row(prospects, found, i, stage == PROSPECT)
+    return found
 
 
 # What the passes share: the relational growth, the lanes of the per-firm sums, the
@@ -1272,6 +1308,17 @@ def _growth_at(table, tenure, relational_tau, slot):
         return entries[np.uintp(slot) * length + min(np.uintp(tenure), length - np.uintp(1))]
 
     return looked_up
+
+
+@_inline
+def list_row(rows, found, i, listed):
+    """List customer ``i`` in ``rows`` if ``listed``.
+
+    Branch-free: the row is always written, after the ``found`` listed so
+    far, and counted only if listed. Returns the new count.
+    """
+    rows[found] = i
+    return found + listed
 
 
 @_inline

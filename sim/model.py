@@ -12,7 +12,7 @@ from .firm import Firm
 from .ledger import FIRM_COLUMNS, Ledger
 from .policies import Effects, WinBack, affordable, get_policy
 from .population import NO_FIRM, Population
-from .stages import PROSPECT, STAGE_NAMES, Stage, Trajectory, is_active
+from .stages import STAGE_NAMES, Stage, Trajectory, is_active
 from .transactions import TransactionLog
 
 F32 = np.float32
@@ -304,6 +304,11 @@ class CRMModel(mesa.Model):
         self._settle_sums = np.zeros((chunks, slots, kernel.SETTLE_FIELDS))
         self._cohort_counts = np.zeros((chunks, *self.ledger.cohorts.shape[1:]), dtype=np.int64)
         self._arrived = np.zeros(len(pop), dtype=np.bool_)
+        # the kernel's lists of rows (prospects, arrivals): chunk by chunk, see listed_rows
+        self._listed = {
+            name: (np.empty(len(pop), dtype=np.intp), np.zeros(chunks, dtype=np.intp))
+            for name in ("prospects", "arrivals")
+        }
         self._empty_occasions = np.empty(0, dtype=np.float64)
         self._after_defection = np.zeros((len(self.firms), 2))
         self._record(0, *self._settle(0, reentry_rate=0.0, category_exit_rate=0.0))
@@ -650,6 +655,7 @@ class CRMModel(mesa.Model):
             increment,
             bought,
             self._arrived,
+            *self._listed["prospects"],
         )
         if logging:
             self._transactions.record(
@@ -719,7 +725,7 @@ class CRMModel(mesa.Model):
         """
         pop, market, relationship = self.customers, self.config.market, self.config.relationship
         rng, flows = self.rng, self._flows
-        prospects = kernel.rows_where(pop.stage, PROSPECT)  # a plain int (see stages)
+        prospects = kernel.listed_rows(*self._listed["prospects"])  # listed by _live
         customers_start = self.ledger.get("customers")
         declining, advocates = self._after_defection.T
         # detractors: declining customers and those who left by choice (not for life reasons)
@@ -771,12 +777,11 @@ class CRMModel(mesa.Model):
 
         They get fresh identities and traits (:meth:`sim.population.Population.renew`).
         """
-        rows = kernel.rows_where(self._arrived, True)
+        rows = kernel.listed_rows(*self._listed["arrivals"])  # listed by _settle
         if not rows.size:
             return
         self.customers.renew(rows, self.config, self.arrival_rng, self._next_identity)
         self._next_identity += rows.size
-        self._arrived[rows] = False
 
     def _settle(
         self, t: int, reentry_rate: float, category_exit_rate: float
@@ -795,6 +800,7 @@ class CRMModel(mesa.Model):
             self._arrived,
             self._settle_sums,
             self._cohort_counts,
+            *self._listed["arrivals"],
         )
         return self._settle_sums.sum(axis=0), self._cohort_counts.sum(axis=0)
 
