@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .files import remove_temporary, write_table, write_text
+from .files import atomic_path, remove_temporary, write_table, write_text
 
 EXTRA_PARTS = ("cohorts", "policies", "customers")
 """Optional per-run tables besides ``runs`` and ``timeseries`` (a run may lack some)."""
@@ -201,27 +201,50 @@ class PartStore:
         """Where the ``name`` parts are: ``runs``, ``timeseries`` or one of :data:`EXTRA_PARTS`."""
         return {"runs": self.runs, "timeseries": self.timeseries, **self.extras}[name]
 
+    def part_paths(self, name: str, run_ids) -> list[Path]:
+        """The ``name`` part files of ``run_ids`` that exist, in that order."""
+        folder = self.folder(name)
+        return [path for path in (folder / f"{i}.parquet" for i in run_ids) if path.exists()]
+
     def combined_table(self, name: str, run_ids) -> pa.Table | None:
         """The ``name`` parts of ``run_ids`` that exist, concatenated in that order (Arrow).
 
-        The parts are combined as Arrow tables, without a round trip through
-        pandas: this is most of the time a sweep spends after its last run.
+        Holds every part in memory at once: for a few runs (tests, small
+        folders); :meth:`write_combined` writes a whole sweep part by part.
         A column whose type differs between parts (integers in one, floats in
         another) gets the common type. None when no part exists.
         """
-        folder = self.folder(name)
-        paths = [folder / f"{i}.parquet" for i in run_ids]
-        tables = [pq.ParquetFile(p).read() for p in paths if p.exists()]
+        tables = [pq.ParquetFile(p).read() for p in self.part_paths(name, run_ids)]
         if not tables:
             return None
         return pa.concat_tables(tables, promote_options="permissive")
 
     def write_combined(self, name: str, run_ids, path: Path) -> bool:
-        """Write the combined ``name`` parts of ``run_ids`` to ``path``; False if there are none."""
-        table = self.combined_table(name, run_ids)
-        if table is None or not table.num_rows:
+        """Write the combined ``name`` parts of ``run_ids`` to ``path``; False if there are none.
+
+        One part in memory at a time, whatever the number of runs: the common
+        schema is worked out from the parts' footers first (a column that is
+        an integer in one part and a float in another becomes a float, as
+        :meth:`combined_table` makes it), then each part is read, conformed to
+        it and appended as one row group.
+        """
+        paths = self.part_paths(name, run_ids)
+        if not paths:
             return False
-        write_table(path, table)
+        # the first part's metadata (pandas' column types), as concatenating keeps it
+        schema = pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
+        rows = 0
+        try:
+            with atomic_path(path) as temporary:
+                with pq.ParquetWriter(str(temporary), schema) as writer:
+                    for part in paths:
+                        table = conform(pq.ParquetFile(part).read(), schema)
+                        rows += table.num_rows
+                        writer.write_table(table)
+                if not rows:
+                    raise _NoRows
+        except _NoRows:
+            return False
         return True
 
     def combine(self, run_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -232,3 +255,22 @@ class PartStore:
         """Concatenate the ``name`` parts that exist for ``run_ids``, as a data frame."""
         table = self.combined_table(name, run_ids)
         return pd.DataFrame() if table is None else table.to_pandas()
+
+
+class _NoRows(Exception):
+    """Raised inside :meth:`PartStore.write_combined` to drop a table of empty parts."""
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns in its order: missing ones null, the rest cast to it.
+
+    What ``pa.concat_tables(promote_options="permissive")`` does to each
+    table, one table at a time.
+    """
+    columns = [
+        table.column(field.name).cast(field.type)
+        if field.name in table.column_names
+        else pa.nulls(table.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
