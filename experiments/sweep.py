@@ -633,7 +633,7 @@ def run_sweep(
                 store.write_failure(spec.run_id, record)
                 report.failures.append(record)
                 bar.set_postfix(failed=len(report.failures))
-            if tables is not None and held() >= MAX_BUFFERED_RUNS:
+            if tables is not None and spec.run_id != waiting and held() >= MAX_BUFFERED_RUNS:
                 tables = ON_DISK  # a straggler holds the order up: its parts are on disk
             ready[spec.run_id] = tables
             stream_in_order()
