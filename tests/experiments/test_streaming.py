@@ -10,6 +10,8 @@ import weakref
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from analysis import report as report_module
@@ -18,6 +20,7 @@ from experiments import sweep as sweep_module
 from experiments.folders import prepare
 from experiments.scenario import load_scenario
 from experiments.sweep import execute, plan_runs, run_sweep
+from store import parts as parts_module
 from store.parts import PartStore
 from store.results import write_tables
 
@@ -129,8 +132,8 @@ def test_every_run_is_on_disk_as_it_ends_and_in_order_in_the_tables(scenario, tm
     assert sorted(p.stem for p in store.runs.glob("*.parquet")) == [s.run_id for s in specs]
 
 
-def test_write_combined_holds_one_part_at_a_time(scenario, tmp_path, monkeypatch):
-    """The fallback combine reads each part once and never concatenates them."""
+def test_write_combined_holds_a_bounded_number_of_parts(scenario, tmp_path, monkeypatch):
+    """The fallback combine reads each part once and gathers at most a row group's worth."""
     specs = plan_runs(scenario)[:5]
     store = prepare(tmp_path / "out", scenario, resume=False)
     for spec in specs:
@@ -141,15 +144,34 @@ def test_write_combined_holds_one_part_at_a_time(scenario, tmp_path, monkeypatch
             extras=sweep_module.extra_frames(spec, outcome.result),
         )
     expected = store.combined_table("cohorts", [s.run_id for s in specs])
+    concatenated, concat_tables = [], pa.concat_tables
 
-    def no_concatenation(*args, **kwargs):
-        raise AssertionError("the parts were concatenated in memory")
+    def counted(tables, *args, **kwargs):
+        concatenated.append(len(tables))
+        return concat_tables(tables, *args, **kwargs)
 
-    monkeypatch.setattr("pyarrow.concat_tables", no_concatenation)
+    monkeypatch.setattr(parts_module, "ROW_GROUP_ROWS", 1)  # a row group per part
+    monkeypatch.setattr(pa, "concat_tables", counted)
     path = tmp_path / "cohorts.parquet"
     assert store.write_combined("cohorts", [s.run_id for s in specs], path)
     monkeypatch.undo()
+    assert concatenated == [1] * len(specs)
+    assert pq.ParquetFile(path).metadata.num_row_groups == len(specs)
     pd.testing.assert_frame_equal(pd.read_parquet(path), expected.to_pandas(), check_exact=True)
+
+
+def test_the_combined_tables_gather_runs_into_row_groups(scenario, tmp_path, monkeypatch):
+    """A row group per run would make the writers' metadata grow with the runs."""
+    monkeypatch.setattr(parts_module, "ROW_GROUP_ROWS", 100)
+    specs = plan_runs(scenario)
+    folder = tmp_path / "out"
+    store = prepare(folder, scenario, resume=False)
+    with sweep_module.SerialExecutor() as executor:
+        run_sweep(specs, store, executor, progress=False)
+    write_tables(folder, store, [spec.run_id for spec in specs])
+    metadata = pq.ParquetFile(folder / "timeseries.parquet").metadata
+    assert metadata.num_rows // len(specs) < 100  # runs smaller than a row group
+    assert 1 < metadata.num_row_groups < len(specs)
 
 
 @pytest.fixture
