@@ -272,8 +272,20 @@ the number of runs (a 3,200-run sweep's writers held hundreds of MB).
 """
 
 
+ROW_GROUP_TABLES = 128
+"""Runs gathered into one row group at most.
+
+Each small table costs memory of its own (its columns' buffers), so a table
+of a few rows a run (``runs``) must not wait for 2^16 rows.
+"""
+
+
 class RowGroup:
-    """Tables appended to a Parquet writer, one row group per :data:`ROW_GROUP_ROWS` rows."""
+    """Tables appended to a Parquet writer as row groups of a bounded size.
+
+    A row group is written once :data:`ROW_GROUP_ROWS` rows or
+    :data:`ROW_GROUP_TABLES` tables are gathered.
+    """
 
     def __init__(self, writer: pq.ParquetWriter):
         self.writer = writer
@@ -281,10 +293,10 @@ class RowGroup:
         self.rows = 0
 
     def add(self, table: pa.Table) -> None:
-        """Append ``table``; write the gathered rows once they reach :data:`ROW_GROUP_ROWS`."""
+        """Append ``table``; write the gathered rows once they reach a row group's size."""
         self.tables.append(table)
         self.rows += table.num_rows
-        if self.rows >= ROW_GROUP_ROWS:
+        if self.rows >= ROW_GROUP_ROWS or len(self.tables) >= ROW_GROUP_TABLES:
             self.flush()
 
     def flush(self) -> None:

@@ -172,6 +172,10 @@ def test_the_combined_tables_gather_runs_into_row_groups(scenario, tmp_path, mon
     metadata = pq.ParquetFile(folder / "timeseries.parquet").metadata
     assert metadata.num_rows // len(specs) < 100  # runs smaller than a row group
     assert 1 < metadata.num_row_groups < len(specs)
+    # and no more than ROW_GROUP_TABLES runs wait, however few rows they have
+    monkeypatch.setattr(parts_module, "ROW_GROUP_TABLES", 3)
+    write_tables(folder, PartStore(store.root), [spec.run_id for spec in specs])  # from parts
+    assert pq.ParquetFile(folder / "runs.parquet").metadata.num_row_groups == -(-len(specs) // 3)
 
 
 @pytest.fixture
