@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import yaml
 
 from sim.config import Config
@@ -152,7 +155,10 @@ def _label_frame(frame: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _read_table(folder: Path, name: str, required: bool) -> pd.DataFrame:
+def _read_table(
+    folder: Path, name: str, required: bool, columns: tuple[str, ...] | None = None
+) -> pd.DataFrame:
+    """A table of the folder; ``columns``: only those of them it has (all if None)."""
     path = folder / name
     if not path.exists():
         if required:
@@ -162,16 +168,156 @@ def _read_table(folder: Path, name: str, required: bool) -> pd.DataFrame:
             )
         return pd.DataFrame()
     try:
-        return pd.read_parquet(path)
+        if columns is not None:
+            present = set(pq.read_schema(path).names)
+            columns = [c for c in dict.fromkeys(columns) if c in present]
+        return pd.read_parquet(path, columns=columns)
     except Exception as error:  # pyarrow raises several types for a damaged file
         raise ReportError(f"{path}: cannot be read as Parquet ({error})") from None
 
 
-def load_results(folder: Path) -> Results:
+POOL_ROWS = 1 << 20
+"""Rows of ``cohorts.parquet`` pooled at a time (whole runs: a run may overshoot it)."""
+
+
+def pooled_cohorts(folder: Path, runs: pd.DataFrame, sweep_paths) -> pd.DataFrame:
+    """``cohorts.parquet`` pooled over the replications of each point, a few runs at a time.
+
+    The cohort table has a row per run x firm x cohort x tenure (millions in
+    a policy sweep) and the report needs only its survival curves. The
+    counts of :func:`analysis.retention.cohort_counts` are made for each
+    point, firm and tenure, in Arrow, whole runs at a time (the table holds
+    each run's rows together), and added up: memory is that of a few runs,
+    whatever the number of runs, and
+    :func:`analysis.retention.cohort_survival` of the result equals that of
+    the whole table (the counts are integers: their sums do not depend on
+    the order). Groups keep the order in which they first appear; their
+    strategy, setting and swept values are those of ``runs`` (the same
+    runs' rows of ``runs.parquet``).
+
+    Returns:
+        Columns ``point``, ``firm``, ``strategy``, ``setting``, the swept
+        columns, ``tenure``, ``active``, ``size``, ``cohorts``; empty without
+        a cohort table.
+    """
+    path = folder / "cohorts.parquet"
+    if not path.exists():
+        return pd.DataFrame()
+    run = ["point", "replication"]
+    try:  # the firm as a dictionary: reading millions of strings is most of the time
+        source = pq.ParquetFile(path, read_dictionary=["firm"])
+        columns = [*run, "firm", "cohort", "tenure", "active"]
+        pooled, pending, offset = None, [], 0
+        for batch in source.iter_batches(batch_size=POOL_ROWS, columns=columns):
+            pending.append(batch)
+            if sum(b.num_rows for b in pending) < POOL_ROWS:
+                continue
+            chunk = pa.Table.from_batches(pending)
+            last = pc.and_(*(pc.equal(chunk.column(c), chunk.column(c)[-1]) for c in run))
+            counts, offset = _cohort_counts(chunk.filter(pc.invert(last)), offset)
+            pooled = _add_counts(pooled, counts)
+            pending = chunk.filter(last).to_batches()  # the last run may go on in the next batch
+        if pending:
+            counts, offset = _cohort_counts(pa.Table.from_batches(pending), offset)
+            pooled = _add_counts(pooled, counts)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise ReportError(f"{path}: cannot be read as Parquet ({error})") from None
+    if pooled is None:
+        return pd.DataFrame()
+    frame = pooled.sort_by("first").drop_columns("first").to_pandas()
+    frame["firm"] = frame["firm"].astype(runs["firm"].dtype)
+    frame["size"] = frame["size"].astype(float)  # as cohort_counts makes it
+    described = [c for c in ("strategy", "setting", *sweep_paths) if c in runs.columns]
+    identity = runs[["point", "firm", *dict.fromkeys(described)]].drop_duplicates(["point", "firm"])
+    frame = frame.merge(identity, on=["point", "firm"], how="left", validate="many_to_one")
+    return frame[["point", "firm", *dict.fromkeys(described), "tenure", *COUNTS]]
+
+
+COUNTS = retention.POOLED_COHORT_COLUMNS
+
+
+def _cohort_counts(chunk: pa.Table, offset: int) -> tuple[pa.Table, int]:
+    """:func:`analysis.retention.cohort_counts` of whole runs by point, firm and tenure, in Arrow.
+
+    Also ``first``, the row (counted from the table's start, ``offset`` being
+    this chunk's) where each group first appears. Returns the counts and the
+    next chunk's offset.
+    """
+    chunk = chunk.append_column("row", pa.array(np.arange(offset, offset + chunk.num_rows)))
+    identity = ["point", "replication", "firm", "cohort"]  # a cohort: one firm of one run
+    sizes = (
+        chunk.filter(pc.equal(chunk.column("tenure"), 0))
+        .group_by(identity)
+        .aggregate([("active", "max")])
+        .rename_columns([*identity, "size"])
+    )
+    joined = chunk.join(sizes, keys=identity, join_type="inner")
+    joined = joined.filter(pc.greater_equal(joined.column("size"), 1))
+    counts = joined.group_by(["point", "firm", "tenure"]).aggregate(
+        [
+            ("active", "sum"),
+            ("size", "sum"),
+            ("tenure", "count", pc.CountOptions(mode="all")),
+            ("row", "min"),
+        ]
+    )
+    named = _named(counts, "active_sum", "size_sum", "tenure_count", "row_min")
+    return named, offset + chunk.num_rows
+
+
+def _named(counts: pa.Table, *aggregates: str) -> pa.Table:
+    """Arrow's aggregate columns (``aggregates``, in order) named as the pooled counts."""
+    names = dict(zip(aggregates, [*COUNTS, "first"], strict=True))
+    counts = counts.rename_columns([names.get(c, c) for c in counts.column_names])
+    return counts.select(["point", "firm", "tenure", *COUNTS, "first"])
+
+
+def _add_counts(pooled: pa.Table | None, counts: pa.Table) -> pa.Table:
+    """Two tables of pooled cohort counts added up (by point, firm and tenure)."""
+    if pooled is None:
+        return counts
+    both = pa.concat_tables([pooled, counts.cast(pooled.schema)])
+    added = both.group_by(["point", "firm", "tenure"]).aggregate(
+        [(c, "sum") for c in COUNTS] + [("first", "min")]
+    )
+    return _named(added, "active_sum", "size_sum", "cohorts_sum", "first_min")
+
+
+REPORT_TIMESERIES_COLUMNS = (
+    "run_id",
+    "point",
+    "replication",
+    "period",
+    "firm",
+    "strategy",
+    "setting",
+    *plots.STAGE_COLOURS,
+    *(f"defections_{stage}" for stage in money.ACTIVE_STAGES),
+    "customers_start",
+    "retained",
+    "defections",
+    *retention.REASONS,
+    "exits_from_decline",
+    *retention.TRAJECTORIES,
+    "satisfied_defectors",
+    "discounted_profit",  # the decision table's payback period (LEDGER_MONEY)
+    "discounted_policy_cost",
+)
+"""Columns of ``timeseries.parquet`` the report reads (with the swept columns)."""
+
+
+def load_results(folder: Path, *, lean: bool = False) -> Results:
     """Read a results folder; raise :class:`ReportError` if it is not one.
 
     Needs ``runs.parquet``, ``timeseries.parquet`` and ``scenario.resolved.yaml``;
     ``cohorts``, ``customers`` and ``policies.parquet`` are used when present.
+
+    ``lean`` (what the report reads): ``timeseries`` holds only
+    :data:`REPORT_TIMESERIES_COLUMNS` and the swept columns, and ``cohorts``
+    holds the cohort counts pooled over runs (:func:`pooled_cohorts`), not a
+    row per run x firm x cohort x tenure; memory then grows with the runs'
+    periods and firms, not with their cohorts. Without it every table is read
+    whole (the transaction export compares whole timeseries).
     """
     folder = Path(folder)
     if not folder.exists():
@@ -179,7 +325,6 @@ def load_results(folder: Path) -> Results:
     if not folder.is_dir():
         raise ReportError(f"{folder}: not a folder (give the results folder of a run)")
     runs = _read_table(folder, "runs.parquet", True)
-    timeseries = _read_table(folder, "timeseries.parquet", True)
     resolved_path = folder / "scenario.resolved.yaml"
     if not resolved_path.exists():
         raise ReportError(
@@ -193,6 +338,8 @@ def load_results(folder: Path) -> Results:
         hurdle_rate = float((resolved.get("report") or {}).get("hurdle_rate", 0.0))
     except Exception as error:
         raise ReportError(f"{resolved_path}: cannot be read ({error})") from None
+    columns = (*REPORT_TIMESERIES_COLUMNS, *sweep_paths) if lean else None
+    timeseries = _read_table(folder, "timeseries.parquet", True, columns)
     missing = {
         "run_id",
         "point",
@@ -218,7 +365,12 @@ def load_results(folder: Path) -> Results:
         description=str(resolved.get("description") or ""),
         runs=_label_frame(runs, extra),
         timeseries=_label_frame(timeseries, extra),
-        cohorts=_label_frame(_read_table(folder, "cohorts.parquet", False), extra),
+        cohorts=_label_frame(
+            pooled_cohorts(folder, runs, sweep_paths)
+            if lean
+            else _read_table(folder, "cohorts.parquet", False),
+            extra,
+        ),
         customers=_label_frame(_read_table(folder, "customers.parquet", False), extra),
         policies=_label_frame(_read_table(folder, "policies.parquet", False), extra),
         configs=configs,
@@ -1446,8 +1598,8 @@ def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
         ReportError: the folder or the baseline cannot be used (nothing is written).
     """
     folder = Path(folder)
-    results = load_results(folder)
-    base = load_results(Path(baseline)) if baseline is not None else None
+    results = load_results(folder, lean=True)
+    base = load_results(Path(baseline), lean=True) if baseline is not None else None
     doc = build(results, base)
     facts_section(doc, folder)
     figures = folder / "figures"

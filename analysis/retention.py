@@ -42,24 +42,29 @@ def period_retention(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
     return grouped[["retention"]].reset_index()
 
 
-def cohort_survival(cohorts: pd.DataFrame, keys=("firm",), min_size: int = 1) -> pd.DataFrame:
-    """Survival curves: share of a cohort still with the firm, by tenure.
+POOLED_COHORT_COLUMNS = ("active", "size", "cohorts")
+"""Columns of pooled cohort counts (:func:`cohort_counts`), besides the groups and ``tenure``."""
 
-    A cohort is the customers a firm acquired in one period (``cohort``; 0
-    holds those it started with). ``survival(k)`` pools the cohorts (and runs)
-    in each group that are observed at tenure ``k``: their customers still
-    active at tenure ``k`` over their size at tenure 0. Cohorts smaller than
-    ``min_size`` are left out.
+
+def cohort_counts(cohorts: pd.DataFrame, keys=("firm",), min_size: int = 1) -> pd.DataFrame:
+    """Cohort survival's counts, before the ratio: what :func:`cohort_survival` pools.
+
+    For each group and tenure: ``active`` (customers of the cohorts observed
+    at that tenure still with the firm), ``size`` (those cohorts' sizes at
+    tenure 0) and ``cohorts`` (how many cohorts). Counts of different runs add
+    up, so a long table can be pooled piece by piece (whole runs at a time)
+    and the pieces added (``groupby(...).sum()``): the report pools
+    ``cohorts.parquet`` that way, without holding it in memory.
 
     Args:
         cohorts: rows with ``keys``, ``cohort``, ``tenure``, ``active`` (and
             ``run_id`` if several runs are pooled).
-        keys: grouping columns (e.g. ``("strategy", "setting")``).
+        keys: grouping columns.
         min_size: smallest cohort size counted.
 
     Returns:
-        Columns ``keys``, ``tenure``, ``survival``, ``cohorts`` (how many cohorts
-        are observed at that tenure).
+        Columns ``keys``, ``tenure``, :data:`POOLED_COHORT_COLUMNS`, groups in
+        the order they first appear.
     """
     keys = list(keys)
     # a cohort belongs to one firm of one run, whatever the grouping keys
@@ -72,6 +77,37 @@ def cohort_survival(cohorts: pd.DataFrame, keys=("firm",), min_size: int = 1) ->
     pooled = frame.groupby([*keys, "tenure"], sort=False).agg(
         active=("active", "sum"), size=("size", "sum"), cohorts=("active", "size")
     )
+    return pooled.reset_index()
+
+
+def cohort_survival(cohorts: pd.DataFrame, keys=("firm",), min_size: int = 1) -> pd.DataFrame:
+    """Survival curves: share of a cohort still with the firm, by tenure.
+
+    A cohort is the customers a firm acquired in one period (``cohort``; 0
+    holds those it started with). ``survival(k)`` pools the cohorts (and runs)
+    in each group that are observed at tenure ``k``: their customers still
+    active at tenure ``k`` over their size at tenure 0. Cohorts smaller than
+    ``min_size`` are left out.
+
+    Args:
+        cohorts: rows with ``keys``, ``cohort``, ``tenure``, ``active`` (and
+            ``run_id`` if several runs are pooled); or counts already pooled
+            by :func:`cohort_counts` (with ``min_size`` 1) over finer groups,
+            which are added up.
+        keys: grouping columns (e.g. ``("strategy", "setting")``).
+        min_size: smallest cohort size counted.
+
+    Returns:
+        Columns ``keys``, ``tenure``, ``survival``, ``cohorts`` (how many cohorts
+        are observed at that tenure).
+    """
+    keys = list(keys)
+    if set(POOLED_COHORT_COLUMNS) <= set(cohorts.columns):
+        if min_size > 1:
+            raise ValueError("cohort counts already pooled count every cohort (min_size 1)")
+        pooled = cohorts.groupby([*keys, "tenure"], sort=False)[list(POOLED_COHORT_COLUMNS)].sum()
+    else:
+        pooled = cohort_counts(cohorts, keys, min_size).set_index([*keys, "tenure"])
     pooled["survival"] = pooled["active"] / pooled["size"]
     return (
         pooled[["survival", "cohorts"]]
@@ -103,15 +139,26 @@ def churn_by_stage(timeseries: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
     keys = list(keys)
     rows = []
     run = ["run_id"] if "run_id" in timeseries.columns else []
-    for group, frame in timeseries.groupby(keys, sort=False):
+    # the last period of each run (of each group, if runs are not told apart) ends no exposure
+    period = timeseries["period"]
+    last = period.groupby([timeseries[c] for c in (*run, *keys)], sort=False).transform("max")
+    sums = (
+        timeseries[[*keys, *(f"defections_{s}" for s in ACTIVE_STAGES)]]
+        .assign(
+            **{
+                f"lost_{s}": timeseries[f"defections_{s}"].where(period >= 1, 0)
+                for s in ACTIVE_STAGES
+            },
+            **{f"exposure_{s}": timeseries[s].where(period < last, 0) for s in ACTIVE_STAGES},
+        )
+        .groupby(keys, sort=False)
+        .sum()
+    )
+    for group, frame in sums.iterrows():
         group = group if isinstance(group, tuple) else (group,)
-        total = sum(frame[f"defections_{s}"].sum() for s in ACTIVE_STAGES)
+        total = sum(frame[f"defections_{s}"] for s in ACTIVE_STAGES)
         for stage in ACTIVE_STAGES:
-            lost = frame.loc[frame["period"] >= 1, f"defections_{stage}"].sum()
-            exposure = 0
-            for _, one in frame.groupby(run, sort=False) if run else [(None, frame)]:
-                last = one["period"].max()
-                exposure += one.loc[one["period"] < last, stage].sum()
+            lost, exposure = frame[f"lost_{stage}"], frame[f"exposure_{stage}"]
             rows.append(
                 {
                     **dict(zip(keys, group, strict=True)),

@@ -25,11 +25,23 @@ time spent inside the runs summed over the workers (measured in the workers)
 and the share of the workers' time spent outside the runs,
 ``1 - run time / (workers x wall)``: process start-up, scheduling, moving
 results and writing parts and tables.
+
+``--sweep --scenario FILE`` runs a scenario file instead, as ``run.py run``
+does (``--replications`` and ``--customers`` override its own; ``--runs`` is
+ignored), then writes its report with ``run.py report`` in a fresh process.
+Besides the times above it reports the peak resident set size of the main
+process (``ru_maxrss`` of this process: the command's) and of the largest
+worker (its ``VmHWM``, read before the pool closes), the ratio of the wall time
+to the run time per worker (``wall / (run time / workers)``) and the
+report's wall time and peak RSS. Run one sweep per process: the peaks are
+the process's.
 """
 
 import argparse
 import json
+import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -140,6 +152,91 @@ def measure_sweep(runs: int, customers: int, steps: int, workers: int) -> dict:
     }
 
 
+def workers_peak_rss_bytes(executor) -> int:
+    """Largest peak resident set size of a local pool's workers (``VmHWM``; 0 if unknown).
+
+    Read from ``/proc`` while the workers live (Linux): ``ru_maxrss`` of the
+    children would also count short-lived helpers. A forked worker's peak
+    includes the pages it shares with the command at the fork.
+    """
+    pool = getattr(executor, "_pool", None)
+    peak = 0
+    for pid in getattr(pool, "_processes", None) or {}:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) * 1024)
+        except OSError:
+            continue
+    return peak
+
+
+def measure_report(folder: Path) -> dict:
+    """``run.py report FOLDER`` in a fresh process: its wall time and peak RSS (``wait4``)."""
+    root = Path(__file__).resolve().parent.parent
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, str(root / "run.py"), "report", str(folder), "--quiet"], cwd=root
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise RuntimeError(f"run.py report {folder} exited with {child.returncode}")
+    peak = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
+    return {"report_s": seconds, "report_peak_rss_mb": peak / 2**20}
+
+
+def measure_scenario(
+    path: Path, workers: int, replications: int | None = None, customers: int | None = None
+) -> dict:
+    """Run a scenario file as ``run.py run`` does, then its report; time both (module doc)."""
+    from experiments.folders import finish_folder, now, start_folder
+    from experiments.scenario import load_scenario
+    from experiments.sweep import ProcessExecutor, SerialExecutor, plan_runs, run_sweep
+
+    overrides = {}
+    if replications is not None:
+        overrides["simulation.replications"] = replications
+    if customers is not None:
+        overrides["simulation.customers"] = customers
+    scenario = load_scenario(path, overrides)
+    specs = plan_runs(scenario)
+    with tempfile.TemporaryDirectory(prefix="crm-sim-bench-") as tmp:
+        folder = Path(tmp) / "results"
+        start = time.perf_counter()
+        with SerialExecutor() if workers == 1 else ProcessExecutor(workers) as executor:
+            store, record = start_folder(folder, scenario, specs, executor, ["bench"], now())
+            report = run_sweep(specs, store, executor, progress=False)
+            workers_peak = workers_peak_rss_bytes(executor)
+        parts_s = time.perf_counter() - start
+        finish_folder(folder, store, record, report)
+        wall_s = time.perf_counter() - start
+        main_peak = peak_rss_bytes()
+        if report.failures:
+            raise RuntimeError(f"{len(report.failures)} runs failed: {report.failures[0]['error']}")
+        reported = measure_report(folder)
+    per_worker = report.run_seconds / workers
+    return {
+        "impl": "scenario",
+        "scenario": str(path),
+        "runs": len(specs),
+        "customers": sorted({p.config.simulation.customers for p in scenario.points}),
+        "steps": sorted({p.config.simulation.periods for p in scenario.points}),
+        "workers": workers,
+        "wall_s": wall_s,
+        "parts_s": parts_s,
+        "tables_s": wall_s - parts_s,
+        "run_s": report.run_seconds,
+        "run_s_per_worker": per_worker,
+        "wall_ratio": wall_s / per_worker,
+        "main_peak_rss_mb": main_peak / 2**20,
+        "worker_peak_rss_mb": workers_peak / 2**20,
+        **reported,
+    }
+
+
 def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
     """Parse the command line (see the module docstring)."""
     parser = argparse.ArgumentParser(
@@ -171,7 +268,28 @@ def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=2, help="worker processes of the sweep (default 2)"
     )
+    parser.add_argument(
+        "--scenario",
+        type=Path,
+        default=None,
+        help="with --sweep: run this scenario file and its report (peak RSS of the main "
+        "process and of the workers, wall time against run time per worker)",
+    )
+    parser.add_argument(
+        "--replications",
+        type=int,
+        default=None,
+        help="with --scenario: replications of each point (default: the file's)",
+    )
     args = parser.parse_args(argv)
+    if args.scenario is not None:
+        if not args.sweep:
+            parser.error("--scenario needs --sweep")
+        if args.replications is not None and args.replications < 1:
+            parser.error("--replications must be at least 1")
+        if args.customers is not None and args.customers < 1:
+            parser.error("--customers must be at least 1")
+        return args
     if args.customers is None:
         args.customers = 10_000 if args.sweep else 100_000
     if args.customers < 1:
@@ -188,6 +306,10 @@ def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
 def main(argv=None, prog: str = "bench") -> int:
     """Run the benchmark described by ``argv`` and print its figures; return the exit code."""
     args = parse_args(argv, prog)
+    if args.scenario is not None:
+        result = measure_scenario(args.scenario, args.workers, args.replications, args.customers)
+        print(json.dumps(result) if args.json else scenario_text(result))
+        return 0
     if args.sweep:
         result = measure_sweep(args.runs, args.customers, args.steps, args.workers)
     else:
@@ -223,6 +345,26 @@ def main(argv=None, prog: str = "bench") -> int:
         )
         print(f"  beyond baseline      {result['bytes_per_customer']:10.1f} bytes per customer")
     return 0
+
+
+def scenario_text(result: dict) -> str:
+    """The figures of :func:`measure_scenario`, as lines for a terminal."""
+    sizes = lambda values: "/".join(str(v) for v in values)  # noqa: E731
+    return "\n".join(
+        [
+            f"scenario {result['scenario']}: {result['runs']} runs of "
+            f"{sizes(result['customers'])} customers x {sizes(result['steps'])} steps "
+            f"on {result['workers']} workers",
+            f"  wall time            {result['wall_s']:10.2f} s (parts {result['parts_s']:.2f} s,"
+            f" tables {result['tables_s']:.2f} s)",
+            f"  run time / workers   {result['run_s_per_worker']:10.2f} s"
+            f" (wall / that: {result['wall_ratio']:.3f})",
+            f"  peak RSS, main       {result['main_peak_rss_mb']:10.1f} MB",
+            f"  peak RSS, worker     {result['worker_peak_rss_mb']:10.1f} MB (the largest)",
+            f"  run.py report        {result['report_s']:10.2f} s,"
+            f" peak RSS {result['report_peak_rss_mb']:.1f} MB",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ def start_folder(
 
 def finish_folder(folder: Path, store: PartStore, record: dict, report):
     """Write the tables of a finished sweep and its final manifest; return ``(runs, manifest)``."""
-    runs, _ = folder_store.write_tables(folder, store, [spec.run_id for spec in record["specs"]])
+    runs = folder_store.write_tables(folder, store, [spec.run_id for spec in record["specs"]])
     final = manifest(report=report, finished=now(), **record)
     folder_store.write_manifest(folder, final)
     return runs, final

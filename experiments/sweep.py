@@ -545,8 +545,17 @@ def extra_frames(spec: RunSpec, result: RunResult) -> dict[str, pd.DataFrame | N
     return frames
 
 
-MAX_BUFFERED_RUNS = 64
-"""Finished runs kept in memory while an earlier run is still running (see :func:`run_sweep`)."""
+MAX_BUFFERED_RUNS = 16
+"""Finished runs whose tables are kept in memory while an earlier run is still running.
+
+Beyond them, a finished run waiting for its turn in the combined tables is
+read back from its parts when its turn comes (see :func:`run_sweep`): the
+main process holds at most this many runs' tables, whatever the number of
+runs or how far a straggler holds the order up.
+"""
+
+ON_DISK = "on disk"
+"""In :func:`run_sweep`'s waiting room: a finished run whose tables are read back from its parts."""
 
 
 def run_sweep(
@@ -586,24 +595,25 @@ def run_sweep(
         dynamic_ncols=True,
     )
     # the combined tables are appended to in run order as the runs finish (see
-    # store.parts): ``ready`` holds each run's tables (None: failed) until
-    # every run before it is in
+    # store.parts): ``ready`` holds each run's tables (None: failed; ON_DISK:
+    # read back from its parts) until every run before it is in
     store.begin_stream()
-    ready: dict[str, dict | None] = {}
+    ready: dict[str, dict | str | None] = {}
     order = iter(spec.run_id for spec in specs)
     waiting = next(order, None)
 
     def stream_in_order():
         nonlocal waiting
-        if len(ready) > MAX_BUFFERED_RUNS:  # a straggler holds the order up: combine at the end
-            store.discard_stream()
-            ready.clear()
-            waiting = None
         while waiting is not None and (waiting in finished or waiting in ready):
-            tables = store.read_tables(waiting) if waiting in finished else ready.pop(waiting)
+            tables = ON_DISK if waiting in finished else ready.pop(waiting)
+            if tables is ON_DISK:
+                tables = store.read_tables(waiting)
             if tables is not None:
                 store.stream(waiting, tables)
             waiting = next(order, None)
+
+    def held() -> int:
+        return sum(isinstance(tables, dict) for tables in ready.values())
 
     with bar:
         stream_in_order()
@@ -623,9 +633,10 @@ def run_sweep(
                 store.write_failure(spec.run_id, record)
                 report.failures.append(record)
                 bar.set_postfix(failed=len(report.failures))
-            if waiting is not None:  # still streaming
-                ready[spec.run_id] = tables
-                stream_in_order()
+            if tables is not None and spec.run_id != waiting and held() >= MAX_BUFFERED_RUNS:
+                tables = ON_DISK  # a straggler holds the order up: its parts are on disk
+            ready[spec.run_id] = tables
+            stream_in_order()
             bar.update(1)
     report.failures.sort(key=lambda record: record["run_id"])
     return report

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .files import remove_temporary, write_table, write_text
+from .files import atomic_path, remove_temporary, write_table, write_text
 
 EXTRA_PARTS = ("cohorts", "policies", "customers")
 """Optional per-run tables besides ``runs`` and ``timeseries`` (a run may lack some)."""
@@ -129,6 +129,7 @@ class PartStore:
         self.discard_stream()
         self._streamed: list[str] = []
         self._writers: dict[str, tuple[pq.ParquetWriter, Path]] = {}
+        self._pending: dict[str, RowGroup] = {}
         self._broken: set[str] = set()
 
     def stream(self, run_id: str, tables: dict[str, pa.Table]) -> None:
@@ -147,11 +148,12 @@ class PartStore:
                 self._writers[name] = (pq.ParquetWriter(str(path), table.schema), path)
             writer, path = self._writers[name]
             if table.schema.equals(writer.schema, check_metadata=False):
-                writer.write_table(table)
+                self._pending.setdefault(name, RowGroup(writer)).add(table)
             else:
                 writer.close()
                 path.unlink(missing_ok=True)
                 del self._writers[name]
+                self._pending.pop(name, None)
                 self._broken.add(name)
 
     def finish_stream(self, run_ids, folder: Path) -> set[str]:
@@ -166,6 +168,8 @@ class PartStore:
             return set()
         done = set()
         for name, (writer, path) in self._writers.items():
+            if name in self._pending:
+                self._pending.pop(name).flush()
             writer.close()
             with open(path, "rb+") as handle:
                 os.fsync(handle.fileno())
@@ -180,7 +184,7 @@ class PartStore:
         for writer, path in getattr(self, "_writers", {}).values():
             writer.close()
             path.unlink(missing_ok=True)
-        self._writers, self._streamed = {}, None
+        self._writers, self._streamed, self._pending = {}, None, {}
 
     def write_failure(self, run_id: str, record: dict) -> None:
         """Store why a run failed (replaced if it fails again, removed if it later succeeds)."""
@@ -201,27 +205,52 @@ class PartStore:
         """Where the ``name`` parts are: ``runs``, ``timeseries`` or one of :data:`EXTRA_PARTS`."""
         return {"runs": self.runs, "timeseries": self.timeseries, **self.extras}[name]
 
+    def part_paths(self, name: str, run_ids) -> list[Path]:
+        """The ``name`` part files of ``run_ids`` that exist, in that order."""
+        folder = self.folder(name)
+        return [path for path in (folder / f"{i}.parquet" for i in run_ids) if path.exists()]
+
     def combined_table(self, name: str, run_ids) -> pa.Table | None:
         """The ``name`` parts of ``run_ids`` that exist, concatenated in that order (Arrow).
 
-        The parts are combined as Arrow tables, without a round trip through
-        pandas: this is most of the time a sweep spends after its last run.
+        Holds every part in memory at once: for a few runs (tests, small
+        folders); :meth:`write_combined` writes a whole sweep part by part.
         A column whose type differs between parts (integers in one, floats in
         another) gets the common type. None when no part exists.
         """
-        folder = self.folder(name)
-        paths = [folder / f"{i}.parquet" for i in run_ids]
-        tables = [pq.ParquetFile(p).read() for p in paths if p.exists()]
+        tables = [pq.ParquetFile(p).read() for p in self.part_paths(name, run_ids)]
         if not tables:
             return None
         return pa.concat_tables(tables, promote_options="permissive")
 
     def write_combined(self, name: str, run_ids, path: Path) -> bool:
-        """Write the combined ``name`` parts of ``run_ids`` to ``path``; False if there are none."""
-        table = self.combined_table(name, run_ids)
-        if table is None or not table.num_rows:
+        """Write the combined ``name`` parts of ``run_ids`` to ``path``; False if there are none.
+
+        One part in memory at a time, whatever the number of runs: the common
+        schema is worked out from the parts' footers first (a column that is
+        an integer in one part and a float in another becomes a float, as
+        :meth:`combined_table` makes it), then each part is read, conformed to
+        it and appended as one row group.
+        """
+        paths = self.part_paths(name, run_ids)
+        if not paths:
             return False
-        write_table(path, table)
+        # the first part's metadata (pandas' column types), as concatenating keeps it
+        schema = pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
+        rows = 0
+        try:
+            with atomic_path(path) as temporary:
+                with pq.ParquetWriter(str(temporary), schema) as writer:
+                    group = RowGroup(writer)
+                    for part in paths:
+                        table = conform(pq.ParquetFile(part).read(), schema)
+                        rows += table.num_rows
+                        group.add(table)
+                    group.flush()
+                if not rows:
+                    raise _NoRows
+        except _NoRows:
+            return False
         return True
 
     def combine(self, run_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -232,3 +261,66 @@ class PartStore:
         """Concatenate the ``name`` parts that exist for ``run_ids``, as a data frame."""
         table = self.combined_table(name, run_ids)
         return pd.DataFrame() if table is None else table.to_pandas()
+
+
+ROW_GROUP_ROWS = 1 << 16
+"""Rows gathered into one row group of a combined table (a few runs' worth, or one big run).
+
+A Parquet writer keeps every row group's metadata (a few hundred bytes per
+column) until it closes: a row group per run made the main process grow with
+the number of runs (a 3,200-run sweep's writers held hundreds of MB).
+"""
+
+
+ROW_GROUP_TABLES = 128
+"""Runs gathered into one row group at most.
+
+Each small table costs memory of its own (its columns' buffers), so a table
+of a few rows a run (``runs``) must not wait for 2^16 rows.
+"""
+
+
+class RowGroup:
+    """Tables appended to a Parquet writer as row groups of a bounded size.
+
+    A row group is written once :data:`ROW_GROUP_ROWS` rows or
+    :data:`ROW_GROUP_TABLES` tables are gathered.
+    """
+
+    def __init__(self, writer: pq.ParquetWriter):
+        self.writer = writer
+        self.tables: list[pa.Table] = []
+        self.rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        """Append ``table``; write the gathered rows once they reach a row group's size."""
+        self.tables.append(table)
+        self.rows += table.num_rows
+        if self.rows >= ROW_GROUP_ROWS or len(self.tables) >= ROW_GROUP_TABLES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the gathered rows as one row group (nothing if none)."""
+        if self.tables:
+            table = pa.concat_tables(self.tables)
+            self.writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        self.tables, self.rows = [], 0
+
+
+class _NoRows(Exception):
+    """Raised inside :meth:`PartStore.write_combined` to drop a table of empty parts."""
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns in its order: missing ones null, the rest cast to it.
+
+    What ``pa.concat_tables(promote_options="permissive")`` does to each
+    table, one table at a time.
+    """
+    columns = [
+        table.column(field.name).cast(field.type)
+        if field.name in table.column_names
+        else pa.nulls(table.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)

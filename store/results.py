@@ -233,9 +233,7 @@ def read_manifest(folder: Path) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def write_tables(
-    folder: Path, store: PartStore, run_ids: Iterable[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def write_tables(folder: Path, store: PartStore, run_ids: Iterable[str]) -> pd.DataFrame:
     """Combine the finished parts into the result tables (:data:`TABLE_FILES`).
 
     Args:
@@ -245,10 +243,14 @@ def write_tables(
 
     ``cohorts.parquet``, ``policies.parquet`` and ``customers.parquet`` are
     written when some finished run has such a part (policies only if a firm
-    runs policies; customers for replication 0 of each point).
+    runs policies; customers for replication 0 of each point). The tables
+    streamed while the runs ran are moved into place; the others are written
+    part by part (:meth:`store.parts.PartStore.write_combined`): no table is
+    held in memory whole.
 
     Returns:
-        ``runs`` and ``timeseries`` (the other tables are read by the report).
+        ``runs`` (one row per run and firm); the other tables, which grow with
+        periods and cohorts, are left on disk for the report to read.
     """
     folder = Path(folder)
     finished = store.finished()
@@ -258,9 +260,5 @@ def write_tables(
         path = folder / f"{name}.parquet"
         if name not in streamed and not store.write_combined(name, run_ids, path):
             path.unlink(missing_ok=True)
-
-    def read(name):
-        path = folder / f"{name}.parquet"
-        return pd.read_parquet(path) if path.exists() else pd.DataFrame()
-
-    return read("runs"), read("timeseries")
+    path = folder / "runs.parquet"
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()

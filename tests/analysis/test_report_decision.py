@@ -116,3 +116,11 @@ def test_a_bad_hurdle_is_one_line_naming_file_and_field_exit_2(tmp_path, capsys,
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith(f"{path}:{line}: {message}")
     assert not out.exists()
+
+
+def test_the_written_report_has_the_payback_of_every_level(folder):
+    """The report reads a lean timeseries (``load_results(lean=True)``): the
+    payback needs its ledger columns, or every level would read "n/a"."""
+    table = report_module.budget_decision(report_module.load_results(folder, lean=True))
+    assert table["payback_period"].notna().all()  # it pays many times over: within the run
+    assert set(report_module.LEDGER_MONEY) <= set(report_module.REPORT_TIMESERIES_COLUMNS)

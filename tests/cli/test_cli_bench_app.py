@@ -68,3 +68,21 @@ def test_app_refuses_a_missing_scenario_without_a_traceback(tmp_path):
     assert done.returncode == 2
     assert "missing.yaml: no such file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_bench_scenario_reports_the_peaks_the_wall_ratio_and_the_report_time(tmp_path):
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(
+        "name: tiny\nfirms: [{name: A, policies: [{name: onboarding}]}, {name: B}]\n"
+        "simulation: {customers: 200, periods: 6, seed: 5, replications: 3}\n"
+        "sweep: {grid: {market.setting: [traditional, ecommerce]}}\n",
+        encoding="utf-8",
+    )
+    done = run_py("bench", "--sweep", "--scenario", str(scenario), "--replications", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert (figures["impl"], figures["runs"], figures["workers"]) == ("scenario", 4, 2)
+    assert figures["run_s_per_worker"] == pytest.approx(figures["run_s"] / 2)
+    assert figures["wall_ratio"] == pytest.approx(figures["wall_s"] / figures["run_s_per_worker"])
+    assert figures["main_peak_rss_mb"] > 0 and figures["worker_peak_rss_mb"] > 0
+    assert figures["report_s"] > 0 and figures["report_peak_rss_mb"] > 0
