@@ -290,6 +290,17 @@ class CRMModel(mesa.Model):
         self._longest_start = int(pop.tenure.max(initial=0))
         self._parameters = self._parameters_of(self.config)
         self._columns = kernel.Customers(*(getattr(pop, name) for name in kernel.Customers._fields))
+        self._allocate_scratch()
+        self._record(0, *self._settle(0, reentry_rate=0.0, category_exit_rate=0.0))
+        for t in range(1, self.warm_up + 1):  # the market's history before period 0
+            self._advance(t)
+        if self.warm_up:  # money and CLV count from period 0
+            pop.clv[:] = 0.0
+            pop.revenue_to_date[:] = 0.0
+
+    def _allocate_scratch(self) -> None:
+        """The kernel's work space, made once: neutral policy effects, sums, lists of rows."""
+        pop = self.customers
         empty = np.empty(0, dtype=F32)
         # no policy this period: each block of customers reads the same neutral effects
         self._no_modifiers = kernel.Modifiers(
@@ -311,12 +322,6 @@ class CRMModel(mesa.Model):
         }
         self._empty_occasions = np.empty(0, dtype=np.float64)
         self._after_defection = np.zeros((len(self.firms), 2))
-        self._record(0, *self._settle(0, reentry_rate=0.0, category_exit_rate=0.0))
-        for t in range(1, self.warm_up + 1):  # the market's history before period 0
-            self._advance(t)
-        if self.warm_up:  # money and CLV count from period 0
-            pop.clv[:] = 0.0
-            pop.revenue_to_date[:] = 0.0
 
     # ------------------------------------------------------------------
     # public API
