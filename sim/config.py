@@ -503,12 +503,19 @@ DEFAULT_FIRMS = (
 # ---------------------------------------------------------------------------
 
 
+MAX_SEED = 2**64 - 1
+"""Largest seed: numpy's SeedSequence takes any size, but a seed is stored and shown as an
+unsigned 64-bit number (docs/scenarios.md, Seeds)."""
+
+
 class SimulationConfig(StrictModel):
     """Size, horizon, randomness and measurement."""
 
     customers: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
     periods: Annotated[int, Field(ge=1, le=10_000)] = 120
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = Field(
+        0, description="where every run's seed derives from: 0 to 2**64 - 1"
+    )
     replications: Annotated[int, Field(ge=1, le=100_000)] = 1
     initial_customer_share: Share = Field(
         0.75, description="share of customers that start with a firm"
