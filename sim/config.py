@@ -513,9 +513,7 @@ class SimulationConfig(StrictModel):
 
     customers: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
     periods: Annotated[int, Field(ge=1, le=10_000)] = 120
-    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = Field(
-        0, description="where every run's seed derives from: 0 to 2**64 - 1"
-    )
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     replications: Annotated[int, Field(ge=1, le=100_000)] = 1
     initial_customer_share: Share = Field(
         0.75, description="share of customers that start with a firm"

@@ -1,4 +1,4 @@
-"""Points 5 and 6: the command line refuses, in one line and with nothing written, what
+"""Issue 23, points 5 and 6: the command line refuses, in one line and with nothing written, what
 would exhaust the machine or crash it; a bug prints one line and the log of its traceback.
 
 Each case gave a traceback or ran on main.

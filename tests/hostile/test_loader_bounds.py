@@ -1,4 +1,4 @@
-"""Points 4, 5 and 6: the loader refuses, in one line and before allocating, what a
+"""Issue 23, points 4, 5 and 6: the loader refuses, in one line and before allocating, what a
 hostile scenario file could make it read, expand or crash on.
 
 Each case failed on main: read forever (/dev/zero), a 3 GB alias expansion, a

@@ -1,4 +1,4 @@
-"""Point 4: names that differ only by Unicode normalisation or case are the same name.
+"""Issue 23, point 4: names that differ only by Unicode normalisation or case are the same name.
 
 On main, firms 'Café' (precomposed) and 'Café' (e + combining accent), or 'A'
 and 'a', were two firms whose labels, tables and facts folders a reader (or

@@ -1,4 +1,4 @@
-"""Point 3: any valid scenario runs, reports and exports without a traceback.
+"""Issue 23, point 3: any valid scenario runs, reports and exports without a traceback.
 
 Hypothesis draws small valid scenarios from the schema's ranges, tiny and
 degenerate ones included (1 customer, 1 period, one firm, zero rates, every

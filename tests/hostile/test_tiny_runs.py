@@ -1,4 +1,4 @@
-"""Point 3: tiny runs (1 customer, 1 period, shorter than a year) run and report.
+"""Issue 23, point 3: tiny runs (1 customer, 1 period, shorter than a year) run and report.
 
 On main, ``report`` of a 1-customer 1-period run raised KeyError ('share',
 'exploration') in the churn-by-stage table; the others reported bare ``n/a``
