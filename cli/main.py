@@ -901,8 +901,9 @@ def _internal_error(error: Exception) -> int:
     except OSError as failure:  # no log either: the traceback is all there is
         print(text, file=sys.stderr)
         where = f"no log could be written ({failure.strerror}); the traceback is above"
+    what = " ".join(str(error).split())  # one line, whatever the message holds
     _error(
-        f"internal error ({type(error).__name__}: {error}); {where}; please report it "
+        f"internal error ({type(error).__name__}: {what}); {where}; please report it "
         "with the command that caused it"
     )
     return EXIT_INTERNAL

@@ -128,7 +128,11 @@ def read_yaml(path: Path, shown: str) -> YamlDocument:
         raise ScenarioError([Problem(shown, None, "", message)]) from None
     except OSError as error:
         raise ScenarioError([Problem(shown, None, "", f"cannot read: {error.strerror}")]) from None
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # refuses unprintable characters (a NUL) at once
+    except yaml.YAMLError as error:
+        message = f"YAML syntax error: {' '.join(str(error).split())}"
+        raise ScenarioError([Problem(shown, None, "", message)]) from None
     try:
         try:
             node = loader.get_single_node()

@@ -108,3 +108,14 @@ def test_internal_error_one_line_and_a_log(write, cli, tmp_path, monkeypatch):
     assert len(logs) == 1 and str(logs[0]) in line
     assert "Traceback" in logs[0].read_text() and "ZeroDivisionError" in logs[0].read_text()
     assert os.path.getsize(logs[0]) > 0
+
+
+def test_calibrate_target_must_be_a_regular_file(cli, tmp_path):
+    scenario = cli_main.Path(__file__).parents[2] / "scenarios" / "calibrate_example.yaml"
+    out = tmp_path / "out"
+    code, _, err = cli("calibrate", scenario, "--target", "/dev/zero", "--out", out)
+    assert code == 2
+    assert one_line_error(err) == (
+        "/dev/zero: not a regular file (a device, pipe or socket); give the target curve, CSV"
+    )
+    assert not out.exists()

@@ -52,6 +52,10 @@ CASES = {
         ),
         ["sweep: 1,000,000 points; at most 10,000 are allowed"],
     ),
+    "NUL character": (
+        HEAD + "name: a\x00b\n",
+        ["YAML syntax error: unacceptable character #x0000"],
+    ),
     "NaN in a sweep range": (
         HEAD
         + "sweep:\n  grid:\n    market.search_probability: {start: .nan, stop: 1, step: 0.1}\n",
