@@ -379,10 +379,22 @@ def app_command(args) -> int:
         _error(f"{args.scenario}: no such file")
         return EXIT_BAD_INPUT
     try:
+        from dashboard.controls import load_scenario as dashboard_scenario
         from dashboard.server import serve
     except ImportError as error:
         _error(f"the dashboard needs its extra: pip install -e '.[app]' ({error})")
         return EXIT_BAD_INPUT
+    if args.scenario is not None:  # checked as 'run' checks it (bounds, one line per problem)
+        try:
+            load_scenario(args.scenario)
+            dashboard_scenario(args.scenario)  # and the dashboard's own needs (three firms)
+        except ScenarioError as error:
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except ValueError as error:
+            _error(" ".join(str(error).split()))
+            return EXIT_BAD_INPUT
     return serve(args.scenario, host=args.host, port=args.port)
 
 

@@ -119,3 +119,21 @@ def test_calibrate_target_must_be_a_regular_file(cli, tmp_path):
         "/dev/zero: not a regular file (a device, pipe or socket); give the target curve, CSV"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "piece"),
+    [
+        (SMALL, "the dashboard shows 3 firms; this scenario has 1"),
+        (
+            SMALL.replace("customers: 20", "customers: -1"),
+            "simulation.customers: -1 is out of range",
+        ),
+        ("a: &a [1, *a]\n", "an alias refers to a value that contains it"),
+    ],
+    ids=["too few firms", "invalid value", "alias cycle"],
+)
+def test_app_refuses_a_bad_scenario_before_serving(text, piece, write, cli):
+    code, _, err = cli("app", write(text))
+    assert code == 2
+    assert piece in one_line_error(err)
