@@ -401,6 +401,13 @@ def ci_table(runs: pd.DataFrame, keys, outcomes) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+TOO_FEW = (
+    "*n/a: too few data for this number: no event of its kind in these runs (no "
+    "defection, no relationship ending in that stage, no cohort), a single "
+    "replication (no interval), or runs shorter than a year (no annual figure).*"
+)
+
+
 def _fmt(value, digits: int) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "n/a"
@@ -757,9 +764,15 @@ class Document:
         if items:
             self.blocks.append(("bullets", items))
 
-    def table(self, header: list[str], rows: list[list[str]]) -> None:
-        """A table of already formatted cells."""
+    def table(self, header: list[str], rows: list[list[str]], note: str | None = TOO_FEW) -> None:
+        """A table of already formatted cells.
+
+        A cell that reads ``n/a`` has no number; ``note`` (by default :data:`TOO_FEW`)
+        follows the table and says why, so that no section shows a bare gap.
+        """
         self.blocks.append(("table", header, rows))
+        if note and any(cell.startswith("n/a") for row in rows for cell in row):
+            self.paragraph(note)
 
     def figure(self, name: str, figure, title: str, caption: str) -> None:
         """Render a matplotlib figure to PNG (then close it) with its file name and caption."""
@@ -1039,6 +1052,13 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         "(Student t). Money is in the model's money units, discounted to period 0; "
         "one period is one month."
     )
+    periods = min((c.simulation.periods for c in results.configs.values()), default=0)
+    if periods < 12:  # annual retention and lifetime need a year of each run
+        doc.paragraph(
+            f"**Too few data for annual figures**: the runs measure {periods} "
+            f"period{'' if periods == 1 else 's'}, less than a year, so annual retention "
+            "and expected lifetime are n/a; run 12 periods or more to measure them."
+        )
 
     doc.heading("Which strategy wins where")
     # in a policy sweep a rival's rows carry the focus firm's policies in their label: the
@@ -1283,8 +1303,17 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         "A strategy that keeps customers grows the dark blue stability "
         "band; orange is the declining customers it risks losing.",
     )
-    if not results.cohorts.empty:
-        curves = retention.cohort_survival(pick(results.cohorts), keys=keys)
+    curves = (
+        retention.cohort_survival(pick(results.cohorts), keys=keys)
+        if not results.cohorts.empty
+        else pd.DataFrame()
+    )
+    if curves.empty:
+        doc.paragraph(
+            "**Cohort survival**: too few data: no customer was acquired in these runs "
+            "(no cohort to follow); more customers or periods give one."
+        )
+    else:
         doc.figure(
             "cohort_survival.png",
             plots.survival_curves(
@@ -1302,10 +1331,10 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         )
     churn = retention.churn_by_stage(results.timeseries, keys)
     if not churn.empty:
+        stages = list(money.ACTIVE_STAGES)
         wide = churn.pivot_table(
             index=keys, columns="stage", values=["share", "hazard"], sort=False
-        )
-        stages = list(money.ACTIVE_STAGES)
+        ).reindex(columns=pd.MultiIndex.from_product([["share", "hazard"], stages]))
         doc.paragraph(
             "**Churn by stage**: share of the relationships that ended in each stage, "
             "and the stage's hazard (ended per customer-period in the stage)."

@@ -2,7 +2,8 @@
 
 Exit codes: 0 all runs finished; 1 some runs failed (named on stderr and in
 manifest.json); 2 bad input (scenario file, output folder, Dask address),
-reported one line per problem, with nothing written; 130 interrupted (finished
+reported one line per problem, with nothing written; 3 internal error (a bug: one
+line naming a log file that holds the traceback); 130 interrupted (finished
 runs are kept: continue with ``--resume``).
 """
 
@@ -11,10 +12,13 @@ import contextlib
 import os
 import shlex
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from analysis.tables import format_table, strategy_setting_table
+from experiments import resources
 from experiments.folders import check_resume, finish_folder, now, start_folder, summary_markdown
 from experiments.scenario import Problem, Scenario, ScenarioError, load_scenario
 from experiments.sweep import (
@@ -29,7 +33,7 @@ from experiments.variants import aim_churn_factors, lever_scenarios, variant_sce
 from store.files import write_text
 from store.results import OutputError, check_output, version
 
-EXIT_OK, EXIT_FAILED_RUNS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED_RUNS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_INTERNAL = 0, 1, 2, 130, 3
 
 
 def _non_negative_int(text: str) -> int:
@@ -46,6 +50,23 @@ def _positive_int(text: str) -> int:
     value = _non_negative_int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {value}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = _positive_int(text)
+    if value > resources.max_workers():
+        raise argparse.ArgumentTypeError(
+            f"at most {resources.max_workers()} ({resources.WORKERS_PER_CORE} per core of "
+            f"this machine's {os.cpu_count() or 1}), got {value}"
+        )
     return value
 
 
@@ -96,13 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers",
         metavar="N",
-        type=_positive_int,
-        help="worker processes (default: execution.workers, else one per core)",
+        type=_workers,
+        help="worker processes (default: execution.workers, else one per core; at most "
+        f"{resources.WORKERS_PER_CORE} per core)",
     )
     run.add_argument(
         "--dask",
         metavar="ADDRESS",
         help="run on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786)",
+    )
+    run.add_argument(
+        "--ignore-memory",
+        action="store_true",
+        help="run even if the memory estimate (customers x bytes per customer x workers) "
+        "exceeds this machine's memory",
     )
     run.add_argument(
         "--resume",
@@ -237,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--workers",
         metavar="N",
-        type=_positive_int,
+        type=_workers,
         help="processes evaluating candidates (default: execution.workers, "
         "else one per core); the fit does not depend on it",
     )
@@ -296,11 +324,17 @@ def build_parser() -> argparse.ArgumentParser:
     facts.add_argument(
         "--workers",
         metavar="N",
-        type=_positive_int,
-        help="worker processes (default: execution.workers, else one per core)",
+        type=_workers,
+        help="worker processes (default: execution.workers, else one per core; at most "
+        f"{resources.WORKERS_PER_CORE} per core)",
     )
     facts.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors and the table"
+    )
+    facts.add_argument(
+        "--ignore-memory",
+        action="store_true",
+        help="run even if the memory estimate exceeds this machine's memory",
     )
     facts.add_argument("--no-report", action="store_true", help="do not write the report of base/")
     facts.set_defaults(handler=facts_command)
@@ -327,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="scenario whose market and firms set the controls' starting values",
     )
     app.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
-    app.add_argument("--port", type=_positive_int, default=8765, help="port (default 8765)")
+    app.add_argument("--port", type=_port, default=8765, help="port, 1 to 65535 (default 8765)")
     app.set_defaults(handler=app_command)
     return parser
 
@@ -345,10 +379,22 @@ def app_command(args) -> int:
         _error(f"{args.scenario}: no such file")
         return EXIT_BAD_INPUT
     try:
+        from dashboard.controls import load_scenario as dashboard_scenario
         from dashboard.server import serve
     except ImportError as error:
         _error(f"the dashboard needs its extra: pip install -e '.[app]' ({error})")
         return EXIT_BAD_INPUT
+    if args.scenario is not None:  # checked as 'run' checks it (bounds, one line per problem)
+        try:
+            load_scenario(args.scenario)
+            dashboard_scenario(args.scenario)  # and the dashboard's own needs (three firms)
+        except ScenarioError as error:
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except ValueError as error:
+            _error(" ".join(str(error).split()))
+            return EXIT_BAD_INPUT
     return serve(args.scenario, host=args.host, port=args.port)
 
 
@@ -526,6 +572,36 @@ def _executor(args, scenario: Scenario, runs: int):
     return SerialExecutor() if workers == 1 else ProcessExecutor(workers)
 
 
+def _resource_problem(args, scenario: Scenario, runs: int) -> str | None:
+    """Why the runs would not fit this machine (workers, memory), or None.
+
+    Not checked when the runs go to a remote Dask cluster: its workers and
+    memory are the cluster's.
+    """
+    execution = scenario.execution
+    if getattr(args, "dask", None) or execution.engine == "dask":
+        return None
+    workers = args.workers or execution.workers or default_workers()
+    if workers > resources.max_workers():
+        return (
+            f"{scenario.source}: execution.workers: {workers} workers; at most "
+            f"{resources.max_workers()} ({resources.WORKERS_PER_CORE} per core) on this machine"
+        )
+    workers = min(workers, max(runs, 1))
+    customers = max(p.config.simulation.customers for p in scenario.points)
+    estimate = resources.memory_estimate(customers, workers)
+    memory = resources.machine_memory()
+    if memory is None or estimate <= memory or args.ignore_memory:
+        return None
+    return (
+        f"{scenario.source}: simulation.customers: {customers:,} customers x "
+        f"{resources.BYTES_PER_CUSTOMER:,} B x {_plural(workers, 'worker')} (+ "
+        f"{resources.gigabytes(resources.BYTES_PER_WORKER)} each) need about "
+        f"{resources.gigabytes(estimate)}, more than this machine's "
+        f"{resources.gigabytes(memory)}; use fewer customers or --workers, or --ignore-memory"
+    )
+
+
 def run_command(args) -> int:
     """``run SCENARIO.yaml``: run the scenario into its results folder."""
     overrides = {}
@@ -546,6 +622,10 @@ def run_command(args) -> int:
         _error(str(error))
         return EXIT_BAD_INPUT
     specs = plan_runs(scenario)
+    problem = _resource_problem(args, scenario, len(specs) - resumable)
+    if problem:
+        _error(problem)
+        return EXIT_BAD_INPUT
     executor = _executor(args, scenario, len(specs) - resumable)
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     started, clock = now(), time.perf_counter()
@@ -553,10 +633,13 @@ def run_command(args) -> int:
         with contextlib.ExitStack() as stack:
             try:
                 stack.enter_context(executor)
-            except (OSError, TimeoutError) as error:
+            except (OSError, TimeoutError, ValueError) as error:  # ValueError: not an address
                 if not isinstance(executor, DaskExecutor):
                     raise
-                _error(f"cannot connect to the Dask scheduler at {executor.address}: {error}")
+                _error(
+                    f"cannot connect to the Dask scheduler at {executor.address}: {error}; "
+                    "give an address such as tcp://10.0.0.5:8786"
+                )
                 return EXIT_BAD_INPUT
             try:
                 store, record = start_folder(
@@ -688,6 +771,10 @@ def facts_command(args) -> int:
     plans = {name: plan_runs(each) for name, each in scenarios.items()}
     total = sum(len(specs) for specs in plans.values())
     args.dask = None
+    problem = _resource_problem(args, scenario, total)
+    if problem:
+        _error(problem)
+        return EXIT_BAD_INPUT
     executor = _executor(args, scenario, total)
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     clock = time.perf_counter()
@@ -809,4 +896,26 @@ def main(argv=None) -> int:
         return bench_command(argparse.Namespace(argv=argv))
     args = build_parser().parse_args(argv)
     args.argv = argv
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except Exception as error:  # a bug, not the user's input: one line and where the rest is
+        return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> int:
+    """Write the traceback to a new log file; print one line naming it."""
+    text = traceback.format_exc()
+    try:
+        handle, name = tempfile.mkstemp(prefix="crm-sim-error-", suffix=".log")
+        with os.fdopen(handle, "w", encoding="utf-8") as log:
+            log.write(f"crm-sim {version('crm-sim')}\n{text}")
+        where = f"the traceback is in {name}"
+    except OSError as failure:  # no log either: the traceback is all there is
+        print(text, file=sys.stderr)
+        where = f"no log could be written ({failure.strerror}); the traceback is above"
+    what = " ".join(str(error).split())  # one line, whatever the message holds
+    _error(
+        f"internal error ({type(error).__name__}: {what}); {where}; please report it "
+        "with the command that caused it"
+    )
+    return EXIT_INTERNAL

@@ -150,6 +150,10 @@ def _integer(text: str) -> int | None:
     return int(number) if number.is_integer() else None
 
 
+MAX_TARGET_BYTES = 10_000_000
+"""Largest target curve read, in bytes (checked before reading)."""
+
+
 def read_target(path: str | Path, scenario: Scenario) -> Target:
     """Read and check a target survival curve (CSV).
 
@@ -174,6 +178,12 @@ def read_target(path: str | Path, scenario: Scenario) -> Target:
         raise ScenarioError([Problem(shown, None, "", "no such file (the target curve, CSV)")])
     if path.is_dir():
         raise ScenarioError([Problem(shown, None, "", "is a directory, not a CSV file")])
+    if not path.is_file():  # /dev/zero, a pipe: it could be read forever
+        message = "not a regular file (a device, pipe or socket); give the target curve, CSV"
+        raise ScenarioError([Problem(shown, None, "", message)])
+    if path.stat().st_size > MAX_TARGET_BYTES:
+        message = f"larger than {MAX_TARGET_BYTES:,} bytes; a target curve is at most that"
+        raise ScenarioError([Problem(shown, None, "", message)])
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:

@@ -168,6 +168,15 @@ def export_transactions(
         every,
         failures=manifest.get("failures", ()),
     )
+    longest = max((run.config.simulation.periods for run in chosen), default=0)
+    try:  # every date is checked before a run is repeated or a file opened
+        period_dates(longest + 1, start, period_length)
+    except (ValueError, OverflowError) as error:  # pandas dates: 1677-09-22 to 2262-04-11
+        raise ExportError(
+            f"--start-date {start.isoformat()}: the dates of {longest + 1} periods, one "
+            f"per {period_length}, fall outside 1677-09-22 to 2262-04-11 ({error}); "
+            "give a start date inside that range"
+        ) from None
     try:
         check_output(out)
     except OutputError as error:

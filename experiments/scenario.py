@@ -36,6 +36,7 @@ import itertools
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +45,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from sim.config import Config, StrictModel
+from sim.config import MAX_SEED, Config, StrictModel
 
 from .schema import (
     CONFIG_SECTIONS,
+    MAX_POINTS,
     MAX_RUNS,
     Loc,
     Point,
@@ -111,17 +113,44 @@ def read_yaml(path: Path, shown: str) -> YamlDocument:
         raise ScenarioError([Problem(shown, None, "", "no such file")])
     if path.is_dir():
         raise ScenarioError([Problem(shown, None, "", "is a directory, not a scenario file")])
+    if not path.is_file():  # /dev/zero, a pipe, a socket: it could be read forever
+        message = "not a regular file (a device, pipe or socket); give a scenario file"
+        raise ScenarioError([Problem(shown, None, "", message)])
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_YAML_BYTES + 1)
+        if len(raw) > MAX_YAML_BYTES:
+            message = f"larger than {MAX_YAML_BYTES:,} bytes; a scenario file is at most that"
+            raise ScenarioError([Problem(shown, None, "", message)])
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         message = f"not UTF-8 text ({error.reason})"
         raise ScenarioError([Problem(shown, None, "", message)]) from None
     except OSError as error:
         raise ScenarioError([Problem(shown, None, "", f"cannot read: {error.strerror}")]) from None
-    loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
-        data = None if node is None else loader.construct_document(node)
+        loader = yaml.SafeLoader(text)  # refuses unprintable characters (a NUL) at once
+    except yaml.YAMLError as error:
+        message = f"YAML syntax error: {' '.join(str(error).split())}"
+        raise ScenarioError([Problem(shown, None, "", message)]) from None
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            message = f"nested too deeply; a scenario nests at most {MAX_YAML_DEPTH} levels"
+            raise ScenarioError([Problem(shown, None, "", message)]) from None
+        if node is not None:
+            _check_size(node, shown)
+        try:
+            data = None if node is None else loader.construct_document(node)
+        except ValueError as error:  # an integer of more than 4300 digits, for one
+            line = _value_error_line(loader, node)
+            message = (
+                f"a number of more than {sys.get_int_max_str_digits():,} digits; give a shorter one"
+                if "digits" in str(error)
+                else f"cannot read a value: {error}"
+            )
+            raise ScenarioError([Problem(shown, line, "", message)]) from None
         document = YamlDocument(data)
         if node is not None:
             _collect_lines(loader, node, (), document, shown)
@@ -142,6 +171,85 @@ def read_yaml(path: Path, shown: str) -> YamlDocument:
     finally:
         loader.dispose()
     return document
+
+
+MAX_YAML_BYTES = 1_000_000
+"""Largest scenario file read, in bytes (checked before parsing)."""
+
+MAX_YAML_NODES = 200_000
+"""Most values (keys, items, scalars) a scenario may hold once its aliases are expanded."""
+
+MAX_YAML_DEPTH = 64
+"""Deepest nesting of mappings and lists a scenario may have."""
+
+
+def _check_size(root, shown: str) -> None:
+    """Refuse a document whose aliases expand past :data:`MAX_YAML_NODES` or nest too deep.
+
+    Counts the expanded tree on the composed nodes, each shared node once
+    (memoised), so a billion-laughs file is refused in time and memory linear
+    in its text, before any Python value is built.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            children = _children(node)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            open_nodes.discard(key)
+            if size[key] > MAX_YAML_NODES:
+                raise ScenarioError(
+                    [
+                        Problem(
+                            shown,
+                            node.start_mark.line + 1,
+                            "",
+                            f"expands to more than {MAX_YAML_NODES:,} values (aliases "
+                            "included); a scenario holds at most that",
+                        )
+                    ]
+                )
+            if depth[key] > MAX_YAML_DEPTH:
+                message = f"nested too deeply; a scenario nests at most {MAX_YAML_DEPTH} levels"
+                raise ScenarioError([Problem(shown, node.start_mark.line + 1, "", message)])
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            message = "an alias refers to a value that contains it; give the value itself"
+            raise ScenarioError([Problem(shown, node.start_mark.line + 1, "", message)])
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _value_error_line(loader, node) -> int | None:
+    """The line of the first scalar the loader cannot construct (None if not found)."""
+    loader.constructed_objects, loader.recursive_objects = {}, {}  # left by the failed pass
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.ScalarNode):
+            try:
+                loader.construct_object(current)
+            except ValueError:
+                return current.start_mark.line + 1
+        else:
+            stack.extend(_children(current))
+    return None
 
 
 def _collect_lines(loader, node, loc: Loc, document: YamlDocument, shown: str) -> None:
@@ -205,16 +313,16 @@ class Execution(StrictModel):
 class Range(StrictModel):
     """Evenly spaced sweep values ``start, start + step, ...`` up to ``stop`` (included)."""
 
-    start: float
-    stop: float
-    step: Annotated[float, Field(gt=0.0)]
+    start: Annotated[float, Field(allow_inf_nan=False)]
+    stop: Annotated[float, Field(allow_inf_nan=False)]
+    step: Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 
     @model_validator(mode="after")
     def _stop_after_start(self):
         if self.stop < self.start:
             raise ValueError(f"stop ({self.stop:g}) must be at least start ({self.start:g})")
-        if (self.stop - self.start) / self.step > MAX_RUNS:
-            raise ValueError(f"the range has more than {MAX_RUNS} values")
+        if (self.stop - self.start) / self.step >= MAX_POINTS:
+            raise ValueError(f"the range has more than {MAX_POINTS:,} values")
         return self
 
     def values(self, integers: bool) -> list[float] | list[int]:
@@ -259,7 +367,7 @@ class Calibration(StrictModel):
 
     parameters: dict[str, tuple[float, float]] = Field(min_length=1, max_length=20)
     replications: Annotated[int, Field(ge=1, le=10_000)] = 4
-    seed: Annotated[int, Field(ge=0)] | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     holdout: Annotated[int, Field(ge=0, le=10_000)] = 0
     method: Literal["differential_evolution", "nelder_mead"] = "differential_evolution"
     max_evaluations: Annotated[int, Field(ge=2, le=1_000_000)] = 200
@@ -439,13 +547,13 @@ def _expand(
         return [], locs, problems
     zip_length = len(next(iter(values["zip"].values()), [None]))
     count = math.prod(len(v) for v in values["grid"].values()) * zip_length
-    if count > MAX_RUNS:
+    if count > MAX_POINTS:  # counted before any point is built or validated
         problems.append(
             Problem(
                 shown,
                 document.line_of(("sweep",)),
                 "sweep",
-                f"{count} points; at most {MAX_RUNS} are allowed",
+                f"{count:,} points; at most {MAX_POINTS:,} are allowed",
             )
         )
         return [], locs, problems

@@ -29,6 +29,10 @@ CONFIG_SECTIONS = tuple(Config.model_fields)
 MAX_RUNS = 1_000_000
 """Largest number of runs (points x replications) a scenario may expand to."""
 
+MAX_POINTS = 10_000
+"""Largest number of sweep points (grid combinations x zip length), counted before they are
+built: each point is a whole configuration validated before anything runs."""
+
 Loc = tuple[str | int, ...]
 
 
@@ -139,6 +143,11 @@ def unknown_field_message(name: Any, allowed: list[str]) -> str:
     return f"unknown field; allowed fields: {', '.join(allowed)}"
 
 
+def _bound(value) -> str:
+    """A bound as written: integers in full (a seed's 18446744073709551615), floats short."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def allowed_range(info) -> str | None:
     """``0 <= value <= 120`` from a field's constraints, or None if it has none."""
     if info is None:
@@ -146,13 +155,13 @@ def allowed_range(info) -> str | None:
     low = high = ""
     for constraint in info.metadata:
         if isinstance(constraint, annotated_types.Ge):
-            low = f"{constraint.ge:g} <= "
+            low = f"{_bound(constraint.ge)} <= "
         elif isinstance(constraint, annotated_types.Gt):
-            low = f"{constraint.gt:g} < "
+            low = f"{_bound(constraint.gt)} < "
         elif isinstance(constraint, annotated_types.Le):
-            high = f" <= {constraint.le:g}"
+            high = f" <= {_bound(constraint.le)}"
         elif isinstance(constraint, annotated_types.Lt):
-            high = f" < {constraint.lt:g}"
+            high = f" < {_bound(constraint.lt)}"
     return f"{low}value{high}" if low or high else None
 
 

@@ -42,7 +42,7 @@ import numpy as np
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from analysis.metrics import OUTCOME_COLUMNS
-from sim.config import Config, StrictModel
+from sim.config import MAX_SEED, Config, StrictModel
 
 from .schema import (
     MAX_RUNS,
@@ -119,7 +119,7 @@ class SensitivityBlock(StrictModel):
     parameters: dict[str, Any]
     morris: MorrisOptions = MorrisOptions()
     sobol: SobolOptions = SobolOptions()
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     outputs: tuple[str, ...] = ("retention_rate", "customer_equity")
     resamples: Annotated[int, Field(ge=10, le=100_000)] = Field(
         1000, description="bootstrap resamples of the confidence intervals"

@@ -14,6 +14,7 @@ an equal config.
 """
 
 import copy
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -245,10 +246,34 @@ class CustomersConfig(StrictModel):
         total = sum(segment.share for segment in self.segments)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"segment shares must sum to 1 (they sum to {total:.6g})")
-        names = [segment.name for segment in self.segments]
-        if len(set(names)) != len(names):
-            raise ValueError(f"segment names must be unique, got {names}")
+        _check_unique([segment.name for segment in self.segments], "segment")
         return self
+
+
+def name_key(name: str) -> str:
+    """The form two names are compared in: NFKC-normalised, then case-folded.
+
+    ``Café`` written precomposed or as ``e`` + combining accent, ``Ａ`` (full width)
+    and ``a``: one name each, so that tables, labels and folders never tell apart
+    two firms a reader cannot.
+    """
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def _check_unique(names: list[str], kind: str) -> None:
+    """Raise naming the first two of ``names`` that are the same name (see :func:`name_key`)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        first = seen.get(name_key(name))
+        seen.setdefault(name_key(name), name)
+        if first is not None:
+            same = "given twice" if first == name else f"the same name as {first!r}"
+            if first.casefold() != name.casefold():  # not a matter of case: show the code points
+                same += f" (other Unicode code points: {name!a} vs {first!a})"
+            raise ValueError(
+                f"{kind} names must be unique (compared ignoring case and Unicode "
+                f"normalisation): {name!r} is {same}; give each {kind} its own name"
+            )
 
 
 # ---------------------------------------------------------------------------
@@ -478,12 +503,17 @@ DEFAULT_FIRMS = (
 # ---------------------------------------------------------------------------
 
 
+MAX_SEED = 2**64 - 1
+"""Largest seed: numpy's SeedSequence takes any size, but a seed is stored and shown as an
+unsigned 64-bit number (docs/scenarios.md, Seeds)."""
+
+
 class SimulationConfig(StrictModel):
     """Size, horizon, randomness and measurement."""
 
     customers: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
     periods: Annotated[int, Field(ge=1, le=10_000)] = 120
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     replications: Annotated[int, Field(ge=1, le=100_000)] = 1
     initial_customer_share: Share = Field(
         0.75, description="share of customers that start with a firm"
@@ -536,9 +566,7 @@ class Config(StrictModel):
     def _unique_firm_names(cls, firms):
         if not firms:
             raise ValueError("at least one firm is needed")
-        names = [firm.name for firm in firms]
-        if len(set(names)) != len(names):
-            raise ValueError(f"firm names must be unique, got {names}")
+        _check_unique([firm.name for firm in firms], "firm")
         return firms
 
     @model_validator(mode="after")
