@@ -798,7 +798,8 @@ class Document:
     def figure(self, name: str, figure, title: str, caption: str) -> None:
         """Render a matplotlib figure to PNG (then close it) with its file name and caption."""
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=110)
+        # zlib level 1: the same pixels, about 5% more bytes, most of the encoding time saved
+        figure.savefig(buffer, format="png", dpi=110, pil_kwargs={"compress_level": 1})
         plots.plt.close(figure)
         self.figures.append(Figure(name, title, caption, buffer.getvalue()))
         self.blocks.append(("figure", self.figures[-1]))
