@@ -383,9 +383,10 @@ def firm_value_curve(clv: pd.DataFrame, config: Config, shares=(1.0, 0.8, 0.5)) 
         (the value at share 1, for reference).
     """
     rows = []
+    names = clv["firm"].astype(object).to_numpy()  # once: the report calls this per group
+    values = clv["total_clv"].to_numpy(dtype=float)
     for firm in config.firms:
-        mine = clv[clv["firm"].astype(object) == firm.name]
-        ltv = mine["total_clv"].to_numpy(dtype=float)
+        ltv = values[names == firm.name]
         need = np.full(ltv.size, firm.serve_cost)
         full = float(ltv[ltv > 0].sum())
         for share in shares:

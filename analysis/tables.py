@@ -5,6 +5,7 @@ fact uses; :func:`strategy_setting_table` is the main table of ``summary.md``,
 the terminal and the report (definitions of the outcomes: :mod:`analysis.metrics`).
 """
 
+import functools
 import re
 
 import numpy as np
@@ -24,6 +25,7 @@ _DIGITS = {"retention_rate": 4, "annual_retention": 3, "expected_lifetime": 1}
 """Decimals of the table's outcomes (money: none)."""
 
 
+@functools.lru_cache(maxsize=256)  # a report asks for the same few hundreds of times
 def t_quantile(degrees_of_freedom: int, level: float = 0.95) -> float:
     """Two-sided Student-t quantile, e.g. 2.093 for 19 degrees of freedom at 95%."""
     from scipy import stats

@@ -21,14 +21,6 @@ from analysis.tables import format_table, strategy_setting_table
 from experiments import resources
 from experiments.folders import check_resume, finish_folder, now, start_folder, summary_markdown
 from experiments.scenario import Problem, Scenario, ScenarioError, load_scenario
-from experiments.sweep import (
-    DaskExecutor,
-    ProcessExecutor,
-    SerialExecutor,
-    default_workers,
-    plan_runs,
-    run_sweep,
-)
 from experiments.variants import aim_churn_factors, lever_scenarios, variant_scenario
 from store.files import write_text
 from store.results import OutputError, check_output, version
@@ -498,6 +490,7 @@ def validate_command(args) -> int:
 def calibrate_command(args) -> int:
     """``calibrate SCENARIO.yaml --target FILE.csv``: fit, print the summary, write the files."""
     from experiments import calibrate
+    from experiments.sweep import default_workers
 
     try:
         scenario = load_scenario(args.scenario)
@@ -560,6 +553,8 @@ def calibrate_command(args) -> int:
 
 def _executor(args, scenario: Scenario, runs: int):
     """The executor the command line and the scenario's ``execution`` section ask for."""
+    from experiments.sweep import DaskExecutor, ProcessExecutor, SerialExecutor, default_workers
+
     execution = scenario.execution
     workers = args.workers or execution.workers
     if args.dask:  # the cluster's own workers: their threads are counted on connecting
@@ -578,6 +573,8 @@ def _resource_problem(args, scenario: Scenario, runs: int) -> str | None:
     Not checked when the runs go to a remote Dask cluster: its workers and
     memory are the cluster's.
     """
+    from experiments.sweep import default_workers  # runs models: imported only to run them
+
     execution = scenario.execution
     if getattr(args, "dask", None) or execution.engine == "dask":
         return None
@@ -604,6 +601,9 @@ def _resource_problem(args, scenario: Scenario, runs: int) -> str | None:
 
 def run_command(args) -> int:
     """``run SCENARIO.yaml``: run the scenario into its results folder."""
+    # the sweep imports the model and its compiled kernels: only the commands that run load it
+    from experiments.sweep import DaskExecutor, plan_runs, run_sweep
+
     overrides = {}
     if args.seed is not None:
         overrides["simulation.seed"] = args.seed
@@ -713,6 +713,7 @@ def facts_command(args) -> int:
     """``facts [SCENARIO.yaml]``: run the scenario and its variants, print the facts table."""
     from analysis import facts
     from analysis.tables import grouping_paths
+    from experiments.sweep import plan_runs, run_sweep
 
     overrides = {}
     if args.replications is not None:

@@ -11,7 +11,6 @@ Typical use::
 """
 
 from .config import Config, FirmConfig, default_config, replace
-from .model import CRMModel, warm_up
 from .settings import SETTINGS
 from .stages import Stage, Trajectory
 from .strategies import STRATEGIES, Strategy, get_strategy
@@ -30,3 +29,17 @@ __all__ = [
     "replace",
     "warm_up",
 ]
+
+
+def __getattr__(name: str):
+    """``CRMModel`` and ``warm_up``, imported when first asked for.
+
+    The model pulls in Mesa and the compiled kernels (numba), a few seconds
+    of start-up that a process reading results (``run.py report``) never
+    needs; ``from sim import CRMModel`` works as before.
+    """
+    if name in ("CRMModel", "warm_up"):
+        from . import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
