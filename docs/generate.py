@@ -423,9 +423,7 @@ def _attribute(model, name: str) -> str:
     """The meaning of ``name`` in the ``Attributes:`` section of the model's docstring."""
     doc = model.__doc__ or ""
     match = (
-        re.search(
-            rf"^\\s+{name}: (.*?)(?=^\\s+\\w+: |\\Z)", doc.split("Attributes:")[-1], re.S | re.M
-        )
+        re.search(rf"^\s+{name}: (.*?)(?=^\s+\w+: |\Z)", doc.split("Attributes:")[-1], re.S | re.M)
         if "Attributes:" in doc
         else None
     )
