@@ -15,11 +15,12 @@ baseline raises :class:`ReportError` and leaves the folder as it was.
 """
 
 import base64
+import concurrent.futures
 import html
-import io
 import json
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ from sim.config import Config
 from sim.policies import POLICIES
 from store.files import record_owned, remove_owned, write_atomic, write_text
 
-from . import decision, money, plots, retention, winners
+from . import decision, money, plots, render, retention, winners
 from .tables import grouping_paths, mean_ci
 
 POLICY_PATH = re.compile(r"firms\.(\d+)\.policies")
@@ -769,20 +770,36 @@ def policy_activity(results: Results) -> pd.DataFrame:
 
 @dataclass
 class Figure:
-    """A rendered figure: file name, title, one-line caption, PNG bytes."""
+    """A figure of the report: file name, title, one-line caption, and its drawing.
+
+    ``png`` waits for the drawing (:class:`analysis.render.Renderer`) and returns
+    the PNG bytes; if a worker process died, the figure is drawn here.
+    """
 
     name: str
     title: str
     caption: str
-    png: bytes
+    plot: render.Plot = field(repr=False)
+    drawing: concurrent.futures.Future = field(repr=False)
+
+    @property
+    def png(self) -> bytes:
+        """The PNG bytes (drawn here if the worker drawing them died)."""
+        try:
+            return self.drawing.result()
+        except concurrent.futures.process.BrokenProcessPool:
+            self.drawing = concurrent.futures.Future()
+            self.drawing.set_result(render.png(self.plot))
+            return self.drawing.result()
 
 
 class Document:
     """A list of blocks (headings, paragraphs, tables, figures) with two renderers."""
 
-    def __init__(self):
+    def __init__(self, renderer: render.Renderer | None = None):
         self.blocks: list[tuple] = []
         self.figures: list[Figure] = []
+        self.renderer = renderer if renderer is not None else render.Renderer(workers=1)
 
     def heading(self, text: str, level: int = 2) -> None:
         """A heading (level 1 is the title)."""
@@ -808,14 +825,16 @@ class Document:
         if note and any(cell.startswith("n/a") for row in rows for cell in row):
             self.paragraph(note)
 
-    def figure(self, name: str, figure, title: str, caption: str) -> None:
-        """Render a matplotlib figure to PNG (then close it) with its file name and caption."""
-        buffer = io.BytesIO()
-        # zlib level 1: the same pixels, about 5% more bytes, most of the encoding time saved
-        figure.savefig(buffer, format="png", dpi=110, pil_kwargs={"compress_level": 1})
-        plots.plt.close(figure)
-        self.figures.append(Figure(name, title, caption, buffer.getvalue()))
-        self.blocks.append(("figure", self.figures[-1]))
+    def figure(self, name: str, plot: render.Plot, title: str, caption: str) -> None:
+        """A figure with its file name and caption; ``plot`` draws it (see :mod:`analysis.render`).
+
+        ``plot`` is a function without arguments that returns a matplotlib
+        figure, e.g. ``partial(plots.lorenz, customers, panel="setting", ...)``;
+        the document's renderer starts drawing it at once, here or in a worker.
+        """
+        figure = Figure(name, title, caption, plot, self.renderer.submit(plot))
+        self.figures.append(figure)
+        self.blocks.append(("figure", figure))
 
     def markdown(self) -> str:
         """The document as Markdown; figures link to ``figures/<name>``."""
@@ -1028,7 +1047,8 @@ def decision_section(doc: Document, results: Results, table: pd.DataFrame) -> No
     )
     doc.figure(
         "response_curves.png",
-        plots.response_curves(
+        partial(
+            plots.response_curves,
             table,
             panel="setting",
             line="policy",
@@ -1041,9 +1061,14 @@ def decision_section(doc: Document, results: Results, table: pd.DataFrame) -> No
     )
 
 
-def build(results: Results, baseline: Results | None = None) -> Document:
-    """The whole report as a :class:`Document` (figures rendered, nothing written)."""
-    doc = Document()
+def build(
+    results: Results, baseline: Results | None = None, renderer: render.Renderer | None = None
+) -> Document:
+    """The whole report as a :class:`Document` (figures drawn by ``renderer``, nothing written).
+
+    Without a renderer, figures are drawn here, one after the other.
+    """
+    doc = Document(renderer)
     keys = results.keys
     runs = results.runs
     outcomes = [o for o in SUMMARY_OUTCOMES if o[0] in runs.columns]
@@ -1155,7 +1180,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         )
     doc.figure(
         "equity.png",
-        plots.bars_with_ci(
+        partial(
+            plots.bars_with_ci,
             pick(table),
             "customer_equity",
             panels="setting",
@@ -1175,7 +1201,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     )
     doc.figure(
         "churn.png",
-        plots.bars_with_ci(
+        partial(
+            plots.bars_with_ci,
             churn,
             "churn",
             panels="setting",
@@ -1202,7 +1229,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         )
         doc.figure(
             "equity_drivers.png",
-            plots.equity_drivers(
+            partial(
+                plots.equity_drivers,
                 pick(driver_table),
                 panel="setting",
                 bar="label",
@@ -1225,7 +1253,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     if not results.customers.empty:
         doc.figure(
             "clv_lorenz.png",
-            plots.lorenz(
+            partial(
+                plots.lorenz,
                 pick(results.customers),
                 panel="setting",
                 line="label",
@@ -1310,7 +1339,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         if summary["roi"].notna().any():
             doc.figure(
                 "roi.png",
-                plots.bars_with_ci(
+                partial(
+                    plots.bars_with_ci,
                     summary,
                     "roi",
                     panels="setting",
@@ -1329,7 +1359,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     doc.heading("Retention: who stays, who leaves, from where and why")
     doc.figure(
         "stages.png",
-        plots.stage_composition(
+        partial(
+            plots.stage_composition,
             stage_series(pick(results.timeseries), keys),
             panel="panel",
             title="Customers by lifecycle stage over time (per firm)" + only,
@@ -1351,7 +1382,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
     else:
         doc.figure(
             "cohort_survival.png",
-            plots.survival_curves(
+            partial(
+                plots.survival_curves,
                 curves,
                 panel="setting",
                 line="label",
@@ -1465,7 +1497,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
         )
         doc.figure(
             "end_distributions.png",
-            plots.end_distributions(
+            partial(
+                plots.end_distributions,
                 pick(results.customers),
                 panel="setting",
                 line="label",
@@ -1570,7 +1603,8 @@ def build(results: Results, baseline: Results | None = None) -> Document:
             plotted = ranked.rename(columns={"policy": "policy set"})
             doc.figure(
                 "policy_roi.png",
-                plots.bars_with_ci(
+                partial(
+                    plots.bars_with_ci,
                     plotted,
                     "roi",
                     panels="setting",
@@ -1662,10 +1696,11 @@ def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
         ReportError: the folder or the baseline cannot be used (nothing is written).
     """
     folder = Path(folder)
-    results = load_results(folder, lean=True)
-    base = load_results(Path(baseline), lean=True) if baseline is not None else None
-    doc = build(results, base)
-    facts_section(doc, folder)
+    with render.Renderer() as renderer:  # forks its workers now, before the tables are read
+        results = load_results(folder, lean=True)
+        base = load_results(Path(baseline), lean=True) if baseline is not None else None
+        doc = build(results, base, renderer)
+        facts_section(doc, folder)
     figures = folder / "figures"
     figures.mkdir(exist_ok=True)
     written = []
