@@ -17,12 +17,11 @@ to period 0).
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim import rules
 from sim.config import Config
 
-from .tables import t_quantile
+from .tables import t_quantile, t_test_p_value
 
 ACTIVE_STAGES = ("exploration", "formation", "stability", "decline")
 """The stages in which a customer has a firm (and a retention rate of its own)."""
@@ -516,9 +515,7 @@ def roi_estimate(incremental_equity, spend, level: float = 0.95) -> dict:
     out = {"pairs": n, "roi": np.nan, "roi_low": np.nan, "roi_high": np.nan, "p_value": np.nan}
     if n >= 2:
         spread = gain.std(ddof=1)
-        out["p_value"] = (
-            float(stats.ttest_1samp(gain, 0.0).pvalue) if spread > 0 else float(gain.mean() == 0.0)
-        )
+        out["p_value"] = t_test_p_value(gain) if spread > 0 else float(gain.mean() == 0.0)
     if n == 0 or spend.sum() <= 0:
         return out
     roi = gain.sum() / spend.sum()
