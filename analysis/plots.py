@@ -64,11 +64,18 @@ def _grid(
     return figure, list(axes.flat[:count])
 
 
-def _finish(figure, title: str, handles, names) -> None:
+INCHES = {"left": 0.85, "right": 0.25, "top": 0.9, "bottom": 0.6, "across": 0.85, "down": 0.85}
+"""A grid's margins and gaps in inches (tick labels and axis label at 10 pt, a panel title
+on top): :func:`_finish`'s fixed layout, for figures whose every label is known to fit."""
+
+
+def _finish(figure, title: str, handles, names, *, fixed: bool = False) -> None:
     """Title, a legend below the panels in as many columns as fit, then the layout.
 
     The figure grows at the bottom by the legend's height, so long group names
-    never run over the axes.
+    never run over the axes. The layout is matplotlib's tight layout, or with
+    ``fixed`` the margins of :data:`INCHES`: the tight layout measures every
+    label first, which costs as much as drawing a many-panel figure once.
     """
     width, height = figure.get_size_inches()
     longest = max((len(str(n)) for n in names), default=1)
@@ -80,7 +87,23 @@ def _finish(figure, title: str, handles, names) -> None:
         figure.legend(handles, names, loc="lower center", ncol=columns, frameon=False)
     figure.suptitle(title)
     total = height + legend_height
-    figure.tight_layout(rect=(0, legend_height / total, 1, 1 - 0.25 / total))
+    if not fixed:
+        figure.tight_layout(rect=(0, legend_height / total, 1, 1 - 0.25 / total))
+        return
+    rows, columns = figure.axes[0].get_subplotspec().get_gridspec().get_geometry()
+    bottom = legend_height + INCHES["bottom"]
+    panel_width = (
+        width - INCHES["left"] - INCHES["right"] - INCHES["across"] * (columns - 1)
+    ) / columns
+    panel_height = (total - bottom - INCHES["top"] - INCHES["down"] * (rows - 1)) / rows
+    figure.subplots_adjust(
+        left=INCHES["left"] / width,
+        right=1 - INCHES["right"] / width,
+        bottom=bottom / total,
+        top=1 - INCHES["top"] / total,
+        wspace=INCHES["across"] / panel_width,
+        hspace=INCHES["down"] / panel_height,
+    )
 
 
 def bars_with_ci(
@@ -175,7 +198,7 @@ def stage_composition(series: pd.DataFrame, *, panel: str, title: str) -> Figure
         axis.set_ylabel("customers (mean over runs)")
         axis.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    _finish(figure, title, handles, labels)
+    _finish(figure, title, handles, labels, fixed=True)  # sixteen panels: tight layout is slow
     return figure
 
 
@@ -267,7 +290,7 @@ def end_distributions(
             axis.set_ylabel("share of customers")
             axis.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colours[name]) for name in labels]
-    _finish(figure, title, handles, labels)
+    _finish(figure, title, handles, labels, fixed=True)  # labels 0-1, shares: they fit
     return figure
 
 
@@ -334,7 +357,7 @@ def equity_drivers(table: pd.DataFrame, *, panel: str, bar: str, title: str) -> 
         axis.set_ylabel(f"customer equity per firm\n({MONEY})")
         axis.grid(axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    _finish(figure, title, handles, labels)
+    _finish(figure, title, handles, labels, fixed=True)  # sixteen panels: tight layout is slow
     return figure
 
 
