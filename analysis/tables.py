@@ -49,10 +49,15 @@ def t_test_p_value(values) -> float:
     return float(2.0 * special.stdtr(n - 1, -abs(t)))
 
 
-def mean_ci(values: pd.Series, level: float = 0.95) -> tuple[int, float, float, float]:
-    """``(n, mean, low, high)``: the t-interval of the mean over non-missing values."""
-    values = values.dropna().astype(float)
-    n = len(values)
+def mean_ci(values, level: float = 0.95) -> tuple[int, float, float, float]:
+    """``(n, mean, low, high)``: the t-interval of the mean over non-missing values.
+
+    In numpy (a report asks for hundreds of them; a pandas Series' ``mean`` and
+    ``std`` cost a millisecond each in overhead), with the same arithmetic.
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    n = values.size
     if n == 0:
         return 0, np.nan, np.nan, np.nan
     mean = float(values.mean())
