@@ -357,7 +357,7 @@ def equity_drivers(table: pd.DataFrame, *, panel: str, bar: str, title: str) -> 
         axis.set_ylabel(f"customer equity per firm\n({MONEY})")
         axis.grid(axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    _finish(figure, title, handles, labels, fixed=True)  # sixteen panels: tight layout is slow
+    _finish(figure, title, handles, labels)
     return figure
 
 
