@@ -81,13 +81,24 @@ class Renderer:
 
     def submit(self, plot: Plot) -> concurrent.futures.Future:
         """Start drawing ``plot``; the future's result is its PNG bytes."""
+        return self.call(png, plot)
+
+    def call(self, function: Callable, *args) -> concurrent.futures.Future:
+        """Start ``function(*args)`` in a worker (here, at once, without workers).
+
+        For the report's other independent work too (pooling the cohort table
+        while the other tables are read). Arguments and result travel pickled.
+        """
         if self._pool is not None:
             try:
-                return self._pool.submit(png, plot)
+                return self._pool.submit(function, *args)
             except concurrent.futures.process.BrokenProcessPool:
-                self.close()  # a worker died (killed, out of memory): draw here from now on
+                self.close()  # a worker died (killed, out of memory): work here from now on
         done = concurrent.futures.Future()
-        done.set_result(png(plot))
+        try:
+            done.set_result(function(*args))
+        except Exception as error:  # raised by result(), as from a worker
+            done.set_exception(error)
         return done
 
     def close(self) -> None:

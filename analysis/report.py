@@ -345,7 +345,9 @@ REPORT_TIMESERIES_COLUMNS = (
 """Columns of ``timeseries.parquet`` the report reads (with the swept columns)."""
 
 
-def load_results(folder: Path, *, lean: bool = False) -> Results:
+def load_results(
+    folder: Path, *, lean: bool = False, workers: render.Renderer | None = None
+) -> Results:
     """Read a results folder; raise :class:`ReportError` if it is not one.
 
     Needs ``runs.parquet``, ``timeseries.parquet`` and ``scenario.resolved.yaml``;
@@ -356,7 +358,9 @@ def load_results(folder: Path, *, lean: bool = False) -> Results:
     holds the cohort counts pooled over runs (:func:`pooled_cohorts`), not a
     row per run x firm x cohort x tenure; memory then grows with the runs'
     periods and firms, not with their cohorts. Without it every table is read
-    whole (the transaction export compares whole timeseries).
+    whole (the transaction export compares whole timeseries). With ``workers``
+    (:class:`analysis.render.Renderer`), the cohort counts are pooled by a
+    worker while this process reads the other tables.
     """
     folder = Path(folder)
     if not folder.exists():
@@ -377,6 +381,11 @@ def load_results(folder: Path, *, lean: bool = False) -> Results:
         hurdle_rate = float((resolved.get("report") or {}).get("hurdle_rate", 0.0))
     except Exception as error:
         raise ReportError(f"{resolved_path}: cannot be read ({error})") from None
+    if lean:  # the largest table, pooled meanwhile (in a worker if there is one)
+        identity = dict.fromkeys(("point", "firm", "strategy", "setting", *sweep_paths))
+        groups = runs[[c for c in identity if c in runs.columns]].drop_duplicates(["point", "firm"])
+        workers = workers if workers is not None else render.Renderer(workers=1)
+        pooling = workers.call(pooled_cohorts, folder, groups, sweep_paths)
     columns = (*REPORT_TIMESERIES_COLUMNS, *sweep_paths) if lean else None
     timeseries = _read_table(folder, "timeseries.parquet", True, columns)
     missing = {
@@ -405,10 +414,7 @@ def load_results(folder: Path, *, lean: bool = False) -> Results:
         runs=_label_frame(runs, extra),
         timeseries=_label_frame(timeseries, extra),
         cohorts=_label_frame(
-            pooled_cohorts(folder, runs, sweep_paths)
-            if lean
-            else _read_table(folder, "cohorts.parquet", False),
-            extra,
+            pooling.result() if lean else _read_table(folder, "cohorts.parquet", False), extra
         ),
         customers=_label_frame(_read_table(folder, "customers.parquet", False), extra),
         policies=_label_frame(_read_table(folder, "policies.parquet", False), extra),
@@ -1701,8 +1707,12 @@ def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
     """
     folder = Path(folder)
     with render.Renderer() as renderer:  # forks its workers now, before the tables are read
-        results = load_results(folder, lean=True)
-        base = load_results(Path(baseline), lean=True) if baseline is not None else None
+        results = load_results(folder, lean=True, workers=renderer)
+        base = (
+            load_results(Path(baseline), lean=True, workers=renderer)
+            if baseline is not None
+            else None
+        )
         doc = build(results, base, renderer)
         facts_section(doc, folder)
     figures = folder / "figures"

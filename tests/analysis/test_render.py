@@ -1,4 +1,4 @@
-"""The report's figures drawn in forked workers: the same bytes, and safe fallbacks."""
+"""The report's figures and cohort pooling in forked workers: the same results, safe fallbacks."""
 
 import subprocess
 import sys
@@ -52,7 +52,10 @@ def test_figures_drawn_by_workers_are_byte_identical_to_figures_drawn_here(folde
         results = report.load_results(Path({str(folder)!r}), lean=True)
         with render.Renderer(workers=2) as workers:
             assert workers.parallel
+            pooled = report.load_results(Path({str(folder)!r}), lean=True, workers=workers)
             forked = {{f.name: f.png for f in report.build(results, None, workers).figures}}
+        assert len(results.cohorts) > 0
+        assert pooled.cohorts.equals(results.cohorts)  # pooled by a worker, the same table
         here = {{f.name: f.png for f in report.build(results).figures}}
         assert forked.keys() == here.keys() and len(here) >= 7, (forked.keys(), here.keys())
         assert all(forked[name] == here[name] for name in here), [
