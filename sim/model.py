@@ -274,8 +274,10 @@ class CRMModel(mesa.Model):
     Mesa's other name for ``rng`` (``mesa.batch_run`` passes it): the same
     integer gives the same run. A ``DataCollector`` (``model.datacollector``)
     records per-firm model reporters every step (:func:`model_reporters`),
-    and :meth:`customer_records` a sample of customers, unless
-    ``collect=False`` (the runner's choice: it reads the ledger instead).
+    and :meth:`customer_records` a sample of ``sample`` customers, when
+    ``collect`` is true: by default when the model is built from keywords
+    (Mesa's way), not when it is given a Config (the engine's callers, which
+    read the ledger; ``collect=True`` turns it on).
 
     Randomness comes only from ``model.rng``:
     it draws the population, the acquisitions and the kernel's key, from
@@ -342,7 +344,7 @@ class CRMModel(mesa.Model):
         strategies=None,
         seed=None,
         rng=None,
-        collect: bool = True,
+        collect: bool | None = None,
         sample: int = 10,
         **parameters,
     ):
@@ -410,7 +412,7 @@ class CRMModel(mesa.Model):
         if self.warm_up:  # money and CLV count from period 0
             pop.clv[:] = 0.0
             pop.revenue_to_date[:] = 0.0
-        self._start_collecting(collect, sample)
+        self._start_collecting(config is None if collect is None else collect, sample)
 
     def _allocate_scratch(self) -> None:
         """The kernel's work space, made once: neutral policy effects, sums, lists of rows."""

@@ -39,11 +39,16 @@ def test_keywords_build_the_same_model_as_the_equivalent_config():
 
 def test_a_config_positionally_runs_as_before_and_collecting_changes_no_result():
     config = small_config()
-    quiet = CRMModel(config, rng=11, collect=False).run()
-    collected = CRMModel(config, rng=11).run()
+    quiet = CRMModel(config, rng=11).run()  # a Config: no collection unless asked for
+    collected = CRMModel(config, rng=11, collect=True).run()
     pd.testing.assert_frame_equal(quiet.firm_frame(), collected.firm_frame())
     pd.testing.assert_frame_equal(quiet.customers_frame(), collected.customers_frame())
     assert quiet.datacollector.model_vars == {}
+    assert quiet.customer_records().empty
+    assert len(collected.datacollector.get_model_vars_dataframe()) == SMALL["periods"] + 1
+    by_keywords = CRMModel(**SMALL, seed=11)  # keywords: Mesa's way, collected by default
+    assert by_keywords.collecting
+    assert not CRMModel(**SMALL, seed=11, collect=False).collecting
 
 
 def test_a_dotted_path_may_be_written_with_double_underscores():
@@ -95,7 +100,7 @@ def test_strategies_name_the_firms_and_number_repeats():
 
 
 def test_model_reporters_are_the_ledger_per_firm_and_step():
-    model = CRMModel(small_config(), rng=2).run()
+    model = CRMModel(small_config(), rng=2, collect=True).run()
     frame = model.datacollector.get_model_vars_dataframe()
     names = [f.name for f in model.firms]
     assert list(frame.columns) == [
@@ -111,7 +116,7 @@ def test_model_reporters_are_the_ledger_per_firm_and_step():
 
 
 def test_customer_records_are_shaped_like_mesa_agent_records():
-    model = CRMModel(small_config(), rng=4, sample=7).run()
+    model = CRMModel(small_config(), rng=4, collect=True, sample=7).run()
     records = model.customer_records()
     assert records.index.names == ["Step", "AgentID"]
     assert len(records) == 7 * (SMALL["periods"] + 1)
@@ -128,11 +133,11 @@ def test_customer_records_are_shaped_like_mesa_agent_records():
         "decline",
         "exited",
     }
-    again = CRMModel(small_config(), rng=4, sample=7).run().customer_records()
+    again = CRMModel(small_config(), rng=4, collect=True, sample=7).run().customer_records()
     pd.testing.assert_frame_equal(records, again)  # a seeded sample
-    other = CRMModel(small_config(), rng=5, sample=7).run().customer_records()
+    other = CRMModel(small_config(), rng=5, collect=True, sample=7).run().customer_records()
     assert not np.array_equal(other["row"].to_numpy(), records["row"].to_numpy())
-    assert CRMModel(small_config(), rng=4, sample=0).run().customer_records().empty
+    assert CRMModel(small_config(), rng=4, collect=True, sample=0).run().customer_records().empty
 
 
 @pytest.fixture
