@@ -76,6 +76,7 @@ import numba
 import numpy as np
 from numba.core import types
 from numba.extending import overload
+from numba.np.ufunc import parallel as numba_parallel
 
 from . import compiled, draws, population, rules, stages
 from .compiled import choose, lookup_table
@@ -127,6 +128,45 @@ def choose_threading_layer() -> str:
 
 THREADING_LAYER = choose_threading_layer()
 """The threading layer asked of numba (``numba.threading_layer()`` names the one running)."""
+
+_forked_after_gnu_openmp = False
+
+
+def _note_fork() -> None:
+    """In a forked child: remember whether the parent had started GNU OpenMP's threads."""
+    global _forked_after_gnu_openmp
+    if not getattr(numba_parallel, "_is_initialized", False):
+        return
+    if getattr(numba_parallel, "_threading_layer", None) != "omp":
+        return
+    try:
+        from numba.np.ufunc import omppool
+    except ImportError:
+        return
+    _forked_after_gnu_openmp = getattr(omppool, "openmp_vendor", "") == "GNU"
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_note_fork)
+
+
+def check_fork_safety() -> None:
+    """Raise, rather than die, in a process forked after its parent ran GNU OpenMP threads.
+
+    Without TBB (:func:`choose_threading_layer`) numba's guard would kill
+    this process at the first parallel call, and a process pool would wait
+    for it forever; an exception travels back to the pool instead.
+
+    Raises:
+        RuntimeError: saying how to start workers safely.
+    """
+    if _forked_after_gnu_openmp:
+        raise RuntimeError(
+            "this process was forked after its parent ran the engine on GNU OpenMP "
+            "threads, which cannot run again here: start workers with spawn or "
+            "forkserver (multiprocessing.get_context('forkserver')), or install tbb "
+            "(pip install tbb) and leave NUMBA_THREADING_LAYER unset"
+        )
 
 
 CHUNK = 1 << 14

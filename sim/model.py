@@ -348,6 +348,7 @@ class CRMModel(mesa.Model):
         sample: int = 10,
         **parameters,
     ):
+        kernel.check_fork_safety()
         if seed is not None and rng is not None:
             raise ValueError("CRMModel() takes seed or rng, not both (seed is rng's other name)")
         super().__init__(rng=seed if seed is not None else rng)

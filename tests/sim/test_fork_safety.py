@@ -35,11 +35,14 @@ if __name__ == "__main__":
     context = multiprocessing.get_context("fork")
     start = time.perf_counter()
     with context.Pool(1) as pool:
+        error = None
         try:
             got = pool.apply_async(profit, (7,)).get(timeout={TIMEOUT})
             timed_out = False
         except multiprocessing.TimeoutError:
             got, timed_out = None, True
+        except RuntimeError as raised:
+            got, timed_out, error = None, False, str(raised)
         pool.terminate()
     print(json.dumps({{
         "layer": numba.threading_layer(),
@@ -48,6 +51,7 @@ if __name__ == "__main__":
         "seconds": time.perf_counter() - start,
         "expected": expected,
         "got": got,
+        "error": error,
     }}))
 """
 
@@ -78,6 +82,33 @@ def test_a_forked_child_runs_the_engine_after_the_parent_did():
     assert not result["timed_out"], done.stderr
     assert result["seconds"] < TIMEOUT
     assert result["got"] == result["expected"]  # bit-identical in the child
+
+
+def gnu_openmp() -> bool:
+    try:
+        from numba.np.ufunc import omppool
+    except ImportError:
+        return False
+    return omppool.openmp_vendor == "GNU"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="GNU OpenMP's fork guard is Linux's")
+@pytest.mark.skipif(not gnu_openmp(), reason="numba has no GNU OpenMP layer here")
+def test_on_gnu_openmp_a_forked_child_raises_instead_of_dying():
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "omp"}  # as without TBB
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT + 180,
+        cwd=Path(__file__).parents[2],
+        env=env,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["layer"] == "omp"
+    assert not result["timed_out"]  # the pool got an answer: the error
+    assert "start workers with spawn or forkserver" in result["error"]
 
 
 def test_the_threading_layer_is_tbb_when_installed_and_the_users_choice_wins():
