@@ -134,7 +134,7 @@ def run_once(config: Config, seed: int, *, transactions: bool = False) -> RunRes
         outcomes, the end-of-run customer table of the run and, if asked
         for, its purchase log.
     """
-    model = CRMModel(config, rng=seed)
+    model = CRMModel(config, rng=seed, collect=False)  # the ledger is the record: no DataCollector
     if transactions:
         model.log_transactions()
     model.run()
@@ -177,6 +177,6 @@ def run_cohorts(config: Config, seed: int) -> pd.DataFrame:
     Returns:
         Columns :data:`COHORT_COLUMNS`.
     """
-    cohorts = CRMModel(config, rng=seed).run().cohort_frame()
+    cohorts = CRMModel(config, rng=seed, collect=False).run().cohort_frame()
     cohorts["setting"] = config.market.setting
     return cohorts[list(COHORT_COLUMNS)].reset_index(drop=True)

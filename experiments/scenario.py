@@ -46,20 +46,17 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from sim.config import MAX_SEED, Config, StrictModel
+from sim.paths import CONFIG_SECTIONS, Loc, assign, split_path
 
 from .schema import (
-    CONFIG_SECTIONS,
     MAX_POINTS,
     MAX_RUNS,
-    Loc,
     Point,
     Problem,
     ScenarioError,
-    assign,
     dotted,
     node_at,
     problems_from,
-    split_path,
 )
 from .sensitivity import SensitivityBlock, expand
 

@@ -3,28 +3,23 @@
 :mod:`experiments.scenario` reads a scenario file and :mod:`experiments.sensitivity`
 expands its ``sensitivity`` block into cells; both report located
 :class:`Problem` s, resolve dotted parameter paths against the configuration
-schema (:func:`split_path`, :func:`node_at`), set values into the raw
-scenario (:func:`assign`), turn pydantic errors into problems
+schema (:func:`sim.paths.split_path`, :func:`node_at`), set values into the raw
+scenario (:func:`sim.paths.assign`), turn pydantic errors into problems
 (:func:`problems_from`) and produce :class:`Point` s. Those shared pieces live
 here, so that neither module imports the other's private names.
 """
 
-import copy
 import difflib
 import json
-import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticUndefined
+from pydantic import ValidationError
 
 from sim.config import Config
-
-CONFIG_SECTIONS = tuple(Config.model_fields)
-"""Top-level sections of the model configuration (the only roots a sweep path may have)."""
+from sim.paths import Loc, is_model, unwrap
 
 MAX_RUNS = 1_000_000
 """Largest number of runs (points x replications) a scenario may expand to."""
@@ -32,8 +27,6 @@ MAX_RUNS = 1_000_000
 MAX_POINTS = 10_000
 """Largest number of sweep points (grid combinations x zip length), counted before they are
 built: each point is a whole configuration validated before anything runs."""
-
-Loc = tuple[str | int, ...]
 
 
 # ---------------------------------------------------------------------------
@@ -84,26 +77,6 @@ def dotted(loc: Iterable[str | int]) -> str:
 # ---------------------------------------------------------------------------
 # The schema, walked by dotted path
 # ---------------------------------------------------------------------------
-
-
-def unwrap(annotation):
-    """Strip ``Annotated`` and ``X | None`` down to the type that holds children."""
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            members = [a for a in get_args(annotation) if a is not type(None)]
-            if len(members) != 1:
-                return annotation
-            annotation = members[0]
-        else:
-            return annotation
-
-
-def is_model(annotation) -> bool:
-    """True if ``annotation`` is a pydantic model class."""
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def node_at(loc: Loc, root=Config):
@@ -241,94 +214,6 @@ def problems_from(
 # ---------------------------------------------------------------------------
 # Sweep paths: check against the schema, assign into the raw scenario
 # ---------------------------------------------------------------------------
-
-
-def default_container(info, annotation):
-    """What to put at a missing path element so that a value can be set under it."""
-    default = PydanticUndefined if info is None else info.get_default(call_default_factory=True)
-    if isinstance(default, tuple | list):
-        return [
-            item.model_dump(mode="json") if isinstance(item, BaseModel) else copy.deepcopy(item)
-            for item in default
-        ]
-    if isinstance(default, BaseModel):
-        try:  # a preset-filled section: give only what changes, the preset fills the rest
-            type(default).model_validate({})
-        except ValidationError:
-            return default.model_dump(mode="json")
-        return {}
-    return [] if get_origin(annotation) in (tuple, list) else {}
-
-
-def split_path(path: str, raw: dict) -> tuple[Loc | None, str | None]:
-    """Resolve a dotted path against the schema and the raw scenario.
-
-    Returns:
-        ``(loc, None)`` with list indices as ints, or ``(None, message)``.
-    """
-    parts = path.split(".")
-    if parts[0] not in CONFIG_SECTIONS:
-        close = difflib.get_close_matches(parts[0], CONFIG_SECTIONS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        return None, (
-            f"no such parameter: {parts[0]!r} is not a model section; {hint}"
-            f"paths start with one of: {', '.join(CONFIG_SECTIONS)}"
-        )
-    loc: list[str | int] = []
-    annotation, node = Config, raw
-    for part in parts:
-        annotation = unwrap(annotation)
-        where = ".".join(str(p) for p in loc) or "the scenario"
-        if is_model(annotation):
-            if part not in annotation.model_fields:
-                allowed = list(annotation.model_fields)
-                close = difflib.get_close_matches(part, allowed, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else f"fields: {', '.join(allowed)}"
-                return None, f"no such parameter: {where} has no field {part!r}; {hint}"
-            info = annotation.model_fields[part]
-            child = node.get(part) if isinstance(node, dict) else None
-            node = child if child is not None else default_container(info, info.annotation)
-            annotation = info.annotation
-            loc.append(part)
-        elif get_origin(annotation) in (tuple, list):
-            size = len(node) if isinstance(node, list) else 0
-            if not part.isdigit():
-                return None, f"no such parameter: {where} is a list; use an index 0..{size - 1}"
-            index = int(part)
-            if index >= size:
-                return None, (
-                    f"no such parameter: {where} has {size} entries "
-                    f"(indices 0..{size - 1}), not {index + 1}"
-                )
-            node, annotation = node[index], get_args(annotation)[0]
-            loc.append(index)
-        else:
-            return None, f"no such parameter: {where} is a single value, it has no {part!r}"
-    return tuple(loc), None
-
-
-def assign(raw: dict, loc: Loc, value: Any) -> None:
-    """Set ``value`` at ``loc`` in the raw scenario dict, creating what is missing.
-
-    Missing sections and lists are filled from the schema's defaults (a
-    preset-filled section starts empty so that its preset fills the rest).
-    """
-    node, annotation = raw, Config
-    for i, part in enumerate(loc):
-        annotation = unwrap(annotation)
-        if is_model(annotation):
-            info = annotation.model_fields[part]
-            annotation = info.annotation
-        else:
-            info, annotation = None, get_args(annotation)[0]
-        if i == len(loc) - 1:
-            node[part] = copy.deepcopy(value)
-            return
-        if isinstance(node, dict) and node.get(part) is None:
-            node[part] = default_container(info, annotation)
-        node = node[part]
-        if not isinstance(node, dict | list):
-            return  # not a container: validation reports the wrong type
 
 
 # ---------------------------------------------------------------------------

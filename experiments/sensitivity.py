@@ -43,17 +43,16 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from analysis.metrics import OUTCOME_COLUMNS
 from sim.config import MAX_SEED, Config, StrictModel
+from sim.paths import assign, split_path
 
 from .schema import (
     MAX_RUNS,
     Point,
     Problem,
     allowed_range,
-    assign,
     dotted,
     node_at,
     problems_from,
-    split_path,
 )
 
 METHODS = ("morris", "sobol")

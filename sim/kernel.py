@@ -60,7 +60,9 @@ Per-firm sums are indexed by the firm *slot* ``firm + 1``; slot 0 collects
 customers without a firm.
 """
 
+import ctypes
 import hashlib
+import importlib.metadata
 import inspect
 import os
 from collections import namedtuple
@@ -74,12 +76,98 @@ import numba
 import numpy as np
 from numba.core import types
 from numba.extending import overload
+from numba.np.ufunc import parallel as numba_parallel
 
 from . import compiled, draws, population, rules, stages
 from .compiled import choose, lookup_table
 from .population import NO_FIRM
 from .rules import take
 from .stages import DECLINE, EXITED, EXPLORATION, PROSPECT, STABILITY, Stage
+
+TBB_LIBRARIES = ("libtbb.so.12", "libtbb.12.dylib", "tbb12.dll")
+"""The names of the TBB runtime that numba's ``tbb`` threading layer links to."""
+
+
+def choose_threading_layer() -> str:
+    """Run the kernels' threads on TBB when it is installed; return the layer asked for.
+
+    The threading layer is the library numba's parallel kernels run their
+    threads on. numba's default on Linux without TBB is GNU OpenMP, and a
+    process forked after it ran (``multiprocessing``'s ``fork``, the default
+    start method of pools on Linux before Python 3.14, which EMA Workbench's
+    evaluator uses) is killed at its first parallel call by numba's guard
+    ("fork() called from a process already using GNU OpenMP"): a pool then
+    waits for it forever. TBB is safe under fork and from several threads at
+    once (Dask runs models in threads; numba's ``workqueue`` layer is not), so
+    the tbb package is a dependency where it has wheels (x86-64). Its wheel
+    puts the runtime in the environment's ``lib`` folder, which numba's wheel
+    does not search: it is loaded here first, by its path, and numba's
+    ``tbbpool`` then finds it loaded. Results do not depend on the layer.
+
+    Called once, when this module is imported, before the first parallel
+    call. A user's ``NUMBA_THREADING_LAYER`` wins; without TBB the default
+    stays (``"default"``: OpenMP, then workqueue), and workers must then be
+    started by spawn or a fork server (``experiments.sweep`` does).
+    """
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        return numba.config.THREADING_LAYER
+    try:
+        files = importlib.metadata.distribution("tbb").files or []
+    except importlib.metadata.PackageNotFoundError:
+        return numba.config.THREADING_LAYER
+    for file in files:
+        if file.name in TBB_LIBRARIES:
+            try:
+                ctypes.CDLL(str(file.locate()), mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                break  # not loadable here: keep numba's default
+            numba.config.THREADING_LAYER = "tbb"
+            break
+    return numba.config.THREADING_LAYER
+
+
+THREADING_LAYER = choose_threading_layer()
+"""The threading layer asked of numba (``numba.threading_layer()`` names the one running)."""
+
+_forked_after_gnu_openmp = False
+
+
+def _note_fork() -> None:
+    """In a forked child: remember whether the parent had started GNU OpenMP's threads."""
+    global _forked_after_gnu_openmp
+    if not getattr(numba_parallel, "_is_initialized", False):
+        return
+    if getattr(numba_parallel, "_threading_layer", None) != "omp":
+        return
+    try:
+        from numba.np.ufunc import omppool
+    except ImportError:
+        return
+    _forked_after_gnu_openmp = getattr(omppool, "openmp_vendor", "") == "GNU"
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_note_fork)
+
+
+def check_fork_safety() -> None:
+    """Raise, rather than die, in a process forked after its parent ran GNU OpenMP threads.
+
+    Without TBB (:func:`choose_threading_layer`) numba's guard would kill
+    this process at the first parallel call, and a process pool would wait
+    for it forever; an exception travels back to the pool instead.
+
+    Raises:
+        RuntimeError: saying how to start workers safely.
+    """
+    if _forked_after_gnu_openmp:
+        raise RuntimeError(
+            "this process was forked after its parent ran the engine on GNU OpenMP "
+            "threads, which cannot run again here: start workers with spawn or "
+            "forkserver (multiprocessing.get_context('forkserver')), or install tbb "
+            "(pip install tbb) and leave NUMBA_THREADING_LAYER unset"
+        )
+
 
 CHUNK = 1 << 14
 """Customers per chunk of work (and per row of partial per-firm sums)."""

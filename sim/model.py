@@ -1,6 +1,7 @@
 """The crm-sim model: customers as arrays, firms as Mesa agents, one schedule."""
 
 from dataclasses import dataclass, fields
+from functools import partial
 
 import mesa
 import numpy as np
@@ -10,6 +11,7 @@ from . import kernel, rules
 from .config import Config, default_config
 from .firm import Firm
 from .ledger import FIRM_COLUMNS, Ledger
+from .paths import config_from_keywords
 from .policies import Effects, WinBack, affordable, get_policy
 from .population import NO_FIRM, Population
 from .stages import STAGE_NAMES, Stage, Trajectory, is_active
@@ -177,11 +179,107 @@ class FirmVectors:
         )
 
 
+def model_config(
+    config: Config | None, customers, periods, setting, strategies, parameters: dict
+) -> Config:
+    """The configuration :class:`CRMModel` runs: ``config``, or one built from its keywords.
+
+    Raises:
+        TypeError: ``config`` is not a :class:`sim.config.Config` (a dict says what
+            to pass instead), both a config and keywords are given, or a keyword
+            names no field (:func:`sim.paths.config_from_keywords`).
+    """
+    keywords = (customers, periods, setting, strategies)
+    if config is None:
+        if all(k is None for k in keywords) and not parameters:
+            return default_config()
+        return config_from_keywords(customers, periods, setting, strategies, parameters)
+    if isinstance(config, dict):
+        raise TypeError(
+            "CRMModel() takes a sim.config.Config, not a dict: pass "
+            "default_config(**sections), e.g. CRMModel(default_config(simulation="
+            '{"customers": 1000}), rng=1), or keywords, e.g. CRMModel(customers=1000, '
+            'seed=1, **{"relationship.trust_build_rate": 0.1})'
+        )
+    if not isinstance(config, Config):
+        raise TypeError(f"CRMModel() takes a sim.config.Config, not a {type(config).__name__}")
+    if any(k is not None for k in keywords) or parameters:
+        raise TypeError(
+            "CRMModel() takes a Config or keyword parameters, not both: change the "
+            "config with sim.config.replace(config, section={...}) instead"
+        )
+    return config
+
+
+REPORTED = (
+    "customers",
+    "exploration",
+    "formation",
+    "stability",
+    "decline",
+    "retention",
+    "acquisitions",
+    "defections",
+    "profit",
+)
+"""Ledger columns the DataCollector reports per firm each step (:data:`sim.ledger.FIRM_COLUMNS`)."""
+
+
+def firm_measure(model: "CRMModel", firm: int, column: str) -> float:
+    """A model reporter: the ledger's ``column`` for firm number ``firm`` at the current period."""
+    return float(model.ledger.get(column)[firm])
+
+
+def equity_to_date(model: "CRMModel", firm: int) -> float:
+    """A model reporter: firm ``firm``'s customer equity realized so far, discounted to period 0.
+
+    The sum of the ledger's ``discounted_profit`` (contribution plus referral
+    value less acquisition and policy cost) over the periods run: the equity
+    ledger of :func:`analysis.metrics.equity_ledger` without its projected
+    remainder, which ``runs.parquet``'s ``customer_equity`` adds at the end.
+    """
+    ledger = model.ledger
+    column = ledger.column["discounted_profit"]
+    return float(ledger.firm[: ledger.last_period + 1, firm, column].sum())
+
+
+def model_reporters(firm_names) -> dict:
+    """The DataCollector's model reporters: ``<firm>_<measure>`` for each firm and measure.
+
+    Measures: :data:`REPORTED` and ``equity`` (:func:`equity_to_date`).
+    Named, picklable functions (partials), no lambdas.
+    """
+    reporters = {}
+    for index, name in enumerate(firm_names):
+        for column in REPORTED:
+            reporters[f"{name}_{column}"] = partial(firm_measure, firm=index, column=column)
+        reporters[f"{name}_equity"] = partial(equity_to_date, firm=index)
+    return reporters
+
+
+SAMPLE_COLUMNS = tuple(c for c in HISTORY_COLUMNS if c != "identity")
+"""Columns of :meth:`CRMModel.customer_records` (besides its index, Step and AgentID)."""
+
+
 class CRMModel(mesa.Model):
     """Customers move through lifecycle stages while firms run relationship strategies.
 
-    Build it from one :class:`sim.config.Config` and a seed:
-    ``CRMModel(config, rng=42)``. Randomness comes only from ``model.rng``:
+    Build it from one :class:`sim.config.Config` and a seed,
+    ``CRMModel(config, rng=42)``, or, as Mesa models are built, from keyword
+    parameters: ``CRMModel(customers=5000, periods=60, setting="ecommerce",
+    strategies=["clasp", "zipper"], seed=42)``, any other field of the
+    configuration by its dotted path (``**{"relationship.trust_build_rate":
+    0.1}``, or ``relationship__trust_build_rate=0.1``), the rest from
+    :func:`sim.config.default_config` (:func:`model_config`). ``seed`` is
+    Mesa's other name for ``rng`` (``mesa.batch_run`` passes it): the same
+    integer gives the same run. A ``DataCollector`` (``model.datacollector``)
+    records per-firm model reporters every step (:func:`model_reporters`),
+    and :meth:`customer_records` a sample of ``sample`` customers, when
+    ``collect`` is true: by default when the model is built from keywords
+    (Mesa's way), not when it is given a Config (the engine's callers, which
+    read the ledger; ``collect=True`` turns it on).
+
+    Randomness comes only from ``model.rng``:
     it draws the population, the acquisitions and the kernel's key, from
     which every per-customer draw of steps 2-5 and 7 is a counter-based hash
     (:mod:`sim.draws`), the same whatever the number of threads.
@@ -229,14 +327,32 @@ class CRMModel(mesa.Model):
 
     Attributes:
         config: the validated configuration.
+        datacollector: the ``mesa.DataCollector`` of the model reporters.
+        collecting: whether it collects (the ``collect`` keyword).
         customers: the :class:`sim.population.Population` (arrays).
         firms: the :class:`sim.firm.Firm` agents, in config order.
         ledger: the :class:`sim.ledger.Ledger` of per-period, per-firm records.
     """
 
-    def __init__(self, config: Config | None = None, *, rng=None):
-        super().__init__(rng=rng)
-        self.config = config if config is not None else default_config()
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        customers: int | None = None,
+        periods: int | None = None,
+        setting: str | None = None,
+        strategies=None,
+        seed=None,
+        rng=None,
+        collect: bool | None = None,
+        sample: int = 10,
+        **parameters,
+    ):
+        kernel.check_fork_safety()
+        if seed is not None and rng is not None:
+            raise ValueError("CRMModel() takes seed or rng, not both (seed is rng's other name)")
+        super().__init__(rng=seed if seed is not None else rng)
+        self.config = model_config(config, customers, periods, setting, strategies, parameters)
         relationship = self.config.relationship
         self.customers = Population.generate(self.config, self.rng)
         self.firms = [
@@ -297,6 +413,7 @@ class CRMModel(mesa.Model):
         if self.warm_up:  # money and CLV count from period 0
             pop.clv[:] = 0.0
             pop.revenue_to_date[:] = 0.0
+        self._start_collecting(config is None if collect is None else collect, sample)
 
     def _allocate_scratch(self) -> None:
         """The kernel's work space, made once: neutral policy effects, sums, lists of rows."""
@@ -345,6 +462,8 @@ class CRMModel(mesa.Model):
                 "periods; raise simulation.periods to simulate longer"
             )
         self._advance(self.steps + self.warm_up)
+        if self.collecting:
+            self._collect()
         if self.steps >= self.config.simulation.periods:
             self.running = False
 
@@ -497,6 +616,60 @@ class CRMModel(mesa.Model):
             return pd.DataFrame(columns=["period", "customer", *HISTORY_COLUMNS])
         frame = pd.concat(self._history, ignore_index=True)
         return frame.drop_duplicates(["period", "customer"], keep="last").reset_index(drop=True)
+
+    def customer_records(self) -> pd.DataFrame:
+        """The sampled customers' state at every collected step, as Mesa's agent records.
+
+        Shaped like ``datacollector.get_agent_vars_dataframe()``: indexed by
+        ``Step`` (the period) and ``AgentID`` (the customer's identity), one
+        column per variable (:data:`SAMPLE_COLUMNS`: ``row``, the customer's
+        place in the market, then stage, firm, ages, determinants and money).
+        Customers are arrays, not Mesa agents: the model follows ``sample``
+        rows (a keyword of the model, drawn from a generator of its own seeded
+        by the model's key, so sampling changes no result). When a customer
+        leaves the category a new arrival takes its row, with a new
+        ``AgentID``, as a Mesa agent removed and another added.
+        """
+        columns = ["Step", "AgentID", "row", *SAMPLE_COLUMNS]
+        if not self._samples:
+            return pd.DataFrame(columns=columns).set_index(["Step", "AgentID"])
+        frame = pd.DataFrame(
+            {name: np.concatenate([record[name] for record in self._samples]) for name in columns}
+        )
+        names = np.array([*(f.name for f in self.firms), None], dtype=object)
+        frame["stage"] = np.array(STAGE_NAMES)[frame["stage"]]
+        frame["firm"] = names[frame["firm"]]
+        return frame.set_index(["Step", "AgentID"])
+
+    def _start_collecting(self, collect: bool, sample: int) -> None:
+        """Set up the DataCollector and the customer sample; collect period 0."""
+        self.collecting = bool(collect)
+        self.datacollector = mesa.DataCollector(
+            model_reporters=model_reporters([f.name for f in self.firms]) if collect else {}
+        )
+        self._samples: list[dict[str, np.ndarray]] = []
+        if not collect:
+            self._sampled = np.empty(0, dtype=np.intp)
+            return
+        size = min(max(0, int(sample)), len(self.customers))
+        chooser = np.random.default_rng((self._key, 0x5A4D))  # not model.rng: no draw changes
+        self._sampled = np.sort(chooser.choice(len(self.customers), size=size, replace=False))
+        self._collect()
+
+    def _collect(self) -> None:
+        """Collect the model reporters and the sampled customers' records of this step."""
+        self.datacollector.collect(self)
+        if not self._sampled.size:
+            return
+        pop, rows = self.customers, self._sampled  # names and frames are made when asked for
+        record = {
+            "Step": np.full(rows.size, self.steps),
+            "AgentID": pop.identity[rows],
+            "row": rows,
+        }
+        for column in SAMPLE_COLUMNS:
+            record[column] = getattr(pop, column)[rows]
+        self._samples.append(record)
 
     # ------------------------------------------------------------------
     # the schedule
@@ -898,5 +1071,7 @@ def warm_up() -> float:
     import time
 
     start = time.perf_counter()
-    CRMModel(default_config(simulation={"customers": 100, "periods": 1}), rng=0).run()
+    CRMModel(
+        default_config(simulation={"customers": 100, "periods": 1}), rng=0, collect=False
+    ).run()
     return time.perf_counter() - start
