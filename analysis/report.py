@@ -1095,7 +1095,7 @@ def survival_figure(doc: Document, results: Results, pick, order, only: str) -> 
     keys = results.keys
     if not results.relationships.empty:
         curves = retention.kaplan_meier(pick(results.relationships), keys=keys)
-        curves = curves[curves["at_risk"] > 0]
+        curves = curves[(curves["at_risk"] > 0) | (curves["tenure"] == 0)]  # from S(0) = 1
         title = "Kaplan-Meier survival of relationships (95% band)" + only
         caption = (
             "Share of relationships still going, by tenure (Kaplan-Meier over every "
