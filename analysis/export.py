@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from sim.transactions import DAYS_PER_PERIOD
 from store.results import read_manifest
@@ -114,7 +115,7 @@ def period_dates(periods: int, start: datetime.date, length: str = "month") -> l
     return [d.strftime("%Y-%m-%d") for d in dates]
 
 
-def occasion_dates(period, day, dates: list[str]) -> pd.Categorical:
+def occasion_dates(period, day, dates: list[str]) -> pd.api.extensions.ExtensionArray:
     """ISO dates of purchase occasions, at day resolution, within their period's dates.
 
     The log dates an occasion of period ``p`` to ``day`` = ``30 (p - 1)`` +
@@ -133,8 +134,8 @@ def occasion_dates(period, day, dates: list[str]) -> pd.Categorical:
             span of period T).
 
     Returns:
-        The dates as a categorical of ``YYYY-MM-DD`` strings, categories in
-        calendar order.
+        The dates, typed (Arrow ``date32``: a date column in Parquet, ISO
+        ``YYYY-MM-DD`` text in CSV).
     """
     period = np.asarray(period, dtype=np.int64)
     offset = np.asarray(day, dtype=np.int64) - DAYS_PER_PERIOD * (period - 1)
@@ -146,10 +147,8 @@ def occasion_dates(period, day, dates: list[str]) -> pd.Categorical:
     begin = calendar[period]
     span = calendar[period + 1] - begin
     ordinal = begin + offset * span // DAYS_PER_PERIOD
-    days, codes = np.unique(ordinal, return_inverse=True)
-    return pd.Categorical.from_codes(
-        codes.reshape(-1), days.astype("datetime64[D]").astype(str).tolist()
-    )
+    days = pa.array(ordinal.astype(np.int32), type=pa.int32()).cast(pa.date32())
+    return pd.array(days, dtype=pd.ArrowDtype(pa.date32()))
 
 
 # ---------------------------------------------------------------------------

@@ -212,9 +212,10 @@ def survival_curves(
     max_tenure: int | None = None,
     order=None,
 ) -> Figure:
-    """Cohort survival by tenure: a panel per ``panel``, a line per ``line``.
+    """Survival by tenure: a panel per ``panel``, a line per ``line``.
 
-    ``curves`` has ``panel``, ``line``, ``tenure``, ``survival``. ``reference``
+    ``curves`` has ``panel``, ``line``, ``tenure``, ``survival``, and
+    optionally ``lower`` and ``upper`` (a confidence band, shaded). ``reference``
     (same keys, ``retention``) adds the dashed geometric curve ``r^k`` a
     constant-hazard cohort would follow.
     """
@@ -231,6 +232,15 @@ def survival_curves(
             if one.empty:
                 continue
             axis.plot(one["tenure"], one["survival"], color=colours[label], label=label)
+            if "lower" in one.columns:
+                axis.fill_between(
+                    one["tenure"],
+                    one["lower"],
+                    one["upper"],
+                    color=colours[label],
+                    alpha=0.18,
+                    linewidth=0,
+                )
             if reference is not None and len(labels) <= 4:  # more dashes would hide the data
                 r = reference[(reference[panel] == value) & (reference[line] == label)]
                 if len(r):
@@ -244,7 +254,7 @@ def survival_curves(
                     )
         axis.set_title(f"{panel}: {value}")
         axis.set_xlabel("tenure (periods since acquisition)")
-        axis.set_ylabel("share of cohort still a customer")
+        axis.set_ylabel("share still a customer")
         axis.set_ylim(0, 1.02)
         axis.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colours[label]) for label in labels]

@@ -83,6 +83,7 @@ class Results:
     sweep_paths: list[str]
     keys: list[str] = field(default_factory=list)
     hurdle_rate: float = 0.0
+    relationships: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def policy_label(value) -> str:
@@ -236,6 +237,48 @@ def pooled_cohorts(folder: Path, runs: pd.DataFrame, sweep_paths) -> pd.DataFram
 
 COUNTS = retention.POOLED_COHORT_COLUMNS
 
+SURVIVAL_COLUMNS = ("point", "firm", "duration", "event", "entry")
+"""Columns of ``relationships.parquet`` the report reads (:func:`labelled_relationships`)."""
+
+
+def labelled_relationships(
+    folder: Path, runs: pd.DataFrame, lean: bool, extra: list[str]
+) -> pd.DataFrame:
+    """``relationships.parquet`` with each row's ``label`` (and ``strategy``, ``setting``).
+
+    ``lean`` reads only ``duration``, ``event`` and ``entry`` and, by point
+    and firm, takes ``label``, ``strategy`` and ``setting`` from ``runs``
+    (labelled), as categories: what the Kaplan-Meier curves need, without a
+    string per row. Otherwise the whole table, labelled from its own
+    columns. Empty without the table (a folder written before it existed).
+    """
+    if not lean:
+        frame = _read_table(folder, "relationships.parquet", False)
+        return _label_frame(frame, extra) if len(frame) else frame
+    path = folder / "relationships.parquet"
+    if not path.exists():
+        return pd.DataFrame()
+    try:  # the firm as a dictionary: a code per row, not a string
+        table = pq.read_table(path, columns=list(SURVIVAL_COLUMNS), read_dictionary=["firm"])
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise ReportError(f"{path}: cannot be read as Parquet ({error})") from None
+    firm = table.column("firm").combine_chunks()
+    names = firm.dictionary.to_pylist()
+    pair = table.column("point").to_numpy() * len(names) + firm.indices.to_numpy()
+    pairs = np.flatnonzero(np.bincount(pair))  # the few point x firm pairs present
+    place = np.zeros(pairs[-1] + 1 if pairs.size else 1, dtype=np.intp)
+    place[pairs] = np.arange(pairs.size)
+    row = place[pair]
+    groups = runs.drop_duplicates(["point", "firm"]).set_index(["point", "firm"])
+    found = groups.reindex(
+        pd.MultiIndex.from_arrays([pairs // len(names), [names[i] for i in pairs % len(names)]])
+    )
+    frame = pd.DataFrame({c: table.column(c).to_numpy() for c in ("duration", "event", "entry")})
+    for column in ("label", "strategy", "setting"):  # a category per pair, a code per row
+        codes, categories = pd.factorize(found[column].astype(object))
+        frame[column] = pd.Categorical.from_codes(codes[row], categories)
+    return frame
+
 
 def _cohort_counts(chunk: pa.Table, offset: int) -> tuple[pa.Table, int]:
     """:func:`analysis.retention.cohort_counts` of whole runs by point, firm and tenure, in Arrow.
@@ -351,14 +394,17 @@ def load_results(
     """Read a results folder; raise :class:`ReportError` if it is not one.
 
     Needs ``runs.parquet``, ``timeseries.parquet`` and ``scenario.resolved.yaml``;
-    ``cohorts``, ``customers`` and ``policies.parquet`` are used when present.
+    ``cohorts``, ``customers``, ``relationships`` and ``policies.parquet`` are used when
+    present.
 
     ``lean`` (what the report reads): ``timeseries`` holds only
     :data:`REPORT_TIMESERIES_COLUMNS` and the swept columns, and ``cohorts``
-    holds the cohort counts pooled over runs (:func:`pooled_cohorts`), not a
-    row per run x firm x cohort x tenure; memory then grows with the runs'
-    periods and firms, not with their cohorts. Without it every table is read
-    whole (the transaction export compares whole timeseries). With ``workers``
+    is empty when the folder has ``relationships.parquet`` (the report's
+    survival curves come from it), else holds the cohort counts pooled over
+    runs (:func:`pooled_cohorts`), not a row per run x firm x cohort x tenure;
+    memory then grows with the runs' periods and firms, not with their
+    cohorts. Without it every table is read whole (the transaction export
+    compares whole timeseries). With ``workers``
     (:class:`analysis.render.Renderer`), the cohort counts are pooled by a
     worker while this process reads the other tables.
     """
@@ -381,10 +427,12 @@ def load_results(
         hurdle_rate = float((resolved.get("report") or {}).get("hurdle_rate", 0.0))
     except Exception as error:
         raise ReportError(f"{resolved_path}: cannot be read ({error})") from None
-    if lean:  # the largest table, pooled meanwhile (in a worker if there is one)
+    workers = workers if workers is not None else render.Renderer(workers=1)
+    if lean and (folder / "relationships.parquet").exists():  # survival from relationships
+        pooling = workers.call(pd.DataFrame)
+    elif lean:  # the largest table, pooled meanwhile (in a worker if there is one)
         identity = dict.fromkeys(("point", "firm", "strategy", "setting", *sweep_paths))
         groups = runs[[c for c in identity if c in runs.columns]].drop_duplicates(["point", "firm"])
-        workers = workers if workers is not None else render.Renderer(workers=1)
         pooling = workers.call(pooled_cohorts, folder, groups, sweep_paths)
     columns = (*REPORT_TIMESERIES_COLUMNS, *sweep_paths) if lean else None
     timeseries = _read_table(folder, "timeseries.parquet", True, columns)
@@ -421,6 +469,7 @@ def load_results(
         configs=configs,
         sweep_paths=sweep_paths,
         hurdle_rate=hurdle_rate,
+        relationships=labelled_relationships(folder, _label_frame(runs, extra), lean, extra),
     )
     results.keys = ["label", "setting"]
     return results
@@ -1071,6 +1120,59 @@ def decision_section(doc: Document, results: Results, table: pd.DataFrame) -> No
     )
 
 
+def survival_figure(doc: Document, results: Results, pick, order, only: str) -> None:
+    """The survival curves: Kaplan-Meier from ``relationships.parquet``, with a 95% band.
+
+    A folder written before the relationship table existed gets the older
+    pooled cohort survival from ``cohorts.parquet`` instead (said so).
+    """
+    keys = results.keys
+    if not results.relationships.empty:
+        curves = retention.kaplan_meier(pick(results.relationships), keys=keys)
+        curves = curves[(curves["at_risk"] > 0) | (curves["tenure"] == 0)]  # from S(0) = 1
+        title = "Kaplan-Meier survival of relationships (95% band)" + only
+        caption = (
+            "Share of relationships still going, by tenure (Kaplan-Meier over every "
+            "relationship of replication 0 of each point, relationships.parquet; censored "
+            "at the horizon, left-truncated after a warm-up). Higher curves keep their "
+            "customers longer; where a solid curve flattens above its dashed constant-hazard "
+            "curve, customers who stay become more loyal with tenure."
+        )
+    else:
+        curves = (
+            retention.cohort_survival(pick(results.cohorts), keys=keys)
+            if not results.cohorts.empty
+            else pd.DataFrame()
+        )
+        title = "Cohort survival: share of newly acquired customers still there" + only
+        caption = (
+            "Pooled cohort survival (this folder has no relationships.parquet: run the "
+            "scenario again for Kaplan-Meier curves). Higher curves keep their new customers "
+            "longer; where a solid curve flattens above its dashed constant-hazard curve, "
+            "customers who stay become more loyal with tenure."
+        )
+    if curves.empty:
+        doc.paragraph(
+            "**Survival**: too few data: no relationship to follow in these runs; "
+            "more customers or periods give some."
+        )
+        return
+    doc.figure(
+        "cohort_survival.png",
+        partial(
+            plots.survival_curves,
+            curves,
+            panel="setting",
+            line="label",
+            order=order,
+            reference=reference_retention(results.timeseries, keys),
+            title=title,
+        ),
+        "Survival",
+        caption,
+    )
+
+
 def build(
     results: Results, baseline: Results | None = None, renderer: render.Renderer | None = None
 ) -> Document:
@@ -1379,33 +1481,7 @@ def build(
         "A strategy that keeps customers grows the dark blue stability "
         "band; orange is the declining customers it risks losing.",
     )
-    curves = (
-        retention.cohort_survival(pick(results.cohorts), keys=keys)
-        if not results.cohorts.empty
-        else pd.DataFrame()
-    )
-    if curves.empty:
-        doc.paragraph(
-            "**Cohort survival**: too few data: no customer was acquired in these runs "
-            "(no cohort to follow); more customers or periods give one."
-        )
-    else:
-        doc.figure(
-            "cohort_survival.png",
-            partial(
-                plots.survival_curves,
-                curves,
-                panel="setting",
-                line="label",
-                order=order,
-                reference=reference_retention(results.timeseries, keys),
-                title="Cohort survival: share of newly acquired customers still there" + only,
-            ),
-            "Cohort survival",
-            "Higher curves keep their new customers longer; where a solid "
-            "curve flattens above its dashed constant-hazard curve, customers who stay become "
-            "more loyal with tenure.",
-        )
+    survival_figure(doc, results, pick, order, only)
     churn = retention.churn_by_stage(results.timeseries, keys)
     if not churn.empty:
         stages = list(money.ACTIVE_STAGES)

@@ -123,6 +123,106 @@ def cohort_survival(cohorts: pd.DataFrame, keys=("firm",), min_size: int = 1) ->
     )
 
 
+KAPLAN_MEIER_COLUMNS = ("tenure", "survival", "lower", "upper", "at_risk", "ended")
+"""Columns of :func:`kaplan_meier`, besides the groups."""
+
+NORMAL_975 = 1.959963984540054
+"""The standard normal's 97.5% quantile (a 95% interval)."""
+
+
+def kaplan_meier(relationships: pd.DataFrame, keys=("firm",)) -> pd.DataFrame:
+    """Kaplan-Meier survival of relationships by tenure, with a 95% band, per group.
+
+    From the relationship table (``relationships.parquet``,
+    ``CRMModel.relationships_frame()``): ``duration``, ``event`` (1 ended,
+    0 censored) and ``entry`` (left truncation: the tenure at which a
+    relationship begun before the measured window came under observation).
+    Tenure is whole periods: a relationship is at risk of ending at tenure
+    ``k`` if ``entry < k <= duration`` (it had survived its entry tenure
+    when it was first seen), and
+
+        S(k) = prod over j = 1..k of (1 - d_j / n_j),
+
+    ``d_j`` the relationships that ended at tenure ``j`` and ``n_j`` those at
+    risk. The band is Greenwood's variance on the log(-log S) scale (what
+    lifelines' ``KaplanMeierFitter`` reports): ``exp(-exp(log(-log S) +- z
+    sqrt(V) / log S))``, ``V = sum d_j / (n_j (n_j - d_j))``; it is 1 before
+    the first end. A relationship of length 0 (won back at the start of a
+    period and gone in its defections) is never at risk at a whole tenure
+    and so not counted, as the ledger's cohorts do not count it.
+
+    Args:
+        relationships: rows with ``keys``, ``duration``, ``event``, ``entry``.
+        keys: grouping columns.
+
+    Returns:
+        Columns ``keys`` and :data:`KAPLAN_MEIER_COLUMNS`, tenure 0 .. the
+        longest duration of the group, groups in the order they first appear.
+    """
+    keys = list(keys)
+    if not len(relationships):
+        return pd.DataFrame(columns=[*keys, *KAPLAN_MEIER_COLUMNS])
+    if keys:
+        grouped = relationships.groupby(keys, sort=False, observed=True)
+        code = grouped.ngroup().to_numpy(np.int64)
+        groups = grouped.size().index  # in the order of ngroup (first appearance)
+    else:
+        code = np.zeros(len(relationships), dtype=np.int64)
+        groups = [()]
+    duration = relationships["duration"].to_numpy(np.int64)
+    event = relationships["event"].to_numpy(np.int64) == 1
+    entry = relationships["entry"].to_numpy(np.int64)
+    n_groups, length = len(groups), int(duration.max()) + 2
+
+    def by_tenure(values, weights=None):  # counts by group (rows) and tenure (columns)
+        counts = np.bincount(code * length + values, weights, minlength=n_groups * length)
+        return counts.reshape(n_groups, length)
+
+    def from_here(counts):  # how many at this tenure or later
+        return np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
+
+    ended, lasting = by_tenure(duration, event.astype(np.float64)), by_tenure(duration)
+    # at risk at k: lasting to k at least, less those that entered at k or later
+    at_risk = from_here(lasting) - from_here(by_tenure(entry))
+    ended[:, 0], at_risk[:, 0] = 0.0, np.maximum(at_risk[:, 0], 0)
+    curves = _product_limit(ended, at_risk)
+    longest = length - 1 - np.argmax(lasting[:, ::-1] > 0, axis=1)  # each group's longest
+    kept = np.arange(length)[None, :] <= longest[:, None]
+    rows, tenures = np.nonzero(kept)
+    frame = pd.DataFrame({"tenure": tenures})
+    for name, values in curves.items():
+        frame[name] = values[kept]
+    for position, key in enumerate(keys):
+        values = groups.get_level_values(key) if len(keys) > 1 else groups
+        frame.insert(position, key, np.asarray(values, dtype=object)[rows])
+    return frame[[*keys, *KAPLAN_MEIER_COLUMNS]]
+
+
+def _product_limit(ended: np.ndarray, at_risk: np.ndarray) -> dict[str, np.ndarray]:
+    """Kaplan-Meier survival and its 95% band from counts by group (rows) and tenure."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(at_risk > 0, 1.0 - ended / at_risk, 1.0)
+        greenwood = np.where(
+            (at_risk > ended) & (ended > 0), ended / (at_risk * (at_risk - ended)), 0.0
+        )
+        survival = np.cumprod(step, axis=1)
+        log_s = np.log(survival)
+        spread = NORMAL_975 * np.sqrt(np.cumsum(greenwood, axis=1)) / log_s
+        centre = np.log(-log_s)
+        lower = np.exp(-np.exp(centre - spread))
+        upper = np.exp(-np.exp(centre + spread))
+    first, gone = survival >= 1.0, survival <= 0.0
+    lower = np.where(first, 1.0, np.where(gone, 0.0, lower))
+    upper = np.where(first, 1.0, np.where(gone, 0.0, upper))
+    return {
+        "survival": survival,
+        "lower": np.minimum(lower, upper),
+        "upper": np.maximum(lower, upper),
+        "at_risk": at_risk,
+        "ended": ended.astype(np.int64),
+    }
+
+
 def geometric_survival(retention: float, tenures) -> np.ndarray:
     """Survival of a constant-hazard cohort: ``r^k`` at tenure ``k``."""
     return retention ** np.asarray(tenures, dtype=float)

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a scenario (all its sweep points and replications)",
         description="Run every sweep point and replication of a scenario and write the "
         "results folder (runs.parquet, timeseries.parquet, cohorts.parquet, "
-        "customers.parquet, policies.parquet, scenario.resolved.yaml, "
+        "customers.parquet, relationships.parquet, policies.parquet, scenario.resolved.yaml, "
         "manifest.json, summary.md) and the report (report.md, report.html, "
         "figures/).",
         epilog="Exit codes: 0 ok, 1 some runs failed, 2 bad input, 130 interrupted.",

@@ -253,7 +253,7 @@ def _export_run(
     dates: list[str],
 ) -> dict:
     """Re-run one run, check it, append its tables; return its entry of ``export.json``."""
-    result = run_once(run.config, run.seed, transactions=True)
+    result = run_once(run.config, run.seed, transactions=True, relationships=False)
     stored = stored_series[stored_series["run_id"] == run.run_id]
     check_reproduced(run, stored, result.timeseries, manifest, folder)
     transactions = transaction_table(run, result.transactions, dates)

@@ -10,6 +10,7 @@ the other way round.
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from analysis import money
@@ -47,6 +48,24 @@ CUSTOMER_COLUMNS = (
 )
 """Columns of the end-of-run customer table (``customers.parquet``): current customers only."""
 
+RELATIONSHIP_COLUMNS = (
+    "customer",
+    "firm",
+    "strategy",
+    "setting",
+    "start",
+    "end",
+    "duration",
+    "event",
+    "entry",
+    "reason",
+    "from_decline",
+    "stage_reached",
+    "trajectory",
+)
+"""Columns of a run's relationship table (``relationships.parquet`` adds the run's identity
+and ``customer_key``): one row per relationship ever, :mod:`sim.relationships`."""
+
 POLICY_COLUMNS = (
     "firm",
     "policy",
@@ -82,6 +101,8 @@ class RunResult:
             None when not kept (the sweep keeps it for replication 0 only).
         transactions: the purchase log (``CRMModel.transactions_frame()``),
             only when asked for (``run_once(..., transactions=True)``).
+        relationships: one row per relationship ever, :data:`RELATIONSHIP_COLUMNS`
+            (``CRMModel.relationships_frame()``); None when not kept.
     """
 
     firms: pd.DataFrame
@@ -90,6 +111,7 @@ class RunResult:
     policies: pd.DataFrame
     customers: pd.DataFrame | None = None
     transactions: pd.DataFrame | None = None
+    relationships: pd.DataFrame | None = None
 
 
 def policy_outcomes(policy_frame: pd.DataFrame) -> pd.DataFrame:
@@ -120,7 +142,9 @@ def policy_outcomes(policy_frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index()[list(POLICY_COLUMNS)]
 
 
-def run_once(config: Config, seed: int, *, transactions: bool = False) -> RunResult:
+def run_once(
+    config: Config, seed: int, *, transactions: bool = False, relationships: bool = True
+) -> RunResult:
     """Build a model from ``config``, run it for ``config.simulation.periods`` and measure it.
 
     Args:
@@ -128,15 +152,19 @@ def run_once(config: Config, seed: int, *, transactions: bool = False) -> RunRes
         seed: the model's random seed (``CRMModel(config, rng=seed)``).
         transactions: also keep the purchase log (``model.log_transactions()``);
             it changes no other result.
+        relationships: keep the relationship table (``model.log_relationships()``);
+            it changes no other result.
 
     Returns:
         The per-firm outcomes, the per-period records, cohort survival, policy
         outcomes, the end-of-run customer table of the run and, if asked
-        for, its purchase log.
+        for, its relationship table and its purchase log.
     """
     model = CRMModel(config, rng=seed, collect=False)  # the ledger is the record: no DataCollector
     if transactions:
         model.log_transactions()
+    if relationships:
+        model.log_relationships()
     model.run()
     ledger = model.firm_frame()
     setting = config.market.setting
@@ -163,7 +191,20 @@ def run_once(config: Config, seed: int, *, transactions: bool = False) -> RunRes
         policies=policy_outcomes(model.policy_frame()),
         customers=clv[list(CUSTOMER_COLUMNS)],
         transactions=model.transactions_frame() if transactions else None,
+        relationships=relationship_table(model, strategy_of, setting) if relationships else None,
     )
+
+
+def relationship_table(model: CRMModel, strategy_of: dict, setting: str) -> pd.DataFrame:
+    """The model's relationship table with each firm's strategy and the setting (as categories)."""
+    frame = model.relationships_frame()
+    firms = list(frame["firm"].cat.categories)
+    strategies = list(dict.fromkeys(strategy_of[f] for f in firms))
+    codes = frame["firm"].cat.codes.to_numpy()
+    strategy_codes = [strategies.index(strategy_of[f]) for f in firms]
+    frame["strategy"] = pd.Categorical.from_codes(np.array(strategy_codes)[codes], strategies)
+    frame["setting"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), [setting])
+    return frame[list(RELATIONSHIP_COLUMNS)]
 
 
 def run_cohorts(config: Config, seed: int) -> pd.DataFrame:

@@ -46,6 +46,8 @@ from typing import Any
 import numba
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from numba.np.ufunc import parallel as numba_parallel
 from tqdm import tqdm
 
@@ -196,7 +198,7 @@ class Outcome:
 
 
 def keeps_customers(spec: RunSpec) -> bool:
-    """Whether the run's end-of-run customer table is kept: replication 0 of each point only.
+    """Whether the run's customer and relationship tables are kept: replication 0 of each point.
 
     One replication shows the customer-level distributions; keeping every
     replication's would make the results folder grow with customers x runs.
@@ -209,14 +211,20 @@ def keeps_customers(spec: RunSpec) -> bool:
 def execute(spec: RunSpec, run: Callable[[Config, int], RunResult] = run_once) -> Outcome:
     """Run one spec, catching any error so that the sweep goes on.
 
-    Runs in the worker, which drops the customer table of runs that do not
-    keep it (:func:`keeps_customers`) before the result travels back.
+    Runs in the worker, which drops the customer and relationship tables of
+    runs that do not keep them (:func:`keeps_customers`) before the result
+    travels back (with :func:`run_once`, such a run does not log its
+    relationships at all).
     """
     start = time.perf_counter()
+    if run is run_once:  # the relationship log only where its table is kept
+        run = functools.partial(run_once, relationships=keeps_customers(spec))
     try:
         result = run(spec.config, spec.seed)
-        if not keeps_customers(spec) and getattr(result, "customers", None) is not None:
-            result = dataclasses.replace(result, customers=None)
+        if not keeps_customers(spec):
+            for name in ("customers", "relationships"):
+                if getattr(result, name, None) is not None:
+                    result = dataclasses.replace(result, **{name: None})
         return Outcome(spec.run_id, result=result, seconds=time.perf_counter() - start)
     except Exception as error:
         return dataclasses.replace(
@@ -512,14 +520,15 @@ def part_frames(spec: RunSpec, result: RunResult) -> tuple[pd.DataFrame, pd.Data
 
 
 def extra_frames(spec: RunSpec, result: RunResult) -> dict[str, pd.DataFrame | None]:
-    """The run's cohort, policy and customer tables with its identity in front.
+    """The run's cohort, policy, customer and relationship tables with its identity in front.
 
     Identity columns: ``run_id``, ``point``, ``replication``, then the table's
     own columns with the swept values right after ``setting`` (policies have
-    no setting column of their own: it is added).
+    no setting column of their own: it is added). The relationship table
+    also gets ``customer_key`` after ``replication`` (:func:`customer_keys`).
     """
     frames = {}
-    for name in ("cohorts", "policies", "customers"):
+    for name in ("cohorts", "policies", "customers", "relationships"):
         frame = getattr(result, name, None)
         if frame is None:
             frames[name] = None
@@ -538,11 +547,26 @@ def extra_frames(spec: RunSpec, result: RunResult) -> dict[str, pd.DataFrame | N
             (("run_id", spec.run_id), ("point", spec.point), ("replication", spec.replication))
         ):
             frame.insert(position, column, value)
+        if name == "relationships":
+            frame.insert(3, "customer_key", customer_keys(spec.run_id, frame["customer"]))
         at = frame.columns.get_loc("setting") + 1
         for offset, (path, value) in enumerate(spec.values.items()):
             frame.insert(at + offset, path, value)
         frames[name] = frame
     return frames
+
+
+def customer_keys(run_id: str, customers) -> pd.api.extensions.ExtensionArray:
+    """Keys unique across the runs of a results folder: ``"<run_id>/<customer>"``.
+
+    A customer's identity (``customer``) names it within its run only (every
+    run numbers its customers from 0); the run id (``p<point>-r<replication>``)
+    makes it unique in the folder, and the same customer keeps its key from
+    one firm to the next. Arrow strings: no Python object per row.
+    """
+    identities = pa.array(np.asarray(customers, dtype=np.int64)).cast(pa.string())
+    keys = pc.binary_join_element_wise(run_id, identities, "/")
+    return pd.array(keys, dtype=pd.ArrowDtype(pa.string()))
 
 
 MAX_BUFFERED_RUNS = 16

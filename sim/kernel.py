@@ -252,9 +252,24 @@ Customers = namedtuple(
         "switching_cost",
         "revenue_to_date",
         "clv",
+        "ended_acquired",
+        "ended_trajectory",
+        "ended_reason",
     ],
 )
-"""The :class:`sim.population.Population` arrays the kernels read or update."""
+"""The :class:`sim.population.Population` arrays the kernels read or update.
+
+The last three are the relationship log's (:class:`sim.relationships.RelationshipLog`):
+when a relationship ends, :func:`end_relationship` writes its start, trajectory
+type and reason (:data:`ENDED_RIVAL`...) into the customer's row, before a new
+relationship overwrites the state. Empty arrays when the log is off: nothing
+is written.
+"""
+
+ENDED_RIVAL, ENDED_MARKET, ENDED_LIFE = 1, 2, 3
+"""``ended_reason`` codes: to a rival, out of the market, out of the category (life reasons)."""
+ENDED_FROM_DECLINE = 4
+"""Added to ``ended_reason`` when a declining customer exited by choice (rival or market)."""
 
 SLOT_FIELDS = (
     "quality",
@@ -1462,6 +1477,19 @@ def end_relationship(c, p, t, i, sums, slot, destination, from_decline, life):
     sums[slot, TRAJECTORY + kind - 1] += 1.0
     c.last_firm[i] = c.firm[i]
     c.left_period[i] = t
+    if c.ended_acquired.size:  # the relationship log is on: what a restart would overwrite
+        c.ended_acquired[i] = c.acquired_period[i]
+        c.ended_trajectory[i] = kind
+        c.ended_reason[i] = ending_reason(destination, from_decline, life)
+
+
+@_inline
+def ending_reason(destination, from_decline, life):
+    """The ``ended_reason`` code of a relationship's end (see :data:`ENDED_RIVAL`)."""
+    if life:
+        return ENDED_LIFE
+    reason = ENDED_MARKET if destination == NO_FIRM else ENDED_RIVAL
+    return reason + ENDED_FROM_DECLINE if from_decline else reason
 
 
 @_inline

@@ -14,6 +14,7 @@ from .ledger import FIRM_COLUMNS, Ledger
 from .paths import config_from_keywords
 from .policies import Effects, WinBack, affordable, get_policy
 from .population import NO_FIRM, Population
+from .relationships import RelationshipLog
 from .stages import STAGE_NAMES, Stage, Trajectory, is_active
 from .transactions import TransactionLog
 
@@ -405,7 +406,8 @@ class CRMModel(mesa.Model):
         # the longest tenure at the start: the relational growth table reaches past it
         self._longest_start = int(pop.tenure.max(initial=0))
         self._parameters = self._parameters_of(self.config)
-        self._columns = kernel.Customers(*(getattr(pop, name) for name in kernel.Customers._fields))
+        self._relationships = RelationshipLog.off(pop.acquired_period.dtype)
+        self._columns = self._kernel_columns()
         self._allocate_scratch()
         self._record(0, *self._settle(0, reentry_rate=0.0, category_exit_rate=0.0))
         for t in range(1, self.warm_up + 1):  # the market's history before period 0
@@ -478,6 +480,7 @@ class CRMModel(mesa.Model):
         self._flows = {name: np.zeros(len(self.firms)) for name in FIRM_COLUMNS}
         effects, touched = self._run_policies(t) if t > self.warm_up else (None, [])
         self._live(vectors, effects, touched, t)
+        self._relationships.collect(self.customers, t, self.warm_up)
         self._book_policy_ends()
         self._acquire(t)
         market = self.config.market
@@ -593,6 +596,45 @@ class CRMModel(mesa.Model):
         if self._transactions is None:
             self._transactions = TransactionLog()
 
+    def log_relationships(self) -> None:
+        """Record every relationship of the run (off by default; :mod:`sim.relationships`).
+
+        Call it before the first step: the table then holds every relationship
+        that ended in the run and every one open at its end. Logging changes
+        no result.
+
+        Raises:
+            RuntimeError: after the first step (ends already missed).
+        """
+        if self._relationships.on:
+            return
+        if self.steps:
+            raise RuntimeError("call model.log_relationships() before the first step")
+        pop = self.customers
+        self._relationships = RelationshipLog(len(pop), pop.acquired_period.dtype)
+        self._columns = self._kernel_columns()
+
+    def relationships_frame(self) -> pd.DataFrame:
+        """One row per relationship: those that ended, and those open now (censored here).
+
+        Columns :data:`sim.relationships.COLUMNS`: ``customer`` (the
+        identity), ``firm``, ``start``, ``end``, ``duration``, ``event``,
+        ``entry``, ``reason``, ``from_decline``, ``stage_reached``,
+        ``trajectory``; see :meth:`sim.relationships.RelationshipLog.frame`.
+
+        Raises:
+            RuntimeError: if :meth:`log_relationships` was not called.
+        """
+        if not self._relationships.on:
+            raise RuntimeError("no relationship log: call model.log_relationships() before running")
+        return self._relationships.frame(
+            self.customers,
+            [f.name for f in self.firms],
+            self.steps,
+            self.warm_up,
+            self.config.simulation.long_stability,
+        )
+
     def transactions_frame(self) -> pd.DataFrame:
         """One row per purchase since :meth:`log_transactions` was called.
 
@@ -674,6 +716,16 @@ class CRMModel(mesa.Model):
     # ------------------------------------------------------------------
     # the schedule
     # ------------------------------------------------------------------
+
+    def _kernel_columns(self) -> kernel.Customers:
+        """The customers' arrays the kernels take, the relationship log's included."""
+        pop, log = self.customers, self._relationships
+        return kernel.Customers(
+            *(
+                getattr(pop, name) if hasattr(pop, name) else getattr(log, name)
+                for name in kernel.Customers._fields
+            )
+        )
 
     def _firm_vectors(self) -> FirmVectors:
         return FirmVectors.from_firms(self.config, self.firms)
@@ -777,6 +829,7 @@ class CRMModel(mesa.Model):
                 self._policy_ends,
                 t,
             )
+            self._relationships.collect(pop, t, self.warm_up, rivals)
             neutral = Effects.none(rivals.size)
             for field in fields(Effects):
                 getattr(effects, field.name)[rivals] = getattr(neutral, field.name)

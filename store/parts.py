@@ -7,6 +7,7 @@ Layout under ``<results>/parts/``::
     cohorts/<run_id>.parquet    cohort survival
     policies/<run_id>.parquet   policy outcomes (only runs whose firms run policies)
     customers/<run_id>.parquet  end-of-run customers (replication 0 of each point only)
+    relationships/<run_id>.parquet  every relationship (replication 0 of each point only)
     runs/<run_id>.parquet  written last: its presence marks the run finished
     failed/<run_id>.json   error, traceback and seed of a run that raised
 
@@ -35,7 +36,7 @@ import pyarrow.parquet as pq
 
 from .files import atomic_path, remove_temporary, write_table, write_text
 
-EXTRA_PARTS = ("cohorts", "policies", "customers")
+EXTRA_PARTS = ("cohorts", "policies", "customers", "relationships")
 """Optional per-run tables besides ``runs`` and ``timeseries`` (a run may lack some)."""
 
 

@@ -7,6 +7,7 @@
     cohorts.parquet         cohort survival: run x firm x acquisition cohort x tenure
     policies.parquet        policy outcomes: run x firm x policy (if any firm runs policies)
     customers.parquet       end-of-run customers of replication 0 of each sweep point
+    relationships.parquet   every relationship of replication 0 of each sweep point
     report.md, report.html  the report (analysis.report), figures/ its PNGs
     scenario.resolved.yaml  every sweep point's whole configuration (defaults filled in)
     scenario.yaml           a copy of the scenario file as given
@@ -43,6 +44,7 @@ TABLE_FILES = (
     "cohorts.parquet",
     "policies.parquet",
     "customers.parquet",
+    "relationships.parquet",
 )
 """The combined result tables."""
 

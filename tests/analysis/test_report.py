@@ -2,6 +2,7 @@
 
 import base64
 import re
+import shutil
 import textwrap
 
 import pandas as pd
@@ -246,3 +247,26 @@ def test_a_report_removes_its_own_stale_figures_and_never_a_users_file(tmp_path)
     assert main(["run", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
     assert mine.read_bytes() == b"not ours" and notes.read_text() == "the user's"
     assert {p.name for p in figures.glob("*.png")} == FIGURES | {"my_chart.png"}
+
+
+def test_the_survival_curve_is_kaplan_meier_from_the_relationships(tiny, tmp_path):
+    from analysis.report import build, load_results
+    from analysis.retention import kaplan_meier
+
+    text = (tiny / "report.md").read_text()
+    assert "Kaplan-Meier" in text and "relationships.parquet" in text
+    results = load_results(tiny, lean=True)
+    assert set(results.relationships.columns) >= {"label", "setting", "duration", "event"}
+    whole = pd.read_parquet(tiny / "relationships.parquet")
+    assert len(results.relationships) == len(whole)
+    curves = kaplan_meier(results.relationships, keys=results.keys)
+    assert ((curves["lower"] <= curves["survival"]) & (curves["survival"] <= curves["upper"])).all()
+    # a folder written before the table existed keeps the pooled cohort curve, and says so
+    older = tmp_path / "older"
+    shutil.copytree(tiny, older)
+    (older / "relationships.parquet").unlink()
+    document = build(load_results(older, lean=True))
+    captions = [
+        figure.caption for figure in document.figures if figure.name == "cohort_survival.png"
+    ]
+    assert captions and "no relationships.parquet" in captions[0]

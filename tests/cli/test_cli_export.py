@@ -6,6 +6,7 @@ exported CSV files back with plain ``pandas.read_csv`` and rebuild the
 engine's own totals bit for bit.
 """
 
+import datetime
 import json
 import math
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from analysis.export import (
@@ -225,7 +227,10 @@ def test_choosing_runs_dates_and_parquet(results, tmp_path, capsys):
     transactions = pd.read_parquet(out / "transactions.parquet")
     assert set(transactions["run_id"]) == {"p001-r001"}
     assert_dates_within_periods(transactions, "2024-01-31", "month")  # then 02-29, 03-31, ...
-    assert transactions.loc[transactions["period"] == 2, "date"].max() < "2024-03-31"
+    # dates are typed in Parquet (Arrow date32), not text
+    assert str(pq.read_schema(out / "transactions.parquet").field("date").type) == "date32[day]"
+    second = transactions.loc[transactions["period"] == 2, "date"]
+    assert second.max() < datetime.date(2024, 3, 31)
     assert sorted(p.name for p in out.iterdir()) == [
         "customers_clv.parquet",
         "export.json",
@@ -263,11 +268,13 @@ def test_a_purchase_day_keeps_its_place_in_the_period():
     start = pd.Timestamp("2024-01-31").date()
     months = period_dates(4, start, "month")  # 01-31, 02-29, 03-31, 04-30
     dates = occasion_dates([1, 1, 2, 2, 3], [0, 29, 30, 59, 89], months)
-    assert list(dates) == ["2024-01-31", "2024-02-28", "2024-02-29", "2024-03-29", "2024-04-29"]
+    assert str(dates.dtype) == "date32[day][pyarrow]"  # a date, not text
+    iso = [d.isoformat() for d in dates]
+    assert iso == ["2024-01-31", "2024-02-28", "2024-02-29", "2024-03-29", "2024-04-29"]
     weeks = occasion_dates([1, 1, 2], [0, 29, 45], period_dates(3, start, "week"))
-    assert list(weeks) == ["2024-01-31", "2024-02-06", "2024-02-10"]
+    assert [d.isoformat() for d in weeks] == ["2024-01-31", "2024-02-06", "2024-02-10"]
     days = occasion_dates([1, 1, 3], [0, 29, 75], period_dates(4, start, "day"))
-    assert list(days) == ["2024-01-31", "2024-01-31", "2024-02-02"]
+    assert [d.isoformat() for d in days] == ["2024-01-31", "2024-01-31", "2024-02-02"]
     with pytest.raises(ValueError, match="outside its period"):
         occasion_dates([2], [29], months)
 

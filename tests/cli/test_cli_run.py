@@ -45,6 +45,7 @@ def test_the_command_succeeds_and_writes_every_file(finished):
         "figures",
         "manifest.json",
         "parts",
+        "relationships.parquet",
         "report.html",
         "report.md",
         "runs.parquet",

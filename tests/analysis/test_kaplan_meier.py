@@ -1,0 +1,181 @@
+"""Kaplan-Meier from the relationship table: lifelines agrees, and so do the ledger's cohorts."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.retention import kaplan_meier
+from sim import CRMModel, default_config
+
+
+@pytest.fixture(scope="module")
+def lifelines():
+    """lifelines, if installed (the ``survival`` extra); the tests that need it skip otherwise."""
+    return pytest.importorskip("lifelines")
+
+
+EXACT = 1e-12
+"""Tolerance: both sides are ratios of the same whole counts; only rounding differs."""
+
+
+def logged(config, seed):
+    model = CRMModel(config, rng=seed)
+    model.log_relationships()
+    return model.run()
+
+
+@pytest.fixture(scope="module")
+def long_run():
+    """A long horizon: 3,000 customers over 120 periods, no warm-up."""
+    return logged(default_config(simulation={"customers": 3000, "periods": 120}), 11)
+
+
+@pytest.fixture(scope="module")
+def warm_run():
+    config = default_config(simulation={"customers": 3000, "periods": 60, "warm_up": 24})
+    return logged(config, 12)
+
+
+def cohort_kaplan_meier(cohorts: pd.DataFrame) -> pd.Series:
+    """Survival by tenure from the ledger's cohort counts (per-period records), all firms pooled.
+
+    Cohort ``a`` (width 1) ends ``active(a, k-1) - active(a, k)`` relationships
+    at tenure ``k`` out of ``active(a, k-1)`` at risk; cohorts not yet
+    observed at tenure ``k`` are censored.
+    """
+    wide = cohorts.pivot_table(
+        index=["firm", "cohort"], columns="tenure", values="active", observed=True
+    )
+    values = wide.to_numpy(dtype=float)
+    before, after = values[:, :-1], values[:, 1:]
+    seen = ~np.isnan(after)
+    ended = np.where(seen, before - after, 0.0).sum(axis=0)
+    at_risk = np.where(seen, before, 0.0).sum(axis=0)
+    hazard = np.divide(ended, at_risk, out=np.zeros_like(ended), where=at_risk > 0)
+    return pd.Series(np.cumprod(1.0 - hazard), index=np.arange(1, values.shape[1]))
+
+
+def test_uncensored_cohorts_match_lifelines(long_run, lifelines):
+    """Cohorts 0-10 to tenure 110: nothing censored, so a lifelines fit is the ledger's ratio.
+
+    The run ends at period 120: no relationship begun in periods 0-10 is
+    censored before tenure 110, so there the Kaplan-Meier estimate is the plain
+    share of those relationships still going, which the ledger's cohorts count.
+    """
+    table, cohorts = long_run.relationships_frame(), long_run.cohort_frame()
+    tenures = np.arange(0, 111)
+    for firm in table["firm"].cat.categories:
+        mine = table[(table["firm"] == firm) & (table["start"] <= 10)]
+        assert mine["event"].mean() > 0.3 and len(mine) > 300  # many have ended
+        counts = cohorts[(cohorts["firm"] == firm) & (cohorts["cohort"] <= 10)]
+        active = counts.pivot_table(index="tenure", columns="cohort", values="active")
+        ratio = active.loc[tenures].sum(axis=1).to_numpy() / active.loc[0].sum()
+        fitter = lifelines.KaplanMeierFitter().fit(mine["duration"], mine["event"])
+        fitted = fitter.survival_function_at_times(tenures).to_numpy()
+        np.testing.assert_allclose(fitted, ratio, rtol=0, atol=EXACT)
+
+
+def test_ours_is_the_product_limit_of_the_cohorts(long_run):
+    """Every relationship, censored at the horizon: ours = the cohorts' product-limit."""
+    table = long_run.relationships_frame()
+    expected = cohort_kaplan_meier(long_run.cohort_frame())
+    ours = kaplan_meier(table, keys=[]).set_index("tenure")["survival"]
+    np.testing.assert_allclose(ours.loc[expected.index], expected, rtol=0, atol=EXACT)
+
+
+def test_censored_run_lifelines_matches_the_cohort_survival(long_run, lifelines):
+    """Every relationship, censored at the horizon: lifelines = the cohorts' product-limit."""
+    table = long_run.relationships_frame()
+    fitter = lifelines.KaplanMeierFitter().fit(table["duration"], table["event"])
+    expected = cohort_kaplan_meier(long_run.cohort_frame())
+    fitted = fitter.survival_function_at_times(expected.index).to_numpy()
+    np.testing.assert_allclose(fitted, expected.to_numpy(), rtol=0, atol=EXACT)
+
+
+@pytest.mark.parametrize("fixture", ["long_run", "warm_run"])
+def test_ours_is_lifelines_band_included(fixture, request, lifelines):
+    """analysis.retention.kaplan_meier = lifelines, curve and 95% band, per firm.
+
+    lifelines counts a relationship at risk at its entry time; one first seen at
+    tenure e had already survived e, so it gets entry e + 0.5 (docs/analysis.md).
+    Relationships of length 0 (begun in the last period) carry nothing.
+    """
+    table = request.getfixturevalue(fixture).relationships_frame()
+    table = table[table["duration"] > 0]
+    ours = kaplan_meier(table, keys=["firm"])
+    for firm, rows in table.groupby("firm", observed=True):
+        fitter = lifelines.KaplanMeierFitter().fit(
+            rows["duration"], rows["event"], entry=rows["entry"] + 0.5
+        )
+        mine = ours[ours["firm"] == firm].set_index("tenure")
+        mine = mine[(mine.index >= 1) & (mine["at_risk"] > 0)]
+        tenures = mine.index.to_numpy()
+        fitted = fitter.survival_function_at_times(tenures).to_numpy()
+        np.testing.assert_allclose(mine["survival"], fitted, rtol=0, atol=EXACT)
+        band = fitter.confidence_interval_survival_function_
+        band = band.reindex(band.index.union(tenures)).ffill().loc[tenures]
+        low, high = band.min(axis=1).to_numpy(), band.max(axis=1).to_numpy()
+        ended = mine["survival"].to_numpy() < 1.0
+        np.testing.assert_allclose(mine["lower"][ended], low[ended], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(mine["upper"][ended], high[ended], rtol=0, atol=1e-9)
+
+
+def test_left_truncation_matters_and_is_handled(warm_run):
+    """After a warm-up, relationships begun in it enter late: ignoring entry overstates survival.
+
+    Those open at period 0 have survived their first ``entry`` periods by
+    selection; counted from tenure 0 they look immortal there. With entry,
+    the estimate at short tenures agrees with the relationships begun in the
+    window alone (which need no truncation), within their 95% band.
+    """
+    table = warm_run.relationships_frame()
+    assert (table["entry"] > 0).sum() > 500
+    truncated = kaplan_meier(table, keys=[]).set_index("tenure")
+    naive = kaplan_meier(table.assign(entry=0), keys=[]).set_index("tenure")
+    fresh = kaplan_meier(table[table["start"] >= 1], keys=[]).set_index("tenure")
+    for k in (3, 6, 12):
+        assert fresh.loc[k, "lower"] <= truncated.loc[k, "survival"] <= fresh.loc[k, "upper"]
+        assert naive.loc[k, "survival"] > fresh.loc[k, "upper"]
+
+
+RECIPE_SCENARIO = """\
+name: compare_strategies
+firms:
+  - {name: A, strategy: clasp}
+  - {name: B, strategy: zipper}
+  - {name: C, strategy: velcro}
+simulation: {customers: 1500, periods: 36, warm_up: 12, replications: 1}
+sweep:
+  grid:
+    market.setting: [traditional, ecommerce]
+"""
+
+
+def test_the_docs_recipe_runs_as_printed(tmp_path, lifelines):
+    """docs/analysis.md's Kaplan-Meier and Cox recipe, on a small compare_strategies-like folder."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(repo / "docs"))
+    try:
+        import generate
+    finally:
+        sys.path.remove(str(repo / "docs"))
+    (recipe,) = [
+        b
+        for b in generate.blocks(repo / "docs" / "analysis.md")
+        if b.language == "python" and "CoxPHFitter" in b.code
+    ]
+    scenario = tmp_path / "compare_strategies.yaml"
+    scenario.write_text(RECIPE_SCENARIO)
+    out = tmp_path / "results" / "compare_strategies"
+    command = [sys.executable, str(repo / "run.py"), "run", str(scenario), "--out", str(out)]
+    subprocess.run([*command, "-q", "--no-report", "--workers", "1"], check=True, cwd=repo)
+    done = subprocess.run(
+        [sys.executable, "-c", recipe.code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "B (zipper), traditional: median" in done.stdout
+    assert "strategy_zipper" in done.stdout and "setting_ecommerce" in done.stdout
