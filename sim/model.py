@@ -378,21 +378,7 @@ class CRMModel(mesa.Model):
         # new arrivals' traits, and the purchase log's days, from streams of their own
         self.arrival_rng, self.log_rng = self.rng.spawn(2)
         self._next_identity = len(self.customers)
-        self.policies = [
-            PolicyRun(
-                firm.index,
-                get_policy(spec.name),
-                spec,
-                np.array([STAGE_NAMES.index(name) for name in spec.stages])
-                if spec.stages
-                else np.array(get_policy(spec.name).stages),
-                None
-                if spec.segment is None
-                else [s.name for s in self.config.customers.segments].index(spec.segment),
-            )
-            for firm in self.firms
-            for spec in firm.params.policies
-        ]
+        self.policies = self._policy_runs()
         self._policy_rows: list[dict] = []
         self._followed = np.empty(0, dtype=np.intp)
         self._history: list[pd.DataFrame] = []
@@ -416,6 +402,23 @@ class CRMModel(mesa.Model):
             pop.clv[:] = 0.0
             pop.revenue_to_date[:] = 0.0
         self._start_collecting(config is None if collect is None else collect, sample)
+
+    def _policy_runs(self) -> list[PolicyRun]:
+        """Every firm's configured policies, with their stages and segment as codes."""
+        segments = [s.name for s in self.config.customers.segments]
+        return [
+            PolicyRun(
+                firm.index,
+                get_policy(spec.name),
+                spec,
+                np.array([STAGE_NAMES.index(name) for name in spec.stages])
+                if spec.stages
+                else np.array(get_policy(spec.name).stages),
+                None if spec.segment is None else segments.index(spec.segment),
+            )
+            for firm in self.firms
+            for spec in firm.params.policies
+        ]
 
     def _allocate_scratch(self) -> None:
         """The kernel's work space, made once: neutral policy effects, sums, lists of rows."""
