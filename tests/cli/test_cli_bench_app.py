@@ -86,3 +86,53 @@ def test_bench_scenario_reports_the_peaks_the_wall_ratio_and_the_report_time(tmp
     assert figures["wall_ratio"] == pytest.approx(figures["wall_s"] / figures["run_s_per_worker"])
     assert figures["main_peak_rss_mb"] > 0 and figures["worker_peak_rss_mb"] > 0
     assert figures["report_s"] > 0 and figures["report_peak_rss_mb"] > 0
+
+
+def test_bench_runs_on_the_threads_asked_for():
+    done = run_py("bench", "--customers", "2000", "--steps", "2", "--threads", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["threads"] == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux only")
+def test_the_peak_after_a_reset_leaves_out_what_came_before():
+    """A compiler's peak before the model (the first run after installing) is not the model's."""
+    import numpy as np
+
+    from benchmarks.bench import current_rss_bytes, peak_rss_bytes, reset_peak_rss
+
+    scratch = np.ones(300 * 2**20 // 8)  # 300 MB touched, then freed: a peak before the model
+    del scratch
+    assert peak_rss_bytes() > current_rss_bytes() + 250 * 2**20
+    assert reset_peak_rss()
+    assert peak_rss_bytes() < current_rss_bytes() + 50 * 2**20
+
+
+def test_bench_table_and_compare_give_a_figure_per_size_threads_and_implementation():
+    done = run_py("bench", "--table", "--sizes", "1000,3000", "--steps", "2", "--repeat", "1")
+    assert done.returncode == 0, done.stderr
+    assert "| 1,000 |" in done.stdout and "| 3,000 |" in done.stdout and "2 threads" in done.stdout
+    done = run_py(
+        "bench", "--compare", "--customers", "500", "--steps", "2", "--repeat", "1", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert (figures["customers"], figures["steps"]) == (500, 2)
+    for threads in (1, 2):
+        assert figures[f"ratio_{threads}"] == pytest.approx(
+            figures["mesa_ns"][0] / figures[f"engine_{threads}_ns"][0]
+        )
+    assert figures["mesa_ns"][0] > figures["engine_1_ns"][0] > 0
+
+
+def test_prepare_loads_the_engine_and_says_so_when_it_must_compile(monkeypatch, capsys):
+    from cli.main import main
+    from sim import model
+
+    assert main(["prepare"]) == 0
+    assert "engine ready" in capsys.readouterr().out
+    assert model.engine_ready()  # compiled now, or loaded from the cache
+    monkeypatch.setattr(model, "engine_ready", lambda: False)  # as after installing
+    assert main(["prepare"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("preparing the engine (first run after install")
