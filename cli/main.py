@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -377,14 +378,33 @@ def prepare_command(args) -> int:
     return 0
 
 
-def _announce_compiling(say) -> None:
-    """Say so before the first model compiles the kernels (the first run after installing)."""
+def _announce_compiling(say) -> bool:
+    """Say so before the first model compiles the kernels; whether it must (none cached)."""
     from sim.model import COMPILE_SECONDS, engine_ready
 
-    if not engine_ready():
-        say(
-            f"preparing the engine (first run after install: compiling, about "
-            f"{COMPILE_SECONDS} s; later runs start at once)..."
+    if engine_ready():
+        return False
+    say(
+        f"preparing the engine (first run after install: compiling, about "
+        f"{COMPILE_SECONDS} s; later runs start at once)..."
+    )
+    return True
+
+
+def _prepare_engine(executor, say) -> None:
+    """Announce a compile; for a pool of worker processes, compile once, in a child, first.
+
+    Otherwise every worker would compile the same kernels at once, each on
+    a core of its own. A child process, so that this one starts no kernel
+    thread and can still fork its workers; if the child fails, the workers
+    compile (and report any error) themselves.
+    """
+    from experiments.sweep import ProcessExecutor
+
+    if _announce_compiling(say) and isinstance(executor, ProcessExecutor):
+        root = Path(__file__).resolve().parent.parent  # where sim/ is, installed or not
+        subprocess.run(
+            [sys.executable, "-c", "from sim import warm_up; warm_up()"], cwd=root, check=False
         )
 
 
@@ -659,7 +679,7 @@ def run_command(args) -> int:
     executor = _executor(args, scenario, len(specs) - resumable)
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     if not isinstance(executor, DaskExecutor):  # a cluster's workers have caches of their own
-        _announce_compiling(say)
+        _prepare_engine(executor, say)
     started, clock = now(), time.perf_counter()
     try:
         with contextlib.ExitStack() as stack:

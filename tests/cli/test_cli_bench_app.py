@@ -136,3 +136,37 @@ def test_prepare_loads_the_engine_and_says_so_when_it_must_compile(monkeypatch, 
     assert main(["prepare"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("preparing the engine (first run after install")
+
+
+def test_a_run_on_a_cold_cache_says_so_and_compiles_once_before_its_workers(
+    monkeypatch, capsys, tmp_path, tiny_text
+):
+    import subprocess as subprocess_module
+
+    from cli import main as cli_main
+    from sim import model
+
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(tiny_text)
+    children = []
+    real_run = subprocess_module.run
+
+    def run_and_record(command, *arguments, **options):
+        if command[0] == sys.executable:  # not the manifest's git
+            children.append(command)
+        return real_run(command, *arguments, **options)
+
+    monkeypatch.setattr(model, "engine_ready", lambda: False)  # as after installing
+    monkeypatch.setattr(cli_main.subprocess, "run", run_and_record)
+    out = tmp_path / "out"
+    arguments = ["run", str(scenario), "--out", str(out), "--workers", "2", "--no-report"]
+    assert cli_main.main(arguments) == 0
+    err = capsys.readouterr().err
+    assert err.count("preparing the engine (first run after install") == 1
+    assert [c[-1] for c in children] == ["from sim import warm_up; warm_up()"]  # one compile
+    assert (out / "runs.parquet").exists()
+    monkeypatch.setattr(model, "engine_ready", lambda: True)  # compiled: nothing said or run
+    children.clear()
+    arguments[3] = str(tmp_path / "again")
+    assert cli_main.main(arguments) == 0
+    assert "preparing the engine" not in capsys.readouterr().err and not children
