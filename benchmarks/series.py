@@ -58,13 +58,19 @@ def _load() -> str:
 
 
 def table(sizes=TABLE_SIZES, steps: int = 60, repeat: int = 3) -> list[dict]:
-    """ns per customer-step for each size on 1 and 2 threads (medians of ``repeat`` processes)."""
+    """ns per customer-step for each size on 1 and 2 threads (medians of ``repeat`` processes).
+
+    The thread counts alternate, so that both see the same load on a shared machine.
+    """
     rows = []
     for customers in sizes:
+        arguments = ["--customers", str(customers), "--steps", str(steps)]
+        results = {threads: [] for threads in THREADS}
+        for _ in range(repeat):
+            for threads in THREADS:
+                results[threads].append(_bench([*arguments, "--threads", str(threads)]))
         for threads in THREADS:
-            arguments = ["--customers", str(customers), "--steps", str(steps)]
-            results = [_bench([*arguments, "--threads", str(threads)]) for _ in range(repeat)]
-            ns, low, high = _median(results, "ns_per_customer_step")
+            ns, low, high = _median(results[threads], "ns_per_customer_step")
             rows.append(
                 {
                     "customers": customers,
@@ -73,7 +79,10 @@ def table(sizes=TABLE_SIZES, steps: int = 60, repeat: int = 3) -> list[dict]:
                     "ns_per_customer_step": ns,
                     "low": low,
                     "high": high,
-                    "bytes_per_customer": _median(results, "bytes_per_customer")[0],
+                    "cpu_ns_per_customer_step": _median(
+                        results[threads], "cpu_ns_per_customer_step"
+                    )[0],
+                    "bytes_per_customer": _median(results[threads], "bytes_per_customer")[0],
                     "load": _load(),
                 }
             )
@@ -86,8 +95,9 @@ def table_text(rows: list[dict]) -> str:
     lines = [
         f"ns per customer-step, {steps} periods, default market (median, range)",
         "",
-        "| customers | 1 thread | 2 threads | memory (B/customer, 2 threads) |",
-        "| ---: | ---: | ---: | ---: |",
+        "| customers | 1 thread | 2 threads | CPU ns, 1 thread / 2 threads |"
+        " memory (B/customer, 2 threads) |",
+        "| ---: | ---: | ---: | ---: | ---: |",
     ]
     by_size: dict[int, dict[int, dict]] = {}
     for row in rows:
@@ -100,33 +110,45 @@ def table_text(rows: list[dict]) -> str:
             for k in THREADS
         ]
         memory = cells.get(THREADS[-1], cells.get(THREADS[0]))["bytes_per_customer"]
-        lines.append(f"| {customers:,} | {text[0]} | {text[1]} | {memory:.0f} |")
+        cpu = " / ".join(
+            f"{cells[k]['cpu_ns_per_customer_step']:.1f}" if k in cells else "" for k in THREADS
+        )
+        lines.append(f"| {customers:,} | {text[0]} | {text[1]} | {cpu} | {memory:.0f} |")
     lines.append("")
     lines.append(f"load average at the end: {rows[-1]['load']}")
     return "\n".join(lines)
 
 
 def compare(customers: int = 100_000, steps: int = 10, repeat: int = 3) -> dict:
-    """The engine (1 and 2 threads) and the Mesa reference on equal work; their ratio."""
+    """The engine (1 and 2 threads) and the Mesa reference on equal work; their ratio.
+
+    The three alternate, so that all see the same load on a shared machine.
+    Besides the wall-time ratio, the CPU-time ratio of the engine on one
+    thread: what a busy machine inflates least.
+    """
     arguments = ["--customers", str(customers), "--steps", str(steps)]
-    mesa = [_bench([*arguments, "--impl", "mesa"]) for _ in range(repeat)]
-    engine = {
-        threads: [_bench([*arguments, "--threads", str(threads)]) for _ in range(repeat)]
-        for threads in THREADS
-    }
-    mesa_ns = _median(mesa, "ns_per_customer_step")
+    runs = {"mesa": [], 1: [], 2: []}
+    for _ in range(repeat):
+        runs["mesa"].append(_bench([*arguments, "--impl", "mesa"]))
+        for threads in THREADS:
+            runs[threads].append(_bench([*arguments, "--threads", str(threads)]))
+    mesa_ns = _median(runs["mesa"], "ns_per_customer_step")
+    mesa_cpu = _median(runs["mesa"], "cpu_ns_per_customer_step")[0]
     result = {
         "customers": customers,
         "steps": steps,
         "repeat": repeat,
         "mesa_ns": mesa_ns,
-        "mesa_bytes_per_customer": _median(mesa, "bytes_per_customer")[0],
+        "mesa_cpu_ns": mesa_cpu,
+        "mesa_bytes_per_customer": _median(runs["mesa"], "bytes_per_customer")[0],
         "load": _load(),
     }
-    for threads, results in engine.items():
-        ns = _median(results, "ns_per_customer_step")
+    for threads in THREADS:
+        ns = _median(runs[threads], "ns_per_customer_step")
         result[f"engine_{threads}_ns"] = ns
+        result[f"engine_{threads}_cpu_ns"] = _median(runs[threads], "cpu_ns_per_customer_step")[0]
         result[f"ratio_{threads}"] = mesa_ns[0] / ns[0]
+    result["cpu_ratio_1"] = mesa_cpu / result["engine_1_cpu_ns"]
     return result
 
 
@@ -144,6 +166,10 @@ def compare_text(result: dict) -> str:
             f"                      {span(result[f'engine_{threads}_ns'])} per customer-step:"
             f" {result[f'ratio_{threads}']:,.0f}x"
         )
+    lines.append(
+        f"  CPU time per customer-step: Mesa {result['mesa_cpu_ns']:,.1f} ns, engine on one"
+        f" thread {result['engine_1_cpu_ns']:,.1f} ns: {result['cpu_ratio_1']:,.0f}x"
+    )
     lines.append(f"  load average at the end: {result['load']}")
     return "\n".join(lines)
 
