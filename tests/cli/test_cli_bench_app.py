@@ -170,3 +170,17 @@ def test_a_run_on_a_cold_cache_says_so_and_compiles_once_before_its_workers(
     arguments[3] = str(tmp_path / "again")
     assert cli_main.main(arguments) == 0
     assert "preparing the engine" not in capsys.readouterr().err and not children
+
+
+def test_cold_start_times_processes_that_import_a_fresh_copy_of_sim(monkeypatch):
+    """The plumbing of ``bench --cold-start`` (the real probe compiles for a minute or more)."""
+    from benchmarks import series
+
+    probe = "import sim, pathlib; assert 'crm-sim-cold-' in sim.__file__"
+    # no compiled kernels came with the copy (this probe compiles none either)
+    probe += "; assert not list(pathlib.Path(sim.__file__).parent.glob('__pycache__/*.nb?'))"
+    monkeypatch.setattr(series, "FIRST_STEP", probe)
+    result = series.cold_start(repeat=2)
+    assert result["repeat"] == 2 and result["cold_s"] > 0 and result["cold_cpu_s"] > 0
+    assert result["warm_low_s"] <= result["warm_s"] <= result["warm_high_s"]
+    assert "first process (compiles)" in series.cold_start_text(result)
