@@ -4,18 +4,34 @@ Usage::
 
     python -m benchmarks.bench [--customers N] [--steps T] [--impl engine|mesa] [--json]
     python -m benchmarks.bench --sweep [--runs R] [--customers N] [--steps T] [--workers W]
+    python -m benchmarks.bench --table [--sizes N,N,...] [--steps T] [--repeat R]
+    python -m benchmarks.bench --compare [--customers N] [--steps T] [--repeat R]
+    python -m benchmarks.bench --cold-start [--repeat R]
 
 The step time is measured with ``time.perf_counter`` around the step loop only
-(construction is timed separately) and divided by customers x steps. Peak
-memory is the process's peak resident set size (``ru_maxrss``);
-``bytes_per_customer`` is that peak minus the resident set measured just
-before the model is built, per customer. That baseline is the interpreter
-with numpy, pandas and Mesa imported and, for the engine, its compiled
-kernels loaded: a 100-customer model runs one period first, which loads the
-machine code from numba's cache (or compiles it, about 10 s, the first time
-after a change to the rules), so neither compiling nor the compiler's memory
-counts as stepping customers. Run one implementation per process: the peak is the
-process's.
+(construction is timed separately) and divided by customers x steps.
+``--threads K`` runs the kernel on K threads (default: one per core).
+``bytes_per_customer`` is the peak resident set while the model is built and
+stepped minus the resident set just before, per customer. That baseline is
+the interpreter with numpy, pandas and Mesa imported and, for the engine, its
+compiled kernels loaded: a 100-customer model runs one period first, which
+loads the machine code from numba's cache, and then the process's peak is
+reset to its current resident set (Linux ``/proc/self/clear_refs``; the peak
+is ``VmHWM``). When the kernels are not cached yet (the first run after
+installing or changing the rules), a child process compiles them first:
+compiling in this process would leave the compiler's freed memory in its
+allocator, where the model's arrays would then fit without growing the
+resident set (6 B a customer measured that way at 10^5, against 200 warm),
+and the compiler's peak would count as the model's (618 B, issue 24).
+Run one implementation per process: the peak is the process's.
+
+``--table``, ``--compare`` and ``--cold-start`` run several of these in fresh
+processes and report medians (:mod:`benchmarks.series`): a table of ns per
+customer-step by size (default 10^3 to 10^7) and kernel threads (1, 2); the
+engine against the per-agent Mesa reference on equal work (same customers,
+periods, market and seed); and the time a fresh process takes to its first
+step, the first time after installing (a copy of ``sim/`` without compiled
+kernels) and later.
 
 ``--sweep`` times a whole sweep instead: ``R`` replications of one scenario
 (``N`` customers x ``T`` periods, default 200 x 10^4 x 120) run by ``W`` local
@@ -47,7 +63,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim import CRMModel, default_config, warm_up
+import numba
+
+from benchmarks import series
+from sim import CRMModel, default_config, kernel, warm_up
+from sim.model import engine_ready
 
 IMPLEMENTATIONS = ("engine", "mesa")
 DEFAULT_STEPS = {"engine": 120, "mesa": 5}
@@ -64,9 +84,36 @@ def current_rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    """Peak resident set size of this process since :func:`reset_peak_rss` (or its start).
+
+    Linux's ``VmHWM``, which :func:`reset_peak_rss` can reset; elsewhere
+    ``ru_maxrss`` (KiB on Linux, bytes on macOS), which cannot be.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak resident set to its current one (Linux); whether it could.
+
+    Compiling the kernels (the first run after installing) takes far more
+    memory than loading them; without the reset that compiler peak would be
+    counted as the model's (618 B a customer at 10^5 customers instead of
+    about 126).
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def model_class(impl: str):
@@ -78,31 +125,46 @@ def model_class(impl: str):
     return CRMModel
 
 
-def measure(customers: int, steps: int, impl: str, seed: int = 0) -> dict:
-    """Build one model, step it ``steps`` times and return the figures as a dict."""
+def measure(customers: int, steps: int, impl: str, seed: int = 0, threads: int = 0) -> dict:
+    """Build one model, step it ``steps`` times and return the figures as a dict.
+
+    ``threads``: the engine's kernel threads (0: numba's default, one per core).
+    """
     config = default_config(simulation={"customers": customers, "periods": steps})
     cls = model_class(impl)
-    if impl == "engine":  # load (or compile) the kernels before the baseline (module doc)
+    if threads:
+        kernel.set_threads(threads)
+    if impl == "engine":  # load the kernels before the baseline (module doc)
+        if not engine_ready():  # compile them in a child: this process keeps no compiler memory
+            command = [sys.executable, "-c", "from sim import warm_up; warm_up()"]
+            subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, check=True)
         warm_up()
+    peak_reset = reset_peak_rss()
     baseline = current_rss_bytes()
     start = time.perf_counter()
     model = cls(config, rng=seed)
     construct_s = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(steps):
         model.step()
     step_s = time.perf_counter() - start
+    cpu_s = time.process_time() - cpu_start  # every thread's: what other jobs do not inflate
     peak = peak_rss_bytes()
     return {
         "impl": impl,
         "customers": customers,
         "steps": steps,
+        "threads": numba.get_num_threads() if impl == "engine" else 1,
         "ns_per_customer_step": step_s / (customers * steps) * 1e9,
         "step_s": step_s,
+        "cpu_ns_per_customer_step": cpu_s / (customers * steps) * 1e9,
         "construct_s": construct_s,
         "peak_rss_mb": peak / 2**20,
         "baseline_rss_mb": baseline / 2**20,
         "bytes_per_customer": (peak - baseline) / customers,
+        "peak_reset": peak_reset,
+        # the whole process's peak, compiling included: what the figure was before the reset
+        "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10,
     }
 
 
@@ -258,6 +320,37 @@ def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
         help="engine (arrays) or mesa (one agent per customer)",
     )
     parser.add_argument("--seed", type=int, default=0, help="model seed (default 0)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="engine kernel threads (default: one per core)"
+    )
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="ns per customer-step by --sizes and 1 and 2 threads, each a fresh process",
+    )
+    parser.add_argument(
+        "--sizes",
+        default=",".join(str(n) for n in series.TABLE_SIZES),
+        help="with --table: customers, comma-separated (default 1e3 to 1e7)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="engine (1 and 2 threads) against the Mesa reference on equal work "
+        "(default 1e5 customers x 10 periods)",
+    )
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="seconds to the first step of a fresh process, compiling (as after "
+        "installing) and loading the kernels",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="with --table, --compare, --cold-start: processes per figure (default 3)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--sweep",
@@ -282,6 +375,12 @@ def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
         help="with --scenario: replications of each point (default: the file's)",
     )
     args = parser.parse_args(argv)
+    if args.repeat < 1 or args.threads < 0:
+        parser.error("--repeat must be at least 1 and --threads at least 0")
+    try:
+        args.sizes = [int(float(n)) for n in args.sizes.split(",")]
+    except ValueError:
+        parser.error(f"--sizes: {args.sizes!r} is not a comma-separated list of numbers")
     if args.scenario is not None:
         if not args.sweep:
             parser.error("--scenario needs --sweep")
@@ -296,6 +395,7 @@ def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
         parser.error("--customers must be at least 1")
     if args.steps is None:
         args.steps = 120 if args.sweep else DEFAULT_STEPS[args.impl]
+        args.steps = 60 if args.table else 10 if args.compare else args.steps
     if args.runs < 1 or args.workers < 1:
         parser.error("--runs and --workers must be at least 1")
     if not 1 <= args.steps <= 10_000:
@@ -306,6 +406,8 @@ def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
 def main(argv=None, prog: str = "bench") -> int:
     """Run the benchmark described by ``argv`` and print its figures; return the exit code."""
     args = parse_args(argv, prog)
+    if args.table or args.compare or args.cold_start:
+        return main_series(args)
     if args.scenario is not None:
         result = measure_scenario(args.scenario, args.workers, args.replications, args.customers)
         print(json.dumps(result) if args.json else scenario_text(result))
@@ -313,7 +415,7 @@ def main(argv=None, prog: str = "bench") -> int:
     if args.sweep:
         result = measure_sweep(args.runs, args.customers, args.steps, args.workers)
     else:
-        result = measure(args.customers, args.steps, args.impl, seed=args.seed)
+        result = measure(args.customers, args.steps, args.impl, args.seed, args.threads)
     if args.json:
         print(json.dumps(result))
     elif args.sweep:
@@ -333,10 +435,17 @@ def main(argv=None, prog: str = "bench") -> int:
             f"  outside the runs     {100 * result['outside_share']:10.1f} % of the workers' time"
         )
     else:
-        print(f"{result['impl']}: {result['customers']} customers x {result['steps']} steps")
+        print(
+            f"{result['impl']}: {result['customers']} customers x {result['steps']} steps"
+            f" ({_plural(result['threads'], 'thread')})"
+        )
         print(
             f"  step time            {result['ns_per_customer_step']:10.1f} ns per customer-step"
             f" ({result['step_s']:.3f} s)"
+        )
+        print(
+            f"  CPU time             {result['cpu_ns_per_customer_step']:10.1f} ns per"
+            " customer-step (all threads)"
         )
         print(f"  construction         {result['construct_s']:10.3f} s")
         print(
@@ -345,6 +454,27 @@ def main(argv=None, prog: str = "bench") -> int:
         )
         print(f"  beyond baseline      {result['bytes_per_customer']:10.1f} bytes per customer")
     return 0
+
+
+def main_series(args) -> int:
+    """``--table``, ``--compare`` or ``--cold-start``: several fresh processes (module doc)."""
+    if args.table:
+        customers = [n for n in args.sizes if n >= 1]
+        result = series.table(customers, args.steps, args.repeat)
+        text = series.table_text(result)
+    elif args.compare:
+        customers = args.customers or 100_000
+        result = series.compare(customers, args.steps, args.repeat)
+        text = series.compare_text(result)
+    else:
+        result = series.cold_start(args.repeat)
+        text = series.cold_start_text(result)
+    print(json.dumps(result) if args.json else text)
+    return 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def scenario_text(result: dict) -> str:

@@ -1,4 +1,4 @@
-"""The command line: run, report, validate, export, calibrate, facts, bench and app.
+"""The command line: run, report, validate, export, calibrate, facts, prepare, bench and app.
 
 Exit codes: 0 all runs finished; 1 some runs failed (named on stderr and in
 manifest.json); 2 bad input (scenario file, output folder, Dask address),
@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -331,6 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
     facts.add_argument("--no-report", action="store_true", help="do not write the report of base/")
     facts.set_defaults(handler=facts_command)
 
+    prepare = commands.add_parser(
+        "prepare",
+        help="compile the engine now (once after installing; later runs load it at once)",
+        description="Compile the engine's kernels into numba's cache (sim/__pycache__), so "
+        "that the first run does not wait for it; part of the install. Later processes "
+        "load the compiled kernels in about a second.",
+    )
+    prepare.set_defaults(handler=prepare_command)
+
     bench = commands.add_parser(
         "bench",
         add_help=False,
@@ -356,6 +366,46 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--port", type=_port, default=8765, help="port, 1 to 65535 (default 8765)")
     app.set_defaults(handler=app_command)
     return parser
+
+
+def prepare_command(args) -> int:
+    """``run.py prepare``: compile the kernels now (or check that they load)."""
+    from sim import warm_up
+
+    _announce_compiling(lambda text: print(text, file=sys.stderr, flush=True))
+    seconds = warm_up()
+    print(f"engine ready ({seconds:.1f} s; later processes load it from numba's cache)")
+    return 0
+
+
+def _announce_compiling(say) -> bool:
+    """Say so before the first model compiles the kernels; whether it must (none cached)."""
+    from sim.model import COMPILE_SECONDS, engine_ready
+
+    if engine_ready():
+        return False
+    say(
+        f"preparing the engine (first run after install: compiling, about "
+        f"{COMPILE_SECONDS} s; later runs start at once)..."
+    )
+    return True
+
+
+def _prepare_engine(executor, say) -> None:
+    """Announce a compile; for a pool of worker processes, compile once, in a child, first.
+
+    Otherwise every worker would compile the same kernels at once, each on
+    a core of its own. A child process, so that this one starts no kernel
+    thread and can still fork its workers; if the child fails, the workers
+    compile (and report any error) themselves.
+    """
+    from experiments.sweep import ProcessExecutor
+
+    if _announce_compiling(say) and isinstance(executor, ProcessExecutor):
+        root = Path(__file__).resolve().parent.parent  # where sim/ is, installed or not
+        subprocess.run(
+            [sys.executable, "-c", "from sim import warm_up; warm_up()"], cwd=root, check=False
+        )
 
 
 def bench_command(args) -> int:
@@ -628,6 +678,8 @@ def run_command(args) -> int:
         return EXIT_BAD_INPUT
     executor = _executor(args, scenario, len(specs) - resumable)
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    if not isinstance(executor, DaskExecutor):  # a cluster's workers have caches of their own
+        _prepare_engine(executor, say)
     started, clock = now(), time.perf_counter()
     try:
         with contextlib.ExitStack() as stack:

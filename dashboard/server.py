@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from sim import warm_up
+from sim.model import COMPILE_SECONDS, engine_ready
 
 from .controls import load_scenario
 
@@ -92,6 +93,8 @@ def serve(
     if not APP.is_file():
         raise FileNotFoundError(f"{APP} not found: run from a source checkout of crm-sim")
     # the page's first model should not wait for numba: compile (once) or load the kernels here
+    if not engine_ready():
+        print(f"preparing the engine (first start after install, about {COMPILE_SECONDS} s)...")
     seconds = warm_up()
     if seconds > 2.0:
         print(

@@ -25,6 +25,7 @@ __all__ = [
     "Strategy",
     "Trajectory",
     "default_config",
+    "engine_ready",
     "get_strategy",
     "replace",
     "warm_up",
@@ -32,13 +33,13 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """``CRMModel`` and ``warm_up``, imported when first asked for.
+    """``CRMModel``, ``warm_up`` and ``engine_ready``, imported when first asked for.
 
     The model pulls in Mesa and the compiled kernels (numba), a few seconds
     of start-up that a process reading results (``run.py report``) never
     needs; ``from sim import CRMModel`` works as before.
     """
-    if name in ("CRMModel", "warm_up"):
+    if name in ("CRMModel", "warm_up", "engine_ready"):
         from . import model
 
         return getattr(model, name)

@@ -86,3 +86,101 @@ def test_bench_scenario_reports_the_peaks_the_wall_ratio_and_the_report_time(tmp
     assert figures["wall_ratio"] == pytest.approx(figures["wall_s"] / figures["run_s_per_worker"])
     assert figures["main_peak_rss_mb"] > 0 and figures["worker_peak_rss_mb"] > 0
     assert figures["report_s"] > 0 and figures["report_peak_rss_mb"] > 0
+
+
+def test_bench_runs_on_the_threads_asked_for():
+    done = run_py("bench", "--customers", "2000", "--steps", "2", "--threads", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["threads"] == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux only")
+def test_the_peak_after_a_reset_leaves_out_what_came_before():
+    """A compiler's peak before the model (the first run after installing) is not the model's."""
+    import numpy as np
+
+    from benchmarks.bench import current_rss_bytes, peak_rss_bytes, reset_peak_rss
+
+    scratch = np.ones(300 * 2**20 // 8)  # 300 MB touched, then freed: a peak before the model
+    del scratch
+    assert peak_rss_bytes() > current_rss_bytes() + 250 * 2**20
+    assert reset_peak_rss()
+    assert peak_rss_bytes() < current_rss_bytes() + 50 * 2**20
+
+
+def test_bench_table_and_compare_give_a_figure_per_size_threads_and_implementation():
+    done = run_py("bench", "--table", "--sizes", "1000,3000", "--steps", "2", "--repeat", "1")
+    assert done.returncode == 0, done.stderr
+    assert "| 1,000 |" in done.stdout and "| 3,000 |" in done.stdout and "2 threads" in done.stdout
+    done = run_py(
+        "bench", "--compare", "--customers", "500", "--steps", "2", "--repeat", "1", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert (figures["customers"], figures["steps"]) == (500, 2)
+    for threads in (1, 2):
+        assert figures[f"ratio_{threads}"] == pytest.approx(
+            figures["mesa_ns"][0] / figures[f"engine_{threads}_ns"][0]
+        )
+    assert figures["mesa_ns"][0] > figures["engine_1_ns"][0] > 0
+
+
+def test_prepare_loads_the_engine_and_says_so_when_it_must_compile(monkeypatch, capsys):
+    from cli.main import main
+    from sim import model
+
+    assert main(["prepare"]) == 0
+    assert "engine ready" in capsys.readouterr().out
+    assert model.engine_ready()  # compiled now, or loaded from the cache
+    monkeypatch.setattr(model, "engine_ready", lambda: False)  # as after installing
+    assert main(["prepare"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("preparing the engine (first run after install")
+
+
+def test_a_run_on_a_cold_cache_says_so_and_compiles_once_before_its_workers(
+    monkeypatch, capsys, tmp_path, tiny_text
+):
+    import subprocess as subprocess_module
+
+    from cli import main as cli_main
+    from sim import model
+
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(tiny_text)
+    children = []
+    real_run = subprocess_module.run
+
+    def run_and_record(command, *arguments, **options):
+        if command[0] == sys.executable:  # not the manifest's git
+            children.append(command)
+        return real_run(command, *arguments, **options)
+
+    monkeypatch.setattr(model, "engine_ready", lambda: False)  # as after installing
+    monkeypatch.setattr(cli_main.subprocess, "run", run_and_record)
+    out = tmp_path / "out"
+    arguments = ["run", str(scenario), "--out", str(out), "--workers", "2", "--no-report"]
+    assert cli_main.main(arguments) == 0
+    err = capsys.readouterr().err
+    assert err.count("preparing the engine (first run after install") == 1
+    assert [c[-1] for c in children] == ["from sim import warm_up; warm_up()"]  # one compile
+    assert (out / "runs.parquet").exists()
+    monkeypatch.setattr(model, "engine_ready", lambda: True)  # compiled: nothing said or run
+    children.clear()
+    arguments[3] = str(tmp_path / "again")
+    assert cli_main.main(arguments) == 0
+    assert "preparing the engine" not in capsys.readouterr().err and not children
+
+
+def test_cold_start_times_processes_that_import_a_fresh_copy_of_sim(monkeypatch):
+    """The plumbing of ``bench --cold-start`` (the real probe compiles for a minute or more)."""
+    from benchmarks import series
+
+    probe = "import sim, pathlib; assert 'crm-sim-cold-' in sim.__file__"
+    # no compiled kernels came with the copy (this probe compiles none either)
+    probe += "; assert not list(pathlib.Path(sim.__file__).parent.glob('__pycache__/*.nb?'))"
+    monkeypatch.setattr(series, "FIRST_STEP", probe)
+    result = series.cold_start(repeat=2)
+    assert result["repeat"] == 2 and result["cold_s"] > 0 and result["cold_cpu_s"] > 0
+    assert result["warm_low_s"] <= result["warm_s"] <= result["warm_high_s"]
+    assert "first process (compiles)" in series.cold_start_text(result)

@@ -473,3 +473,39 @@ def test_the_dask_local_cluster_listens_on_this_computer_only():
         assert "127.0.0.1" in executor._client.dashboard_link
         opened = listening() - before
     assert opened and {address.ip for address in opened} == {"127.0.0.1"}, opened
+
+
+@pytest.mark.slow  # starts a scheduler and two worker processes, which load the kernels
+def test_a_sweep_sent_by_address_to_a_cluster_of_worker_processes_matches_a_local_run(
+    write_scenario, tmp_path
+):
+    """``--dask tcp://...`` on a cluster whose workers are processes of their own, as on
+    a real cluster (docs/experiments.md): the same tables, to the byte, as one local worker."""
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    path = write_scenario()
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        protocol="tcp",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        with distributed.Client(address) as client:  # the workers are other processes
+            assert os.getpid() not in set(client.run(os.getpid).values())
+        dask_run = ["--out", str(tmp_path / "dask"), "--quiet", "--dask", address, "--no-report"]
+        assert main(["run", str(path), *dask_run]) == 0
+    local_run = ["--out", str(tmp_path / "one"), "--quiet", "--workers", "1", "--no-report"]
+    assert main(["run", str(path), *local_run]) == 0
+    for table in ("runs.parquet", "timeseries.parquet", "cohorts.parquet"):
+        local = (tmp_path / "one" / table).read_bytes()
+        assert (tmp_path / "dask" / table).read_bytes() == local, table
+    manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text())
+    assert manifest["engine"] == "dask"
+    runs = pd.read_parquet(tmp_path / "one" / "runs.parquet")
+    assert runs["customer_equity"].nunique() == len(runs)  # not a constant
