@@ -16,7 +16,7 @@ from dashboard.controls import (
     load_scenario,
     model_params,
 )
-from dashboard.server import SCENARIO_ENV, server_command, server_environment
+from dashboard.server import SCENARIO_ENV, same_origin, server_command, server_environment
 from sim import SETTINGS, STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,3 +254,23 @@ def test_an_out_of_range_value_never_builds_a_model():
         ClassroomModel(customers=50)
     with pytest.raises(ValueError, match="price_b"):
         ClassroomModel(price_b=9.0)
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({b"host": b"127.0.0.1:8765", b"origin": b"http://127.0.0.1:8765"}, True),
+        ({b"host": b"127.0.0.1:8765"}, True),  # not a browser: no Origin to check
+        ({b"host": b"127.0.0.1:8765", b"origin": b"http://evil.example"}, False),
+        ({b"host": b"127.0.0.1:8765", b"origin": b"http://127.0.0.1:9999"}, False),
+        ({b"host": b"127.0.0.1:8765", b"origin": b"null"}, False),
+        ({b"origin": b"http://127.0.0.1:8765"}, False),  # no Host to compare with
+    ],
+)
+def test_same_origin_compares_the_origin_with_the_host(headers, allowed):
+    assert same_origin(headers) is allowed
+
+
+def test_the_server_binds_this_machine_only_unless_a_host_is_named():
+    command = server_command()
+    assert command[command.index("--host") + 1] == "127.0.0.1"
