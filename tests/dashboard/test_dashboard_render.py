@@ -1,11 +1,14 @@
 """The page of app.py, rendered and driven without a browser (solara.render)."""
 
+import gc
+import weakref
 from pathlib import Path
 
 import ipyvuetify as v
 import ipywidgets
 import pytest
 import solara
+from solara.server import kernel_context
 
 ROOT = Path(__file__).resolve().parents[2]
 SWITCHING = ROOT / "scenarios" / "teaching" / "what_switching_cost_buys.yaml"
@@ -132,3 +135,30 @@ def test_monitors_show_each_firms_numbers_and_follow_the_steps(default_app):
     after = monitor_values(rc)
     assert after != before
     assert after[("A", "annual_retention")].endswith("%")
+
+
+def test_each_session_builds_its_own_model_and_releases_it_when_it_closes(load_app, monkeypatch):
+    import dashboard.page
+
+    made = []
+
+    class Recorded(dashboard.page.ClassroomModel):
+        def __init__(self, **controls):
+            super().__init__(**controls)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(dashboard.page, "ClassroomModel", Recorded)
+    app = load_app()
+    sessions = [kernel_context.create_dummy_context() for _ in range(2)]
+    for session in sessions:
+        with session:
+            box, rc = solara.render(solara.AppLayout(children=[app["Page"]()]), handle_error=False)
+            click(rc, "Step")
+            rc.close()
+    periods = [ref().period for ref in made]
+    assert periods == [1, 1]  # each session stepped its own model once: none is shared
+    for session in sessions:
+        session.close()
+    del box, rc
+    gc.collect()
+    assert [ref() for ref in made] == [None, None]
