@@ -19,6 +19,14 @@ from .views import Monitors, components
 
 NAME = "crm-sim: customer relationships"
 
+CONTROL_CSS = """
+.crm-control { flex-wrap: nowrap; }
+.crm-control > :first-child { flex: 1 1 auto; min-width: 0; }
+.crm-control .v-input__slot { flex-wrap: wrap; }
+.crm-control .v-input__slot > .v-label { flex: 1 0 100%; margin-bottom: 30px; }
+"""
+"""Each slider's label on a line of its own above the track, the typed value to its right."""
+
 
 @solara.component
 def ClassroomPage(controls: Mapping[str, Any], sections: Mapping[str, Any], about: Mapping):
@@ -93,6 +101,7 @@ def ClassroomControls(
         refused.set({})
         parameters.set({**parameters.value, **start})
 
+    solara.Style(CONTROL_CSS)
     solara.Text("Changed a control? Press RESET to start again with it.")
     solara.Button("Back to the scenario's values", on_click=restore, outlined=True)
     for name, options in spec.items():
@@ -124,7 +133,7 @@ def ClassroomControls(
                     value=f"{value:g}",
                     on_value=on_value,
                     continuous_update=False,
-                    style={"max-width": "6em"},
+                    style={"max-width": "5em", "flex": "0 0 5em"},
                 )
         if name in refused.value:
             solara.Error(refused.value[name])

@@ -469,7 +469,11 @@ def Monitors(model: CRMModel):
         solara.v.Html(
             tag="tr",
             children=[
-                solara.v.Html(tag="th", children=[f"Firm {firm}"], style_="text-align: left"),
+                solara.v.Html(
+                    tag="th",
+                    children=[f"Firm {firm}"],
+                    style_="text-align: left; white-space: nowrap",
+                ),
                 *(
                     solara.v.Html(
                         tag="td",
