@@ -188,19 +188,35 @@ def annual_retention(cohorts: pd.DataFrame, first: int = 13) -> pd.Series:
     order = pd.Index(cohorts["firm"].drop_duplicates(), name="firm")
     last = int(cohorts["period"].max()) if len(cohorts) else 0
     start = first if last - ANNUAL >= first else 1
+    months = np.arange(start, last - ANNUAL + 1)
     result = {}
     for firm, mine in cohorts.groupby("firm", sort=False):
-        table = mine.pivot_table(
-            index="cohort", columns="period", values="active", aggfunc="sum", fill_value=0
-        )
+        # the cohort x period table of active customers, summed over the cohorts up to
+        # each row: what a pivot table and a sum per t gave, in one pass (the dashboard
+        # recomputes this every month)
+        labels, row = np.unique(mine["cohort"].to_numpy(), return_inverse=True)
+        periods, column = np.unique(mine["period"].to_numpy(), return_inverse=True)
+        active = mine["active"].to_numpy()
+        table = np.zeros((len(labels), len(periods)), dtype=active.dtype)
+        np.add.at(table, (row, column), active)
+        upto = np.cumsum(table, axis=0)
         shares = []
-        for t in range(start, last - ANNUAL + 1):
-            kept = table.index <= t
-            base = table.loc[kept, t].sum()
+        for t in months:
+            kept = np.searchsorted(labels, t, side="right")  # cohorts <= t
+            now, later = _columns(periods, t), _columns(periods, t + ANNUAL)
+            base = upto[kept - 1, now] if kept else 0
             if base > 0:
-                shares.append(table.loc[kept, t + ANNUAL].sum() / base)
+                shares.append(upto[kept - 1, later] / base)
         result[firm] = float(np.mean(shares)) if shares else np.nan
     return pd.Series(result, dtype=float).reindex(order)
+
+
+def _columns(periods: np.ndarray, t: int) -> int:
+    """The column of period ``t`` in a table whose columns are ``periods`` (sorted)."""
+    index = int(np.searchsorted(periods, t))
+    if index == len(periods) or periods[index] != t:
+        raise KeyError(t)
+    return index
 
 
 def expected_lifetime(annual: pd.Series) -> pd.Series:

@@ -6,13 +6,14 @@ Start it with ``solara run app.py`` or :func:`serve` (``python run.py app``).
 """
 
 from .controls import ClassroomModel, initial_state, load_scenario, model_params
-from .server import SCENARIO_ENV, keep_offline, serve
+from .server import SCENARIO_ENV, guard_websockets, keep_offline, serve
 from .views import components
 
 __all__ = [
     "SCENARIO_ENV",
     "ClassroomModel",
     "components",
+    "guard_websockets",
     "initial_state",
     "keep_offline",
     "load_scenario",

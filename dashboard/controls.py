@@ -11,6 +11,7 @@ in that setting), so that switching the setting keeps its meaning: e-commerce
 already has a lower switching-cost build-up than a traditional market.
 """
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,22 @@ LEVER_RANGE = (0.0, 3.0, 0.1)
 PRICE_RANGE = (0.5, 2.0, 0.05)
 CUSTOMERS_RANGE = (200, 20_000, 100)
 SEED_RANGE = (0, 99, 1)
+
+CONTROL_BOUNDS: dict[str, tuple[tuple[float, float, float], type]] = {
+    **{f"price_{slot}": (PRICE_RANGE, float) for slot in FIRM_SLOTS},
+    "customers": (CUSTOMERS_RANGE, int),
+    **{control: (LEVER_RANGE, float) for control in LEVERS},
+    "seed": (SEED_RANGE, int),
+}
+"""The numeric controls: ``(low, high, step)`` and type. The one table the sliders,
+the typed values and the server's check (:func:`check_control`) read; the model's
+own config bounds (:class:`sim.config.Config`) still apply on top."""
+
+CHOICES: dict[str, Mapping[str, Any]] = {
+    **{f"strategy_{slot}": STRATEGIES for slot in FIRM_SLOTS},
+    "setting": SETTINGS,
+}
+"""The choice controls and the registry whose names they offer."""
 
 DEFAULT_SECTIONS: dict[str, Any] = {
     "firms": [
@@ -98,10 +115,51 @@ def controls_from_sections(sections: Mapping[str, Any]) -> dict[str, Any]:
     for control, (field, _) in LEVERS.items():
         usual = preset[field]
         multiplier = getattr(market, field) / usual if usual else 1.0
-        controls[control] = round(_clip(multiplier, LEVER_RANGE), 2)
-    controls["customers"] = int(_clip(config.simulation.customers, CUSTOMERS_RANGE))
-    controls["seed"] = int(_clip(config.simulation.seed, SEED_RANGE))
+        controls[control] = round(_clip(multiplier, CONTROL_BOUNDS[control][0]), 2)
+    for control in ("customers", "seed"):
+        value = getattr(config.simulation, control)
+        controls[control] = int(_clip(value, CONTROL_BOUNDS[control][0]))
     return controls
+
+
+def check_control(name: str, value: Any) -> Any:
+    """A control's value, checked on the server before it may reach a model.
+
+    The browser sends what it likes; this is what the page and
+    :class:`ClassroomModel` trust instead.
+
+    Args:
+        name: a key of :data:`CONTROL_BOUNDS` or :data:`CHOICES`.
+        value: the value sent, or typed text (``"1.5"``; a decimal comma is read as a point).
+
+    Returns:
+        The value as the control's type (``int`` or ``float``; a name for choices).
+
+    Raises:
+        ValueError: one line naming the control and what is allowed.
+    """
+    if name in CHOICES:
+        if value not in CHOICES[name]:
+            noun = "settings" if name == "setting" else "strategies"
+            raise ValueError(
+                f"{name}: {value!r} is not allowed; valid {noun}: {', '.join(CHOICES[name])}"
+            )
+        return value
+    if name not in CONTROL_BOUNDS:
+        raise ValueError(f"{name}: not a control of the dashboard")
+    (low, high, _), kind = CONTROL_BOUNDS[name]
+    allowed = f"a number from {low:g} to {high:g}" + (" (whole)" if kind is int else "")
+    try:
+        number = float(value.strip().replace(",", ".")) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: {value!r} is not a number; allowed: {allowed}") from None
+    if isinstance(value, bool) or not math.isfinite(number) or not low <= number <= high:
+        raise ValueError(f"{name}: {value!r} is out of range; allowed: {allowed}")
+    if kind is int:
+        if number != int(number):
+            raise ValueError(f"{name}: {value!r} is not a whole number; allowed: {allowed}")
+        return int(number)
+    return number
 
 
 def _clip(value, bounds):
@@ -205,7 +263,7 @@ class ClassroomModel(CRMModel):
         seed: int = 0,
         base: Mapping[str, Any] | None = None,
     ):
-        self.controls = {
+        sent = {
             "strategy_a": strategy_a,
             "price_a": price_a,
             "strategy_b": strategy_b,
@@ -219,19 +277,24 @@ class ClassroomModel(CRMModel):
             "word_of_mouth": word_of_mouth,
             "seed": seed,
         }
+        # never build a model from values the server did not check
+        self.controls = {name: check_control(name, value) for name, value in sent.items()}
         config = classroom_config(base, **self.controls)
-        super().__init__(config, rng=int(seed))
+        super().__init__(config, rng=self.controls["seed"])
+        # Mesa counts the step (``steps``, ``time``) before running ours: wrap its counting
+        self._counted_step = self.step
+        self.step = self._step_within_horizon
 
-    def step(self) -> None:
-        """One period, unless the horizon is reached.
+    def _step_within_horizon(self) -> None:
+        """One period, or nothing (not even the counters) once the horizon is reached.
 
-        SolaraViz may call ``step`` a few times past the end within one render
-        interval; the ledger only has room for the configured periods.
+        The page may call ``step`` a few times past the end within one render
+        interval; the month counter must stop at the horizon.
         """
-        if self.period > self.config.simulation.periods:
+        if self.period >= self.config.simulation.periods:
             self.running = False
             return
-        super().step()
+        self._counted_step()
 
 
 def model_params(
@@ -257,7 +320,7 @@ def model_params(
             "values": list(STRATEGIES),
         }
         params[f"price_{slot}"] = _slider(
-            f"Firm {name}: price (1 = usual)", controls[f"price_{slot}"], PRICE_RANGE, float
+            f"Firm {name}: price (1 = usual)", f"price_{slot}", controls
         )
     params["setting"] = {
         "type": "Select",
@@ -265,22 +328,20 @@ def model_params(
         "value": controls["setting"],
         "values": list(SETTINGS),
     }
-    params["customers"] = _slider(
-        "Number of customers", controls["customers"], CUSTOMERS_RANGE, int
-    )
+    params["customers"] = _slider("Number of customers", "customers", controls)
     for control, (_, label) in LEVERS.items():
-        params[control] = _slider(label, controls[control], LEVER_RANGE, float)
-    params["seed"] = _slider("Random seed (same seed, same run)", controls["seed"], SEED_RANGE, int)
+        params[control] = _slider(label, control, controls)
+    params["seed"] = _slider("Random seed (same seed, same run)", "seed", controls)
     params["base"] = dict(base or DEFAULT_SECTIONS)
     return params
 
 
-def _slider(label, value, bounds, kind):
-    low, high, step = bounds
+def _slider(label, name, controls):
+    (low, high, step), kind = CONTROL_BOUNDS[name]
     return {
         "type": "SliderFloat" if kind is float else "SliderInt",
         "label": label,
-        "value": kind(value),
+        "value": kind(controls[name]),
         "min": low,
         "max": high,
         "step": step,

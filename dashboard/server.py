@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sim import warm_up
 from sim.model import COMPILE_SECONDS, engine_ready
@@ -39,6 +40,51 @@ def keep_offline() -> None:
     from solara.server import settings
 
     settings.telemetry.mixpanel_enable = False
+
+
+class SameOriginWebSockets:
+    """ASGI wrapper: refuse a websocket whose ``Origin`` is not the host it was sent to.
+
+    A browser sends the page's origin with every websocket; a page from another
+    site (or another machine on a classroom network) that opens this server's
+    websocket would otherwise drive a student's model. Refused before the
+    handshake: the client sees HTTP 403. Clients that send no Origin (not a
+    browser) are let through; plain HTTP requests are untouched.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        """Close a cross-origin websocket before its handshake; pass everything else on."""
+        if scope["type"] == "websocket" and not same_origin(dict(scope["headers"])):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await self.app(scope, receive, send)
+
+
+def same_origin(headers: dict[bytes, bytes]) -> bool:
+    """Whether a request's ``Origin`` header (if any) names the host it was sent to."""
+    origin = headers.get(b"origin")
+    if origin is None:
+        return True
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    return bool(host) and urlsplit(origin.decode("latin-1")).netloc.lower() == host
+
+
+def guard_websockets() -> None:
+    """Put :class:`SameOriginWebSockets` in front of Solara's websocket routes.
+
+    Called from ``app.py``, which Solara runs once the server is up; the
+    routes are looked up on every request, so wrapping them then takes effect
+    for every session. Calling it again changes nothing.
+    """
+    from solara.server.starlette import app
+    from starlette.routing import WebSocketRoute
+
+    for route in app.router.routes:
+        if isinstance(route, WebSocketRoute) and not isinstance(route.app, SameOriginWebSockets):
+            route.app = SameOriginWebSockets(route.app)
 
 
 def server_command(host: str = "127.0.0.1", port: int = 8765) -> list[str]:

@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from mesa.visualization.utils import update_counter
 
-from analysis import metrics
+from analysis import metrics, money
 from sim import STRATEGIES, Stage
 from sim.model import CRMModel
 
@@ -298,6 +298,52 @@ def population_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     return figure
 
 
+MONITORS = {
+    "customers": "customers",
+    **{stage.name.lower(): label.split(":")[0] for stage, label in STAGE_LABELS.items()},
+    "annual_retention": "kept a year",
+    "customer_equity": "customer equity",
+    "satisfied_defector_share": "leavers who were satisfied",
+}
+"""The monitors' columns (:func:`monitors`) and their captions on the page."""
+
+
+def monitors(model: CRMModel) -> pd.DataFrame:
+    """The numbers shown big above the plots: one row per firm, now.
+
+    Each measure is the report's own (:mod:`analysis.metrics`), applied to the
+    model's frames so far: customers by stage from the ledger's last period;
+    annual retention (:func:`analysis.metrics.annual_retention`, NaN before
+    month 13); customer equity, discounted profit so far plus the current
+    customers' projected remainder (:func:`analysis.metrics.customer_equity`);
+    the share of defectors by choice who left satisfied
+    (:func:`analysis.metrics.satisfied_defector_share`, NaN before the first).
+
+    Returns:
+        Columns :data:`MONITORS`, index the firm names in model order.
+    """
+    ledger = model.firm_frame()
+    names = pd.Index(_firm_names(model), name="firm")
+    now = ledger[ledger["period"] == ledger["period"].max()].set_index("firm").reindex(names)
+    table = now[[column for column in MONITORS if column in now.columns]].astype(float)
+    table["annual_retention"] = metrics.annual_retention(model.cohort_frame()).reindex(names)
+    clv = money.customer_clv(model.customers_frame(), ledger, model.config)
+    table["customer_equity"] = metrics.customer_equity(ledger, clv).reindex(names)
+    table["satisfied_defector_share"] = metrics.satisfied_defector_share(ledger).reindex(names)
+    return table[list(MONITORS)]
+
+
+def monitor_text(column: str, value: float) -> str:
+    """One monitor's number as shown: counts whole, shares in percent, money rounded."""
+    if not np.isfinite(value):
+        return "–"
+    if column in ("annual_retention", "satisfied_defector_share"):
+        return f"{value:.0%}"
+    if column == "customer_equity":
+        return f"{value:,.0f}"
+    return f"{value:,.0f}"
+
+
 def explanation(model: CRMModel) -> list[tuple[str, str]]:
     """What the current setting, strategies and levers change, as (heading, text) pairs."""
     config = model.config
@@ -401,6 +447,62 @@ def Determinants(model: CRMModel):
 def PopulationView(model: CRMModel):
     """Panel: :func:`population_figure`."""
     _show_figure(population_figure, model)
+
+
+@solara.component
+def Monitors(model: CRMModel):
+    """Big numbers per firm (:func:`monitors`), redrawn after every step."""
+    update_counter.get()  # re-render after every step (the model object stays the same)
+    table = solara.use_memo(lambda: monitors(model), [model, model.period])
+    cell = {"padding": "2px 10px", "text-align": "right"}
+    header = solara.v.Html(
+        tag="tr",
+        children=[
+            solara.v.Html(tag="th", children=["firm"], style_="text-align: left"),
+            *(
+                solara.v.Html(tag="th", children=[caption], style_="padding: 2px 10px")
+                for caption in MONITORS.values()
+            ),
+        ],
+    )
+    rows = [
+        solara.v.Html(
+            tag="tr",
+            children=[
+                solara.v.Html(
+                    tag="th",
+                    children=[f"Firm {firm}"],
+                    style_="text-align: left; white-space: nowrap",
+                ),
+                *(
+                    solara.v.Html(
+                        tag="td",
+                        class_="monitor-value",
+                        attributes={"data-firm": str(firm), "data-measure": column},
+                        children=[monitor_text(column, table.at[firm, column])],
+                        style_=";".join(f"{k}: {v}" for k, v in cell.items()),
+                    )
+                    for column in MONITORS
+                ),
+            ],
+        )
+        for firm in table.index
+    ]
+    with solara.Card(f"Monitors: month {model.period}", style={"overflow-x": "auto"}):
+        solara.v.Html(
+            tag="table",
+            style_="font-size: 1.5em; border-collapse: collapse",
+            children=[header, *rows],
+        )
+        solara.v.Html(
+            tag="p",
+            children=[
+                "Kept a year: of the customers a firm had a year ago, the share still with it "
+                "(from month 13). Customer equity: profit so far plus what today's customers "
+                "are expected to bring, in today's money. Leavers who were satisfied: of those "
+                "who chose to leave, the share who were satisfied when they left."
+            ],
+        )
 
 
 def components(title: str = "What is going on", description: str = "") -> list:

@@ -7,11 +7,7 @@ missing. Never downloads a browser: it uses the system's chromium or skips.
 """
 
 import io
-import shutil
-import socket
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,77 +15,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dashboard.server import server_command, server_environment
 from dashboard.views import STAGE_COLOURS
+from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT, dashboard_server
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-START_TIMEOUT = 40.0  # seconds for the server to answer
 TIME_LIMIT = 85.0  # seconds for the whole test, server start included
-UI_TIMEOUT = 20_000  # milliseconds for one page change
 # the panels' images, in page order
 STAGES, OUTCOMES, DETERMINANTS, POPULATION = range(4)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
 def server(tmp_path):
     """The dashboard served on 127.0.0.1; yields URL, log file, start time; always stopped."""
     started = time.monotonic()
-    port = free_port()
-    env = server_environment(None)
-    # any asset the page would fetch from the internet goes to a closed local port instead
-    env["SOLARA_ASSETS_CDN"] = "http://127.0.0.1:9/"
-    log_path = tmp_path / "server.log"
-    with log_path.open("w", encoding="utf-8") as log:
-        process = subprocess.Popen(
-            server_command("127.0.0.1", port),
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    assert response.status == 200
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"server did not answer in {START_TIMEOUT} s:\n{log_path.read_text()}"
-                    )
-                time.sleep(0.3)
+    with dashboard_server(tmp_path / "server.log") as (url, log_path):
         yield url, log_path, started
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def pixels(png: bytes) -> np.ndarray:

@@ -6,15 +6,17 @@ import pytest
 
 from dashboard import serve
 from dashboard.controls import (
+    CONTROL_BOUNDS,
     DEFAULT_SECTIONS,
     ClassroomModel,
+    check_control,
     classroom_config,
     controls_from_sections,
     initial_state,
     load_scenario,
     model_params,
 )
-from dashboard.server import SCENARIO_ENV, server_command, server_environment
+from dashboard.server import SCENARIO_ENV, same_origin, server_command, server_environment
 from sim import SETTINGS, STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,10 +126,12 @@ def test_classroom_model_is_seeded_and_stops_at_the_horizon():
     base = {**DEFAULT_SECTIONS, "simulation": {"customers": 300, "periods": 3}}
     first = ClassroomModel(**{**DEFAULTS, "customers": 300}, base=base)
     second = ClassroomModel(**{**DEFAULTS, "customers": 300}, base=base)
-    for _ in range(5):  # SolaraViz may step past the end within one render interval
+    for _ in range(5):  # the page may step past the end within one render interval
         first.step()
         second.step()
     assert first.running is False
+    # the month counter the page shows stops exactly at the horizon
+    assert (first.period, first.steps, first.time) == (3, 3, 3)
     frame = first.firm_frame()
     assert frame["period"].max() == 3
     assert frame.equals(second.firm_frame())
@@ -194,3 +198,79 @@ def test_serve_checks_the_scenario_before_starting_a_server(tmp_path):
     bad.write_text("simulation: {customers: 0}\n", encoding="utf-8")
     with pytest.raises(ValueError, match="customers"):
         serve(bad)
+
+
+@pytest.mark.parametrize(
+    ("name", "sent", "expected"),
+    [
+        ("price_a", "1.5", 1.5),
+        ("price_b", "0,75", 0.75),
+        ("customers", "2000", 2000),
+        ("customers", 300.0, 300),
+        ("seed", 0, 0),
+        ("word_of_mouth", 3, 3.0),
+        ("setting", "ecommerce", "ecommerce"),
+    ],
+)
+def test_check_control_accepts_values_in_range(name, sent, expected):
+    value = check_control(name, sent)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "sent", "message"),
+    [
+        ("price_a", "5", r"price_a: '5' is out of range; allowed: a number from 0.5 to 2$"),
+        ("price_a", 0.49, "out of range"),
+        ("customers", 20_100, "out of range"),
+        ("customers", "250.5", "not a whole number"),
+        ("seed", -1, "out of range"),
+        ("seed", "abc", "not a number"),
+        ("personalization", float("nan"), "out of range"),
+        ("word_of_mouth", float("inf"), "out of range"),
+        ("switching_cost_build", True, "out of range"),
+        ("strategy_c", "handshake", "valid strategies: clasp, zipper, velcro"),
+        ("periods", 10, "not a control"),
+    ],
+)
+def test_check_control_refuses_values_out_of_range_in_one_line(name, sent, message):
+    with pytest.raises(ValueError, match=message) as refused:
+        check_control(name, sent)
+    assert "\n" not in str(refused.value)
+
+
+def test_bounds_are_the_ones_the_sliders_show():
+    params = model_params(*initial_state(None)[:2])
+    for name, ((low, high, step), _) in CONTROL_BOUNDS.items():
+        assert (params[name]["min"], params[name]["max"], params[name]["step"]) == (low, high, step)
+        check_control(name, low)
+        check_control(name, high)
+        with pytest.raises(ValueError):
+            check_control(name, high + step)
+
+
+def test_an_out_of_range_value_never_builds_a_model():
+    with pytest.raises(ValueError, match="customers: 50 is out of range"):
+        ClassroomModel(customers=50)
+    with pytest.raises(ValueError, match="price_b"):
+        ClassroomModel(price_b=9.0)
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({b"host": b"127.0.0.1:8765", b"origin": b"http://127.0.0.1:8765"}, True),
+        ({b"host": b"127.0.0.1:8765"}, True),  # not a browser: no Origin to check
+        ({b"host": b"127.0.0.1:8765", b"origin": b"http://evil.example"}, False),
+        ({b"host": b"127.0.0.1:8765", b"origin": b"http://127.0.0.1:9999"}, False),
+        ({b"host": b"127.0.0.1:8765", b"origin": b"null"}, False),
+        ({b"origin": b"http://127.0.0.1:8765"}, False),  # no Host to compare with
+    ],
+)
+def test_same_origin_compares_the_origin_with_the_host(headers, allowed):
+    assert same_origin(headers) is allowed
+
+
+def test_the_server_binds_this_machine_only_unless_a_host_is_named():
+    command = server_command()
+    assert command[command.index("--host") + 1] == "127.0.0.1"

@@ -1,11 +1,14 @@
-"""The SolaraViz page of app.py, rendered and driven without a browser (solara.render)."""
+"""The page of app.py, rendered and driven without a browser (solara.render)."""
 
+import gc
+import weakref
 from pathlib import Path
 
 import ipyvuetify as v
 import ipywidgets
 import pytest
 import solara
+from solara.server import kernel_context
 
 ROOT = Path(__file__).resolve().parents[2]
 SWITCHING = ROOT / "scenarios" / "teaching" / "what_switching_cost_buys.yaml"
@@ -14,7 +17,7 @@ PNG = b"\x89PNG"
 
 def render(app: dict):
     """Render the page inside the app layout that `solara run` wraps it in."""
-    _, rc = solara.render(solara.AppLayout(children=[app["page"]]), handle_error=False)
+    _, rc = solara.render(solara.AppLayout(children=[app["Page"]()]), handle_error=False)
     return rc
 
 
@@ -82,7 +85,6 @@ def test_step_advances_the_model_and_redraws_every_panel(default_app):
     before = images(rc)
     click(rc, "Step")
     click(rc, "Step")
-    assert default_app["model"].period == 2
     after = images(rc)
     assert len(after) == 4
     assert all(new != old for new, old in zip(after, before, strict=True))
@@ -110,8 +112,53 @@ def test_a_scenario_sets_the_controls_start_values(load_app):
     # the price slider is a multiple of the firm's own price, which the scenario sets to 1.2
     price_b = rc.find(v.Slider, label="Firm B: price (1 = usual)").widget
     assert price_b.v_model == pytest.approx(1.0)
-    assert app["model"].config.firms[1].price == pytest.approx(1.2)
-    assert app["model"].config.market.switching_cost_scale == 0.0
     text = page_text(rc)
+    assert "switching-cost build-up x0.0" in text
     assert "Firms A and B both run the zipper strategy" in text
     assert "Firm B runs zipper" in text and "price 1.20" in text
+
+
+def monitor_values(rc) -> dict[tuple[str, str], str]:
+    """The monitors' numbers by (firm, measure), as the page shows them."""
+    cells = rc.find(v.Html, tag="td", class_="monitor-value").widgets
+    return {(c.attributes["data-firm"], c.attributes["data-measure"]): c.children[0] for c in cells}
+
+
+def test_monitors_show_each_firms_numbers_and_follow_the_steps(default_app):
+    rc = render(default_app)
+    before = monitor_values(rc)
+    assert {firm for firm, _ in before} == {"A", "B", "C"}
+    assert before[("A", "customers")].replace(",", "").isdigit()
+    assert before[("A", "annual_retention")] == "–"  # not before month 13
+    for _ in range(13):
+        click(rc, "Step")
+    after = monitor_values(rc)
+    assert after != before
+    assert after[("A", "annual_retention")].endswith("%")
+
+
+def test_each_session_builds_its_own_model_and_releases_it_when_it_closes(load_app, monkeypatch):
+    import dashboard.page
+
+    made = []
+
+    class Recorded(dashboard.page.ClassroomModel):
+        def __init__(self, **controls):
+            super().__init__(**controls)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(dashboard.page, "ClassroomModel", Recorded)
+    app = load_app()
+    sessions = [kernel_context.create_dummy_context() for _ in range(2)]
+    for session in sessions:
+        with session:
+            box, rc = solara.render(solara.AppLayout(children=[app["Page"]()]), handle_error=False)
+            click(rc, "Step")
+            rc.close()
+    periods = [ref().period for ref in made]
+    assert periods == [1, 1]  # each session stepped its own model once: none is shared
+    for session in sessions:
+        session.close()
+    del box, rc
+    gc.collect()
+    assert [ref() for ref in made] == [None, None]

@@ -6,13 +6,17 @@ import numpy as np
 import pytest
 from matplotlib.collections import PathCollection, PolyCollection
 
+from analysis import metrics, money
 from dashboard.controls import DEFAULT_SECTIONS, ClassroomModel
 from dashboard.views import (
+    MONITORS,
     POPULATION_SAMPLE,
     SETTING_NOTES,
     STAGE_LABELS,
     determinants_figure,
     explanation,
+    monitor_text,
+    monitors,
     outcomes_figure,
     population_figure,
     population_sample,
@@ -154,3 +158,26 @@ def png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def test_monitors_are_the_reports_measures_on_the_frames_so_far():
+    model = ClassroomModel(customers=400, base=BASE)
+    for _ in range(14):
+        model.step()
+    table = monitors(model)
+    assert list(table.index) == ["A", "B", "C"] and list(table.columns) == list(MONITORS)
+    ledger = model.firm_frame()
+    now = ledger[ledger["period"] == 14].set_index("firm")
+    stages = ["exploration", "formation", "stability", "decline"]
+    assert (table[stages].sum(axis=1) == table["customers"]).all()
+    assert (table["customers"] == now["customers"]).all()
+    annual = metrics.annual_retention(model.cohort_frame())
+    assert np.allclose(table["annual_retention"], annual.loc[table.index])
+    assert table["annual_retention"].between(0, 1).all()
+    clv = money.customer_clv(model.customers_frame(), ledger, model.config)
+    assert np.allclose(table["customer_equity"], metrics.customer_equity(ledger, clv))
+    shares = metrics.satisfied_defector_share(ledger).loc[table.index]
+    assert np.allclose(table["satisfied_defector_share"], shares, equal_nan=True)
+    assert monitor_text("annual_retention", 0.8349) == "83%"
+    assert monitor_text("customer_equity", 12345.6) == "12,346"
+    assert monitor_text("satisfied_defector_share", float("nan")) == "–"
