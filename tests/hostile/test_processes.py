@@ -5,6 +5,7 @@ Real processes: the command runs in a subprocess, as a user starts it. On main, 
 killed command ran on, and SIGTERM left them running too.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -91,25 +92,39 @@ def mid_sweep(tmp_path: Path, name: str) -> tuple[subprocess.Popen, Path, Path, 
     return command, scenario, out, workers
 
 
+def end_leftovers(pids: set[int]) -> None:
+    """Kill whatever of ``pids`` a failing test left running (by id, never by name)."""
+    for pid in pids:
+        if alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_kill_9_of_the_command_leaves_no_process_within_5_s(tmp_path):
     command, _, out, workers = mid_sweep(tmp_path, "killed")
-    os.kill(command.pid, signal.SIGKILL)
-    command.wait()
-    deadline = time.monotonic() + 5
-    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [pid for pid in workers if alive(pid)], "workers outlived their command"
-    assert finished_runs(out) < 40  # it was killed mid-sweep
+    try:
+        os.kill(command.pid, signal.SIGKILL)
+        command.wait()
+        deadline = time.monotonic() + 5
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in workers if alive(pid)], "workers outlived their command"
+        assert finished_runs(out) < 40  # it was killed mid-sweep
+    finally:
+        end_leftovers(workers)
 
 
 def test_sigterm_stops_cleanly_and_resume_gives_the_uninterrupted_tables(tmp_path):
     command, scenario, out, workers = mid_sweep(tmp_path, "stopped")
-    command.send_signal(signal.SIGTERM)
-    _, err = command.communicate(timeout=60)
-    assert command.returncode == 130, err
-    assert "Traceback" not in err
-    assert "--resume" in err.strip().splitlines()[-1]
-    wait_for(lambda: not any(alive(pid) for pid in workers), 5, "the workers to end")
+    try:
+        command.send_signal(signal.SIGTERM)
+        _, err = command.communicate(timeout=60)
+        assert command.returncode == 130, err
+        assert "Traceback" not in err
+        assert "--resume" in err.strip().splitlines()[-1]
+        wait_for(lambda: not any(alive(pid) for pid in workers), 5, "the workers to end")
+    finally:
+        end_leftovers(workers)
     assert 2 <= finished_runs(out) < 40
     assert not (out / "runs.parquet").exists()  # the tables come only with the last run
     assert not list(out.rglob("*.tmp"))
