@@ -32,7 +32,15 @@ import yaml
 
 from sim.config import Config
 from sim.policies import POLICIES
-from store.files import record_owned, remove_owned, write_atomic, write_text
+from store.files import (
+    OutputError,
+    claim,
+    is_owned,
+    not_ours,
+    remove_owned,
+    write_atomic,
+    write_text,
+)
 
 from . import decision, money, plots, render, retention, winners
 from .tables import grouping_paths, mean_ci
@@ -1784,6 +1792,8 @@ def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
     folder = Path(folder)
     with render.Renderer() as renderer:  # forks its workers now, before the tables are read
         results = load_results(folder, lean=True, workers=renderer)
+        if not is_owned(folder):  # crm-sim writes only into folders it made
+            raise ReportError(not_ours(folder))
         base = (
             load_results(Path(baseline), lean=True, workers=renderer)
             if baseline is not None
@@ -1791,8 +1801,10 @@ def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
         )
         doc = build(results, base, renderer)
         facts_section(doc, folder)
-    figures = folder / "figures"
-    figures.mkdir(exist_ok=True)
+    try:
+        figures = claim(folder / "figures")
+    except OutputError as error:
+        raise ReportError(str(error)) from None
     written = []
     # figures an earlier report wrote and this one does not have; a user's files stay
     remove_owned(figures, keep=frozenset(f.name for f in doc.figures))
@@ -1800,7 +1812,6 @@ def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
         path = figures / fig.name
         write_atomic(path, lambda target, data=fig.png: target.write_bytes(data))
         written.append(path)
-    record_owned(figures, [path.name for path in written])
     write_text(folder / "report.md", doc.markdown())
     write_text(folder / "report.html", doc.html(f"crm-sim report: {results.name}"))
     return [folder / "report.md", folder / "report.html", *written]

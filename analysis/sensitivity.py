@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from store.files import write_atomic, write_parquet, write_text
+from store.files import claim, write_atomic, write_parquet, write_text
 
 CONFIDENCE = 0.95
 """Level of the bootstrap confidence intervals of the indices."""
@@ -434,7 +434,7 @@ def write_results(
     write_text(folder / "sensitivity.csv", table.to_csv(index=False))
     write_text(folder / "sensitivity.md", text)
     if drawn:
-        (folder / "figures").mkdir(exist_ok=True)
+        claim(folder / "figures")  # refuses a figures/ folder of the user's
         for method, fig in drawn.items():
             write_atomic(
                 folder / "figures" / f"sensitivity_{method}.png",

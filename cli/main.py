@@ -11,9 +11,11 @@ import argparse
 import contextlib
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -23,8 +25,9 @@ from experiments import resources
 from experiments.folders import check_resume, finish_folder, now, start_folder, summary_markdown
 from experiments.scenario import Problem, Scenario, ScenarioError, load_scenario
 from experiments.variants import aim_churn_factors, lever_scenarios, variant_scenario
-from store.files import write_text
-from store.results import OutputError, check_output, version
+from store import lock
+from store.files import OutputError, claim, is_owned, remove_owned, write_text
+from store.results import check_output, version
 
 EXIT_OK, EXIT_FAILED_RUNS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_INTERNAL = 0, 1, 2, 130, 3
 
@@ -129,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="keep the runs already finished in the results folder, run the rest",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the results of an earlier run in the output folder: only the files "
+        "crm-sim listed as written there are deleted, never a file of yours",
     )
     run.add_argument(
         "-q",
@@ -262,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes evaluating candidates (default: execution.workers, "
         "else one per core); the fit does not depend on it",
     )
+    calibrate.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the results of an earlier run in the output folder: only the files "
+        "crm-sim listed as written there are deleted, never a file of yours",
+    )
     calibrate.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     calibrate.set_defaults(handler=calibrate_command)
 
@@ -328,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ignore-memory",
         action="store_true",
         help="run even if the memory estimate exceeds this machine's memory",
+    )
+    facts.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the results of an earlier run in the output folder: only the files "
+        "crm-sim listed as written there are deleted, never a file of yours",
     )
     facts.add_argument("--no-report", action="store_true", help="do not write the report of base/")
     facts.set_defaults(handler=facts_command)
@@ -450,6 +471,11 @@ def report_command(args) -> int:
             "'run SCENARIO.yaml --out FOLDER --resume' writes it again from the runs"
         )
         return EXIT_BAD_INPUT
+    if is_owned(args.folder):  # not while a run replaces it (else the report refuses it)
+        problem = _lock(args, args.folder)
+        if problem:
+            _error(problem)
+            return EXIT_BAD_INPUT
     try:
         written = write_report(args.folder, args.baseline)
     except ReportError as error:
@@ -478,6 +504,11 @@ def export_command(args) -> int:
     if args.runs and args.every:
         _error("give either --run or --all, not both")
         return EXIT_BAD_INPUT
+    if is_owned(args.folder):  # not while a run replaces the runs it exports
+        problem = _lock(args, args.folder)
+        if problem:
+            _error(problem)
+            return EXIT_BAD_INPUT
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     try:
         written = export_transactions(
@@ -502,6 +533,32 @@ def export_command(args) -> int:
 
 def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """Within the block, SIGTERM stops the command as Ctrl-C does (finished runs kept).
+
+    Outside it (while the tables and the report are written) SIGTERM keeps
+    its default: every file is written atomically, so ``--resume`` redoes
+    what was cut short.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _plural(count: int, word: str) -> str:
@@ -559,13 +616,17 @@ def calibrate_command(args) -> int:
             )
         target = calibrate.read_target(args.target, scenario)
         folder = args.out or Path("results") / scenario.name
-        check_output(folder)
+        check_output(folder, inputs=[args.scenario, args.target], force=args.force)
     except ScenarioError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
     except OutputError as error:
         _error(str(error))
+        return EXIT_BAD_INPUT
+    problem = _lock(args, folder)
+    if problem:
+        _error(problem)
         return EXIT_BAD_INPUT
     workers = args.workers or scenario.execution.workers or default_workers()
     if not args.quiet:
@@ -652,7 +713,7 @@ def _resource_problem(args, scenario: Scenario, runs: int) -> str | None:
 def run_command(args) -> int:
     """``run SCENARIO.yaml``: run the scenario into its results folder."""
     # the sweep imports the model and its compiled kernels: only the commands that run load it
-    from experiments.sweep import DaskExecutor, plan_runs, run_sweep
+    from experiments.sweep import plan_runs
 
     overrides = {}
     if args.seed is not None:
@@ -662,7 +723,7 @@ def run_command(args) -> int:
     try:
         scenario = load_scenario(args.scenario, overrides)
         folder = args.out or Path("results") / scenario.name
-        check_output(folder)
+        check_output(folder, inputs=[args.scenario], force=args.force, resume=args.resume)
         resumable = check_resume(folder, scenario) if args.resume else 0
     except ScenarioError as error:
         for problem in error.problems:
@@ -677,6 +738,19 @@ def run_command(args) -> int:
         _error(problem)
         return EXIT_BAD_INPUT
     executor = _executor(args, scenario, len(specs) - resumable)
+    return _run_locked(args, scenario, folder, specs, executor, resumable)
+
+
+def _continue_command(args) -> str:
+    """The command that continues an interrupted or failed ``run`` (with ``--resume``)."""
+    argv = [a for a in args.argv if a != "--force"]
+    return shlex.join(["python", "run.py", *argv, *([] if args.resume else ["--resume"])])
+
+
+def _run_locked(args, scenario, folder, specs, executor, resumable) -> int:
+    """The sweep, tables and report of ``run``: lock the folder once the executor is up."""
+    from experiments.sweep import DaskExecutor, run_sweep
+
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     if not isinstance(executor, DaskExecutor):  # a cluster's workers have caches of their own
         _prepare_engine(executor, say)
@@ -693,6 +767,10 @@ def run_command(args) -> int:
                     "give an address such as tcp://10.0.0.5:8786"
                 )
                 return EXIT_BAD_INPUT
+            problem = _lock(args, folder)  # another run may have taken it since the checks
+            if problem:
+                _error(problem)
+                return EXIT_BAD_INPUT
             try:
                 store, record = start_folder(
                     folder, scenario, specs, executor, args.argv, started, resume=args.resume
@@ -705,18 +783,24 @@ def run_command(args) -> int:
                 f"{_describe(scenario)}{resumed}, on "
                 f"{_plural(executor.workers, executor.name + ' worker')}"
             )
+            stack.enter_context(_terminate_as_interrupt())
             report = run_sweep(
                 specs, store, executor, progress=not args.quiet, description=scenario.name
             )
+        runs, final = finish_folder(folder, store, record, report)
     except KeyboardInterrupt:
-        resume = [] if args.resume else ["--resume"]
         _error(
-            f"interrupted; finished runs are kept in {folder}/parts. Continue with: "
-            f"{shlex.join(['python', 'run.py', *args.argv, *resume])}"
+            f"interrupted; finished runs are kept in {folder}{os.sep}parts. Continue with: "
+            f"{_continue_command(args)}"
         )
         return EXIT_INTERRUPTED
+    except OSError as error:  # a full disk, mid-sweep: the finished runs' parts are whole
+        _error(
+            f"results folder {folder}: cannot write: {error.strerror or error}; the finished "
+            f"runs are kept: make room, then continue with: {_continue_command(args)}"
+        )
+        return EXIT_BAD_INPUT
 
-    runs, final = finish_folder(folder, store, record, report)
     table = (
         strategy_setting_table(runs, scenario.sweep_paths)
         if len(runs) and scenario.sensitivity is None
@@ -813,7 +897,7 @@ def facts_command(args) -> int:
             )
         scenarios.update(levers)
         folder = args.out or Path("results") / f"{scenario.name}-facts"
-        check_output(folder)
+        check_output(folder, inputs=[args.scenario], force=args.force)
     except ScenarioError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
@@ -829,6 +913,12 @@ def facts_command(args) -> int:
         _error(problem)
         return EXIT_BAD_INPUT
     executor = _executor(args, scenario, total)
+    problem = _lock(args, folder)
+    if problem:
+        _error(problem)
+        return EXIT_BAD_INPUT
+    if args.force:  # the earlier facts' own files; each run folder is replaced as it runs
+        remove_owned(folder)
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     clock = time.perf_counter()
     failures = []
@@ -949,10 +1039,24 @@ def main(argv=None) -> int:
         return bench_command(argparse.Namespace(argv=argv))
     args = build_parser().parse_args(argv)
     args.argv = argv
+    with contextlib.ExitStack() as held:  # the folders' locks, released however it ends
+        args.hold = held.enter_context
+        try:
+            return args.handler(args)
+        except Exception as error:  # a bug, not the user's input: one line and where the rest is
+            return _internal_error(error)
+
+
+def _lock(args, folder: Path) -> str | None:
+    """Claim and lock the output ``folder`` until the command ends; else why not (one line)."""
     try:
-        return args.handler(args)
-    except Exception as error:  # a bug, not the user's input: one line and where the rest is
-        return _internal_error(error)
+        claim(folder)
+        args.hold(lock.locked(folder, note=_note))
+    except OutputError as error:
+        return str(error)
+    except OSError as error:
+        return f"results folder {folder}: cannot write: {error.strerror or error}"
+    return None
 
 
 def _internal_error(error: Exception) -> int:

@@ -86,7 +86,7 @@ from tqdm import tqdm
 
 from analysis.retention import cohort_survival
 from sim.config import Config
-from store.files import write_atomic, write_text
+from store.files import claim, write_atomic, write_text
 
 from . import bounds as plausibility
 from .runner import run_cohorts
@@ -968,8 +968,7 @@ def write_outputs(folder: Path, scenario: Scenario, fit: Fit, target: Target) ->
 
     from analysis.plots import calibration_fit
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = claim(Path(folder))  # refuses a folder crm-sim did not make (OutputError)
     table = fit.table.copy()
     if target.group is None:
         table = table.drop(columns="group")

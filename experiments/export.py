@@ -62,7 +62,7 @@ from analysis.export import (
 )
 from analysis.report import ReportError, load_results
 from sim.transactions import DAYS_PER_PERIOD
-from store.files import TableAppender, atomic_path, write_text
+from store.files import TableAppender, atomic_path, claim, remove_owned, write_text
 from store.results import EXPORT_FOLDER, OutputError, check_output
 
 from .runner import TIMESERIES_COLUMNS, run_once
@@ -177,13 +177,12 @@ def export_transactions(
             f"per {period_length}, fall outside 1677-09-22 to 2262-04-11 ({error}); "
             "give a start date inside that range"
         ) from None
-    try:
-        check_output(out)
+    try:  # an export replaces an earlier export's files, never a user's
+        check_output(out, force=True)
+        created = not out.exists()
+        claim(out)
     except OutputError as error:
         raise ExportError(str(error).replace("results folder", "output folder")) from None
-
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.{file_format}" for name in FILES]
     try:
         with contextlib.ExitStack() as stack:  # the files appear only once every run is done
@@ -207,10 +206,8 @@ def export_transactions(
         if created:
             shutil.rmtree(out, ignore_errors=True)  # only the temporary files were in it
         raise
-    for name in FILES:  # a file of the other format would be an older export
-        for other in FORMATS:
-            if other != file_format:
-                (out / f"{name}.{other}").unlink(missing_ok=True)
+    # a file of the other format would be an older export's (if crm-sim wrote it)
+    remove_owned(out, keep=frozenset(path.name for path in paths))
     record = {
         "source": str(folder),
         "scenario": results.name,

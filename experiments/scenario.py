@@ -179,6 +179,20 @@ MAX_YAML_NODES = 200_000
 MAX_YAML_DEPTH = 64
 """Deepest nesting of mappings and lists a scenario may have."""
 
+REFUSED_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("binary", "set", "omap", "pairs"))
+"""YAML types a safe loader builds that no scenario field means (bytes would pass as text)."""
+
+
+def _kind_of(value: Any) -> str:
+    """What ``value`` is, in a YAML writer's words (for a file that is not a mapping)."""
+    if isinstance(value, bool):
+        return f"true/false ({value})"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a text ({value[:40]!r})"
+    return "a list" if isinstance(value, list) else f"a {type(value).__name__}"
+
 
 def _check_size(root, shown: str) -> None:
     """Refuse a document whose aliases expand past :data:`MAX_YAML_NODES` or nest too deep.
@@ -250,11 +264,25 @@ def _value_error_line(loader, node) -> int | None:
 
 
 def _collect_lines(loader, node, loc: Loc, document: YamlDocument, shown: str) -> None:
+    if node.tag in REFUSED_TAGS:  # bytes, sets, pairs: a name must not be raw bytes
+        kind = node.tag.rsplit(":", 1)[-1]
+        document.problems.append(
+            Problem(
+                shown,
+                node.start_mark.line + 1,
+                dotted(loc),
+                f"a !!{kind} value; a scenario holds text, numbers, true/false, lists and mappings",
+            )
+        )
+        return
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
+            if key_node.tag in REFUSED_TAGS:
+                _collect_lines(loader, key_node, (*loc, "<key>"), document, shown)
+                continue
             try:
                 first = seen.get(key)
             except TypeError:  # an unhashable key: construct_document already refused it
@@ -623,8 +651,8 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
                     1,
                     "",
                     "a scenario must be a mapping of keys "
-                    f"({', '.join(FILE_KEYS)}), not a "
-                    f"{type(data).__name__}",
+                    f"({', '.join(FILE_KEYS)}), not "
+                    f"{_kind_of(data)}",
                 )
             ]
         )

@@ -11,6 +11,7 @@ here, so that neither module imports the other's private names.
 
 import difflib
 import json
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
@@ -111,9 +112,17 @@ def field_names(loc: Loc, root=Config) -> list[str]:
 def unknown_field_message(name: Any, allowed: list[str]) -> str:
     """``unknown field`` with the closest allowed name, or the list of them."""
     close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
+    foreign = sorted({c for c in str(name) if not c.isascii()})
+    lookalike = (  # a Cyrillic 'а' in 'simulаtion' looks like the field and is not
+        " (it holds non-ASCII characters: "
+        + ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in foreign)
+        + ")"
+        if foreign
+        else ""
+    )
     if close:
-        return f"unknown field; did you mean {close[0]!r}?"
-    return f"unknown field; allowed fields: {', '.join(allowed)}"
+        return f"unknown field{lookalike}; did you mean {close[0]!r}?"
+    return f"unknown field{lookalike}; allowed fields: {', '.join(allowed)}"
 
 
 def _bound(value) -> str:

@@ -24,6 +24,7 @@ access to the results folder.
 
 import concurrent.futures
 import contextlib
+import ctypes
 import dataclasses
 import functools
 import hashlib
@@ -263,13 +264,62 @@ class SerialExecutor:
             yield function(spec)
 
 
-def _start_worker(kernel_threads: int) -> None:
+WATCH_SECONDS = 0.5
+"""How often a pool worker checks that the command that started it still runs."""
+
+PR_SET_PDEATHSIG = 1
+"""Linux ``prctl`` option: the signal a process gets when its parent process ends."""
+
+
+def _start_worker(kernel_threads: int, command: int) -> None:
     """In pool workers: leave Ctrl-C to the command, run the kernel on a share of the cores.
 
     The command stops the sweep on Ctrl-C and keeps the parts written so far.
+    The worker ends with the command, whose process id is ``command``
+    (:func:`die_with_parent`).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(command)
     kernel.set_threads(kernel_threads)
+
+
+def die_with_parent(command: int) -> None:
+    """Make this pool worker end when the command that started it ends, kill -9 included.
+
+    Two ways, so that no worker outlives its command however the command ends:
+
+    - on Linux, ``prctl(PR_SET_PDEATHSIG, SIGKILL)``: the kernel kills the
+      worker the moment its parent process ends. The parent is the command
+      (forked workers) or the fork server, which exits as soon as the
+      command does (the pipe it watches closes);
+    - everywhere, a daemon thread that checks every :data:`WATCH_SECONDS`
+      that the worker still has the parent it started with and that the
+      process ``command`` still runs, and ends the worker at once if not.
+      It also covers the moment between the fork and the ``prctl`` call.
+    """
+    parent = os.getppid()
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def command_gone() -> bool:
+        if os.getppid() != parent:  # orphaned: adopted by init or a subreaper
+            return True
+        try:
+            os.kill(command, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+
+    def watch() -> None:
+        while not command_gone():
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)  # the command is gone: nobody will read this worker's results
+
+    threading.Thread(target=watch, name="crm-sim-watch-command", daemon=True).start()
 
 
 def process_pool(workers: int, preload: str) -> concurrent.futures.ProcessPoolExecutor:
@@ -287,7 +337,7 @@ def process_pool(workers: int, preload: str) -> concurrent.futures.ProcessPoolEx
         context.set_forkserver_preload([preload])
     threads = max(1, default_workers() // workers)
     return concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(threads,)
+        workers, mp_context=context, initializer=_start_worker, initargs=(threads, os.getpid())
     )
 
 
@@ -336,6 +386,9 @@ class ProcessExecutor:
         return self
 
     def __exit__(self, *exc):
+        if exc[0] is not None:  # Ctrl-C, SIGTERM, a full disk: the runs in flight are lost anyway
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                process.terminate()
         self._pool.shutdown(wait=exc[0] is None, cancel_futures=True)
         return False
 
@@ -582,6 +635,16 @@ ON_DISK = "on disk"
 """In :func:`run_sweep`'s waiting room: a finished run whose tables are read back from its parts."""
 
 
+@contextlib.contextmanager
+def _discard_stream_unless_done(store: PartStore) -> Iterator[None]:
+    """An interrupted sweep (Ctrl-C, SIGTERM, a full disk) leaves no half-streamed table."""
+    try:
+        yield
+    except BaseException:
+        store.discard_stream()
+        raise
+
+
 def run_sweep(
     specs: Sequence[RunSpec],
     store: PartStore,
@@ -639,7 +702,7 @@ def run_sweep(
     def held() -> int:
         return sum(isinstance(tables, dict) for tables in ready.values())
 
-    with bar:
+    with bar, _discard_stream_unless_done(store):
         stream_in_order()
         for outcome in executor.imap_unordered(functools.partial(execute, run=run), todo):
             spec = by_id[outcome.run_id]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis import facts
 from sim.config import Config
-from store.files import write_text
+from store.files import claim, write_text
 
 from .scenario import Problem, Scenario, ScenarioError
 
@@ -185,7 +185,7 @@ def aim_churn_factors(scenario: Scenario, folder: Path, run, say):
                     for point, cell in mine.items()
                 },
             )
-            target = folder / facts.PILOTS / name
+            target = claim(folder / facts.PILOTS) / name  # crm-sim's folder of pilot folders
             run(target, each, f"{facts.PILOTS}/{name}")
             measured = facts.lever_churn(base, target, firm).set_index("point")
             said = []
@@ -246,6 +246,5 @@ def aim_churn_factors(scenario: Scenario, folder: Path, run, say):
                 aim["chosen"] = True
                 break
     aims = pd.DataFrame(aims, columns=list(AIM_COLUMNS))
-    (folder / facts.PILOTS).mkdir(parents=True, exist_ok=True)
-    write_text(folder / facts.PILOTS / "aims.csv", aims.to_csv(index=False))
+    write_text(claim(folder / facts.PILOTS) / "aims.csv", aims.to_csv(index=False))
     return factors, aims

@@ -14,10 +14,18 @@ an equal config.
 """
 
 import copy
+import types
 import unicodedata
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .policies import POLICIES
 from .registry import check_name
@@ -31,10 +39,43 @@ Positive = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 
 
+def _numeric(annotation: Any) -> bool:
+    """True if a field of type ``annotation`` holds a number (an int or a float, maybe None)."""
+    if get_origin(annotation) is Annotated:
+        return _numeric(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        kinds = [kind for kind in get_args(annotation) if kind is not type(None)]
+        return bool(kinds) and all(_numeric(kind) for kind in kinds)
+    return annotation in (int, float)
+
+
+def _numbers(annotation: Any) -> bool:
+    """True if a field of type ``annotation`` holds a number or a tuple or list of numbers."""
+    if get_origin(annotation) in (tuple, list):
+        kinds = [kind for kind in get_args(annotation) if kind is not Ellipsis]
+        return bool(kinds) and all(_numeric(kind) for kind in kinds)
+    return _numeric(annotation)
+
+
 class StrictModel(BaseModel):
-    """Base: frozen, no unknown fields, defaults validated too."""
+    """Base: frozen, no unknown fields, defaults validated too, no booleans for numbers.
+
+    YAML reads ``true`` and ``false`` as booleans, and Python counts a boolean
+    as the number 1 or 0: ``customers: true`` would run one customer. A
+    number field (int or float, or a list of them) refuses a boolean.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name) if info.field_name else None
+        values = value if isinstance(value, list | tuple) else (value,)
+        booleans = any(isinstance(v, bool) for v in values)
+        if booleans and field is not None and _numbers(field.annotation):
+            raise ValueError("expected a number, got true or false")
+        return value
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -251,13 +292,13 @@ class CustomersConfig(StrictModel):
 
 
 def name_key(name: str) -> str:
-    """The form two names are compared in: NFKC-normalised, then case-folded.
+    """The form two names are compared in: NFKC-normalised, case-folded, spaces collapsed.
 
     ``Café`` written precomposed or as ``e`` + combining accent, ``Ａ`` (full width)
-    and ``a``: one name each, so that tables, labels and folders never tell apart
-    two firms a reader cannot.
+    and ``a``, ``A`` and ``A `` (a trailing space): one name each, so that
+    tables, labels and folders never tell apart two firms a reader cannot.
     """
-    return unicodedata.normalize("NFKC", name).casefold()
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def _check_unique(names: list[str], kind: str) -> None:
@@ -271,7 +312,7 @@ def _check_unique(names: list[str], kind: str) -> None:
             if first.casefold() != name.casefold():  # not a matter of case: show the code points
                 same += f" (other Unicode code points: {name!a} vs {first!a})"
             raise ValueError(
-                f"{kind} names must be unique (compared ignoring case and Unicode "
+                f"{kind} names must be unique (compared ignoring case, spaces and Unicode "
                 f"normalisation): {name!r} is {same}; give each {kind} its own name"
             )
 

@@ -5,6 +5,11 @@ new one, never a half-written file, even if the process is killed mid-write.
 Temporary files are named ``.<name>.<pid>.tmp``; :func:`remove_temporary`
 clears the ones a killed process left behind. :class:`TableAppender` writes a
 table run by run into one CSV or Parquet file (into such a temporary path).
+
+Ownership: crm-sim writes only into folders it made (or found empty), which
+carry its marker :data:`OWNED_MANIFEST`, the list of the files it wrote
+there; every atomic write adds its file to that list, and crm-sim deletes
+only listed files (:func:`claim`, :func:`remove_owned`).
 """
 
 import contextlib
@@ -30,9 +35,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield temporary
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        move_into_place(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -68,39 +71,124 @@ def remove_temporary(folder: Path) -> int:
     return removed
 
 
-OWNED_MANIFEST = ".crm-sim-files"
-"""In a folder crm-sim writes files into: the names of the files it wrote there."""
+OWNED_MANIFEST = ".crm-sim"
+"""The marker of a folder crm-sim made (or found empty): the names of the files it wrote there.
+
+One plain file name a line. Its presence says crm-sim may write into the
+folder; its lines say which files crm-sim may delete or replace there
+(:func:`remove_owned`). Every atomic write into a marked folder adds its
+file's name (:func:`note_owned`), so no writer has to remember it.
+"""
+
+LOCK_FILE = ".crm-sim.lock"
+"""A results folder's lock (:mod:`store.lock`); not an output, never listed as one."""
+
+_OWN_FILES = (OWNED_MANIFEST, LOCK_FILE)
+
+
+class OutputError(Exception):
+    """An output folder cannot be written (a bad ``--out``, a folder that is not ours, ...)."""
+
+
+def is_owned(folder: Path) -> bool:
+    """True if ``folder`` carries crm-sim's marker (:data:`OWNED_MANIFEST`)."""
+    return (Path(folder) / OWNED_MANIFEST).is_file()
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """What ``folder`` holds besides crm-sim's marker, lock and temporaries (sorted names)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if entry.name not in _OWN_FILES and not entry.match(TEMPORARY_PATTERN)
+    )
+
+
+def claim(folder: Path) -> Path:
+    """Create ``folder`` (or take an empty one) and mark it as crm-sim's; return it.
+
+    Raises:
+        OutputError: ``folder`` holds files and no marker: it is a user's
+            folder, and crm-sim writes nothing into it.
+    """
+    folder = Path(folder)
+    if is_owned(folder):
+        return folder
+    if folder.exists() and foreign_entries(folder):
+        raise OutputError(not_ours(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_list(folder, [])
+    return folder
+
+
+def not_ours(folder: Path) -> str:
+    """The one line that refuses a non-empty folder crm-sim did not make."""
+    return (
+        f"results folder {folder}: not empty and not made by crm-sim (no {OWNED_MANIFEST} file "
+        "in it); crm-sim writes only into a new or empty folder or one it made: "
+        "give another --out"
+    )
 
 
 def owned_files(folder: Path) -> list[str]:
-    """The names :func:`record_owned` listed in ``folder`` (none if it never wrote there)."""
+    """The file names listed in ``folder``'s marker (none if crm-sim never wrote there)."""
     manifest = Path(folder) / OWNED_MANIFEST
     if not manifest.is_file():
         return []
     return [name for name in manifest.read_text(encoding="utf-8").splitlines() if name]
 
 
-def record_owned(folder: Path, names: list[str]) -> None:
-    """List ``names`` (files crm-sim just wrote in ``folder``) in its manifest, atomically."""
-    write_text(Path(folder) / OWNED_MANIFEST, "".join(f"{name}\n" for name in sorted(names)))
+def note_owned(path: Path) -> None:
+    """List ``path`` (a file crm-sim just wrote) in its folder's marker, if the folder has one."""
+    path = Path(path)
+    if path.name in _OWN_FILES or not is_owned(path.parent):
+        return
+    names = owned_files(path.parent)
+    if path.name not in names:
+        _write_list(path.parent, [*names, path.name])
+
+
+def _write_list(folder: Path, names: list[str]) -> None:
+    manifest = Path(folder) / OWNED_MANIFEST
+    temporary = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text("".join(f"{name}\n" for name in sorted(set(names))), "utf-8")
+        os.replace(temporary, manifest)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def move_into_place(temporary: Path, path: Path) -> None:
+    """Flush the finished ``temporary`` to disk, move it onto ``path`` and list it as ours."""
+    with open(temporary, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    note_owned(path)
 
 
 def remove_owned(folder: Path, keep: frozenset[str] = frozenset()) -> list[str]:
     """Delete the files of ``folder`` that crm-sim wrote there, but those in ``keep``.
 
-    Only names listed by :func:`record_owned` are deleted, and only plain file
+    Only names listed in the folder's marker are deleted, and only plain file
     names (no path): a file a user put in the folder is never touched, even
-    if it looks like one of ours. Returns the names deleted.
+    if it looks like one of ours. The marker then lists what is left of
+    ours. Returns the names deleted.
     """
     folder = Path(folder)
-    removed = []
+    removed, kept = [], []
     for name in owned_files(folder):
-        if name in keep or Path(name).name != name:
-            continue
         path = folder / name
-        if path.is_file():
+        if name in keep or Path(name).name != name or name in _OWN_FILES:
+            kept.append(name)
+        elif path.is_file() and not path.is_symlink():
             path.unlink()
             removed.append(name)
+    if is_owned(folder):
+        _write_list(folder, [name for name in kept if (folder / name).is_file()])
     return removed
 
 

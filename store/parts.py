@@ -25,16 +25,16 @@ whole parts of finished runs and nothing of the runs in flight; file names
 are run ids, so a run is never stored twice.
 """
 
+import contextlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .files import atomic_path, remove_temporary, write_table, write_text
+from .files import atomic_path, move_into_place, remove_temporary, write_table, write_text
 
 EXTRA_PARTS = ("cohorts", "policies", "customers", "relationships")
 """Optional per-run tables besides ``runs`` and ``timeseries`` (a run may lack some)."""
@@ -75,8 +75,29 @@ class PartStore:
         write_text(self.fingerprint_file, fingerprint + "\n")
 
     def clear(self) -> None:
-        """Delete every part."""
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Delete every part, and the folders if nothing else is in them.
+
+        Only files named as parts are (``<run_id>.parquet``, failure records,
+        the fingerprint, temporaries): anything else a user put there stays.
+        """
+        if not self.root.is_dir():
+            return
+        for folder, pattern in (
+            (self.runs, "*.parquet"),
+            (self.timeseries, "*.parquet"),
+            (self.failed, "*.json"),
+            *((extra, "*.parquet") for extra in self.extras.values()),
+        ):
+            if folder.is_dir():
+                for path in folder.glob(pattern):
+                    path.unlink(missing_ok=True)
+                remove_temporary(folder)
+                with contextlib.suppress(OSError):  # not empty: a user's file is in it
+                    folder.rmdir()
+        self.fingerprint_file.unlink(missing_ok=True)
+        remove_temporary(self.root)
+        with contextlib.suppress(OSError):
+            self.root.rmdir()
 
     def finished(self) -> set[str]:
         """Run ids with both parts on disk."""
@@ -172,9 +193,7 @@ class PartStore:
             if name in self._pending:
                 self._pending.pop(name).flush()
             writer.close()
-            with open(path, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(path, Path(folder) / f"{name}.parquet")
+            move_into_place(path, Path(folder) / f"{name}.parquet")
             done.add(name)
         self._writers = {}
         self._streamed = None

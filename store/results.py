@@ -35,7 +35,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from .files import remove_owned, write_text
+from . import lock
+from .files import (
+    OutputError,
+    claim,
+    foreign_entries,
+    is_owned,
+    not_ours,
+    owned_files,
+    remove_owned,
+    write_text,
+)
 from .parts import EXTRA_PARTS, PartStore
 
 TABLE_FILES = (
@@ -89,23 +99,50 @@ LIBRARIES = (
 )
 
 
-class OutputError(Exception):
-    """The results folder cannot be written (a bad ``--out``, or resuming the wrong scenario)."""
-
-
 # ---------------------------------------------------------------------------
 # Before anything is written
 # ---------------------------------------------------------------------------
 
 
-def check_output(folder: Path) -> None:
-    """Raise :class:`OutputError` if ``folder`` cannot be created or written; write nothing."""
+def check_output(
+    folder: Path, *, inputs: Iterable[Path] = (), force: bool = False, resume: bool = False
+) -> None:
+    """Raise :class:`OutputError` if crm-sim may not write into ``folder``; write nothing.
+
+    Args:
+        folder: the output folder.
+        inputs: files the command reads (the scenario, a target): the folder
+            may not hold them, nor lie above them.
+        force: the earlier results crm-sim wrote there may be replaced.
+        resume: the command continues the results already there.
+
+    Refused: a file; a folder that cannot be created or written; one that
+    holds an input; one another crm-sim process is writing (its lock); a
+    non-empty folder without crm-sim's marker (a user's folder); and one
+    holding an earlier run's results, unless ``resume`` or ``force``.
+    """
     folder = Path(folder)
+    for source in inputs:
+        if Path(source).resolve().is_relative_to(folder.resolve()):
+            raise OutputError(
+                f"results folder {folder}: holds the input file {source}; crm-sim would "
+                "write over what it reads: give an --out outside it"
+            )
     if folder.exists():
         if not folder.is_dir():
             raise OutputError(f"results folder {folder}: exists and is not a folder")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise OutputError(f"results folder {folder}: not writable (permission denied)")
+        lock.check_free(folder)
+        if not is_owned(folder):
+            if foreign_entries(folder):
+                raise OutputError(not_ours(folder))
+        elif not (resume or force) and holds_results(folder):
+            raise OutputError(
+                f"results folder {folder}: holds the results of an earlier run; add --resume "
+                "to finish them, or --force to replace them (only the files crm-sim wrote "
+                "there are deleted), or give another --out"
+            )
         return
     ancestor = folder.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
@@ -117,6 +154,15 @@ def check_output(folder: Path) -> None:
             f"results folder {folder}: cannot be created, {ancestor} is not "
             "writable (permission denied)"
         )
+
+
+def holds_results(folder: Path) -> bool:
+    """True if an owned ``folder`` holds files crm-sim wrote, or runs' parts."""
+    folder = Path(folder)
+    return (
+        any((folder / name).is_file() for name in owned_files(folder))
+        or PartStore(folder / "parts").exists()
+    )
 
 
 def check_resume(folder: Path, fingerprint: str) -> int:
@@ -153,17 +199,13 @@ def prepare(
         files: file name -> text written at once (e.g. the resolved scenario),
             so that an interrupted folder says what it holds.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = claim(Path(folder))  # refuses a non-empty folder crm-sim did not make
     store = PartStore(folder / "parts")
-    if not resume:
+    if not resume:  # only files crm-sim listed as its own go; a user's files stay
         store.clear()
-        for name in OUTPUT_FILES:
-            (folder / name).unlink(missing_ok=True)
-        remove_owned(folder / "figures")  # the old report's figures; a user's files stay
-        export = folder / EXPORT_FOLDER  # an export of the old runs would be stale
-        for name in EXPORT_FILES:
-            (export / name).unlink(missing_ok=True)
+        remove_owned(folder)
+        remove_owned(folder / "figures")  # the old report's figures
+        remove_owned(folder / EXPORT_FOLDER)  # an export of the old runs would be stale
     store.create(fingerprint)
     for name, text in dict(files).items():
         write_text(folder / name, text)

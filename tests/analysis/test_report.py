@@ -238,13 +238,13 @@ def test_a_report_removes_its_own_stale_figures_and_never_a_users_file(tmp_path)
     stale = figures / "roi.png"  # a figure an earlier report wrote and this one has not
     stale.write_bytes(b"\x89PNG old")
     listed = sorted(FIGURES | {"roi.png"})
-    (figures / ".crm-sim-files").write_text("".join(f"{name}\n" for name in listed))
+    (figures / ".crm-sim").write_text("".join(f"{name}\n" for name in listed))
     assert main(["report", str(out)]) == 0
     assert not stale.exists()
     assert mine.read_bytes() == b"not ours" and notes.read_text() == "the user's"
     # a fresh run into the same folder clears the old report's figures, not the user's
     path = tmp_path / "owned.yaml"
-    assert main(["run", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert main(["run", str(path), "--out", str(out), "--workers", "1", "--quiet", "--force"]) == 0
     assert mine.read_bytes() == b"not ours" and notes.read_text() == "the user's"
     assert {p.name for p in figures.glob("*.png")} == FIGURES | {"my_chart.png"}
 

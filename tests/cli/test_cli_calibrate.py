@@ -48,6 +48,7 @@ def test_calibrate_writes_the_fit_and_a_runnable_scenario(files, tmp_path, capsy
     printed = capsys.readouterr().out
     assert "in sample" in printed and "out of sample" in printed
     assert sorted(p.name for p in out.iterdir()) == [
+        ".crm-sim",  # the marker, listing the files below
         "calibrated.yaml",
         "calibration.csv",
         "calibration.md",
@@ -298,6 +299,7 @@ def test_an_implausible_fit_is_flagged_in_the_table_and_the_files(write_scenario
                 "--workers",
                 "1",
                 "--quiet",
+                "--force",  # the fit above is in the folder
             ]
         )
         == 0

@@ -232,6 +232,7 @@ def test_choosing_runs_dates_and_parquet(results, tmp_path, capsys):
     second = transactions.loc[transactions["period"] == 2, "date"]
     assert second.max() < datetime.date(2024, 3, 31)
     assert sorted(p.name for p in out.iterdir()) == [
+        ".crm-sim",
         "customers_clv.parquet",
         "export.json",
         "transactions.parquet",
@@ -305,11 +306,14 @@ def test_a_fresh_run_removes_the_stale_export(tmp_path):
                 "--no-report",
                 "--seed",
                 "4",
+                "--force",
             ]
         )
         == 0
     )
-    assert not any((folder / "transactions").iterdir())
+    # only crm-sim's marker is left, listing nothing
+    assert [p.name for p in (folder / "transactions").iterdir()] == [".crm-sim"]
+    assert (folder / "transactions" / ".crm-sim").read_text() == ""
 
 
 # ---------------------------------------------------------------------------

@@ -40,6 +40,7 @@ def test_the_command_succeeds_and_writes_every_file(finished):
     result, folder, _ = finished
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in folder.iterdir()) == [
+        ".crm-sim",  # the marker: the files crm-sim wrote here
         "cohorts.parquet",
         "customers.parquet",
         "figures",

@@ -300,10 +300,8 @@ def test_resume_completes_an_interrupted_sweep_exactly(write_scenario, tmp_path)
 def test_a_fresh_run_replaces_earlier_results(write_scenario, tmp_path, capsys):
     path, out = write_scenario(), str(tmp_path / "out")
     assert main(["run", str(path), "--out", out, "--workers", "1", "--quiet"]) == 0
-    assert (
-        main(["run", str(path), "--out", out, "--workers", "1", "--quiet", "--replications", "1"])
-        == 0
-    )
+    again = ["run", str(path), "--out", out, "--workers", "1", "-q", "--replications", "1"]
+    assert main([*again, "--force"]) == 0
     runs = pd.read_parquet(tmp_path / "out" / "runs.parquet")
     assert sorted(runs["run_id"].unique()) == ["p000-r000", "p001-r000"]
     assert len(list((tmp_path / "out" / "parts" / "runs").glob("*.parquet"))) == 2

@@ -31,7 +31,7 @@ def test_firm_names_equal_after_normalisation_are_refused(pair, write, cli, tmp_
     assert code == 2
     line = one_line_error(err)
     assert line.startswith(f"{scenario}:") and "firms: firm names must be unique" in line
-    assert "ignoring case and Unicode normalisation" in line
+    assert "ignoring case, spaces and Unicode normalisation" in line
 
 
 @pytest.mark.parametrize("pair", FIRMS.values(), ids=FIRMS.keys())

@@ -10,7 +10,7 @@ import json
 import pandas as pd
 import pytest
 
-from store.files import TableAppender, atomic_path, remove_temporary, write_text
+from store.files import TableAppender, atomic_path, claim, remove_temporary, write_text
 from store.parts import PartStore
 from store.results import (
     EXPORT_FOLDER,
@@ -71,15 +71,25 @@ def test_prepare_clears_earlier_results_unless_resuming(tmp_path):
     assert store.fingerprint() == "abc"
     assert (folder / "scenario.yaml").read_text(encoding="utf-8") == "name: x\n"
     for name in OUTPUT_FILES[:3]:
-        (folder / name).write_text("old")
-    (folder / EXPORT_FOLDER).mkdir()
-    (folder / EXPORT_FOLDER / "export.json").write_text("{}")
+        write_text(folder / name, "old")  # written by crm-sim: listed as its own
+    write_text(claim(folder / EXPORT_FOLDER) / "export.json", "{}")
+    (folder / "notes.md").write_text("a user's file")
+    (folder / EXPORT_FOLDER / "transactions.csv").write_text("a user's, named like ours")
     prepare(folder, "abc", resume=True)
     assert (folder / OUTPUT_FILES[0]).exists()
     prepare(folder, "def", resume=False)
     assert not any((folder / name).exists() for name in OUTPUT_FILES[:3])
     assert not (folder / EXPORT_FOLDER / "export.json").exists()
+    assert (folder / "notes.md").read_text() == "a user's file"
+    assert (folder / EXPORT_FOLDER / "transactions.csv").exists()
     assert PartStore(folder / "parts").fingerprint() == "def"
+
+
+def test_prepare_refuses_a_users_folder(tmp_path):
+    (tmp_path / "data.csv").write_text("a user's")
+    with pytest.raises(OutputError, match="not made by crm-sim"):
+        prepare(tmp_path, "abc", resume=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["data.csv"]
 
 
 def test_check_resume_compares_fingerprints(tmp_path):
