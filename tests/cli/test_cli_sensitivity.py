@@ -308,8 +308,10 @@ def test_resume_after_an_interruption_gives_the_same_table(design_run, tmp_path,
     path, one, table = design_run
     folder = tmp_path / "resumed"
     parts = folder / "parts"
-    # an interrupted run: the finished parts of the uninterrupted one, minus some runs
+    # an interrupted run: the finished parts of the uninterrupted one, minus some runs, in
+    # a folder crm-sim made (its marker, as a run writes it when it starts)
     shutil.copytree(one / "parts", parts)
+    shutil.copy(one / ".crm-sim", folder / ".crm-sim")
     lost = sorted((parts / "runs").glob("*.parquet"))[::7]
     for run in lost:
         run.unlink()
