@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis import money
 from analysis.metrics import firm_outcomes
-from sim import CRMModel
+from sim import CRMModel, relationships
 from sim.config import Config
 from sim.ledger import FIRM_COLUMNS
 
@@ -49,19 +49,10 @@ CUSTOMER_COLUMNS = (
 """Columns of the end-of-run customer table (``customers.parquet``): current customers only."""
 
 RELATIONSHIP_COLUMNS = (
-    "customer",
-    "firm",
+    *relationships.COLUMNS[:2],  # customer, firm
     "strategy",
     "setting",
-    "start",
-    "end",
-    "duration",
-    "event",
-    "entry",
-    "reason",
-    "from_decline",
-    "stage_reached",
-    "trajectory",
+    *relationships.COLUMNS[2:],
 )
 """Columns of a run's relationship table (``relationships.parquet`` adds the run's identity
 and ``customer_key``): one row per relationship ever, :mod:`sim.relationships`."""
