@@ -435,15 +435,6 @@ def load_results(
         hurdle_rate = float((resolved.get("report") or {}).get("hurdle_rate", 0.0))
     except Exception as error:
         raise ReportError(f"{resolved_path}: cannot be read ({error})") from None
-    workers = workers if workers is not None else render.Renderer(workers=1)
-    if lean and (folder / "relationships.parquet").exists():  # survival from relationships
-        pooling = workers.call(pd.DataFrame)
-    elif lean:  # the largest table, pooled meanwhile (in a worker if there is one)
-        identity = dict.fromkeys(("point", "firm", "strategy", "setting", *sweep_paths))
-        groups = runs[[c for c in identity if c in runs.columns]].drop_duplicates(["point", "firm"])
-        pooling = workers.call(pooled_cohorts, folder, groups, sweep_paths)
-    columns = (*REPORT_TIMESERIES_COLUMNS, *sweep_paths) if lean else None
-    timeseries = _read_table(folder, "timeseries.parquet", True, columns)
     missing = {
         "run_id",
         "point",
@@ -462,22 +453,34 @@ def load_results(
         )
     if runs.empty:
         raise ReportError(f"{folder / 'runs.parquet'}: holds no runs")
+    pooling = None  # without relationships.parquet, the survival curves come from cohorts
+    if lean and not (folder / "relationships.parquet").exists():
+        # the largest table, pooled meanwhile (in a worker if there is one)
+        identity = dict.fromkeys(("point", "firm", "strategy", "setting", *sweep_paths))
+        groups = runs[[c for c in identity if c in runs.columns]].drop_duplicates(["point", "firm"])
+        workers = workers if workers is not None else render.Renderer(workers=1)
+        pooling = workers.call(pooled_cohorts, folder, groups, sweep_paths)
+    columns = (*REPORT_TIMESERIES_COLUMNS, *sweep_paths) if lean else None
+    timeseries = _read_table(folder, "timeseries.parquet", True, columns)
     extra = grouping_paths(sweep_paths)
+    labelled = _label_frame(runs, extra)
+    if not lean:
+        cohorts = _read_table(folder, "cohorts.parquet", False)
+    else:
+        cohorts = pooling.result() if pooling is not None else pd.DataFrame()
     results = Results(
         folder=folder,
         name=str(resolved.get("name") or folder.name),
         description=str(resolved.get("description") or ""),
-        runs=_label_frame(runs, extra),
+        runs=labelled,
         timeseries=_label_frame(timeseries, extra),
-        cohorts=_label_frame(
-            pooling.result() if lean else _read_table(folder, "cohorts.parquet", False), extra
-        ),
+        cohorts=_label_frame(cohorts, extra),
         customers=_label_frame(_read_table(folder, "customers.parquet", False), extra),
         policies=_label_frame(_read_table(folder, "policies.parquet", False), extra),
         configs=configs,
         sweep_paths=sweep_paths,
         hurdle_rate=hurdle_rate,
-        relationships=labelled_relationships(folder, _label_frame(runs, extra), lean, extra),
+        relationships=labelled_relationships(folder, labelled, lean, extra),
     )
     results.keys = ["label", "setting"]
     return results
