@@ -9,6 +9,12 @@ that finds the file but gets the ``flock`` takes the lock over, with a note
 naming the process that had it. A second process that cannot get it is
 refused with one line naming the process id and host that hold it.
 
+A ``flock`` belongs to the open file, and a forked child (a pool worker, a
+plot renderer) inherits the open file: a child still dying after its parent
+was killed would hold the lock of a dead process. So a forked child closes
+its copy at once (:func:`os.register_at_fork`): the lock lives exactly as
+long as the process that took it.
+
 On a platform without ``fcntl`` the process id in the file decides: a lock
 whose process is gone (on this host) is taken over.
 """
@@ -25,6 +31,19 @@ try:
     import fcntl
 except ImportError:  # not on a POSIX system
     fcntl = None
+
+_HELD: dict[int, object] = {}  # the open lock files of this process, by id
+
+
+def _forget_in_child() -> None:
+    """In a forked child: close the inherited lock files; the parent's lock stays its own."""
+    for handle in _HELD.values():
+        handle.close()  # closes the child's descriptor only; the parent's flock stays
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def holder(folder: Path) -> tuple[int, str] | None:
@@ -96,9 +115,11 @@ def locked(folder: Path, note: Callable[[str], None] = lambda _: None) -> Iterat
     """
     path = Path(folder) / LOCK_FILE
     handle = _acquire(path, note)
+    _HELD[id(handle)] = handle
     try:
         yield
     finally:
+        _HELD.pop(id(handle), None)
         path.unlink(missing_ok=True)
         handle.close()  # drops the flock
 

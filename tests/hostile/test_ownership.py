@@ -229,3 +229,44 @@ def test_a_stale_lock_is_taken_over_with_a_note(scenario, cli, tmp_path):
     assert code == 0, err
     assert f"note: took over the lock of crm-sim process {gone.pid}" in err
     assert not (out / LOCK_FILE).exists()  # released at the end
+
+
+HOLD_AND_FORK = """
+import os, signal, sys, time
+from pathlib import Path
+from store import lock
+with lock.locked(Path(sys.argv[1])):
+    child = os.fork()
+    if child == 0:  # a pool worker that outlives its parent by a while
+        os.close(1), os.close(2)  # the test reads the parent's output to its end
+        time.sleep(60)
+        os._exit(0)
+    print(child, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # the parent dies holding the lock
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_outliving_its_killed_parent_does_not_hold_the_lock(tmp_path):
+    """CI once refused a resume after kill -9: a dying pool worker held the inherited flock."""
+    from store import lock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    parent = subprocess.run(
+        [sys.executable, "-c", HOLD_AND_FORK, str(out)],
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert parent.returncode == -9, parent.stderr
+    child = int(parent.stdout.split()[0])
+    try:
+        assert lock.pid_alive(child)  # the child still runs: the race CI hit, held open
+        notes = []
+        with lock.locked(out, note=notes.append):
+            pass
+        assert notes and "which is no longer running" in notes[0]
+    finally:
+        os.kill(child, 9)
