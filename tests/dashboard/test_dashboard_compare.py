@@ -161,3 +161,28 @@ def test_the_picker_reads_question_and_what_to_vary_from_the_guide(tmp_path):
     assert exercises(tmp_path / "absent.md") == {}
     assert plain("**Reset** then *Step* `x`") == "Reset then Step x"
     assert Path(__file__).resolve().parents[2] / "docs" / "teaching.md" == GUIDE
+
+
+def test_the_command_prints_the_spread_table_and_refuses_bad_input(tmp_path, capsys):
+    from dashboard.compare import main
+
+    scenario = tmp_path / "small.yaml"
+    scenario.write_text(
+        "firms:\n  - {name: A, strategy: clasp}\n  - {name: B, strategy: zipper}\n"
+        "  - {name: C, strategy: velcro}\nsimulation: {customers: 300, periods: 4}\n",
+        encoding="utf-8",
+    )
+    assert main([str(scenario), "--set", "word_of_mouth=2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Month 4, seeds 0 to 9: mean (lowest-highest)"
+    assert [line.split("\t")[0] for line in out[2:5]] == ["Firm A", "Firm B", "Firm C"]
+    assert sum(int(line.split("\t")[-1].split(" of ")[0]) for line in out[2:5]) >= 10
+    assert out[-1].startswith("10 runs in ")
+    for argv, named in (
+        ([str(scenario), "--set", "customers=50000"], "customers: '50000' is out of range"),
+        ([str(scenario), "--set", "price_b"], "write NAME=VALUE"),
+        ([str(tmp_path / "absent.yaml")], "absent.yaml"),
+    ):
+        assert main(argv) == 2
+        error = capsys.readouterr().err
+        assert named in error and error.count("\n") == 1
