@@ -285,8 +285,8 @@ def KeepAndCompare(model: CRMModel):
         note.set(f"Running seeds 0 to {len(SEEDS) - 1}…")
         runs = run_seeds(config, progress=progress, cancelled=lambda: not task.is_current())
         if runs is not None:
-            seeded.set((config, label, runs))
             note.set("")
+            seeded.set((config, label, runs))
 
     task = solara.lab.use_task(ten_seeds, dependencies=None)
 
@@ -363,7 +363,7 @@ def _EndingTable(table: pd.DataFrame, month: int):
         children=[
             solara.v.Html(tag="th", children=["firm"], style_="text-align: left"),
             *(
-                solara.v.Html(tag="th", children=[caption], style_=cell)
+                solara.v.Html(tag="th", children=[caption], style_="padding: 1px 6px")
                 for caption in ENDING_HEADERS
             ),
         ],
@@ -392,7 +392,9 @@ def _EndingTable(table: pd.DataFrame, month: int):
         for firm, cells in ending_rows(table)
     ]
     solara.v.Html(
-        tag="table", style_="border-collapse: collapse", children=[caption, header, *rows]
+        tag="table",
+        style_="border-collapse: collapse; font-size: 0.9em",
+        children=[caption, header, *rows],
     )
     solara.v.Html(
         tag="p",

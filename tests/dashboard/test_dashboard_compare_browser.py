@@ -9,6 +9,7 @@ gives for that market.
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from dashboard.compare import ENDING_HEADERS, ending, ending_rows, run_seeds
 from dashboard.controls import ClassroomModel, initial_state
@@ -123,6 +124,9 @@ def test_ten_seeds_show_the_spread_of_the_market_on_screen(served, browser, scen
             timeout=60_000
         )
         page.locator(".spread-value").first.wait_for()
+        # done: the button takes a new click, the progress note is gone
+        expect(page.get_by_role("button", name="Run 10 seeds")).to_be_enabled()
+        expect(card.locator(".seed-progress")).to_have_count(0)
         shown = spread_cells(page)
         # the header names the table's columns and month
         assert card.get_by_text(
