@@ -96,7 +96,7 @@ class FollowedHistory:
         if not self.rows.size:
             return
         rows = self.rows
-        record = {"period": np.full(rows.size, period, dtype=np.int32), "customer": rows}
+        record = {"period": np.full(rows.size, period, dtype=np.int64), "customer": rows}
         for column in (*HISTORY_COLUMNS, "acquired_period", "last_firm", "left_period"):
             record[column] = getattr(pop, column)[rows]
         began = (record["acquired_period"] == clock) & (record["firm"] != NO_FIRM)
@@ -108,21 +108,25 @@ class FollowedHistory:
         ).astype(np.int8)
         self._records.append(record)
 
-    def frame(self, firm_names, warm_up: int) -> pd.DataFrame:
+    def frame(self, firm_names, warm_up: int, rows=None) -> pd.DataFrame:
         """One row per followed row x period (the latest snapshot of a period wins).
 
         Columns ``period``, ``customer`` (the row) and :data:`FOLLOW_COLUMNS`;
-        ``stage`` and ``joined`` as names, ``firm`` and ``last_firm`` as firm
-        names (missing: no firm).
+        ``stage`` and ``joined`` as names, ``firm`` and ``last_firm`` as
+        categories of the firm names (missing: no firm). ``rows``: only these
+        followed rows (default: all).
         """
         columns = ["period", "customer", *FOLLOW_COLUMNS]
-        if not self._records:
+        records = self._records
+        if rows is not None:
+            keep = [np.isin(r["customer"], rows) for r in records]
+            records = [{k: v[m] for k, v in r.items()} for r, m in zip(records, keep, strict=True)]
+        if not records:
             return pd.DataFrame(columns=columns)
-        data = {name: np.concatenate([r[name] for r in self._records]) for name in columns}
-        names = np.array([*firm_names, None], dtype=object)  # index -1: no firm
+        data = {name: np.concatenate([r[name] for r in records]) for name in columns}
+        for column in ("firm", "last_firm"):  # code -1 (no firm): missing
+            data[column] = pd.Categorical.from_codes(data[column].astype(np.int64), firm_names)
         data["stage"] = np.array(STAGE_NAMES)[data["stage"]]
-        data["firm"] = names[data["firm"]]
-        data["last_firm"] = names[data["last_firm"]]
         data["joined"] = np.array(JOINED)[data["joined"]]
         data["acquired_period"] = data["acquired_period"].astype(np.int32) - warm_up
         left = data["left_period"]

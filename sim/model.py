@@ -642,15 +642,16 @@ class CRMModel(mesa.Model):
             raise RuntimeError("no purchase log: call model.log_transactions() before running")
         return self._transactions.frame([f.name for f in self.firms])
 
-    def history_frame(self) -> pd.DataFrame:
+    def history_frame(self, customer_ids=None) -> pd.DataFrame:
         """One row per followed customer x period since :meth:`follow` was called.
 
         Columns ``period``, ``customer`` (the row) and
         :data:`sim.followed.FOLLOW_COLUMNS`: the state, when the current
         relationship began and how, and the last one's end
-        (:meth:`sim.followed.FollowedHistory.frame`).
+        (:meth:`sim.followed.FollowedHistory.frame`). ``customer_ids``: only
+        these rows (default: every followed one).
         """
-        return self._followed.frame([f.name for f in self.firms], self.warm_up)
+        return self._followed.frame([f.name for f in self.firms], self.warm_up, customer_ids)
 
     def customer_records(self) -> pd.DataFrame:
         """The sampled customers' state at every collected step, as Mesa's agent records.
