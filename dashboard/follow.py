@@ -56,7 +56,8 @@ EVENT_COLOURS = {
 }
 """Colour of each kind of event's mark on the figure and in the list."""
 
-OUT_OF_FIRM_COLOURS = {"prospect": "#eeeeee", "exited": "#bdbdbd"}
+OUT_OF_FIRM_COLOURS = {"prospect": "#e0e0e0", "exited": "#9e9e9e"}
+"""Band colours of the months without a firm: a prospect, out of the market."""
 
 
 class Event(NamedTuple):
@@ -394,6 +395,10 @@ def _legend(figure: Figure) -> None:
             Line2D([], [], color=c, linewidth=6, label=stage.name.lower())
             for stage, c in STAGE_COLOURS.items()
         ),
+        *(
+            Line2D([], [], color=c, linewidth=6, label=name)
+            for name, c in OUT_OF_FIRM_COLOURS.items()
+        ),
     ]
     figure.legend(handles=handles, loc="center right", fontsize="x-small", frameon=False)
 
@@ -450,10 +455,10 @@ def FollowCustomer(model: CRMModel):
         if stories.value is not None:
             month, found = stories.value
             solara.Text(f"Among the customers followed, up to month {month}:")
-            with solara.Row(style={"flex-wrap": "wrap", "align-items": "center"}):
-                for story in found:
+            for story in found:
+                with solara.Row(style={"align-items": "center", "margin": "2px 0"}):
                     if story.identity is None:
-                        solara.Text(f"{story.label}: {story.text}.", style={"margin": "0 1em"})
+                        solara.Text(f"{story.label}: {story.text}.")
                         continue
                     solara.Button(
                         f"{story.label}: customer {story.identity}",
@@ -461,7 +466,7 @@ def FollowCustomer(model: CRMModel):
                         outlined=True,
                         small=True,
                     )
-                    solara.Text(f"({story.text})", style={"margin-right": "1em"})
+                    solara.Text(story.text)
         if chosen.value is None:
             solara.Text(
                 "The model follows a fixed sample of customers from month 0: find the telling "
@@ -474,6 +479,7 @@ def FollowCustomer(model: CRMModel):
 @solara.component
 def FollowedView(model: CRMModel, identity: int, row: int, threshold: float):
     """The chosen customer: this month in words, the figure and the events."""
+    update_counter.get()  # re-render after every step (the model object stays the same)
     figure = solara.use_ref(None)
     shown = [model, model.period, identity, row]
     place = solara.use_memo(lambda: model.history_frame(customer_ids=[row]), shown)
