@@ -233,6 +233,8 @@ def telling(history: pd.DataFrame, threshold: float, win_back_policy: bool) -> l
         threshold: the satisfied mark.
         win_back_policy: whether a firm runs a win-back policy (to say why none was won back).
     """
+    if history.empty:
+        return [Telling("Longest relationship", None, None, "nobody is followed")]
     table = relationships(history)
     if table.empty:
         return [Telling("Longest relationship", None, None, "nobody has a firm yet")]

@@ -44,7 +44,9 @@ def test_a_classroom_model_follows_a_fixed_sample_from_month_0():
     history = model().history_frame()
     assert list(history["period"].unique()) == [0]
     np.testing.assert_array_equal(history["customer"], rows)
-    assert model(track=0).history_frame().empty
+    untracked = model(track=0).history_frame()
+    assert untracked.empty
+    assert [t.identity for t in follow.telling(untracked, 0.5, False)] == [None]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
