@@ -15,6 +15,7 @@ import solara
 from mesa.visualization.solara_viz import ComponentsView, ModelController, ShowSteps
 
 from .controls import ClassroomModel, check_control, model_params
+from .follow import FollowCustomer
 from .views import Monitors, components
 
 NAME = "crm-sim: customer relationships"
@@ -67,6 +68,7 @@ def ClassroomPage(controls: Mapping[str, Any], sections: Mapping[str, Any], abou
             ShowSteps(model.value)
     Monitors(model.value)
     ComponentsView(list(panels), model.value)
+    FollowCustomer(model.value)
 
 
 @solara.component
