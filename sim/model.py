@@ -602,6 +602,7 @@ class CRMModel(mesa.Model):
             raise RuntimeError("call model.log_relationships() before the first step")
         pop = self.customers
         self._relationships = RelationshipLog(len(pop), pop.acquired_period.dtype)
+        self._relationships.begin(pop, self.warm_up)  # the warm-up ran in the constructor
         self._columns = self._kernel_columns()
 
     def relationships_frame(self) -> pd.DataFrame:
