@@ -1138,16 +1138,23 @@ def survival_figure(doc: Document, results: Results, pick, order, only: str) -> 
     pooled cohort survival from ``cohorts.parquet`` instead (said so).
     """
     keys = results.keys
+    longest = None
     if not results.relationships.empty:
         curves = retention.kaplan_meier(pick(results.relationships), keys=keys)
         curves = curves[(curves["at_risk"] > 0) | (curves["tenure"] == 0)]  # from S(0) = 1
+        # beyond the run's clock the curve rests on a settled start's drawn tenures alone
+        longest = max(
+            (c.simulation.warm_up + c.simulation.periods for c in results.configs.values()),
+            default=None,
+        )
         title = "Kaplan-Meier survival of relationships (95% band)" + only
         caption = (
             "Share of relationships still going, by tenure (Kaplan-Meier over every "
             "relationship of replication 0 of each point, relationships.parquet; censored "
-            "at the horizon, left-truncated after a warm-up). Higher curves keep their "
-            "customers longer; where a solid curve flattens above its dashed constant-hazard "
-            "curve, customers who stay become more loyal with tenure."
+            "at the horizon, left-truncated after a warm-up or a settled start), up to "
+            f"tenure {longest}, the run's whole clock (warm-up and horizon). Higher curves "
+            "keep their customers longer; where a solid curve flattens above its dashed "
+            "constant-hazard curve, customers who stay become more loyal with tenure."
         )
     else:
         curves = (
@@ -1178,6 +1185,7 @@ def survival_figure(doc: Document, results: Results, pick, order, only: str) -> 
             order=order,
             reference=reference_retention(results.timeseries, keys),
             title=title,
+            max_tenure=longest,
         ),
         "Survival",
         caption,
