@@ -174,18 +174,20 @@ def compare_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _first_step_seconds(folder: Path) -> tuple[float, float]:
+def _first_step_seconds(folder: Path, command: list[str] | None = None) -> tuple[float, float]:
     """Wall and CPU seconds of a fresh process that imports the engine and runs its first step.
 
     The CPU time (user and system, the process's and its children's) is what
     a busy machine does not inflate, where the wall time grows with the
-    other jobs sharing the cores.
+    other jobs sharing the cores. ``command`` replaces the interpreter's
+    arguments (the compile profile).
     """
     environment = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     environment["PYTHONPATH"] = str(folder)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", FIRST_STEP], cwd=folder, env=environment, check=True)
+    arguments = command or ["-c", FIRST_STEP]
+    subprocess.run([sys.executable, *arguments], cwd=folder, env=environment, check=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -196,12 +198,16 @@ def cold_start(repeat: int = 5) -> dict:
     with tempfile.TemporaryDirectory(prefix="crm-sim-cold-") as tmp:
         folder = Path(tmp)
         shutil.copytree(ROOT / "sim", folder / "sim", ignore=shutil.ignore_patterns("__pycache__"))
-        cold, cold_cpu = _first_step_seconds(folder)
+        profile = folder / "compile.json"
+        command = [str(ROOT / "benchmarks" / "compile_profile.py"), str(profile), FIRST_STEP]
+        cold, cold_cpu = _first_step_seconds(folder, command)
+        compile_profile = json.loads(profile.read_text(encoding="utf-8"))
         warm = [_first_step_seconds(folder) for _ in range(repeat)]
     walls = [w for w, _ in warm]
     return {
         "cold_s": cold,
         "cold_cpu_s": cold_cpu,
+        "compile": compile_profile,
         "warm_s": statistics.median(walls),
         "warm_low_s": min(walls),
         "warm_high_s": max(walls),
@@ -211,17 +217,35 @@ def cold_start(repeat: int = 5) -> dict:
     }
 
 
-def cold_start_text(result: dict) -> str:
-    """The start-up figures as lines for a terminal."""
-    return "\n".join(
-        [
-            "time to the first step of a fresh process (interpreter start, imports, kernels,"
-            " one period of 100 customers), sim/ copied to a temporary folder with no cache",
-            f"  first process (compiles)    {result['cold_s']:8.1f} s wall,"
-            f" {result['cold_cpu_s']:.1f} s CPU",
-            f"  later processes (load)      {result['warm_s']:8.2f} s wall, median of"
-            f" {result['repeat']} ({result['warm_low_s']:.2f}-{result['warm_high_s']:.2f}),"
-            f" {result['warm_cpu_s']:.2f} s CPU",
-            f"  load average at the end: {result['load']}",
-        ]
-    )
+def cold_start_text(result: dict, top: int = 6) -> str:
+    """The start-up figures as lines for a terminal; the first process's ``top`` compile costs."""
+    lines = [
+        "time to the first step of a fresh process (interpreter start, imports, kernels,"
+        " one period of 100 customers), sim/ copied to a temporary folder with no cache",
+        f"  first process (compiles)    {result['cold_s']:8.1f} s wall,"
+        f" {result['cold_cpu_s']:.1f} s CPU",
+        f"  later processes (load)      {result['warm_s']:8.2f} s wall, median of"
+        f" {result['repeat']} ({result['warm_low_s']:.2f}-{result['warm_high_s']:.2f}),"
+        f" {result['warm_cpu_s']:.2f} s CPU",
+    ]
+    profile = result.get("compile")
+    if profile:
+        functions = profile["functions"]
+        numba_s = sum(row["numba"] for row in functions.values())
+        llvm_s = sum(row["llvm"] for row in functions.values())
+        lines.append(
+            f"  the first process's compile, CPU s (benchmarks/compile_profile.py):"
+            f" numba's passes {numba_s:.1f}, in LLVM {llvm_s:.1f},"
+            f" of {profile['cpu_s']:.1f} for the first step"
+        )
+        ranked = sorted(functions.items(), key=lambda kv: -(kv[1]["numba"] + kv[1]["llvm"]))
+        for name, row in ranked[:top]:
+            lines.append(
+                f"    {row['numba'] + row['llvm']:6.1f}  {name}"
+                f" (numba {row['numba']:.1f}, LLVM {row['llvm']:.1f})"
+            )
+        lines.append("    by numba pass, LLVM included:")
+        for name, seconds in sorted(profile["passes"].items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"    {seconds:6.1f}  {name}")
+    lines.append(f"  load average at the end: {result['load']}")
+    return "\n".join(lines)
