@@ -183,6 +183,9 @@ def test_cold_start_times_processes_that_import_a_fresh_copy_of_sim(monkeypatch)
     result = series.cold_start(repeat=2)
     assert result["repeat"] == 2 and result["cold_s"] > 0 and result["cold_cpu_s"] > 0
     assert result["warm_low_s"] <= result["warm_s"] <= result["warm_high_s"]
+    # to the first step (reported by the probe) is part of the whole process
+    assert 0 < result["warm_s"] <= result["warm_process_s"]
+    assert 0 < result["warm_cpu_s"] <= result["warm_process_cpu_s"] + 0.01
     # the first process ran under the compile profile (this probe compiles nothing)
     assert result["compile"]["cpu_s"] > 0 and result["compile"]["functions"] == {}
     text = series.cold_start_text(result)
