@@ -209,7 +209,7 @@ def _first_step_seconds(folder: Path, profile: Path | None = None) -> dict:
         cwd=folder,
         env=environment,
         check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,  # errors go to the terminal
         text=True,
     )
     process_wall = time.perf_counter() - start
@@ -270,7 +270,7 @@ def cold_start_text(result: dict, top: int = 6) -> str:
         lines.append(
             f"  the first process's compile, CPU s (benchmarks/compile_profile.py):"
             f" numba's passes {numba_s:.1f}, in LLVM {llvm_s:.1f},"
-            f" of {profile['cpu_s']:.1f} for the first step"
+            f" of {profile['cpu_s']:.1f} for importing sim and its first step"
         )
         ranked = sorted(functions.items(), key=lambda kv: -(kv[1]["numba"] + kv[1]["llvm"]))
         for name, row in ranked[:top]:
