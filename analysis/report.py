@@ -1042,8 +1042,14 @@ class Document:
                     f'src="data:image/png;base64,{data}">'
                     f"<figcaption>{inline(fig.caption)}</figcaption></figure>"
                 )
+        fonts = (  # Chinese: the usual CJK fonts of Windows, macOS and Linux before the fallback
+            "system-ui,sans-serif"
+            if self.lang == i18n.DEFAULT
+            else 'system-ui,"PingFang SC","Microsoft YaHei","Noto Sans SC","Noto Sans CJK SC",'
+            "sans-serif"
+        )
         style = (
-            "body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;"
+            f"body{{font-family:{fonts};max-width:1150px;margin:2em auto;"
             "padding:0 1em;color:#222;line-height:1.45}"
             "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
             "th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:right}"
@@ -1051,6 +1057,8 @@ class Document:
             "img{max-width:100%}figure{margin:1.5em 0}"
             "figcaption{font-style:italic;color:#444}code{background:#f3f3f3}"
         )
+        if self.lang != i18n.DEFAULT:  # a group's short CJK name would wrap a character a line
+            style += "td:nth-child(-n+2),th:nth-child(-n+2){white-space:nowrap}"
         return (
             f'<!DOCTYPE html>\n<html lang="{self.lang}"><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title><style>{style}</style></head>\n<body>\n"
