@@ -566,11 +566,12 @@ TOO_FEW = N_(
 
 
 def _fmt(value, digits: int) -> str:
+    """A number with thousands groups, in the language in force's symbols (CLDR, Babel)."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "n/a"
     if digits == 0:
-        return f"{value:,.0f}"
-    return f"{value:,.{digits}f}"
+        return i18n.localize(f"{value:,.0f}")
+    return i18n.localize(f"{value:,.{digits}f}")
 
 
 def _with_ci(row, name: str, digits: int) -> str:
@@ -1089,23 +1090,25 @@ def _ci_rows(table: pd.DataFrame, outcomes, keys=("label", "setting")) -> tuple[
 
 
 def _share(value) -> str:
-    return "n/a" if pd.isna(value) else f"{value:.1%}"
+    return "n/a" if pd.isna(value) else i18n.localize(f"{value:.1%}")
 
 
 def _budget(value) -> str:
-    return "unlimited" if not np.isfinite(value) else f"{value:g}"
+    return _("unlimited") if not np.isfinite(value) else f"{value:g}"
 
 
 def _payback(value) -> str:
-    return "not within the run" if value is None or pd.isna(value) else f"period {int(value)}"
+    if value is None or pd.isna(value):
+        return _("not within the run")
+    return _("period {period}").format(period=int(value))
 
 
 def _next_step(row) -> str:
     """The marginal ROI of a row's next budget step, or why there is none."""
     if pd.isna(row["next_extra_spend"]):
-        return "top level"
+        return _("top level")
     if row["next_extra_spend"] <= 0:
-        return "n/a (spends no more)"
+        return _("n/a (spends no more)")
     return _with_ci(row, "next_roi", 2)
 
 
@@ -1117,31 +1120,48 @@ def _headline(table: pd.DataFrame, strategies: dict, hurdle: float) -> list[str]
     """
     sentences = []
     for setting, rows in table.groupby("setting", sort=False):
-        firms = ", ".join(f"{f} ({strategies.get(f, '?')})" for f in dict.fromkeys(rows["firm"]))
+        firms = ", ".join(
+            f"{f} ({_term(strategies.get(f, '?'))})" for f in dict.fromkeys(rows["firm"])
+        )
         chosen = rows[rows["recommended"]]
         if chosen.empty:
             sentences.append(
-                f"**{setting}**: no policy and budget of firm {firms} has a marginal ROI "
-                f"whose lower 95% bound exceeds the hurdle rate of {hurdle:g}: keep the "
-                "policy budget at 0."
+                _(
+                    "**{setting}**: no policy and budget of firm {firms} has a marginal ROI "
+                    "whose lower 95% bound exceeds the hurdle rate of {hurdle}: keep the "
+                    "policy budget at 0."
+                ).format(setting=_term(setting), firms=firms, hurdle=f"{hurdle:g}")
             )
             continue
         best = chosen.loc[chosen["incremental_equity"].idxmax()]
         among = (
-            f" (of the {len(chosen)} recommended, the one that adds the most equity)"
+            _(" (of the {n} recommended, the one that adds the most equity)").format(n=len(chosen))
             if len(chosen) > 1
             else ""
         )
         sentences.append(
-            f"**{setting}**: firm {best['firm']} ({strategies.get(best['firm'], '?')}) should "
-            f"run {best['policy']} at a budget of {_budget(best['budget'])} per period{among}: it "
-            f"adds {_with_ci(best, 'incremental_equity', 0)} of customer equity for "
-            f"{_fmt(best['spend'], 0)} of discounted spend, ROI {_with_ci(best, 'roi', 2)}, "
+            _(
+                "**{setting}**: firm {firm} ({strategy}) should run {policy} at a budget of "
+                "{budget} per period{among}: it adds {equity} of customer equity for {spend} "
+                "of discounted spend, ROI {roi}, "
+            ).format(
+                setting=_term(setting),
+                firm=best["firm"],
+                strategy=_term(strategies.get(best["firm"], "?")),
+                policy=best["policy"],
+                budget=_budget(best["budget"]),
+                among=among,
+                equity=_with_ci(best, "incremental_equity", 0),
+                spend=_fmt(best["spend"], 0),
+                roi=_with_ci(best, "roi", 2),
+            )
             + (
-                f"and pays back in period {int(best['payback_period'])}."
+                _("and pays back in period {period}.").format(period=int(best["payback_period"]))
                 if pd.notna(best["payback_period"])
-                else "but does not pay back within the run (the ROI counts the customers' "
-                "value after it)."
+                else _(
+                    "but does not pay back within the run (the ROI counts the customers' "
+                    "value after it)."
+                )
             )
         )
     return sentences
@@ -1187,27 +1207,33 @@ def decision_section(doc: Document, results: Results, table: pd.DataFrame) -> No
         ],
     )
     without = [
-        f"{setting}, {policy}"
+        f"{_term(setting)}, {policy}"
         for (setting, policy), rows in table.groupby(["setting", "policy"], sort=False)
         if not rows["recommended"].any()
     ]
     if without:
-        doc.paragraph("No level qualifies (keep the budget at 0) for: " + "; ".join(without) + ".")
+        doc.paragraph(
+            _("No level qualifies (keep the budget at 0) for: {rows}.").format(
+                rows="; ".join(without)
+            )
+        )
     doc.paragraph(
-        "How to read the table: per policy and budget level (per period), against the same "
-        "replications without "
-        "the policy: the incremental customer equity D - S and the discounted spend S "
-        "(means with 95% intervals), the ROI (D - S) / S, the **marginal ROI of the next "
-        "budget step** (the extra D - S of the next level over its extra spend, paired "
-        "replication by replication) and the **payback period** (the first period at which "
-        "the cumulative discounted incremental gross contribution of the ledger covers the "
-        "cumulative discounted spend; the ROI also counts the customers' projected value "
-        "after the run). A level is worth buying when the step into it pays: from no "
-        "policy, that step's marginal ROI is the level's ROI; from the level below, it is "
-        "that row's next step. The **recommended budget** is the largest level reached by "
-        "a step whose marginal ROI has its lower 95% bound above the hurdle rate, "
-        f"{hurdle:g} (`report.hurdle_rate`, a ratio over the run like the ROI: the "
-        "discounting already charges the cost of capital)."
+        _(
+            "How to read the table: per policy and budget level (per period), against the same "
+            "replications without "
+            "the policy: the incremental customer equity D - S and the discounted spend S "
+            "(means with 95% intervals), the ROI (D - S) / S, the **marginal ROI of the next "
+            "budget step** (the extra D - S of the next level over its extra spend, paired "
+            "replication by replication) and the **payback period** (the first period at "
+            "which the cumulative discounted incremental gross contribution of the ledger "
+            "covers the cumulative discounted spend; the ROI also counts the customers' "
+            "projected value after the run). A level is worth buying when the step into it "
+            "pays: from no policy, that step's marginal ROI is the level's ROI; from the level "
+            "below, it is that row's next step. The **recommended budget** is the largest "
+            "level reached by a step whose marginal ROI has its lower 95% bound above the "
+            "hurdle rate, {hurdle} (`report.hurdle_rate`, a ratio over the run like the ROI: "
+            "the discounting already charges the cost of capital)."
+        ).format(hurdle=f"{hurdle:g}")
     )
     doc.figure(
         "response_curves.png",
@@ -1343,9 +1369,15 @@ def build(
     periods = min((c.simulation.periods for c in results.configs.values()), default=0)
     if periods < 12:  # annual retention and lifetime need a year of each run
         doc.paragraph(
-            f"**Too few data for annual figures**: the runs measure {periods} "
-            f"period{'' if periods == 1 else 's'}, less than a year, so annual retention "
-            "and expected lifetime are n/a; run 12 periods or more to measure them."
+            i18n.ngettext(
+                "**Too few data for annual figures**: the runs measure {periods} period, "
+                "less than a year, so annual retention and expected lifetime are n/a; run 12 "
+                "periods or more to measure them.",
+                "**Too few data for annual figures**: the runs measure {periods} periods, "
+                "less than a year, so annual retention and expected lifetime are n/a; run 12 "
+                "periods or more to measure them.",
+                periods,
+            ).format(periods=periods)
         )
 
     doc.heading(_("Which strategy wins where"))
@@ -1354,9 +1386,11 @@ def build(
     leaders = pick(table)
     if focus:
         doc.paragraph(
-            f"Firm {', '.join(sorted(focus))}'s policy sets compared (its policies are "
-            "swept; a rival's rows in the table are labelled with the policies of the "
-            "point they ran in, not their own):"
+            _(
+                "Firm {firms}'s policy sets compared (its policies are swept; a rival's rows "
+                "in the table are labelled with the policies of the point they ran in, not "
+                "their own):"
+            ).format(firms=", ".join(sorted(focus)))
         )
     doc.bullets(verdicts(leaders, "customer_equity", "customer equity", 0))
     if "annual_retention" in table.columns:
@@ -1402,12 +1436,15 @@ def build(
             ],
         )
         doc.paragraph(
-            "Each row is one market (a sweep point). Strategies compete in the same "
-            "runs, so the margin is the mean of the per-run differences between the "
-            'winner and the runner-up; "clear" means its 95% interval lies above 0. '
-            "Strategies that win at least one market clearly: "
-            + (", ".join(sorted(winners.clear_winners(markets))) or "none")
-            + "."
+            _(
+                "Each row is one market (a sweep point). Strategies compete in the same "
+                "runs, so the margin is the mean of the per-run differences between the "
+                'winner and the runner-up; "clear" means its 95% interval lies above 0. '
+                "Strategies that win at least one market clearly: {strategies}."
+            ).format(
+                strategies=", ".join(_term(w) for w in sorted(winners.clear_winners(markets)))
+                or _("none")
+            )
         )
     doc.figure(
         "equity.png",
@@ -1756,17 +1793,23 @@ def build(
         firm = ", ".join(sorted(comparison["firm"].unique()))
         crn = bool(comparison["common_random_numbers"].all())
         doc.paragraph(
-            f"Each policy set of firm {firm} against the same scenario without "
-            "policies (`none`), paired by replication"
+            _(
+                "Each policy set of firm {firm} against the same scenario without "
+                "policies (`none`), paired by replication"
+            ).format(firm=firm)
             + (
-                " with the same seeds (common random numbers: the difference is the "
-                "policy's effect, not noise). "
+                _(
+                    " with the same seeds (common random numbers: the difference is the "
+                    "policy's effect, not noise). "
+                )
                 if crn
-                else ". "
+                else _(". ")
             )
-            + ROI_DEFINITION
-            + " Incremental equity and retention are scenario minus baseline. "
-            "Ranked by ROI within each setting."
+            + _(ROI_DEFINITION)
+            + _(
+                " Incremental equity and retention are scenario minus baseline. "
+                "Ranked by ROI within each setting."
+            )
         )
         settings = {v: i for i, v in enumerate(dict.fromkeys(runs["setting"]))}
         ranked = comparison.assign(setting_order=comparison["setting"].map(settings)).sort_values(
@@ -1798,6 +1841,11 @@ def build(
             ],
         )
         sentences = []
+        verdict = {
+            "pays": _("pays"),
+            "on average": _("returns more than it costs on average, but its CI includes 0"),
+            "not": _("does not pay"),
+        }
         for setting, rows in ranked.groupby("setting", sort=False):
             rows = rows.dropna(subset=["roi"])
             if rows.empty:
@@ -1805,33 +1853,40 @@ def build(
             best = rows.iloc[0]
             names = [n for n in POLICIES if n in str(best["policy"])]
             why = "; ".join(f"{n}: {POLICIES[n].summary}" for n in names)
-            pays = (
-                "pays"
-                if best["roi_low"] > 0
-                else (
-                    "returns more than it costs on average, but its CI includes 0"
-                    if best["roi"] > 0
-                    else "does not pay"
-                )
-            )
-            effect = (
-                f": it adds {_fmt(best['incremental_equity'], 0)} of customer equity and "
-                f"{_fmt(100 * best['incremental_retention'], 2)} points of monthly "
-                f"retention for {_fmt(best['spent'], 0)} of policy spend (discounted)"
+            pays = verdict[
+                "pays" if best["roi_low"] > 0 else ("on average" if best["roi"] > 0 else "not")
+            ]
+            effect = _(
+                ": it adds {equity} of customer equity and {points} points of monthly "
+                "retention for {spend} of policy spend (discounted)"
+            ).format(
+                equity=_fmt(best["incremental_equity"], 0),
+                points=_fmt(100 * best["incremental_retention"], 2),
+                spend=_fmt(best["spent"], 0),
             )
             most = rows.loc[rows["incremental_equity"].idxmax()]
             bigger = (
                 ""
                 if most["policy"] == best["policy"]
-                else f" The largest equity gain, though, comes from {most['policy']} "
-                f"({_with_ci(most, 'incremental_equity', 0)}, ROI "
-                f"{_with_ci(most, 'roi', 2)}): ROI ranks returns per unit spent, not size."
+                else _(
+                    " The largest equity gain, though, comes from {policy} ({equity}, ROI "
+                    "{roi}): ROI ranks returns per unit spent, not size."
+                ).format(
+                    policy=most["policy"],
+                    equity=_with_ci(most, "incremental_equity", 0),
+                    roi=_with_ci(most, "roi", 2),
+                )
             )
             sentences.append(
-                f"**{setting}**: {best['policy']} ranks first (ROI "
-                f"{_with_ci(best, 'roi', 2)}) and {pays}{effect}"
-                + (f"; how it works: {why}" if why else "")
-                + "."
+                _("**{setting}**: {policy} ranks first (ROI {roi}) and {pays}{effect}").format(
+                    setting=_term(setting),
+                    policy=best["policy"],
+                    roi=_with_ci(best, "roi", 2),
+                    pays=pays,
+                    effect=effect,
+                )
+                + (_("; how it works: {why}").format(why=why) if why else "")
+                + _(".")
                 + bigger
             )
         doc.bullets(sentences)
@@ -1860,10 +1915,12 @@ def build(
     if not activity.empty and (activity["spend"] == 0).any():
         free = sorted(activity.loc[activity["spend"] == 0, "policy set"].unique())
         doc.paragraph(
-            f"Note: {', '.join(free)} spent nothing (a zero budget, no eligible "
-            "customer, or too small a budget for one contact): no ROI (n/a). A policy "
-            "set with zero budgets is the run without policies, and serves as the "
-            "baseline of a budget sweep that has no empty policy list."
+            _(
+                "Note: {sets} spent nothing (a zero budget, no eligible customer, or too "
+                "small a budget for one contact): no ROI (n/a). A policy set with zero "
+                "budgets is the run without policies, and serves as the baseline of a "
+                "budget sweep that has no empty policy list."
+            ).format(sets=", ".join(free))
         )
     if not activity.empty:
         doc.paragraph(
@@ -1918,14 +1975,28 @@ def facts_section(doc: Document, folder: Path) -> None:
     table = facts.read_table(path)
     doc.heading(_("Stylized facts"))
     doc.paragraph(
-        "The facts of MODEL.md section 9 (definitions in analysis/facts.py), from "
-        "`python run.py facts`: this scenario and its counterfactual variants "
-        "(folders next to this one). Value and 95% confidence interval over "
-        "replications, the band it must meet, and the result."
+        _(
+            "The facts of MODEL.md section 9 (definitions in analysis/facts.py), from "
+            "`python run.py facts`: this scenario and its counterfactual variants "
+            "(folders next to this one). Value and 95% confidence interval over "
+            "replications, the band it must meet, and the result."
+        )
+    )
+    line, result = (
+        _("fact {fact} ({name}): {result} ({passed}/{rows} rows)"),
+        {
+            True: _("PASS"),
+            False: _("FAIL"),
+        },
     )
     doc.bullets(
-        f"fact {r['fact']} ({r['name']}): {'PASS' if r['passed'] else 'FAIL'} "
-        f"({r['passed_rows']}/{r['rows']} rows)"
+        line.format(
+            fact=r["fact"],
+            name=r["name"],
+            result=result[bool(r["passed"])],
+            passed=r["passed_rows"],
+            rows=r["rows"],
+        )
         for _i, r in facts.verdicts(table).iterrows()
     )
     doc.table(*facts.table_cells(table))

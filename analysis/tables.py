@@ -12,6 +12,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
+import i18n
 from i18n import N_, _
 from sim.settings import SETTINGS
 from sim.strategies import STRATEGIES
@@ -118,7 +119,8 @@ def strategy_setting_table(runs: pd.DataFrame, sweep_paths=()) -> pd.DataFrame:
 
 
 def _number(value: float, digits: int) -> str:
-    return "n/a" if pd.isna(value) else f"{value:,.{digits}f}"
+    """A number with thousands groups, in the language in force's symbols (CLDR, Babel)."""
+    return "n/a" if pd.isna(value) else i18n.localize(f"{value:,.{digits}f}")
 
 
 def _cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]], int]:

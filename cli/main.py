@@ -453,13 +453,17 @@ def bench_command(args) -> int:
 def app_command(args) -> int:
     """``run.py app [SCENARIO.yaml]``: serve the dashboard until interrupted."""
     if args.scenario is not None and not args.scenario.is_file():
-        _error(f"{args.scenario}: no such file")
+        _error(_("{path}: no such file").format(path=args.scenario))
         return EXIT_BAD_INPUT
     try:
         from dashboard.controls import load_scenario as dashboard_scenario
         from dashboard.server import serve
     except ImportError as error:
-        _error(f"the dashboard needs its extra: pip install -e '.[app]' ({error})")
+        _error(
+            _("the dashboard needs its extra: pip install -e '.[app]' ({error})").format(
+                error=error
+            )
+        )
         return EXIT_BAD_INPUT
     if args.scenario is not None:  # checked as 'run' checks it (bounds, one line per problem)
         try:

@@ -118,7 +118,9 @@ def problems() -> list[str]:
         for message_id in sorted(wanted, key=str):
             message = have.get(message_id)
             text = message_id if isinstance(message_id, str) else message_id[0]
-            if message is None or not message.string or message.fuzzy:
+            strings = message.string if message is not None else ""
+            plural = isinstance(strings, tuple)
+            if message is None or not all(strings if plural else [strings]) or message.fuzzy:
                 found.append(f"{po_path(lang).relative_to(ROOT)}: no {lang} translation: {text!r}")
         if not mo_path(lang).exists() or mo_path(lang).read_bytes() != compiled(lang):
             found.append(

@@ -39,7 +39,10 @@ def folder(tmp_path_factory):
 
 def _patterns():
     """A full-match pattern per Chinese message (a placeholder matches any text)."""
-    strings = [m.string for m in catalog._read(catalog.po_path("zh"), "zh") if m.id and m.string]
+    strings = []
+    for message in catalog._read(catalog.po_path("zh"), "zh"):
+        if message.id:  # a plural's forms are strings too
+            strings += message.string if isinstance(message.string, tuple) else [message.string]
     return [
         re.compile(
             "".join(".+" if p.startswith("{") else re.escape(p) for p in re.split(r"(\{\w*\})", s))
