@@ -26,6 +26,7 @@ import ast
 import re
 import sys
 import types
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -478,7 +479,12 @@ def _model_sections() -> dict[str, str]:
 
 
 def _slug(heading: str) -> str:
-    """The anchor MkDocs (and GitHub) give a heading of plain words."""
+    """The anchor MkDocs (and GitHub) give a heading of plain words.
+
+    MkDocs keeps ASCII only (Python-Markdown's slugify): a Chinese heading
+    such as ``启动 (Starting it)`` is ``starting-it``.
+    """
+    heading = unicodedata.normalize("NFKD", heading).encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^\w\s-]", "", heading.lower()).strip()
     return re.sub(r"[-\s]+", "-", slug)
 

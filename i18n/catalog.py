@@ -23,15 +23,16 @@ import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 from . import DOMAIN, LANGUAGES, LOCALES, glossary
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("analysis", "cli", "dashboard", "experiments", "store", "i18n")
-"""The packages whose marked strings are extracted (``sim`` speaks to no user)."""
+SOURCES = ("analysis", "cli", "dashboard", "experiments", "store", "i18n", "app.py")
+"""The packages (and the page module) whose marked strings are extracted (``sim`` speaks to
+no user)."""
 
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
 TEMPLATE = LOCALES / f"{DOMAIN}.pot"
@@ -52,11 +53,24 @@ def template() -> Catalog:
     catalog = Catalog(
         project="crm-sim", domain=DOMAIN, fuzzy=False, copyright_holder="crm-sim's authors"
     )
-    for folder in SOURCES:
-        for filename, lineno, message, _comments, context in extract_from_dir(
-            ROOT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS
-        ):
-            catalog.add(message, locations=[(f"{folder}/{filename}", lineno)], context=context)
+    for source in SOURCES:
+        path = ROOT / source
+        if path.is_file():
+            found = (
+                (source, lineno, message, context)
+                for lineno, message, _comments, context in extract_from_file(
+                    "python", path, keywords=KEYWORDS
+                )
+            )
+        else:
+            found = (
+                (f"{source}/{filename}", lineno, message, context)
+                for filename, lineno, message, _comments, context in extract_from_dir(
+                    path, method_map=[("**.py", "python")], keywords=KEYWORDS
+                )
+            )
+        for where, lineno, message, context in found:
+            catalog.add(message, locations=[(where, lineno)], context=context)
     for key, entry in glossary().items():
         for message in dict.fromkeys([entry["en"], entry.get("data", entry["en"])]):
             catalog.add(message, auto_comments=[f"glossary: {key}"], locations=[])
@@ -70,7 +84,8 @@ def _read(path: Path, lang: str) -> Catalog:
 
 def _write_po(catalog: Catalog, path: Path) -> None:
     buffer = io.BytesIO()
-    write_po(buffer, catalog, width=100, omit_header=False, sort_output=False)
+    # file names without line numbers: an edit elsewhere in a file does not churn the catalogs
+    write_po(buffer, catalog, width=100, sort_output=False, include_lineno=False)
     path.write_bytes(buffer.getvalue())
 
 
