@@ -138,3 +138,19 @@ def test_the_terminal_table_aligns_chinese_columns():
         lines = format_table(table).splitlines()
     assert lines[2].startswith("扣钩    传统商务")
     assert len({display_width(line) for line in lines}) == 1
+
+
+def test_the_chinese_report_s_figures_have_every_glyph(folder):
+    """All the report's figures, drawn here (warnings of forked workers would not be seen)."""
+    import warnings
+
+    from analysis import render, report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = report.load_results(folder, lean=True)
+        with i18n.language("zh"):
+            doc = report.build(results, None, render.Renderer(workers=1))
+            drawn = [figure.png for figure in doc.figures]
+    assert len(drawn) >= 7
+    assert [str(w.message) for w in caught if "missing from font" in str(w.message)] == []
