@@ -92,6 +92,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from i18n import _
 from sim.settings import SETTINGS
 from sim.strategies import STRATEGIES
 
@@ -774,7 +775,7 @@ def fact_5(base: pd.DataFrame, cells) -> list[dict]:
             means = pd.Series({s: v[1] for s, v in stats.items()}, dtype=float)
             best = means.idxmax() if means.notna().any() else None
             worst = means.idxmin() if means.notna().any() else None
-            for strategy, _ in mine:
+            for strategy, _group in mine:
                 if strategy == top:
                     band, passed = "highest", best == top
                 elif strategy == bottom:
@@ -1029,21 +1030,25 @@ def _number(value) -> str:
 
 
 def table_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """Header and formatted rows (value, 95% CI, band, PASS/FAIL) of the facts table."""
+    """Header and formatted rows (value, 95% CI, band, PASS/FAIL) of the facts table.
+
+    The header and the result are in the language in force (:mod:`i18n`).
+    """
     header = [
-        "fact",
-        "measure",
-        "strategy",
-        "setting",
-        "runs",
-        "value",
-        "95% CI",
-        "band",
-        "result",
-        "note",
+        _("fact"),
+        _("measure"),
+        _("strategy"),
+        _("setting"),
+        _("runs"),
+        _("value"),
+        _("95% CI"),
+        _("band"),
+        _("result"),
+        _("note"),
     ]
+    result = {True: _("PASS"), False: _("FAIL")}
     rows = []
-    for _, row in table.iterrows():
+    for _i, row in table.iterrows():
         interval = (
             "n/a" if pd.isna(row["low"]) else f"[{_number(row['low'])}, {_number(row['high'])}]"
         )
@@ -1057,7 +1062,7 @@ def table_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                 _number(row["value"]),
                 interval,
                 str(row["band"]),
-                "PASS" if row["passed"] else "FAIL",
+                result[bool(row["passed"])],
                 "" if pd.isna(row["note"]) else str(row["note"]),
             ]
         )
@@ -1073,7 +1078,7 @@ def format_text(table: pd.DataFrame) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     lines = [line(header), line(["-" * w for w in widths]), *map(line, rows), ""]
-    for _, fact in verdicts(table).iterrows():
+    for _i, fact in verdicts(table).iterrows():
         lines.append(
             f"fact {fact['fact']} ({fact['name']}): "
             f"{'PASS' if fact['passed'] else 'FAIL'} "

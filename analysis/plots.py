@@ -2,6 +2,11 @@
 
 Every figure has a title, labelled axes with units and a legend; the report
 (:mod:`analysis.report`) adds a one-line caption saying what to read from it.
+Labels are in the language in force (:func:`i18n.language`; titles come
+translated from the report, axes and legends are translated here, once per
+figure, and the course's terms in the data, such as settings, strategies and
+stages, through the glossary), drawn in a font that has their glyphs
+(:func:`analysis.render.png`).
 Inputs are tidy frames already summarized by :mod:`analysis.report`; nothing
 here reads files or computes metrics. Matplotlib runs on the Agg backend (no
 display needed).
@@ -15,6 +20,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
+from i18n import N_, _
 
 from . import money
 
@@ -30,11 +37,35 @@ DRIVER_COLOURS = {
     "relationship_equity": "#ef6548",
 }
 DRIVER_LABELS = {
-    "value_equity": "value equity (quality, price, fit)",
-    "brand_equity": "brand equity (reputation, trust)",
-    "relationship_equity": "relationship equity (switching cost)",
+    "value_equity": N_("value equity (quality, price, fit)"),
+    "brand_equity": N_("brand equity (reputation, trust)"),
+    "relationship_equity": N_("relationship equity (switching cost)"),
 }
-MONEY = "money units, discounted to period 0"
+MONEY = N_("money units, discounted to period 0")
+
+
+def _name(value) -> str:
+    """A value of the data (setting, strategy, stage, group label) as the figure shows it.
+
+    A course term is named as the glossary names it in the language in force,
+    also as the strategy that opens a group label (``clasp, budget=0.5``) or
+    either side of a panel's ``label | setting``; any other value as it is.
+    """
+    parts = []
+    for part in str(value).split(" | "):
+        head, comma, rest = part.partition(", ")
+        parts.append(_(head) + comma + rest)
+    return " | ".join(parts)
+
+
+def _names(values) -> list[str]:
+    """:func:`_name` of each value (once per figure, not per data point)."""
+    return [_name(v) for v in values]
+
+
+def _panel_title(panel: str, value) -> str:
+    """``setting: traditional``, in the language in force."""
+    return _("{column}: {value}").format(column=_(panel), value=_name(value))
 
 
 def _ordered(values, order) -> list:
@@ -153,28 +184,29 @@ def bars_with_ci(
         colour = [colours[b] for b in rows[bars]]
         if upright:
             axis.bar(position, mean, color=colour, yerr=error, capsize=5)
-            axis.set_xticks(position, rows[bars])
+            axis.set_xticks(position, _names(rows[bars]))
             axis.set_ylabel(ylabel)
             if reference is not None:
                 axis.axhline(reference, color="black", linewidth=0.8)
             axis.grid(axis="y", alpha=0.3)
         else:
             axis.barh(position, mean, color=colour, xerr=error, capsize=4)
-            axis.set_yticks(position, rows[bars])
+            axis.set_yticks(position, _names(rows[bars]))
             axis.invert_yaxis()  # the first (e.g. best-ranked) on top
             axis.set_xlabel(ylabel.replace("\n", " "))
             if reference is not None:
                 axis.axvline(reference, color="black", linewidth=0.8)
             axis.grid(axis="x", alpha=0.3)
-        axis.set_title(f"{panels}: {panel}")
+        axis.set_title(_panel_title(panels, panel))
     error_handle = plt.Line2D(
         [], [], color="black", marker="|" if upright else "_", markersize=12, linestyle="none"
     )
     if upright:
         handles = [plt.Rectangle((0, 0), 1, 1, color=colours[b]) for b in labels]
-        _finish(figure, title, [*handles, error_handle], [*labels, "95% CI over replications"])
+        names = [*_names(labels), _("95% CI over replications")]
+        _finish(figure, title, [*handles, error_handle], names)
     else:  # the bars are named on the axis: the legend only explains the error bars
-        _finish(figure, title, [error_handle], ["95% CI over replications"])
+        _finish(figure, title, [error_handle], [_("95% CI over replications")])
     return figure
 
 
@@ -184,6 +216,7 @@ def stage_composition(series: pd.DataFrame, *, panel: str, title: str) -> Figure
     ``series`` has ``panel``, ``period`` and one column per active stage.
     """
     panel_values = list(dict.fromkeys(series[panel]))
+    xlabel, ylabel = _("period (month)"), _("customers (mean over runs)")
     figure, axes = _grid(len(panel_values), columns=3)
     for axis, value in zip(axes, panel_values, strict=True):
         rows = series[series[panel] == value].sort_values("period")
@@ -191,11 +224,11 @@ def stage_composition(series: pd.DataFrame, *, panel: str, title: str) -> Figure
             rows["period"],
             *[rows[s] for s in STAGE_COLOURS],
             colors=list(STAGE_COLOURS.values()),
-            labels=list(STAGE_COLOURS),
+            labels=_names(STAGE_COLOURS),
         )
-        axis.set_title(str(value), fontsize=10)
-        axis.set_xlabel("period (month)")
-        axis.set_ylabel("customers (mean over runs)")
+        axis.set_title(_name(value), fontsize=10)
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel(ylabel)
         axis.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     _finish(figure, title, handles, labels, fixed=True)  # sixteen panels: tight layout is slow
@@ -231,7 +264,7 @@ def survival_curves(
                 one = one[one["tenure"] <= max_tenure]
             if one.empty:
                 continue
-            axis.plot(one["tenure"], one["survival"], color=colours[label], label=label)
+            axis.plot(one["tenure"], one["survival"], color=colours[label])
             if "lower" in one.columns:
                 axis.fill_between(
                     one["tenure"],
@@ -252,16 +285,16 @@ def survival_curves(
                         linestyle="--",
                         linewidth=0.9,
                     )
-        axis.set_title(f"{panel}: {value}")
-        axis.set_xlabel("tenure (periods since acquisition)")
-        axis.set_ylabel("share still a customer")
+        axis.set_title(_panel_title(panel, value))
+        axis.set_xlabel(_("tenure (periods since acquisition)"))
+        axis.set_ylabel(_("share still a customer"))
         axis.set_ylim(0, 1.02)
         axis.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colours[label]) for label in labels]
-    names = list(labels)
+    names = _names(labels)
     if reference is not None and len(labels) <= 4:
         handles.append(plt.Line2D([], [], color="grey", linestyle="--"))
-        names.append("constant hazard at the mean period retention (r^k)")
+        names.append(_("constant hazard at the mean period retention (r^k)"))
     _finish(figure, title, handles, names)
     return figure
 
@@ -274,10 +307,11 @@ def end_distributions(
     A row of three panels per ``panel`` value, a line per ``line`` value.
     """
     determinants = (
-        ("satisfaction", "satisfaction (0-1)"),
-        ("trust", "trust (0-1)"),
-        ("switching_cost", "switching cost (0-1)"),
+        ("satisfaction", _("satisfaction"), _("satisfaction (0-1)")),
+        ("trust", _("trust"), _("trust (0-1)")),
+        ("switching_cost", _("switching cost"), _("switching cost (0-1)")),
     )
+    share = _("share of customers")
     panel_values = list(dict.fromkeys(customers[panel]))
     labels = _ordered(customers[line], order)
     colours = _colours(labels, order)
@@ -288,19 +322,24 @@ def end_distributions(
     centres = (bins[:-1] + bins[1:]) / 2
     for row, value in zip(axes, panel_values, strict=True):
         rows = customers[customers[panel] == value]
-        for axis, (column, label) in zip(row, determinants, strict=True):
+        for axis, (column, name_of, label) in zip(row, determinants, strict=True):
             for name in labels:
                 data = rows.loc[rows[line] == name, column].clip(0, 1)
                 if data.empty:
                     continue
-                counts, _ = np.histogram(data, bins=bins)
-                axis.plot(centres, counts / counts.sum(), color=colours[name], label=name)
-            axis.set_title(f"{label.split(' (')[0]}, {panel} {value}", fontsize=10)
+                counts, _edges = np.histogram(data, bins=bins)
+                axis.plot(centres, counts / counts.sum(), color=colours[name])
+            axis.set_title(
+                _("{determinant}, {column} {value}").format(
+                    determinant=name_of, column=_(panel), value=_name(value)
+                ),
+                fontsize=10,
+            )
             axis.set_xlabel(label)
-            axis.set_ylabel("share of customers")
+            axis.set_ylabel(share)
             axis.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colours[name]) for name in labels]
-    _finish(figure, title, handles, labels, fixed=True)  # labels 0-1, shares: they fit
+    _finish(figure, title, handles, _names(labels), fixed=True)  # labels 0-1, shares: they fit
     return figure
 
 
@@ -328,13 +367,15 @@ def lorenz(customers: pd.DataFrame, *, panel: str, line: str, title: str, order=
                 top_customers * 100,
                 top_value * 100,
                 color=colours[name],
-                label=f"{name}: top 20% hold {share:.0%}",
+                label=_("{name}: top 20% hold {share}").format(
+                    name=_name(name), share=f"{share:.0%}"
+                ),
             )
-        axis.plot([0, 100], [0, 100], color="grey", linestyle=":", label="equal value")
+        axis.plot([0, 100], [0, 100], color="grey", linestyle=":", label=_("equal value"))
         axis.axvline(20, color="black", linewidth=0.6)
-        axis.set_title(f"{panel}: {value}")
-        axis.set_xlabel("most valuable customers (% of customers)")
-        axis.set_ylabel("share of total CLV (%)")
+        axis.set_title(_panel_title(panel, value))
+        axis.set_xlabel(_("most valuable customers (% of customers)"))
+        axis.set_ylabel(_("share of total CLV (%)"))
         axis.set_xlim(0, 100)
         axis.set_ylim(0, 100)
         axis.grid(alpha=0.3)
@@ -355,16 +396,16 @@ def equity_drivers(table: pd.DataFrame, *, panel: str, bar: str, title: str) -> 
         bottom = np.zeros(len(rows))
         for driver, colour in DRIVER_COLOURS.items():
             heights = rows[driver].to_numpy(dtype=float)
-            axis.bar(x, heights, bottom=bottom, color=colour, label=DRIVER_LABELS[driver])
+            axis.bar(x, heights, bottom=bottom, color=colour, label=_(DRIVER_LABELS[driver]))
             bottom += np.nan_to_num(heights)
         axis.set_xticks(
             x,
-            rows[bar],
+            _names(rows[bar]),
             rotation=20 if len(rows) > 3 else 0,
             ha="right" if len(rows) > 3 else "center",
         )
-        axis.set_title(f"{panel}: {value}")
-        axis.set_ylabel(f"customer equity per firm\n({MONEY})")
+        axis.set_title(_panel_title(panel, value))
+        axis.set_ylabel(_("customer equity per firm\n({money})").format(money=_(MONEY)))
         axis.grid(axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     _finish(figure, title, handles, labels)
@@ -415,9 +456,9 @@ def response_curves(table: pd.DataFrame, *, panel: str, line: str, title: str) -
                 markeredgewidth=1.8,
             )
         axis.axhline(0.0, color="black", linewidth=0.8)
-        axis.set_title(f"{panel}: {value}")
-        axis.set_xlabel("budget per period (money units)")
-        axis.set_ylabel(f"incremental customer equity\n({MONEY})")
+        axis.set_title(_panel_title(panel, value))
+        axis.set_xlabel(_("budget per period (money units)"))
+        axis.set_ylabel(_("incremental customer equity\n({money})").format(money=_(MONEY)))
         axis.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colours[label], marker="o") for label in labels]
     handles.append(
@@ -431,7 +472,7 @@ def response_curves(table: pd.DataFrame, *, panel: str, line: str, title: str) -
             markeredgecolor="black",
         )
     )
-    _finish(figure, title, handles, [*labels, "recommended budget"])
+    _finish(figure, title, handles, [*_names(labels), _("recommended budget")])
     return figure
 
 
@@ -457,8 +498,8 @@ def calibration_fit(table: pd.DataFrame, *, title: str) -> Figure:
         axis.plot(x, rows["observed"], "o", color=colours[curve], markersize=4)
         axis.plot(x, rows["simulated"], "-", color=colours[curve])
         axis.plot(x, rows["uncalibrated"], ":", color=colours[curve], linewidth=1)
-    axis.set_xlabel("period (acquisition period + tenure)")
-    axis.set_ylabel("share of cohort still a customer")
+    axis.set_xlabel(_("period (acquisition period + tenure)"))
+    axis.set_ylabel(_("share of cohort still a customer"))
     axis.set_ylim(0, 1.02)
     axis.grid(alpha=0.3)
     handles = [
@@ -466,10 +507,14 @@ def calibration_fit(table: pd.DataFrame, *, title: str) -> Figure:
         plt.Line2D([], [], color="black"),
         plt.Line2D([], [], color="black", linestyle=":", linewidth=1),
     ]
-    names = ["observed (target)", "simulated, calibrated", "simulated, scenario as written"]
+    names = [
+        _("observed (target)"),
+        _("simulated, calibrated"),
+        _("simulated, scenario as written"),
+    ]
     if len(held):
         handles.append(plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.15))
-        names.append("held out of the fit")
+        names.append(_("held out of the fit"))
     if len(curves) > 1:
         handles += [plt.Line2D([], [], color=colours[c]) for c in curves]
         names += curves

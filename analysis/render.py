@@ -23,7 +23,11 @@ import sys
 import threading
 from collections.abc import Callable
 
+import matplotlib
 from matplotlib.figure import Figure
+
+import i18n
+from i18n import fonts
 
 from . import plots
 
@@ -34,12 +38,17 @@ MAX_WORKERS = 2
 """Enough for a report's ten figures: more workers would wait on the same cores."""
 
 
-def png(plot: Plot) -> bytes:
-    """Draw ``plot`` and return the PNG bytes (the figure is closed)."""
-    figure = plot()
+def png(plot: Plot, lang: str = i18n.DEFAULT) -> bytes:
+    """Draw ``plot`` in ``lang`` and return the PNG bytes (the figure is closed).
+
+    The plot's own labels are translated into ``lang`` (:func:`i18n.language`)
+    and its text set in a font that has the language's glyphs (:mod:`i18n.fonts`).
+    """
     buffer = io.BytesIO()
-    # zlib level 1: the same pixels, about 5% more bytes, most of the encoding time saved
-    figure.savefig(buffer, format="png", dpi=110, pil_kwargs={"compress_level": 1})
+    with i18n.language(lang), matplotlib.rc_context(fonts.rc(lang)):
+        figure = plot()
+        # zlib level 1: the same pixels, about 5% more bytes, most of the encoding time saved
+        figure.savefig(buffer, format="png", dpi=110, pil_kwargs={"compress_level": 1})
     plots.plt.close(figure)
     return buffer.getvalue()
 
@@ -79,9 +88,9 @@ class Renderer:
         """Whether figures are drawn by worker processes."""
         return self._pool is not None
 
-    def submit(self, plot: Plot) -> concurrent.futures.Future:
-        """Start drawing ``plot``; the future's result is its PNG bytes."""
-        return self.call(png, plot)
+    def submit(self, plot: Plot, lang: str = i18n.DEFAULT) -> concurrent.futures.Future:
+        """Start drawing ``plot`` in ``lang``; the future's result is its PNG bytes."""
+        return self.call(png, plot, lang)
 
     def call(self, function: Callable, *args) -> concurrent.futures.Future:
         """Start ``function(*args)`` in a worker (here, at once, without workers).

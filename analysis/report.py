@@ -30,6 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
+import i18n
+from i18n import N_, _
 from sim.config import Config
 from sim.policies import POLICIES
 from store.files import (
@@ -49,16 +51,47 @@ POLICY_PATH = re.compile(r"firms\.(\d+)\.policies")
 """Sweep paths that set a firm's list of retention policies."""
 
 SUMMARY_OUTCOMES = (
-    ("retention_rate", "monthly retention", 4),
-    ("annual_retention", "annual retention", 3),
-    ("expected_lifetime", "expected lifetime (years)", 1),
-    ("customer_equity", "customer equity", 0),
-    ("clv_mean", "mean CLV per relationship", 2),
-    ("top20_profit_share", "top-20% share of CLV", 3),
-    ("satisfied_defector_share", "satisfied defectors", 3),
-    ("loyalty_index", "loyalty index", 3),
+    ("retention_rate", N_("monthly retention"), 4),
+    ("annual_retention", N_("annual retention"), 3),
+    ("expected_lifetime", N_("expected lifetime (years)"), 1),
+    ("customer_equity", N_("customer equity"), 0),
+    ("clv_mean", N_("mean CLV per relationship"), 2),
+    ("top20_profit_share", N_("top-20% share of CLV"), 3),
+    ("satisfied_defector_share", N_("satisfied defectors"), 3),
+    ("loyalty_index", N_("loyalty index"), 3),
 )
-"""Outcomes of the report's main table: column, label, decimals."""
+"""Outcomes of the report's main table: column, label (English; ``_(label)`` shows it), decimals."""
+
+COLUMN_NAMES = {"label": N_("label"), "setting": N_("setting"), "strategy": N_("strategy")}
+"""The report's key columns, named in the report's language (``_(COLUMN_NAMES[key])``)."""
+
+
+LOYALTY_ITEMS = {
+    "share_of_wallet": N_("share of wallet"),
+    "repeat_purchase": N_("repeat purchase"),
+    "tenure": N_("tenure"),
+    "referrals": N_("referrals"),
+    "price": N_("price"),
+    "quality": N_("quality"),
+    "service": N_("service"),
+    "index": N_("index"),
+}
+"""The loyalty table's columns (:mod:`analysis.retention`'s items), as the report names them."""
+
+
+def _term(value) -> str:
+    """A setting, strategy or group label as the report names it: course terms by the glossary.
+
+    A group label that starts with a strategy (``clasp, budget=0.5``) has that
+    part named; any other value is shown as it is.
+    """
+    head, comma, rest = str(value).partition(", ")
+    return _(head) + comma + rest
+
+
+def _columns(keys) -> list[str]:
+    """Key columns' names in the language in force (a swept path keeps its own name)."""
+    return [_(COLUMN_NAMES[k]) if k in COLUMN_NAMES else k for k in keys]
 
 
 class ReportError(Exception):
@@ -92,6 +125,7 @@ class Results:
     keys: list[str] = field(default_factory=list)
     hurdle_rate: float = 0.0
     relationships: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lang: str = i18n.DEFAULT
 
 
 def policy_label(value) -> str:
@@ -173,8 +207,10 @@ def _read_table(
     if not path.exists():
         if required:
             raise ReportError(
-                f"{folder}: no {name}; is this a results folder written by "
-                "'run.py run'? (run the scenario first)"
+                _(
+                    "{folder}: no {name}; is this a results folder written by "
+                    "'run.py run'? (run the scenario first)"
+                ).format(folder=folder, name=name)
             )
         return pd.DataFrame()
     try:
@@ -183,7 +219,9 @@ def _read_table(
             columns = [c for c in dict.fromkeys(columns) if c in present]
         return pd.read_parquet(path, columns=columns)
     except Exception as error:  # pyarrow raises several types for a damaged file
-        raise ReportError(f"{path}: cannot be read as Parquet ({error})") from None
+        raise ReportError(
+            _("{path}: cannot be read as Parquet ({error})").format(path=path, error=error)
+        ) from None
 
 
 POOL_ROWS = 1 << 20
@@ -231,7 +269,9 @@ def pooled_cohorts(folder: Path, runs: pd.DataFrame, sweep_paths) -> pd.DataFram
             counts, offset = _cohort_counts(pa.Table.from_batches(pending), offset)
             pooled = _add_counts(pooled, counts)
     except Exception as error:  # pyarrow raises several types for a damaged file
-        raise ReportError(f"{path}: cannot be read as Parquet ({error})") from None
+        raise ReportError(
+            _("{path}: cannot be read as Parquet ({error})").format(path=path, error=error)
+        ) from None
     if pooled is None:
         return pd.DataFrame()
     frame = pooled.sort_by("first").drop_columns("first").to_pandas()
@@ -269,7 +309,9 @@ def labelled_relationships(
     try:  # the firm as a dictionary: a code per row, not a string
         table = pq.read_table(path, columns=list(SURVIVAL_COLUMNS), read_dictionary=["firm"])
     except Exception as error:  # pyarrow raises several types for a damaged file
-        raise ReportError(f"{path}: cannot be read as Parquet ({error})") from None
+        raise ReportError(
+            _("{path}: cannot be read as Parquet ({error})").format(path=path, error=error)
+        ) from None
     firm = table.column("firm").combine_chunks()
     names = firm.dictionary.to_pylist()
     pair = table.column("point").to_numpy() * len(names) + firm.indices.to_numpy()
@@ -418,23 +460,30 @@ def load_results(
     """
     folder = Path(folder)
     if not folder.exists():
-        raise ReportError(f"{folder}: no such folder")
+        raise ReportError(_("{folder}: no such folder").format(folder=folder))
     if not folder.is_dir():
-        raise ReportError(f"{folder}: not a folder (give the results folder of a run)")
+        raise ReportError(
+            _("{folder}: not a folder (give the results folder of a run)").format(folder=folder)
+        )
     runs = _read_table(folder, "runs.parquet", True)
     resolved_path = folder / "scenario.resolved.yaml"
     if not resolved_path.exists():
         raise ReportError(
-            f"{folder}: no scenario.resolved.yaml; is this a results folder "
-            "written by 'run.py run'?"
+            _(
+                "{folder}: no scenario.resolved.yaml; is this a results folder "
+                "written by 'run.py run'?"
+            ).format(folder=folder)
         )
     try:
         resolved = yaml.load(resolved_path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
         configs = {int(p["point"]): Config.model_validate(p["config"]) for p in resolved["points"]}
         sweep_paths = list(resolved.get("sweep_paths") or [])
         hurdle_rate = float((resolved.get("report") or {}).get("hurdle_rate", 0.0))
+        lang = i18n.check_language((resolved.get("report") or {}).get("lang", i18n.DEFAULT))
     except Exception as error:
-        raise ReportError(f"{resolved_path}: cannot be read ({error})") from None
+        raise ReportError(
+            _("{path}: cannot be read ({error})").format(path=resolved_path, error=error)
+        ) from None
     missing = {
         "run_id",
         "point",
@@ -448,11 +497,13 @@ def load_results(
     } - set(runs.columns)
     if missing:
         raise ReportError(
-            f"{folder / 'runs.parquet'}: missing columns {', '.join(sorted(missing))}"
-            "; was it written by an older crm-sim? run the scenario again"
+            _(
+                "{path}: missing columns {columns}; was it written by an older crm-sim? "
+                "run the scenario again"
+            ).format(path=folder / "runs.parquet", columns=", ".join(sorted(missing)))
         )
     if runs.empty:
-        raise ReportError(f"{folder / 'runs.parquet'}: holds no runs")
+        raise ReportError(_("{path}: holds no runs").format(path=folder / "runs.parquet"))
     pooling = None  # without relationships.parquet, the survival curves come from cohorts
     if lean and not (folder / "relationships.parquet").exists():
         # the largest table, pooled meanwhile (in a worker if there is one)
@@ -480,6 +531,7 @@ def load_results(
         configs=configs,
         sweep_paths=sweep_paths,
         hurdle_rate=hurdle_rate,
+        lang=lang,
         relationships=labelled_relationships(folder, labelled, lean, extra),
     )
     results.keys = ["label", "setting"]
@@ -501,12 +553,12 @@ def ci_table(runs: pd.DataFrame, keys, outcomes) -> pd.DataFrame:
         row = dict(zip(keys, group, strict=True))
         row["runs"] = len(frame)
         for name in outcomes:
-            _, row[name], row[f"{name}_low"], row[f"{name}_high"] = mean_ci(frame[name])
+            _n, row[name], row[f"{name}_low"], row[f"{name}_high"] = mean_ci(frame[name])
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-TOO_FEW = (
+TOO_FEW = N_(
     "*n/a: too few data for this number: no event of its kind in these runs (no "
     "defection, no relationship ending in that stage, no cohort), a single "
     "replication (no interval), or runs shorter than a year (no annual figure).*"
@@ -514,11 +566,12 @@ TOO_FEW = (
 
 
 def _fmt(value, digits: int) -> str:
+    """A number with thousands groups, in the language in force's symbols (CLDR, Babel)."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "n/a"
     if digits == 0:
-        return f"{value:,.0f}"
-    return f"{value:,.{digits}f}"
+        return i18n.localize(f"{value:,.0f}")
+    return i18n.localize(f"{value:,.{digits}f}")
 
 
 def _with_ci(row, name: str, digits: int) -> str:
@@ -534,17 +587,29 @@ def verdicts(
     """One sentence per setting: which cell leads on ``outcome`` and whether clearly.
 
     Clearly: its 95% CI lies above the runner-up's; otherwise the CIs overlap
-    and the lead may be noise.
+    and the lead may be noise. ``label`` is English (translated here); the
+    groups' course terms (setting, strategy) are named by the glossary.
     """
+    leads = {
+        "highest": _("**{setting}**: {leader} has the highest {outcome} ({value})"),
+        "lowest": _("**{setting}**: {leader} has the lowest {outcome} ({value})"),
+    }[higher]
+    ahead = _(", clearly ahead of {second} (the 95% CIs do not overlap)")
+    overlap = _(
+        "; {second} is close ({value}: the CIs overlap, so the ranking of these two is not certain)"
+    )
+    full_stop, outcome_name = _("."), _(label)
     sentences = []
     for setting, rows in table.groupby("setting", sort=False):
         rows = rows.dropna(subset=[outcome]).sort_values(outcome, ascending=False)
         if rows.empty:
             continue
         best = rows.iloc[0]
-        text = (
-            f"**{setting}**: {best['label']} has the {higher} {label} "
-            f"({_with_ci(best, outcome, digits)})"
+        text = leads.format(
+            setting=_term(setting),
+            leader=_term(best["label"]),
+            outcome=outcome_name,
+            value=_with_ci(best, outcome, digits),
         )
         if len(rows) > 1:
             second = rows.iloc[1]
@@ -554,12 +619,11 @@ def verdicts(
             )
             close = _with_ci(second, outcome, digits)
             text += (
-                f", clearly ahead of {second['label']} (the 95% CIs do not overlap)"
+                ahead.format(second=_term(second["label"]))
                 if clear
-                else f"; {second['label']} is close ({close}: the CIs overlap, "
-                "so the ranking of these two is not certain)"
+                else overlap.format(second=_term(second["label"]), value=close)
             )
-        sentences.append(text + ".")
+        sentences.append(text + full_stop)
     return sentences
 
 
@@ -615,7 +679,7 @@ def firm_value_table(results: Results) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
-ROI_DEFINITION = (
+ROI_DEFINITION = N_(
     "ROI = (D - S) / S as finance defines it: S is the policies' discounted spend, D the "
     "discounted change in gross contribution (customer equity before policy spend), so "
     "D - S is the change in customer equity; over the replications, sum(D - S) / sum(S), "
@@ -645,7 +709,7 @@ def _pair_summary(pairs: pd.DataFrame, keys) -> pd.DataFrame:
         row = dict(zip(keys, group if isinstance(group, tuple) else (group,), strict=True))
         row.update(money.roi_estimate(frame["incremental_equity"], frame["spent"]))
         for name in ("incremental_equity", "incremental_retention", "spent"):
-            _, row[name], row[f"{name}_low"], row[f"{name}_high"] = mean_ci(frame[name])
+            _n, row[name], row[f"{name}_low"], row[f"{name}_high"] = mean_ci(frame[name])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -719,8 +783,10 @@ def policy_pairs(results: Results) -> pd.DataFrame | None:
     idle = runs[path].map(spends_nothing)
     if not idle.any():
         raise ReportError(
-            f"{results.folder}: {path} is swept but no point has an empty "
-            "policy list ([]) or zero budgets, the baseline every policy is compared against"
+            _(
+                "{folder}: {path} is swept but no point has an empty policy list ([]) or "
+                "zero budgets, the baseline every policy is compared against"
+            ).format(folder=results.folder, path=path)
         )
     labels = list(dict.fromkeys(runs.loc[idle, "policy"]))
     base = runs[runs["policy"] == ("none" if "none" in labels else labels[0])]
@@ -863,10 +929,24 @@ class Figure:
             return self.drawing.result()
 
 
+class TermCells:
+    """``cell in TermCells()``: whether a cell is a course term or a label starting with one."""
+
+    def __init__(self):
+        glossary = i18n.glossary().values()
+        self.forms = {form for e in glossary for form in (e["en"], e.get("data", e["en"]))}
+
+    def __contains__(self, cell: str) -> bool:
+        return cell.partition(", ")[0] in self.forms
+
+
 class Document:
     """A list of blocks (headings, paragraphs, tables, figures) with two renderers."""
 
-    def __init__(self, renderer: render.Renderer | None = None):
+    def __init__(self, renderer: render.Renderer | None = None, lang: str | None = None):
+        self.lang = i18n.check_language(lang or i18n.current())
+        # the data's course terms, and group labels that start with one, are named per language
+        self.terms = TermCells()
         self.blocks: list[tuple] = []
         self.figures: list[Figure] = []
         self.renderer = renderer if renderer is not None else render.Renderer(workers=1)
@@ -891,9 +971,11 @@ class Document:
         A cell that reads ``n/a`` has no number; ``note`` (by default :data:`TOO_FEW`)
         follows the table and says why, so that no section shows a bare gap.
         """
+        if self.lang != i18n.DEFAULT:  # the course's terms (settings, strategies) in the cells
+            rows = [[_term(cell) if cell in self.terms else cell for cell in row] for row in rows]
         self.blocks.append(("table", header, rows))
         if note and any(cell.startswith("n/a") for row in rows for cell in row):
-            self.paragraph(note)
+            self.paragraph(_(note))
 
     def figure(self, name: str, plot: render.Plot, title: str, caption: str) -> None:
         """A figure with its file name and caption; ``plot`` draws it (see :mod:`analysis.render`).
@@ -902,7 +984,7 @@ class Document:
         figure, e.g. ``partial(plots.lorenz, customers, panel="setting", ...)``;
         the document's renderer starts drawing it at once, here or in a worker.
         """
-        figure = Figure(name, title, caption, plot, self.renderer.submit(plot))
+        figure = Figure(name, title, caption, plot, self.renderer.submit(plot, self.lang))
         self.figures.append(figure)
         self.blocks.append(("figure", figure))
 
@@ -961,8 +1043,14 @@ class Document:
                     f'src="data:image/png;base64,{data}">'
                     f"<figcaption>{inline(fig.caption)}</figcaption></figure>"
                 )
+        fonts = (  # Chinese: the usual CJK fonts of Windows, macOS and Linux before the fallback
+            "system-ui,sans-serif"
+            if self.lang == i18n.DEFAULT
+            else 'system-ui,"PingFang SC","Microsoft YaHei","Noto Sans SC","Noto Sans CJK SC",'
+            "sans-serif"
+        )
         style = (
-            "body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;"
+            f"body{{font-family:{fonts};max-width:1150px;margin:2em auto;"
             "padding:0 1em;color:#222;line-height:1.45}"
             "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
             "th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:right}"
@@ -970,8 +1058,10 @@ class Document:
             "img{max-width:100%}figure{margin:1.5em 0}"
             "figcaption{font-style:italic;color:#444}code{background:#f3f3f3}"
         )
+        if self.lang != i18n.DEFAULT:  # a group's short CJK name would wrap a character a line
+            style += "td:nth-child(-n+2),th:nth-child(-n+2){white-space:nowrap}"
         return (
-            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<!DOCTYPE html>\n<html lang="{self.lang}"><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title><style>{style}</style></head>\n<body>\n"
             + "\n".join(body)
             + "\n</body></html>\n"
@@ -984,35 +1074,41 @@ class Document:
 
 
 def _ci_rows(table: pd.DataFrame, outcomes, keys=("label", "setting")) -> tuple[list, list]:
-    header = [*keys, "runs", *[label + " (95% CI)" for _, label, _ in outcomes]]
+    header = [
+        *_columns(keys),
+        _("runs"),
+        *[_("{outcome} (95% CI)").format(outcome=_(label)) for _o, label, _d in outcomes],
+    ]
     rows = []
-    for _, row in table.iterrows():
+    for _i, row in table.iterrows():
         rows.append(
             [str(row[k]) for k in keys]
             + [str(row["runs"])]
-            + [_with_ci(row, name, digits) for name, _, digits in outcomes]
+            + [_with_ci(row, name, digits) for name, _label, digits in outcomes]
         )
     return header, rows
 
 
 def _share(value) -> str:
-    return "n/a" if pd.isna(value) else f"{value:.1%}"
+    return "n/a" if pd.isna(value) else i18n.localize(f"{value:.1%}")
 
 
 def _budget(value) -> str:
-    return "unlimited" if not np.isfinite(value) else f"{value:g}"
+    return _("unlimited") if not np.isfinite(value) else f"{value:g}"
 
 
 def _payback(value) -> str:
-    return "not within the run" if value is None or pd.isna(value) else f"period {int(value)}"
+    if value is None or pd.isna(value):
+        return _("not within the run")
+    return _("period {period}").format(period=int(value))
 
 
 def _next_step(row) -> str:
     """The marginal ROI of a row's next budget step, or why there is none."""
     if pd.isna(row["next_extra_spend"]):
-        return "top level"
+        return _("top level")
     if row["next_extra_spend"] <= 0:
-        return "n/a (spends no more)"
+        return _("n/a (spends no more)")
     return _with_ci(row, "next_roi", 2)
 
 
@@ -1024,31 +1120,48 @@ def _headline(table: pd.DataFrame, strategies: dict, hurdle: float) -> list[str]
     """
     sentences = []
     for setting, rows in table.groupby("setting", sort=False):
-        firms = ", ".join(f"{f} ({strategies.get(f, '?')})" for f in dict.fromkeys(rows["firm"]))
+        firms = ", ".join(
+            f"{f} ({_term(strategies.get(f, '?'))})" for f in dict.fromkeys(rows["firm"])
+        )
         chosen = rows[rows["recommended"]]
         if chosen.empty:
             sentences.append(
-                f"**{setting}**: no policy and budget of firm {firms} has a marginal ROI "
-                f"whose lower 95% bound exceeds the hurdle rate of {hurdle:g}: keep the "
-                "policy budget at 0."
+                _(
+                    "**{setting}**: no policy and budget of firm {firms} has a marginal ROI "
+                    "whose lower 95% bound exceeds the hurdle rate of {hurdle}: keep the "
+                    "policy budget at 0."
+                ).format(setting=_term(setting), firms=firms, hurdle=f"{hurdle:g}")
             )
             continue
         best = chosen.loc[chosen["incremental_equity"].idxmax()]
         among = (
-            f" (of the {len(chosen)} recommended, the one that adds the most equity)"
+            _(" (of the {n} recommended, the one that adds the most equity)").format(n=len(chosen))
             if len(chosen) > 1
             else ""
         )
         sentences.append(
-            f"**{setting}**: firm {best['firm']} ({strategies.get(best['firm'], '?')}) should "
-            f"run {best['policy']} at a budget of {_budget(best['budget'])} per period{among}: it "
-            f"adds {_with_ci(best, 'incremental_equity', 0)} of customer equity for "
-            f"{_fmt(best['spend'], 0)} of discounted spend, ROI {_with_ci(best, 'roi', 2)}, "
+            _(
+                "**{setting}**: firm {firm} ({strategy}) should run {policy} at a budget of "
+                "{budget} per period{among}: it adds {equity} of customer equity for {spend} "
+                "of discounted spend, ROI {roi}, "
+            ).format(
+                setting=_term(setting),
+                firm=best["firm"],
+                strategy=_term(strategies.get(best["firm"], "?")),
+                policy=best["policy"],
+                budget=_budget(best["budget"]),
+                among=among,
+                equity=_with_ci(best, "incremental_equity", 0),
+                spend=_fmt(best["spend"], 0),
+                roi=_with_ci(best, "roi", 2),
+            )
             + (
-                f"and pays back in period {int(best['payback_period'])}."
+                _("and pays back in period {period}.").format(period=int(best["payback_period"]))
                 if pd.notna(best["payback_period"])
-                else "but does not pay back within the run (the ROI counts the customers' "
-                "value after it)."
+                else _(
+                    "but does not pay back within the run (the ROI counts the customers' "
+                    "value after it)."
+                )
             )
         )
     return sentences
@@ -1058,22 +1171,23 @@ def decision_section(doc: Document, results: Results, table: pd.DataFrame) -> No
     """The report's opening for a policy sweep: headline, decision table, response curves."""
     hurdle = results.hurdle_rate
     strategies = dict(zip(results.runs["firm"], results.runs["strategy"], strict=True))
-    doc.heading("Decision: which policy, at what budget")
+    yes = _("**yes**")
+    doc.heading(_("Decision: which policy, at what budget"))
     for sentence in _headline(table, strategies, hurdle):
         doc.paragraph(sentence)
     doc.table(
         [
-            "setting",
-            "firm",
-            "policy",
-            "budget",
-            "pairs",
-            "incremental equity D - S (95% CI)",
-            "spend S (95% CI)",
-            "ROI (95% CI)",
-            "marginal ROI of the next step (95% CI)",
-            "payback",
-            "recommended",
+            _("setting"),
+            _("firm"),
+            _("policy"),
+            _("budget"),
+            _("pairs"),
+            _("incremental equity D - S (95% CI)"),
+            _("spend S (95% CI)"),
+            _("ROI (95% CI)"),
+            _("marginal ROI of the next step (95% CI)"),
+            _("payback"),
+            _("recommended"),
         ],
         [
             [
@@ -1087,33 +1201,39 @@ def decision_section(doc: Document, results: Results, table: pd.DataFrame) -> No
                 _with_ci(r, "roi", 2),
                 _next_step(r),
                 _payback(r["payback_period"]),
-                "**yes**" if r["recommended"] else "",
+                yes if r["recommended"] else "",
             ]
-            for _, r in table.iterrows()
+            for _i, r in table.iterrows()
         ],
     )
     without = [
-        f"{setting}, {policy}"
+        f"{_term(setting)}, {policy}"
         for (setting, policy), rows in table.groupby(["setting", "policy"], sort=False)
         if not rows["recommended"].any()
     ]
     if without:
-        doc.paragraph("No level qualifies (keep the budget at 0) for: " + "; ".join(without) + ".")
+        doc.paragraph(
+            _("No level qualifies (keep the budget at 0) for: {rows}.").format(
+                rows="; ".join(without)
+            )
+        )
     doc.paragraph(
-        "How to read the table: per policy and budget level (per period), against the same "
-        "replications without "
-        "the policy: the incremental customer equity D - S and the discounted spend S "
-        "(means with 95% intervals), the ROI (D - S) / S, the **marginal ROI of the next "
-        "budget step** (the extra D - S of the next level over its extra spend, paired "
-        "replication by replication) and the **payback period** (the first period at which "
-        "the cumulative discounted incremental gross contribution of the ledger covers the "
-        "cumulative discounted spend; the ROI also counts the customers' projected value "
-        "after the run). A level is worth buying when the step into it pays: from no "
-        "policy, that step's marginal ROI is the level's ROI; from the level below, it is "
-        "that row's next step. The **recommended budget** is the largest level reached by "
-        "a step whose marginal ROI has its lower 95% bound above the hurdle rate, "
-        f"{hurdle:g} (`report.hurdle_rate`, a ratio over the run like the ROI: the "
-        "discounting already charges the cost of capital)."
+        _(
+            "How to read the table: per policy and budget level (per period), against the same "
+            "replications without "
+            "the policy: the incremental customer equity D - S and the discounted spend S "
+            "(means with 95% intervals), the ROI (D - S) / S, the **marginal ROI of the next "
+            "budget step** (the extra D - S of the next level over its extra spend, paired "
+            "replication by replication) and the **payback period** (the first period at "
+            "which the cumulative discounted incremental gross contribution of the ledger "
+            "covers the cumulative discounted spend; the ROI also counts the customers' "
+            "projected value after the run). A level is worth buying when the step into it "
+            "pays: from no policy, that step's marginal ROI is the level's ROI; from the level "
+            "below, it is that row's next step. The **recommended budget** is the largest "
+            "level reached by a step whose marginal ROI has its lower 95% bound above the "
+            "hurdle rate, {hurdle} (`report.hurdle_rate`, a ratio over the run like the ROI: "
+            "the discounting already charges the cost of capital)."
+        ).format(hurdle=f"{hurdle:g}")
     )
     doc.figure(
         "response_curves.png",
@@ -1122,12 +1242,14 @@ def decision_section(doc: Document, results: Results, table: pd.DataFrame) -> No
             table,
             panel="setting",
             line="policy",
-            title="Response curves: incremental equity against the budget",
+            title=_("Response curves: incremental equity against the budget"),
         ),
-        "Response curves",
-        "Each curve is one policy, from budget 0 (no policy); the band is the 95% interval "
-        "of the mean over paired replications. Where a curve flattens, the next budget "
-        "step buys little; the ringed point is the recommended budget.",
+        _("Response curves"),
+        _(
+            "Each curve is one policy, from budget 0 (no policy); the band is the 95% interval "
+            "of the mean over paired replications. Where a curve flattens, the next budget "
+            "step buys little; the ringed point is the recommended budget."
+        ),
     )
 
 
@@ -1138,25 +1260,32 @@ def survival_figure(doc: Document, results: Results, pick, order, only: str) -> 
     pooled cohort survival from ``cohorts.parquet`` instead (said so).
     """
     keys = results.keys
+    longest = None
     if not results.relationships.empty:
         curves = retention.kaplan_meier(pick(results.relationships), keys=keys)
         curves = curves[(curves["at_risk"] > 0) | (curves["tenure"] == 0)]  # from S(0) = 1
-        title = "Kaplan-Meier survival of relationships (95% band)" + only
-        caption = (
+        # beyond the run's clock the curve rests on a settled start's drawn tenures alone
+        longest = max(
+            (c.simulation.warm_up + c.simulation.periods for c in results.configs.values()),
+            default=None,
+        )
+        title = _("Kaplan-Meier survival of relationships (95% band)") + only
+        caption = _(
             "Share of relationships still going, by tenure (Kaplan-Meier over every "
             "relationship of replication 0 of each point, relationships.parquet; censored "
-            "at the horizon, left-truncated after a warm-up). Higher curves keep their "
-            "customers longer; where a solid curve flattens above its dashed constant-hazard "
-            "curve, customers who stay become more loyal with tenure."
-        )
+            "at the horizon, left-truncated after a warm-up or a settled start), up to "
+            "tenure {longest}, the run's whole clock (warm-up and horizon). Higher curves "
+            "keep their customers longer; where a solid curve flattens above its dashed "
+            "constant-hazard curve, customers who stay become more loyal with tenure."
+        ).format(longest=longest)
     else:
         curves = (
             retention.cohort_survival(pick(results.cohorts), keys=keys)
             if not results.cohorts.empty
             else pd.DataFrame()
         )
-        title = "Cohort survival: share of newly acquired customers still there" + only
-        caption = (
+        title = _("Cohort survival: share of newly acquired customers still there") + only
+        caption = _(
             "Pooled cohort survival (this folder has no relationships.parquet: run the "
             "scenario again for Kaplan-Meier curves). Higher curves keep their new customers "
             "longer; where a solid curve flattens above its dashed constant-hazard curve, "
@@ -1164,8 +1293,10 @@ def survival_figure(doc: Document, results: Results, pick, order, only: str) -> 
         )
     if curves.empty:
         doc.paragraph(
-            "**Survival**: too few data: no relationship to follow in these runs; "
-            "more customers or periods give some."
+            _(
+                "**Survival**: too few data: no relationship to follow in these runs; "
+                "more customers or periods give some."
+            )
         )
         return
     doc.figure(
@@ -1178,8 +1309,9 @@ def survival_figure(doc: Document, results: Results, pick, order, only: str) -> 
             order=order,
             reference=reference_retention(results.timeseries, keys),
             title=title,
+            max_tenure=longest,
         ),
-        "Survival",
+        _("Survival"),
         caption,
     )
 
@@ -1191,7 +1323,7 @@ def build(
 
     Without a renderer, figures are drawn here, one after the other.
     """
-    doc = Document(renderer)
+    doc = Document(renderer, i18n.current())
     keys = results.keys
     runs = results.runs
     outcomes = [o for o in SUMMARY_OUTCOMES if o[0] in runs.columns]
@@ -1204,7 +1336,13 @@ def build(
     # the tables); otherwise every group
     focus = focus_firms(results)
     shown = set(runs.loc[runs["firm"].isin(focus), "label"]) if focus else set(order)
-    only = f" (firm {', '.join(sorted(focus))} only; its rivals are in the tables)" if focus else ""
+    only = (
+        _(" (firm {firms} only; its rivals are in the tables)").format(
+            firms=", ".join(sorted(focus))
+        )
+        if focus
+        else ""
+    )
 
     def pick(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["label"].isin(shown)] if len(frame) else frame
@@ -1215,7 +1353,7 @@ def build(
 
     replications = runs.groupby("point")["run_id"].nunique()
 
-    doc.heading(f"Report: {results.name}", 1)
+    doc.heading(_("Report: {name}").format(name=results.name), 1)
     if results.description:
         doc.paragraph(results.description.strip())
     decision_table = budget_decision(results)
@@ -1227,31 +1365,40 @@ def build(
         else f"{replications.min()}-{replications.max()}"
     )
     doc.paragraph(
-        f"{n_runs} runs ({len(replications)} sweep points, "
-        f"{each} replications each). A **group** "
-        "is one strategy in one setting (and at one value of any other swept "
-        "parameter); firms of a group in the same run are averaged, so each run counts "
-        "once. Intervals are 95% confidence intervals of the mean over replications "
-        "(Student t). Money is in the model's money units, discounted to period 0; "
-        "one period is one month."
+        _(
+            "{runs} runs ({points} sweep points, {each} replications each). A **group** "
+            "is one strategy in one setting (and at one value of any other swept "
+            "parameter); firms of a group in the same run are averaged, so each run counts "
+            "once. Intervals are 95% confidence intervals of the mean over replications "
+            "(Student t). Money is in the model's money units, discounted to period 0; "
+            "one period is one month."
+        ).format(runs=n_runs, points=len(replications), each=each)
     )
     periods = min((c.simulation.periods for c in results.configs.values()), default=0)
     if periods < 12:  # annual retention and lifetime need a year of each run
         doc.paragraph(
-            f"**Too few data for annual figures**: the runs measure {periods} "
-            f"period{'' if periods == 1 else 's'}, less than a year, so annual retention "
-            "and expected lifetime are n/a; run 12 periods or more to measure them."
+            i18n.ngettext(
+                "**Too few data for annual figures**: the runs measure {periods} period, "
+                "less than a year, so annual retention and expected lifetime are n/a; run 12 "
+                "periods or more to measure them.",
+                "**Too few data for annual figures**: the runs measure {periods} periods, "
+                "less than a year, so annual retention and expected lifetime are n/a; run 12 "
+                "periods or more to measure them.",
+                periods,
+            ).format(periods=periods)
         )
 
-    doc.heading("Which strategy wins where")
+    doc.heading(_("Which strategy wins where"))
     # in a policy sweep a rival's rows carry the focus firm's policies in their label: the
     # sentences compare the focus firm's groups only, or they would name a rival
     leaders = pick(table)
     if focus:
         doc.paragraph(
-            f"Firm {', '.join(sorted(focus))}'s policy sets compared (its policies are "
-            "swept; a rival's rows in the table are labelled with the policies of the "
-            "point they ran in, not their own):"
+            _(
+                "Firm {firms}'s policy sets compared (its policies are swept; a rival's rows "
+                "in the table are labelled with the policies of the point they ran in, not "
+                "their own):"
+            ).format(firms=", ".join(sorted(focus)))
         )
     doc.bullets(verdicts(leaders, "customer_equity", "customer equity", 0))
     if "annual_retention" in table.columns:
@@ -1261,23 +1408,26 @@ def build(
     header, rows = _ci_rows(table, outcomes)
     doc.table(header, rows)
     doc.paragraph(
-        "How to read it: compare groups within a setting; where two intervals do not "
-        "overlap the difference is unlikely to be noise. Definitions are in "
-        'docs/analysis.md, section "Reading the report".'
+        _(
+            "How to read it: compare groups within a setting; where two intervals do not "
+            "overlap the difference is unlikely to be noise. Definitions are in "
+            'docs/analysis.md, section "Reading the report".'
+        )
     )
     markets = winners.winner_map(runs, results.sweep_paths)
     if len(markets) > 2:  # a map of markets, not just the two settings
-        doc.heading("Where each strategy wins", 3)
+        doc.heading(_("Where each strategy wins"), 3)
         described = [c for c in markets.columns if c not in winners.WINNER_COLUMNS]
+        yes_no = {True: _("yes"), False: _("no")}
         doc.table(
             [
                 *described,
-                "setting",
-                "winner",
-                "customer equity",
-                "runner-up",
-                "margin over runner-up [95% CI]",
-                "clear",
+                _("setting"),
+                _("winner"),
+                _("customer equity"),
+                _("runner-up"),
+                _("margin over runner-up [95% CI]"),
+                _("clear"),
             ],
             [
                 [
@@ -1288,18 +1438,21 @@ def build(
                     r["runner_up"] or "",
                     f"{_fmt(r['margin'], 0)} [{_fmt(r['margin_low'], 0)}, "
                     f"{_fmt(r['margin_high'], 0)}]",
-                    "yes" if r["clear"] else "no",
+                    yes_no[bool(r["clear"])],
                 ]
-                for _, r in markets.iterrows()
+                for _i, r in markets.iterrows()
             ],
         )
         doc.paragraph(
-            "Each row is one market (a sweep point). Strategies compete in the same "
-            "runs, so the margin is the mean of the per-run differences between the "
-            'winner and the runner-up; "clear" means its 95% interval lies above 0. '
-            "Strategies that win at least one market clearly: "
-            + (", ".join(sorted(winners.clear_winners(markets))) or "none")
-            + "."
+            _(
+                "Each row is one market (a sweep point). Strategies compete in the same "
+                "runs, so the margin is the mean of the per-run differences between the "
+                'winner and the runner-up; "clear" means its 95% interval lies above 0. '
+                "Strategies that win at least one market clearly: {strategies}."
+            ).format(
+                strategies=", ".join(_term(w) for w in sorted(winners.clear_winners(markets)))
+                or _("none")
+            )
         )
     doc.figure(
         "equity.png",
@@ -1310,12 +1463,14 @@ def build(
             panels="setting",
             bars="label",
             order=order,
-            title="Customer equity by strategy and setting" + only,
-            ylabel=f"customer equity per firm\n({plots.MONEY})",
+            title=_("Customer equity by strategy and setting") + only,
+            ylabel=_("customer equity per firm\n({money})").format(money=_(plots.MONEY)),
         ),
-        "Customer equity",
-        "The tallest bar in each panel is the strategy whose customers are "
-        "worth most in that setting; error bars that do not overlap mark a clear difference.",
+        _("Customer equity"),
+        _(
+            "The tallest bar in each panel is the strategy whose customers are "
+            "worth most in that setting; error bars that do not overlap mark a clear difference."
+        ),
     )
     churn = pick(table).assign(  # retention is near 1 everywhere: its complement shows the gaps
         churn=lambda t: 100 * (1 - t["retention_rate"]),
@@ -1331,16 +1486,18 @@ def build(
             panels="setting",
             bars="label",
             order=order,
-            title="Monthly churn (100% - mean period retention) by strategy and setting" + only,
-            ylabel="customers lost per period\n(% of last period's customers)",
+            title=_("Monthly churn (100% - mean period retention) by strategy and setting") + only,
+            ylabel=_("customers lost per period\n(% of last period's customers)"),
         ),
-        "Churn",
-        "Lower bars keep more of their customers each month (retention = 100% minus "
-        "the bar); compare the two panels to see how much e-commerce costs each strategy.",
+        _("Churn"),
+        _(
+            "Lower bars keep more of their customers each month (retention = 100% minus "
+            "the bar); compare the two panels to see how much e-commerce costs each strategy."
+        ),
     )
 
     # ---- money
-    doc.heading("Money: CLV, equity drivers, firm value")
+    doc.heading(_("Money: CLV, equity drivers, firm value"))
     drivers = [d for d in money.DRIVERS if d in runs.columns]
     if drivers:
         driver_table = (
@@ -1357,14 +1514,16 @@ def build(
                 pick(driver_table),
                 panel="setting",
                 bar="label",
-                title="What holds the equity: value, brand and relationship equity" + only,
+                title=_("What holds the equity: value, brand and relationship equity") + only,
             ),
-            "Equity drivers",
-            "Each bar is a group's customer equity split by the share of its "
-            "customers' loyalty drive that value, trust and switching cost supply; a large red "
-            "part means customers stay because leaving is costly.",
+            _("Equity drivers"),
+            _(
+                "Each bar is a group's customer equity split by the share of its "
+                "customers' loyalty drive that value, trust and switching cost supply; a large "
+                "red part means customers stay because leaving is costly."
+            ),
         )
-        header = ["label", "setting", *[plots.DRIVER_LABELS[d] for d in drivers]]
+        header = [*_columns(["label", "setting"]), *[_(plots.DRIVER_LABELS[d]) for d in drivers]]
         totals = driver_table[drivers].sum(axis=1).replace(0, np.nan)
         doc.table(
             header,
@@ -1382,13 +1541,17 @@ def build(
                 panel="setting",
                 line="label",
                 order=order,
-                title="How concentrated is customer value? (total CLV of the customers at the end, "
-                "replication 0)",
+                title=_(
+                    "How concentrated is customer value? (total CLV of the customers at the "
+                    "end, replication 0)"
+                ),
             ),
-            "CLV concentration",
-            "Read each curve at 20% of customers: the share of total CLV "
-            "they hold (seed 003: about 80%); the further above the dotted line, the more the "
-            "value sits with a few customers.",
+            _("CLV concentration"),
+            _(
+                "Read each curve at 20% of customers: the share of total CLV "
+                "they hold (seed 003: about 80%); the further above the dotted line, the more "
+                "the value sits with a few customers."
+            ),
         )
         values = firm_value_table(results)
         if not values.empty:
@@ -1400,19 +1563,23 @@ def build(
             )
             full = values.groupby(["label", "setting"], sort=False)["unconstrained_value"].first()
             doc.paragraph(
-                "**Firm value under a resource constraint** (replication 0 of each "
-                "point): the sum of current customers' total CLV a firm can serve "
-                "when its resources cover a share of what serving all of them needs "
-                "(greedy by CLV per unit of serve cost, customers with negative CLV "
-                "dropped)."
+                _(
+                    "**Firm value under a resource constraint** (replication 0 of each "
+                    "point): the sum of current customers' total CLV a firm can serve "
+                    "when its resources cover a share of what serving all of them needs "
+                    "(greedy by CLV per unit of serve cost, customers with negative CLV "
+                    "dropped)."
+                )
             )
             shares = [s for s in sorted(wide.columns, reverse=True) if s < 1]
             doc.table(
                 [
-                    "label",
-                    "setting",
-                    "all positive-CLV customers (no constraint)",
-                    *[f"with {s:.0%} of the resources" for s in shares],
+                    *_columns(["label", "setting"]),
+                    _("all positive-CLV customers (no constraint)"),
+                    *[
+                        _("with {share} of the resources").format(share=i18n.percent(s, 0))
+                        for s in shares
+                    ],
                 ],
                 [
                     [str(i[0]), str(i[1]), _fmt(full[i], 0)]
@@ -1423,27 +1590,26 @@ def build(
 
     if baseline is not None:
         summary, common = baseline_roi(results, baseline)
-        doc.heading(f"CRM ROI against the baseline {baseline.name}")
+        doc.heading(_("CRM ROI against the baseline {name}").format(name=baseline.name))
         doc.paragraph(
-            ROI_DEFINITION
-            + " Scenario minus baseline, replication by replication "
+            _(ROI_DEFINITION)
+            + _(" Scenario minus baseline, replication by replication ")
             + (
-                "(pairs share seeds: common random numbers). "
+                _("(pairs share seeds: common random numbers). ")
                 if common
-                else "(**seeds differ: pairs are independent draws**, intervals are wider). "
+                else _("(**seeds differ: pairs are independent draws**, intervals are wider). ")
             )
-            + "n/a: the scenario spends no more on policies than the baseline."
+            + _("n/a: the scenario spends no more on policies than the baseline.")
         )
         doc.table(
             [
-                "label",
-                "setting",
-                "pairs",
-                "ROI (95% CI)",
-                "p (paired t)",
-                "incremental equity (95% CI)",
-                "policy spend (95% CI)",
-                "incremental retention (95% CI)",
+                *_columns(["label", "setting"]),
+                _("pairs"),
+                _("ROI (95% CI)"),
+                _("p (paired t)"),
+                _("incremental equity (95% CI)"),
+                _("policy spend (95% CI)"),
+                _("incremental retention (95% CI)"),
             ],
             [
                 [
@@ -1456,7 +1622,7 @@ def build(
                     _with_ci(r, "spent", 0),
                     _with_ci(r, "incremental_retention", 4),
                 ]
-                for _, r in summary.iterrows()
+                for _i, r in summary.iterrows()
             ],
         )
         if summary["roi"].notna().any():
@@ -1470,27 +1636,31 @@ def build(
                     bars="label",
                     order=order,
                     reference=0.0,
-                    title=f"CRM ROI against {baseline.name}",
-                    ylabel="ROI (equity gained per unit of policy spend)",
+                    title=_("CRM ROI against {name}").format(name=baseline.name),
+                    ylabel=_("ROI (equity gained per unit of policy spend)"),
                 ),
-                "CRM ROI",
-                "Bars above 0 earn back more than the policies spend; an error bar that "
-                "crosses 0 means the return is not distinguishable from breaking even.",
+                _("CRM ROI"),
+                _(
+                    "Bars above 0 earn back more than the policies spend; an error bar that "
+                    "crosses 0 means the return is not distinguishable from breaking even."
+                ),
             )
 
     # ---- retention
-    doc.heading("Retention: who stays, who leaves, from where and why")
+    doc.heading(_("Retention: who stays, who leaves, from where and why"))
     doc.figure(
         "stages.png",
         partial(
             plots.stage_composition,
             stage_series(pick(results.timeseries), keys),
             panel="panel",
-            title="Customers by lifecycle stage over time (per firm)" + only,
+            title=_("Customers by lifecycle stage over time (per firm)") + only,
         ),
-        "Stage composition",
-        "A strategy that keeps customers grows the dark blue stability "
-        "band; orange is the declining customers it risks losing.",
+        _("Stage composition"),
+        _(
+            "A strategy that keeps customers grows the dark blue stability "
+            "band; orange is the declining customers it risks losing."
+        ),
     )
     survival_figure(doc, results, pick, order, only)
     churn = retention.churn_by_stage(results.timeseries, keys)
@@ -1500,11 +1670,17 @@ def build(
             index=keys, columns="stage", values=["share", "hazard"], sort=False
         ).reindex(columns=pd.MultiIndex.from_product([["share", "hazard"], stages]))
         doc.paragraph(
-            "**Churn by stage**: share of the relationships that ended in each stage, "
-            "and the stage's hazard (ended per customer-period in the stage)."
+            _(
+                "**Churn by stage**: share of the relationships that ended in each stage, "
+                "and the stage's hazard (ended per customer-period in the stage)."
+            )
         )
         doc.table(
-            [*keys, *[f"{s} share" for s in stages], *[f"{s} hazard" for s in stages]],
+            [
+                *_columns(keys),
+                *[_("{stage} share").format(stage=_(s)) for s in stages],
+                *[_("{stage} hazard").format(stage=_(s)) for s in stages],
+            ],
             [
                 [str(i[0]), str(i[1])]
                 + [_share(wide.loc[i, ("share", s)]) for s in stages]
@@ -1520,29 +1696,31 @@ def build(
     )
     merged = merged.loc[ordered(merged.index)]
     doc.paragraph(
-        "**Churn by reason, trajectory types and satisfied defectors** (pooled over "
-        "runs): I ended in exploration, II in formation, III reached stability but "
-        "left early, IV had a long stability (seed 002); seed 003 says 65-85% of "
-        "defectors call themselves satisfied."
+        _(
+            "**Churn by reason, trajectory types and satisfied defectors** (pooled over "
+            "runs): I ended in exploration, II in formation, III reached stability but "
+            "left early, IV had a long stability (seed 002); seed 003 says 65-85% of "
+            "defectors call themselves satisfied."
+        )
     )
     doc.table(
         [
-            *keys,
-            "defections",
-            "to a rival",
-            "out of market",
-            "left the category",
-            "from decline",
+            *_columns(keys),
+            _("defections"),
+            _("to a rival"),
+            _("out of market"),
+            _("left the category"),
+            _("from decline"),
             "I",
             "II",
             "III",
             "IV",
-            "satisfied defectors",
+            _("satisfied defectors"),
         ],
         [
             [str(r[k]) for k in keys]
             + [
-                f"{r['defections']:,}",
+                i18n.localize(f"{r['defections']:,}"),
                 _share(r["to_rival"]),
                 _share(r["out_of_market"]),
                 _share(r["life"]),
@@ -1550,7 +1728,7 @@ def build(
             ]
             + [_share(r[t]) for t in ("I", "II", "III", "IV")]
             + [_share(r["satisfied_defector_share"])]
-            for _, r in merged.iterrows()
+            for _i, r in merged.iterrows()
         ],
     )
     if not results.customers.empty:
@@ -1559,10 +1737,10 @@ def build(
             index=keys, columns="tenure_band", values="share", observed=False, sort=False
         )
         doc.paragraph(
-            "**Tenure of the customers at the end** (replication 0; periods with the firm)."
+            _("**Tenure of the customers at the end** (replication 0; periods with the firm).")
         )
         doc.table(
-            [*keys, *[str(c) for c in wide.columns]],
+            [*_columns(keys), *[str(c) for c in wide.columns]],
             [
                 [str(i[0]), str(i[1])] + [_share(wide.loc[i, c]) for c in wide.columns]
                 for i in ordered(wide.index)
@@ -1578,15 +1756,17 @@ def build(
             .mean()
         )
         doc.paragraph(
-            "**Loyalty index** (seed 001): half objective (share of wallet, repeat "
-            "purchase, tenure / horizon, advocacy), half subjective (price evaluation "
-            "~ perceived value, quality ~ satisfaction, service ~ trust), equal item "
-            "weights (`analysis.retention.LoyaltyWeights`). Means over the customers "
-            "at the end (replication 0)."
+            _(
+                "**Loyalty index** (seed 001): half objective (share of wallet, repeat "
+                "purchase, tenure / horizon, advocacy), half subjective (price evaluation "
+                "~ perceived value, quality ~ satisfaction, service ~ trust), equal item "
+                "weights (`analysis.retention.LoyaltyWeights`). Means over the customers "
+                "at the end (replication 0)."
+            )
         )
         columns = [*retention.OBJECTIVE_ITEMS, *retention.SUBJECTIVE_ITEMS, "index"]
         doc.table(
-            [*keys, *[c.replace("_", " ") for c in columns]],
+            [*_columns(keys), *[_(LOYALTY_ITEMS[c]) for c in columns]],
             [
                 [str(i[0]), str(i[1])] + [_fmt(means.loc[i, c], 3) for c in columns]
                 for i in ordered(means.index)
@@ -1600,34 +1780,44 @@ def build(
                 panel="setting",
                 line="label",
                 order=order,
-                title="Satisfaction, trust and switching cost of the customers at the end "
-                "(replication 0)",
+                title=_(
+                    "Satisfaction, trust and switching cost of the customers at the end "
+                    "(replication 0)"
+                ),
             ),
-            "End distributions",
-            "Curves further right mean more satisfied, more trusting or "
-            "more locked-in customers; switching cost shows which strategy builds lock-in.",
+            _("End distributions"),
+            _(
+                "Curves further right mean more satisfied, more trusting or "
+                "more locked-in customers; switching cost shows which strategy builds lock-in."
+            ),
         )
 
     # ---- policies
     comparison = policy_comparison(results)
     activity = policy_activity(results)
     if comparison is not None or not activity.empty:
-        doc.heading("Retention policies: which pays, where, and why")
+        doc.heading(_("Retention policies: which pays, where, and why"))
     if comparison is not None and not comparison.empty:
         firm = ", ".join(sorted(comparison["firm"].unique()))
         crn = bool(comparison["common_random_numbers"].all())
         doc.paragraph(
-            f"Each policy set of firm {firm} against the same scenario without "
-            "policies (`none`), paired by replication"
+            _(
+                "Each policy set of firm {firm} against the same scenario without "
+                "policies (`none`), paired by replication"
+            ).format(firm=firm)
             + (
-                " with the same seeds (common random numbers: the difference is the "
-                "policy's effect, not noise). "
+                _(
+                    " with the same seeds (common random numbers: the difference is the "
+                    "policy's effect, not noise). "
+                )
                 if crn
-                else ". "
+                else _(". ")
             )
-            + ROI_DEFINITION
-            + " Incremental equity and retention are scenario minus baseline. "
-            "Ranked by ROI within each setting."
+            + _(ROI_DEFINITION)
+            + _(
+                " Incremental equity and retention are scenario minus baseline. "
+                "Ranked by ROI within each setting."
+            )
         )
         settings = {v: i for i, v in enumerate(dict.fromkeys(runs["setting"]))}
         ranked = comparison.assign(setting_order=comparison["setting"].map(settings)).sort_values(
@@ -1635,14 +1825,14 @@ def build(
         )
         doc.table(
             [
-                "setting",
-                "policy",
-                "pairs",
-                "ROI (95% CI)",
-                "p (paired t)",
-                "incremental equity (95% CI)",
-                "incremental retention (95% CI)",
-                "policy spend (95% CI)",
+                _("setting"),
+                _("policy"),
+                _("pairs"),
+                _("ROI (95% CI)"),
+                _("p (paired t)"),
+                _("incremental equity (95% CI)"),
+                _("incremental retention (95% CI)"),
+                _("policy spend (95% CI)"),
             ],
             [
                 [
@@ -1655,10 +1845,15 @@ def build(
                     _with_ci(r, "incremental_retention", 4),
                     _with_ci(r, "spent", 0),
                 ]
-                for _, r in ranked.iterrows()
+                for _i, r in ranked.iterrows()
             ],
         )
         sentences = []
+        verdict = {
+            "pays": _("pays"),
+            "on average": _("returns more than it costs on average, but its CI includes 0"),
+            "not": _("does not pay"),
+        }
         for setting, rows in ranked.groupby("setting", sort=False):
             rows = rows.dropna(subset=["roi"])
             if rows.empty:
@@ -1666,33 +1861,40 @@ def build(
             best = rows.iloc[0]
             names = [n for n in POLICIES if n in str(best["policy"])]
             why = "; ".join(f"{n}: {POLICIES[n].summary}" for n in names)
-            pays = (
-                "pays"
-                if best["roi_low"] > 0
-                else (
-                    "returns more than it costs on average, but its CI includes 0"
-                    if best["roi"] > 0
-                    else "does not pay"
-                )
-            )
-            effect = (
-                f": it adds {_fmt(best['incremental_equity'], 0)} of customer equity and "
-                f"{_fmt(100 * best['incremental_retention'], 2)} points of monthly "
-                f"retention for {_fmt(best['spent'], 0)} of policy spend (discounted)"
+            pays = verdict[
+                "pays" if best["roi_low"] > 0 else ("on average" if best["roi"] > 0 else "not")
+            ]
+            effect = _(
+                ": it adds {equity} of customer equity and {points} points of monthly "
+                "retention for {spend} of policy spend (discounted)"
+            ).format(
+                equity=_fmt(best["incremental_equity"], 0),
+                points=_fmt(100 * best["incremental_retention"], 2),
+                spend=_fmt(best["spent"], 0),
             )
             most = rows.loc[rows["incremental_equity"].idxmax()]
             bigger = (
                 ""
                 if most["policy"] == best["policy"]
-                else f" The largest equity gain, though, comes from {most['policy']} "
-                f"({_with_ci(most, 'incremental_equity', 0)}, ROI "
-                f"{_with_ci(most, 'roi', 2)}): ROI ranks returns per unit spent, not size."
+                else _(
+                    " The largest equity gain, though, comes from {policy} ({equity}, ROI "
+                    "{roi}): ROI ranks returns per unit spent, not size."
+                ).format(
+                    policy=most["policy"],
+                    equity=_with_ci(most, "incremental_equity", 0),
+                    roi=_with_ci(most, "roi", 2),
+                )
             )
             sentences.append(
-                f"**{setting}**: {best['policy']} ranks first (ROI "
-                f"{_with_ci(best, 'roi', 2)}) and {pays}{effect}"
-                + (f"; how it works: {why}" if why else "")
-                + "."
+                _("**{setting}**: {policy} ranks first (ROI {roi}) and {pays}{effect}").format(
+                    setting=_term(setting),
+                    policy=best["policy"],
+                    roi=_with_ci(best, "roi", 2),
+                    pays=pays,
+                    effect=effect,
+                )
+                + (_("; how it works: {why}").format(why=why) if why else "")
+                + _(".")
                 + bigger
             )
         doc.bullets(sentences)
@@ -1707,39 +1909,47 @@ def build(
                     panels="setting",
                     bars="policy set",
                     reference=0.0,
-                    title=f"ROI of firm {firm}'s retention policies against no policy",
-                    ylabel="ROI (equity gained per unit of policy spend)",
+                    title=_("ROI of firm {firm}'s retention policies against no policy").format(
+                        firm=firm
+                    ),
+                    ylabel=_("ROI (equity gained per unit of policy spend)"),
                 ),
-                "Policy ROI",
-                "Bars above 0 with error bars clear of 0 are policies that pay "
-                "in that setting; compare the panels to see where each one works.",
+                _("Policy ROI"),
+                _(
+                    "Bars above 0 with error bars clear of 0 are policies that pay "
+                    "in that setting; compare the panels to see where each one works."
+                ),
             )
     if not activity.empty and (activity["spend"] == 0).any():
         free = sorted(activity.loc[activity["spend"] == 0, "policy set"].unique())
         doc.paragraph(
-            f"Note: {', '.join(free)} spent nothing (a zero budget, no eligible "
-            "customer, or too small a budget for one contact): no ROI (n/a). A policy "
-            "set with zero budgets is the run without policies, and serves as the "
-            "baseline of a budget sweep that has no empty policy list."
+            _(
+                "Note: {sets} spent nothing (a zero budget, no eligible customer, or too "
+                "small a budget for one contact): no ROI (n/a). A policy set with zero "
+                "budgets is the run without policies, and serves as the baseline of a "
+                "budget sweep that has no empty policy list."
+            ).format(sets=", ".join(free))
         )
     if not activity.empty:
         doc.paragraph(
-            "**What the policies did** (mean per run): spend, customer-periods "
-            "touched, recoveries from decline, win-backs, and the share of periods in "
-            "which the budget ran out."
+            _(
+                "**What the policies did** (mean per run): spend, customer-periods "
+                "touched, recoveries from decline, win-backs, and the share of periods in "
+                "which the budget ran out."
+            )
         )
         doc.table(
             [
-                "policy set",
-                "setting",
-                "firm",
-                "policy",
-                "runs",
-                "spend",
-                "touched",
-                "recovered",
-                "won back",
-                "budget ran out",
+                _("policy set"),
+                _("setting"),
+                _("firm"),
+                _("policy"),
+                _("runs"),
+                _("spend"),
+                _("touched"),
+                _("recovered"),
+                _("won back"),
+                _("budget ran out"),
             ],
             [
                 [
@@ -1754,7 +1964,7 @@ def build(
                     _fmt(r["won_back"], 1),
                     _share(r["budget_exhausted_share"]),
                 ]
-                for _, r in activity.iterrows()
+                for _i, r in activity.iterrows()
             ],
         )
     return doc
@@ -1771,23 +1981,40 @@ def facts_section(doc: Document, folder: Path) -> None:
     if not path.exists() or path.stat().st_mtime < runs.stat().st_mtime:
         return
     table = facts.read_table(path)
-    doc.heading("Stylized facts")
+    doc.heading(_("Stylized facts"))
     doc.paragraph(
-        "The facts of MODEL.md section 9 (definitions in analysis/facts.py), from "
-        "`python run.py facts`: this scenario and its counterfactual variants "
-        "(folders next to this one). Value and 95% confidence interval over "
-        "replications, the band it must meet, and the result."
+        _(
+            "The facts of MODEL.md section 9 (definitions in analysis/facts.py), from "
+            "`python run.py facts`: this scenario and its counterfactual variants "
+            "(folders next to this one). Value and 95% confidence interval over "
+            "replications, the band it must meet, and the result."
+        )
+    )
+    line, result = (
+        _("fact {fact} ({name}): {result} ({passed}/{rows} rows)"),
+        {
+            True: _("PASS"),
+            False: _("FAIL"),
+        },
     )
     doc.bullets(
-        f"fact {r['fact']} ({r['name']}): {'PASS' if r['passed'] else 'FAIL'} "
-        f"({r['passed_rows']}/{r['rows']} rows)"
-        for _, r in facts.verdicts(table).iterrows()
+        line.format(
+            fact=r["fact"],
+            name=r["name"],
+            result=result[bool(r["passed"])],
+            passed=r["passed_rows"],
+            rows=r["rows"],
+        )
+        for _i, r in facts.verdicts(table).iterrows()
     )
     doc.table(*facts.table_cells(table))
 
 
-def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
+def write_report(folder: Path, baseline: Path | None = None, lang: str | None = None) -> list[Path]:
     """Build the report of a results folder and write it; return the files written.
+
+    ``lang`` (``en``, ``zh``) is the report's language; without it, the
+    scenario's ``report.lang``, else English.
 
     Raises:
         ReportError: the folder or the baseline cannot be used (nothing is written).
@@ -1802,8 +2029,14 @@ def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
             if baseline is not None
             else None
         )
-        doc = build(results, base, renderer)
-        facts_section(doc, folder)
+        lang = i18n.check_language(lang or results.lang)
+        with i18n.language(lang):
+            doc = build(results, base, renderer)
+            facts_section(doc, folder)
+            markdown, page = (
+                doc.markdown(),
+                doc.html(_("crm-sim report: {name}").format(name=results.name)),
+            )
     try:
         figures = claim(folder / "figures")
     except OutputError as error:
@@ -1815,6 +2048,6 @@ def write_report(folder: Path, baseline: Path | None = None) -> list[Path]:
         path = figures / fig.name
         write_atomic(path, lambda target, data=fig.png: target.write_bytes(data))
         written.append(path)
-    write_text(folder / "report.md", doc.markdown())
-    write_text(folder / "report.html", doc.html(f"crm-sim report: {results.name}"))
+    write_text(folder / "report.md", markdown)
+    write_text(folder / "report.html", page)
     return [folder / "report.md", folder / "report.html", *written]

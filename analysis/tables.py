@@ -7,20 +7,28 @@ the terminal and the report (definitions of the outcomes: :mod:`analysis.metrics
 
 import functools
 import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
 
+import i18n
+from i18n import N_, _
 from sim.settings import SETTINGS
 from sim.strategies import STRATEGIES
 
 TABLE_OUTCOMES = (
-    ("retention_rate", "monthly retention"),
-    ("annual_retention", "annual retention"),
-    ("expected_lifetime", "lifetime (years)"),
-    ("customer_equity", "customer equity"),
+    ("retention_rate", N_("monthly retention")),
+    ("annual_retention", N_("annual retention")),
+    ("expected_lifetime", N_("lifetime (years)")),
+    ("customer_equity", N_("customer equity")),
 )
-"""Outcomes of the strategy x setting table: column and label (definitions: analysis.metrics)."""
+"""Outcomes of the strategy x setting table: column and label (definitions: analysis.metrics).
+
+The labels are English; the tables show them in the language in force (``_(label)``).
+"""
+KEY_NAMES = {"strategy": N_("strategy"), "setting": N_("setting")}
+"""The table's key columns as it names them (a swept path keeps its own name)."""
 _DIGITS = {"retention_rate": 4, "annual_retention": 3, "expected_lifetime": 1}
 """Decimals of the table's outcomes (money: none)."""
 
@@ -99,7 +107,7 @@ def strategy_setting_table(runs: pd.DataFrame, sweep_paths=()) -> pd.DataFrame:
         row = dict(zip(keys, group, strict=True))
         row["runs"] = len(frame)
         for name in outcomes:
-            _, row[name], row[f"{name}_low"], row[f"{name}_high"] = mean_ci(frame[name])
+            _n, row[name], row[f"{name}_low"], row[f"{name}_high"] = mean_ci(frame[name])
         rows.append(row)
     table = pd.DataFrame(rows)
     table = table.sort_values(
@@ -111,23 +119,28 @@ def strategy_setting_table(runs: pd.DataFrame, sweep_paths=()) -> pd.DataFrame:
 
 
 def _number(value: float, digits: int) -> str:
-    return "n/a" if pd.isna(value) else f"{value:,.{digits}f}"
+    """A number with thousands groups, in the language in force's symbols (CLDR, Babel)."""
+    return "n/a" if pd.isna(value) else i18n.localize(f"{value:,.{digits}f}")
 
 
-def _cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    keys = [
-        c
-        for c in table.columns
-        if c not in ("runs", *[f"{n}{s}" for n, _ in TABLE_OUTCOMES for s in ("", "_low", "_high")])
-    ]
-    header = [*keys, "runs"]
+def _cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]], int]:
+    """Header and rows in the language in force, and how many key columns lead them.
+
+    Labels and the key columns' values (strategies and settings: course terms)
+    are translated once per table, not per cell.
+    """
+    outcome_columns = {f"{n}{s}" for n, _label in TABLE_OUTCOMES for s in ("", "_low", "_high")}
+    keys = [c for c in table.columns if c not in ("runs", *outcome_columns)]
+    header = [*(_(KEY_NAMES[k]) if k in KEY_NAMES else k for k in keys), _("runs")]
     shown = [(name, label) for name, label in TABLE_OUTCOMES if name in table.columns]
-    for _, label in shown:
-        header += [label, "95% CI"]
+    interval_name = _("95% CI")
+    for _name, label in shown:
+        header += [_(label), interval_name]
+    names = {v: _(v) for k in keys if k in KEY_NAMES for v in map(str, table[k].unique())}
     rows = []
-    for _, row in table.iterrows():
-        cells = [str(row[k]) for k in keys] + [str(row["runs"])]
-        for name, _ in shown:
+    for _i, row in table.iterrows():
+        cells = [names.get(str(row[k]), str(row[k])) for k in keys] + [str(row["runs"])]
+        for name, _label in shown:
             digits = _DIGITS.get(name, 0)
             low, high = row[f"{name}_low"], row[f"{name}_high"]
             interval = (
@@ -135,27 +148,34 @@ def _cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             )
             cells += [_number(row[name], digits), interval]
         rows.append(cells)
-    return header, rows
+    return header, rows, len(keys)
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: a wide (CJK) character takes two."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """The table as aligned text for the terminal."""
-    header, rows = _cells(table)
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    numeric = {i for i, h in enumerate(header) if h not in table.columns or h == "runs"}
+    """The table as aligned text for the terminal (in the language in force)."""
+    header, rows, keys = _cells(table)
+    widths = [max(display_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells):
-        return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
+        padded = []
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True)):
+            pad = " " * (w - display_width(c))
+            padded.append(c + pad if i < keys else pad + c)  # keys left, numbers right
+        return "  ".join(padded).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def markdown_table(table: pd.DataFrame) -> str:
     """The table as a Markdown table."""
-    header, rows = _cells(table)
+    header, rows, _keys = _cells(table)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)

@@ -20,11 +20,13 @@ import time
 import traceback
 from pathlib import Path
 
+import i18n
 from analysis.tables import format_table, strategy_setting_table
 from experiments import resources
 from experiments.folders import check_resume, finish_folder, now, start_folder, summary_markdown
 from experiments.scenario import Problem, Scenario, ScenarioError, load_scenario
 from experiments.variants import aim_churn_factors, lever_scenarios, variant_scenario
+from i18n import _
 from store import lock
 from store.files import OutputError, claim, is_owned, remove_owned, write_text
 from store.results import check_output, version
@@ -167,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OTHER_DIR",
         type=Path,
         help="results folder of the baseline scenario for the CRM ROI",
+    )
+    report.add_argument(
+        "--lang",
+        choices=i18n.LANGUAGES,
+        help="language of the report: en (English) or zh (中文); default: the scenario's "
+        "report.lang, else en",
     )
     report.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     report.set_defaults(handler=report_command)
@@ -385,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     app.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     app.add_argument("--port", type=_port, default=8765, help="port, 1 to 65535 (default 8765)")
+    app.add_argument(
+        "--lang",
+        choices=i18n.LANGUAGES,
+        default=i18n.DEFAULT,
+        help="language of the dashboard: en (English, the default) or zh (中文)",
+    )
     app.set_defaults(handler=app_command)
     return parser
 
@@ -439,13 +453,17 @@ def bench_command(args) -> int:
 def app_command(args) -> int:
     """``run.py app [SCENARIO.yaml]``: serve the dashboard until interrupted."""
     if args.scenario is not None and not args.scenario.is_file():
-        _error(f"{args.scenario}: no such file")
+        _error(_("{path}: no such file").format(path=args.scenario))
         return EXIT_BAD_INPUT
     try:
         from dashboard.controls import load_scenario as dashboard_scenario
         from dashboard.server import serve
     except ImportError as error:
-        _error(f"the dashboard needs its extra: pip install -e '.[app]' ({error})")
+        _error(
+            _("the dashboard needs its extra: pip install -e '.[app]' ({error})").format(
+                error=error
+            )
+        )
         return EXIT_BAD_INPUT
     if args.scenario is not None:  # checked as 'run' checks it (bounds, one line per problem)
         try:
@@ -458,7 +476,7 @@ def app_command(args) -> int:
         except ValueError as error:
             _error(" ".join(str(error).split()))
             return EXIT_BAD_INPUT
-    return serve(args.scenario, host=args.host, port=args.port)
+    return serve(args.scenario, host=args.host, port=args.port, lang=args.lang)
 
 
 def report_command(args) -> int:
@@ -467,8 +485,10 @@ def report_command(args) -> int:
 
     if (args.folder / "sensitivity.parquet").exists():  # one group per sample row: no report
         _error(
-            f"{args.folder} holds a sensitivity analysis: read sensitivity.md; "
-            "'run SCENARIO.yaml --out FOLDER --resume' writes it again from the runs"
+            _(
+                "{folder} holds a sensitivity analysis: read sensitivity.md; "
+                "'run SCENARIO.yaml --out FOLDER --resume' writes it again from the runs"
+            ).format(folder=args.folder)
         )
         return EXIT_BAD_INPUT
     if is_owned(args.folder):  # not while a run replaces it (else the report refuses it)
@@ -477,17 +497,24 @@ def report_command(args) -> int:
             _error(problem)
             return EXIT_BAD_INPUT
     try:
-        written = write_report(args.folder, args.baseline)
+        written = write_report(args.folder, args.baseline, args.lang)
     except ReportError as error:
         _error(str(error))
         return EXIT_BAD_INPUT
     except OSError as error:
-        _error(f"{args.folder}: cannot write the report: {error.strerror or error}")
+        _error(
+            _("{folder}: cannot write the report: {reason}").format(
+                folder=args.folder, reason=error.strerror or error
+            )
+        )
         return EXIT_BAD_INPUT
     if not args.quiet:
         print(
-            f"report: {written[1]} ({len(written) - 2} figures in "
-            f"{args.folder / 'figures'}{os.sep})",
+            _("report: {page} ({figures} figures in {folder})").format(
+                page=written[1],
+                figures=len(written) - 2,
+                folder=f"{args.folder / 'figures'}{os.sep}",
+            ),
             file=sys.stderr,
         )
     return EXIT_OK
@@ -532,11 +559,11 @@ def export_command(args) -> int:
 
 
 def _error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    print(_("error: {message}").format(message=message), file=sys.stderr)
 
 
 def _note(message: str) -> None:
-    print(f"note: {message}", file=sys.stderr)
+    print(_("note: {message}").format(message=message), file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -811,7 +838,8 @@ def _run_locked(args, scenario, folder, specs, executor, resumable) -> int:
     else:
         write_text(folder / "summary.md", summary_markdown(scenario, table, report, final))
     if table is not None and not args.quiet:
-        print(format_table(table))
+        with i18n.language(scenario.report.lang):
+            print(format_table(table))
     if table is not None and not args.no_report:
         from analysis.report import ReportError, write_report
 
@@ -952,7 +980,7 @@ def facts_command(args) -> int:
             for name in list(scenarios):
                 if name in levers and name == next(iter(levers)):
                     try:  # base/ has run: each firm's k is aimed from it by pilots
-                        factors, _ = aim_churn_factors(scenario, folder, run, say)
+                        factors, _fitted = aim_churn_factors(scenario, folder, run, say)
                     except facts.FactsError as error:
                         _error(str(error))
                         return EXIT_FAILED_RUNS
@@ -1041,8 +1069,9 @@ def main(argv=None) -> int:
     args.argv = argv
     with contextlib.ExitStack() as held:  # the folders' locks, released however it ends
         args.hold = held.enter_context
-        try:
-            return args.handler(args)
+        try:  # a command with --lang speaks that language, its errors too
+            with i18n.language(getattr(args, "lang", None)):
+                return args.handler(args)
         except Exception as error:  # a bug, not the user's input: one line and where the rest is
             return _internal_error(error)
 

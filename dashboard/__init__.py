@@ -6,10 +6,11 @@ Start it with ``solara run app.py`` or :func:`serve` (``python run.py app``).
 """
 
 from .controls import ClassroomModel, initial_state, load_scenario, model_params
-from .server import SCENARIO_ENV, guard_websockets, keep_offline, serve
+from .server import LANG_ENV, SCENARIO_ENV, guard_websockets, keep_offline, page_language, serve
 from .views import components
 
 __all__ = [
+    "LANG_ENV",
     "SCENARIO_ENV",
     "ClassroomModel",
     "components",
@@ -18,5 +19,6 @@ __all__ = [
     "keep_offline",
     "load_scenario",
     "model_params",
+    "page_language",
     "serve",
 ]

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from sim import SETTINGS, STRATEGIES, Config, CRMModel
@@ -39,6 +40,11 @@ LEVER_RANGE = (0.0, 3.0, 0.1)
 PRICE_RANGE = (0.5, 2.0, 0.05)
 CUSTOMERS_RANGE = (200, 20_000, 100)
 SEED_RANGE = (0, 99, 1)
+
+TRACKED = 200
+"""Customers (places in the market) every classroom model follows from month 0
+(:meth:`sim.model.CRMModel.follow`), for the page's "Follow a customer"
+(:mod:`dashboard.follow`)."""
 
 CONTROL_BOUNDS: dict[str, tuple[tuple[float, float, float], type]] = {
     **{f"price_{slot}": (PRICE_RANGE, float) for slot in FIRM_SLOTS},
@@ -241,6 +247,7 @@ class ClassroomModel(CRMModel):
         word_of_mouth: multiplier on the setting's word-of-mouth reach.
         seed: seed of the model's random generator.
         base: config sections of a scenario the controls start from (fixed).
+        track: customers to follow from month 0 (:func:`tracked_rows`; 0: none).
 
     Attributes:
         controls: the control values this model was built with.
@@ -262,6 +269,7 @@ class ClassroomModel(CRMModel):
         word_of_mouth: float = 1.0,
         seed: int = 0,
         base: Mapping[str, Any] | None = None,
+        track: int = TRACKED,
     ):
         sent = {
             "strategy_a": strategy_a,
@@ -281,6 +289,8 @@ class ClassroomModel(CRMModel):
         self.controls = {name: check_control(name, value) for name, value in sent.items()}
         config = classroom_config(base, **self.controls)
         super().__init__(config, rng=self.controls["seed"])
+        if track:
+            self.follow(tracked_rows(len(self.customers), track))
         # Mesa counts the step (``steps``, ``time``) before running ours: wrap its counting
         self._counted_step = self.step
         self.step = self._step_within_horizon
@@ -295,6 +305,15 @@ class ClassroomModel(CRMModel):
             self.running = False
             return
         self._counted_step()
+
+
+def tracked_rows(n_customers: int, size: int = TRACKED) -> np.ndarray:
+    """Rows to follow from month 0: evenly spaced, so the same ones for every seed.
+
+    Customers are generated in random order: evenly spaced rows are a random
+    sample, drawn without the model's generator (no result changes).
+    """
+    return np.unique(np.linspace(0, n_customers - 1, min(size, n_customers)).astype(np.intp))
 
 
 def model_params(

@@ -17,6 +17,7 @@ from mesa.visualization.solara_viz import ComponentsView, ModelController, ShowS
 from .compare import KeepAndCompare
 from .controls import ClassroomModel, check_control, model_params
 from .exercises import ExercisePicker
+from .follow import FollowCustomer
 from .views import Monitors, components
 
 NAME = "crm-sim: customer relationships"
@@ -79,6 +80,7 @@ def ClassroomPage(controls: Mapping[str, Any], sections: Mapping[str, Any], abou
     Monitors(model.value)
     KeepAndCompare(model.value)
     ComponentsView(list(panels), model.value)
+    FollowCustomer(model.value)
 
 
 @solara.component

@@ -1,8 +1,9 @@
 """Start the teaching dashboard: ``solara run app.py`` on this machine only.
 
-``python run.py app [SCENARIO.yaml]`` calls :func:`serve`. The scenario path
-reaches ``app.py`` through the environment variable :data:`SCENARIO_ENV`,
-because Solara imports the page module itself.
+``python run.py app [SCENARIO.yaml] [--lang zh]`` calls :func:`serve`. The
+scenario path and the language reach ``app.py`` through the environment
+variables :data:`SCENARIO_ENV` and :data:`LANG_ENV`, because Solara imports
+the page module itself; the page reads its language with :func:`page_language`.
 """
 
 import os
@@ -13,6 +14,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import i18n
 from sim import warm_up
 from sim.model import COMPILE_SECONDS, engine_ready
 
@@ -20,6 +22,9 @@ from .controls import load_scenario
 
 SCENARIO_ENV = "CRM_SIM_SCENARIO"
 """Environment variable with the scenario file whose values the controls start at."""
+
+LANG_ENV = "CRM_SIM_LANG"
+"""Environment variable with the page's language (:data:`i18n.LANGUAGES`; unset: English)."""
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 """The page module (top level of the source tree)."""
@@ -104,9 +109,21 @@ def server_command(host: str = "127.0.0.1", port: int = 8765) -> list[str]:
     ]
 
 
-def server_environment(scenario_path: str | Path | None = None) -> dict[str, str]:
-    """This process's environment plus the scenario path and the offline settings."""
-    env = {**os.environ, **OFFLINE_ENV}
+def page_language(environ=None) -> str:
+    """The language the page speaks, from :data:`LANG_ENV` (English if unset).
+
+    The page translates its labels with ``_ = i18n.translator(page_language())``,
+    then ``_("Run")`` (see :mod:`i18n` for adding a string to the catalogs).
+    """
+    environ = os.environ if environ is None else environ
+    return i18n.check_language(environ.get(LANG_ENV) or i18n.DEFAULT)
+
+
+def server_environment(
+    scenario_path: str | Path | None = None, lang: str = i18n.DEFAULT
+) -> dict[str, str]:
+    """This process's environment plus the scenario path, the language and the offline settings."""
+    env = {**os.environ, **OFFLINE_ENV, LANG_ENV: i18n.check_language(lang)}
     env.pop(SCENARIO_ENV, None)
     if scenario_path is not None:
         env[SCENARIO_ENV] = str(Path(scenario_path).resolve())
@@ -114,7 +131,10 @@ def server_environment(scenario_path: str | Path | None = None) -> dict[str, str
 
 
 def serve(
-    scenario_path: str | Path | None = None, host: str = "127.0.0.1", port: int = 8765
+    scenario_path: str | Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    lang: str = i18n.DEFAULT,
 ) -> int:
     """Serve the dashboard until interrupted (Ctrl-C), then return Solara's exit code.
 
@@ -126,6 +146,7 @@ def serve(
             (checked before the server starts), or ``None`` for the defaults.
         host: address to listen on; keep the default so only this machine can connect.
         port: port to listen on.
+        lang: the page's language (``en`` or ``zh``), passed on in :data:`LANG_ENV`.
 
     Returns:
         The exit code of the Solara server.
@@ -147,7 +168,9 @@ def serve(
             f"compiled the engine in {seconds:.0f} s (once; later starts load it from the cache)",
             flush=True,
         )
-    process = subprocess.Popen(server_command(host, port), env=server_environment(scenario_path))
+    process = subprocess.Popen(
+        server_command(host, port), env=server_environment(scenario_path, lang)
+    )
     # stopped by Ctrl-C or SIGTERM, stop the server too rather than leave it running
     previous = (
         signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -6,11 +6,19 @@ by Playwright, as the dashboard tests do; no browser is downloaded), takes a
 picture of the decision section (heading, headline, table) as
 ``docs/img/decision_table.png`` and copies the report's
 ``figures/response_curves.png`` to ``docs/img/response_curves.png``.
+
+``python docs/screenshots.py --zh RESULTS_DIR`` takes the top of a Chinese
+report instead, as ``docs/img/report_zh.png``: first ``python run.py run
+scenarios/teaching_first_market.yaml``, then ``python run.py report
+results/teaching_first_market --lang zh`` (which rewrites that folder's
+report in Chinese; ``--lang en`` writes it back). Chromium gets crm-sim's
+Noto Sans SC (:mod:`i18n.fonts`) through fontconfig: no CJK system font needed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -53,12 +61,51 @@ def decision_table(report: Path, target: Path) -> None:
         browser.close()
 
 
+def chinese_report(report: Path, target: Path) -> None:
+    """Screenshot the top of a Chinese report (title, main table) into ``target``."""
+    from playwright.sync_api import sync_playwright
+    from pylopdf_fonts_zh_cn import sans_path
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        sys.exit("no chromium on PATH (Debian: apt-get install -y chromium)")
+    config = IMAGES / ".fonts.conf"  # the system's fonts plus Noto Sans SC
+    config.write_text(
+        '<?xml version="1.0"?><fontconfig><include ignore_missing="yes">'
+        f"/etc/fonts/fonts.conf</include><dir>{sans_path().parent}</dir></fontconfig>"
+    )
+    env = {**os.environ, "FONTCONFIG_FILE": str(config)}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium, args=CHROMIUM_ARGS, env=env
+            )
+            page = browser.new_page(viewport={"width": 1250, "height": 1100}, device_scale_factor=1)
+            page.goto(report.resolve().as_uri())
+            if page.evaluate("document.documentElement.lang") != "zh":
+                sys.exit(
+                    f"{report}: not a Chinese report; write it with run.py report DIR --lang zh"
+                )
+            page.screenshot(path=str(target))
+            browser.close()
+    finally:
+        config.unlink()
+
+
 def main(argv=None) -> int:
     """Write both images from a results folder of the budget sweep."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT, help="results folder")
+    parser.add_argument("--zh", action="store_true", help="the top of a Chinese report instead")
     args = parser.parse_args(argv)
     report = args.folder / "report.html"
+    if args.zh:
+        if not report.exists():
+            sys.exit(f"{report}: no report; run: python run.py report {args.folder} --lang zh")
+        IMAGES.mkdir(exist_ok=True)
+        chinese_report(report, IMAGES / "report_zh.png")
+        print(f"wrote {IMAGES / 'report_zh.png'}")
+        return 0
     if not report.exists():
         sys.exit(f"{report}: no report; run: python run.py run scenarios/policy_budgets.yaml")
     IMAGES.mkdir(exist_ok=True)

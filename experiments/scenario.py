@@ -425,12 +425,19 @@ class ReportSettings(StrictModel):
             the discounting already charges the cost of capital and 0 means
             "earns back more than it spends"; 0.2 asks every extra unit of
             spend to bring 1.2 units of gross contribution.
+        lang: the language of the report and of the table ``run`` prints,
+            ``en`` (the default) or ``zh`` (:data:`i18n.LANGUAGES`).
     """
 
     hurdle_rate: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
         0.0,
         description="least marginal ROI (lower 95% bound) a budget step must earn; per "
         "run, not annual: money is already discounted at simulation.discount_rate",
+    )
+    lang: Literal["en", "zh"] = Field(
+        "en",
+        description="language of the report and of the table the run prints: en (English) "
+        "or zh (中文); run.py report --lang overrides it",
     )
 
 

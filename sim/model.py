@@ -10,6 +10,7 @@ import pandas as pd
 from . import kernel, rules
 from .config import Config, default_config
 from .firm import Firm
+from .followed import HISTORY_COLUMNS, MARKETING, REFERRAL, WIN_BACK, FollowedHistory
 from .ledger import FIRM_COLUMNS, Ledger
 from .paths import config_from_keywords
 from .policies import Effects, WinBack, affordable, get_policy
@@ -54,21 +55,6 @@ _MEANS = {
     "misfit": kernel.SUM_MISFIT,
 }
 """Per-firm means in the record, from :func:`sim.kernel.settle_period`'s sums."""
-
-HISTORY_COLUMNS = (
-    "identity",
-    "stage",
-    "firm",
-    "stage_age",
-    "tenure",
-    "expectation",
-    "value",
-    "satisfaction",
-    "trust",
-    "switching_cost",
-    "revenue_to_date",
-    "clv",
-)
 
 
 @dataclass(frozen=True)
@@ -380,8 +366,7 @@ class CRMModel(mesa.Model):
         self._next_identity = len(self.customers)
         self.policies = self._policy_runs()
         self._policy_rows: list[dict] = []
-        self._followed = np.empty(0, dtype=np.intp)
-        self._history: list[pd.DataFrame] = []
+        self._followed = FollowedHistory()
         self._transactions: TransactionLog | None = None
         self._flows: dict[str, np.ndarray] = {}
         # the kernels' inputs and work space, allocated once
@@ -478,6 +463,7 @@ class CRMModel(mesa.Model):
         Periods ``1..warm_up`` are the warm-up: no policy runs, and the ledger
         keeps only the last of them, as period 0 (without its flows).
         """
+        self._followed.new_period()
         self.agents.do("decide")
         vectors = self._firm_vectors()
         self._flows = {name: np.zeros(len(self.firms)) for name in FIRM_COLUMNS}
@@ -581,12 +567,13 @@ class CRMModel(mesa.Model):
 
         ``customer_ids`` are row numbers (places in the market). When a
         customer leaves the category, a new arrival takes its row: the
-        history's ``identity`` column shows who is in the row.
+        history's ``identity`` column shows who is in the row. Following
+        changes no result (:mod:`sim.followed`).
         """
         ids = np.asarray(customer_ids, dtype=np.intp)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self.customers)):
             raise ValueError(f"customer ids must be in [0, {len(self.customers) - 1}]")
-        self._followed = np.unique(np.concatenate([self._followed, ids]))
+        self._followed.add(ids, self.customers.firm)
         self._snapshot_followed()
 
     def log_transactions(self) -> None:
@@ -615,6 +602,7 @@ class CRMModel(mesa.Model):
             raise RuntimeError("call model.log_relationships() before the first step")
         pop = self.customers
         self._relationships = RelationshipLog(len(pop), pop.acquired_period.dtype)
+        self._relationships.begin(pop, self.warm_up)  # the warm-up ran in the constructor
         self._columns = self._kernel_columns()
 
     def relationships_frame(self) -> pd.DataFrame:
@@ -655,12 +643,16 @@ class CRMModel(mesa.Model):
             raise RuntimeError("no purchase log: call model.log_transactions() before running")
         return self._transactions.frame([f.name for f in self.firms])
 
-    def history_frame(self) -> pd.DataFrame:
-        """One row per followed customer x period since :meth:`follow` was called."""
-        if not self._history:
-            return pd.DataFrame(columns=["period", "customer", *HISTORY_COLUMNS])
-        frame = pd.concat(self._history, ignore_index=True)
-        return frame.drop_duplicates(["period", "customer"], keep="last").reset_index(drop=True)
+    def history_frame(self, customer_ids=None) -> pd.DataFrame:
+        """One row per followed customer x period since :meth:`follow` was called.
+
+        Columns ``period``, ``customer`` (the row) and
+        :data:`sim.followed.FOLLOW_COLUMNS`: the state, when the current
+        relationship began and how, and the last one's end
+        (:meth:`sim.followed.FollowedHistory.frame`). ``customer_ids``: only
+        these rows (default: every followed one).
+        """
+        return self._followed.frame([f.name for f in self.firms], self.warm_up, customer_ids)
 
     def customer_records(self) -> pd.DataFrame:
         """The sampled customers' state at every collected step, as Mesa's agent records.
@@ -841,6 +833,7 @@ class CRMModel(mesa.Model):
                 keep = ~np.isin(idx, rivals)
                 touched[k] = (other_row, idx[keep], before[keep], other)
         self._start_relationships(back, np.full(back.size, run.firm), t)
+        self._followed.note(back, np.full(back.size, run.firm), np.full(back.size, WIN_BACK))
         row["won_back"] = back.size
         row["won_back_rival"] = rivals.size
         self._flows["acquisitions_win_back"][run.firm] += back.size
@@ -987,6 +980,10 @@ class CRMModel(mesa.Model):
         n_firms = len(self.firms)
         codes = np.repeat(np.tile(np.arange(n_firms), 2), wanted)
         self._start_relationships(chosen, codes, t)
+        if self._followed.rows.size:  # chosen: by marketing first, then by referral
+            spent = int(wanted[:n_firms].sum())
+            channels = np.repeat([MARKETING, REFERRAL], [spent, chosen.size - spent])
+            self._followed.note(chosen, codes, channels)
         by_spend, by_referral = wanted[:n_firms], wanted[n_firms:]
         unit_cost = np.array([f.params.acquisition_cost for f in self.firms])
         referral_cost = np.array([f.params.referral_cost for f in self.firms])
@@ -1104,16 +1101,7 @@ class CRMModel(mesa.Model):
         self._snapshot_followed()
 
     def _snapshot_followed(self) -> None:
-        if not self._followed.size:
-            return
-        pop, ids = self.customers, self._followed
-        names = np.array([*(f.name for f in self.firms), None], dtype=object)
-        snapshot = {"period": self.steps, "customer": ids}
-        for column in HISTORY_COLUMNS:
-            snapshot[column] = getattr(pop, column)[ids]
-        snapshot["stage"] = np.array(STAGE_NAMES)[snapshot["stage"]]
-        snapshot["firm"] = names[snapshot["firm"]]
-        self._history.append(pd.DataFrame(snapshot))
+        self._followed.snapshot(self.customers, self.steps, self.steps + self.warm_up)
 
 
 def warm_up() -> float:

@@ -75,6 +75,13 @@ class RelationshipLog:
             customer's last ended relationship.
         ended_trajectory: its :class:`sim.stages.Trajectory` code.
         ended_reason: its reason code (:data:`sim.kernel.ENDED_RIVAL`...).
+
+    A settled start (``simulation.start: settled``) opens the run with
+    relationships that began before it: their ``tenure`` counts periods the
+    clock never saw, and their ``acquired_period`` is the clock's start.
+    :meth:`begin` notes those periods per row, and the relationship's start
+    is moved back by them, so its ``entry`` (left truncation) and
+    ``duration`` count its whole tenure.
     """
 
     def __init__(self, customers: int, clock_dtype=np.int16):
@@ -83,6 +90,18 @@ class RelationshipLog:
         self.ended_reason = np.zeros(customers, dtype=np.int8)
         self._ends: list[dict] = []
         self._collected = np.empty(0, dtype=np.intp)
+        self._before = np.zeros(customers, dtype=np.int32)  # tenure before the clock began
+
+    def begin(self, customers, t: int) -> None:
+        """Note, at clock ``t``, the periods each open relationship had before the clock began.
+
+        A relationship begun at clock ``a`` has tenure ``t - a`` at ``t``;
+        one of a settled start has more: the difference is its tenure at the
+        clock's start, which its recorded start leaves out.
+        """
+        rows = np.flatnonzero(customers.firm != NO_FIRM)
+        seen = t - customers.acquired_period[rows].astype(np.int32)
+        self._before[rows] = customers.tenure[rows].astype(np.int32) - seen
 
     @classmethod
     def off(cls, clock_dtype=np.int16) -> "RelationshipLog":
@@ -113,11 +132,12 @@ class RelationshipLog:
             self._collected = np.concatenate([self._collected, rows])
         if not rows.size:
             return
+        before, self._before[rows] = self._before[rows], 0  # the next relationship starts afresh
         self._ends.append(
             {
                 "customer": customers.identity[rows],
                 "firm": customers.last_firm[rows],
-                "start": self.ended_acquired[rows].astype(np.int32) - warm_up,
+                "start": self.ended_acquired[rows].astype(np.int32) - warm_up - before,
                 "end": np.full(rows.size, t - warm_up, dtype=np.int32),
                 "trajectory": self.ended_trajectory[rows],
                 "reason": self.ended_reason[rows],
@@ -154,7 +174,9 @@ class RelationshipLog:
         censored = {
             "customer": customers.identity[open_rows],
             "firm": customers.firm[open_rows],
-            "start": customers.acquired_period[open_rows].astype(np.int32) - warm_up,
+            "start": customers.acquired_period[open_rows].astype(np.int32)
+            - warm_up
+            - self._before[open_rows],
             "end": np.full(open_rows.size, period, dtype=np.int32),
             "trajectory": np.asarray(kinds, dtype=np.int8),
             "reason": np.zeros(open_rows.size, dtype=np.int8),

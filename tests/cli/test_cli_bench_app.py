@@ -183,4 +183,54 @@ def test_cold_start_times_processes_that_import_a_fresh_copy_of_sim(monkeypatch)
     result = series.cold_start(repeat=2)
     assert result["repeat"] == 2 and result["cold_s"] > 0 and result["cold_cpu_s"] > 0
     assert result["warm_low_s"] <= result["warm_s"] <= result["warm_high_s"]
-    assert "first process (compiles)" in series.cold_start_text(result)
+    # to the first step (reported by the probe) is part of the whole process
+    assert 0 < result["warm_s"] <= result["warm_process_s"]
+    assert 0 < result["warm_cpu_s"] <= result["warm_process_cpu_s"] + 0.01
+    # the first process ran under the compile profile (this probe compiles nothing)
+    assert result["compile"]["cpu_s"] > 0 and result["compile"]["functions"] == {}
+    text = series.cold_start_text(result)
+    assert "first process (compiles)" in text and "numba's passes 0.0, in LLVM 0.0" in text
+
+
+NESTED_COMPILE = """
+import numba
+import numpy as np
+
+@numba.njit
+def inner(x):
+    total = 0.0
+    for k in range(x.size):
+        total += np.exp(x[k]) * np.sin(x[k]) + np.log1p(abs(x[k]))
+        total -= np.cos(x[k]) / (1.0 + np.tanh(x[k])) + np.arctan(x[k]) ** 2
+        total *= np.sqrt(abs(np.cosh(x[k]) - np.sinh(x[k]))) + np.expm1(x[k])
+    return total + np.sum(np.sort(x)) + np.median(x) + np.std(x) + np.var(x)
+
+@numba.njit
+def outer(x):
+    return inner(x)
+
+outer(np.ones(8))
+"""
+
+
+def test_compile_profile_charges_each_function_its_own_passes_and_llvm(tmp_path):
+    """Each compiled function is charged its passes without those of what it compiled."""
+    out = tmp_path / "compile.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compile_profile.py"), str(out), NESTED_COMPILE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    profile = json.loads(out.read_text())
+    functions = profile["functions"]
+    assert {"inner", "outer"} <= set(functions)
+    assert functions["inner"]["numba"] > 0 and functions["inner"]["llvm"] > 0
+    assert functions["outer"]["numba"] > 0 and functions["outer"]["llvm"] > 0
+    assert "nopython_type_inference" in profile["passes"]
+    # outer compiles inner while typing itself: outer's own passes are the lighter ones
+    assert functions["outer"]["numba"] < functions["inner"]["numba"]
+    charged = sum(row["numba"] + row["llvm"] for row in functions.values())
+    assert charged <= profile["cpu_s"]
+    assert sum(profile["passes"].values()) == pytest.approx(charged)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sim import CRMModel, default_config, kernel
-from sim.model import HISTORY_COLUMNS
+from sim.followed import FOLLOW_COLUMNS
 from sim.stages import STAGE_NAMES
 
 CUSTOMERS = 1_000
@@ -157,7 +157,7 @@ def test_follow_records_each_followed_customer_every_period(setting):
         assert [None if pd.isna(f) else f for f in latest.firm] == names  # missing: no firm
 
     history = model.history_frame()
-    assert list(history.columns) == ["period", "customer", *HISTORY_COLUMNS]
+    assert list(history.columns) == ["period", "customer", *FOLLOW_COLUMNS]
     assert len(history) == (PERIODS + 1) * len(FOLLOWED)
     assert not history.duplicated(["period", "customer"]).any()
     for _, rows in history.groupby("customer"):
@@ -190,7 +190,7 @@ def test_follow_is_reproducible_and_empty_before_following():
     model = CRMModel(config, rng=2)
     empty = model.history_frame()
     assert empty.empty
-    assert list(empty.columns) == ["period", "customer", *HISTORY_COLUMNS]
+    assert list(empty.columns) == ["period", "customer", *FOLLOW_COLUMNS]
     histories = []
     for _ in range(2):
         model = CRMModel(config, rng=2)

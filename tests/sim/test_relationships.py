@@ -8,7 +8,7 @@ from sim import CRMModel, default_config
 from sim.relationships import COLUMNS, REASONS
 
 CUSTOMERS, PERIODS = 4000, 48
-PLAIN = default_config(simulation={"customers": CUSTOMERS, "periods": PERIODS})
+PLAIN = default_config(simulation={"customers": CUSTOMERS, "periods": PERIODS, "start": "new"})
 WIN_BACK = default_config(
     simulation={"customers": CUSTOMERS, "periods": PERIODS, "warm_up": 12},
     firms=[
@@ -137,3 +137,24 @@ def test_asking_after_the_first_step_is_an_error():
     model.step()
     with pytest.raises(RuntimeError, match="before the first step"):
         model.log_relationships()
+
+
+@pytest.mark.parametrize("start", ["settled", "new"])
+@pytest.mark.parametrize("warm_up", [0, 12])
+def test_a_relationships_duration_is_its_whole_tenure(start, warm_up):
+    """A settled start's relationships began before the clock: their tenure counts from then.
+
+    The log once started them at period 0 (entry 0), so a Kaplan-Meier curve
+    treated years-old relationships as new ones, and its docstring's promise
+    (a positive entry after a settled start) was not kept.
+    """
+    simulation = {"customers": 3000, "periods": 24, "warm_up": warm_up, "start": start}
+    model = logged(default_config(simulation=simulation), seed=7)
+    table, pop = model.relationships_frame(), model.customers
+    open_ = table[table["event"] == 0].set_index("customer")
+    have = pop.firm >= 0
+    tenure = pd.Series(pop.tenure[have].astype(int), index=pop.identity[have])
+    np.testing.assert_array_equal(open_["duration"], tenure.loc[open_.index])
+    np.testing.assert_array_equal(table["entry"], np.maximum(0, -table["start"]))
+    before = (table["start"] < -warm_up).sum()  # begun before the clock's first period
+    assert (before > 500) if start == "settled" else (before == 0)
