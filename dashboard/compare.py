@@ -276,7 +276,6 @@ def KeepAndCompare(model: CRMModel):
     kept = solara.use_reactive(None)  # (label, curves)
     seeded = solara.use_reactive(None)  # (config, label, runs)
     note = solara.use_reactive("")
-    current = solara.use_memo(lambda: curves(model), [model, model.period])
 
     def ten_seeds(config: Config, label: str):
         def progress(done: int, total: int) -> None:
@@ -291,7 +290,7 @@ def KeepAndCompare(model: CRMModel):
     task = solara.lab.use_task(ten_seeds, dependencies=None)
 
     def keep() -> None:
-        kept.set((f"{describe(model)}, to month {model.period}", current))
+        kept.set((f"{describe(model)}, to month {model.period}", curves(model)))
 
     def run_ten() -> None:
         task(model.config, describe(model).rsplit(", seed", 1)[0])
@@ -318,17 +317,20 @@ def KeepAndCompare(model: CRMModel):
                 "the mean. One run is one draw: look at the band before drawing a conclusion."
             )
             return
-        _Compared(model, current, kept.value, seeded.value)
+        _Compared(model, kept.value, seeded.value)
 
 
 @solara.component
-def _Compared(model: CRMModel, current, kept, seeded):
+def _Compared(model: CRMModel, kept, seeded):
     """The figure, what it shows, and the spread table at the last month."""
+    update_counter.get()  # re-render after every step (the model object stays the same)
     runs = seeded[2] if seeded is not None else None
     months = model.config.simulation.periods
+    # redrawn with each month of the run on screen, and with a new kept run or spread
+    shown = [model, model.period, id(kept), id(seeded)]
     figure = solara.use_memo(
-        lambda: compare_figure(current, kept[1] if kept else None, runs, months=months),
-        [id(current), id(kept), id(seeded)],
+        lambda: compare_figure(curves(model), kept[1] if kept else None, runs, months=months),
+        shown,
     )
     lines = [f"Solid: this run (seed {model.config.simulation.seed})."]
     if kept is not None:
@@ -341,7 +343,7 @@ def _Compared(model: CRMModel, current, kept, seeded):
         )
         lines.append(f"Band and dotted mean: seeds 0 to 9 of {market}.")
     with solara.Row(style={"flex-wrap": "wrap", "align-items": "flex-start"}):
-        solara.FigureMatplotlib(figure, dependencies=[id(figure)], format="png")
+        solara.FigureMatplotlib(figure, dependencies=shown, format="png")
         with solara.Column(style={"max-width": "40em", "flex": "1 1 24em"}):
             for line in lines:
                 solara.v.Html(tag="p", class_="compare-note", children=[line])
