@@ -186,3 +186,19 @@ def test_the_command_prints_the_spread_table_and_refuses_bad_input(tmp_path, cap
         assert main(argv) == 2
         error = capsys.readouterr().err
         assert named in error and error.count("\n") == 1
+
+
+def test_the_compare_figure_is_redrawn_monthly_in_the_first_year_then_every_six_months():
+    from dashboard.compare import redraw_month
+
+    assert [redraw_month(m, 120) for m in (0, 1, 12, 13, 17, 18, 119, 120)] == [
+        0,
+        1,
+        12,
+        12,
+        12,
+        18,
+        114,
+        120,
+    ]
+    assert redraw_month(4, 4) == 4
