@@ -14,7 +14,9 @@ from typing import Any
 import solara
 from mesa.visualization.solara_viz import ComponentsView, ModelController, ShowSteps
 
+from .compare import KeepAndCompare
 from .controls import ClassroomModel, check_control, model_params
+from .exercises import ExercisePicker
 from .follow import FollowCustomer
 from .views import Monitors, components
 
@@ -45,7 +47,14 @@ def ClassroomPage(controls: Mapping[str, Any], sections: Mapping[str, Any], abou
     play_interval = solara.use_reactive(100)
     render_interval = solara.use_reactive(1)
     use_threads = solara.use_reactive(False)
-    panels = solara.use_memo(lambda: components(about["title"], about["description"]), [])
+    # the scenario picked (controls, sections, about); its panels' text once Reset starts it
+    scenario = solara.use_reactive((controls, sections, about))
+    shown = solara.use_memo(lambda: scenario.value[2], [model.value])
+    panels = solara.use_memo(lambda: components(shown["title"], shown["description"]), [shown])
+
+    def pick(picked_controls, picked_sections, picked_about) -> None:
+        scenario.set((picked_controls, picked_sections, picked_about))
+        parameters.set({**picked_controls, "base": picked_sections})
 
     with solara.AppBar():
         solara.AppBarTitle(NAME)
@@ -63,10 +72,13 @@ def ClassroomPage(controls: Mapping[str, Any], sections: Mapping[str, Any], abou
                 use_threads=use_threads,
             )
         with solara.Card("Model parameters"):
-            ClassroomControls(model_params(controls, sections), parameters, controls)
+            start, base, _ = scenario.value
+            ClassroomControls(model_params(start, base), parameters, start)
         with solara.Card("Information"):
             ShowSteps(model.value)
+    ExercisePicker((controls, sections, about), pick)
     Monitors(model.value)
+    KeepAndCompare(model.value)
     ComponentsView(list(panels), model.value)
     FollowCustomer(model.value)
 

@@ -63,6 +63,7 @@ def test_page_has_the_controls_the_plots_and_the_explanation(default_app):
         "Firm B: strategy",
         "Firm C: strategy",
         "Setting: where customers buy",
+        "Teaching scenario",
     ]
     sliders = [s.widget.label for s in rc.find(v.Slider)]
     for label in (
@@ -162,3 +163,40 @@ def test_each_session_builds_its_own_model_and_releases_it_when_it_closes(load_a
     del box, rc
     gc.collect()
     assert [ref() for ref in made] == [None, None]
+
+
+def test_the_picker_sets_an_exercises_controls_and_shows_its_text(default_app):
+    rc = render(default_app)
+    picker = select(rc, "Teaching scenario")
+    assert picker.v_model == "the page's start (crm-sim classroom)"
+    exercise = next(label for label in picker.items if label.startswith("Exercise 3"))
+    picker.v_model = exercise
+    text = page_text(rc)
+    assert "Firm B charges 20% more than firm A" in text  # its question, from docs/teaching.md
+    assert "What to vary:" in text
+    assert select(rc, "Firm A: strategy").v_model == "zipper"  # the controls, set
+    assert "Firm A runs clasp" in text  # the model changes on Reset, as with any control
+    assert "Firms A and B both run the zipper strategy" not in text  # its description
+    click(rc, "Reset")
+    text = page_text(rc)
+    assert "Firm A runs zipper" in text and "price 1.20" in text
+    assert "Firms A and B both run the zipper strategy" in text  # the panel follows the model
+    # back to where the page started
+    select(rc, "Teaching scenario").v_model = "the page's start (crm-sim classroom)"
+    click(rc, "Reset")
+    assert "Firm A runs clasp" in page_text(rc)
+
+
+def test_a_kept_run_is_drawn_beside_the_panels_and_survives_a_reset(default_app):
+    rc = render(default_app)
+    assert len(images(rc)) == 4
+    click(rc, "Step")
+    click(rc, "Keep this run")
+    assert len(images(rc)) == 5
+    assert "Dashed: the kept run (" in page_text(rc)
+    assert "seed 0, to month 1)" in page_text(rc)
+    click(rc, "Reset")
+    assert len(images(rc)) == 5
+    assert "to month 1)" in page_text(rc)
+    click(rc, "Clear")
+    assert len(images(rc)) == 4
