@@ -567,10 +567,7 @@ def Monitors(model: CRMModel):
         tag="tr",
         children=[
             solara.v.Html(tag="th", children=["firm"], style_="text-align: left"),
-            *(
-                solara.v.Html(tag="th", children=[caption])
-                for caption in MONITORS.values()
-            ),
+            *(solara.v.Html(tag="th", children=[caption]) for caption in MONITORS.values()),
         ],
     )
     rows = [
