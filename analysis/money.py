@@ -104,16 +104,20 @@ def stage_retention(ledger: pd.DataFrame) -> pd.DataFrame:
     start = ledger[ledger["period"] < last]
     later = ledger[ledger["period"] >= 1]
     order = pd.Index(ledger["firm"].drop_duplicates(), name="firm")
-    overall = later.groupby("firm", sort=False)["retained"].sum() / later.groupby(
-        "firm", sort=False
-    )["customers_start"].sum().replace(0, np.nan)
-    table = {}
-    for stage in ACTIVE_STAGES:
-        exposure = start.groupby("firm", sort=False)[stage].sum().astype(float)
-        lost = later.groupby("firm", sort=False)[f"defections_{stage}"].sum().astype(float)
-        rate = 1.0 - lost / exposure.replace(0.0, np.nan)
-        table[stage] = rate.reindex(order).fillna(overall.reindex(order)).clip(0.0, 1.0)
-    return pd.DataFrame(table, index=order).fillna(0.0)
+    stages = list(ACTIVE_STAGES)
+    lost_columns = [f"defections_{stage}" for stage in stages]
+    # two groupbys and array arithmetic, not two groupbys per stage: the dashboard
+    # recomputes this every month
+    exposure = start.groupby("firm", sort=False)[stages].sum().reindex(order).to_numpy(float)
+    sums = later.groupby("firm", sort=False)[[*lost_columns, "retained", "customers_start"]].sum()
+    sums = sums.reindex(order)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        overall = sums["retained"].to_numpy(float) / sums["customers_start"].to_numpy(float)
+        rate = 1.0 - sums[lost_columns].to_numpy(float) / exposure
+    rate[exposure == 0] = np.nan
+    overall = np.broadcast_to(overall[:, None], rate.shape)
+    rate = np.clip(np.where(np.isnan(rate), overall, rate), 0.0, 1.0)
+    return pd.DataFrame(np.nan_to_num(rate, nan=0.0), index=order, columns=stages)
 
 
 def customer_margin(customers: pd.DataFrame, config: Config) -> np.ndarray:

@@ -1,8 +1,9 @@
 """The page: one model per browser session, the classroom's controls, monitors and panels.
 
-Built from Mesa's parts (:class:`ModelController` for Reset, Play and Step,
-``ComponentsView`` for the panels), not from ``SolaraViz`` as a whole: that
-one takes one model object for every session and sends slider values to the
+Built from Mesa's parts (``ComponentsView`` for the panels, ``ShowSteps``),
+with :class:`dashboard.play.PlayController` for Reset, Play and Step instead of
+Mesa's ``ModelController`` (quick Play, prompt Pause), not from ``SolaraViz``
+as a whole: that one takes one model object for every session and sends slider values to the
 model unchecked. Here each session builds its own model (component state
 lives and dies with the browser session) and a control reaches the model only
 through :func:`dashboard.controls.check_control`.
@@ -12,12 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import solara
-from mesa.visualization.solara_viz import ComponentsView, ModelController, ShowSteps
+from mesa.visualization.solara_viz import ComponentsView, ShowSteps
 
 from .compare import KeepAndCompare
 from .controls import ClassroomModel, check_control, model_params
 from .exercises import ExercisePicker
 from .follow import FollowCustomer
+from .play import PLAY_INTERVAL_MS, PlayController
 from .views import Monitors, components
 
 NAME = "crm-sim: customer relationships"
@@ -44,9 +46,7 @@ def ClassroomPage(controls: Mapping[str, Any], sections: Mapping[str, Any], abou
     first = solara.use_memo(lambda: ClassroomModel(**controls, base=sections), [])
     model = solara.use_reactive(first)
     parameters = solara.use_reactive({**controls, "base": sections})
-    play_interval = solara.use_reactive(100)
-    render_interval = solara.use_reactive(1)
-    use_threads = solara.use_reactive(False)
+    play_interval = solara.use_reactive(PLAY_INTERVAL_MS)
     # the scenario picked (controls, sections, about); its panels' text once Reset starts it
     scenario = solara.use_reactive((controls, sections, about))
     shown = solara.use_memo(lambda: scenario.value[2], [model.value])
@@ -60,17 +60,8 @@ def ClassroomPage(controls: Mapping[str, Any], sections: Mapping[str, Any], abou
         solara.AppBarTitle(NAME)
     with solara.Sidebar(), solara.Column():
         with solara.Card("Controls"):
-            solara.SliderInt("Play interval (ms)", value=play_interval, min=1, max=500, step=10)
-            solara.SliderInt(
-                "Render interval (months)", value=render_interval, min=1, max=24, step=1
-            )
-            ModelController(
-                model,
-                model_parameters=parameters,
-                play_interval=play_interval,
-                render_interval=render_interval,
-                use_threads=use_threads,
-            )
+            solara.SliderInt("Play interval (ms)", value=play_interval, min=0, max=500, step=10)
+            PlayController(model, parameters, play_interval)
         with solara.Card("Model parameters"):
             start, base, _ = scenario.value
             ClassroomControls(model_params(start, base), parameters, start)

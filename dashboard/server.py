@@ -161,7 +161,11 @@ def serve(
         raise FileNotFoundError(f"{APP} not found: run from a source checkout of crm-sim")
     # the page's first model should not wait for numba: compile (once) or load the kernels here
     if not engine_ready():
-        print(f"preparing the engine (first start after install, about {COMPILE_SECONDS} s)...")
+        print(
+            "preparing the model: compiling its engine (first start after install, "
+            f"about {COMPILE_SECONDS} s; later starts take seconds)...",
+            flush=True,
+        )
     seconds = warm_up()
     if seconds > 2.0:
         print(

@@ -7,11 +7,13 @@ bottom wrap them for ``SolaraViz(components=...)``; Mesa re-renders them after
 every step.
 """
 
+import weakref
+
 import numpy as np
 import pandas as pd
 import solara
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from mesa.visualization.utils import update_counter
 
@@ -52,12 +54,51 @@ SETTING_NOTES = {
 }
 """A short text per setting of :data:`sim.settings.SETTINGS` (see its module docstring)."""
 
-POPULATION_SAMPLE = 1_500
-"""At most this many customers are drawn as dots."""
+POPULATION_BINS = 20
+"""The population view counts every customer in a grid of this many x this many squares."""
 
 DPI = 80
 FIGSIZE = (6.4, 4.4)
 """Inches at :data:`DPI`: one panel of the page (half its width)."""
+
+
+_FRAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _frame(model: CRMModel, kind: str) -> pd.DataFrame:
+    """``model.<kind>_frame()`` now, built once per month and model.
+
+    The monitors and the panels read the same frames after every step;
+    building them is a large part of the page's cost per month, so they are
+    kept until the model moves on (or is dropped with its session). Read-only.
+    """
+    period, cached = _FRAMES.get(model, (None, {}))
+    if period != model.period:
+        cached = {}
+        _FRAMES[model] = (model.period, cached)
+    if kind not in cached:
+        frame = getattr(model, f"{kind}_frame")()
+        if kind == "firm":
+            # a few hundred rows, grouped by firm many times a month: plain strings
+            # group in half the time of Arrow-backed ones (same names, same sums)
+            frame = frame.assign(firm=frame["firm"].astype(object))
+        cached[kind] = frame
+    return cached[kind]
+
+
+def firm_frame(model: CRMModel) -> pd.DataFrame:
+    """:meth:`CRMModel.firm_frame`, built once per month (:func:`_frame`)."""
+    return _frame(model, "firm")
+
+
+def customers_frame(model: CRMModel) -> pd.DataFrame:
+    """:meth:`CRMModel.customers_frame`, built once per month (:func:`_frame`)."""
+    return _frame(model, "customers")
+
+
+def cohort_frame(model: CRMModel) -> pd.DataFrame:
+    """:meth:`CRMModel.cohort_frame`, built once per month (:func:`_frame`)."""
+    return _frame(model, "cohort")
 
 
 def _short_stage_labels() -> list[str]:
@@ -107,7 +148,7 @@ def _figure(
 
 def _clear(ax) -> None:
     """Remove what the last drawing put on ``ax``, keeping the axes themselves."""
-    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts]:
+    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts, *ax.images]:
         artist.remove()
     if ax.get_legend() is not None:
         ax.get_legend().remove()
@@ -139,7 +180,7 @@ def stage_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     Every figure function draws into a new figure, or into ``reuse``: a figure
     the same function made before.
     """
-    frame = model.firm_frame()
+    frame = firm_frame(model)
     names = _firm_names(model)
     figure, axes = _figure(2, 2, reuse=reuse)
     for ax, name in zip(axes, names, strict=False):
@@ -169,7 +210,7 @@ def outcomes_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     * customer equity: discounted profit summed from period 0 (the firm's books);
     * customers: how many customers the firm has.
     """
-    frame, names = model.firm_frame(), _firm_names(model)
+    frame, names = firm_frame(model), _firm_names(model)
     figure, axes = _figure(2, 2, hspace=0.35, reuse=reuse, sharex=True)
     retention_ax, satisfied_ax, equity_ax, customers_ax = axes
     after_start = frame[frame["period"] > 0]
@@ -184,7 +225,7 @@ def outcomes_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     equity = _per_firm(frame, "discounted_profit", names).cumsum()
     customers = _per_firm(frame, "customers", names)
     annual = (
-        metrics.annual_retention(model.cohort_frame())
+        metrics.annual_retention(cohort_frame(model))
         if model.period > 12
         else pd.Series(np.nan, index=names)
     )
@@ -232,7 +273,7 @@ DETERMINANTS = (
 
 def determinants_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     """Mean value, satisfaction, trust and switching cost of each firm's customers."""
-    frame, names = model.firm_frame(), _firm_names(model)
+    frame, names = firm_frame(model), _firm_names(model)
     figure, axes = _figure(2, 2, hspace=0.3, reuse=reuse, sharex=True)
     for ax, (column, title) in zip(axes, DETERMINANTS, strict=True):
         table = _per_firm(frame, column, names)
@@ -253,50 +294,106 @@ def determinants_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     return figure
 
 
-def population_sample(n_customers: int, size: int = POPULATION_SAMPLE) -> np.ndarray:
-    """Customer ids to draw: evenly spaced, the same ones every period.
+def population_grid(satisfaction, switching_cost, stage_codes) -> np.ndarray:
+    """Every customer counted in a grid: stage x switching-cost row x satisfaction column.
 
-    Customers are generated in random order, so evenly spaced ids are a random
-    sample; taking them this way uses no random numbers (the model's generator
-    is left alone) and keeps each dot the same customer from step to step.
+    Args:
+        satisfaction: one value in [0, 1] per customer.
+        switching_cost: one value in [0, 1] per customer.
+        stage_codes: each customer's :class:`sim.Stage` code.
+
+    Returns:
+        Counts of shape ``(len(Stage), POPULATION_BINS, POPULATION_BINS)``; row 0
+        is the lowest switching cost. They sum to the number of customers.
     """
-    return np.unique(np.linspace(0, n_customers - 1, min(size, n_customers)).astype(np.intp))
+    bins = POPULATION_BINS
+    column = np.clip((np.asarray(satisfaction) * bins).astype(np.intp), 0, bins - 1)
+    row = np.clip((np.asarray(switching_cost) * bins).astype(np.intp), 0, bins - 1)
+    cell = (np.asarray(stage_codes, dtype=np.intp) * bins + row) * bins + column
+    return np.bincount(cell, minlength=len(Stage) * bins * bins).reshape(len(Stage), bins, bins)
+
+
+def population_image(counts: np.ndarray, most: int) -> np.ndarray:
+    """RGB picture of :func:`population_grid`: the stages' colours mixed, darker where more.
+
+    A square's colour is its customers' stage colours mixed in proportion to
+    their numbers; its strength grows with the square-root of the count (a
+    square with ``most`` customers in full colour, an empty one white).
+    """
+    colours = np.ones((len(Stage), 3))
+    for stage, colour in STAGE_COLOURS.items():
+        colours[stage] = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    total = counts.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mixed = np.einsum("sij,sc->ijc", counts, colours) / total[..., None]
+    strength = np.sqrt(total / max(most, 1))[..., None]
+    return np.where(total[..., None] > 0, 1.0 - strength * (1.0 - mixed), 1.0)
 
 
 def population_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
-    """One dot per customer (a sample when large): satisfaction vs switching cost by firm."""
-    customers = model.customers_frame().iloc[population_sample(len(model.customers))]
+    """Every customer, counted: satisfaction vs switching cost by firm, coloured by stage.
+
+    One square per range of satisfaction (across) and switching cost (up),
+    :data:`POPULATION_BINS` of each: its colour mixes the stages of the firm's
+    customers in it, and the more customers, the stronger (:func:`population_image`).
+    An aggregate of all customers, not a sample: the same picture whatever
+    the market's size, and as quick to draw.
+    """
+    customers = customers_frame(model)
     names = _firm_names(model)
     figure, axes = _figure(2, 2, reuse=reuse)
+    firm = customers["firm"].astype(object).to_numpy()
     stage_codes = customers["stage"].cat.codes.to_numpy()
-    colours = np.array([STAGE_COLOURS.get(code, "#000000") for code in range(len(Stage))])
+    satisfaction = customers["satisfaction"].to_numpy()
+    switching_cost = customers["switching_cost"].to_numpy()
+    grids = {}
+    for name in names:
+        own = firm == name
+        grids[name] = population_grid(satisfaction[own], switching_cost[own], stage_codes[own])
+    most = max((int(grid.sum(axis=0).max()) for grid in grids.values()), default=1)
     for ax, name in zip(axes, names, strict=False):
-        own = (customers["firm"] == name).to_numpy()
-        ax.scatter(
-            customers["satisfaction"][own],
-            customers["switching_cost"][own],
-            s=7,
-            c=colours[stage_codes[own]],
-            alpha=0.7,
-            edgecolors="none",
+        ax.imshow(
+            population_image(grids[name], most),
+            origin="lower",
+            extent=(0.0, 1.0, 0.0, 1.0),
+            aspect="auto",
+            interpolation="nearest",
         )
-        ax.set_title(f"Firm {name}: {own.sum()} customers")
+        ax.set_title(f"Firm {name}: {int(grids[name].sum())} customers")
         ax.set_xlim(0.0, 1.0)
         ax.set_ylim(0.0, 1.0)
         ax.set_ylabel("switching cost")
         ax.set_xlabel("satisfaction")
     without = int(customers["firm"].isna().sum())
-    handles = [
-        Line2D([], [], linestyle="", marker="o", color=colour) for colour in STAGE_COLOURS.values()
-    ]
+    handles = [Patch(color=colour) for colour in STAGE_COLOURS.values()]
     _stage_legend(
         axes[len(names)],
         handles,
-        f"Each dot is a customer:\n{len(customers)} of {len(model.customers)} shown,\n"
+        f"All {len(model.customers)} customers counted\n(darker: more of them);\n"
         f"{without} of them have no firm now",
     )
     return figure
 
+
+SCREEN_CSS = """
+.crm-monitors { font-size: 1.5em; border-collapse: collapse; }
+.crm-monitors th, .crm-monitors td { padding: 2px 10px; }
+@media (max-width: 1279px) {
+  /* a class's 1024 x 768 and 1280 x 800 screens: the panels one under the other, each
+     as wide as the page (Mesa's grid would halve them), the monitors' table narrower */
+  .vue-grid-layout { height: auto !important; }
+  .vue-grid-item {
+    position: relative !important; transform: none !important;
+    width: calc(100% - 20px) !important; height: auto !important; margin: 10px;
+  }
+  .vue-grid-item .v-card { max-height: 420px; }
+  .vue-grid-item img { width: 100%; height: auto; }
+  .crm-monitors { font-size: 1.05em; }
+  .crm-monitors th { font-size: 0.75em; }
+  .crm-monitors th, .crm-monitors td { padding: 2px 3px; }
+}
+"""
+"""The page's layout on smaller screens (classroom laptops, projectors at 1024 x 768)."""
 
 MONITORS = {
     "customers": "customers",
@@ -322,12 +419,12 @@ def monitors(model: CRMModel) -> pd.DataFrame:
     Returns:
         Columns :data:`MONITORS`, index the firm names in model order.
     """
-    ledger = model.firm_frame()
+    ledger = firm_frame(model)
     names = pd.Index(_firm_names(model), name="firm")
     now = ledger[ledger["period"] == ledger["period"].max()].set_index("firm").reindex(names)
     table = now[[column for column in MONITORS if column in now.columns]].astype(float)
-    table["annual_retention"] = metrics.annual_retention(model.cohort_frame()).reindex(names)
-    clv = money.customer_clv(model.customers_frame(), ledger, model.config)
+    table["annual_retention"] = metrics.annual_retention(cohort_frame(model)).reindex(names)
+    clv = money.customer_clv(customers_frame(model), ledger, model.config)
     table["customer_equity"] = metrics.customer_equity(ledger, clv).reindex(names)
     table["satisfied_defector_share"] = metrics.satisfied_defector_share(ledger).reindex(names)
     return table[list(MONITORS)]
@@ -411,12 +508,23 @@ def explanation_panel(title: str, description: str):
     return Explanation
 
 
+figures_month = solara.reactive(None)
+"""The month the panels show while Play runs, or ``None``: the model's month.
+
+Drawing the four panels takes far longer than a month of the model, so the
+play loop (:mod:`dashboard.play`) moves this on only every so often and sets
+it back to ``None`` when it stops; the monitors follow every month. Like
+Mesa's ``update_counter``, one value per browser session.
+"""
+
+
 def _show_figure(draw, model: CRMModel) -> None:
-    """Show ``draw(model)`` on the page, redrawn into the same figure after each step."""
+    """Show ``draw(model)`` on the page, redrawn into the same figure when the month shown moves."""
     update_counter.get()  # re-render after every step (the model object stays the same)
     figure = solara.use_ref(None)
-    # the picture changes only with a step or a new model (Reset)
-    shown = [model, model.period]
+    held = figures_month.value
+    # the picture changes with a step (unless Play holds it) or a new model (Reset)
+    shown = [model, model.period if held is None else held]
 
     def redraw():
         figure.current = draw(model, reuse=figure.current)
@@ -454,15 +562,12 @@ def Monitors(model: CRMModel):
     """Big numbers per firm (:func:`monitors`), redrawn after every step."""
     update_counter.get()  # re-render after every step (the model object stays the same)
     table = solara.use_memo(lambda: monitors(model), [model, model.period])
-    cell = {"padding": "2px 10px", "text-align": "right"}
+    cell = {"text-align": "right"}
     header = solara.v.Html(
         tag="tr",
         children=[
             solara.v.Html(tag="th", children=["firm"], style_="text-align: left"),
-            *(
-                solara.v.Html(tag="th", children=[caption], style_="padding: 2px 10px")
-                for caption in MONITORS.values()
-            ),
+            *(solara.v.Html(tag="th", children=[caption]) for caption in MONITORS.values()),
         ],
     )
     rows = [
@@ -488,12 +593,9 @@ def Monitors(model: CRMModel):
         )
         for firm in table.index
     ]
+    solara.Style(SCREEN_CSS)
     with solara.Card(f"Monitors: month {model.period}", style={"overflow-x": "auto"}):
-        solara.v.Html(
-            tag="table",
-            style_="font-size: 1.5em; border-collapse: collapse",
-            children=[header, *rows],
-        )
+        solara.v.Html(tag="table", class_="crm-monitors", children=[header, *rows])
         solara.v.Html(
             tag="p",
             children=[

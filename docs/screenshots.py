@@ -1,11 +1,19 @@
-"""The report's decision screenshots in docs/img: ``python docs/screenshots.py [RESULTS_DIR]``.
+"""Screenshots in docs/img: the report's decision, and the dashboard on a class's screens.
 
-Run the budget sweep first (``python run.py run scenarios/policy_budgets.yaml``);
-then this script opens its ``report.html`` in the system's chromium (driven
-by Playwright, as the dashboard tests do; no browser is downloaded), takes a
-picture of the decision section (heading, headline, table) as
-``docs/img/decision_table.png`` and copies the report's
-``figures/response_curves.png`` to ``docs/img/response_curves.png``.
+``python docs/screenshots.py --dashboard`` starts the dashboard (``run.py
+app``, on a free port of 127.0.0.1), steps it a year and writes
+``docs/img/dashboard_1400x1000.png``, ``dashboard_1366x768.png`` and
+``dashboard_1024x768.png`` (:data:`SCREENS`), saying whether any of them
+scrolls sideways (tests/dashboard/test_dashboard_fast.py checks the same
+pages).
+
+``python docs/screenshots.py [RESULTS_DIR]``: run the budget sweep first
+(``python run.py run scenarios/policy_budgets.yaml``); then this script opens
+its ``report.html`` in the system's chromium (driven by Playwright, as the
+dashboard tests do; no browser is downloaded), takes a picture of the
+decision section (heading, headline, table) as ``docs/img/decision_table.png``
+and copies the report's ``figures/response_curves.png`` to
+``docs/img/response_curves.png``.
 
 ``python docs/screenshots.py --zh RESULTS_DIR`` takes the top of a Chinese
 report instead, as ``docs/img/report_zh.png``: first ``python run.py run
@@ -20,7 +28,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +73,91 @@ def decision_table(report: Path, target: Path) -> None:
         browser.close()
 
 
+SCREENS = ((1400, 1000), (1366, 768), (1024, 768))
+"""Viewports (CSS pixels) of the dashboard's screenshots: a desktop, laptops, projectors."""
+
+LAYOUT = """() => {
+    const root = document.documentElement;
+    // hidden helpers (a resize detector's scroll boxes) are not seen and do not count
+    const sideways = [...document.querySelectorAll('*')].filter(e =>
+        e.scrollWidth > e.clientWidth + 1
+        && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)
+        && getComputedStyle(e).visibility === 'visible');
+    return {
+        page: root.scrollWidth, viewport: root.clientWidth,
+        scrolling: sideways.map(e => e.tagName + '.' + e.className),
+        plots: [...document.querySelectorAll('img')].map(
+            i => [Math.round(i.getBoundingClientRect().width), i.naturalWidth]),
+    };
+}"""
+"""What the no-sideways-scrolling check reads from the page: its width and the viewport's,
+the elements that scroll sideways, and each plot's shown and drawn width."""
+
+
+def dashboard_layout(page) -> dict:
+    """The page's :data:`LAYOUT`, plus ``fits``: nothing scrolls sideways."""
+    layout = page.evaluate(LAYOUT)
+    layout["fits"] = layout["page"] <= layout["viewport"] and not layout["scrolling"]
+    return layout
+
+
+def dashboard_screenshots(browser, url: str, folder: Path, months: int = 12) -> dict:
+    """Open the dashboard at each of :data:`SCREENS`, step ``months``, screenshot into ``folder``.
+
+    Returns:
+        ``{"WIDTHxHEIGHT": dashboard_layout(...)}`` for each screen.
+    """
+    layouts = {}
+    for width, height in SCREENS:
+        page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        step = page.get_by_role("button", name="Step")
+        for month in range(1, months + 1):
+            step.click()
+            page.get_by_text(f"Time: {month}.0", exact=True).wait_for()
+        page.wait_for_timeout(1_000)  # the last pictures arrive
+        name = f"{width}x{height}"
+        layouts[name] = dashboard_layout(page)
+        page.screenshot(path=str(folder / f"dashboard_{name}.png"))
+        page.close()
+    return layouts
+
+
+def dashboard(folder: Path) -> int:
+    """Serve the dashboard (``run.py app``), write its screenshots, stop it; 1 if one scrolls."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        sys.exit("no chromium on PATH (Debian: apt-get install -y chromium)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    server = subprocess.Popen([sys.executable, "run.py", "app", "--port", str(port)], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    sys.exit("the dashboard did not start")
+                time.sleep(0.3)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            layouts = dashboard_screenshots(browser, url, folder)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for name, layout in layouts.items():
+        print(f"{folder / f'dashboard_{name}.png'}: {'fits' if layout['fits'] else layout}")
+    return 0 if all(layout["fits"] for layout in layouts.values()) else 1
+
+
 def chinese_report(report: Path, target: Path) -> None:
     """Screenshot the top of a Chinese report (title, main table) into ``target``."""
     from playwright.sync_api import sync_playwright
@@ -93,11 +190,17 @@ def chinese_report(report: Path, target: Path) -> None:
 
 
 def main(argv=None) -> int:
-    """Write both images from a results folder of the budget sweep."""
+    """Write the report's images from a results folder of the budget sweep, or the dashboard's."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT, help="results folder")
     parser.add_argument("--zh", action="store_true", help="the top of a Chinese report instead")
+    parser.add_argument(
+        "--dashboard", action="store_true", help="screenshot the dashboard at SCREENS instead"
+    )
     args = parser.parse_args(argv)
+    if args.dashboard:
+        IMAGES.mkdir(exist_ok=True)
+        return dashboard(IMAGES)
     report = args.folder / "report.html"
     if args.zh:
         if not report.exists():

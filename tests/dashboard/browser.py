@@ -1,6 +1,12 @@
-"""Helpers of the browser tests: the served dashboard and Debian's chromium."""
+"""Helpers of the browser tests: the served dashboard and Debian's chromium.
+
+A browser test that cannot run (no chromium, or it does not start) fails in
+CI (``CI=true``, as ``.ci/run`` sets it) and skips, saying why, elsewhere:
+:func:`unavailable`, :func:`launch_chromium`.
+"""
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -28,6 +34,59 @@ START_TIMEOUT = 40.0  # seconds for the server to answer
 UI_TIMEOUT = 20_000  # milliseconds for one page change
 
 
+def in_ci() -> bool:
+    """Whether these tests run in CI (``CI=true``), where a browser test that cannot run fails."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str) -> None:
+    """A browser test cannot run: fail in CI, skip (saying why) on a developer's machine."""
+    if in_ci():
+        pytest.fail(f"CI=true and the browser test cannot run: {reason}", pytrace=False)
+    pytest.skip(f"{reason} (in CI, with CI=true, this fails instead)")
+
+
+def require_chromium() -> str:
+    """The path of Debian's chromium, or fail in CI / skip elsewhere (:func:`unavailable`)."""
+    if CHROMIUM is None:
+        unavailable(
+            "Debian's chromium is not installed (apt-get install -y chromium; .ci/run does this)"
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as error:
+        unavailable(f"Playwright is not installed ({error}; pip install -e '.[test]')")
+    return CHROMIUM
+
+
+@contextlib.contextmanager
+def launch_chromium():
+    """Playwright's chromium on the system's binary, closed afterwards; fails or skips if it
+    does not start (:func:`unavailable`)."""
+    executable = require_chromium()
+    from playwright.sync_api import Error, sync_playwright
+
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000
+            )
+        except Error as error:
+            unavailable(f"chromium ({executable}) does not start: {error}")
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def resident_mb(pid: int) -> float:
+    """The resident set size of process ``pid`` now, in MB (Linux ``/proc``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -36,7 +95,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def dashboard_server(log_path: Path, scenario: Path | None = None):
-    """The dashboard on 127.0.0.1, as `run.py app` serves it; yields URL and log; always stopped."""
+    """The dashboard on 127.0.0.1, as `run.py app` serves it; always stopped.
+
+    Yields the URL, the log file and the server's process id.
+    """
     port = free_port()
     env = server_environment(scenario)
     # any asset the page would fetch from the internet goes to a closed local port instead
@@ -65,7 +127,7 @@ def dashboard_server(log_path: Path, scenario: Path | None = None):
                         f"server did not answer in {START_TIMEOUT} s:\n{log_path.read_text()}"
                     )
                 time.sleep(0.3)
-        yield url, log_path
+        yield url, log_path, process.pid
     finally:
         process.terminate()
         try:

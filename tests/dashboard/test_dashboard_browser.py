@@ -3,7 +3,8 @@
 Starts ``app.py`` with Solara on a free port of 127.0.0.1, steps the model,
 changes a firm's strategy, and checks that the plots and the population view
 were drawn with data, that no request left this machine and that no asset was
-missing. Never downloads a browser: it uses the system's chromium or skips.
+missing. Never downloads a browser: it uses the system's chromium; without one it
+fails in CI and skips elsewhere (tests/dashboard/browser.py).
 """
 
 import io
@@ -16,7 +17,7 @@ import pytest
 from PIL import Image
 
 from dashboard.views import STAGE_COLOURS
-from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT, dashboard_server
+from tests.dashboard.browser import UI_TIMEOUT, dashboard_server, launch_chromium
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,7 @@ STAGES, OUTCOMES, DETERMINANTS, POPULATION = range(4)
 def server(tmp_path):
     """The dashboard served on 127.0.0.1; yields URL, log file, start time; always stopped."""
     started = time.monotonic()
-    with dashboard_server(tmp_path / "server.log") as (url, log_path):
+    with dashboard_server(tmp_path / "server.log") as (url, log_path, _):
         yield url, log_path, started
 
 
@@ -53,86 +54,73 @@ def stage_colour_pixels(png: bytes) -> int:
     return int((distance.min(axis=1) < 60).sum())
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Debian's chromium is not installed "
-    "(apt-get install -y chromium; .ci/run does this when it can)",
-)
 def test_dashboard_in_chromium(server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     url, log_path, started = server
     origin = urlsplit(url).netloc
     outside, failed = [], []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
+    with launch_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1600, "height": 1400})
+        page.set_default_timeout(UI_TIMEOUT)
+
+        def guard(route):
+            target = urlsplit(route.request.url)
+            if target.scheme in ("http", "https", "ws", "wss") and target.netloc != origin:
+                outside.append(route.request.url)
+                route.abort()
+            else:
+                route.continue_()
+
+        page.route("**/*", guard)
+        page.on(
+            "response",
+            lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None,
         )
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1400})
-            page.set_default_timeout(UI_TIMEOUT)
+        page.goto(url)
 
-            def guard(route):
-                target = urlsplit(route.request.url)
-                if target.scheme in ("http", "https", "ws", "wss") and target.netloc != origin:
-                    outside.append(route.request.url)
-                    route.abort()
-                else:
-                    route.continue_()
+        step = page.get_by_role("button", name="Step")
+        step.wait_for()
+        for period in (1, 2, 3):
+            step.click()
+            page.get_by_text(f"Time: {period}.0").wait_for()
+            page.get_by_text(f"Month {period} of 120.").wait_for()
 
-            page.route("**/*", guard)
-            page.on(
-                "response",
-                lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None,
-            )
-            page.goto(url)
+        # a new strategy for firm A applies on Reset
+        page.locator(".v-select").filter(has_text="Firm A: strategy").click()
+        page.get_by_role("option", name="zipper").click()
+        page.get_by_role("button", name="Reset").click()
+        page.get_by_text("Firm A runs zipper:").wait_for()
+        for period in (1, 2, 3):
+            step.click()
+            page.get_by_text(f"Time: {period}.0").wait_for()
+        page.get_by_text("Month 3 of 120.").wait_for()
 
-            step = page.get_by_role("button", name="Step")
-            step.wait_for()
-            for period in (1, 2, 3):
-                step.click()
-                page.get_by_text(f"Time: {period}.0").wait_for()
-                page.get_by_text(f"Month {period} of 120.").wait_for()
+        for text in (
+            "Firm A: strategy",
+            "Setting: where customers buy",
+            "Number of customers",
+            "Switching-cost build-up (x usual)",
+            "Setting: traditional.",
+            "Firm B runs zipper:",
+            "stability: loyal",
+        ):
+            assert page.get_by_text(text).first.is_visible(), text
 
-            # a new strategy for firm A applies on Reset
-            page.locator(".v-select").filter(has_text="Firm A: strategy").click()
-            page.get_by_role("option", name="zipper").click()
-            page.get_by_role("button", name="Reset").click()
-            page.get_by_text("Firm A runs zipper:").wait_for()
-            for period in (1, 2, 3):
-                step.click()
-                page.get_by_text(f"Time: {period}.0").wait_for()
-            page.get_by_text("Month 3 of 120.").wait_for()
+        plots = page.locator("img")
+        assert plots.count() == 4
+        pictures = []
+        for index in range(4):
+            plot = plots.nth(index)
+            box = plot.bounding_box()
+            assert box and box["width"] > 300 and box["height"] > 200, box
+            pictures.append(plot.screenshot())
+        # plots with data: stacked areas in the stage colours, dots and lines in colour
+        # (the legends alone colour about 200 pixels)
+        assert stage_colour_pixels(pictures[STAGES]) > 3_000
+        assert coloured_pixels(pictures[POPULATION]) > 600
+        assert coloured_pixels(pictures[OUTCOMES]) > 500
+        assert coloured_pixels(pictures[DETERMINANTS]) > 500
 
-            for text in (
-                "Firm A: strategy",
-                "Setting: where customers buy",
-                "Number of customers",
-                "Switching-cost build-up (x usual)",
-                "Setting: traditional.",
-                "Firm B runs zipper:",
-                "stability: loyal",
-            ):
-                assert page.get_by_text(text).first.is_visible(), text
-
-            plots = page.locator("img")
-            assert plots.count() == 4
-            pictures = []
-            for index in range(4):
-                plot = plots.nth(index)
-                box = plot.bounding_box()
-                assert box and box["width"] > 300 and box["height"] > 200, box
-                pictures.append(plot.screenshot())
-            # plots with data: stacked areas in the stage colours, dots and lines in colour
-            # (the legends alone colour about 200 pixels)
-            assert stage_colour_pixels(pictures[STAGES]) > 3_000
-            assert coloured_pixels(pictures[POPULATION]) > 600
-            assert coloured_pixels(pictures[OUTCOMES]) > 500
-            assert coloured_pixels(pictures[DETERMINANTS]) > 500
-
-            page.screenshot(path=tmp_path / "dashboard.png", full_page=True)
-        finally:
-            browser.close()
+        page.screenshot(path=tmp_path / "dashboard.png", full_page=True)
 
     assert not outside, f"requests left this machine: {outside}"
     assert not failed, f"requests failed: {failed}"

@@ -14,16 +14,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT, dashboard_server
+from tests.dashboard.browser import UI_TIMEOUT, dashboard_server, launch_chromium
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="Debian's chromium is not installed "
-        "(apt-get install -y chromium; .ci/run does this when it can)",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 HORIZON = 4
 SCENARIO = f"""\
@@ -43,22 +36,14 @@ def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("classroom")
     scenario = folder / "short.yaml"
     scenario.write_text(SCENARIO, encoding="utf-8")
-    with dashboard_server(folder / "server.log", scenario) as (url, log_path):
+    with dashboard_server(folder / "server.log", scenario) as (url, log_path, _):
         yield url, log_path
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launch_chromium() as chromium:
+        yield chromium
 
 
 def open_page(browser, url):

@@ -274,3 +274,32 @@ def test_same_origin_compares_the_origin_with_the_host(headers, allowed):
 def test_the_server_binds_this_machine_only_unless_a_host_is_named():
     command = server_command()
     assert command[command.index("--host") + 1] == "127.0.0.1"
+
+
+def test_serve_says_it_prepares_the_model_before_the_first_start(monkeypatch, capsys):
+    from dashboard import server
+
+    started = []
+
+    class Server:
+        def __init__(self, command, env):
+            started.append(command)
+
+        def wait(self, timeout=None):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(server, "engine_ready", lambda: False)
+    monkeypatch.setattr(server, "warm_up", lambda: 0.1)
+    monkeypatch.setattr(server.subprocess, "Popen", Server)
+    assert server.serve() == 0
+    out = capsys.readouterr().out
+    assert out.startswith("preparing the model: compiling its engine")
+    assert len(started) == 1  # the page is served after the preparation
+
+    started.clear()
+    monkeypatch.setattr(server, "engine_ready", lambda: True)
+    assert server.serve() == 0
+    assert "preparing" not in capsys.readouterr().out and len(started) == 1

@@ -4,13 +4,14 @@ import io
 
 import numpy as np
 import pytest
-from matplotlib.collections import PathCollection, PolyCollection
+from matplotlib.collections import PolyCollection
+from matplotlib.image import AxesImage
 
 from analysis import metrics, money
 from dashboard.controls import DEFAULT_SECTIONS, ClassroomModel
 from dashboard.views import (
     MONITORS,
-    POPULATION_SAMPLE,
+    POPULATION_BINS,
     SETTING_NOTES,
     STAGE_LABELS,
     determinants_figure,
@@ -19,10 +20,11 @@ from dashboard.views import (
     monitors,
     outcomes_figure,
     population_figure,
-    population_sample,
+    population_grid,
+    population_image,
     stage_figure,
 )
-from sim import SETTINGS, STRATEGIES
+from sim import SETTINGS, STRATEGIES, Stage
 
 BASE = {**DEFAULT_SECTIONS, "simulation": {"customers": 400, "periods": 24}}
 
@@ -89,31 +91,53 @@ def test_determinants_figure_shows_the_four_means(stepped):
     assert all(len(ax.get_lines()) == 3 for ax in axes)
 
 
-def test_population_figure_draws_each_firms_customers_as_dots(stepped):
+def test_population_figure_counts_every_customer_of_each_firm(stepped):
     figure = population_figure(stepped)
     customers = stepped.customers_frame()
     for ax, name in zip(figure.axes[:3], "ABC", strict=True):
-        dots = [c for c in ax.collections if isinstance(c, PathCollection)]
-        assert len(dots) == 1
-        assert len(dots[0].get_offsets()) == (customers["firm"] == name).sum()
+        (picture,) = [image for image in ax.get_images() if isinstance(image, AxesImage)]
+        assert picture.get_array().shape == (POPULATION_BINS, POPULATION_BINS, 3)
+        assert not ax.collections  # no dots: the picture is made of counts
         assert ax.get_title() == f"Firm {name}: {(customers['firm'] == name).sum()} customers"
+    assert "All 400 customers counted" in figure.axes[3].texts[0].get_text()
 
 
-def test_population_sample_is_bounded_stable_and_uses_no_randomness():
-    assert len(population_sample(100)) == 100
-    ids = population_sample(1_000_000)
-    assert len(ids) == POPULATION_SAMPLE
-    assert ids[0] == 0 and ids[-1] == 999_999
-    assert np.array_equal(ids, population_sample(1_000_000))
+def test_population_grid_counts_each_customer_once_in_its_square_and_stage():
+    satisfaction = np.array([0.0, 0.04, 0.99, 1.0, 0.51])
+    switching_cost = np.array([0.0, 0.01, 1.0, 0.97, 0.26])
+    stages = np.array([Stage.EXPLORATION, Stage.EXPLORATION, Stage.DECLINE, Stage.STABILITY, 1])
+    grid = population_grid(satisfaction, switching_cost, stages)
+    assert grid.shape == (len(Stage), POPULATION_BINS, POPULATION_BINS)
+    assert grid.sum() == 5
+    last = POPULATION_BINS - 1
+    assert grid[Stage.EXPLORATION, 0, 0] == 2  # both in the first square
+    assert grid[Stage.DECLINE, last, last] == 1 and grid[Stage.STABILITY, last, last] == 1
+    assert grid[1, int(0.26 * POPULATION_BINS), int(0.51 * POPULATION_BINS)] == 1
 
 
-def test_population_figure_samples_large_populations():
+def test_population_image_is_white_where_empty_and_strongest_where_most():
+    counts = np.zeros((len(Stage), POPULATION_BINS, POPULATION_BINS), dtype=int)
+    counts[Stage.STABILITY, 0, 0] = 100
+    counts[Stage.STABILITY, 0, 1] = 25
+    counts[Stage.DECLINE, 0, 2] = 50
+    counts[Stage.STABILITY, 0, 2] = 50
+    image = population_image(counts, most=100)
+    assert np.allclose(image[5, 5], 1.0)  # empty: white
+    green = np.array([0x31, 0xA3, 0x54]) / 255
+    assert np.allclose(image[0, 0], green)  # the fullest square: the stage's own colour
+    assert np.allclose(image[0, 1], 1.0 - 0.5 * (1.0 - green))  # a quarter as many: half as strong
+    orange = np.array([0xE6, 0x55, 0x0D]) / 255
+    assert np.allclose(image[0, 2], (green + orange) / 2)  # two stages, half each: mixed
+
+
+def test_population_figure_counts_large_populations_whole():
     model = ClassroomModel(customers=5_000, base=BASE)
     model.step()
     figure = population_figure(model)
-    shown = sum(len(ax.collections[0].get_offsets()) for ax in figure.axes[:3])
-    assert shown <= POPULATION_SAMPLE
-    assert f"{POPULATION_SAMPLE} of 5000 shown" in figure.axes[3].texts[0].get_text()
+    titles = [ax.get_title() for ax in figure.axes[:3]]
+    counted = sum(int(title.split(": ")[1].split()[0]) for title in titles)
+    assert counted == model.customers_frame()["firm"].notna().sum()
+    assert "All 5000 customers counted" in figure.axes[3].texts[0].get_text()
 
 
 def test_explanation_says_what_the_current_strategies_setting_and_levers_are():
