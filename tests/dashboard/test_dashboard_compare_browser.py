@@ -46,7 +46,7 @@ def scenario(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def served(scenario):
-    with dashboard_server(scenario.parent / "server.log", scenario) as (url, log_path):
+    with dashboard_server(scenario.parent / "server.log", scenario) as (url, log_path, _):
         yield url, log_path
 
 

@@ -87,7 +87,7 @@ def test_follow_a_customer_in_chromium(scenario, tmp_path):
     from playwright.sync_api import sync_playwright
 
     with (
-        dashboard_server(tmp_path / "server.log", scenario) as (url, log_path),
+        dashboard_server(tmp_path / "server.log", scenario) as (url, log_path, _),
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(
