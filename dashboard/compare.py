@@ -26,7 +26,7 @@ from sim.config import Config
 from sim.model import CRMModel
 
 from .controls import LEVERS, check_control, classroom_config
-from .views import DPI, FIGSIZE, FIRM_COLOURS
+from .views import DPI, FIGSIZE, FIRM_COLOURS, firm_rows
 
 SEEDS = tuple(range(10))
 """The seeds "Run 10 seeds" runs: the same ten for every student and for docs/teaching.md."""
@@ -381,29 +381,14 @@ def _EndingTable(table: pd.DataFrame, month: int):
             ),
         ],
     )
-    rows = [
-        solara.v.Html(
-            tag="tr",
-            children=[
-                solara.v.Html(
-                    tag="th",
-                    children=[f"Firm {firm}"],
-                    style_="text-align: left; white-space: nowrap",
-                ),
-                *(
-                    solara.v.Html(
-                        tag="td",
-                        class_="spread-value",
-                        attributes={"data-firm": firm, "data-measure": measure},
-                        children=[text],
-                        style_=cell,
-                    )
-                    for measure, text in zip([*MEASURES, "first"], cells, strict=True)
-                ),
-            ],
-        )
-        for firm, cells in ending_rows(table)
-    ]
+    rows = firm_rows(
+        (
+            (firm, list(zip([*MEASURES, "first"], cells, strict=True)))
+            for firm, cells in ending_rows(table)
+        ),
+        "spread-value",
+        cell,
+    )
     solara.v.Html(
         tag="table",
         style_="border-collapse: collapse; font-size: 0.9em",

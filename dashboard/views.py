@@ -8,6 +8,7 @@ every step.
 """
 
 import weakref
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -557,20 +558,13 @@ def PopulationView(model: CRMModel):
     _show_figure(population_figure, model)
 
 
-@solara.component
-def Monitors(model: CRMModel):
-    """Big numbers per firm (:func:`monitors`), redrawn after every step."""
-    update_counter.get()  # re-render after every step (the model object stays the same)
-    table = solara.use_memo(lambda: monitors(model), [model, model.period])
-    cell = {"text-align": "right"}
-    header = solara.v.Html(
-        tag="tr",
-        children=[
-            solara.v.Html(tag="th", children=["firm"], style_="text-align: left"),
-            *(solara.v.Html(tag="th", children=[caption]) for caption in MONITORS.values()),
-        ],
-    )
-    rows = [
+def firm_rows(rows: Iterable, value_class: str, cell_style: str) -> list:
+    """Table rows of a firm-by-measure table: ``rows`` yields ``(firm, [(measure, text)])``.
+
+    Each value cell carries ``value_class`` and ``data-firm``/``data-measure``
+    attributes, which the browser tests read.
+    """
+    return [
         solara.v.Html(
             tag="tr",
             children=[
@@ -582,17 +576,39 @@ def Monitors(model: CRMModel):
                 *(
                     solara.v.Html(
                         tag="td",
-                        class_="monitor-value",
-                        attributes={"data-firm": str(firm), "data-measure": column},
-                        children=[monitor_text(column, table.at[firm, column])],
-                        style_=";".join(f"{k}: {v}" for k, v in cell.items()),
+                        class_=value_class,
+                        attributes={"data-firm": str(firm), "data-measure": measure},
+                        children=[text],
+                        style_=cell_style,
                     )
-                    for column in MONITORS
+                    for measure, text in cells
                 ),
             ],
         )
-        for firm in table.index
+        for firm, cells in rows
     ]
+
+
+@solara.component
+def Monitors(model: CRMModel):
+    """Big numbers per firm (:func:`monitors`), redrawn after every step."""
+    update_counter.get()  # re-render after every step (the model object stays the same)
+    table = solara.use_memo(lambda: monitors(model), [model, model.period])
+    header = solara.v.Html(
+        tag="tr",
+        children=[
+            solara.v.Html(tag="th", children=["firm"], style_="text-align: left"),
+            *(solara.v.Html(tag="th", children=[caption]) for caption in MONITORS.values()),
+        ],
+    )
+    rows = firm_rows(
+        (
+            (firm, [(c, monitor_text(c, table.at[firm, c])) for c in MONITORS])
+            for firm in table.index
+        ),
+        "monitor-value",
+        "text-align: right",
+    )
     solara.Style(SCREEN_CSS)
     with solara.Card(f"Monitors: month {model.period}", style={"overflow-x": "auto"}):
         solara.v.Html(tag="table", class_="crm-monitors", children=[header, *rows])
