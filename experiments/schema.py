@@ -16,10 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
-import annotated_types
 from pydantic import ValidationError
 
-from sim.config import Config
+from sim.config import Config, allowed_range
 from sim.paths import Loc, is_model, unwrap
 
 MAX_RUNS = 1_000_000
@@ -123,28 +122,6 @@ def unknown_field_message(name: Any, allowed: list[str]) -> str:
     if close:
         return f"unknown field{lookalike}; did you mean {close[0]!r}?"
     return f"unknown field{lookalike}; allowed fields: {', '.join(allowed)}"
-
-
-def _bound(value) -> str:
-    """A bound as written: integers in full (a seed's 18446744073709551615), floats short."""
-    return str(value) if isinstance(value, int) else f"{value:g}"
-
-
-def allowed_range(info) -> str | None:
-    """``0 <= value <= 120`` from a field's constraints, or None if it has none."""
-    if info is None:
-        return None
-    low = high = ""
-    for constraint in info.metadata:
-        if isinstance(constraint, annotated_types.Ge):
-            low = f"{_bound(constraint.ge)} <= "
-        elif isinstance(constraint, annotated_types.Gt):
-            low = f"{_bound(constraint.gt)} < "
-        elif isinstance(constraint, annotated_types.Le):
-            high = f" <= {_bound(constraint.le)}"
-        elif isinstance(constraint, annotated_types.Lt):
-            high = f" < {_bound(constraint.lt)}"
-    return f"{low}value{high}" if low or high else None
 
 
 _KINDS = {
