@@ -14,6 +14,7 @@ an equal config.
 """
 
 import copy
+import difflib
 import math
 import types
 import unicodedata
@@ -486,10 +487,10 @@ class PolicyConfig(NumberChecks):
         parameters = POLICIES[self.name].parameters
         for key, value in (self.model_extra or {}).items():
             if key not in parameters:
-                raise ValueError(
-                    f"{key}: not a parameter of policy {self.name!r}; valid: "
-                    f"{', '.join(parameters)}"
-                )
+                fields = [*type(self).model_fields, *parameters]
+                close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(fields)}"
+                raise ValueError(f"{key}: not a field of policy {self.name!r}; {hint}")
             spec = parameters[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{key}: must be a number, got {value!r}")
