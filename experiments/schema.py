@@ -52,7 +52,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        path = shorten(self.path)
+        return f"{where}: {path}: {self.message}" if path else f"{where}: {self.message}"
 
 
 class ScenarioError(Exception):
@@ -61,6 +62,16 @@ class ScenarioError(Exception):
     def __init__(self, problems: Iterable[Problem]):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to about ``limit`` characters: a 300,000-character value is no message."""
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message, shortened (:func:`shorten`)."""
+    return shorten(repr(value))
 
 
 def dotted(loc: Iterable[str | int]) -> str:
@@ -146,17 +157,20 @@ def error_message(error: Mapping[str, Any], root=Config) -> str:
                 "combination) or 'zip' (paired lists)"
             )
         return unknown_field_message(loc[-1], field_names(loc[:-1], root))
+    if kind == "string_too_long":
+        most = error.get("ctx", {}).get("max_length")
+        return f"{len(value)} characters long; at most {most} are allowed"
     if kind == "missing":
         return "required field is missing"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         allowed = allowed_range(node_at(loc, root)[1])
-        return f"{value!r} is out of range; allowed: {allowed}" if allowed else error["msg"]
+        return f"{shown(value)} is out of range; allowed: {allowed}" if allowed else error["msg"]
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return f"{value!r} is not allowed; valid values: {expected.replace(' or ', ', ')}"
+        return f"{shown(value)} is not allowed; valid values: {expected.replace(' or ', ', ')}"
     if kind == "string_pattern_mismatch":
         return (
-            f"{value!r} is not allowed; use letters, digits, '_', '-' and '.', "
+            f"{shown(value)} is not allowed; use letters, digits, '_', '-' and '.', "
             "starting with a letter or digit"
         )
     if kind in ("value_error", "assertion_error"):
@@ -165,8 +179,8 @@ def error_message(error: Mapping[str, Any], root=Config) -> str:
         if kind.startswith(prefix):
             if kind == "int_from_float":
                 wanted = "a whole number"
-            shown = "nothing" if value is None else f"{value!r} ({type(value).__name__})"
-            message = f"expected {wanted}, got {shown}"
+            got = "nothing" if value is None else f"{shown(value)} ({type(value).__name__})"
+            message = f"expected {wanted}, got {got}"
             fields = field_names(loc, root)
             return message + (f"; fields: {', '.join(fields)}" if fields else "")
     return error["msg"]

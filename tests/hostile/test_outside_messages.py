@@ -27,3 +27,23 @@ def test_an_unknown_policy_key_lists_every_field(write, cli, tmp_path):
     assert line.startswith(f"{scenario}:5: firms.0.policies.0: colour: not a field of policy")
     for field in ("budget", "stages", "segment", "start", "end", "cost_per_contact"):
         assert field in line, line
+
+
+def test_a_very_long_value_is_not_echoed_in_full(write, cli, tmp_path):
+    scenario = write("name: " + "a" * 300_000 + "\nsimulation: {customers: 20, periods: 2}\n")
+    code, _, err = cli("run", scenario, "--out", tmp_path / "out")
+    assert code == 2
+    line = one_line_error(err)
+    assert line.startswith(f"{scenario}:1: name: 300000 characters long; at most 120 are allowed")
+    assert "a" * 100 not in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_very_long_key_is_not_echoed_in_full(write, cli, tmp_path):
+    # YAML takes keys of at most 1,024 characters
+    scenario = write("simulation: {customers: 20, periods: 2, " + "k" * 1000 + ": 1}\n")
+    code, _, err = cli("validate", scenario)
+    assert code == 2
+    line = one_line_error(err)
+    assert line.startswith(f"{scenario}:1: simulation.kkkk") and "unknown field" in line
+    assert "k" * 100 not in line, line
