@@ -47,3 +47,12 @@ def test_a_very_long_key_is_not_echoed_in_full(write, cli, tmp_path):
     line = one_line_error(err)
     assert line.startswith(f"{scenario}:1: simulation.kkkk") and "unknown field" in line
     assert "k" * 100 not in line, line
+
+
+def test_a_refused_yaml_type_is_one_problem_not_two(write, cli, tmp_path):
+    # a !!set where a mapping is meant was reported twice: as a !!set, then as not a mapping
+    scenario = write("simulation: {customers: 20, periods: 2}\nmarket: !!set {setting: null}\n")
+    code, _, err = cli("run", scenario, "--out", tmp_path / "out")
+    assert code == 2
+    assert one_line_error(err).startswith(f"{scenario}:2: market: a !!set value;")
+    assert not (tmp_path / "out").exists()
