@@ -199,7 +199,10 @@ def problems_from(
         root: the model whose schema names the fields in messages.
     """
     errors = error.errors()
-    locs = [(*prefix, *e["loc"]) for e in errors]
+    # a LocatedError (sim.config) says where below its validator's location the problem is
+    locs = [
+        (*prefix, *e["loc"], *getattr(e.get("ctx", {}).get("error"), "loc", ())) for e in errors
+    ]
     problems = []
     for e, loc in zip(errors, locs, strict=True):
         # "too short after validation" only repeats that some items were invalid

@@ -325,7 +325,7 @@ class CustomersConfig(StrictModel):
         total = sum(segment.share for segment in self.segments)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"segment shares must sum to 1 (they sum to {total:.6g})")
-        _check_unique([segment.name for segment in self.segments], "segment")
+        _check_unique([segment.name for segment in self.segments], "segment", ("segments",))
         return self
 
 
@@ -339,19 +339,35 @@ def name_key(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
-def _check_unique(names: list[str], kind: str) -> None:
-    """Raise naming the first two of ``names`` that are the same name (see :func:`name_key`)."""
+class LocatedError(ValueError):
+    """A ValueError that says where, below what its validator checks, the problem lies.
+
+    ``loc`` is appended to the validator's own location in messages: a duplicate firm
+    name is reported at ``firms.1.name`` and its line, not at ``firms``.
+    """
+
+    def __init__(self, message: str, loc: tuple[str | int, ...]):
+        super().__init__(message)
+        self.loc = loc
+
+
+def _check_unique(names: list[str], kind: str, where: tuple[str, ...] = ()) -> None:
+    """Raise naming the first two of ``names`` that are the same name (see :func:`name_key`).
+
+    ``where``: the list's location below the validator's (``("segments",)``).
+    """
     seen: dict[str, str] = {}
-    for name in names:
+    for index, name in enumerate(names):
         first = seen.get(name_key(name))
         seen.setdefault(name_key(name), name)
         if first is not None:
             same = "given twice" if first == name else f"the same name as {first!r}"
             if first.casefold() != name.casefold():  # not a matter of case: show the code points
                 same += f" (other Unicode code points: {name!a} vs {first!a})"
-            raise ValueError(
+            raise LocatedError(
                 f"{kind} names must be unique (compared ignoring case, spaces and Unicode "
-                f"normalisation): {name!r} is {same}; give each {kind} its own name"
+                f"normalisation): {name!r} is {same}; give each {kind} its own name",
+                (*where, index, "name"),
             )
 
 

@@ -56,3 +56,15 @@ def test_a_refused_yaml_type_is_one_problem_not_two(write, cli, tmp_path):
     assert code == 2
     assert one_line_error(err).startswith(f"{scenario}:2: market: a !!set value;")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_duplicate_firm_name_is_located_at_the_second_firm(write, cli, tmp_path):
+    scenario = write(
+        "simulation: {customers: 20, periods: 2}\nfirms:\n"
+        "  - {name: Shop, strategy: clasp}\n  - {name: ' shop', strategy: zipper}\n"
+    )
+    code, _, err = cli("validate", scenario)
+    assert code == 2
+    assert one_line_error(err).startswith(
+        f"{scenario}:4: firms.1.name: firm names must be unique (compared ignoring case"
+    )
