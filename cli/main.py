@@ -34,21 +34,34 @@ from store.results import check_output, version
 EXIT_OK, EXIT_FAILED_RUNS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_INTERNAL = 0, 1, 2, 130, 3
 
 
-def _non_negative_int(text: str) -> int:
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as every bad input's (exit code 2).
+
+    argparse prints the whole usage block before the error; the line says where the
+    usage is instead. Subcommand parsers are of the same class (argparse's default).
+    """
+
+    def error(self, message: str):
+        """Print ``message`` in one line and exit with the bad-input code."""
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be {least} or more, got {value}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    return _whole(text, 0)
 
 
 def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
+    return _whole(text, 1)
 
 
 def _port(text: str) -> int:
@@ -79,7 +92,7 @@ def _date(text: str):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="run.py",
         description="crm-sim: run customer-relationship scenarios and sweeps.",
         epilog="Example: python run.py run scenarios/compare_strategies.yaml",

@@ -79,12 +79,22 @@ class YamlDocument:
     Attributes:
         data: the Python value (dicts, lists, scalars).
         lines: ``loc -> line`` for every mapping key and sequence item (1-based).
-        problems: duplicate keys found while reading.
+        problems: duplicate keys and refused YAML types found while reading.
+        refused: where the values of a refused YAML type (``!!set``, ...) are: their
+            problem is said once, not again as a wrong type.
     """
 
     data: Any
     lines: dict[Loc, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    refused: list[Loc] = field(default_factory=list)
+
+    def within_refused(self, path: str) -> bool:
+        """Whether the dotted ``path`` is, or lies under, a value of a refused YAML type."""
+        return any(
+            path == (at := dotted(loc)) or path.startswith((f"{at}.", f"{at}["))
+            for loc in self.refused
+        )
 
     def line_of(self, loc: Iterable[str | int]) -> int | None:
         """The line of ``loc``, or of its nearest ancestor that is in the file."""
@@ -266,6 +276,7 @@ def _value_error_line(loader, node) -> int | None:
 def _collect_lines(loader, node, loc: Loc, document: YamlDocument, shown: str) -> None:
     if node.tag in REFUSED_TAGS:  # bytes, sets, pairs: a name must not be raw bytes
         kind = node.tag.rsplit(":", 1)[-1]
+        document.refused.append(loc)
         document.problems.append(
             Problem(
                 shown,
@@ -684,6 +695,7 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
         parsed = ScenarioFile.model_validate(data)
     except ValidationError as error:
         found = problems_from(error, document, shown, root=ScenarioFile)
+        found = [p for p in found if not document.within_refused(p.path)]
         problems.extend(found)
         base_messages = {(p.path, p.message) for p in found}
         parsed = None
@@ -715,7 +727,9 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
             config = Config.model_validate(point_raw)
         except ValidationError as error:
             for problem in problems_from(error, document, shown, root=ScenarioFile):
-                if (problem.path, problem.message) in base_messages:
+                if (problem.path, problem.message) in base_messages or document.within_refused(
+                    problem.path
+                ):
                     continue  # the same problem without the sweep: reported once already
                 related = [p for p in values if _related(problem.path, dotted(swept_locs[p]))]
                 if related:  # caused by these swept values: say which, once per value

@@ -16,10 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
-import annotated_types
 from pydantic import ValidationError
 
-from sim.config import Config
+from sim.config import Config, allowed_range
 from sim.paths import Loc, is_model, unwrap
 
 MAX_RUNS = 1_000_000
@@ -53,7 +52,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        path = shorten(self.path)
+        return f"{where}: {path}: {self.message}" if path else f"{where}: {self.message}"
 
 
 class ScenarioError(Exception):
@@ -62,6 +62,16 @@ class ScenarioError(Exception):
     def __init__(self, problems: Iterable[Problem]):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to about ``limit`` characters: a 300,000-character value is no message."""
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message, shortened (:func:`shorten`)."""
+    return shorten(repr(value))
 
 
 def dotted(loc: Iterable[str | int]) -> str:
@@ -125,28 +135,6 @@ def unknown_field_message(name: Any, allowed: list[str]) -> str:
     return f"unknown field{lookalike}; allowed fields: {', '.join(allowed)}"
 
 
-def _bound(value) -> str:
-    """A bound as written: integers in full (a seed's 18446744073709551615), floats short."""
-    return str(value) if isinstance(value, int) else f"{value:g}"
-
-
-def allowed_range(info) -> str | None:
-    """``0 <= value <= 120`` from a field's constraints, or None if it has none."""
-    if info is None:
-        return None
-    low = high = ""
-    for constraint in info.metadata:
-        if isinstance(constraint, annotated_types.Ge):
-            low = f"{_bound(constraint.ge)} <= "
-        elif isinstance(constraint, annotated_types.Gt):
-            low = f"{_bound(constraint.gt)} < "
-        elif isinstance(constraint, annotated_types.Le):
-            high = f" <= {_bound(constraint.le)}"
-        elif isinstance(constraint, annotated_types.Lt):
-            high = f" < {_bound(constraint.lt)}"
-    return f"{low}value{high}" if low or high else None
-
-
 _KINDS = {
     "float": "a number",
     "int": "an integer",
@@ -169,17 +157,20 @@ def error_message(error: Mapping[str, Any], root=Config) -> str:
                 "combination) or 'zip' (paired lists)"
             )
         return unknown_field_message(loc[-1], field_names(loc[:-1], root))
+    if kind == "string_too_long":
+        most = error.get("ctx", {}).get("max_length")
+        return f"{len(value)} characters long; at most {most} are allowed"
     if kind == "missing":
         return "required field is missing"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         allowed = allowed_range(node_at(loc, root)[1])
-        return f"{value!r} is out of range; allowed: {allowed}" if allowed else error["msg"]
+        return f"{shown(value)} is out of range; allowed: {allowed}" if allowed else error["msg"]
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return f"{value!r} is not allowed; valid values: {expected.replace(' or ', ', ')}"
+        return f"{shown(value)} is not allowed; valid values: {expected.replace(' or ', ', ')}"
     if kind == "string_pattern_mismatch":
         return (
-            f"{value!r} is not allowed; use letters, digits, '_', '-' and '.', "
+            f"{shown(value)} is not allowed; use letters, digits, '_', '-' and '.', "
             "starting with a letter or digit"
         )
     if kind in ("value_error", "assertion_error"):
@@ -188,8 +179,8 @@ def error_message(error: Mapping[str, Any], root=Config) -> str:
         if kind.startswith(prefix):
             if kind == "int_from_float":
                 wanted = "a whole number"
-            shown = "nothing" if value is None else f"{value!r} ({type(value).__name__})"
-            message = f"expected {wanted}, got {shown}"
+            got = "nothing" if value is None else f"{shown(value)} ({type(value).__name__})"
+            message = f"expected {wanted}, got {got}"
             fields = field_names(loc, root)
             return message + (f"; fields: {', '.join(fields)}" if fields else "")
     return error["msg"]
@@ -208,7 +199,10 @@ def problems_from(
         root: the model whose schema names the fields in messages.
     """
     errors = error.errors()
-    locs = [(*prefix, *e["loc"]) for e in errors]
+    # a LocatedError (sim.config) says where below its validator's location the problem is
+    locs = [
+        (*prefix, *e["loc"], *getattr(e.get("ctx", {}).get("error"), "loc", ())) for e in errors
+    ]
     problems = []
     for e, loc in zip(errors, locs, strict=True):
         # "too short after validation" only repeats that some items were invalid

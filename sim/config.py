@@ -14,10 +14,13 @@ an equal config.
 """
 
 import copy
+import difflib
+import math
 import types
 import unicodedata
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import annotated_types
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -57,25 +60,60 @@ def _numbers(annotation: Any) -> bool:
     return _numeric(annotation)
 
 
-class StrictModel(BaseModel):
-    """Base: frozen, no unknown fields, defaults validated too, no booleans for numbers.
+def _bound(value) -> str:
+    """A bound as written: integers in full (a seed's 18446744073709551615), floats short."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
-    YAML reads ``true`` and ``false`` as booleans, and Python counts a boolean
-    as the number 1 or 0: ``customers: true`` would run one customer. A
-    number field (int or float, or a list of them) refuses a boolean.
+
+def allowed_range(info) -> str | None:
+    """``0 <= value <= 120`` from a field's constraints, or None if it has none."""
+    if info is None:
+        return None
+    low = high = ""
+    for constraint in info.metadata:
+        if isinstance(constraint, annotated_types.Ge):
+            low = f"{_bound(constraint.ge)} <= "
+        elif isinstance(constraint, annotated_types.Gt):
+            low = f"{_bound(constraint.gt)} < "
+        elif isinstance(constraint, annotated_types.Le):
+            high = f" <= {_bound(constraint.le)}"
+        elif isinstance(constraint, annotated_types.Lt):
+            high = f" < {_bound(constraint.lt)}"
+    return f"{low}value{high}" if low or high else None
+
+
+class NumberChecks(BaseModel):
+    """Base of every section: a number field holds a finite number, not a boolean.
+
+    YAML reads ``true``, ``false`` (and YAML 1.1's ``yes``, ``no``) as booleans, and
+    Python counts a boolean as the number 1 or 0: ``customers: true`` would run one
+    customer. YAML also reads ``.inf`` and ``.nan``, which a field with only a lower
+    bound (a cost, a budget) would take and turn into a NaN customer equity. A number
+    field (int or float, or a list of them) refuses both.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+    def _strict_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         field = cls.model_fields.get(info.field_name) if info.field_name else None
-        values = value if isinstance(value, list | tuple) else (value,)
-        booleans = any(isinstance(v, bool) for v in values)
-        if booleans and field is not None and _numbers(field.annotation):
-            raise ValueError("expected a number, got true or false")
+        if field is None or not _numbers(field.annotation):
+            return value
+        for each in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(each, bool):
+                raise ValueError("expected a number, got true or false")
+            if isinstance(each, float) and not math.isfinite(each):
+                allowed = allowed_range(field)
+                raise ValueError(
+                    f"{each} is out of range: give a finite number"
+                    + (f"; allowed: {allowed}" if allowed else "")
+                )
         return value
+
+
+class StrictModel(NumberChecks):
+    """Base: frozen, no unknown fields, defaults validated, strict numbers (NumberChecks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -287,7 +325,7 @@ class CustomersConfig(StrictModel):
         total = sum(segment.share for segment in self.segments)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"segment shares must sum to 1 (they sum to {total:.6g})")
-        _check_unique([segment.name for segment in self.segments], "segment")
+        _check_unique([segment.name for segment in self.segments], "segment", ("segments",))
         return self
 
 
@@ -301,19 +339,35 @@ def name_key(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
-def _check_unique(names: list[str], kind: str) -> None:
-    """Raise naming the first two of ``names`` that are the same name (see :func:`name_key`)."""
+class LocatedError(ValueError):
+    """A ValueError that says where, below what its validator checks, the problem lies.
+
+    ``loc`` is appended to the validator's own location in messages: a duplicate firm
+    name is reported at ``firms.1.name`` and its line, not at ``firms``.
+    """
+
+    def __init__(self, message: str, loc: tuple[str | int, ...]):
+        super().__init__(message)
+        self.loc = loc
+
+
+def _check_unique(names: list[str], kind: str, where: tuple[str, ...] = ()) -> None:
+    """Raise naming the first two of ``names`` that are the same name (see :func:`name_key`).
+
+    ``where``: the list's location below the validator's (``("segments",)``).
+    """
     seen: dict[str, str] = {}
-    for name in names:
+    for index, name in enumerate(names):
         first = seen.get(name_key(name))
         seen.setdefault(name_key(name), name)
         if first is not None:
             same = "given twice" if first == name else f"the same name as {first!r}"
             if first.casefold() != name.casefold():  # not a matter of case: show the code points
                 same += f" (other Unicode code points: {name!a} vs {first!a})"
-            raise ValueError(
+            raise LocatedError(
                 f"{kind} names must be unique (compared ignoring case, spaces and Unicode "
-                f"normalisation): {name!r} is {same}; give each {kind} its own name"
+                f"normalisation): {name!r} is {same}; give each {kind} its own name",
+                (*where, index, "name"),
             )
 
 
@@ -382,7 +436,7 @@ class RelationshipConfig(StrictModel):
 # ---------------------------------------------------------------------------
 
 
-class PolicyConfig(BaseModel):
+class PolicyConfig(NumberChecks):
     """One retention policy of a firm: which, for whom, with what budget and parameters.
 
     ``name`` picks the policy from :data:`sim.policies.POLICIES`; its parameters
@@ -449,10 +503,10 @@ class PolicyConfig(BaseModel):
         parameters = POLICIES[self.name].parameters
         for key, value in (self.model_extra or {}).items():
             if key not in parameters:
-                raise ValueError(
-                    f"{key}: not a parameter of policy {self.name!r}; valid: "
-                    f"{', '.join(parameters)}"
-                )
+                fields = [*type(self).model_fields, *parameters]
+                close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(fields)}"
+                raise ValueError(f"{key}: not a field of policy {self.name!r}; {hint}")
             spec = parameters[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{key}: must be a number, got {value!r}")

@@ -22,7 +22,7 @@ def test_app_port_out_of_range(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert err.splitlines()[-1].endswith("--port: a port is 1 to 65535, got 99999")
+    assert "--port: a port is 1 to 65535, got 99999 (see run.py app --help)" in one_line_error(err)
 
 
 def test_too_many_workers(write, cli, tmp_path, capsys):

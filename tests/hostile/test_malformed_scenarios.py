@@ -97,7 +97,7 @@ CASES = {
     "names that differ by a space": (
         "firms: [{name: A, strategy: clasp}, {name: 'A ', strategy: zipper}]\n",
         1,
-        "firms: firm names must be unique",
+        "firms.1.name: firm names must be unique",
     ),
     "strategy in capitals": (
         "firms: [{name: A, strategy: CLASP}]\n",

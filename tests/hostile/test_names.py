@@ -30,7 +30,7 @@ def test_firm_names_equal_after_normalisation_are_refused(pair, write, cli, tmp_
     code, _, err = cli("validate", scenario)
     assert code == 2
     line = one_line_error(err)
-    assert line.startswith(f"{scenario}:") and "firms: firm names must be unique" in line
+    assert line.startswith(f"{scenario}:3: firms.1.name: firm names must be unique")
     assert "ignoring case, spaces and Unicode normalisation" in line
 
 
