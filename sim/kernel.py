@@ -601,6 +601,7 @@ def _settle_period(fingerprint: str):
         sums[:] = 0.0
         cohorts[:] = 0
         lanes = np.empty((sums.shape[0], sums.shape[1] * LANES * sums.shape[2]))
+        returning = np.empty((sums.shape[0], BLOCK), dtype=np.bool_)
         for chunk in numba.prange(sums.shape[0]):
             start, stop = chunk * CHUNK, min(n, (chunk + 1) * CHUNK)
             found[chunk] = settle_chunk(
@@ -618,6 +619,7 @@ def _settle_period(fingerprint: str):
                 sums[chunk],
                 cohorts[chunk],
                 lanes[chunk],
+                returning[chunk],
                 arrivals[start:stop],
             )
 
@@ -814,6 +816,7 @@ def live_chunk(
             f,
             m,
             lanes,
+            sums,
             moved,
             given_out,
             sales_out,
@@ -823,7 +826,7 @@ def live_chunk(
             tally,
         )
         defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look)
-        found = count_for_acquisition(first, last, c, p, lanes, prospects, found)
+        found = count_for_acquisition(first, last, c, p, sums, prospects, found)
     fold_lanes(lanes, sums)
     return found
 
@@ -844,56 +847,72 @@ def settle_chunk(
     sums,
     cohorts,
     lanes,
+    returning,
     arrivals,
 ):
-    """:func:`settle_period` for customers ``start`` to ``stop`` (``lanes``: scratch).
+    """:func:`settle_period` for customers ``start`` to ``stop``, block by block.
 
-    Returns the number of arrivals listed in ``arrivals``.
+    The draws first, for a block at once (:func:`leave_or_return`), then the
+    moves and the sums customer by customer. ``lanes`` and ``returning`` are
+    scratch. Returns the number of arrivals listed in ``arrivals``.
     """
     lanes[:] = 0.0
     found = 0
-    for i in range(np.uintp(start), np.uintp(stop)):  # unsigned: no wraparound checks
-        stage = c.stage[i]
-        # one life-exit chance a period: those whose relationship ended now had theirs
-        if (
-            not arrived[i]
-            and not is_active(stage)
-            and c.left_period[i] != t
-            and category_exit_rate > 0.0
-        ):
-            arrived[i] = draws.uniform(key, t, i, draws.LIFE_OUTSIDE) < category_exit_rate
-        if arrived[i]:  # left the category; a new prospect takes the place
-            stage = PROSPECT
-            c.stage[i] = stage
-            sums[0, ARRIVALS] += 1.0
-            arrived[i] = False
-            arrivals[found] = i
-            found += 1
-        elif (
-            stage == EXITED
-            and reentry_rate > 0.0
-            and (draws.uniform(key, t, i, draws.REENTRY) < reentry_rate)
-        ):
-            stage = PROSPECT
-            c.stage[i] = stage
-            sums[0, REENTRIES] += 1.0
-        slot = c.firm[i] + 1
-        at = lane_of(slot, i, SETTLE_FIELDS)
-        lanes[at + stage] += 1.0
-        if slot == 0:
-            continue
-        lanes[at + SUM_VALUE] += c.value[i]
-        lanes[at + SUM_EXPECTATION] += c.expectation[i]
-        lanes[at + SUM_SATISFACTION] += c.satisfaction[i]
-        lanes[at + SUM_TRUST] += c.trust[i]
-        lanes[at + SUM_SWITCHING_COST] += c.switching_cost[i]
-        lanes[at + SUM_MISFIT] += np.float32(
-            personalization_weight * c.need_distance[i] * c.personalization_need[i]
+    for first in range(start, stop, BLOCK):
+        u_first, u_last = np.uintp(first), np.uintp(min(first + BLOCK, stop))
+        leave_or_return(
+            u_first, u_last, key, t, c, reentry_rate, category_exit_rate, arrived, returning
         )
-        lanes[at + ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
-        cohorts[np.uintp(slot - 1), cohort_of[np.uintp(c.acquired_period[i])]] += 1
+        for i in range(u_first, u_last):  # unsigned: no wraparound checks
+            stage = c.stage[i]
+            if arrived[i]:  # left the category; a new prospect takes the place
+                stage = PROSPECT
+                c.stage[i] = stage
+                sums[0, ARRIVALS] += 1.0
+                arrived[i] = False
+                arrivals[found] = i
+                found += 1
+            elif returning[i - u_first]:
+                stage = PROSPECT
+                c.stage[i] = stage
+                sums[0, REENTRIES] += 1.0
+            slot = c.firm[i] + 1
+            at = lane_of(slot, i, SETTLE_FIELDS)
+            lanes[at + stage] += 1.0
+            if slot == 0:
+                continue
+            lanes[at + SUM_VALUE] += c.value[i]
+            lanes[at + SUM_EXPECTATION] += c.expectation[i]
+            lanes[at + SUM_SATISFACTION] += c.satisfaction[i]
+            lanes[at + SUM_TRUST] += c.trust[i]
+            lanes[at + SUM_SWITCHING_COST] += c.switching_cost[i]
+            lanes[at + SUM_MISFIT] += np.float32(
+                personalization_weight * c.need_distance[i] * c.personalization_need[i]
+            )
+            lanes[at + ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
+            cohorts[np.uintp(slot - 1), cohort_of[np.uintp(c.acquired_period[i])]] += 1
     fold_lanes(lanes, sums)
     return found
+
+
+@_inline
+def leave_or_return(first, last, key, t, c, reentry_rate, category_exit_rate, arrived, returning):
+    """Step 7's draws for customers ``first`` to ``last`` out of a relationship, as vector code.
+
+    Prospects and customers out of the market have one life-exit chance a
+    period (those whose relationship ended now had theirs in
+    :func:`live_period`), marked in ``arrived``; customers out of the market
+    return to the market at ``reentry_rate``, marked in ``returning`` (the
+    block's row; :func:`settle_chunk` lets an arrival win). Every draw is
+    made for every customer, without a branch, and kept for those it concerns.
+    """
+    for i in range(first, last):
+        stage = c.stage[i]
+        outside = (not is_active(stage)) & (c.left_period[i] != t)
+        leaves = draws.uniform(key, t, i, draws.LIFE_OUTSIDE) < category_exit_rate
+        arrived[i] = arrived[i] | (outside & leaves)
+        returns = draws.uniform(key, t, i, draws.REENTRY) < reentry_rate
+        returning[i - first] = (stage == EXITED) & returns
 
 
 # The passes over a block of customers, inlined into live_chunk.
@@ -1284,6 +1303,7 @@ def book(
     f,
     m,
     lanes,
+    sums,
     moved,
     given_out,
     sales_out,
@@ -1294,11 +1314,12 @@ def book(
 ):
     """Steps 3-4 for customers ``first`` to ``last``: their money and moves into the sums.
 
-    Adds each customer's sales, serving cost, occasions, profit and stage
-    moves (the rows of ``tally``) into its firm's ``lanes``, under the firm
-    it starts the period with; fills the purchase log (non-empty
-    ``sales_out``) and, with policies active, ``moved`` and ``given_out``
-    (each customer's discount given).
+    Adds each customer's sales, serving cost, occasions and profit (the
+    rows of ``tally``) into its firm's ``lanes`` and its stage moves into
+    ``sums`` (:func:`count_moves`), under the firm it starts the period
+    with; fills the purchase log (non-empty ``sales_out``) and, with
+    policies active, ``moved`` and ``given_out`` (each customer's discount
+    given).
     """
     u_first, u_last = np.uintp(first), np.uintp(last)
     for i in range(u_first, u_last):
@@ -1310,9 +1331,7 @@ def book(
         lanes[at + SERVE_COST] += take(f.serve_cost, home)
         lanes[at + OCCASIONS] += tally[ROW_OCCASIONS, k]
         lanes[at + PROFIT] += tally[ROW_PROFIT, k]
-        lanes[at + ADVANCES] += tally[ROW_ADVANCED, k]
-        lanes[at + DECLINES] += tally[ROW_DECLINED, k]
-        lanes[at + RECOVERIES] += tally[ROW_RECOVERED, k]
+    count_moves(u_first, u_last, c, sums, tally)
     if sales_out.size > 0:
         for i in range(u_first, u_last):
             sales_out[i] = tally[ROW_SALES, i - u_first]
@@ -1330,6 +1349,25 @@ def book(
                     m.allowance[i],
                 )
             )
+
+
+@_inline
+def count_moves(first, last, c, sums, tally):
+    """The stage moves in the rows of ``tally`` counted into ``sums`` by home slot.
+
+    One slot at a time over the block, as vector code: the counts are whole
+    numbers, exact in any order of addition.
+    """
+    for slot in range(sums.shape[0]):
+        advanced, declined, recovered = 0, 0, 0
+        for i in range(first, last):
+            k, here = i - first, c.firm[i] + 1 == slot
+            advanced += here & (tally[ROW_ADVANCED, k] != 0.0)
+            declined += here & (tally[ROW_DECLINED, k] != 0.0)
+            recovered += here & (tally[ROW_RECOVERED, k] != 0.0)
+        sums[slot, ADVANCES] += advanced
+        sums[slot, DECLINES] += declined
+        sums[slot, RECOVERIES] += recovered
 
 
 @_inline
@@ -1369,19 +1407,26 @@ def defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look):
 
 
 @_inline
-def count_for_acquisition(first, last, c, p, lanes, prospects, found):
+def count_for_acquisition(first, last, c, p, sums, prospects, found):
     """What acquisition needs, after defection: the declining and the advocates, and the prospects.
 
-    Customers in decline and advocates are counted by firm; the prospects
-    are listed in ``prospects`` after the ``found`` already there, and
-    their new number is returned.
+    Customers in decline and advocates are counted into ``sums`` by firm
+    slot, one slot at a time over the block (whole numbers, so the order of
+    the additions does not matter); the prospects are listed in
+    ``prospects`` after the ``found`` already there, and their new number is
+    returned.
     """
     u_first, u_last = np.uintp(first), np.uintp(last)
+    for slot in range(sums.shape[0]):  # counts: exact in any order, so as vector code
+        declining, advocates = 0, 0
+        for i in range(u_first, u_last):
+            stage, here = c.stage[i], c.firm[i] + 1 == slot
+            declining += here & (stage == DECLINE)
+            advocates += here & is_advocate(stage, c.satisfaction[i], p.satisfied_threshold)
+        sums[slot, DECLINING] += declining
+        sums[slot, ADVOCATES_AFTER] += advocates
     for i in range(u_first, u_last):
-        at, stage = lane_of(c.firm[i] + 1, i, LIVE_FIELDS), c.stage[i]
-        lanes[at + DECLINING] += stage == DECLINE
-        lanes[at + ADVOCATES_AFTER] += is_advocate(stage, c.satisfaction[i], p.satisfied_threshold)
-        found = list_row(prospects, found, i, stage == PROSPECT)
+        found = list_row(prospects, found, i, c.stage[i] == PROSPECT)
     return found
 
 
