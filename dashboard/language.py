@@ -60,7 +60,6 @@ def LanguageSwitch():
     """English / 中文, for this browser session."""
     solara.ToggleButtonsSingle(
         value=language(),
-        values=list(i18n.LANGUAGES),
         on_value=chosen.set,
         children=[solara.Button(NAMES[lang], value=lang, text=True) for lang in i18n.LANGUAGES],
         classes=["crm-language"],

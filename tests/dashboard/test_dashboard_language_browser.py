@@ -83,11 +83,14 @@ def visit(page, url: str, lang: str) -> str:
 
 
 def shown_text(page) -> str:
-    """Every text the page shows (the language switch left out), one line per line shown."""
+    """The page's title and every text it shows (not the language switch), line by line."""
     text = page.evaluate(
         """() => {
-            for (const e of document.querySelectorAll('.crm-language')) e.remove();
-            return document.title + '\\n' + document.body.innerText;
+            const switches = [...document.querySelectorAll('.crm-language')];
+            for (const e of switches) e.style.display = 'none';
+            const text = document.title + '\\n' + document.body.innerText;
+            for (const e of switches) e.style.display = '';
+            return text;
         }"""
     )
     return "\n".join(line.strip() for line in text.splitlines() if line.strip())
@@ -105,8 +108,8 @@ def scenario(tmp_path_factory):
     return path
 
 
-def read_page(scenario: Path, lang: str) -> str:
-    """The text of the page served in ``lang`` after :func:`visit`."""
+def read_page(scenario: Path, lang: str, then=None) -> str:
+    """The text of the page served in ``lang`` after :func:`visit` (then ``then(page)``)."""
     options = {} if lang == "en" else {"lang": lang}
     with (
         dashboard_server(scenario.parent / f"server-{lang}.log", scenario, **options) as served,
@@ -116,8 +119,20 @@ def read_page(scenario: Path, lang: str) -> str:
         page = browser.new_page(viewport={"width": 1600, "height": 1400})
         page.set_default_timeout(UI_TIMEOUT)
         text = visit(page, url, lang)
+        if then is not None:
+            then(page)
         assert "Traceback" not in log_path.read_text(encoding="utf-8")
     return text
+
+
+def switch_to_chinese(page) -> None:
+    """The switch in the bar: this session's page in Chinese, its market as it was."""
+    switch = page.locator(".crm-language")
+    assert switch.locator("button").all_inner_texts() == ["ENGLISH", "中文"]
+    switch.get_by_role("button", name="中文").click()
+    page.get_by_role("button", name="单步").wait_for()
+    page.get_by_text("监测：第 3 个月").wait_for()  # the same model, three months on
+    page.get_by_text("第 3 个月，共 6 个月。").wait_for()
 
 
 def test_the_chinese_page_has_no_english_label_left(scenario):
@@ -126,8 +141,8 @@ def test_the_chinese_page_has_no_english_label_left(scenario):
     assert english_words(text) == [], text
 
 
-def test_the_english_page_reads_as_before(scenario):
-    text = read_page(scenario, "en")
+def test_the_english_page_reads_as_before_and_switches_to_chinese(scenario):
+    text = read_page(scenario, "en", then=switch_to_chinese)
     assert masked(text) == GOLDEN.read_text(encoding="utf-8").rstrip("\n")
 
 
