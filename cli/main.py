@@ -90,6 +90,16 @@ def _date(text: str):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _lang_option(command: argparse.ArgumentParser, what: str) -> None:
+    """``--lang en|zh``: the language of the command's messages and errors (and of ``what``)."""
+    command.add_argument(
+        "--lang",
+        choices=i18n.LANGUAGES,
+        help=f"language of the errors and messages{what}: en (English, the default) or zh "
+        "(中文); field names and allowed values stay as the scenario file writes them",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its subcommands."""
     parser = OneLineParser(
@@ -165,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not write the report (report.md, report.html, figures/) at the end",
     )
+    _lang_option(run, ", the table and the report (default: the scenario's report.lang)")
     run.set_defaults(handler=run_command)
 
     report = commands.add_parser(
@@ -201,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", metavar="FILE", nargs="+", type=Path, help="scenario files")
     validate.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    _lang_option(validate, "")
     validate.set_defaults(handler=validate_command)
 
     export = commands.add_parser(
@@ -254,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", type=Path, help="output folder (default: RESULTS_DIR/transactions/)"
     )
     export.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _lang_option(export, "")
     export.set_defaults(handler=export_command)
 
     calibrate = commands.add_parser(
@@ -299,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         "crm-sim listed as written there are deleted, never a file of yours",
     )
     calibrate.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _lang_option(calibrate, "")
     calibrate.set_defaults(handler=calibrate_command)
 
     from analysis import facts as facts_module
@@ -372,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
         "crm-sim listed as written there are deleted, never a file of yours",
     )
     facts.add_argument("--no-report", action="store_true", help="do not write the report of base/")
+    _lang_option(facts, " and the report of base/")
     facts.set_defaults(handler=facts_command)
 
     prepare = commands.add_parser(
@@ -539,10 +554,10 @@ def export_command(args) -> int:
     from experiments.export import export_transactions
 
     if not args.transactions:
-        _error("nothing to export: add --transactions (the purchase log and per-customer CLV)")
+        _error(_("nothing to export: add --transactions (the purchase log and per-customer CLV)"))
         return EXIT_BAD_INPUT
     if args.runs and args.every:
-        _error("give either --run or --all, not both")
+        _error(_("give either --run or --all, not both"))
         return EXIT_BAD_INPUT
     if is_owned(args.folder):  # not while a run replaces the runs it exports
         problem = _lock(args, args.folder)
@@ -565,7 +580,11 @@ def export_command(args) -> int:
         _error(str(error))
         return EXIT_BAD_INPUT
     except OSError as error:
-        _error(f"{args.out or args.folder}: cannot write the export: {error.strerror or error}")
+        _error(
+            _("{folder}: cannot write the export: {reason}").format(
+                folder=args.out or args.folder, reason=error.strerror or error
+            )
+        )
         return EXIT_BAD_INPUT
     say(f"export: {', '.join(str(path) for path in written)}")
     return EXIT_OK
@@ -648,9 +667,10 @@ def calibrate_command(args) -> int:
                         str(args.scenario),
                         None,
                         "calibrate",
-                        "the scenario has no calibrate block; give "
-                        "parameters with [low, high] bounds (see "
-                        "docs/experiments.md, Calibration)",
+                        _(
+                            "the scenario has no calibrate block; give parameters with "
+                            "[low, high] bounds (see docs/experiments.md, Calibration)"
+                        ),
                     )
                 ]
             )
@@ -687,7 +707,11 @@ def calibrate_command(args) -> int:
     try:
         written = calibrate.write_outputs(folder, scenario, fit, target)
     except OSError as error:
-        _error(f"output folder {folder}: cannot write: {error.strerror or error}")
+        _error(
+            _("output folder {folder}: cannot write: {reason}").format(
+                folder=folder, reason=error.strerror or error
+            )
+        )
         return EXIT_BAD_INPUT
     if not args.quiet:
         print(
@@ -816,7 +840,11 @@ def _run_locked(args, scenario, folder, specs, executor, resumable) -> int:
                     folder, scenario, specs, executor, args.argv, started, resume=args.resume
                 )
             except OSError as error:
-                _error(f"results folder {folder}: cannot write: {error.strerror or error}")
+                _error(
+                    _("results folder {folder}: cannot write: {reason}").format(
+                        folder=folder, reason=error.strerror or error
+                    )
+                )
                 return EXIT_BAD_INPUT
             resumed = f" ({resumable} already finished)" if args.resume else ""
             say(
@@ -851,13 +879,13 @@ def _run_locked(args, scenario, folder, specs, executor, resumable) -> int:
     else:
         write_text(folder / "summary.md", summary_markdown(scenario, table, report, final))
     if table is not None and not args.quiet:
-        with i18n.language(scenario.report.lang):
+        with i18n.language(args.lang or scenario.report.lang):
             print(format_table(table))
     if table is not None and not args.no_report:
         from analysis.report import ReportError, write_report
 
         try:
-            write_report(folder)
+            write_report(folder, lang=args.lang)
             say(f"report: {folder / 'report.html'}")
         except (ReportError, OSError) as error:  # the runs are kept; the report can be redone
             _error(
@@ -1037,7 +1065,7 @@ def facts_command(args) -> int:
         from analysis.report import ReportError, write_report
 
         try:
-            write_report(folder / facts.BASE)
+            write_report(folder / facts.BASE, lang=args.lang)
             say(f"report: {folder / facts.BASE / 'report.html'}")
         except (ReportError, OSError) as error:
             _error(
@@ -1097,7 +1125,9 @@ def _lock(args, folder: Path) -> str | None:
     except OutputError as error:
         return str(error)
     except OSError as error:
-        return f"results folder {folder}: cannot write: {error.strerror or error}"
+        return _("results folder {folder}: cannot write: {reason}").format(
+            folder=folder, reason=error.strerror or error
+        )
     return None
 
 

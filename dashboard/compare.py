@@ -22,22 +22,26 @@ import solara
 from matplotlib.figure import Figure
 from mesa.visualization.utils import update_counter
 
+import i18n
+from i18n import N_
 from sim.config import Config
 from sim.model import CRMModel
 
 from .controls import LEVERS, check_control, classroom_config
+from .language import figure_fonts, language
 from .views import DPI, FIGSIZE, FIRM_COLOURS, firm_rows
 
 SEEDS = tuple(range(10))
 """The seeds "Run 10 seeds" runs: the same ten for every student and for docs/teaching.md."""
 
 MEASURES = {
-    "customers": "Customers",
-    "retention": "Retention (average a month)",
-    "equity": "Customer equity so far",
-    "satisfied_share": "Leavers who were satisfied",
+    "customers": N_("Customers"),
+    "retention": N_("Retention (average a month)"),
+    "equity": N_("Customer equity so far"),
+    "satisfied_share": N_("Leavers who were satisfied"),
 }
-"""The compared curves (columns of :func:`curves`) and their titles, as in the outcomes panel."""
+"""The compared curves (columns of :func:`curves`) and their titles, as in the outcomes panel
+(translate with ``_``)."""
 
 DETERMINANTS = ("mean_value", "mean_satisfaction", "mean_switching_cost")
 """Averages of the firm's customers that :func:`curves` also carries (the exercises quote them)."""
@@ -163,19 +167,29 @@ def share_of_seeds(per_seed: pd.Series) -> str:
     return f"{int(per_seed.sum())} of {len(per_seed)} seeds"
 
 
-def describe(model: CRMModel) -> str:
+def describe(model: CRMModel, lang: str = i18n.DEFAULT) -> str:
     """A run in one line: setting, firms, levers, customers and seed."""
+    _ = i18n.translator(lang)
     config = model.config
-    firms = ", ".join(f"{f.name} {f.strategy} at {f.price:.2f}" for f in config.firms)
+    firms = _(", ").join(
+        _("{name} {strategy} at {price}").format(
+            name=f.name, strategy=_(f.strategy), price=i18n.number(f.price, 2, lang)
+        )
+        for f in config.firms
+    )
     controls = getattr(model, "controls", None) or {}
+    comma = _(", ")
     levers = "".join(
-        f", {label.split(' (')[0].lower()} x{controls[name]:g}"
-        for name, (_, label) in LEVERS.items()
+        f"{comma}{_(label).split(' (')[0].lower()} x{i18n.localize(f'{controls[name]:g}', lang)}"
+        for name, (_field, label) in LEVERS.items()
         if name in controls
     )
-    return (
-        f"{config.market.setting}: {firms}{levers}; "
-        f"{config.simulation.customers:,} customers, seed {config.simulation.seed}"
+    return _("{setting}: {firms}{levers}; {customers} customers, seed {seed}").format(
+        setting=_(config.market.setting),
+        firms=firms,
+        levers=levers,
+        customers=i18n.number(config.simulation.customers, 0, lang),
+        seed=config.simulation.seed,
     )
 
 
@@ -190,6 +204,7 @@ def compare_figure(
     runs: pd.DataFrame | None = None,
     *,
     months: int | None = None,
+    lang: str = i18n.DEFAULT,
 ) -> Figure:
     """The outcomes of the run on screen (solid), a kept run (dashed) and the seed spread.
 
@@ -198,10 +213,12 @@ def compare_figure(
         kept: :func:`curves` of a kept run, drawn dashed under the current one.
         runs: :func:`run_seeds` output: its mean dotted, lowest to highest shaded.
         months: right end of the time axes (default: the longest curve's).
+        lang: the language of its titles and labels.
 
     Returns:
         A figure of 2 x 2 panels, one per :data:`MEASURES`, one colour per firm.
     """
+    _ = i18n.translator(lang)
     figure = Figure(figsize=FIGSIZE, dpi=DPI)
     axes = figure.subplots(2, 2, sharex=True).ravel()
     figure.subplots_adjust(left=0.11, right=0.98, bottom=0.11, top=0.93, wspace=0.35, hspace=0.35)
@@ -221,30 +238,35 @@ def compare_figure(
                 ax.plot(rows["period"], rows[measure], color=colour, linestyle="--", linewidth=1)
             if current is not None:
                 rows = current[current["firm"] == name]
-                ax.plot(rows["period"], rows[measure], color=colour, label=f"Firm {name}")
-        ax.set_title(title, fontsize="medium")
+                firm = _("Firm {name}").format(name=name)
+                ax.plot(rows["period"], rows[measure], color=colour, label=firm)
+        ax.set_title(_(title), fontsize="medium")
         ax.set_xlim(0, max(end, 1))
     axes[1].set_ylim(min(0.8, axes[1].get_ylim()[0]), 1.0)
     axes[3].set_ylim(0.0, 1.0)
     for ax in axes[2:]:
-        ax.set_xlabel("period (month)")
+        ax.set_xlabel(_("period (month)"))
     if current is not None:
         axes[2].legend(loc="upper left", fontsize="small")
-    return figure
+    return figure_fonts(figure, lang)
 
 
-def ending_rows(table: pd.DataFrame) -> list[tuple[str, list[str]]]:
+def ending_rows(table: pd.DataFrame, lang: str = i18n.DEFAULT) -> list[tuple[str, list[str]]]:
     """The spread table as text: per firm, each measure's mean and range at the last month."""
+    _ = i18n.translator(lang)
     rows = []
     for firm in table.index:
         cells = []
         for measure in MEASURES:
             mean, low, high = (table.at[firm, (measure, stat)] for stat in ("mean", "low", "high"))
             cells.append(
-                f"{_number(measure, mean)} ({_number(measure, low)}–{_number(measure, high)})"
+                i18n.localize(
+                    f"{_number(measure, mean)} ({_number(measure, low)}–{_number(measure, high)})",
+                    lang,
+                )
             )
         first, seeds = table.at[firm, ("equity", "first")], table.at[firm, ("equity", "seeds")]
-        cells.append(f"{first} of {seeds}")
+        cells.append(_("{first} of {seeds}").format(first=first, seeds=seeds))
         rows.append((str(firm), cells))
     return rows
 
@@ -259,8 +281,14 @@ def _number(measure: str, value: float) -> str:
     return f"{value:,.0f}"
 
 
-ENDING_HEADERS = [*(title.split(":")[0].lower() for title in MEASURES.values()), "first in equity"]
-"""Column captions of the spread table (:func:`ending_rows`)."""
+ENDING_HEADERS = [
+    N_("customers"),
+    N_("retention (average a month)"),
+    N_("customer equity so far"),
+    N_("leavers who were satisfied"),
+    N_("first in equity"),
+]
+"""Column captions of the spread table (:func:`ending_rows`; translate with ``_``)."""
 
 
 @solara.component
@@ -276,12 +304,20 @@ def KeepAndCompare(model: CRMModel):
     kept = solara.use_reactive(None)  # (label, curves)
     seeded = solara.use_reactive(None)  # (config, label, runs)
     note = solara.use_reactive("")
+    lang = language()
+    _ = i18n.translator(lang)
 
     def ten_seeds(config: Config, label: str):
         def progress(done: int, total: int) -> None:
-            note.set(f"Ran {done} of {total} seeds ({config.simulation.customers:,} customers).")
+            note.set(
+                _("Ran {done} of {total} seeds ({customers} customers).").format(
+                    done=done,
+                    total=total,
+                    customers=i18n.number(config.simulation.customers, 0, lang),
+                )
+            )
 
-        note.set(f"Running seeds 0 to {len(SEEDS) - 1}…")
+        note.set(_("Running seeds 0 to {last}…").format(last=len(SEEDS) - 1))
         runs = run_seeds(config, progress=progress, cancelled=lambda: not task.is_current())
         if runs is not None:
             note.set("")
@@ -290,31 +326,40 @@ def KeepAndCompare(model: CRMModel):
     task = solara.lab.use_task(ten_seeds, dependencies=None)
 
     def keep() -> None:
-        kept.set((f"{describe(model)}, to month {model.period}", curves(model)))
+        kept.set(
+            (
+                _("{run}, to month {month}").format(run=describe(model, lang), month=model.period),
+                curves(model),
+            )
+        )
 
     def run_ten() -> None:
-        task(model.config, describe(model).rsplit(", seed", 1)[0])
+        seed = _(", seed {seed}").format(seed=model.config.simulation.seed)
+        task(model.config, describe(model, lang).rsplit(seed, 1)[0])
 
-    with solara.Card("Keep and compare", style={"overflow-x": "auto"}):
+    with solara.Card(_("Keep and compare"), style={"overflow-x": "auto"}):
         with solara.Row(style={"flex-wrap": "wrap", "align-items": "center"}):
-            solara.Button("Keep this run", on_click=keep, outlined=True)
-            solara.Button("Run 10 seeds", on_click=run_ten, outlined=True, disabled=task.pending)
+            solara.Button(_("Keep this run"), on_click=keep, outlined=True)
+            solara.Button(_("Run 10 seeds"), on_click=run_ten, outlined=True, disabled=task.pending)
             if kept.value is not None or seeded.value is not None:
 
                 def forget() -> None:
                     kept.set(None)
                     seeded.set(None)
 
-                solara.Button("Clear", on_click=forget, text=True)
+                solara.Button(_("Clear"), on_click=forget, text=True)
         if task.pending:
             solara.ProgressLinear(True)
         if note.value:
             solara.Text(note.value, classes=["seed-progress"])
         if kept.value is None and seeded.value is None:
             solara.Text(
-                "Keep this run pins its curves (dashed) under the next run. Run 10 seeds runs "
-                "this market on seeds 0 to 9: the band is lowest to highest, the dotted line "
-                "the mean. One run is one draw: look at the band before drawing a conclusion."
+                _(
+                    "Keep this run pins its curves (dashed) under the next run. Run 10 seeds "
+                    "runs this market on seeds 0 to 9: the band is lowest to highest, the dotted "
+                    "line the mean. One run is one draw: look at the band before drawing a "
+                    "conclusion."
+                )
             )
             return
         _Compared(model, kept.value, seeded.value)
@@ -337,46 +382,51 @@ def _Compared(model: CRMModel, kept, seeded):
     update_counter.get()  # re-render after every step (the model object stays the same)
     runs = seeded[2] if seeded is not None else None
     months = model.config.simulation.periods
-    # redrawn with a new kept run or spread, and as the run on screen goes on
-    shown = [model, redraw_month(model.period, months), id(kept), id(seeded)]
+    lang = language()
+    _ = i18n.translator(lang)
+    # redrawn with a new kept run or spread, as the run on screen goes on, in another language
+    shown = [model, redraw_month(model.period, months), id(kept), id(seeded), lang]
     figure = solara.use_memo(
-        lambda: compare_figure(curves(model), kept[1] if kept else None, runs, months=months),
+        lambda: compare_figure(
+            curves(model), kept[1] if kept else None, runs, months=months, lang=lang
+        ),
         shown,
     )
-    lines = [f"Solid: this run (seed {model.config.simulation.seed})."]
+    lines = [_("Solid: this run (seed {seed}).").format(seed=model.config.simulation.seed)]
     if kept is not None:
-        lines.append(f"Dashed: the kept run ({kept[0]}).")
+        lines.append(_("Dashed: the kept run ({run}).").format(run=kept[0]))
     if seeded is not None:
         market = (
-            "this market"
+            _("this market")
             if same_market(seeded[0], model.config)
-            else f"another market than this one ({seeded[1]})"
+            else _("another market than this one ({run})").format(run=seeded[1])
         )
-        lines.append(f"Band and dotted mean: seeds 0 to 9 of {market}.")
+        lines.append(_("Band and dotted mean: seeds 0 to 9 of {market}.").format(market=market))
     with solara.Row(style={"flex-wrap": "wrap", "align-items": "flex-start"}):
         solara.FigureMatplotlib(figure, dependencies=shown, format="png")
         with solara.Column(style={"max-width": "40em", "flex": "1 1 24em"}):
             for line in lines:
                 solara.v.Html(tag="p", class_="compare-note", children=[line])
             if runs is not None:
-                _EndingTable(ending(runs), int(runs["period"].max()))
+                _EndingTable(ending(runs), int(runs["period"].max()), lang)
 
 
 @solara.component
-def _EndingTable(table: pd.DataFrame, month: int):
+def _EndingTable(table: pd.DataFrame, month: int, lang: str = i18n.DEFAULT):
     """Per firm at the last month: mean (lowest–highest) over the seeds, and wins."""
+    _ = i18n.translator(lang)
     cell = "padding: 1px 6px; text-align: right; white-space: nowrap"
     caption = solara.v.Html(
         tag="caption",
-        children=[f"Month {month}, seeds 0 to 9: mean (lowest–highest)"],
+        children=[_("Month {month}, seeds 0 to 9: mean (lowest–highest)").format(month=month)],
         style_="caption-side: top; text-align: left; font-weight: bold",
     )
     header = solara.v.Html(
         tag="tr",
         children=[
-            solara.v.Html(tag="th", children=["firm"], style_="text-align: left"),
+            solara.v.Html(tag="th", children=[_("firm")], style_="text-align: left"),
             *(
-                solara.v.Html(tag="th", children=[caption], style_="padding: 1px 6px")
+                solara.v.Html(tag="th", children=[_(caption)], style_="padding: 1px 6px")
                 for caption in ENDING_HEADERS
             ),
         ],
@@ -384,10 +434,11 @@ def _EndingTable(table: pd.DataFrame, month: int):
     rows = firm_rows(
         (
             (firm, list(zip([*MEASURES, "first"], cells, strict=True)))
-            for firm, cells in ending_rows(table)
+            for firm, cells in ending_rows(table, lang)
         ),
         "spread-value",
         cell,
+        lang,
     )
     solara.v.Html(
         tag="table",
@@ -397,8 +448,10 @@ def _EndingTable(table: pd.DataFrame, month: int):
     solara.v.Html(
         tag="p",
         children=[
-            "Retention: the average share kept a month over the run. First in equity: on how "
-            "many of the ten seeds the firm ended with the most customer equity so far."
+            _(
+                "Retention: the average share kept a month over the run. First in equity: on "
+                "how many of the ten seeds the firm ended with the most customer equity so far."
+            )
         ],
     )
 

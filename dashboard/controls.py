@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+import i18n
+from i18n import N_
 from sim import SETTINGS, STRATEGIES, Config, CRMModel
 from sim.config import MarketConfig
 
@@ -30,11 +32,12 @@ FIRM_SLOTS = ("a", "b", "c")
 
 LEVERS = {
     # control name: (market field it multiplies, label for students)
-    "switching_cost_build": ("switching_cost_scale", "Switching-cost build-up (x usual)"),
-    "personalization": ("personalization_weight", "Wish for personal offers (x usual)"),
-    "word_of_mouth": ("word_of_mouth_reach", "Word of mouth (x usual)"),
+    "switching_cost_build": ("switching_cost_scale", N_("Switching-cost build-up (x usual)")),
+    "personalization": ("personalization_weight", N_("Wish for personal offers (x usual)")),
+    "word_of_mouth": ("word_of_mouth_reach", N_("Word of mouth (x usual)")),
 }
-"""Market levers shown as multipliers of the chosen setting's preset value."""
+"""Market levers shown as multipliers of the chosen setting's preset value (labels translated
+with ``_``; a label's words before `` (`` name the lever in the page's text)."""
 
 LEVER_RANGE = (0.0, 3.0, 0.1)
 PRICE_RANGE = (0.5, 2.0, 0.05)
@@ -82,7 +85,7 @@ def load_scenario(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
 
     Returns:
         ``(sections, about)``: the sections as plain dicts, validated as a
-        whole, and ``{"title": ..., "description": ...}`` for the page.
+        whole, and ``{"title": ..., "description": ..., "name": ...}`` for the page.
 
     Raises:
         ValueError: if the file is not a mapping, the config is invalid, or it
@@ -102,6 +105,7 @@ def load_scenario(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
     about = {
         "title": f"Scenario: {data.get('name') or path.stem}",
         "description": str(data.get("description", "")).strip(),
+        "name": str(data.get("name") or path.stem),
     }
     return sections, about
 
@@ -128,7 +132,7 @@ def controls_from_sections(sections: Mapping[str, Any]) -> dict[str, Any]:
     return controls
 
 
-def check_control(name: str, value: Any) -> Any:
+def check_control(name: str, value: Any, lang: str = i18n.DEFAULT, label: str | None = None) -> Any:
     """A control's value, checked on the server before it may reach a model.
 
     The browser sends what it likes; this is what the page and
@@ -137,33 +141,51 @@ def check_control(name: str, value: Any) -> Any:
     Args:
         name: a key of :data:`CONTROL_BOUNDS` or :data:`CHOICES`.
         value: the value sent, or typed text (``"1.5"``; a decimal comma is read as a point).
+        lang: the language of the error's message.
+        label: what the message calls the control (default: its name).
 
     Returns:
         The value as the control's type (``int`` or ``float``; a name for choices).
 
     Raises:
-        ValueError: one line naming the control and what is allowed.
+        ValueError: one line naming the control and what is allowed, in ``lang``
+            (the control's name and the allowed names as the code writes them).
     """
+    _ = i18n.translator(lang)
+    shown = name if label is None else label
     if name in CHOICES:
         if value not in CHOICES[name]:
-            noun = "settings" if name == "setting" else "strategies"
+            message = (
+                _("{name}: {value} is not allowed; valid settings: {allowed}")
+                if name == "setting"
+                else _("{name}: {value} is not allowed; valid strategies: {allowed}")
+            )
             raise ValueError(
-                f"{name}: {value!r} is not allowed; valid {noun}: {', '.join(CHOICES[name])}"
+                message.format(name=shown, value=repr(value), allowed=", ".join(CHOICES[name]))
             )
         return value
     if name not in CONTROL_BOUNDS:
-        raise ValueError(f"{name}: not a control of the dashboard")
-    (low, high, _), kind = CONTROL_BOUNDS[name]
-    allowed = f"a number from {low:g} to {high:g}" + (" (whole)" if kind is int else "")
+        raise ValueError(_("{name}: not a control of the dashboard").format(name=name))
+    (low, high, _step), kind = CONTROL_BOUNDS[name]
+    allowed = (
+        _("a number from {low} to {high} (whole)")
+        if kind is int
+        else _("a number from {low} to {high}")
+    ).format(low=f"{low:g}", high=f"{high:g}")
+    said = {"name": shown, "value": repr(value), "allowed": allowed}
     try:
         number = float(value.strip().replace(",", ".")) if isinstance(value, str) else float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: {value!r} is not a number; allowed: {allowed}") from None
+        raise ValueError(
+            _("{name}: {value} is not a number; allowed: {allowed}").format(**said)
+        ) from None
     if isinstance(value, bool) or not math.isfinite(number) or not low <= number <= high:
-        raise ValueError(f"{name}: {value!r} is out of range; allowed: {allowed}")
+        raise ValueError(_("{name}: {value} is out of range; allowed: {allowed}").format(**said))
     if kind is int:
         if number != int(number):
-            raise ValueError(f"{name}: {value!r} is not a whole number; allowed: {allowed}")
+            raise ValueError(
+                _("{name}: {value} is not a whole number; allowed: {allowed}").format(**said)
+            )
         return int(number)
     return number
 
@@ -317,40 +339,45 @@ def tracked_rows(n_customers: int, size: int = TRACKED) -> np.ndarray:
 
 
 def model_params(
-    controls: Mapping[str, Any], base: Mapping[str, Any] | None = None
+    controls: Mapping[str, Any], base: Mapping[str, Any] | None = None, lang: str = i18n.DEFAULT
 ) -> dict[str, Any]:
     """SolaraViz ``model_params``: one input per control, starting at ``controls``.
 
     Args:
         controls: initial control values (see :func:`controls_from_sections`).
         base: scenario sections, passed to the model unchanged (not a control).
+        lang: the language of the labels, and of the choices' ``texts`` (the names
+            of ``values`` as the page shows them: the glossary's terms).
 
     Returns:
         The dict ``SolaraViz(model_params=...)`` expects.
     """
+    _ = i18n.translator(lang)
     firms = (base or DEFAULT_SECTIONS).get("firms", DEFAULT_SECTIONS["firms"])
     names = [firm["name"] for firm in firms]
     params: dict[str, Any] = {}
     for slot, name in zip(FIRM_SLOTS, names, strict=True):
         params[f"strategy_{slot}"] = {
             "type": "Select",
-            "label": f"Firm {name}: strategy",
+            "label": _("Firm {name}: strategy").format(name=name),
             "value": controls[f"strategy_{slot}"],
             "values": list(STRATEGIES),
+            "texts": [_(strategy) for strategy in STRATEGIES],
         }
         params[f"price_{slot}"] = _slider(
-            f"Firm {name}: price (1 = usual)", f"price_{slot}", controls
+            _("Firm {name}: price (1 = usual)").format(name=name), f"price_{slot}", controls
         )
     params["setting"] = {
         "type": "Select",
-        "label": "Setting: where customers buy",
+        "label": _("Setting: where customers buy"),
         "value": controls["setting"],
         "values": list(SETTINGS),
+        "texts": [_(setting) for setting in SETTINGS],
     }
-    params["customers"] = _slider("Number of customers", "customers", controls)
-    for control, (_, label) in LEVERS.items():
-        params[control] = _slider(label, control, controls)
-    params["seed"] = _slider("Random seed (same seed, same run)", "seed", controls)
+    params["customers"] = _slider(_("Number of customers"), "customers", controls)
+    for control, (_field, label) in LEVERS.items():
+        params[control] = _slider(_(label), control, controls)
+    params["seed"] = _slider(_("Random seed (same seed, same run)"), "seed", controls)
     params["base"] = dict(base or DEFAULT_SECTIONS)
     return params
 
@@ -381,8 +408,8 @@ def initial_state(scenario_path: str | Path | None) -> tuple[dict, dict, dict[st
         sections, about = load_scenario(scenario_path)
     else:
         sections = DEFAULT_SECTIONS
-        about = {
-            "title": "crm-sim classroom",
-            "description": "Three firms, one strategy each, compete for the same customers.",
+        about = {  # translated where shown (the page's own text)
+            "title": N_("crm-sim classroom"),
+            "description": N_("Three firms, one strategy each, compete for the same customers."),
         }
     return controls_from_sections(sections), dict(sections), about

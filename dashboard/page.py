@@ -13,16 +13,21 @@ from collections.abc import Mapping
 from typing import Any
 
 import solara
-from mesa.visualization.solara_viz import ComponentsView, ShowSteps
+from mesa.visualization.solara_viz import _wrap_component, make_initial_grid_layout
+from mesa.visualization.utils import update_counter
+
+from i18n import N_
 
 from .compare import KeepAndCompare
 from .controls import ClassroomModel, check_control, model_params
 from .exercises import ExercisePicker
 from .follow import FollowCustomer
+from .language import LanguageSwitch, language, page_gettext
 from .play import PLAY_INTERVAL_MS, PlayController
 from .views import Monitors, components
 
-NAME = "crm-sim: customer relationships"
+NAME = N_("crm-sim: customer relationships")
+"""The page's name in its bar (and, in a language other than English, its browser tab's)."""
 
 CONTROL_CSS = """
 .crm-control { flex-wrap: nowrap; }
@@ -50,28 +55,62 @@ def ClassroomPage(controls: Mapping[str, Any], sections: Mapping[str, Any], abou
     # the scenario picked (controls, sections, about); its panels' text once Reset starts it
     scenario = solara.use_reactive((controls, sections, about))
     shown = solara.use_memo(lambda: scenario.value[2], [model.value])
-    panels = solara.use_memo(lambda: components(shown["title"], shown["description"]), [shown])
+    lang = language()
+    _ = page_gettext()
+    title = _("Scenario: {name}").format(name=shown["name"]) if "name" in shown else shown["title"]
+    panels = solara.use_memo(lambda: components(title, shown["description"]), [shown, title])
 
     def pick(picked_controls, picked_sections, picked_about) -> None:
         scenario.set((picked_controls, picked_sections, picked_about))
         parameters.set({**picked_controls, "base": picked_sections})
 
+    if lang != "en":  # English keeps Solara's title ("App", from app.py), as before
+        solara.Title(_(NAME))
     with solara.AppBar():
-        solara.AppBarTitle(NAME)
+        solara.AppBarTitle(_(NAME))
+        LanguageSwitch()
     with solara.Sidebar(), solara.Column():
-        with solara.Card("Controls"):
-            solara.SliderInt("Play interval (ms)", value=play_interval, min=0, max=500, step=10)
+        with solara.Card(_("Controls")):
+            solara.SliderInt(_("Play interval (ms)"), value=play_interval, min=0, max=500, step=10)
             PlayController(model, parameters, play_interval)
-        with solara.Card("Model parameters"):
-            start, base, _ = scenario.value
-            ClassroomControls(model_params(start, base), parameters, start)
-        with solara.Card("Information"):
-            ShowSteps(model.value)
+        with solara.Card(_("Model parameters")):
+            start, base, _about = scenario.value
+            ClassroomControls(model_params(start, base, lang), parameters, start)
+        with solara.Card(_("Information")):
+            ShowTime(model.value)
     ExercisePicker((controls, sections, about), pick)
     Monitors(model.value)
     KeepAndCompare(model.value)
-    ComponentsView(list(panels), model.value)
+    Panels(list(panels), model.value)
     FollowCustomer(model.value)
+
+
+@solara.component
+def ShowTime(model):
+    """The model's clock, as Mesa's ``ShowSteps`` shows it ("Time: 3.0"), translated."""
+    update_counter.get()
+    _ = page_gettext()
+    solara.Text(_("Time: {time}").format(time=model.time))
+
+
+@solara.component
+def Panels(panels: list, model):
+    """The panels in Mesa's draggable grid, as Mesa's ``ComponentsView`` draws one page of them.
+
+    Its own because Mesa's names its tab in English ("Page 0").
+    """
+    layout, set_layout = solara.use_state(make_initial_grid_layout(len(panels)))
+    _ = page_gettext()
+    with solara.v.Tabs(v_model=0):
+        solara.v.Tab(children=[_("Page {index}").format(index=0)])
+    with solara.v.Window(v_model=0), solara.v.WindowItem():
+        solara.GridDraggable(
+            items=[_wrap_component(panel)(model) for panel in panels],
+            grid_layout=layout,
+            resizable=True,
+            draggable=True,
+            on_grid_layout=set_layout,
+        )
 
 
 @solara.component
@@ -90,13 +129,17 @@ def ClassroomControls(
         start: the values "Back to the scenario's values" restores.
     """
     refused = solara.use_reactive({})
+    lang = language()
+    _ = page_gettext()
 
     def accept(name: str, value: Any) -> None:
-        try:
-            checked = check_control(name, value)
+        try:  # in another language than English, a control is named by its label
+            label = None if lang == "en" else spec[name]["label"]
+            checked = check_control(name, value, lang, label)
         except ValueError as error:
+            said = _("Refused: {error}. Still {value}.")
             refused.set(
-                {**refused.value, name: f"Refused: {error}. Still {parameters.value[name]}."}
+                {**refused.value, name: said.format(error=error, value=parameters.value[name])}
             )
             return
         refused.set({key: text for key, text in refused.value.items() if key != name})
@@ -107,8 +150,8 @@ def ClassroomControls(
         parameters.set({**parameters.value, **start})
 
     solara.Style(CONTROL_CSS)
-    solara.Text("Changed a control? Press RESET to start again with it.")
-    solara.Button("Back to the scenario's values", on_click=restore, outlined=True)
+    solara.Text(_("Changed a control? Press RESET to start again with it."))
+    solara.Button(_("Back to the scenario's values"), on_click=restore, outlined=True)
     for name, options in spec.items():
         if not isinstance(options, Mapping) or "type" not in options:
             continue  # a fixed parameter (the scenario's sections)
@@ -117,9 +160,16 @@ def ClassroomControls(
         def on_value(sent, name=name):
             accept(name, sent)
 
-        if options["type"] == "Select":
-            solara.Select(
-                options["label"], value=value, values=options["values"], on_value=on_value
+        if options["type"] == "Select":  # the values, shown by their names in the page's language
+            items = options.get("texts", options["values"])
+            solara.v.Select(
+                label=options["label"],
+                v_model=value,
+                items=[
+                    {"text": text, "value": each}
+                    for text, each in zip(items, options["values"], strict=True)
+                ],
+                on_v_model=on_value,
             )
         else:
             slider = solara.SliderFloat if options["type"] == "SliderFloat" else solara.SliderInt
@@ -134,7 +184,7 @@ def ClassroomControls(
                     thumb_label="always",
                 )
                 solara.InputText(
-                    "value",
+                    _("value"),
                     value=f"{value:g}",
                     on_value=on_value,
                     continuous_update=False,

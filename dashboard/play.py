@@ -22,6 +22,7 @@ from typing import Any
 import solara
 from mesa.visualization.utils import force_update
 
+from .language import page_gettext
 from .views import figures_month
 
 FRAME_SECONDS = 0.5
@@ -117,6 +118,7 @@ def PlayController(
     running = solara.use_reactive(model.value.running)
     error = solara.use_reactive(None)
     solara.use_effect(lambda: loop.pause, [])  # the session closed: stop playing
+    _ = page_gettext()
 
     def step_once() -> None:
         model.value.step()
@@ -132,7 +134,7 @@ def PlayController(
                 clock.drew(time.monotonic() - started)
             time.sleep(play_interval.value / 1000)
         except Exception as failure:  # shown on the page; the loop stops
-            error.set(f"error in step: {failure}")
+            error.set(_("error in step: {failure}").format(failure=failure))
             raise
         return model.value.running
 
@@ -160,7 +162,7 @@ def PlayController(
         running.set(True)
 
     with solara.Row(justify="space-between"):
-        solara.Button(label="Reset", color="primary", on_click=reset)
+        solara.Button(label=_("Reset"), color="primary", on_click=reset)
         solara.Button(
             label="❚❚" if playing.value else "▶",
             color="primary",
@@ -168,7 +170,7 @@ def PlayController(
             disabled=not running.value,
         )
         solara.Button(
-            label="Step",
+            label=_("Step"),
             color="primary",
             on_click=step_once,
             disabled=playing.value or not running.value,

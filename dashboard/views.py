@@ -18,19 +18,23 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from mesa.visualization.utils import update_counter
 
+import i18n
 from analysis import metrics, money
+from i18n import N_
 from sim import STRATEGIES, Stage
 from sim.model import CRMModel
 
 from .controls import LEVERS
+from .language import figure_fonts, language, page_gettext, reusable
 
 STAGE_LABELS = {
-    Stage.EXPLORATION: "exploration: trying the firm out",
-    Stage.FORMATION: "formation: getting attached",
-    Stage.STABILITY: "stability: loyal",
-    Stage.DECLINE: "decline: drifting away",
+    Stage.EXPLORATION: N_("exploration: trying the firm out"),
+    Stage.FORMATION: N_("formation: getting attached"),
+    Stage.STABILITY: N_("stability: loyal"),
+    Stage.DECLINE: N_("decline: drifting away"),
 }
-"""The four stages in which a customer has a firm, in words a student reads."""
+"""The four stages in which a customer has a firm, in words a student reads (translate with
+``_``; the stage's own name is the glossary's, :func:`_short_stage_labels`)."""
 
 STAGE_COLOURS = {
     Stage.EXPLORATION: "#9ecae1",
@@ -41,12 +45,12 @@ STAGE_COLOURS = {
 FIRM_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e")
 
 SETTING_NOTES = {
-    "traditional": (
+    "traditional": N_(
         "Shops, branches and sales people. Customers rarely look around and see few "
         "rivals, expectations rise slowly, switching costs build up over the years, "
         "and a firm has months to win back a customer who is drifting away."
     ),
-    "ecommerce": (
+    "ecommerce": N_(
         "Online shops. Customers look around more often and see more rivals, expect "
         "more and more personal service, trust and reputation matter most, switching "
         "is cheap, word of mouth travels fast (good and bad), and there is little time "
@@ -54,6 +58,14 @@ SETTING_NOTES = {
     ),
 }
 """A short text per setting of :data:`sim.settings.SETTINGS` (see its module docstring)."""
+
+STRATEGY_SUMMARIES = (
+    N_("standard offer, customer adapts; low cost, slow trust, low switching cost"),
+    N_("mutual adaptation and investment; fast trust, high switching cost, high cost"),
+    N_("firm adapts to each customer; high fit, medium trust and switching cost"),
+)
+"""The strategies' summaries (:data:`sim.STRATEGIES`, ``summary``), marked here for the
+catalogs: ``sim`` speaks to no user (tests/i18n checks that each one has its Chinese)."""
 
 POPULATION_BINS = 20
 """The population view counts every customer in a grid of this many x this many squares."""
@@ -102,8 +114,9 @@ def cohort_frame(model: CRMModel) -> pd.DataFrame:
     return _frame(model, "cohort")
 
 
-def _short_stage_labels() -> list[str]:
-    return [label.split(":")[0] for label in STAGE_LABELS.values()]
+def _short_stage_labels(lang: str = i18n.DEFAULT) -> list[str]:
+    """The stages' names in ``lang``: the glossary's terms (in English, as the data has them)."""
+    return [i18n.term(stage.name.lower(), lang) for stage in STAGE_LABELS]
 
 
 def _firm_names(model: CRMModel) -> list[str]:
@@ -157,14 +170,15 @@ def _clear(ax) -> None:
     ax.set_autoscale_on(True)
 
 
-def _stage_legend(ax, handles, note: str = "") -> None:
+def _stage_legend(ax, handles, note: str = "", lang: str = i18n.DEFAULT) -> None:
     """Use a spare axis for the stage legend (and a note below it)."""
+    _ = i18n.translator(lang)
     ax.set_axis_off()
     ax.legend(
         handles=handles,
-        labels=_short_stage_labels(),
+        labels=_short_stage_labels(lang),
         loc="lower left",
-        title="stage",
+        title=_("stage"),
         ncols=2,
         frameon=False,
         fontsize="small",
@@ -175,12 +189,13 @@ def _stage_legend(ax, handles, note: str = "") -> None:
         ax.text(0.0, 1.0, note, transform=ax.transAxes, verticalalignment="top")
 
 
-def stage_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
+def stage_figure(model: CRMModel, reuse: Figure | None = None, lang: str = i18n.DEFAULT) -> Figure:
     """Stacked areas: how many customers each firm has in each stage, over time.
 
     Every figure function draws into a new figure, or into ``reuse``: a figure
-    the same function made before.
+    the same function made before (in the same language, ``lang``).
     """
+    _ = i18n.translator(lang)
     frame = firm_frame(model)
     names = _firm_names(model)
     figure, axes = _figure(2, 2, reuse=reuse)
@@ -191,14 +206,19 @@ def stage_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
             *(rows[stage.name.lower()] for stage in STAGE_LABELS),
             colors=list(STAGE_COLOURS.values()),
         )
-        ax.set_title(f"Firm {name} ({rows['strategy'].iloc[0]}): customers")
+        strategy = _(rows["strategy"].iloc[0])
+        ax.set_title(_("Firm {name} ({strategy}): customers").format(name=name, strategy=strategy))
         _time_axis(ax, model)
-        ax.set_xlabel("period (month)")
-    _stage_legend(axes[len(names)], areas, "Customers of each firm by\nstage of the relationship")
-    return figure
+        ax.set_xlabel(_("period (month)"))
+    _stage_legend(
+        axes[len(names)], areas, _("Customers of each firm by\nstage of the relationship"), lang
+    )
+    return figure_fonts(figure, lang)
 
 
-def outcomes_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
+def outcomes_figure(
+    model: CRMModel, reuse: Figure | None = None, lang: str = i18n.DEFAULT
+) -> Figure:
     """Retention, satisfied leavers, customer equity and customers, per firm over time.
 
     * retention: share of the customers at the start of a month still there at its end;
@@ -211,6 +231,7 @@ def outcomes_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     * customer equity: discounted profit summed from period 0 (the firm's books);
     * customers: how many customers the firm has.
     """
+    _ = i18n.translator(lang)
     frame, names = firm_frame(model), _firm_names(model)
     figure, axes = _figure(2, 2, hspace=0.35, reuse=reuse, sharex=True)
     retention_ax, satisfied_ax, equity_ax, customers_ax = axes
@@ -231,49 +252,57 @@ def outcomes_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
         else pd.Series(np.nan, index=names)
     )
     for i, name in enumerate(names):
-        style = {"color": FIRM_COLOURS[i % len(FIRM_COLOURS)], "label": f"Firm {name}"}
+        firm = _("Firm {name}").format(name=name)
+        style = {"color": FIRM_COLOURS[i % len(FIRM_COLOURS)], "label": firm}
         kept = annual.get(name, np.nan)
         yearly = (
-            f"Firm {name}: {kept:.0%} kept a year, lifetime {1 / (1 - kept):.1f} years"
+            _("Firm {name}: {kept} kept a year, lifetime {years} years").format(
+                name=name,
+                kept=i18n.percent(kept, 0, lang),
+                years=i18n.number(1 / (1 - kept), 1, lang),
+            )
             if np.isfinite(kept) and kept < 1
-            else f"Firm {name}"
+            else firm
         )
         retention_ax.plot(retention.index, retention[name], **{**style, "label": yearly})
         satisfied_ax.plot(satisfied_share.index, satisfied_share[name], **style)
         equity_ax.plot(equity.index, equity[name], **style)
         customers_ax.plot(customers.index, customers[name], **style)
-    retention_ax.set_title("Retention: share kept each month")
+    retention_ax.set_title(_("Retention: share kept each month"))
     if model.period > 12:
         retention_ax.legend(loc="lower left", fontsize="x-small")
     # monthly retention is close to 1: zoom in, but never hide a drop
     lowest = retention.min().min()
     lowest = lowest if np.isfinite(lowest) else 1.0
     retention_ax.set_ylim(min(0.8, np.floor(lowest * 10) / 10), 1.0)
-    satisfied_ax.set_title("Leavers who were satisfied")
+    satisfied_ax.set_title(_("Leavers who were satisfied"))
     satisfied_ax.set_ylim(0.0, 1.0)
-    equity_ax.set_title("Customer equity so far")
+    equity_ax.set_title(_("Customer equity so far"))
     equity_ax.axhline(0.0, color="grey", linewidth=0.8)
-    customers_ax.set_title("Customers")
+    customers_ax.set_title(_("Customers"))
     customers_ax.set_ylim(bottom=0)
     for ax in axes:
         _time_axis(ax, model)
     for ax in (equity_ax, customers_ax):
-        ax.set_xlabel("period (month)")
+        ax.set_xlabel(_("period (month)"))
     equity_ax.legend(loc="upper left", fontsize="small")
-    return figure
+    return figure_fonts(figure, lang)
 
 
 DETERMINANTS = (
-    ("mean_value", "Value customers get"),
-    ("mean_satisfaction", "Satisfaction"),
-    ("mean_trust", "Trust"),
-    ("mean_switching_cost", "Switching cost"),
+    ("mean_value", N_("Value customers get")),
+    ("mean_satisfaction", N_("Satisfaction")),
+    ("mean_trust", N_("Trust")),
+    ("mean_switching_cost", N_("Switching cost")),
 )
 """Firm-frame columns of the four determinants of loyalty, with their titles."""
 
 
-def determinants_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
+def determinants_figure(
+    model: CRMModel, reuse: Figure | None = None, lang: str = i18n.DEFAULT
+) -> Figure:
     """Mean value, satisfaction, trust and switching cost of each firm's customers."""
+    _ = i18n.translator(lang)
     frame, names = firm_frame(model), _firm_names(model)
     figure, axes = _figure(2, 2, hspace=0.3, reuse=reuse, sharex=True)
     for ax, (column, title) in zip(axes, DETERMINANTS, strict=True):
@@ -283,16 +312,16 @@ def determinants_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
                 table.index,
                 table[name],
                 color=FIRM_COLOURS[i % len(FIRM_COLOURS)],
-                label=f"Firm {name}",
+                label=_("Firm {name}").format(name=name),
             )
-        ax.set_title(f"{title} (average)")
+        ax.set_title(_("{title} (average)").format(title=_(title)))
         _time_axis(ax, model)
         if column != "mean_value":
             ax.set_ylim(0.0, 1.0)
     for ax in axes[2:]:
-        ax.set_xlabel("period (month)")
+        ax.set_xlabel(_("period (month)"))
     axes[0].legend(loc="lower right", fontsize="small")
-    return figure
+    return figure_fonts(figure, lang)
 
 
 def population_grid(satisfaction, switching_cost, stage_codes) -> np.ndarray:
@@ -331,7 +360,9 @@ def population_image(counts: np.ndarray, most: int) -> np.ndarray:
     return np.where(total[..., None] > 0, 1.0 - strength * (1.0 - mixed), 1.0)
 
 
-def population_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
+def population_figure(
+    model: CRMModel, reuse: Figure | None = None, lang: str = i18n.DEFAULT
+) -> Figure:
     """Every customer, counted: satisfaction vs switching cost by firm, coloured by stage.
 
     One square per range of satisfaction (across) and switching cost (up),
@@ -340,6 +371,7 @@ def population_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
     An aggregate of all customers, not a sample: the same picture whatever
     the market's size, and as quick to draw.
     """
+    _ = i18n.translator(lang)
     customers = customers_frame(model)
     names = _firm_names(model)
     figure, axes = _figure(2, 2, reuse=reuse)
@@ -360,20 +392,27 @@ def population_figure(model: CRMModel, reuse: Figure | None = None) -> Figure:
             aspect="auto",
             interpolation="nearest",
         )
-        ax.set_title(f"Firm {name}: {int(grids[name].sum())} customers")
+        ax.set_title(
+            _("Firm {name}: {customers} customers").format(
+                name=name, customers=int(grids[name].sum())
+            )
+        )
         ax.set_xlim(0.0, 1.0)
         ax.set_ylim(0.0, 1.0)
-        ax.set_ylabel("switching cost")
-        ax.set_xlabel("satisfaction")
+        ax.set_ylabel(_("switching cost"))
+        ax.set_xlabel(_("satisfaction"))
     without = int(customers["firm"].isna().sum())
     handles = [Patch(color=colour) for colour in STAGE_COLOURS.values()]
     _stage_legend(
         axes[len(names)],
         handles,
-        f"All {len(model.customers)} customers counted\n(darker: more of them);\n"
-        f"{without} of them have no firm now",
+        _(
+            "All {customers} customers counted\n(darker: more of them);\n"
+            "{without} of them have no firm now"
+        ).format(customers=len(model.customers), without=without),
+        lang,
     )
-    return figure
+    return figure_fonts(figure, lang)
 
 
 SCREEN_CSS = """
@@ -397,13 +436,14 @@ SCREEN_CSS = """
 """The page's layout on smaller screens (classroom laptops, projectors at 1024 x 768)."""
 
 MONITORS = {
-    "customers": "customers",
-    **{stage.name.lower(): label.split(":")[0] for stage, label in STAGE_LABELS.items()},
-    "annual_retention": "kept a year",
-    "customer_equity": "customer equity",
-    "satisfied_defector_share": "leavers who were satisfied",
+    "customers": N_("customers"),
+    **{stage.name.lower(): stage.name.lower() for stage in STAGE_LABELS},
+    "annual_retention": N_("kept a year"),
+    "customer_equity": N_("customer equity"),
+    "satisfied_defector_share": N_("leavers who were satisfied"),
 }
-"""The monitors' columns (:func:`monitors`) and their captions on the page."""
+"""The monitors' columns (:func:`monitors`) and their captions on the page (translate with
+``_``: the stages' are the glossary's terms)."""
 
 
 def monitors(model: CRMModel) -> pd.DataFrame:
@@ -431,57 +471,71 @@ def monitors(model: CRMModel) -> pd.DataFrame:
     return table[list(MONITORS)]
 
 
-def monitor_text(column: str, value: float) -> str:
+def monitor_text(column: str, value: float, lang: str = i18n.DEFAULT) -> str:
     """One monitor's number as shown: counts whole, shares in percent, money rounded."""
     if not np.isfinite(value):
         return "–"
     if column in ("annual_retention", "satisfied_defector_share"):
-        return f"{value:.0%}"
+        return i18n.localize(f"{value:.0%}", lang)
     if column == "customer_equity":
-        return f"{value:,.0f}"
-    return f"{value:,.0f}"
+        return i18n.localize(f"{value:,.0f}", lang)
+    return i18n.localize(f"{value:,.0f}", lang)
 
 
-def explanation(model: CRMModel) -> list[tuple[str, str]]:
+def explanation(model: CRMModel, lang: str = i18n.DEFAULT) -> list[tuple[str, str]]:
     """What the current setting, strategies and levers change, as (heading, text) pairs."""
+    _ = i18n.translator(lang)
     config = model.config
     setting = config.market.setting
     paragraphs = [
         (
-            f"Month {model.period} of {config.simulation.periods}.",
-            f"{config.simulation.customers} customers, seed {config.simulation.seed}. "
-            "Changed a control? Press RESET to start again with it.",
+            _("Month {month} of {months}.").format(
+                month=model.period, months=config.simulation.periods
+            ),
+            _("{customers} customers, seed {seed}.").format(
+                customers=config.simulation.customers, seed=config.simulation.seed
+            )
+            + " "
+            + _("Changed a control? Press RESET to start again with it."),
         ),
         (
-            f"Setting: {setting}.",
-            SETTING_NOTES.get(setting, "A preset of market numbers (see sim/settings.py)."),
+            _("Setting: {setting}.").format(setting=_(setting)),
+            _(SETTING_NOTES.get(setting, N_("A preset of market numbers (see sim/settings.py)."))),
         ),
     ]
     for firm in config.firms:
         strategy = STRATEGIES[firm.strategy]
         paragraphs.append(
             (
-                f"Firm {firm.name} runs {strategy.name}:",
-                f"{strategy.summary}; price {firm.price:.2f}.",
+                _("Firm {name} runs {strategy}:").format(name=firm.name, strategy=_(strategy.name)),
+                _("{summary}; price {price}.").format(
+                    summary=_(strategy.summary), price=i18n.number(firm.price, 2, lang)
+                ),
             )
         )
     controls = getattr(model, "controls", None)
     if controls:
-        levers = ", ".join(
-            f"{label.split(' (')[0].lower()} x{controls[name]:.1f}"
-            for name, (_, label) in LEVERS.items()
+        levers = _(", ").join(
+            f"{_(label).split(' (')[0].lower()} x{i18n.number(controls[name], 1, lang)}"
+            for name, (_field, label) in LEVERS.items()
         )
-        paragraphs.append(("Levers (1 = usual for the setting):", f"{levers}."))
+        stop = _(".")
+        paragraphs.append((_("Levers (1 = usual for the setting):"), levers + stop))
     paragraphs += [
         (
-            "Stages (colours in the plots):",
-            "; ".join(STAGE_LABELS.values()) + ". A customer who leaves goes to a rival "
-            "(starting again in exploration) or out of the market.",
+            _("Stages (colours in the plots):"),
+            _("; ").join(_(label) for label in STAGE_LABELS.values())
+            + _(
+                ". A customer who leaves goes to a rival "
+                "(starting again in exploration) or out of the market."
+            ),
         ),
         (
-            "Customer equity:",
-            "all profit a firm has made from its customers so far, in today's money "
-            "(later profit counts a little less).",
+            _("Customer equity:"),
+            _(
+                "all profit a firm has made from its customers so far, in today's money "
+                "(later profit counts a little less)."
+            ),
         ),
     ]
     return paragraphs
@@ -497,11 +551,12 @@ def explanation_panel(title: str, description: str):
     @solara.component
     def Explanation(model: CRMModel):
         update_counter.get()  # re-render after every step (the model object stays the same)
+        _ = page_gettext()
         # the panel has a fixed height on the page: scroll inside it
-        with solara.Card(title, style={"height": "100%", "overflow-y": "auto"}):
+        with solara.Card(_(title), style={"height": "100%", "overflow-y": "auto"}):
             if description:
-                solara.v.Html(tag="p", children=[description])
-            for heading, text in explanation(model):
+                solara.v.Html(tag="p", children=[_(description)])
+            for heading, text in explanation(model, language()):
                 solara.v.Html(
                     tag="p", children=[solara.v.Html(tag="b", children=[heading]), f" {text}"]
                 )
@@ -524,11 +579,12 @@ def _show_figure(draw, model: CRMModel) -> None:
     update_counter.get()  # re-render after every step (the model object stays the same)
     figure = solara.use_ref(None)
     held = figures_month.value
-    # the picture changes with a step (unless Play holds it) or a new model (Reset)
-    shown = [model, model.period if held is None else held]
+    lang = language()
+    # the picture changes with a step (unless Play holds it), a new model (Reset) or language
+    shown = [model, model.period if held is None else held, lang]
 
     def redraw():
-        figure.current = draw(model, reuse=figure.current)
+        figure.current = draw(model, reuse=reusable(figure.current, lang), lang=lang)
         return figure.current
 
     solara.FigureMatplotlib(solara.use_memo(redraw, shown), dependencies=shown, format="png")
@@ -558,19 +614,20 @@ def PopulationView(model: CRMModel):
     _show_figure(population_figure, model)
 
 
-def firm_rows(rows: Iterable, value_class: str, cell_style: str) -> list:
+def firm_rows(rows: Iterable, value_class: str, cell_style: str, lang: str = i18n.DEFAULT) -> list:
     """Table rows of a firm-by-measure table: ``rows`` yields ``(firm, [(measure, text)])``.
 
     Each value cell carries ``value_class`` and ``data-firm``/``data-measure``
     attributes, which the browser tests read.
     """
+    _ = i18n.translator(lang)
     return [
         solara.v.Html(
             tag="tr",
             children=[
                 solara.v.Html(
                     tag="th",
-                    children=[f"Firm {firm}"],
+                    children=[_("Firm {name}").format(name=firm)],
                     style_="text-align: left; white-space: nowrap",
                 ),
                 *(
@@ -593,38 +650,50 @@ def firm_rows(rows: Iterable, value_class: str, cell_style: str) -> list:
 def Monitors(model: CRMModel):
     """Big numbers per firm (:func:`monitors`), redrawn after every step."""
     update_counter.get()  # re-render after every step (the model object stays the same)
+    lang = language()
+    _ = i18n.translator(lang)
     table = solara.use_memo(lambda: monitors(model), [model, model.period])
     header = solara.v.Html(
         tag="tr",
         children=[
-            solara.v.Html(tag="th", children=["firm"], style_="text-align: left"),
-            *(solara.v.Html(tag="th", children=[caption]) for caption in MONITORS.values()),
+            solara.v.Html(tag="th", children=[_("firm")], style_="text-align: left"),
+            *(solara.v.Html(tag="th", children=[_(caption)]) for caption in MONITORS.values()),
         ],
     )
     rows = firm_rows(
         (
-            (firm, [(c, monitor_text(c, table.at[firm, c])) for c in MONITORS])
+            (firm, [(c, monitor_text(c, table.at[firm, c], lang)) for c in MONITORS])
             for firm in table.index
         ),
         "monitor-value",
         "text-align: right",
+        lang,
     )
     solara.Style(SCREEN_CSS)
-    with solara.Card(f"Monitors: month {model.period}", style={"overflow-x": "auto"}):
+    with solara.Card(
+        _("Monitors: month {month}").format(month=model.period), style={"overflow-x": "auto"}
+    ):
         solara.v.Html(tag="table", class_="crm-monitors", children=[header, *rows])
         solara.v.Html(
             tag="p",
             children=[
-                "Kept a year: of the customers a firm had a year ago, the share still with it "
-                "(from month 13). Customer equity: profit so far plus what today's customers "
-                "are expected to bring, in today's money. Leavers who were satisfied: of those "
-                "who chose to leave, the share who were satisfied when they left."
+                _(
+                    "Kept a year: of the customers a firm had a year ago, the share still with "
+                    "it (from month 13). Customer equity: profit so far plus what today's "
+                    "customers are expected to bring, in today's money. Leavers who were "
+                    "satisfied: of those who chose to leave, the share who were satisfied when "
+                    "they left."
+                )
             ],
         )
 
 
-def components(title: str = "What is going on", description: str = "") -> list:
-    """The page's panels, in order, for ``SolaraViz(components=...)``."""
+def components(title: str = N_("What is going on"), description: str = "") -> list:
+    """The page's panels, in order, for ``SolaraViz(components=...)``.
+
+    ``title`` and ``description`` are shown translated if the catalogs have them
+    (the page's own; a scenario file's text stays as written).
+    """
     return [
         explanation_panel(title, description),
         StageComposition,

@@ -5,7 +5,9 @@ app``, on a free port of 127.0.0.1), steps it a year and writes
 ``docs/img/dashboard_1400x1000.png``, ``dashboard_1366x768.png`` and
 ``dashboard_1024x768.png`` (:data:`SCREENS`), saying whether any of them
 scrolls sideways (tests/dashboard/test_dashboard_fast.py checks the same
-pages).
+pages). ``python docs/screenshots.py --dashboard --lang zh`` does the same
+with the page in Chinese (``run.py app --lang zh``), as
+``docs/img/dashboard_zh_WIDTHxHEIGHT.png``.
 
 ``python docs/screenshots.py [RESULTS_DIR]``: run the budget sweep first
 (``python run.py run scenarios/policy_budgets.yaml``); then this script opens
@@ -26,11 +28,13 @@ Noto Sans SC (:mod:`i18n.fonts`) through fontconfig: no CJK system font needed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -101,30 +105,36 @@ def dashboard_layout(page) -> dict:
     return layout
 
 
-def dashboard_screenshots(browser, url: str, folder: Path, months: int = 12) -> dict:
+def dashboard_screenshots(
+    browser, url: str, folder: Path, months: int = 12, lang: str = "en"
+) -> dict:
     """Open the dashboard at each of :data:`SCREENS`, step ``months``, screenshot into ``folder``.
 
     Returns:
         ``{"WIDTHxHEIGHT": dashboard_layout(...)}`` for each screen.
     """
+    import i18n
+
+    _ = i18n.translator(lang)
+    prefix = "dashboard" if lang == "en" else f"dashboard_{lang}"
     layouts = {}
     for width, height in SCREENS:
         page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
         page.set_default_timeout(60_000)
         page.goto(url)
-        step = page.get_by_role("button", name="Step")
+        step = page.get_by_role("button", name=_("Step"))
         for month in range(1, months + 1):
             step.click()
-            page.get_by_text(f"Time: {month}.0", exact=True).wait_for()
+            page.get_by_text(_("Time: {time}").format(time=f"{month}.0"), exact=True).wait_for()
         page.wait_for_timeout(1_000)  # the last pictures arrive
         name = f"{width}x{height}"
         layouts[name] = dashboard_layout(page)
-        page.screenshot(path=str(folder / f"dashboard_{name}.png"))
+        page.screenshot(path=str(folder / f"{prefix}_{name}.png"))
         page.close()
     return layouts
 
 
-def dashboard(folder: Path) -> int:
+def dashboard(folder: Path, lang: str = "en") -> int:
     """Serve the dashboard (``run.py app``), write its screenshots, stop it; 1 if one scrolls."""
     from playwright.sync_api import sync_playwright
 
@@ -135,7 +145,9 @@ def dashboard(folder: Path) -> int:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/"
-    server = subprocess.Popen([sys.executable, "run.py", "app", "--port", str(port)], cwd=REPO)
+    server = subprocess.Popen(
+        [sys.executable, "run.py", "app", "--port", str(port), "--lang", lang], cwd=REPO
+    )
     try:
         deadline = time.monotonic() + 600
         while True:
@@ -146,47 +158,53 @@ def dashboard(folder: Path) -> int:
                 if server.poll() is not None or time.monotonic() > deadline:
                     sys.exit("the dashboard did not start")
                 time.sleep(0.3)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            layouts = dashboard_screenshots(browser, url, folder)
+        with sync_playwright() as playwright, cjk_fonts() as env:
+            browser = playwright.chromium.launch(
+                executable_path=chromium, args=CHROMIUM_ARGS, env=env if lang != "en" else None
+            )
+            layouts = dashboard_screenshots(browser, url, folder, lang=lang)
             browser.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
+    prefix = "dashboard" if lang == "en" else f"dashboard_{lang}"
     for name, layout in layouts.items():
-        print(f"{folder / f'dashboard_{name}.png'}: {'fits' if layout['fits'] else layout}")
+        print(f"{folder / f'{prefix}_{name}.png'}: {'fits' if layout['fits'] else layout}")
     return 0 if all(layout["fits"] for layout in layouts.values()) else 1
+
+
+@contextlib.contextmanager
+def cjk_fonts():
+    """Chromium's environment with crm-sim's Noto Sans SC (:mod:`i18n.fonts`) through fontconfig.
+
+    No CJK system font needed; the configuration file lives in a temporary folder.
+    """
+    from pylopdf_fonts_zh_cn import sans_path
+
+    with tempfile.TemporaryDirectory(prefix="crm-sim-fonts-") as folder:
+        config = Path(folder) / "fonts.conf"  # the system's fonts plus Noto Sans SC
+        config.write_text(
+            '<?xml version="1.0"?><fontconfig><include ignore_missing="yes">'
+            f"/etc/fonts/fonts.conf</include><dir>{sans_path().parent}</dir></fontconfig>"
+        )
+        yield {**os.environ, "FONTCONFIG_FILE": str(config)}
 
 
 def chinese_report(report: Path, target: Path) -> None:
     """Screenshot the top of a Chinese report (title, main table) into ``target``."""
     from playwright.sync_api import sync_playwright
-    from pylopdf_fonts_zh_cn import sans_path
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         sys.exit("no chromium on PATH (Debian: apt-get install -y chromium)")
-    config = IMAGES / ".fonts.conf"  # the system's fonts plus Noto Sans SC
-    config.write_text(
-        '<?xml version="1.0"?><fontconfig><include ignore_missing="yes">'
-        f"/etc/fonts/fonts.conf</include><dir>{sans_path().parent}</dir></fontconfig>"
-    )
-    env = {**os.environ, "FONTCONFIG_FILE": str(config)}
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium, args=CHROMIUM_ARGS, env=env
-            )
-            page = browser.new_page(viewport={"width": 1250, "height": 1100}, device_scale_factor=1)
-            page.goto(report.resolve().as_uri())
-            if page.evaluate("document.documentElement.lang") != "zh":
-                sys.exit(
-                    f"{report}: not a Chinese report; write it with run.py report DIR --lang zh"
-                )
-            page.screenshot(path=str(target))
-            browser.close()
-    finally:
-        config.unlink()
+    with cjk_fonts() as env, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, env=env)
+        page = browser.new_page(viewport={"width": 1250, "height": 1100}, device_scale_factor=1)
+        page.goto(report.resolve().as_uri())
+        if page.evaluate("document.documentElement.lang") != "zh":
+            sys.exit(f"{report}: not a Chinese report; write it with run.py report DIR --lang zh")
+        page.screenshot(path=str(target))
+        browser.close()
 
 
 def main(argv=None) -> int:
@@ -197,10 +215,16 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--dashboard", action="store_true", help="screenshot the dashboard at SCREENS instead"
     )
+    parser.add_argument(
+        "--lang",
+        choices=("en", "zh"),
+        default="en",
+        help="with --dashboard: the page's language (zh: dashboard_zh_*.png)",
+    )
     args = parser.parse_args(argv)
     if args.dashboard:
         IMAGES.mkdir(exist_ok=True)
-        return dashboard(IMAGES)
+        return dashboard(IMAGES, args.lang)
     report = args.folder / "report.html"
     if args.zh:
         if not report.exists():

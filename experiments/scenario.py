@@ -45,6 +45,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from i18n import _
 from sim.config import MAX_SEED, Config, StrictModel
 from sim.paths import CONFIG_SECTIONS, Loc, assign, split_path
 
@@ -117,28 +118,31 @@ def read_yaml(path: Path, shown: str) -> YamlDocument:
         ScenarioError: the file is missing, unreadable or not valid YAML.
     """
     if not path.exists():
-        raise ScenarioError([Problem(shown, None, "", "no such file")])
+        raise ScenarioError([Problem(shown, None, "", _("no such file"))])
     if path.is_dir():
-        raise ScenarioError([Problem(shown, None, "", "is a directory, not a scenario file")])
+        raise ScenarioError([Problem(shown, None, "", _("is a directory, not a scenario file"))])
     if not path.is_file():  # /dev/zero, a pipe, a socket: it could be read forever
-        message = "not a regular file (a device, pipe or socket); give a scenario file"
+        message = _("not a regular file (a device, pipe or socket); give a scenario file")
         raise ScenarioError([Problem(shown, None, "", message)])
     try:
         with path.open("rb") as stream:
             raw = stream.read(MAX_YAML_BYTES + 1)
         if len(raw) > MAX_YAML_BYTES:
-            message = f"larger than {MAX_YAML_BYTES:,} bytes; a scenario file is at most that"
+            message = _("larger than {size} bytes; a scenario file is at most that").format(
+                size=f"{MAX_YAML_BYTES:,}"
+            )
             raise ScenarioError([Problem(shown, None, "", message)])
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        message = f"not UTF-8 text ({error.reason})"
+        message = _("not UTF-8 text ({reason})").format(reason=error.reason)
         raise ScenarioError([Problem(shown, None, "", message)]) from None
     except OSError as error:
-        raise ScenarioError([Problem(shown, None, "", f"cannot read: {error.strerror}")]) from None
+        message = _("cannot read: {reason}").format(reason=error.strerror)
+        raise ScenarioError([Problem(shown, None, "", message)]) from None
     try:
         loader = yaml.SafeLoader(text)  # refuses unprintable characters (a NUL) at once
     except yaml.YAMLError as error:
-        message = f"YAML syntax error: {' '.join(str(error).split())}"
+        message = _("YAML syntax error: {error}").format(error=" ".join(str(error).split()))
         raise ScenarioError([Problem(shown, None, "", message)]) from None
     try:
         try:
@@ -170,11 +174,11 @@ def read_yaml(path: Path, shown: str) -> YamlDocument:
             started = error.context_mark
             at = f" at line {started.line + 1}" if started and started.line != mark.line else ""
             context = f" ({error.context}{at})"
-        raise ScenarioError(
-            [Problem(shown, line, "", f"YAML syntax error: {what}{context}")]
-        ) from None
+        message = _("YAML syntax error: {error}").format(error=f"{what}{context}")
+        raise ScenarioError([Problem(shown, line, "", message)]) from None
     except yaml.YAMLError as error:
-        raise ScenarioError([Problem(shown, None, "", f"YAML syntax error: {error}")]) from None
+        message = _("YAML syntax error: {error}").format(error=error)
+        raise ScenarioError([Problem(shown, None, "", message)]) from None
     finally:
         loader.dispose()
     return document
@@ -304,7 +308,9 @@ def _collect_lines(loader, node, loc: Loc, document: YamlDocument, shown: str) -
                         shown,
                         line,
                         dotted((*loc, key)),
-                        f"duplicate key (also at line {first}); give each key once",
+                        _("duplicate key (also at line {line}); give each key once").format(
+                            line=first
+                        ),
                     )
                 )
             seen[key] = line
@@ -656,8 +662,9 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
                     shown,
                     None,
                     "",
-                    "the file is empty; a scenario is a "
-                    f"mapping with keys such as {', '.join(FILE_KEYS)}",
+                    _("the file is empty; a scenario is a mapping with keys such as {keys}").format(
+                        keys=", ".join(FILE_KEYS)
+                    ),
                 )
             ]
         )
@@ -668,9 +675,9 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
                     shown,
                     1,
                     "",
-                    "a scenario must be a mapping of keys "
-                    f"({', '.join(FILE_KEYS)}), not "
-                    f"{_kind_of(data)}",
+                    _("a scenario must be a mapping of keys ({keys}), not {kind}").format(
+                        keys=", ".join(FILE_KEYS), kind=_kind_of(data)
+                    ),
                 )
             ]
         )

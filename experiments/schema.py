@@ -18,6 +18,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import ValidationError
 
+from i18n import N_, _
 from sim.config import Config, allowed_range
 from sim.paths import Loc, is_model, unwrap
 
@@ -115,7 +116,7 @@ def node_at(loc: Loc, root=Config):
 
 def field_names(loc: Loc, root=Config) -> list[str]:
     """The fields of the model at ``loc`` (none if it is not a model)."""
-    annotation, _ = node_at(loc, root)
+    annotation, _info = node_at(loc, root)
     return list(annotation.model_fields) if is_model(annotation) else []
 
 
@@ -124,65 +125,85 @@ def unknown_field_message(name: Any, allowed: list[str]) -> str:
     close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
     foreign = sorted({c for c in str(name) if not c.isascii()})
     lookalike = (  # a Cyrillic 'а' in 'simulаtion' looks like the field and is not
-        " (it holds non-ASCII characters: "
-        + ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in foreign)
-        + ")"
+        _(" (it holds non-ASCII characters: {characters})").format(
+            characters=", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in foreign)
+        )
         if foreign
         else ""
     )
     if close:
-        return f"unknown field{lookalike}; did you mean {close[0]!r}?"
-    return f"unknown field{lookalike}; allowed fields: {', '.join(allowed)}"
+        return _("unknown field{lookalike}; did you mean {name}?").format(
+            lookalike=lookalike, name=repr(close[0])
+        )
+    return _("unknown field{lookalike}; allowed fields: {allowed}").format(
+        lookalike=lookalike, allowed=", ".join(allowed)
+    )
 
 
 _KINDS = {
-    "float": "a number",
-    "int": "an integer",
-    "bool": "true or false",
-    "string": "text",
-    "list": "a list",
-    "tuple": "a list",
-    "dict": "a mapping",
-    "model": "a mapping",
+    "float": N_("a number"),
+    "int": N_("an integer"),
+    "bool": N_("true or false"),
+    "string": N_("text"),
+    "list": N_("a list"),
+    "tuple": N_("a list"),
+    "dict": N_("a mapping"),
+    "model": N_("a mapping"),
 }
 
 
 def error_message(error: Mapping[str, Any], root=Config) -> str:
-    """One readable message for one pydantic error of validating ``root``."""
+    """One readable message for one pydantic error of validating ``root``.
+
+    In the language in force (:func:`i18n.language`); field names, values and
+    allowed values stay as the file and the schema write them.
+    """
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
     if kind == "extra_forbidden":
         if loc[:-1] == ("sweep",) and "." in str(loc[-1]):
-            return (
+            return _(
                 "a dotted path directly under 'sweep'; put it under 'grid' (every "
                 "combination) or 'zip' (paired lists)"
             )
         return unknown_field_message(loc[-1], field_names(loc[:-1], root))
     if kind == "string_too_long":
         most = error.get("ctx", {}).get("max_length")
-        return f"{len(value)} characters long; at most {most} are allowed"
+        return _("{length} characters long; at most {most} are allowed").format(
+            length=len(value), most=most
+        )
     if kind == "missing":
-        return "required field is missing"
+        return _("required field is missing")
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         allowed = allowed_range(node_at(loc, root)[1])
-        return f"{shown(value)} is out of range; allowed: {allowed}" if allowed else error["msg"]
+        return (
+            _("{value} is out of range; allowed: {allowed}").format(
+                value=shown(value), allowed=allowed
+            )
+            if allowed
+            else error["msg"]
+        )
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return f"{shown(value)} is not allowed; valid values: {expected.replace(' or ', ', ')}"
-    if kind == "string_pattern_mismatch":
-        return (
-            f"{shown(value)} is not allowed; use letters, digits, '_', '-' and '.', "
-            "starting with a letter or digit"
+        return _("{value} is not allowed; valid values: {allowed}").format(
+            value=shown(value), allowed=expected.replace(" or ", ", ")
         )
+    if kind == "string_pattern_mismatch":
+        return _(
+            "{value} is not allowed; use letters, digits, '_', '-' and '.', "
+            "starting with a letter or digit"
+        ).format(value=shown(value))
     if kind in ("value_error", "assertion_error"):
         return error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     for prefix, wanted in _KINDS.items():
         if kind.startswith(prefix):
             if kind == "int_from_float":
-                wanted = "a whole number"
-            got = "nothing" if value is None else f"{shown(value)} ({type(value).__name__})"
-            message = f"expected {wanted}, got {got}"
+                wanted = N_("a whole number")
+            got = _("nothing") if value is None else f"{shown(value)} ({type(value).__name__})"
+            message = _("expected {wanted}, got {shown}").format(wanted=_(wanted), shown=got)
             fields = field_names(loc, root)
-            return message + (f"; fields: {', '.join(fields)}" if fields else "")
+            return message + (
+                _("; fields: {fields}").format(fields=", ".join(fields)) if fields else ""
+            )
     return error["msg"]
 
 

@@ -94,13 +94,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def dashboard_server(log_path: Path, scenario: Path | None = None):
-    """The dashboard on 127.0.0.1, as `run.py app` serves it; always stopped.
+def dashboard_server(log_path: Path, scenario: Path | None = None, lang: str = "en"):
+    """The dashboard on 127.0.0.1, as `run.py app [--lang LANG]` serves it; always stopped.
 
     Yields the URL, the log file and the server's process id.
     """
     port = free_port()
-    env = server_environment(scenario)
+    env = server_environment(scenario, lang)
     # any asset the page would fetch from the internet goes to a closed local port instead
     env["SOLARA_ASSETS_CDN"] = "http://127.0.0.1:9/"
     with log_path.open("w", encoding="utf-8") as log:

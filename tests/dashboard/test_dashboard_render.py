@@ -169,7 +169,8 @@ def test_the_picker_sets_an_exercises_controls_and_shows_its_text(default_app):
     rc = render(default_app)
     picker = select(rc, "Teaching scenario")
     assert picker.v_model == "the page's start (crm-sim classroom)"
-    exercise = next(label for label in picker.items if label.startswith("Exercise 3"))
+    # each entry shows its exercise's title and is keyed by it (in English)
+    exercise = next(i["value"] for i in picker.items if i["text"].startswith("Exercise 3"))
     picker.v_model = exercise
     text = page_text(rc)
     assert "Firm B charges 20% more than firm A" in text  # its question, from docs/teaching.md

@@ -11,6 +11,7 @@ SECTIONS = {  # each exercise's parts, in both languages, in this order
     "Question": "问题",
     "What to vary": "改变什么",
     "What students should observe": "学生应观察到",
+    "How sure": "把握多大",
     "Discussion": "讨论",
 }
 

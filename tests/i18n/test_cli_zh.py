@@ -1,0 +1,66 @@
+"""``--lang zh`` on the other commands: scenario and input errors in Chinese, as in English
+one line per problem naming the file and the field, exit 2; field names and allowed values
+stay as the scenario file writes them."""
+
+import re
+
+import pytest
+
+from cli.main import main
+
+BAD = """\
+name: bad
+simulation:
+  customers: -5
+  periodz: 12
+"""
+
+ENGLISH = [
+    "{file}:3: simulation.customers: -5 is out of range; allowed: 1 <= value <= 100000000",
+    "{file}:4: simulation.periodz: unknown field; did you mean 'periods'?",
+]
+CHINESE = [
+    "{file}:3: simulation.customers: -5 超出范围；允许：1 <= value <= 100000000",
+    "{file}:4: simulation.periodz: 未知字段；是否想写 'periods'？",
+]
+
+
+@pytest.fixture
+def bad(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD, encoding="utf-8")
+    return path
+
+
+def errors(capsys) -> list[str]:
+    return capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_scenario_problems_in_chinese_name_the_file_and_the_field(bad, capsys, command):
+    assert main([command, bad, "--lang", "zh"]) == 2
+    assert errors(capsys) == [line.format(file=bad) for line in CHINESE]
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_without_lang_the_problems_are_in_english_as_before(bad, capsys, command):
+    assert main([command, bad]) == 2
+    assert errors(capsys) == [line.format(file=bad) for line in ENGLISH]
+
+
+def test_a_missing_file_and_a_bad_option_in_chinese(tmp_path, capsys):
+    missing = tmp_path / "missing.yaml"
+    assert main(["calibrate", missing, "--target", missing, "--lang", "zh"]) == 2
+    assert errors(capsys) == [f"{missing}: 没有这个文件"]
+    assert main(["export", tmp_path, "--lang", "zh"]) == 2
+    (line,) = errors(capsys)
+    assert line.startswith("错误：没有要导出的内容：请加上 --transactions")
+
+
+def test_an_unknown_language_is_refused_with_the_allowed_ones(bad, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["validate", bad, "--lang", "fr"])
+    assert exit_.value.code == 2
+    assert re.search(
+        r"--lang: invalid choice: 'fr' \(choose from '?en'?, '?zh'?\)", capsys.readouterr().err
+    )
