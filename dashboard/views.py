@@ -580,17 +580,27 @@ def explanation_panel(title: str, description: str):
 
     @solara.component
     def Explanation(model: CRMModel):
-        update_counter.get()  # re-render after every step (the model object stays the same)
-        # the panel has a fixed height on the page: scroll inside it
+        # only the first paragraph (the month) changes with a step: it alone re-renders then
+        # (_Now); the rest follows a new model (Reset)
         with solara.Card(title, style={"height": "100%", "overflow-y": "auto"}):
             if description:
                 solara.v.Html(tag="p", children=[description])
-            for heading, text in explanation(model):
-                solara.v.Html(
-                    tag="p", children=[solara.v.Html(tag="b", children=[heading]), f" {text}"]
-                )
+            _Now(model)
+            for heading, text in explanation(model)[1:]:
+                _paragraph(heading, text)
 
     return Explanation
+
+
+def _paragraph(heading: str, text: str):
+    return solara.v.Html(tag="p", children=[solara.v.Html(tag="b", children=[heading]), f" {text}"])
+
+
+@solara.component
+def _Now(model: CRMModel):
+    """The explanation's first paragraph (:func:`explanation`): the month, after every step."""
+    update_counter.get()  # re-render after every step (the model object stays the same)
+    _paragraph(*explanation(model)[0])
 
 
 figures_month = solara.reactive(None)
