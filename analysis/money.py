@@ -131,17 +131,37 @@ def customer_margin(customers: pd.DataFrame, config: Config) -> np.ndarray:
     strategy levers and policies. Referral value is not in it: it is booked
     at the firm, for realized referrals only (:func:`sim.rules.referral_value`).
     """
-    firms = {firm.name: firm for firm in config.firms}
-    relationship = config.relationship
     stage = customers["stage"].astype(str).to_numpy()
     firm = customers["firm"].astype(object).to_numpy()
-    spend = customers["spend"].to_numpy(dtype=float)
-    rate = customers["purchase_rate"].to_numpy(dtype=float)
-    margin = np.zeros(len(customers))
-    for name, firm_config in firms.items():
-        mine = firm == name
-        for stage_name in ACTIVE_STAGES:
-            where = mine & (stage == stage_name)
+    return stage_margin(
+        firm,
+        stage,
+        customers["spend"].to_numpy(dtype=float),
+        customers["purchase_rate"].to_numpy(dtype=float),
+        config,
+        firm_keys=[firm_config.name for firm_config in config.firms],
+        stage_keys=ACTIVE_STAGES,
+    )
+
+
+def stage_margin(firm, stage, spend, rate, config: Config, firm_keys, stage_keys) -> np.ndarray:
+    """:func:`customer_margin` on arrays: the same arithmetic, whatever labels the arrays use.
+
+    Args:
+        firm: each customer's firm, as a label.
+        stage: each customer's stage, as a label.
+        spend: each customer's spend (floats).
+        rate: each customer's purchase rate (floats).
+        config: the run's config.
+        firm_keys: the label of each of ``config.firms``, in order (names, or codes).
+        stage_keys: the label of each of :data:`ACTIVE_STAGES`, in order.
+    """
+    relationship = config.relationship
+    margin = np.zeros(len(firm))
+    for key, firm_config in zip(firm_keys, config.firms, strict=True):
+        mine = firm == key
+        for stage_key, stage_name in zip(stage_keys, ACTIVE_STAGES, strict=True):
+            where = mine & (stage == stage_key)
             if not where.any():
                 continue
             expected = rules.occasion_rate(

@@ -485,7 +485,9 @@ def app_command(args) -> int:
         return EXIT_BAD_INPUT
     try:
         from dashboard.controls import load_scenario as dashboard_scenario
-        from dashboard.server import serve
+        from dashboard.server import require_extra, serve
+
+        require_extra()  # the page's libraries, which only the server process imports
     except ImportError as error:
         _error(
             _("the dashboard needs its extra: pip install -e '.[app]' ({error})").format(

@@ -300,7 +300,8 @@ def KeepAndCompare(model: CRMModel):
     says so. The ten seeds run in a thread (:func:`solara.lab.use_task`); a
     new click cancels a run in progress.
     """
-    update_counter.get()  # re-render after every step (the model object stays the same)
+    # not re-rendered after every step: nothing here shows the month (_Compared and
+    # FollowedView do, and follow the steps themselves); the buttons read the model when clicked
     kept = solara.use_reactive(None)  # (label, curves)
     seeded = solara.use_reactive(None)  # (config, label, runs)
     note = solara.use_reactive("")

@@ -512,7 +512,8 @@ def now_text(month: Any, lang: str = i18n.DEFAULT) -> str:
 @solara.component
 def FollowCustomer(model: CRMModel):
     """Panel: pick a customer (by id or from :func:`telling`) and follow them month by month."""
-    update_counter.get()  # re-render after every step (the model object stays the same)
+    # not re-rendered after every step: nothing here shows the month (_Compared and
+    # FollowedView do, and follow the steps themselves); the buttons read the model when clicked
     chosen = solara.use_reactive(None)  # (identity, row)
     stories = solara.use_reactive(None)  # (month, list of Telling), found on request
     typed = solara.use_reactive("")

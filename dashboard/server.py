@@ -35,6 +35,22 @@ OFFLINE_ENV = {
 }
 
 
+APP_LIBRARIES = ("solara", "mesa", "matplotlib", "ipyvuetify")
+"""What the page imports (the ``app`` extra), checked before the server starts."""
+
+
+def require_extra() -> None:
+    """Raise ImportError naming the first of :data:`APP_LIBRARIES` that is not installed.
+
+    Found without importing them: the process that starts the server does not draw.
+    """
+    import importlib.util
+
+    for name in APP_LIBRARIES:
+        if importlib.util.find_spec(name) is None:
+            raise ImportError(f"No module named {name!r}")
+
+
 def keep_offline() -> None:
     """Switch off Solara's usage statistics in this server process.
 
@@ -159,15 +175,15 @@ def serve(
         load_scenario(scenario_path)
     if not APP.is_file():
         raise FileNotFoundError(f"{APP} not found: run from a source checkout of crm-sim")
-    # the page's first model should not wait for numba: compile (once) or load the kernels here
+    # the page's first model should not wait for numba: compile (once) here, before serving;
+    # once compiled, the server process loads the kernels itself and this one need not
     if not engine_ready():
         print(
             "preparing the model: compiling its engine (first start after install, "
             f"about {COMPILE_SECONDS} s; later starts take seconds)...",
             flush=True,
         )
-    seconds = warm_up()
-    if seconds > 2.0:
+        seconds = warm_up()
         print(
             f"compiled the engine in {seconds:.0f} s (once; later starts load it from the cache)",
             flush=True,

@@ -22,6 +22,7 @@ import i18n
 from analysis import metrics, money
 from i18n import N_
 from sim import STRATEGIES, Stage
+from sim.ledger import INTEGER_COLUMNS
 from sim.model import CRMModel
 
 from .controls import LEVERS
@@ -449,26 +450,109 @@ MONITORS = {
 def monitors(model: CRMModel) -> pd.DataFrame:
     """The numbers shown big above the plots: one row per firm, now.
 
-    Each measure is the report's own (:mod:`analysis.metrics`), applied to the
-    model's frames so far: customers by stage from the ledger's last period;
+    Each measure is the report's own (:mod:`analysis.metrics`), computed the
+    same way, but from the model's arrays rather than its frames: building
+    the ledger, cohort and customer frames every month cost far more than the
+    model's month itself. Customers by stage from the ledger's last period;
     annual retention (:func:`analysis.metrics.annual_retention`, NaN before
     month 13); customer equity, discounted profit so far plus the current
-    customers' projected remainder (:func:`analysis.metrics.customer_equity`);
-    the share of defectors by choice who left satisfied
-    (:func:`analysis.metrics.satisfied_defector_share`, NaN before the first).
+    customers' projected remainder (:func:`analysis.metrics.customer_equity`,
+    with :func:`analysis.money.stage_margin`); the share of defectors by choice
+    who left satisfied (:func:`analysis.metrics.satisfied_defector_share`, NaN
+    before the first). tests/dashboard/test_dashboard_views.py checks them
+    against the report's functions on the frames.
 
     Returns:
         Columns :data:`MONITORS`, index the firm names in model order.
     """
-    ledger = firm_frame(model)
+    ledger = model.ledger
     names = pd.Index(_firm_names(model), name="firm")
-    now = ledger[ledger["period"] == ledger["period"].max()].set_index("firm").reindex(names)
-    table = now[[column for column in MONITORS if column in now.columns]].astype(float)
-    table["annual_retention"] = metrics.annual_retention(cohort_frame(model)).reindex(names)
-    clv = money.customer_clv(customers_frame(model), ledger, model.config)
-    table["customer_equity"] = metrics.customer_equity(ledger, clv).reindex(names)
-    table["satisfied_defector_share"] = metrics.satisfied_defector_share(ledger).reindex(names)
+    last = ledger.last_period
+    rows = ledger.firm[: last + 1]  # periods x firms x columns
+
+    def column(name: str) -> np.ndarray:
+        values = rows[:, :, ledger.column[name]]
+        return values.round() if name in INTEGER_COLUMNS else values
+
+    table = pd.DataFrame(
+        {name: column(name)[last] for name in MONITORS if name in ledger.column}, index=names
+    ).astype(float)
+    table["annual_retention"] = _annual_retention(ledger)
+    table["customer_equity"] = _customer_equity(model, column)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chose = column("defections").sum(axis=0) - column("defections_life").sum(axis=0)
+        table["satisfied_defector_share"] = np.where(
+            chose == 0, np.nan, column("satisfied_defectors").sum(axis=0) / chose
+        )
     return table[list(MONITORS)]
+
+
+def _annual_retention(ledger) -> np.ndarray:
+    """:func:`analysis.metrics.annual_retention` of each firm, from the ledger's cohort counts."""
+    last = ledger.last_period
+    first = 13  # analysis.metrics.annual_retention's default
+    start = first if last - metrics.ANNUAL >= first else 1
+    months = np.arange(start, last - metrics.ANNUAL + 1)
+    labels = np.arange(ledger.cohorts.shape[2]) * ledger.cohort_width
+    labels = labels[labels <= last]  # the cohorts acquired by now
+    counts = ledger.cohorts[: last + 1, :, : len(labels)]  # period x firm x cohort
+    counts = np.where(labels[None, None, :] <= np.arange(last + 1)[:, None, None], counts, 0)
+    upto = np.cumsum(counts, axis=2)  # customers of the cohorts up to each one
+    kept = np.searchsorted(labels, months, side="right") - 1  # the last cohort <= t
+    result = np.full(len(ledger.firm_names), np.nan)
+    for firm in range(len(result)):
+        base = upto[months, firm, kept]
+        later = upto[months + metrics.ANNUAL, firm, kept]
+        shares = later[base > 0] / base[base > 0]
+        if shares.size:
+            result[firm] = float(np.mean(shares))
+    return result
+
+
+def _customer_equity(model: CRMModel, column) -> np.ndarray:
+    """:func:`analysis.metrics.customer_equity` of each firm, from the model's arrays.
+
+    The discounted terms summed over the periods so far, plus the current
+    customers' projected remainder as :func:`analysis.money.customer_clv`
+    computes it (their margin, their firm's retention in their stage).
+    """
+    config, pop = model.config, model.customers
+    last = model.ledger.last_period
+    d = config.simulation.discount_rate
+    # the firms' retention by stage (analysis.money.stage_retention)
+    stages = list(money.ACTIVE_STAGES)
+    exposure = np.stack([column(stage)[:last].sum(axis=0) for stage in stages], axis=1)
+    lost = np.stack([column(f"defections_{s}")[1:].sum(axis=0) for s in stages], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        overall = column("retained")[1:].sum(axis=0) / column("customers_start")[1:].sum(axis=0)
+        rate = 1.0 - lost / exposure
+    rate[exposure == 0] = np.nan
+    overall = np.broadcast_to(overall[:, None], rate.shape)
+    rate = np.nan_to_num(np.clip(np.where(np.isnan(rate), overall, rate), 0.0, 1.0), nan=0.0)
+    # the current customers' projected remainder (analysis.money.customer_clv)
+    current = pop.firm >= 0
+    firm, stage = pop.firm[current].astype(np.intp), pop.stage[current].astype(np.intp)
+    codes = [int(stage) for stage in STAGE_LABELS]  # the active stages, in money's order
+    margin = money.stage_margin(
+        firm,
+        stage,
+        pop.spend[current].astype(float),
+        pop.purchase_rate[current].astype(float),
+        config,
+        firm_keys=range(len(config.firms)),
+        stage_keys=codes,
+    )
+    r = np.zeros(len(firm))
+    for i in range(len(config.firms)):
+        for j, code in enumerate(codes):
+            r[(firm == i) & (stage == code)] = rate[i, j]
+    projected = money.remaining_value(margin, r, d, config.simulation.planning_horizon) * (
+        1.0 + d
+    ) ** -float(last)
+    remainder = np.bincount(firm, weights=projected, minlength=len(config.firms))
+    terms = [column(f"discounted_{name}").sum(axis=0) for name in metrics.EQUITY_TERMS[:-1]]
+    signs = metrics._EQUITY_SIGNS
+    return sum(sign * term for sign, term in zip(signs, [*terms, remainder], strict=True))
 
 
 def monitor_text(column: str, value: float, lang: str = i18n.DEFAULT) -> str:
@@ -550,18 +634,28 @@ def explanation_panel(title: str, description: str):
 
     @solara.component
     def Explanation(model: CRMModel):
-        update_counter.get()  # re-render after every step (the model object stays the same)
         _ = page_gettext()
-        # the panel has a fixed height on the page: scroll inside it
+        # only the first paragraph (the month) changes with a step: it alone re-renders then
+        # (_Now); the rest follows a new model (Reset) or another language
         with solara.Card(_(title), style={"height": "100%", "overflow-y": "auto"}):
             if description:
                 solara.v.Html(tag="p", children=[_(description)])
-            for heading, text in explanation(model, language()):
-                solara.v.Html(
-                    tag="p", children=[solara.v.Html(tag="b", children=[heading]), f" {text}"]
-                )
+            _Now(model)
+            for heading, text in explanation(model, language())[1:]:
+                _paragraph(heading, text)
 
     return Explanation
+
+
+def _paragraph(heading: str, text: str):
+    return solara.v.Html(tag="p", children=[solara.v.Html(tag="b", children=[heading]), f" {text}"])
+
+
+@solara.component
+def _Now(model: CRMModel):
+    """The explanation's first paragraph (:func:`explanation`): the month, after every step."""
+    update_counter.get()  # re-render after every step (the model object stays the same)
+    _paragraph(*explanation(model, language())[0])
 
 
 figures_month = solara.reactive(None)

@@ -1,5 +1,7 @@
 """The dashboard's controls -> Config mapping, the classroom model, the server helpers."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -303,3 +305,34 @@ def test_serve_says_it_prepares_the_model_before_the_first_start(monkeypatch, ca
     monkeypatch.setattr(server, "engine_ready", lambda: True)
     assert server.serve() == 0
     assert "preparing" not in capsys.readouterr().out and len(started) == 1
+
+
+def test_starting_the_server_loads_neither_the_page_nor_the_engine_in_this_process():
+    """`run.py app` only starts the server: Solara and matplotlib load in the server process."""
+    code = (
+        "import sys\n"
+        "from dashboard.controls import load_scenario\n"
+        "from dashboard.server import require_extra, serve\n"
+        "require_extra()\n"
+        "print(sorted({'solara', 'matplotlib', 'mesa.visualization'} & set(sys.modules)))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_a_missing_page_library_is_named_before_the_server_starts(monkeypatch, capsys):
+    import importlib.util
+
+    from cli.main import main
+    from dashboard import server
+
+    monkeypatch.setattr(server, "serve", lambda *_, **__: pytest.fail("the server started"))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "solara" else real(name, *a)
+    )
+    assert main(["app"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install -e '.[app]'" in err and "solara" in err

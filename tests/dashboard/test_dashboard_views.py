@@ -3,6 +3,7 @@
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.image import AxesImage
@@ -185,23 +186,39 @@ def png(figure) -> bytes:
 
 
 def test_monitors_are_the_reports_measures_on_the_frames_so_far():
-    model = ClassroomModel(customers=400, base=BASE)
-    for _ in range(14):
-        model.step()
-    table = monitors(model)
-    assert list(table.index) == ["A", "B", "C"] and list(table.columns) == list(MONITORS)
-    ledger = model.firm_frame()
-    now = ledger[ledger["period"] == 14].set_index("firm")
+    base = {**BASE, "simulation": {"customers": 400, "periods": 30}}
+    model = ClassroomModel(customers=400, base=base)
     stages = ["exploration", "formation", "stability", "decline"]
-    assert (table[stages].sum(axis=1) == table["customers"]).all()
-    assert (table["customers"] == now["customers"]).all()
-    annual = metrics.annual_retention(model.cohort_frame())
-    assert np.allclose(table["annual_retention"], annual.loc[table.index])
-    assert table["annual_retention"].between(0, 1).all()
-    clv = money.customer_clv(model.customers_frame(), ledger, model.config)
-    assert np.allclose(table["customer_equity"], metrics.customer_equity(ledger, clv))
-    shares = metrics.satisfied_defector_share(ledger).loc[table.index]
-    assert np.allclose(table["satisfied_defector_share"], shares, equal_nan=True)
+    # from the arrays (the monitors) and from the frames (the report): the same numbers, as
+    # shown and to rounding, before and after the first defections and the first year
+    for month in range(31):
+        if month:
+            model.step()
+        if month not in (0, 1, 5, 13, 14, 25, 30):
+            continue
+        table = monitors(model)
+        assert list(table.index) == ["A", "B", "C"] and list(table.columns) == list(MONITORS)
+        ledger = model.firm_frame()
+        now = ledger[ledger["period"] == month].set_index("firm")
+        assert (table[stages].sum(axis=1) == table["customers"]).all()
+        assert (table["customers"] == now["customers"]).all()
+        report = pd.DataFrame(
+            {
+                "annual_retention": metrics.annual_retention(model.cohort_frame()),
+                "customer_equity": metrics.customer_equity(
+                    ledger, money.customer_clv(model.customers_frame(), ledger, model.config)
+                ),
+                "satisfied_defector_share": metrics.satisfied_defector_share(ledger),
+            }
+        ).loc[table.index]
+        for column in report:
+            assert np.allclose(table[column], report[column], rtol=1e-12, equal_nan=True)
+            shown = [monitor_text(column, value) for value in table[column]]
+            assert shown == [monitor_text(column, value) for value in report[column]]
+        if month >= 13:
+            assert table["annual_retention"].between(0, 1).all()
+        else:
+            assert table["annual_retention"].isna().all()
     assert monitor_text("annual_retention", 0.8349) == "83%"
     assert monitor_text("customer_equity", 12345.6) == "12,346"
     assert monitor_text("satisfied_defector_share", float("nan")) == "–"
