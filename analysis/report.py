@@ -16,6 +16,7 @@ baseline raises :class:`ReportError` and leaves the folder as it was.
 
 import base64
 import concurrent.futures
+import contextlib
 import html
 import json
 import re
@@ -2010,6 +2011,25 @@ def facts_section(doc: Document, folder: Path) -> None:
     doc.table(*facts.table_cells(table))
 
 
+@contextlib.contextmanager
+def system_allocator():
+    """Arrow allocates from the C library's ``malloc`` meanwhile, not its default pool.
+
+    With pyarrow's default pool (mimalloc), reading the columns of
+    ``timeseries.parquet`` the report uses (the shipped policy comparison's)
+    took 0.9 s of system time, memory handed back to the kernel and taken
+    again, against 0.04 s with ``malloc``; the data read are the same.
+    Buffers keep the pool they came from, so the previous default is put
+    back afterwards.
+    """
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
 def write_report(folder: Path, baseline: Path | None = None, lang: str | None = None) -> list[Path]:
     """Build the report of a results folder and write it; return the files written.
 
@@ -2020,7 +2040,7 @@ def write_report(folder: Path, baseline: Path | None = None, lang: str | None = 
         ReportError: the folder or the baseline cannot be used (nothing is written).
     """
     folder = Path(folder)
-    with render.Renderer() as renderer:  # forks its workers now, before the tables are read
+    with system_allocator(), render.Renderer() as renderer:  # forks its workers before reading
         results = load_results(folder, lean=True, workers=renderer)
         if not is_owned(folder):  # crm-sim writes only into folders it made
             raise ReportError(not_ours(folder))
