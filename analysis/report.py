@@ -951,6 +951,7 @@ class Document:
         self.blocks: list[tuple] = []
         self.figures: list[Figure] = []
         self.renderer = renderer if renderer is not None else render.Renderer(workers=1)
+        self.started: dict[str, tuple[render.Plot, concurrent.futures.Future]] = {}
 
     def heading(self, text: str, level: int = 2) -> None:
         """A heading (level 1 is the title)."""
@@ -978,14 +979,28 @@ class Document:
         if note and any(cell.startswith("n/a") for row in rows for cell in row):
             self.paragraph(_(note))
 
-    def figure(self, name: str, plot: render.Plot, title: str, caption: str) -> None:
+    def start(self, name: str, plot: render.Plot) -> None:
+        """Start drawing figure ``name`` now; :meth:`figure` places it later.
+
+        For the figures that take longest to draw: started before the tables
+        are computed, they keep the workers busy from the start and do not
+        finish last.
+        """
+        self.started[name] = (plot, self.renderer.submit(plot, self.lang))
+
+    def figure(self, name: str, plot: render.Plot | None, title: str, caption: str) -> None:
         """A figure with its file name and caption; ``plot`` draws it (see :mod:`analysis.render`).
 
         ``plot`` is a function without arguments that returns a matplotlib
         figure, e.g. ``partial(plots.lorenz, customers, panel="setting", ...)``;
         the document's renderer starts drawing it at once, here or in a worker.
+        None for a figure :meth:`start` began.
         """
-        figure = Figure(name, title, caption, plot, self.renderer.submit(plot, self.lang))
+        if plot is None:
+            plot, drawing = self.started.pop(name)
+        else:
+            drawing = self.renderer.submit(plot, self.lang)
+        figure = Figure(name, title, caption, plot, drawing)
         self.figures.append(figure)
         self.blocks.append(("figure", figure))
 
@@ -1317,6 +1332,60 @@ def survival_figure(doc: Document, results: Results, pick, order, only: str) -> 
     )
 
 
+END_DETERMINANTS = ("satisfaction", "trust", "switching_cost")
+"""The columns of ``customers.parquet`` the end-distribution figure draws."""
+
+
+def start_slow_figures(doc: Document, results: Results, pick, order, only: str) -> None:
+    """Start drawing the slowest figures, from the tables as read (:meth:`Document.start`).
+
+    The stage composition (sixteen panels in a policy sweep), the end
+    distributions and the CLV Lorenz curves: about half of the drawing time.
+    Each is handed only the columns it draws (the customer table has 27).
+    """
+    keys = results.keys
+    stages = results.timeseries[[*keys, "period", *plots.STAGE_COLOURS]]
+    doc.start(
+        "stages.png",
+        partial(
+            plots.stage_composition,
+            stage_series(pick(stages), keys),
+            panel="panel",
+            title=_("Customers by lifecycle stage over time (per firm)") + only,
+        ),
+    )
+    if results.customers.empty:
+        return
+    customers = results.customers
+    doc.start(
+        "end_distributions.png",
+        partial(
+            plots.end_distributions,
+            pick(customers[["setting", "label", *END_DETERMINANTS]]),
+            panel="setting",
+            line="label",
+            order=order,
+            title=_(
+                "Satisfaction, trust and switching cost of the customers at the end (replication 0)"
+            ),
+        ),
+    )
+    doc.start(
+        "clv_lorenz.png",
+        partial(
+            plots.lorenz,
+            pick(customers[["setting", "label", "total_clv"]]),
+            panel="setting",
+            line="label",
+            order=order,
+            title=_(
+                "How concentrated is customer value? (total CLV of the customers at the "
+                "end, replication 0)"
+            ),
+        ),
+    )
+
+
 def build(
     results: Results, baseline: Results | None = None, renderer: render.Renderer | None = None
 ) -> Document:
@@ -1351,6 +1420,8 @@ def build(
     def ordered(index) -> list:  # a table's (label, setting) rows in the main table's order
         present = set(index)
         return [g for g in groups if g in present]
+
+    start_slow_figures(doc, results, pick, order, only)
 
     replications = runs.groupby("point")["run_id"].nunique()
 
@@ -1536,17 +1607,7 @@ def build(
     if not results.customers.empty:
         doc.figure(
             "clv_lorenz.png",
-            partial(
-                plots.lorenz,
-                pick(results.customers),
-                panel="setting",
-                line="label",
-                order=order,
-                title=_(
-                    "How concentrated is customer value? (total CLV of the customers at the "
-                    "end, replication 0)"
-                ),
-            ),
+            None,  # started by start_slow_figures
             _("CLV concentration"),
             _(
                 "Read each curve at 20% of customers: the share of total CLV "
@@ -1651,12 +1712,7 @@ def build(
     doc.heading(_("Retention: who stays, who leaves, from where and why"))
     doc.figure(
         "stages.png",
-        partial(
-            plots.stage_composition,
-            stage_series(pick(results.timeseries), keys),
-            panel="panel",
-            title=_("Customers by lifecycle stage over time (per firm)") + only,
-        ),
+        None,  # started by start_slow_figures
         _("Stage composition"),
         _(
             "A strategy that keeps customers grows the dark blue stability "
@@ -1775,17 +1831,7 @@ def build(
         )
         doc.figure(
             "end_distributions.png",
-            partial(
-                plots.end_distributions,
-                pick(results.customers),
-                panel="setting",
-                line="label",
-                order=order,
-                title=_(
-                    "Satisfaction, trust and switching cost of the customers at the end "
-                    "(replication 0)"
-                ),
-            ),
+            None,  # started by start_slow_figures
             _("End distributions"),
             _(
                 "Curves further right mean more satisfied, more trusting or "
