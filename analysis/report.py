@@ -18,6 +18,7 @@ import base64
 import concurrent.futures
 import contextlib
 import html
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -638,7 +639,8 @@ def stage_series(timeseries: pd.DataFrame, keys) -> pd.DataFrame:
 
 def reference_retention(timeseries: pd.DataFrame, keys) -> pd.DataFrame:
     """Pooled period retention of each group (the ``r`` of the geometric reference curve)."""
-    later = timeseries[timeseries["period"] >= 1]
+    counts = timeseries[[*keys, "retained", "customers_start"]]  # not every column's rows
+    later = counts[(timeseries["period"] >= 1).to_numpy()]
     sums = later.groupby(list(keys), sort=False)[["retained", "customers_start"]].sum()
     sums["retention"] = sums["retained"] / sums["customers_start"].replace(0, np.nan)
     return sums[["retention"]].reset_index()
@@ -653,23 +655,34 @@ def firm_value_table(results: Results) -> pd.DataFrame:
     customers = results.customers
     if customers.empty:
         return pd.DataFrame()
+    # groups as row positions, in the order they first appear (a sub-frame per group cost
+    # more than the knapsacks); each group's firms in its point's configured order
+    code = customers.groupby(["point", "label", "setting"], sort=False).ngroup().to_numpy()
+    order = np.argsort(code, kind="stable")
+    bounds = np.searchsorted(code[order], np.arange(code.max(initial=-1) + 2))
+    point, label, setting = (customers[c].to_numpy() for c in ("point", "label", "setting"))
+    firm = customers["firm"].astype(object).to_numpy()
+    clv = customers["total_clv"].to_numpy()
     rows = []
-    for (point, label, setting), frame in customers.groupby(
-        ["point", "label", "setting"], sort=False
-    ):
-        config = results.configs.get(int(point))
+    for start, end in itertools.pairwise(bounds):
+        members = order[start:end]
+        first = members[0]
+        config = results.configs.get(int(point[first]))
         if config is None:
             continue
+        frame = pd.DataFrame({"firm": firm[members], "total_clv": clv[members]})
         curve = money.firm_value_curve(frame, config)
-        curve = curve[curve["firm"].isin(frame["firm"].unique())]
-        for share, part in curve.groupby("resource_share"):
+        present = curve["firm"].isin(set(firm[members])).to_numpy()
+        share = curve["resource_share"].to_numpy()[present]
+        values = {c: curve[c].to_numpy()[present] for c in ("firm_value", "unconstrained_value")}
+        for level in np.unique(share):  # ascending, as a groupby by share
+            here = share == level
             rows.append(
                 {
-                    "label": label,
-                    "setting": setting,
-                    "resource_share": share,
-                    "firm_value": part["firm_value"].mean(),
-                    "unconstrained_value": part["unconstrained_value"].mean(),
+                    "label": label[first],
+                    "setting": setting[first],
+                    "resource_share": level,
+                    **{c: pd.Series(v[here]).mean() for c, v in values.items()},
                 }
             )
     return pd.DataFrame(rows)
