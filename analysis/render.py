@@ -70,7 +70,9 @@ def fonts_from_memory() -> None:
     contents: dict[str, bytes] = {}
 
     def from_memory(filename, *args, **kwargs):
-        if isinstance(filename, str | bytes | os.PathLike):
+        # only the fonts that draw (matplotlib's font cache passes _kerning_factor): a font
+        # registered with addfont keeps its path, which the font manager looks up later
+        if "_kerning_factor" in kwargs and isinstance(filename, str | bytes | os.PathLike):
             path = os.fsdecode(filename)
             if path not in contents:
                 with open(path, "rb") as file:
