@@ -386,11 +386,22 @@ def firm_value(lifetime_values, resources, total_resources: float) -> float:
     with np.errstate(divide="ignore"):
         density = np.where(need > 0, ltv / np.where(need > 0, need, 1.0), np.inf)
     order = np.argsort(-density, kind="stable")
+    ltv, need = ltv[order], need[order]
+    # The greedy pass, a run of customers at a time: while every next customer fits, the
+    # running sums are numpy's accumulations, which add one term after the other as a
+    # loop over the customers would (the same floats); at the first that does not fit,
+    # those that cannot fit any more (the resources left only shrink) are dropped.
     value, left = 0.0, float(total_resources)
-    for i in order:
-        if need[i] <= left + 1e-12:
-            value += ltv[i]
-            left -= need[i]
+    while ltv.size:
+        lefts = np.subtract.accumulate(np.concatenate(([left], need)))
+        fits = need <= lefts[:-1] + 1e-12
+        taken = int(np.argmin(fits)) if not fits.all() else fits.size
+        if taken:
+            value = float(np.add.accumulate(np.concatenate(([value], ltv[:taken])))[-1])
+            left = float(lefts[taken])
+        rest = slice(taken + 1, None)
+        can_fit = need[rest] <= left + 1e-12
+        ltv, need = ltv[rest][can_fit], need[rest][can_fit]
     return value
 
 

@@ -218,6 +218,8 @@ def stage_composition(series: pd.DataFrame, *, panel: str, title: str) -> Figure
     panel_values = list(dict.fromkeys(series[panel]))
     xlabel, ylabel = _("period (month)"), _("customers (mean over runs)")
     figure, axes = _grid(len(panel_values), columns=3)
+    for axis in axes:  # limits once at the end, not after each band across 16 shared axes
+        axis.set_autoscale_on(False)
     for axis, value in zip(axes, panel_values, strict=True):
         rows = series[series[panel] == value].sort_values("period")
         axis.stackplot(
@@ -230,6 +232,8 @@ def stage_composition(series: pd.DataFrame, *, panel: str, title: str) -> Figure
         axis.set_xlabel(xlabel)
         axis.set_ylabel(ylabel)
         axis.grid(alpha=0.3)
+    for axis in axes:
+        axis.autoscale()
     handles, labels = axes[0].get_legend_handles_labels()
     _finish(figure, title, handles, labels, fixed=True)  # sixteen panels: tight layout is slow
     return figure

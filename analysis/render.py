@@ -16,11 +16,13 @@ figures are drawn here, one after the other.
 """
 
 import concurrent.futures
+import gc
 import io
 import multiprocessing
 import os
 import sys
 import threading
+import types
 from collections.abc import Callable
 
 import matplotlib
@@ -53,6 +55,46 @@ def png(plot: Plot, lang: str = i18n.DEFAULT) -> bytes:
     return buffer.getvalue()
 
 
+def fonts_from_memory() -> None:
+    """Have FreeType read the font files of this process from memory, not through the files.
+
+    matplotlib opens each font as a Python file object and FreeType reads
+    every glyph it lays out or draws through it: about 50,000 seek and read
+    system calls a figure. Read once into memory, the same bytes give the
+    same glyphs (the report's PNGs are the same bytes) for about a tenth
+    less drawing time. Only matplotlib's font manager sees the change (its
+    own view of ``ft2font``); called in the drawing workers.
+    """
+    from matplotlib import font_manager, ft2font
+
+    contents: dict[str, bytes] = {}
+
+    def from_memory(filename, *args, **kwargs):
+        # only the fonts that draw (matplotlib's font cache passes _kerning_factor): a font
+        # registered with addfont keeps its path, which the font manager looks up later
+        if "_kerning_factor" in kwargs and isinstance(filename, str | bytes | os.PathLike):
+            path = os.fsdecode(filename)
+            if path not in contents:
+                with open(path, "rb") as file:
+                    contents[path] = file.read()
+            filename = io.BytesIO(contents[path])
+        return ft2font.FT2Font(filename, *args, **kwargs)
+
+    font_manager.ft2font = types.SimpleNamespace(**{**vars(ft2font), "FT2Font": from_memory})
+
+
+def start_worker() -> None:
+    """What a drawing worker does first: fonts from memory, fewer garbage collections.
+
+    A figure allocates hundreds of thousands of objects; at Python's default
+    threshold (700) the collector ran about 250 times while a worker drew
+    the policy comparison's figures, a twentieth of its time, for objects
+    that are freed when the figure is closed.
+    """
+    gc.set_threshold(10_000, 10, 10)
+    fonts_from_memory()
+
+
 def can_fork() -> bool:
     """Whether forking this process now is safe: Linux, one Python thread, no kernel threads."""
     parallel = sys.modules.get("numba.np.ufunc.parallel")
@@ -79,7 +121,7 @@ class Renderer:
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         if workers > 1 and can_fork():
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("fork")
+                workers, mp_context=multiprocessing.get_context("fork"), initializer=start_worker
             )
             self._pool.submit(int).result()  # fork now, while this process is alone
 

@@ -27,9 +27,8 @@ from typing import ClassVar
 import numpy as np
 
 from . import rules
-from .population import NO_FIRM
 from .registry import check_name
-from .stages import EXITED, PROSPECT, Stage
+from .stages import EXITED, NO_FIRM, PROSPECT, Stage
 
 
 @dataclass(frozen=True)

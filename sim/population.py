@@ -11,10 +11,7 @@ import numpy as np
 
 from . import draws, rules
 from .rules import MAX_PURCHASE_RATE, initial_trust
-from .stages import Stage, climbed_stage, is_advocate
-
-NO_FIRM = -1
-"""Firm code of a customer with no current firm (prospect or exited)."""
+from .stages import NO_FIRM, Stage, climbed_stage, is_advocate
 
 NEVER = np.iinfo(np.int16).min
 """``left_period`` of a customer whose relationships have never ended."""

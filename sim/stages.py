@@ -40,6 +40,15 @@ ACTIVE_STAGES = (Stage.EXPLORATION, Stage.FORMATION, Stage.STABILITY, Stage.DECL
 
 STAGE_NAMES = tuple(stage.name.lower() for stage in Stage)
 
+NO_FIRM = -1
+"""Firm code of a customer with no current firm (prospect or exited).
+
+Here, beside the stage codes, and not in :mod:`sim.population` (which
+re-exports it): :mod:`sim.policies`, and through it :mod:`sim.config`, need
+it, and the population module loads the compiled random draws (numba, a
+second of start-up that reading results never needs).
+"""
+
 
 class Trajectory(IntEnum):
     """How far a finished relationship got (seed 002's four trajectory types).

@@ -398,6 +398,35 @@ def test_firm_value_refuses_bad_input():
         money.firm_value([1.0, 2.0], [1.0], 1.0)
 
 
+def _greedy_one_by_one(lifetime_values, resources, total_resources):
+    """The greedy knapsack as MODEL.md section 6 states it: one customer after the other."""
+    ltv, need = np.asarray(lifetime_values, float), np.asarray(resources, float)
+    ltv, need = ltv[ltv > 0], need[ltv > 0]
+    with np.errstate(divide="ignore"):
+        density = np.where(need > 0, ltv / np.where(need > 0, need, 1.0), np.inf)
+    value, left = 0.0, float(total_resources)
+    for i in np.argsort(-density, kind="stable"):
+        if need[i] <= left + 1e-12:
+            value += ltv[i]
+            left -= need[i]
+    return value
+
+
+def test_firm_value_is_the_one_by_one_greedy_pass_to_the_last_bit():
+    rng = np.random.default_rng(7)
+    for trial in range(400):
+        n = int(rng.integers(0, 50))
+        ltv = rng.normal(5, 10, n) * 10.0 ** rng.integers(-3, 4)
+        need = [
+            np.full(n, rng.random() * 3),  # one serve cost, as firm_value_curve has it
+            rng.random(n) * 3,
+            rng.integers(0, 3, n).astype(float),  # free customers among them
+            np.round(rng.random(n), 1),  # ties in need
+        ][trial % 4]
+        total = float(rng.random() * need.sum()) if n else 1.0
+        assert money.firm_value(ltv, need, total) == _greedy_one_by_one(ltv, need, total)
+
+
 def test_firm_value_curve_never_rises_as_resources_shrink(small_run):
     config, _, _, clv = small_run
     curve = money.firm_value_curve(clv, config, shares=(1.0, 0.8, 0.5, 0.0))
