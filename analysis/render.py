@@ -22,7 +22,6 @@ import multiprocessing
 import os
 import sys
 import threading
-import types
 from collections.abc import Callable
 
 import matplotlib
@@ -55,36 +54,8 @@ def png(plot: Plot, lang: str = i18n.DEFAULT) -> bytes:
     return buffer.getvalue()
 
 
-def fonts_from_memory() -> None:
-    """Have FreeType read the font files of this process from memory, not through the files.
-
-    matplotlib opens each font as a Python file object and FreeType reads
-    every glyph it lays out or draws through it: about 50,000 seek and read
-    system calls a figure. Read once into memory, the same bytes give the
-    same glyphs (the report's PNGs are the same bytes) for about a tenth
-    less drawing time. Only matplotlib's font manager sees the change (its
-    own view of ``ft2font``); called in the drawing workers.
-    """
-    from matplotlib import font_manager, ft2font
-
-    contents: dict[str, bytes] = {}
-
-    def from_memory(filename, *args, **kwargs):
-        # only the fonts that draw (matplotlib's font cache passes _kerning_factor): a font
-        # registered with addfont keeps its path, which the font manager looks up later
-        if "_kerning_factor" in kwargs and isinstance(filename, str | bytes | os.PathLike):
-            path = os.fsdecode(filename)
-            if path not in contents:
-                with open(path, "rb") as file:
-                    contents[path] = file.read()
-            filename = io.BytesIO(contents[path])
-        return ft2font.FT2Font(filename, *args, **kwargs)
-
-    font_manager.ft2font = types.SimpleNamespace(**{**vars(ft2font), "FT2Font": from_memory})
-
-
 def start_worker() -> None:
-    """What a drawing worker does first: fonts from memory, fewer garbage collections.
+    """What a drawing worker does first: fewer garbage collections.
 
     A figure allocates hundreds of thousands of objects; at Python's default
     threshold (700) the collector ran about 250 times while a worker drew
@@ -92,7 +63,6 @@ def start_worker() -> None:
     that are freed when the figure is closed.
     """
     gc.set_threshold(10_000, 10, 10)
-    fonts_from_memory()
 
 
 def can_fork() -> bool:
