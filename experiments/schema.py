@@ -19,7 +19,7 @@ from typing import Any, get_args, get_origin
 from pydantic import ValidationError
 
 from i18n import N_, _
-from sim.config import Config, allowed_range
+from sim.config import Config, Refusal, allowed_range
 from sim.paths import Loc, is_model, unwrap
 
 MAX_RUNS = 1_000_000
@@ -192,6 +192,9 @@ def error_message(error: Mapping[str, Any], root=Config) -> str:
             "{value} is not allowed; use letters, digits, '_', '-' and '.', "
             "starting with a letter or digit"
         ).format(value=shown(value))
+    refusal = error.get("ctx", {}).get("error")
+    if isinstance(refusal, Refusal):  # the model's own check, in the user's language
+        return _(refusal.template).format(**refusal.values)
     if kind in ("value_error", "assertion_error"):
         return error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     for prefix, wanted in _KINDS.items():

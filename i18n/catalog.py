@@ -30,9 +30,18 @@ from babel.messages.pofile import read_po, write_po
 from . import DOMAIN, LANGUAGES, LOCALES, glossary
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("analysis", "cli", "dashboard", "experiments", "store", "i18n", "app.py")
-"""The packages (and the page module) whose marked strings are extracted (``sim`` speaks to
-no user)."""
+SOURCES = (
+    "analysis",
+    "cli",
+    "dashboard",
+    "experiments",
+    "store",
+    "i18n",
+    "app.py",
+    "sim/config.py",
+)
+"""The packages (and the page module) whose marked strings are extracted; of ``sim``, only
+the scenario checks of ``sim/config.py`` speak to a user (:class:`sim.config.Refusal`)."""
 
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
 TEMPLATE = LOCALES / f"{DOMAIN}.pot"

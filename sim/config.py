@@ -100,13 +100,16 @@ class NumberChecks(BaseModel):
             return value
         for each in value if isinstance(value, list | tuple) else (value,):
             if isinstance(each, bool):
-                raise ValueError("expected a number, got true or false")
+                raise Refusal(N_("expected a number, got true or false"))
             if isinstance(each, float) and not math.isfinite(each):
                 allowed = allowed_range(field)
-                raise ValueError(
-                    f"{each} is out of range: give a finite number"
-                    + (f"; allowed: {allowed}" if allowed else "")
-                )
+                if allowed:
+                    raise Refusal(
+                        N_("{value} is out of range: give a finite number; allowed: {allowed}"),
+                        value=each,
+                        allowed=allowed,
+                    )
+                raise Refusal(N_("{value} is out of range: give a finite number"), value=each)
         return value
 
 
@@ -156,7 +159,9 @@ class Weights(StrictModel):
     def _at_most_one(self):
         total = self.value + self.satisfaction + self.trust + self.switching_cost
         if total > 1.0 + 1e-9:
-            raise ValueError(f"the four weights must sum to at most 1 (they sum to {total:.3g})")
+            raise Refusal(
+                N_("the four weights must sum to at most 1 (they sum to {total:.3g})"), total=total
+            )
         return self
 
 
@@ -321,10 +326,10 @@ class CustomersConfig(StrictModel):
     @model_validator(mode="after")
     def _shares_sum_to_one(self):
         if not self.segments:
-            raise ValueError("at least one segment is needed")
+            raise Refusal(N_("at least one segment is needed"))
         total = sum(segment.share for segment in self.segments)
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"segment shares must sum to 1 (they sum to {total:.6g})")
+            raise Refusal(N_("segment shares must sum to 1 (they sum to {total:.6g})"), total=total)
         _check_unique([segment.name for segment in self.segments], "segment", ("segments",))
         return self
 
@@ -337,6 +342,28 @@ def name_key(name: str) -> str:
     tables, labels and folders never tell apart two firms a reader cannot.
     """
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the translation catalogs (``python -m i18n extract``); returns it.
+
+    The same marker as ``i18n.N_``, defined here because the model imports nothing
+    of the layers above it: the messages are translated where they are shown.
+    """
+    return message
+
+
+class Refusal(ValueError):
+    """A scenario value refused: a message template marked for translation, and its values.
+
+    ``str()`` of it is the English message; the scenario loader
+    (:func:`experiments.schema.error_message`) shows it in the user's language
+    from the same template (``i18n``'s catalogs).
+    """
+
+    def __init__(self, template: str, **values: Any):
+        super().__init__(template.format(**values))
+        self.template, self.values = template, values
 
 
 class LocatedError(ValueError):
@@ -424,9 +451,11 @@ class RelationshipConfig(StrictModel):
     @model_validator(mode="after")
     def _trust_breaks_faster(self):
         if self.trust_break_rate < self.trust_build_rate:
-            raise ValueError(
-                "trust_break_rate must be at least trust_build_rate "
-                "(trust builds slowly and breaks fast)"
+            raise Refusal(
+                N_(
+                    "trust_break_rate must be at least trust_build_rate "
+                    "(trust builds slowly and breaks fast)"
+                )
             )
         return self
 
@@ -491,7 +520,9 @@ class PolicyConfig(NumberChecks):
     @model_validator(mode="after")
     def _check_campaign(self):
         if self.end is not None and self.end < self.start:
-            raise ValueError(f"end: must be >= start ({self.start}), got {self.end}")
+            raise Refusal(
+                N_("end: must be >= start ({start}), got {end}"), start=self.start, end=self.end
+            )
         return self
 
     def runs_in(self, period: int) -> bool:
@@ -505,15 +536,34 @@ class PolicyConfig(NumberChecks):
             if key not in parameters:
                 fields = [*type(self).model_fields, *parameters]
                 close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(fields)}"
-                raise ValueError(f"{key}: not a field of policy {self.name!r}; {hint}")
+                if close:
+                    raise Refusal(
+                        N_("{key}: not a field of policy {policy!r}; did you mean {close!r}?"),
+                        key=key,
+                        policy=self.name,
+                        close=close[0],
+                    )
+                raise Refusal(
+                    N_("{key}: not a field of policy {policy!r}; valid: {fields}"),
+                    key=key,
+                    policy=self.name,
+                    fields=", ".join(fields),
+                )
             spec = parameters[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"{key}: must be a number, got {value!r}")
+                raise Refusal(N_("{key}: must be a number, got {value!r}"), key=key, value=value)
             if not spec.low <= value <= spec.high:
-                raise ValueError(f"{key}: must be in [{spec.low:g}, {spec.high:g}], got {value!r}")
+                raise Refusal(
+                    N_("{key}: must be in [{low:g}, {high:g}], got {value!r}"),
+                    key=key,
+                    low=spec.low,
+                    high=spec.high,
+                    value=value,
+                )
             if spec.switch and value not in (0, 1):
-                raise ValueError(f"{key}: must be true or false (1 or 0), got {value!r}")
+                raise Refusal(
+                    N_("{key}: must be true or false (1 or 0), got {value!r}"), key=key, value=value
+                )
         return self
 
     @property
@@ -564,9 +614,11 @@ class FirmConfig(StrictModel):
     @classmethod
     def _fill_from_strategy(cls, data):
         if isinstance(data, dict) and "referral_value" in data:
-            raise ValueError(
-                "referral_value was removed: a referral is now worth the "
-                "acquisition cost it saves; set acquisition_cost and referral_cost"
+            raise Refusal(
+                N_(
+                    "referral_value was removed: a referral is now worth the "
+                    "acquisition cost it saves; set acquisition_cost and referral_cost"
+                )
             )
         return _with_preset(
             data, "strategy", STRATEGIES, "clasp", lambda n: dict(STRATEGIES[n].traits)
@@ -575,8 +627,11 @@ class FirmConfig(StrictModel):
     @model_validator(mode="after")
     def _referral_cheaper(self):
         if self.referral_cost > self.acquisition_cost:
-            raise ValueError(
-                "referral_cost must be at most acquisition_cost (a referral saves acquisition cost)"
+            raise Refusal(
+                N_(
+                    "referral_cost must be at most acquisition_cost "
+                    "(a referral saves acquisition cost)"
+                )
             )
         return self
 
@@ -660,7 +715,7 @@ class Config(StrictModel):
     @classmethod
     def _unique_firm_names(cls, firms):
         if not firms:
-            raise ValueError("at least one firm is needed")
+            raise Refusal(N_("at least one firm is needed"))
         _check_unique([firm.name for firm in firms], "firm")
         return firms
 
@@ -670,9 +725,15 @@ class Config(StrictModel):
         for i, firm in enumerate(self.firms):
             for j, policy in enumerate(firm.policies):
                 if policy.segment is not None and policy.segment not in segments:
-                    raise ValueError(
-                        f"firms.{i}.policies.{j}.segment: unknown segment "
-                        f"{policy.segment!r}; valid segments: {', '.join(segments)}"
+                    raise Refusal(
+                        N_(
+                            "firms.{i}.policies.{j}.segment: unknown segment {segment!r}; "
+                            "valid segments: {segments}"
+                        ),
+                        i=i,
+                        j=j,
+                        segment=policy.segment,
+                        segments=", ".join(segments),
                     )
         return self
 

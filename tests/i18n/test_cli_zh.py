@@ -64,3 +64,42 @@ def test_an_unknown_language_is_refused_with_the_allowed_ones(bad, capsys):
     assert re.search(
         r"--lang: invalid choice: 'fr' \(choose from '?en'?, '?zh'?\)", capsys.readouterr().err
     )
+
+
+# the model's own checks (sim.config.Refusal): a rule between fields, a policy's parameters
+MODEL_CHECKS = """\
+name: model-checks
+firms:
+  - name: A
+    strategy: clasp
+    policies: [{name: win_back, budgett: 10}, {name: onboarding, start: 10, end: 5}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        (
+            "en",
+            [
+                "end: must be >= start (10), got 5",
+                "budgett: not a field of policy 'win_back'; did you mean 'budget'?",
+            ],
+        ),
+        (
+            "zh",
+            [
+                "end：必须 >= start（10），实际为 5",
+                "budgett：不是政策 'win_back' 的字段；是否想写 'budget'？",
+            ],
+        ),
+    ],
+)
+def test_the_models_own_checks_speak_the_language_asked_for(tmp_path, capsys, lang, expected):
+    path = tmp_path / "checks.yaml"
+    path.write_text(MODEL_CHECKS, encoding="utf-8")
+    assert main(["validate", path, "--lang", lang]) == 2
+    shown = errors(capsys)
+    assert len(shown) == len(expected), shown
+    for line, message in zip(sorted(shown), sorted(expected), strict=True):
+        assert line.startswith(f"{path}:") and line.endswith(message), line
