@@ -31,7 +31,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 START_TIMEOUT = 40.0  # seconds for the server to answer
-UI_TIMEOUT = 20_000  # milliseconds for one page change
+UI_TIMEOUT = 60_000
+"""Milliseconds for one page change. A quiet machine takes about a second; under the full
+suite on 2 cores (two test workers, their browsers and servers) one took over 20 s in CI.
+These tests check what the page does, not how fast: benchmarks/dashboard.py times it."""
 
 
 def in_ci() -> bool:
