@@ -275,10 +275,14 @@ def _start_worker(kernel_threads: int, command: int) -> None:
     """In pool workers: leave Ctrl-C to the command, run the kernel on a share of the cores.
 
     The command stops the sweep on Ctrl-C and keeps the parts written so far.
+    SIGTERM gets its default back: a forked worker inherits the command's
+    handler (SIGTERM as Ctrl-C), and when the stopping command terminates its
+    workers, that handler would print a traceback from each idle one.
     The worker ends with the command, whose process id is ``command``
     (:func:`die_with_parent`).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent(command)
     kernel.set_threads(kernel_threads)
 

@@ -4,6 +4,7 @@ They are forked from the command when it runs no other thread, else started
 by a fork server.
 """
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,25 @@ def test_process_pool_workers_run_the_kernel_on_their_share_of_the_cores():
     expected = max(1, min(cores // 2, numba.config.NUMBA_NUM_THREADS))
     with sweep.process_pool(2, "sim") as pool:
         assert set(pool.map(kernel_threads, range(4))) == {expected}
+
+
+def signal_handlers(_):
+    return signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+
+def test_pool_workers_leave_ctrl_c_to_the_command_and_end_quietly_on_sigterm():
+    """A forked worker must not inherit the command's SIGTERM-as-Ctrl-C handler.
+
+    Else the command, stopping on SIGTERM, terminates its idle workers and each
+    prints a KeyboardInterrupt traceback.
+    """
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        with sweep.process_pool(1, "sim") as pool:
+            handlers = pool.submit(signal_handlers, None).result()
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert handlers == (signal.SIG_IGN, signal.SIG_DFL)
 
 
 def test_dask_tasks_run_the_kernel_on_their_own_thread_only():
