@@ -67,7 +67,7 @@ import numba
 
 from benchmarks import series
 from sim import CRMModel, default_config, kernel, warm_up
-from sim.model import engine_ready
+from sim.cache import engine_ready
 
 IMPLEMENTATIONS = ("engine", "mesa")
 DEFAULT_STEPS = {"engine": 120, "mesa": 5}

@@ -443,7 +443,7 @@ def prepare_command(args) -> int:
 
 def _announce_compiling(say) -> bool:
     """Say so before the first model compiles the kernels; whether it must (none cached)."""
-    from sim.model import COMPILE_SECONDS, engine_ready
+    from sim.cache import COMPILE_SECONDS, engine_ready
 
     if engine_ready():
         return False
@@ -484,7 +484,7 @@ def app_command(args) -> int:
         _error(_("{path}: no such file").format(path=args.scenario))
         return EXIT_BAD_INPUT
     try:
-        from dashboard.controls import load_scenario as dashboard_scenario
+        from dashboard.scenario import load_scenario as dashboard_scenario
         from dashboard.server import require_extra, serve
 
         require_extra()  # the page's libraries, which only the server process imports

@@ -14,7 +14,7 @@ import importlib
 _HOMES = {
     "ClassroomModel": "controls",
     "initial_state": "controls",
-    "load_scenario": "controls",
+    "load_scenario": "scenario",
     "model_params": "controls",
     "LANG_ENV": "server",
     "SCENARIO_ENV": "server",

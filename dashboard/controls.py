@@ -17,18 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 import i18n
 from i18n import N_
 from sim import SETTINGS, STRATEGIES, Config, CRMModel
 from sim.config import MarketConfig
 
-CONFIG_SECTIONS = ("market", "customers", "relationship", "firms", "simulation")
-"""Top-level keys of a scenario file that are sections of :class:`Config`."""
-
-FIRM_SLOTS = ("a", "b", "c")
-"""The dashboard shows three firms; their controls end in ``_a``, ``_b``, ``_c``."""
+from .scenario import CONFIG_SECTIONS, FIRM_SLOTS, load_scenario
 
 LEVERS = {
     # control name: (market field it multiplies, label for students)
@@ -74,40 +69,6 @@ DEFAULT_SECTIONS: dict[str, Any] = {
     "simulation": {"customers": 2_000, "periods": 120},
 }
 """What the dashboard starts with when no scenario is given."""
-
-
-def load_scenario(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """Read a scenario file: its config sections and its name and description.
-
-    Args:
-        path: a YAML file with top-level keys ``name``, ``description`` and
-            sections of :class:`Config` (other keys are ignored here).
-
-    Returns:
-        ``(sections, about)``: the sections as plain dicts, validated as a
-        whole, and ``{"title": ..., "description": ..., "name": ...}`` for the page.
-
-    Raises:
-        ValueError: if the file is not a mapping, the config is invalid, or it
-            does not have exactly three firms.
-    """
-    path = Path(path)
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{path}: a scenario must be a mapping of sections")
-    sections = {key: data[key] for key in CONFIG_SECTIONS if key in data}
-    config = Config.model_validate(sections)  # fail here, before any page is served
-    if len(config.firms) != len(FIRM_SLOTS):
-        raise ValueError(
-            f"{path}: the dashboard shows {len(FIRM_SLOTS)} firms; "
-            f"this scenario has {len(config.firms)}"
-        )
-    about = {
-        "title": f"Scenario: {data.get('name') or path.stem}",
-        "description": str(data.get("description", "")).strip(),
-        "name": str(data.get("name") or path.stem),
-    }
-    return sections, about
 
 
 def controls_from_sections(sections: Mapping[str, Any]) -> dict[str, Any]:

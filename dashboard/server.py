@@ -15,10 +15,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import i18n
-from sim import warm_up
-from sim.model import COMPILE_SECONDS, engine_ready
+from sim.cache import COMPILE_SECONDS, engine_ready
 
-from .controls import load_scenario
+from .scenario import load_scenario
 
 SCENARIO_ENV = "CRM_SIM_SCENARIO"
 """Environment variable with the scenario file whose values the controls start at."""
@@ -178,6 +177,8 @@ def serve(
     # the page's first model should not wait for numba: compile (once) here, before serving;
     # once compiled, the server process loads the kernels itself and this one need not
     if not engine_ready():
+        from sim import warm_up  # the model, Mesa and pandas: only when compiling here
+
         print(
             "preparing the model: compiling its engine (first start after install, "
             f"about {COMPILE_SECONDS} s; later starts take seconds)...",

@@ -39,8 +39,12 @@ def __getattr__(name: str):
     of start-up that a process reading results (``run.py report``) never
     needs; ``from sim import CRMModel`` works as before.
     """
-    if name in ("CRMModel", "warm_up", "engine_ready"):
+    if name in ("CRMModel", "warm_up"):
         from . import model
 
         return getattr(model, name)
+    if name == "engine_ready":
+        from . import cache
+
+        return cache.engine_ready
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -127,7 +127,7 @@ def test_bench_table_and_compare_give_a_figure_per_size_threads_and_implementati
 
 def test_prepare_loads_the_engine_and_says_so_when_it_must_compile(monkeypatch, capsys):
     from cli.main import main
-    from sim import model
+    from sim import cache as model
 
     assert main(["prepare"]) == 0
     assert "engine ready" in capsys.readouterr().out
@@ -144,7 +144,7 @@ def test_a_run_on_a_cold_cache_says_so_and_compiles_once_before_its_workers(
     import subprocess as subprocess_module
 
     from cli import main as cli_main
-    from sim import model
+    from sim import cache as model
 
     scenario = tmp_path / "tiny.yaml"
     scenario.write_text(tiny_text)

@@ -279,6 +279,7 @@ def test_the_server_binds_this_machine_only_unless_a_host_is_named():
 
 
 def test_serve_says_it_prepares_the_model_before_the_first_start(monkeypatch, capsys):
+    import sim.model
     from dashboard import server
 
     started = []
@@ -294,7 +295,7 @@ def test_serve_says_it_prepares_the_model_before_the_first_start(monkeypatch, ca
             return 0
 
     monkeypatch.setattr(server, "engine_ready", lambda: False)
-    monkeypatch.setattr(server, "warm_up", lambda: 0.1)
+    monkeypatch.setattr(sim.model, "warm_up", lambda: 0.1)  # what `from sim import warm_up` gives
     monkeypatch.setattr(server.subprocess, "Popen", Server)
     assert server.serve() == 0
     out = capsys.readouterr().out
@@ -307,14 +308,21 @@ def test_serve_says_it_prepares_the_model_before_the_first_start(monkeypatch, ca
     assert "preparing" not in capsys.readouterr().out and len(started) == 1
 
 
-def test_starting_the_server_loads_neither_the_page_nor_the_engine_in_this_process():
-    """`run.py app` only starts the server: Solara and matplotlib load in the server process."""
+def test_starting_the_server_loads_neither_the_page_nor_the_model_in_this_process():
+    """`run.py app` checks the scenario and the engine's cache, then starts the server.
+
+    Solara, matplotlib, Mesa and the model load in the server process only: the
+    browser's first page waits for whatever this process imports first.
+    """
+    scenario = ROOT / "scenarios" / "teaching" / "what_switching_cost_buys.yaml"
     code = (
         "import sys\n"
-        "from dashboard.controls import load_scenario\n"
-        "from dashboard.server import require_extra, serve\n"
+        "from dashboard.scenario import load_scenario\n"
+        "from dashboard.server import engine_ready, require_extra, serve\n"
         "require_extra()\n"
-        "print(sorted({'solara', 'matplotlib', 'mesa.visualization'} & set(sys.modules)))\n"
+        f"load_scenario({str(scenario)!r})\n"
+        "engine_ready()\n"
+        "print(sorted({'solara', 'matplotlib', 'mesa', 'sim.model'} & set(sys.modules)))\n"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
