@@ -7,6 +7,7 @@ Usage::
     python -m benchmarks.bench --table [--sizes N,N,...] [--steps T] [--repeat R]
     python -m benchmarks.bench --compare [--customers N] [--steps T] [--repeat R]
     python -m benchmarks.bench --cold-start [--repeat R]
+    python -m benchmarks.bench --against DIR [--customers N] [--steps T] [--repeat R]
 
 The step time is measured with ``time.perf_counter`` around the step loop only
 (construction is timed separately) and divided by customers x steps.
@@ -65,7 +66,7 @@ from pathlib import Path
 
 import numba
 
-from benchmarks import series
+from benchmarks import against, series
 from sim import CRMModel, default_config, kernel, warm_up
 from sim.cache import engine_ready
 
@@ -340,6 +341,14 @@ def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
         "(default 1e5 customers x 10 periods)",
     )
     parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="this engine against the one in checkout DIR, stepped in turns "
+        "(default 1e6 customers x 60 periods, --repeat pairs of models)",
+    )
+    parser.add_argument(
         "--cold-start",
         action="store_true",
         help="seconds to the first step of a fresh process, compiling (as after "
@@ -389,6 +398,10 @@ def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
         if args.customers is not None and args.customers < 1:
             parser.error("--customers must be at least 1")
         return args
+    if args.against is not None and args.customers is None:
+        args.customers = 1_000_000
+    if args.against is not None and args.steps is None:
+        args.steps = 60
     if args.customers is None:
         args.customers = 10_000 if args.sweep else 100_000
     if args.customers < 1:
@@ -411,6 +424,14 @@ def main(argv=None, prog: str = "bench") -> int:
     if args.scenario is not None:
         result = measure_scenario(args.scenario, args.workers, args.replications, args.customers)
         print(json.dumps(result) if args.json else scenario_text(result))
+        return 0
+    if args.against is not None:
+        try:
+            result = against.measure(args.against, args.customers, args.steps, args.repeat)
+        except ValueError as error:
+            print(f"{prog}: --against: {error}", file=sys.stderr)
+            return 2
+        print(json.dumps(result) if args.json else against.text(result))
         return 0
     if args.sweep:
         result = measure_sweep(args.runs, args.customers, args.steps, args.workers)

@@ -234,3 +234,25 @@ def test_compile_profile_charges_each_function_its_own_passes_and_llvm(tmp_path)
     charged = sum(row["numba"] + row["llvm"] for row in functions.values())
     assert charged <= profile["cpu_s"]
     assert sum(profile["passes"].values()) == pytest.approx(charged)
+
+
+def test_bench_against_steps_two_checkouts_in_turns_and_gives_their_ratio(tmp_path):
+    # the other checkout: an engine that takes 50 ms a period, far slower than ours here
+    (tmp_path / "sim").mkdir()
+    (tmp_path / "sim" / "__init__.py").write_text("")
+    (tmp_path / "sim" / "config.py").write_text("def default_config(**sections):\n    return 0\n")
+    (tmp_path / "sim" / "model.py").write_text(
+        "import time\n\n\nclass CRMModel:\n    def __init__(self, config, rng=None):\n"
+        "        pass\n\n    def step(self):\n        time.sleep(0.05)\n"
+    )
+    done = run_py(
+        "bench", "--against", str(tmp_path), "--customers", "2000", "--steps", "3",
+        "--repeat", "2", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert (figures["customers"], figures["steps"], len(figures["ratios"])) == (2000, 3, 2)
+    assert figures["other_ns_per_customer_step"] >= 0.05 / 2000 * 1e9
+    assert 0 < figures["ratio"] < 0.5  # ours: about 2 ms a period at 2,000 customers
+    bad = run_py("bench", "--against", str(tmp_path / "sim"))
+    assert bad.returncode == 2 and "not a crm-sim checkout" in bad.stderr
