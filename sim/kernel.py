@@ -215,8 +215,9 @@ TALLY_ROWS = 8
     BEST,
     DEFECTS,
     LIFE,
-) = range(13)
-LOOK_ROWS = 13
+    IDENTITY,
+) = range(14)
+LOOK_ROWS = 14
 
 # columns of settle_period's per-firm sums: customers by stage (0-5), then
 SUM_VALUE, SUM_EXPECTATION, SUM_SATISFACTION, SUM_TRUST, SUM_SWITCHING_COST = range(6, 11)
@@ -636,8 +637,8 @@ def _start_relationships(fingerprint: str):
         ``reputation`` is indexed by slot (``firm + 1``).
         """
         assert fingerprint
-        for k in range(idx.size):
-            start_relationship(c, p, idx[k], firms[k], reputation[firms[k] + 1], t)
+        for k in range(idx.size):  # unsigned rows: no wraparound checks
+            start_relationship(c, p, np.uintp(idx[k]), firms[k], reputation[firms[k] + 1], t)
 
     return start_relationships
 
@@ -878,9 +879,9 @@ def settle_chunk(
                 sums[0, REENTRIES] += 1.0
             slot = c.firm[i] + 1
             at = lane_of(slot, i, SETTLE_FIELDS)
-            lanes[at + stage] += 1.0
-            if slot == 0:
-                continue
+            lanes[at + np.uintp(stage)] += 1.0
+            # the rest without a branch on slot 0 (no firm): its sums beyond the
+            # stage counts are not read, and it has no cohorts
             lanes[at + SUM_VALUE] += c.value[i]
             lanes[at + SUM_EXPECTATION] += c.expectation[i]
             lanes[at + SUM_SATISFACTION] += c.satisfaction[i]
@@ -890,7 +891,9 @@ def settle_chunk(
                 personalization_weight * c.need_distance[i] * c.personalization_need[i]
             )
             lanes[at + ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
-            cohorts[np.uintp(slot - 1), cohort_of[np.uintp(c.acquired_period[i])]] += 1
+            served = slot != 0
+            acquired = np.uintp(choose(served, c.acquired_period[i], 0))
+            cohorts[np.uintp(choose(served, slot - 1, 0)), cohort_of[acquired]] += served
     fold_lanes(lanes, sums)
     return found
 
@@ -1059,12 +1062,16 @@ def purchase_occasions(first, last, key, t, c, f, tally):
     then, one by one, the whole sum for those, in a called function: inlined,
     its loop slowed the passes around it.
     """
+    beyond = 0
     for k in range(last - first):
         i = first + k
         rate = occasion_rate(c.purchase_rate[i], take(f.purchase_depth, c.stage[i]))
         uniform = draws.uniform(key, t, i, draws.OCCASIONS)
         count, _, cdf = first_occasions(uniform, rate)
         tally[ROW_OCCASIONS, k] = choose(uniform >= cdf, -1.0, count)
+        beyond += uniform >= cdf
+    if beyond == 0:  # most blocks (at the default rates, 19 of 20)
+        return
     for k in range(last - first):
         if tally[ROW_OCCASIONS, k] < 0.0:
             i = first + k
@@ -1198,17 +1205,22 @@ def list_searchers(first, last, c, p, new_stage, tally, searching, who, look):
     """
     searchers = 0
     for k in range(last - first):  # the list, without a branch
-        who[searchers] = k
+        who[np.uintp(searchers)] = k  # unsigned: no wraparound checks
         searchers += searching[k]
-    for q in range(searchers):
-        i = first + who[q]
+    u_first = np.uintp(first)
+    for q in range(np.uintp(searchers)):
+        k = np.uintp(who[q])
+        i = u_first + k
         look[NEED_DISTANCE, q] = c.need_distance[i]
         look[PERSONALIZATION_NEED, q] = c.personalization_need[i]
         look[PRICE_SENSITIVITY, q] = c.price_sensitivity[i]
         look[INVOLVEMENT, q] = c.involvement[i]
         look[SLOT, q] = c.firm[i] + 1
-        look[LEAVING, q] = new_stage[who[q]] == EXITED
-        look[LIFE, q] = tally[ROW_LIFE, who[q]]
+        look[LEAVING, q] = new_stage[k] == EXITED
+        look[LIFE, q] = tally[ROW_LIFE, k]
+        # exact as a float (identities stay far below 2 ** 53); read from here, not from
+        # c.identity by row, the rival loop runs as vector code (look_around)
+        look[IDENTITY, q] = c.identity[i]
         look[VALUE, q], look[TRUST, q] = c.value[i], c.trust[i]
         look[SWITCHING_COST, q] = c.switching_cost[i]
         look[BEST_VALUE, q], look[BEST, q] = p.outside_value, NO_FIRM
@@ -1243,7 +1255,9 @@ def look_around(first, key, t, c, f, p, n_firms, searchers, who, look, shock, ac
                 take(f.adaptation, j + 1), take(f.adaptation, slot), p.imitation
             )
             fit = offer_fit(
-                p.fit_spread, adaptation, taste(draws.taste_uniform(key, c.identity[i], j))
+                p.fit_spread,
+                adaptation,
+                taste(draws.taste_uniform(key, np.uint64(look[IDENTITY, q]), j)),
             )
             rival = fit + perceived_value(
                 quality=take(f.quality, j + 1),
@@ -1314,9 +1328,9 @@ def book(
 ):
     """Steps 3-4 for customers ``first`` to ``last``: their money and moves into the sums.
 
-    Adds each customer's sales, serving cost, occasions and profit (the
-    rows of ``tally``) into its firm's ``lanes`` and its stage moves into
-    ``sums`` (:func:`count_moves`), under the firm it starts the period
+    Adds each customer's sales, serving cost and profit (the rows of
+    ``tally``) into its firm's ``lanes`` and its stage moves and purchase
+    occasions into ``sums`` (:func:`count_moves`), under the firm it starts the period
     with; fills the purchase log (non-empty ``sales_out``) and, with
     policies active, ``moved`` and ``given_out`` (each customer's discount
     given).
@@ -1329,7 +1343,6 @@ def book(
         at = lane_of(home, i, LIVE_FIELDS)
         lanes[at + REVENUE] += tally[ROW_SALES, k]
         lanes[at + SERVE_COST] += take(f.serve_cost, home)
-        lanes[at + OCCASIONS] += tally[ROW_OCCASIONS, k]
         lanes[at + PROFIT] += tally[ROW_PROFIT, k]
     count_moves(u_first, u_last, c, sums, tally)
     if sales_out.size > 0:
@@ -1353,21 +1366,23 @@ def book(
 
 @_inline
 def count_moves(first, last, c, sums, tally):
-    """The stage moves in the rows of ``tally`` counted into ``sums`` by home slot.
+    """The stage moves and purchase occasions in the rows of ``tally``, into ``sums`` by home slot.
 
     One slot at a time over the block, as vector code: the counts are whole
     numbers, exact in any order of addition.
     """
     for slot in range(sums.shape[0]):
-        advanced, declined, recovered = 0, 0, 0
+        advanced, declined, recovered, occasions = 0, 0, 0, 0
         for i in range(first, last):
             k, here = i - first, c.firm[i] + 1 == slot
             advanced += here & (tally[ROW_ADVANCED, k] != 0.0)
             declined += here & (tally[ROW_DECLINED, k] != 0.0)
             recovered += here & (tally[ROW_RECOVERED, k] != 0.0)
+            occasions += here * np.int64(tally[ROW_OCCASIONS, k])
         sums[slot, ADVANCES] += advanced
         sums[slot, DECLINES] += declined
         sums[slot, RECOVERIES] += recovered
+        sums[slot, OCCASIONS] += occasions
 
 
 @_inline
@@ -1465,7 +1480,7 @@ def list_row(rows, found, i, listed):
     Branch-free: the row is always written, after the ``found`` listed so
     far, and counted only if listed. Returns the new count.
     """
-    rows[found] = i
+    rows[np.uintp(found)] = i  # unsigned: no wraparound check
     return found + listed
 
 
