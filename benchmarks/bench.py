@@ -346,7 +346,7 @@ def parse_args(argv, prog: str = "bench") -> argparse.Namespace:
         default=None,
         metavar="DIR",
         help="this engine against the one in checkout DIR, stepped in turns "
-        "(default 1e6 customers x 60 periods, --repeat pairs of models)",
+        "(default 1e6 customers x 60 periods, --repeat pairs of fresh processes)",
     )
     parser.add_argument(
         "--cold-start",
