@@ -73,8 +73,10 @@ def measure(other: Path, customers: int, steps: int, repeat: int, seed: int = 0)
         raise ValueError(f"{other}: not a crm-sim checkout (no sim/model.py)")
     ours, theirs, ratios = [], [], []
     for _ in range(repeat):
-        pair = [Worker(HERE, customers, steps, seed), Worker(other, customers, steps, seed)]
-        try:
+        pair = []
+        try:  # a worker that fails to start ends the other one too
+            for checkout in (HERE, other):
+                pair.append(Worker(checkout, customers, steps, seed))
             for worker in pair:
                 worker.ask("new")
             seconds = [], []
