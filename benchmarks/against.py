@@ -103,6 +103,7 @@ def measure(other: Path, customers: int, steps: int, repeat: int, seed: int = 0)
 
 def text(result: dict) -> str:
     """The figures of :func:`measure`, as lines for a terminal."""
+    pairs = f"{result['repeat']} pair{'' if result['repeat'] == 1 else 's'}"
     return "\n".join(
         [
             f"this checkout against {result['other']}: {result['customers']} customers, "
@@ -111,7 +112,7 @@ def text(result: dict) -> str:
             " (median period)",
             f"  the other            {result['other_ns_per_customer_step']:10.1f} ns per"
             " customer-step (median period)",
-            f"  ratio                {result['ratio']:10.3f} (median of {result['repeat']} pairs:"
+            f"  ratio                {result['ratio']:10.3f} (median of {pairs}:"
             f" {', '.join(f'{r:.3f}' for r in sorted(result['ratios']))})",
         ]
     )
