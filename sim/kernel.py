@@ -418,7 +418,11 @@ Modifiers = namedtuple(
         "allowance",
     ],
 )
-"""The period's policy :class:`sim.policies.Effects` (``active`` False: the arrays are empty)."""
+"""The period's policy :class:`sim.policies.Effects` by customer.
+
+Without policies (``active`` False) every array is ``None``: the kernels are
+compiled for that case of their own, without reading an effect (:func:`effect`).
+"""
 
 # inlined: one function for LLVM to optimize; division by zero gives inf (no check to branch on)
 _inline = numba.njit(nogil=True, error_model="numpy", inline="always")
@@ -797,15 +801,13 @@ def live_chunk(
     for first in range(start, stop, BLOCK):
         last = min(first + BLOCK, stop)
         u_first, u_last = np.uintp(first), np.uintp(last)
-        # policy effects by customer; without policies, the BLOCK neutral effects
-        u_offset = np.uintp(0) if m.active else u_first
         experience_shocks(first, last, key, t, shock, accepted)
         if growth.shape[1] > 0:
-            experience(u_first, u_last, key, c, f, p, m, u_offset, shock, table)
+            experience(u_first, u_last, key, c, f, p, m, shock, table)
         else:  # too large a table to build: computed (see growth_table)
-            experience(u_first, u_last, key, c, f, p, m, u_offset, shock, None)
+            experience(u_first, u_last, key, c, f, p, m, shock, None)
         purchase_occasions(u_first, u_last, key, t, c, f, tally)
-        money_and_move(u_first, u_last, key, t, c, f, p, m, u_offset, new_stage, tally)
+        money_and_move(u_first, u_last, key, t, c, f, p, m, new_stage, tally)
         move_on(u_first, u_last, key, t, c, f, p, new_stage, tally, searching)
         searchers = list_searchers(first, last, c, p, new_stage, tally, searching, who, look)
         look_around(first, key, t, c, f, p, n_firms, searchers, who, look, shock, accepted)
@@ -970,15 +972,15 @@ def experience_shocks(first, last, key, t, shock, accepted):
 
 
 @_inline
-def experience(first, last, key, c, f, p, m, offset, shock, growth):
+def experience(first, last, key, c, f, p, m, shock, growth):
     """Step 2 for customers ``first`` to ``last``: value, satisfaction and the rest.
 
     Runs over every customer and keeps the new state of the active ones
     only, without branching on who is active, so that the compiler can
     work on several customers at once (the indices are unsigned: no
-    negative-index wraparound to get in its way). ``m``'s arrays are read
-    at ``i - offset``; ``growth`` is the relational growth table, or None
-    (:func:`growth_at`).
+    negative-index wraparound to get in its way). ``m``'s effects are read
+    through :func:`effect`; ``growth`` is the relational growth table, or
+    None (:func:`growth_at`).
     """
     for k in range(last - first):  # k: the customer's row in the block's scratch arrays
         i = first + k
@@ -1006,11 +1008,13 @@ def experience(first, last, key, c, f, p, m, offset, shock, growth):
             involvement=c.involvement[i],
             shock=noise,
         )
-        value += fit + m.value_bonus[i - offset]
+        value += fit + effect(m.value_bonus, i, 0.0)
         build = switching_cost_build(
-            take(f.switching_cost_build, slot), c.involvement[i], m.switching_cost_bonus[i - offset]
+            take(f.switching_cost_build, slot),
+            c.involvement[i],
+            effect(m.switching_cost_bonus, i, 0.0),
         )
-        drift = p.expectation_drift + m.expectation_push[i - offset]
+        drift = p.expectation_drift + effect(m.expectation_push, i, 0.0)
         expectation = c.expectation[i]
         target = satisfaction_target(
             value,
@@ -1080,7 +1084,7 @@ def purchase_occasions(first, last, key, t, c, f, tally):
 
 
 @_inline
-def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, tally):
+def money_and_move(first, last, key, t, c, f, p, m, new_stage, tally):
     """Steps 3-4 for customers ``first`` to ``last``: purchases, CLV, and the stage move.
 
     Like :func:`experience`, computed for every customer and kept for the
@@ -1097,15 +1101,20 @@ def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, tally):
         trust, switching_cost = c.trust[i], c.switching_cost[i]
 
         # 3. money: purchase occasions, then what they are worth
-        wallet = take(f.wallet_share, stage) * m.wallet_multiplier[i - offset]
+        wallet = take(f.wallet_share, stage) * effect(m.wallet_multiplier, i, 1.0)
         bought = tally[ROW_OCCASIONS, k]  # from purchase_occasions
         # sales at list price; a promotion's discount is its spend (rules.discount_given)
         sales = np.float32(revenue(bought, c.spend[i], take(f.price, slot), wallet))
         given = np.float32(
-            discount_given(sales, m.price_multiplier[i - offset], m.allowance[i - offset])
+            discount_given(
+                sales,
+                effect(m.price_multiplier, i, 1.0),
+                effect(m.allowance, i, 0.0),
+            )
         )
         profit = margin(sales, take(f.margin, slot), take(f.serve_cost, slot))
-        spent = np.float64(m.cost[i - offset]) + given  # policy spending, in double precision
+        # policy spending, in double precision
+        spent = np.float64(effect(m.cost, i, 0.0)) + given
         increment = np.float32((profit - spent) * p.discount)
         bought = choose(active, bought, 0.0)
         sales = choose(active, sales, np.float32(0.0))
@@ -1136,7 +1145,7 @@ def money_and_move(first, last, key, t, c, f, p, m, offset, new_stage, tally):
             steepness=p.steepness,
             advance_rate=p.advance_rate,
             decline_rate=p.decline_rate,
-            recovery_rate=p.recovery_rate + m.recovery_bonus[i - offset],
+            recovery_rate=p.recovery_rate + effect(m.recovery_bonus, i, 0.0),
             min_stage_age=f.min_stage_age,
             exit_rate=p.exit_rate * take(f.churn_factor, slot),
             repair_window=p.repair_window,
@@ -1358,8 +1367,8 @@ def book(
             given_out[i] = np.float32(
                 discount_given(
                     tally[ROW_SALES, i - u_first],
-                    m.price_multiplier[i],  # with policies active, by customer
-                    m.allowance[i],
+                    effect(m.price_multiplier, i, 1.0),  # with policies active, by customer
+                    effect(m.allowance, i, 0.0),
                 )
             )
 
@@ -1471,6 +1480,24 @@ def _growth_at(table, tenure, relational_tau, slot):
         return entries[np.uintp(slot) * length + min(np.uintp(tenure), length - np.uintp(1))]
 
     return looked_up
+
+
+def effect(values, i, neutral):
+    """Customer ``i``'s policy effect in ``values``, or ``neutral`` where no policy runs.
+
+    A period without policies passes :class:`Modifiers` of ``None``: the
+    kernel compiled for it reads no effect arrays, and its arithmetic with
+    the neutral value (a float32, as the effects,
+    :meth:`sim.policies.Effects.none`) gives the same results to the bit.
+    """
+    return np.float32(neutral) if values is None else values[i]
+
+
+@overload(effect, inline="always")
+def _effect(values, i, neutral):
+    if isinstance(values, types.NoneType):
+        return lambda values, i, neutral: np.float32(neutral)
+    return lambda values, i, neutral: values[i]
 
 
 @_inline

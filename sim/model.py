@@ -406,14 +406,11 @@ class CRMModel(mesa.Model):
         ]
 
     def _allocate_scratch(self) -> None:
-        """The kernel's work space, made once: neutral policy effects, sums, lists of rows."""
+        """The kernel's work space, made once: no policy effects, sums, lists of rows."""
         pop = self.customers
         empty = np.empty(0, dtype=F32)
-        # no policy this period: each block of customers reads the same neutral effects
-        self._no_modifiers = kernel.Modifiers(
-            False,
-            *(getattr(Effects.none(kernel.BLOCK), name) for name in kernel.Modifiers._fields[1:]),
-        )
+        # no policy this period: no effect arrays (the kernel reads none, kernel.effect)
+        self._no_modifiers = kernel.Modifiers(False, *(None for _ in kernel.Modifiers._fields[1:]))
         self._empty_codes = np.empty(0, dtype=pop.stage.dtype)
         self._empty_money = empty
         chunks, slots = kernel.chunks(len(pop)), len(self.firms) + 1
