@@ -1045,11 +1045,8 @@ def experience(first, last, key, c, f, p, m, shock, growth):
             shock=noise,
         )
         value += fit + effect(m.value_bonus, i, 0.0)
-        build = switching_cost_build(
-            take(f.switching_cost_build, slot),
-            c.involvement[i],
-            effect(m.switching_cost_bonus, i, 0.0),
-        )
+        bonus = effect(m.switching_cost_bonus, i, 0.0)
+        build = switching_cost_build(take(f.switching_cost_build, slot), c.involvement[i], bonus)
         drift = p.expectation_drift + effect(m.expectation_push, i, 0.0)
         expectation = c.expectation[i]
         target = satisfaction_target(
