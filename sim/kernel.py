@@ -54,8 +54,12 @@ number of customers only (:func:`chunk_size`), whatever the number of
 threads; each chunk adds into its own row of per-firm sums and
 the model adds the rows up in chunk order, so results are identical with one
 thread or many. Within a chunk, the sums every customer adds to are kept in
-:data:`LANES` lanes by customer number (:func:`fold_lanes`): a fixed order,
-and no wait for the previous customer's addition to the same sum.
+lanes: the money of the live pass in :data:`BLOCK` lanes, one for each place
+in a block, added to element by element as vector code
+(:func:`add_in_block_lanes`); the state and counts of the settle pass in
+:data:`LANES` lanes by customer number, customer by customer
+(:func:`fold_lanes`). Either way a fixed order, and no wait for the previous
+customer's addition to the same sum.
 
 Per-firm sums are indexed by the firm *slot* ``firm + 1``; slot 0 collects
 customers without a firm.
@@ -192,6 +196,8 @@ ACQUISITIONS_RIVAL = 21  # by destination firm
 DECLINING, ADVOCATES_AFTER = 22, 23  # customers in decline / advocates after defection
 DEFECTIONS_LIFE = 24  # relationships ended because the customer left the category
 LIVE_FIELDS = 25
+MONEY_SUMS = (REVENUE, SERVE_COST, PROFIT)
+"""The live sums added in block lanes (:func:`add_in_block_lanes`), in this order."""
 
 # rows of live_period's per-block scratch: what book adds into the per-firm sums
 (
@@ -543,7 +549,7 @@ def _live_period(fingerprint: str):
         tally = np.empty((chunks, TALLY_ROWS, BLOCK))
         searching = np.empty((chunks, BLOCK), dtype=np.bool_)
         who, look = np.empty((chunks, BLOCK), dtype=np.intp), np.empty((chunks, LOOK_ROWS, BLOCK))
-        lanes = np.empty((chunks, sums.shape[1] * LANES * sums.shape[2]))
+        money = np.empty((chunks, sums.shape[1], len(MONEY_SUMS), BLOCK))
         size = _chunk_size(n)
         for chunk in numba.prange(chunks):
             start, stop = chunk * size, min(n, (chunk + 1) * size)
@@ -564,7 +570,7 @@ def _live_period(fingerprint: str):
                 increment_out,
                 occasions_out,
                 arrived,
-                lanes[chunk],
+                money[chunk],
                 shocks[chunk],
                 accepted[chunk],
                 new_stage[chunk],
@@ -809,7 +815,7 @@ def live_chunk(
     increment_out,
     occasions_out,
     arrived,
-    lanes,
+    money,
     shock,
     accepted,
     new_stage,
@@ -823,8 +829,8 @@ def live_chunk(
 
     Block by block of :data:`BLOCK` customers, pass by pass: one line per
     pass, in the order of the schedule's steps 2-5 (see the module
-    docstring). The arguments from ``lanes`` on are this chunk's scratch:
-    ``lanes`` (:func:`fold_lanes`), then the block's rows; ``prospects``
+    docstring). The arguments from ``money`` on are this chunk's scratch:
+    ``money`` (:func:`add_in_block_lanes`), then the block's rows; ``prospects``
     receives the rows of the chunk's prospects after defection, and their
     number is returned.
     """
@@ -832,7 +838,7 @@ def live_chunk(
     f = lookup_tables(f)
     # the relational growth by slot and tenure, on the stack where the loops can use it
     table = (compiled.on_stack(growth, GROWTH_CAPACITY), np.uintp(growth.shape[1]))
-    lanes[:] = 0.0
+    money[:] = 0.0
     found = 0
     for first in range(start, stop, BLOCK):
         last = min(first + BLOCK, stop)
@@ -854,7 +860,7 @@ def live_chunk(
             c,
             f,
             m,
-            lanes,
+            money,
             sums,
             moved,
             given_out,
@@ -866,7 +872,7 @@ def live_chunk(
         )
         defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look)
         found = count_for_acquisition(first, last, c, p, sums, prospects, found)
-    fold_lanes(lanes, sums)
+    fold_block_lanes(money, MONEY_SUMS, sums)
     return found
 
 
@@ -1358,7 +1364,7 @@ def book(
     c,
     f,
     m,
-    lanes,
+    money,
     sums,
     moved,
     given_out,
@@ -1371,21 +1377,20 @@ def book(
     """Steps 3-4 for customers ``first`` to ``last``: their money and moves into the sums.
 
     Adds each customer's sales, serving cost and profit (the rows of
-    ``tally``) into its firm's ``lanes`` and its stage moves and purchase
+    ``tally``) into its firm's block lanes in ``money`` (:data:`MONEY_SUMS`,
+    :func:`add_in_block_lanes`) and its stage moves and purchase
     occasions into ``sums`` (:func:`count_moves`), under the firm it starts the period
     with; fills the purchase log (non-empty ``sales_out``) and, with
     policies active, ``moved`` and ``given_out`` (each customer's discount
     given).
     """
     u_first, u_last = np.uintp(first), np.uintp(last)
-    for i in range(u_first, u_last):
-        k = i - u_first
-        # the firm the customer starts the period with (0: none)
-        home = c.firm[i] + 1
-        at = lane_of(home, i, LIVE_FIELDS)
-        lanes[at + REVENUE] += tally[ROW_SALES, k]
-        lanes[at + SERVE_COST] += take(f.serve_cost, home)
-        lanes[at + PROFIT] += tally[ROW_PROFIT, k]
+    # by the firm each customer starts the period with (slot 0, none, is not read)
+    firm, count = c.firm[u_first:u_last], last - first
+    for slot in range(1, sums.shape[0]):
+        add_in_block_lanes(money[slot, 0], tally[ROW_SALES, :count], firm, slot)
+        add_number_in_block_lanes(money[slot, 1], np.float64(take(f.serve_cost, slot)), firm, slot)
+        add_in_block_lanes(money[slot, 2], tally[ROW_PROFIT, :count], firm, slot)
     count_moves(u_first, u_last, c, sums, tally)
     if sales_out.size > 0:
         for i in range(u_first, u_last):
@@ -1555,6 +1560,46 @@ def lane_of(slot, i, fields):
     """
     lane = np.uintp(slot) * np.uintp(LANES) + (np.uintp(i) & np.uintp(LANES - 1))
     return lane * np.uintp(fields)
+
+
+@_inline
+def add_in_block_lanes(lanes, values, firm, slot):
+    """Add the block's ``values`` of ``slot``'s customers into their block lanes ``lanes``.
+
+    A firm's float sum kept in :data:`BLOCK` lanes, one for each place in a
+    block: the customer in place ``k`` of every block adds to lane ``k``, in
+    the customers' order, and the customers of other firms add 0, which
+    leaves a sum as it is (``firm`` holds the block's firm codes). Element by
+    element over the block, as vector code, where a sum added to customer by
+    customer cannot be (the order of a float sum's additions is fixed).
+    :func:`fold_block_lanes` adds the lanes up.
+    """
+    me = slot - 1
+    for k in range(firm.size):
+        lanes[k] += choose(firm[k] == me, np.float64(values[k]), 0.0)
+
+
+@_inline
+def add_number_in_block_lanes(lanes, value, firm, slot):
+    """:func:`add_in_block_lanes` of the same ``value`` for every customer of ``slot``."""
+    me = slot - 1
+    for k in range(firm.size):
+        lanes[k] += choose(firm[k] == me, value, 0.0)
+
+
+@_inline
+def fold_block_lanes(block_lanes, fields, sums):
+    """Add the block lanes ``block_lanes[slot, j]`` into ``sums[slot, fields[j]]``.
+
+    Lane by lane, in one fixed order, for every slot but 0 (not read); the
+    lanes of :func:`add_in_block_lanes`.
+    """
+    for slot in range(1, sums.shape[0]):
+        for j in range(len(fields)):
+            total = 0.0
+            for k in range(BLOCK):
+                total += block_lanes[slot, j, k]
+            sums[slot, fields[j]] += total
 
 
 @_inline
