@@ -9,6 +9,7 @@ step, and the events listed.
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from dashboard import follow
 from dashboard.controls import ClassroomModel, initial_state
@@ -131,11 +132,12 @@ def test_follow_a_customer_in_chromium(scenario, tmp_path):
                 assert now_line(page, identity, HORIZON) == expected_line(model, identity)
                 threshold = model.config.simulation.satisfied_threshold
                 events = follow.events(model.history_frame(), identity, threshold)
+                # the month line and the event list reach the browser as separate
+                # updates: wait until the list is this customer's, not the one before's
                 listed = page.locator(".follow-event")
-                listed.first.wait_for()
-                assert [item.inner_text().strip() for item in listed.all()] == [
-                    f"month {e.period}: {e.kind}: {e.text}" for e in events
-                ]
+                expect(listed).to_have_text(
+                    [f"month {e.period}: {e.kind}: {e.text}" for e in events], timeout=UI_TIMEOUT
+                )
                 kinds = {item.get_attribute("data-kind") for item in listed.all()}
                 assert ("defection" if label.startswith("Left") else "win-back") in kinds
 
