@@ -708,13 +708,22 @@ def PopulationView(model: CRMModel):
     _show_figure(population_figure, model)
 
 
-def firm_rows(rows: Iterable, value_class: str, cell_style: str, lang: str = i18n.DEFAULT) -> list:
+def firm_rows(
+    rows: Iterable,
+    value_class: str,
+    cell_style: str,
+    lang: str = i18n.DEFAULT,
+    period: int | None = None,
+) -> list:
     """Table rows of a firm-by-measure table: ``rows`` yields ``(firm, [(measure, text)])``.
 
     Each value cell carries ``value_class`` and ``data-firm``/``data-measure``
-    attributes, which the browser tests read.
+    attributes, which the browser tests read, and ``data-period`` when
+    ``period`` is given: cells reach the browser one by one, so a test can tell
+    a cell of this month from one of the month before.
     """
     _ = i18n.translator(lang)
+    when = {} if period is None else {"data-period": str(period)}
     return [
         solara.v.Html(
             tag="tr",
@@ -728,7 +737,7 @@ def firm_rows(rows: Iterable, value_class: str, cell_style: str, lang: str = i18
                     solara.v.Html(
                         tag="td",
                         class_=value_class,
-                        attributes={"data-firm": str(firm), "data-measure": measure},
+                        attributes={"data-firm": str(firm), "data-measure": measure, **when},
                         children=[text],
                         style_=cell_style,
                     )
@@ -762,6 +771,7 @@ def Monitors(model: CRMModel):
         "monitor-value",
         "text-align: right",
         lang,
+        period=model.period,
     )
     solara.Style(SCREEN_CSS)
     with solara.Card(

@@ -13,6 +13,7 @@ from base64 import b64encode
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.dashboard.browser import UI_TIMEOUT, dashboard_server, launch_chromium
 
@@ -61,9 +62,13 @@ def step_to(page, month: int) -> None:
     page.get_by_text(f"Time: {month}.0").wait_for()
 
 
-def monitor_numbers(page) -> dict[str, str]:
+def monitor_numbers(page, month: int) -> dict[str, str]:
+    """The monitors' cells once every one of them is month ``month``'s."""
     cells = page.locator(".monitor-value")
-    cells.first.wait_for()
+    page.locator(f".monitor-value[data-period='{month}']").first.wait_for()
+    expect(page.locator(f".monitor-value:not([data-period='{month}'])")).to_have_count(
+        0, timeout=UI_TIMEOUT
+    )
     return {
         f"{cell.get_attribute('data-firm')}/{cell.get_attribute('data-measure')}": cell.inner_text()
         for cell in cells.all()
@@ -98,7 +103,7 @@ def test_two_students_drive_two_independent_markets(served, browser):
         step_to(second, 1)
         step_to(second, 2)
         assert first.get_by_text("400 customers, seed 0.").is_visible()
-        assert monitor_numbers(first) != monitor_numbers(second)
+        assert monitor_numbers(first, 3) != monitor_numbers(second, 2)
         # the first student's market was left where it was
         first.get_by_text("Time: 3.0").wait_for()
     finally:
@@ -137,12 +142,12 @@ def test_the_counter_stops_at_the_horizon_and_the_monitors_follow(served, browse
     url, _ = served
     context, page = open_page(browser, url)
     try:
-        before = monitor_numbers(page)
+        before = monitor_numbers(page, 0)
         assert before["A/annual_retention"] == "–"
         assert before["A/customers"].replace(",", "").isdigit()
         step_to(page, 1)
         page.get_by_text("Monitors: month 1").wait_for()
-        after = monitor_numbers(page)
+        after = monitor_numbers(page, 1)
         assert after != before
         page.get_by_role("button", name="▶").click()
         page.get_by_text(f"Month {HORIZON} of {HORIZON}.").wait_for()
