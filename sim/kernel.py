@@ -452,6 +452,8 @@ occasions = _inline(rules.occasions)
 first_occasions = _inline(rules.first_occasions)
 # called, not inlined: for the few customers beyond first_occasions (purchase_occasions)
 all_occasions = numba.njit(nogil=True, error_model="numpy")(rules.occasions)
+# called, not inlined: for the 1% of normal draws the vector pass does not settle
+retried_normal = numba.njit(nogil=True, error_model="numpy")(draws.normal.py_func)
 revenue = _inline(rules.revenue)
 margin = _inline(rules.margin)
 discount_given = _inline(rules.discount_given)
@@ -533,11 +535,9 @@ def _live_period(fingerprint: str):
         the discount it was given (:func:`sim.rules.discount_given`); with a purchase
         log (non-empty ``sales_out``), ``sales_out``, ``increment_out`` and
         ``occasions_out`` its sales, CLV increment and purchase occasions.
-        ``arrived`` marks the customers who left the category (to be replaced
-        by new prospects). ``growth`` is :func:`growth_table` of the period.
-        The prospects after defection are listed chunk by chunk in
-        ``prospects``, ``found[chunk]`` of them from the chunk's first row
-        (:func:`listed_rows` puts them together).
+        ``arrived`` marks who left the category. ``growth`` is :func:`growth_table`
+        of the period. The prospects after defection are listed chunk by chunk
+        in ``prospects``, ``found[chunk]`` from the chunk's first row (:func:`listed_rows`).
         """
         assert fingerprint  # ties the cached machine code to the rule sources
         n = customers.stage.size
@@ -545,6 +545,7 @@ def _live_period(fingerprint: str):
         # each chunk's work space (the compiler vectorizes loops over argument arrays only)
         chunks = sums.shape[0]
         shocks, accepted = np.empty((chunks, BLOCK)), np.empty((chunks, BLOCK), dtype=np.bool_)
+        grown = np.empty((chunks, BLOCK))
         new_stage = np.empty((chunks, BLOCK), dtype=customers.stage.dtype)
         tally = np.empty((chunks, TALLY_ROWS, BLOCK))
         searching = np.empty((chunks, BLOCK), dtype=np.bool_)
@@ -573,6 +574,7 @@ def _live_period(fingerprint: str):
                 money[chunk],
                 shocks[chunk],
                 accepted[chunk],
+                grown[chunk],
                 new_stage[chunk],
                 tally[chunk],
                 searching[chunk],
@@ -818,6 +820,7 @@ def live_chunk(
     money,
     shock,
     accepted,
+    grown,
     new_stage,
     tally,
     searching,
@@ -845,9 +848,10 @@ def live_chunk(
         u_first, u_last = np.uintp(first), np.uintp(last)
         experience_shocks(first, last, key, t, shock, accepted)
         if growth.shape[1] > 0:
-            experience(u_first, u_last, key, c, f, p, m, shock, table)
+            relational_growths(u_first, u_last, c, f, table, grown)
         else:  # too large a table to build: computed (see growth_table)
-            experience(u_first, u_last, key, c, f, p, m, shock, None)
+            relational_growths(u_first, u_last, c, f, None, grown)
+        experience(u_first, u_last, key, c, f, p, m, shock, grown)
         purchase_occasions(u_first, u_last, key, t, c, f, tally)
         money_and_move(u_first, u_last, key, t, c, f, p, m, new_stage, tally)
         move_on(u_first, u_last, key, t, c, f, p, new_stage, tally, searching)
@@ -1010,19 +1014,36 @@ def experience_shocks(first, last, key, t, shock, accepted):
         shock[i - u_first], accepted[i - u_first] = draws.normal_core(key, t, i, draws.EXPERIENCE)
     for i in range(first, last):
         if not accepted[i - first]:
-            shock[i - first] = draws.normal(key, t, i, draws.EXPERIENCE)
+            shock[i - first] = retried_normal(key, t, i, draws.EXPERIENCE)
 
 
 @_inline
-def experience(first, last, key, c, f, p, m, shock, growth):
+def relational_growths(first, last, c, f, table, grown):
+    """The relational growth of customers ``first`` to ``last``, into ``grown`` (block rows).
+
+    From the growth table (:func:`growth_table`, here ``table``), or
+    computed by the rule where there is none (``table`` None,
+    :func:`growth_at`): the same numbers to the bit. A pass of its own, so
+    that :func:`experience`, which reads them, is compiled once, not once
+    for each kind of ``table``: it is the largest pass, and numba types
+    and lowers every inlined copy.
+    """
+    for k in range(last - first):
+        i = first + k
+        slot = c.firm[i] + 1
+        grown[k] = growth_at(table, c.tenure[i], take(f.relational_tau, slot), slot)
+
+
+@_inline
+def experience(first, last, key, c, f, p, m, shock, grown):
     """Step 2 for customers ``first`` to ``last``: value, satisfaction and the rest.
 
     Runs over every customer and keeps the new state of the active ones
     only, without branching on who is active, so that the compiler can
     work on several customers at once (the indices are unsigned: no
     negative-index wraparound to get in its way). ``m``'s effects are read
-    through :func:`effect`; ``growth`` is the relational growth table, or
-    None (:func:`growth_at`).
+    through :func:`effect`; ``grown`` holds the block's relational growth
+    (:func:`relational_growths`).
     """
     for k in range(last - first):  # k: the customer's row in the block's scratch arrays
         i = first + k
@@ -1046,7 +1067,7 @@ def experience(first, last, key, c, f, p, m, shock, growth):
             price_sensitivity=c.price_sensitivity[i],
             price_weight=p.price_weight,
             relational_benefit=take(f.relational_benefit, slot),
-            growth=growth_at(growth, c.tenure[i], take(f.relational_tau, slot), slot),
+            growth=grown[k],
             involvement=c.involvement[i],
             shock=noise,
         )
@@ -1294,7 +1315,7 @@ def look_around(first, key, t, c, f, p, n_firms, searchers, who, look, shock, ac
             )
         for q in range(searchers):  # the 1% of draws that need more
             if not accepted[q]:
-                shock[q] = draws.normal(key, t, first + who[q], shock_stream)
+                shock[q] = retried_normal(key, t, first + who[q], shock_stream)
         for q in range(u_searchers):
             i = u_first + np.uintp(who[q])
             slot = np.intp(look[SLOT, q])
