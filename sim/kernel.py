@@ -15,10 +15,10 @@ are applied and the bookkeeping.
 
 How it is fast: :func:`live_period` works through blocks of :data:`BLOCK`
 customers in passes, one line each in :func:`live_chunk`
-(:func:`experience_shocks`, :func:`experience`, :func:`purchase_occasions`,
-:func:`money_and_move`, :func:`move_on`, :func:`list_searchers`,
-:func:`look_around`, :func:`decide`, :func:`book`, :func:`defect`,
-:func:`count_for_acquisition`). The passes up to :func:`decide` are loops
+(:func:`experience_shocks`, :func:`relational_growths`, :func:`experience`,
+:func:`purchase_occasions`, :func:`money_and_move`, :func:`move_on`,
+:func:`list_searchers`, :func:`look_around`, :func:`decide`, :func:`book`,
+:func:`defect`, :func:`count_for_acquisition`). The passes up to :func:`decide` are loops
 over customers without a branch or a call, which LLVM turns into vector
 code (8 customers at once with AVX-512): every customer is computed and only
 the active ones' results are kept (:func:`sim.compiled.choose`). What such
