@@ -58,7 +58,12 @@ print(json.dumps(stats))
 """
 """Runs a small default market (three firms, settled start) and prints every dispatcher's stats."""
 
-NESTED = {"sim.kernel.live_chunk", "sim.kernel.settle_chunk", "sim.kernel.all_occasions"}
+NESTED = {
+    "sim.kernel.live_chunk",
+    "sim.kernel.settle_chunk",
+    "sim.kernel.all_occasions",
+    "sim.kernel.retried_normal",
+}
 """Kernels only other kernels call, without a cache of their own: their machine code is linked
 into the callers' cached code, so a process that loads the callers neither loads nor compiles
 them."""
