@@ -39,9 +39,11 @@ SOURCES = (
     "i18n",
     "app.py",
     "sim/config.py",
+    "sim/registry.py",
 )
 """The packages (and the page module) whose marked strings are extracted; of ``sim``, only
-the scenario checks of ``sim/config.py`` speak to a user (:class:`sim.config.Refusal`)."""
+the scenario checks of ``sim/config.py`` and the unknown names of ``sim/registry.py`` speak
+to a user (:class:`sim.registry.Refusal`)."""
 
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
 TEMPLATE = LOCALES / f"{DOMAIN}.pot"

@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from .policies import POLICIES
-from .registry import check_name
+from .registry import N_, Refusal, check_name
 from .settings import SETTINGS
 from .stages import STAGE_NAMES
 from .strategies import STRATEGIES
@@ -344,28 +344,6 @@ def name_key(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
-def N_(message: str) -> str:
-    """Mark ``message`` for the translation catalogs (``python -m i18n extract``); returns it.
-
-    The same marker as ``i18n.N_``, defined here because the model imports nothing
-    of the layers above it: the messages are translated where they are shown.
-    """
-    return message
-
-
-class Refusal(ValueError):
-    """A scenario value refused: a message template marked for translation, and its values.
-
-    ``str()`` of it is the English message; the scenario loader
-    (:func:`experiments.schema.error_message`) shows it in the user's language
-    from the same template (``i18n``'s catalogs).
-    """
-
-    def __init__(self, template: str, **values: Any):
-        super().__init__(template.format(**values))
-        self.template, self.values = template, values
-
-
 class LocatedError(ValueError):
     """A ValueError that says where, below what its validator checks, the problem lies.
 
@@ -508,7 +486,7 @@ class PolicyConfig(NumberChecks):
     @field_validator("name")
     @classmethod
     def _known_policy(cls, name):
-        return check_name(POLICIES, name, "policy", "policies")
+        return check_name(POLICIES, name, "policy")
 
     @field_validator("stages")
     @classmethod
@@ -638,7 +616,7 @@ class FirmConfig(StrictModel):
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, name):
-        return check_name(STRATEGIES, name, "strategy", "strategies")
+        return check_name(STRATEGIES, name, "strategy")
 
 
 DEFAULT_FIRMS = (

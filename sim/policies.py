@@ -356,7 +356,7 @@ def get_policy(name: str) -> Policy:
     Raises:
         ValueError: for an unknown name, listing the valid ones.
     """
-    return POLICIES[check_name(POLICIES, name, "policy", "policies")]()
+    return POLICIES[check_name(POLICIES, name, "policy")]()
 
 
 def affordable(budget: float | None, cost_per_contact: float) -> float:

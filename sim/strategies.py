@@ -193,4 +193,4 @@ def get_strategy(name: str) -> Strategy:
     Raises:
         ValueError: for an unknown name, listing the valid ones.
     """
-    return STRATEGIES[check_name(STRATEGIES, name, "strategy", "strategies")]()
+    return STRATEGIES[check_name(STRATEGIES, name, "strategy")]()

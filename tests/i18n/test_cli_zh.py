@@ -103,3 +103,52 @@ def test_the_models_own_checks_speak_the_language_asked_for(tmp_path, capsys, la
     assert len(shown) == len(expected), shown
     for line, message in zip(sorted(shown), sorted(expected), strict=True):
         assert line.startswith(f"{path}:") and line.endswith(message), line
+
+
+# names the registries do not hold (sim.registry.check_name): setting, strategy, policy, stage
+UNKNOWN_NAMES = """\
+name: unknown-names
+market: {setting: online}
+firms:
+  - name: A
+    strategy: CLASP
+    policies: [{name: nonsense, budget: 10}]
+  - {name: B, strategy: zipper}
+"""
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        (
+            "en",
+            [
+                "market.setting: unknown setting 'online'; valid settings: traditional, ecommerce",
+                "firms.0.strategy: unknown strategy 'CLASP'; valid strategies: clasp, zipper, "
+                "velcro (names are exact: did you mean 'clasp'?)",
+                "firms.0.policies.0.name: unknown policy 'nonsense'; valid policies: "
+                "onboarding, loyalty_programme, service_recovery, cross_sell, win_back, "
+                "value_targeting, price_promotion",
+            ],
+        ),
+        (
+            "zh",
+            [
+                "market.setting: 未知商务背景 'online'；有效的商务背景：traditional, ecommerce",
+                "firms.0.strategy: 未知策略 'CLASP'；有效的策略：clasp, zipper, velcro"
+                "（名称须完全一致：是否想写 'clasp'？）",
+                "firms.0.policies.0.name: 未知政策 'nonsense'；有效的政策：onboarding, "
+                "loyalty_programme, service_recovery, cross_sell, win_back, value_targeting, "
+                "price_promotion",
+            ],
+        ),
+    ],
+)
+def test_unknown_names_list_the_valid_ones_in_the_language_asked_for(
+    tmp_path, capsys, lang, expected
+):
+    path = tmp_path / "names.yaml"
+    path.write_text(UNKNOWN_NAMES, encoding="utf-8")
+    assert main(["validate", path, "--lang", lang]) == 2
+    shown = [line.split(":", 2)[2].strip() for line in errors(capsys)]
+    assert sorted(shown) == sorted(expected), shown
