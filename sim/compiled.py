@@ -129,58 +129,132 @@ with localcontext() as _context:  # the tables, from 40-digit arithmetic
 _SMALLEST_NORMAL = 2.2250738585072014e-308
 
 
-@register_jitable(inline="always")
-def exp(x):
-    """``e ** x``, within 1 unit in the last place, straight-line code.
+_F64, _I64 = ir.DoubleType(), ir.IntType(64)
+
+
+def _float(value: float) -> ir.Constant:
+    return ir.Constant(_F64, value)
+
+
+def _int(value: int) -> ir.Constant:
+    return ir.Constant(_I64, value)
+
+
+def _entry(builder, name: str, table: np.ndarray, index):
+    """``table[index]``, ``table`` a constant of the module named ``name`` (made at first use)."""
+    data = builder.module.globals.get(name)
+    if data is None:
+        kind = _I64 if table.dtype.kind == "i" else _F64
+        values = ir.Constant(
+            ir.ArrayType(kind, table.size), [ir.Constant(kind, v) for v in table.tolist()]
+        )
+        data = cgutils.global_constant(builder.module, name, values)
+    return builder.load(builder.gep(data, [_int(0), index], inbounds=True))
+
+
+def _compare(builder, operator: str, a, b):
+    return builder.fcmp_ordered(operator, a, b)
+
+
+def _exp_code(b, x):
+    """The instructions of :func:`exp` for the double ``x``, emitted at ``b``'s position."""
+    y = b.select(_compare(b, ">", _float(-746.0), x), _float(-746.0), x)  # max(x, -746.0)
+    y = b.select(_compare(b, "<", _float(710.0), y), _float(710.0), y)  # min(y, 710.0)
+    t = b.fadd(b.fmul(y, _float(_INV_STEP)), _float(_ROUND))
+    n = b.fsub(t, _float(_ROUND))
+    r = b.fsub(b.fsub(y, b.fmul(n, _float(_STEP_HI))), b.fmul(n, _float(_STEP_LO)))
+    bits = b.sub(b.bitcast(t, _I64), _int(_ROUND_BITS))  # n as an integer
+    j = b.and_(bits, _int(_EXP_SPLIT - 1))
+    e = b.ashr(bits, _int(7))
+    half = b.ashr(e, _int(1))
+    r2 = b.fmul(r, r)
+    # q = r + r2 ((1/2 + r / 6) + r2 (1/24 + r / 120))
+    low = b.fadd(_float(0.5), b.fmul(r, _float(1.0 / 6.0)))
+    high = b.fadd(_float(1.0 / 24.0), b.fmul(r, _float(1.0 / 120.0)))
+    q = b.fadd(r, b.fmul(r2, b.fadd(low, b.fmul(r2, high))))
+    s = b.bitcast(b.add(_entry(b, "exp.bits", _EXP_BITS, j), b.shl(half, _int(52))), _F64)
+    scale = b.bitcast(b.shl(b.add(b.sub(e, half), _int(1023)), _int(52)), _F64)
+    tail = _entry(b, "exp.tail", _EXP_TAIL, j)
+    out = b.fmul(b.fadd(s, b.fmul(s, b.fadd(q, tail))), scale)
+    out = b.select(_compare(b, "<", x, _float(_EXP_MIN)), _float(0.0), out)
+    out = b.select(_compare(b, ">", x, _float(_EXP_MAX)), _float(math.inf), out)
+    return b.select(_compare(b, "==", x, x), out, x)  # nan stays nan
+
+
+def _log_code(b, x):
+    """The instructions of :func:`log` for the double ``x``, emitted at ``b``'s position."""
+    tiny = _compare(b, "<", x, _float(_SMALLEST_NORMAL))
+    bits = b.bitcast(b.select(tiny, b.fmul(x, _float(18014398509481984.0)), x), _I64)  # 2 ** 54
+    k = b.sub(b.sub(b.ashr(bits, _int(52)), _int(1023)), b.mul(_int(54), b.zext(tiny, _I64)))
+    mantissa = b.or_(b.and_(bits, _int(0x000FFFFFFFFFFFFF)), _int(0x3FF0000000000000))
+    m = b.bitcast(mantissa, _F64)  # [1, 2)
+    upper = _compare(b, ">=", m, _float(1.5))
+    m = b.select(upper, b.fmul(_float(0.5), m), m)
+    k = b.add(k, b.zext(upper, _I64))
+    j = b.fptosi(b.fadd(b.fmul(b.fsub(m, _float(0.75)), _float(256.0)), _float(0.5)), _I64)
+    c = b.fadd(_float(0.75), b.fmul(b.sitofp(j, _F64), _float(1.0 / 256.0)))
+    r = b.fmul(b.fsub(m, c), _entry(b, "log.inverse", _LOG_INVERSE, j))
+    r2 = b.fmul(r, r)
+    # p = r2 ((-1/2 + r / 3) + r2 ((-1/4 + r / 5) + r2 (-1/6 + r / 7)))
+    second = b.fadd(_float(-0.5), b.fmul(r, _float(1.0 / 3.0)))
+    fourth = b.fadd(_float(-0.25), b.fmul(r, _float(0.2)))
+    sixth = b.fadd(_float(-1.0 / 6.0), b.fdiv(r, _float(7.0)))
+    p = b.fmul(r2, b.fadd(second, b.fmul(r2, b.fadd(fourth, b.fmul(r2, sixth)))))
+    n = b.sitofp(k, _F64)
+    rest = b.fadd(b.fmul(n, _float(_LN2_LO)), b.fadd(r, p))
+    out = b.fadd(b.fmul(n, _float(_LN2_HI)), b.fadd(_entry(b, "log.of", _LOG_OF, j), rest))
+    # 0, inf, negative numbers and nan
+    special = b.select(_compare(b, "<", x, _float(0.0)), _float(math.nan), x)
+    special = b.select(_compare(b, "==", x, _float(0.0)), _float(-math.inf), special)
+    finite = b.and_(_compare(b, ">", x, _float(0.0)), _compare(b, "<", x, _float(math.inf)))
+    return b.select(finite, out, special)
+
+
+def _double_function(code, doc: str):
+    """A compiled function of one number whose instructions ``code(builder, x)`` emits.
+
+    The argument is converted to a double first. An intrinsic: numba neither
+    reads nor types a body at each call (as it does for an inlined function),
+    and LLVM gets the straight-line code in place, for its vector loops.
+    """
+
+    def typer(typingctx, x):
+        if not isinstance(x, (types.Float, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return code(builder, context.cast(builder, args[0], signature.args[0], types.float64))
+
+        return types.float64(x), codegen
+
+    typer.__name__ = typer.__qualname__ = code.__name__.removeprefix("_").removesuffix("_code")
+    typer.__doc__ = doc
+    return intrinsic(typer)
+
+
+exp = _double_function(
+    _exp_code,
+    """``e ** x``, within 1 unit in the last place, straight-line code (compiled code only).
 
     Tang's method (1989): ``x = n ln 2 / 128 + r`` with ``|r| <= ln 2 / 256``
     (``ln 2 / 128`` in two parts, so that ``x - n ln 2 / 128`` is exact),
     ``2 ** (j / 128)`` from a table with its rounding error, ``e ** r - 1`` by
     its Taylor series to degree 5 (the remainder is below 1e-18), and ``2 **
     (n // 128)`` applied in two halves so that subnormal results are right.
-    """
-    y = min(max(x, -746.0), 710.0)
-    t = y * _INV_STEP + _ROUND
-    n = t - _ROUND
-    r = (y - n * _STEP_HI) - n * _STEP_LO
-    bits = _bits_of_float(t) - _ROUND_BITS  # n as an integer
-    j = bits & (_EXP_SPLIT - 1)
-    e = bits >> 7
-    half = e >> 1
-    r2 = r * r
-    q = r + r2 * ((0.5 + r * (1.0 / 6.0)) + r2 * (1.0 / 24.0 + r * (1.0 / 120.0)))
-    s = _float_from_bits(_EXP_BITS[j] + (half << 52))  # 2 ** (j / 128 + half)
-    out = (s + s * (q + _EXP_TAIL[j])) * _float_from_bits((e - half + 1023) << 52)
-    out = choose(x > _EXP_MAX, math.inf, choose(x < _EXP_MIN, 0.0, out))
-    return choose(x == x, out, x)  # nan stays nan
+    """,
+)
 
-
-@register_jitable(inline="always")
-def log(x):
-    """Natural logarithm, within 2 units in the last place, straight-line code.
+log = _double_function(
+    _log_code,
+    """Natural logarithm, within 2 units in the last place, straight-line code (compiled code only).
 
     ``x = 2 ** k m`` with ``m`` in [0.75, 1.5) (subnormals scaled up first),
     ``c`` the nearest multiple of 1/256 to ``m`` and ``r = (m - c) / c``
     (``m - c`` is exact, ``|r| <= 1/384``): ``ln x = k ln 2 + ln c + ln(1 + r)``
     with ``ln c`` from a table and ``ln(1 + r)`` by its series to ``r ** 7``.
     Near 1, ``c = 1`` and the result keeps its relative accuracy.
-    """
-    tiny = x < _SMALLEST_NORMAL
-    bits = _bits_of_float(choose(tiny, x * 18014398509481984.0, x))  # 2 ** 54
-    k = (bits >> 52) - 1023 - 54 * np.int64(tiny)
-    m = _float_from_bits((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)  # [1, 2)
-    upper = m >= 1.5
-    m = choose(upper, 0.5 * m, m)
-    k = k + np.int64(upper)
-    j = np.int64((m - 0.75) * 256.0 + 0.5)
-    r = (m - (0.75 + float(j) * (1.0 / 256.0))) * _LOG_INVERSE[j]
-    r2 = r * r
-    p = r2 * ((-0.5 + r * (1.0 / 3.0)) + r2 * ((-0.25 + r * 0.2) + r2 * (-1.0 / 6.0 + r / 7.0)))
-    n = float(k)
-    out = n * _LN2_HI + (_LOG_OF[j] + (n * _LN2_LO + (r + p)))
-    # 0, inf, negative numbers and nan
-    special = choose(x == 0.0, -math.inf, choose(x < 0.0, math.nan, x))
-    return choose((x > 0.0) & (x < math.inf), out, special)
+    """,
+)
 
 
 @overload(rules.select, inline="always")
