@@ -48,7 +48,6 @@ change the table, which it must know to vectorize the look-ups.
 Importing this module registers the overloads; :mod:`sim.kernel` does.
 """
 
-import functools
 import math
 from decimal import Decimal, localcontext
 
@@ -57,7 +56,7 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
-from numba.np.arrayobj import make_array
+from numba.np.arrayobj import load_item, make_array
 
 from . import rules, stages
 
@@ -276,7 +275,7 @@ def _clip(x, low, high):
 @overload(rules.take, inline="always")
 def _take(table, index):
     if isinstance(table, types.UniTuple):
-        return _select_chain(table.count)
+        return lambda table, index: _select_entry(table, index)
 
     def take(table, index):
         return table[index]
@@ -284,29 +283,29 @@ def _take(table, index):
     return take
 
 
-@functools.cache
-def _select_chain(entries: int):
-    """``take`` for a tuple of ``entries`` values: one :func:`choose` per entry after the first.
+@intrinsic
+def _select_entry(typingctx, table, index):
+    """``take`` for a tuple: its first entry, then one compare and select per further entry.
 
     Indices outside the tuple give its first entry. Several customers' look-ups
     then run at once as vector compares and blends, where an array look-up
-    is a gather: about half the time for a tuple of four.
+    is a gather: about half the time for a tuple of four. An intrinsic, so
+    that numba writes the selects directly rather than reading and typing a
+    chain of calls at every look-up.
     """
-    steps = [f"out = choose(index == {k}, table[{k}], out)" for k in range(1, entries)]
-    return _straight_line("table, index", ["out = table[0]", *steps], "out")
+    if not (isinstance(table, types.UniTuple) and isinstance(index, types.Integer)):
+        return None
 
+    def codegen(context, builder, signature, args):
+        values, at = args
+        at = context.cast(builder, at, signature.args[1], types.int64)
+        out = builder.extract_value(values, 0)
+        for k in range(1, table.count):
+            found = builder.icmp_signed("==", at, _int(k))
+            out = builder.select(found, builder.extract_value(values, k), out)
+        return out
 
-def _straight_line(arguments: str, statements, result: str):
-    """A function of ``arguments`` that runs ``statements`` and returns ``result``.
-
-    For code unrolled over a count known when compiling: straight-line code is
-    what the vectorizer wants, and a loop in an inlined overload trips
-    numba's checks of its own IR.
-    """
-    body = "".join(f"    {statement}\n" for statement in statements)
-    namespace = {"choose": choose}
-    exec(f"def straight_line({arguments}):\n{body}    return {result}\n", namespace)
-    return namespace["straight_line"]
+    return table.dtype(table, index), codegen
 
 
 @overload(rules.minimum, inline="always")
@@ -458,9 +457,35 @@ def _lookup_table(table, entries):
     if table.ndim == 1:
         return lambda table, entries: on_stack(table)
     if table.ndim == 2 and isinstance(entries, types.IntegerLiteral):
-        values = "".join(f"table[0, {k}], " for k in range(entries.literal_value))
-        return _straight_line("table, entries", [], f"({values})")
+        return lambda table, entries: _first_row(table, entries)
     return None
+
+
+@intrinsic(prefer_literal=True)
+def _first_row(typingctx, table, entries):
+    """``(table[0, 0], ..., table[0, entries - 1])`` of a 2-D array, ``entries`` a constant."""
+    if not (isinstance(table, types.Array) and table.ndim == 2):
+        return None
+    if not isinstance(entries, types.IntegerLiteral):
+        return None
+    row = types.UniTuple(table.dtype, entries.literal_value)
+
+    def codegen(context, builder, signature, args):
+        array = make_array(table)(context, builder, args[0])
+        shape, strides = (
+            cgutils.unpack_tuple(builder, array.shape),
+            cgutils.unpack_tuple(builder, array.strides),
+        )
+        values = []
+        for k in range(row.count):
+            index = [context.get_constant(types.intp, 0), context.get_constant(types.intp, k)]
+            pointer = cgutils.get_item_pointer2(
+                context, builder, array.data, shape, strides, table.layout, index
+            )
+            values.append(load_item(context, builder, table, pointer))
+        return context.make_tuple(builder, row, values)
+
+    return row(table, entries), codegen
 
 
 @overload(rules.column, inline="always")
