@@ -30,6 +30,9 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -103,30 +106,52 @@ RETRY = 256
 """Retry ``k`` of a normal on stream ``s`` draws from stream ``s + RETRY k`` (all ``s < RETRY``)."""
 
 _jit = numba.njit(inline="always", nogil=True)
+_U64 = ir.IntType(64)
 
 
-@_jit
-def mix(x):
-    """SplitMix64's output function: a bijection of 64-bit integers that mixes every bit."""
-    x = (x ^ (x >> np.uint64(30))) * _MIX1
-    x = (x ^ (x >> np.uint64(27))) * _MIX2
-    return x ^ (x >> np.uint64(31))
+def _mix_code(builder, x):
+    """SplitMix64's output function on the 64-bit ``x``: a bijection that mixes every bit.
+
+    ``x ^= x >> 30; x *= MIX1; x ^= x >> 27; x *= MIX2; x ^= x >> 31``
+    (shifts logical, products modulo 2 ** 64).
+    """
+    x = builder.mul(
+        builder.xor(x, builder.lshr(x, ir.Constant(_U64, 30))), ir.Constant(_U64, int(_MIX1))
+    )
+    x = builder.mul(
+        builder.xor(x, builder.lshr(x, ir.Constant(_U64, 27))), ir.Constant(_U64, int(_MIX2))
+    )
+    return builder.xor(x, builder.lshr(x, ir.Constant(_U64, 31)))
 
 
-@_jit
-def bits(key, period, customer, stream):
+@intrinsic
+def bits(typingctx, key, period, customer, stream):
     """64 random bits for one draw: the hash of ``(period, stream, customer)`` under ``key``.
 
     The counter packs the period in bits 48-63, the stream in bits 32-47 and
     the customer in bits 0-31 (the config allows up to 10^8 customers and
-    10^4 periods).
+    10^4 periods); the hash is :func:`_mix_code` of ``key + counter * gamma``
+    (integers converted as ``np.uint64`` does, arithmetic modulo 2 ** 64).
+    Compiled code only: an intrinsic, which numba does not read and type
+    again at each of the kernel's draws.
     """
-    counter = (
-        (np.uint64(period) << np.uint64(48))
-        | (np.uint64(stream) << np.uint64(32))
-        | np.uint64(customer)
-    )
-    return mix(np.uint64(key) + counter * _GAMMA)
+    arguments = (key, period, customer, stream)
+    if not all(isinstance(a, types.Integer) for a in arguments):
+        return None
+
+    def codegen(context, builder, signature, args):
+        key_, period_, customer_, stream_ = (
+            context.cast(builder, value, kind, types.uint64)
+            for value, kind in zip(args, signature.args, strict=True)
+        )
+        period_ = builder.shl(period_, ir.Constant(_U64, 48))
+        stream_ = builder.shl(stream_, ir.Constant(_U64, 32))
+        counter = builder.or_(builder.or_(period_, stream_), customer_)
+        return _mix_code(
+            builder, builder.add(key_, builder.mul(counter, ir.Constant(_U64, int(_GAMMA))))
+        )
+
+    return types.uint64(*arguments), codegen
 
 
 @_jit
