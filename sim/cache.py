@@ -7,7 +7,7 @@ asks before it starts the dashboard's server.
 
 from . import kernel
 
-COMPILE_SECONDS = 60
+COMPILE_SECONDS = 40
 """About how long compiling the kernels takes on a 2-core machine (docs/performance.md)."""
 
 

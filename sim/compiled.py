@@ -16,8 +16,9 @@ replace them inside compiled code only:
   of weights as a tuple);
 * :func:`sim.rules.take` becomes plain indexing (numba's ``np.take`` flattens
   its table on every call: that alone cost a fifth of the kernel's time), and
-  for a table passed as a tuple a chain of :func:`choose` (compares and
-  blends, where an array look-up for several customers at once is a gather);
+  for a table passed as a tuple a chain of compares and selects
+  (:func:`_select_entry`; an array look-up for several customers at once is
+  a gather);
 * :func:`sim.rules.logistic` becomes ``1 / (1 + exp(-x))``: the same function
   (numpy uses the tanh form only so that whole arrays never overflow with a
   warning; for a scalar ``exp`` overflowing to infinity gives the right limit
@@ -37,6 +38,13 @@ turns into vector code, several customers at once, and a call into libm in a
 loop prevents that. Written out they are straight-line table lookups,
 multiplications and adds, accurate to 1 and 2 units in the last place, and
 plain IEEE arithmetic: the same numbers on every machine.
+
+``exp``, ``log``, the tuple look-up and a table's first row as a tuple are
+intrinsics: numba types each call once and writes its instructions in
+place. Written as Python functions inlined at numba's level, their bodies
+were read, typed and lowered again at every one of the kernel's calls, a
+quarter of the first run's compile (docs/performance.md, "Start-up");
+LLVM gets the same instructions either way.
 
 :func:`lookup_table` hands the kernel a small table (a firm's parameters by
 slot, a parameter by stage) in a form it can look up for several customers at

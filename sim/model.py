@@ -1106,7 +1106,7 @@ def warm_up() -> float:
 
     A 100-customer model runs one period. numba loads the kernels' machine
     code from its cache (well under a second) or, the first time after
-    installing or editing a rule, compiles them (about a minute on two
+    installing or editing a rule, compiles them (about 40 s on two
     cores). Call it before timing, or before a page that should answer at
     once.
     """
