@@ -82,6 +82,31 @@ def launch_chromium():
             browser.close()
 
 
+def open_page(browser, url: str, width: int = 1600, height: int = 1400):
+    """A new browser context (a user of their own) with the page at ``url`` loaded.
+
+    Returns the context and its page, once the page shows its Step button; every
+    wait on the page has :data:`UI_TIMEOUT`.
+    """
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT)
+    page.goto(url)
+    page.get_by_role("button", name="Step").wait_for()
+    return context, page
+
+
+def step_to(page, month: int) -> None:
+    """Press Step and wait until the month counter (Mesa's "Time: N.0") reads ``month``."""
+    page.get_by_role("button", name="Step").click()
+    page.get_by_text(f"Time: {month}.0").wait_for()
+
+
+def typed_value(page, label: str):
+    """The text field beside the slider labelled ``label``."""
+    return page.locator(".crm-control").filter(has_text=label).locator("input[type=text]")
+
+
 def resident_mb(pid: int) -> float:
     """The resident set size of process ``pid`` now, in MB (Linux ``/proc``)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.dashboard.browser import UI_TIMEOUT, dashboard_server, launch_chromium
+from tests.dashboard.browser import UI_TIMEOUT, dashboard_server, open_page, step_to, typed_value
 
 pytestmark = pytest.mark.slow
 
@@ -41,27 +41,6 @@ def served(tmp_path_factory):
         yield url, log_path
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as chromium:
-        yield chromium
-
-
-def open_page(browser, url):
-    """A new browser context (a student of their own) with the page loaded."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1400})
-    page = context.new_page()
-    page.set_default_timeout(UI_TIMEOUT)
-    page.goto(url)
-    page.get_by_role("button", name="Step").wait_for()
-    return context, page
-
-
-def step_to(page, month: int) -> None:
-    page.get_by_role("button", name="Step").click()
-    page.get_by_text(f"Time: {month}.0").wait_for()
-
-
 def monitor_numbers(page, month: int) -> dict[str, str]:
     """The monitors' cells once every one of them is month ``month``'s."""
     cells = page.locator(".monitor-value")
@@ -73,11 +52,6 @@ def monitor_numbers(page, month: int) -> dict[str, str]:
         f"{cell.get_attribute('data-firm')}/{cell.get_attribute('data-measure')}": cell.inner_text()
         for cell in cells.all()
     }
-
-
-def typed_value(page, label: str):
-    """The text field beside the slider labelled ``label``."""
-    return page.locator(".crm-control").filter(has_text=label).locator("input[type=text]")
 
 
 def test_two_students_drive_two_independent_markets(served, browser):

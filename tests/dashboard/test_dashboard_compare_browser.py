@@ -13,17 +13,9 @@ from playwright.sync_api import expect
 
 from dashboard.compare import ENDING_HEADERS, ending, ending_rows, run_seeds
 from dashboard.controls import ClassroomModel, initial_state
-from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, dashboard_server
-from tests.dashboard.test_dashboard_classroom import open_page, step_to, typed_value
+from tests.dashboard.browser import dashboard_server, open_page, step_to, typed_value
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="Debian's chromium is not installed "
-        "(apt-get install -y chromium; .ci/run does this when it can)",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 HORIZON = 6
 SCENARIO = f"""\
@@ -48,20 +40,6 @@ def scenario(tmp_path_factory):
 def served(scenario):
     with dashboard_server(scenario.parent / "server.log", scenario) as (url, log_path, _):
         yield url, log_path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def compare_card(page):

@@ -19,9 +19,8 @@ import pytest
 
 from tests.dashboard.browser import (
     ROOT,
-    UI_TIMEOUT,
     dashboard_server,
-    launch_chromium,
+    open_page,
     resident_mb,
 )
 
@@ -60,21 +59,6 @@ def short_server(tmp_path_factory):
         yield served
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as chromium:
-        yield chromium
-
-
-def open_page(browser, url, width=1600, height=1200):
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(UI_TIMEOUT)
-    page.goto(url)
-    page.get_by_role("button", name="Step").wait_for()
-    return context, page
-
-
 def month(page) -> int:
     """The month counter (Mesa's "Time: N.0")."""
     text = page.get_by_text(re.compile(r"^Time: \d+\.0$")).first.inner_text()
@@ -90,7 +74,7 @@ def test_after_ten_quick_play_clicks_pause_stops_the_counter_within_a_second(
     default_server, browser
 ):
     url, log_path, _ = default_server
-    context, page = open_page(browser, url)
+    context, page = open_page(browser, url, height=1200)
     try:
         button = play_pause(page)
         for _ in range(10):
@@ -136,7 +120,7 @@ RECORD_MONTHS = """() => {
 
 def test_the_monitors_show_every_month_during_play(short_server, browser):
     url, log_path, _ = short_server
-    context, page = open_page(browser, url)
+    context, page = open_page(browser, url, height=1200)
     try:
         page.evaluate(RECORD_MONTHS)
         page.get_by_role("button", name="▶").click()
@@ -183,7 +167,7 @@ def test_server_memory_after_twenty_sessions_stays_within_100_mb_of_the_first(
     url, log_path, pid = default_server
     sizes = []
     for _ in range(SESSIONS):
-        context, page = open_page(browser, url)
+        context, page = open_page(browser, url, height=1200)
         for period in (1, 2, 3):
             page.get_by_role("button", name="Step").click()
             page.get_by_text(f"Time: {period}.0", exact=True).wait_for()

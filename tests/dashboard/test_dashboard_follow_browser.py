@@ -13,16 +13,9 @@ from playwright.sync_api import expect
 
 from dashboard import follow
 from dashboard.controls import ClassroomModel, initial_state
-from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT, dashboard_server
+from tests.dashboard.browser import UI_TIMEOUT, dashboard_server, open_page, step_to
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="Debian's chromium is not installed "
-        "(apt-get install -y chromium; .ci/run does this when it can)",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 HORIZON = 12
 SCENARIO = f"""\
@@ -56,11 +49,6 @@ def telling(model) -> dict[str, follow.Telling]:
     return {t.label: t for t in found if t.identity is not None}
 
 
-def step_to(page, month: int) -> None:
-    page.get_by_role("button", name="Step").click()
-    page.get_by_text(f"Time: {month}.0").wait_for()
-
-
 def offered(page) -> dict[str, int]:
     """The telling customers' buttons on the page: label -> customer id."""
     found = {}
@@ -84,21 +72,10 @@ def expected_line(model, identity: int) -> str:
     return f"Customer {identity}, {follow.now_text(months.iloc[-1])}"
 
 
-def test_follow_a_customer_in_chromium(scenario, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    with (
-        dashboard_server(tmp_path / "server.log", scenario) as (url, log_path, _),
-        sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
-        )
+def test_follow_a_customer_in_chromium(scenario, browser, tmp_path):
+    with dashboard_server(tmp_path / "server.log", scenario) as (url, log_path, _):
+        context, page = open_page(browser, url)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1400})
-            page.set_default_timeout(UI_TIMEOUT)
-            page.goto(url)
-            page.get_by_role("button", name="Step").wait_for()
             find = page.get_by_role("button", name="Find customers worth following")
 
             # month 1: the telling customers offered are the model's; follow the longest one
@@ -160,7 +137,7 @@ def test_follow_a_customer_in_chromium(scenario, tmp_path):
             page.get_by_role("button", name="Follow", exact=True).click()
             page.get_by_text("Refused: 'abc' is not a customer id (a whole number).").wait_for()
         finally:
-            browser.close()
+            context.close()
     assert "Traceback" not in log_path.read_text(encoding="utf-8")
 
 
