@@ -70,26 +70,6 @@ from . import rules, stages
 
 
 @intrinsic
-def _float_from_bits(typingctx, bits):
-    """The float64 whose IEEE bits are the int64 ``bits``."""
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
-
-
-@intrinsic
-def _bits_of_float(typingctx, x):
-    """The IEEE bits of the float64 ``x`` as an int64."""
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
 def choose(typingctx, condition, if_true, otherwise):
     """``if_true if condition else otherwise`` as one ``select`` instruction: no branch.
 
