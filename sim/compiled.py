@@ -139,14 +139,10 @@ def _entry(builder, name: str, table: np.ndarray, index):
     return builder.load(builder.gep(data, [_int(0), index], inbounds=True))
 
 
-def _compare(builder, operator: str, a, b):
-    return builder.fcmp_ordered(operator, a, b)
-
-
 def _exp_code(b, x):
     """The instructions of :func:`exp` for the double ``x``, emitted at ``b``'s position."""
-    y = b.select(_compare(b, ">", _float(-746.0), x), _float(-746.0), x)  # max(x, -746.0)
-    y = b.select(_compare(b, "<", _float(710.0), y), _float(710.0), y)  # min(y, 710.0)
+    y = b.select(b.fcmp_ordered(">", _float(-746.0), x), _float(-746.0), x)  # max(x, -746.0)
+    y = b.select(b.fcmp_ordered("<", _float(710.0), y), _float(710.0), y)  # min(y, 710.0)
     t = b.fadd(b.fmul(y, _float(_INV_STEP)), _float(_ROUND))
     n = b.fsub(t, _float(_ROUND))
     r = b.fsub(b.fsub(y, b.fmul(n, _float(_STEP_HI))), b.fmul(n, _float(_STEP_LO)))
@@ -163,19 +159,19 @@ def _exp_code(b, x):
     scale = b.bitcast(b.shl(b.add(b.sub(e, half), _int(1023)), _int(52)), _F64)
     tail = _entry(b, "exp.tail", _EXP_TAIL, j)
     out = b.fmul(b.fadd(s, b.fmul(s, b.fadd(q, tail))), scale)
-    out = b.select(_compare(b, "<", x, _float(_EXP_MIN)), _float(0.0), out)
-    out = b.select(_compare(b, ">", x, _float(_EXP_MAX)), _float(math.inf), out)
-    return b.select(_compare(b, "==", x, x), out, x)  # nan stays nan
+    out = b.select(b.fcmp_ordered("<", x, _float(_EXP_MIN)), _float(0.0), out)
+    out = b.select(b.fcmp_ordered(">", x, _float(_EXP_MAX)), _float(math.inf), out)
+    return b.select(b.fcmp_ordered("==", x, x), out, x)  # nan stays nan
 
 
 def _log_code(b, x):
     """The instructions of :func:`log` for the double ``x``, emitted at ``b``'s position."""
-    tiny = _compare(b, "<", x, _float(_SMALLEST_NORMAL))
+    tiny = b.fcmp_ordered("<", x, _float(_SMALLEST_NORMAL))
     bits = b.bitcast(b.select(tiny, b.fmul(x, _float(18014398509481984.0)), x), _I64)  # 2 ** 54
     k = b.sub(b.sub(b.ashr(bits, _int(52)), _int(1023)), b.mul(_int(54), b.zext(tiny, _I64)))
     mantissa = b.or_(b.and_(bits, _int(0x000FFFFFFFFFFFFF)), _int(0x3FF0000000000000))
     m = b.bitcast(mantissa, _F64)  # [1, 2)
-    upper = _compare(b, ">=", m, _float(1.5))
+    upper = b.fcmp_ordered(">=", m, _float(1.5))
     m = b.select(upper, b.fmul(_float(0.5), m), m)
     k = b.add(k, b.zext(upper, _I64))
     j = b.fptosi(b.fadd(b.fmul(b.fsub(m, _float(0.75)), _float(256.0)), _float(0.5)), _I64)
@@ -191,36 +187,31 @@ def _log_code(b, x):
     rest = b.fadd(b.fmul(n, _float(_LN2_LO)), b.fadd(r, p))
     out = b.fadd(b.fmul(n, _float(_LN2_HI)), b.fadd(_entry(b, "log.of", _LOG_OF, j), rest))
     # 0, inf, negative numbers and nan
-    special = b.select(_compare(b, "<", x, _float(0.0)), _float(math.nan), x)
-    special = b.select(_compare(b, "==", x, _float(0.0)), _float(-math.inf), special)
-    finite = b.and_(_compare(b, ">", x, _float(0.0)), _compare(b, "<", x, _float(math.inf)))
+    special = b.select(b.fcmp_ordered("<", x, _float(0.0)), _float(math.nan), x)
+    special = b.select(b.fcmp_ordered("==", x, _float(0.0)), _float(-math.inf), special)
+    finite = b.and_(b.fcmp_ordered(">", x, _float(0.0)), b.fcmp_ordered("<", x, _float(math.inf)))
     return b.select(finite, out, special)
 
 
-def _double_function(code, doc: str):
-    """A compiled function of one number whose instructions ``code(builder, x)`` emits.
+def _of_one_double(x, code):
+    """The typing and code of an intrinsic of one number whose instructions ``code`` emits.
 
-    The argument is converted to a double first. An intrinsic: numba neither
-    reads nor types a body at each call (as it does for an inlined function),
-    and LLVM gets the straight-line code in place, for its vector loops.
+    The argument, a float or an integer, is converted to a double first. An
+    intrinsic: numba neither reads nor types a body at each call (as it does
+    for an inlined function), and LLVM gets the straight-line code in place,
+    for its vector loops.
     """
+    if not isinstance(x, (types.Float, types.Integer)):
+        return None
 
-    def typer(typingctx, x):
-        if not isinstance(x, (types.Float, types.Integer)):
-            return None
+    def codegen(context, builder, signature, args):
+        return code(builder, context.cast(builder, args[0], signature.args[0], types.float64))
 
-        def codegen(context, builder, signature, args):
-            return code(builder, context.cast(builder, args[0], signature.args[0], types.float64))
-
-        return types.float64(x), codegen
-
-    typer.__name__ = typer.__qualname__ = code.__name__.removeprefix("_").removesuffix("_code")
-    typer.__doc__ = doc
-    return intrinsic(typer)
+    return types.float64(x), codegen
 
 
-exp = _double_function(
-    _exp_code,
+@intrinsic
+def exp(typingctx, x):
     """``e ** x``, within 1 unit in the last place, straight-line code (compiled code only).
 
     Tang's method (1989): ``x = n ln 2 / 128 + r`` with ``|r| <= ln 2 / 256``
@@ -228,11 +219,12 @@ exp = _double_function(
     ``2 ** (j / 128)`` from a table with its rounding error, ``e ** r - 1`` by
     its Taylor series to degree 5 (the remainder is below 1e-18), and ``2 **
     (n // 128)`` applied in two halves so that subnormal results are right.
-    """,
-)
+    """
+    return _of_one_double(x, _exp_code)
 
-log = _double_function(
-    _log_code,
+
+@intrinsic
+def log(typingctx, x):
     """Natural logarithm, within 2 units in the last place, straight-line code (compiled code only).
 
     ``x = 2 ** k m`` with ``m`` in [0.75, 1.5) (subnormals scaled up first),
@@ -240,8 +232,8 @@ log = _double_function(
     (``m - c`` is exact, ``|r| <= 1/384``): ``ln x = k ln 2 + ln c + ln(1 + r)``
     with ``ln c`` from a table and ``ln(1 + r)`` by its series to ``r ** 7``.
     Near 1, ``c = 1`` and the result keeps its relative accuracy.
-    """,
-)
+    """
+    return _of_one_double(x, _log_code)
 
 
 @overload(rules.select, inline="always")
