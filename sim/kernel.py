@@ -11,7 +11,11 @@ are applied and the bookkeeping.
   decision, and the end or restart of the relationship).
 * :func:`settle_period` is steps 7-8 after acquisition: re-entry of customers
   out of the market, then the per-firm sums the record and the reputations
-  need (customers by stage, sums of the determinants, advocates, cohorts).
+  need (customers by stage, sums of the determinants, advocates). The
+  customers of each firm by acquisition cohort are not counted there: every
+  relationship's start and end adds to or takes from its count
+  (:func:`start_relationship`, :func:`end_relationship`), a few thousand
+  events a period instead of a pass over every customer.
 
 How it is fast: :func:`live_period` works through blocks of :data:`BLOCK`
 customers in passes, one line each in :func:`live_chunk`
@@ -505,7 +509,11 @@ def _rules_fingerprint(source_of=inspect.getsource) -> str:
 
 
 def _live_period(fingerprint: str):
-    """:func:`live_period`, its machine code cached under ``fingerprint``."""
+    """:func:`live_period`, its machine code cached under ``fingerprint``.
+
+    Over 80 lines for the kernel's 18 arguments, written one a line, and
+    their description.
+    """
 
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
     def live_period(
@@ -517,6 +525,8 @@ def _live_period(fingerprint: str):
         modifiers,
         growth,
         sums,
+        cohorts,
+        cohort_of,
         moved,
         given_out,
         sales_out,
@@ -529,7 +539,10 @@ def _live_period(fingerprint: str):
         """Experience, money, stage move and defection of every active customer in period ``t``.
 
         Updates ``customers`` in place and writes each chunk's per-firm sums
-        into ``sums[chunk, slot, field]`` (the ``LIVE_FIELDS`` columns). With
+        into ``sums[chunk, slot, field]`` (the ``LIVE_FIELDS`` columns), and
+        the relationships that ended or began into ``cohorts[chunk, slot,
+        cohort]`` (-1 and +1; ``cohort_of[period]`` is the cohort of those
+        acquired in ``period``, :func:`start_relationship`). With
         policies active (``modifiers.active``), ``moved`` receives each active
         customer's stage after its move and before defection, and ``given_out``
         the discount it was given (:func:`sim.rules.discount_given`); with a purchase
@@ -538,10 +551,13 @@ def _live_period(fingerprint: str):
         ``arrived`` marks who left the category. ``growth`` is :func:`growth_table`
         of the period. The prospects after defection are listed chunk by chunk
         in ``prospects``, ``found[chunk]`` from the chunk's first row (:func:`listed_rows`).
+
+        Over 80 lines for its 18 arguments, one a line, and their description.
         """
         assert fingerprint  # ties the cached machine code to the rule sources
         n = customers.stage.size
         sums[:] = 0.0
+        cohorts[:] = 0
         # each chunk's work space (the compiler vectorizes loops over argument arrays only)
         chunks = sums.shape[0]
         shocks, accepted = np.empty((chunks, BLOCK)), np.empty((chunks, BLOCK), dtype=np.bool_)
@@ -565,6 +581,8 @@ def _live_period(fingerprint: str):
                 modifiers,
                 growth,
                 sums[chunk],
+                cohorts[chunk],
+                cohort_of,
                 moved,
                 given_out,
                 sales_out,
@@ -598,17 +616,14 @@ def _settle_period(fingerprint: str):
         category_exit_rate,
         personalization_weight,
         satisfied_threshold,
-        cohort_of,
         arrived,
         sums,
-        cohorts,
         arrivals,
         found,
     ):
-        """Life exits and re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``) and cohorts.
+        """Life exits and re-entry, then per-firm sums by chunk (``SETTLE_FIELDS``).
 
-        ``cohort_of[period]`` is the cohort of the customers acquired in
-        ``period``. Customers out of a relationship leave the category at
+        Customers out of a relationship leave the category at
         ``category_exit_rate``; they and those marked in ``arrived`` by
         :func:`live_period` become prospects here, listed for the model to give
         them a new identity and traits: chunk by chunk in ``arrivals``,
@@ -618,7 +633,6 @@ def _settle_period(fingerprint: str):
         assert fingerprint
         n = customers.stage.size
         sums[:] = 0.0
-        cohorts[:] = 0
         lanes = np.empty((sums.shape[0], sums.shape[1] * LANES * sums.shape[2]))
         returning = np.empty((sums.shape[0], BLOCK), dtype=np.bool_)
         size = _chunk_size(n)
@@ -634,10 +648,8 @@ def _settle_period(fingerprint: str):
                 category_exit_rate,
                 personalization_weight,
                 satisfied_threshold,
-                cohort_of,
                 arrived,
                 sums[chunk],
-                cohorts[chunk],
                 lanes[chunk],
                 returning[chunk],
                 arrivals[start:stop],
@@ -650,14 +662,17 @@ def _start_relationships(fingerprint: str):
     """:func:`start_relationships`, its machine code cached under ``fingerprint``."""
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
-    def start_relationships(c, p, idx, firms, reputation, t):
+    def start_relationships(c, p, idx, firms, reputation, t, cohorts, cohort_of):
         """Make customers ``idx`` new customers of ``firms`` (acquisition, win-back).
 
-        ``reputation`` is indexed by slot (``firm + 1``).
+        ``reputation`` is indexed by slot (``firm + 1``); ``cohorts[slot,
+        cohort]`` counts the firms' customers by cohort (:func:`start_relationship`).
         """
         assert fingerprint
         for k in range(idx.size):  # unsigned rows: no wraparound checks
-            start_relationship(c, p, np.uintp(idx[k]), firms[k], reputation[firms[k] + 1], t)
+            start_relationship(
+                c, p, np.uintp(idx[k]), firms[k], reputation[firms[k] + 1], t, cohorts, cohort_of
+            )
 
     return start_relationships
 
@@ -666,18 +681,21 @@ def _end_relationships(fingerprint: str):
     """:func:`end_relationships`, its machine code cached under ``fingerprint``."""
 
     @numba.njit(nogil=True, error_model="numpy", cache=True)
-    def end_relationships(c, p, idx, destinations, sums, t):
+    def end_relationships(c, p, idx, destinations, sums, t, cohorts, cohort_of):
         """End customers ``idx``'s relationships by choice, each for its firm in ``destinations``.
 
         A win-back from a rival (:class:`sim.policies.WinBack`): each relationship's
         end is booked by :func:`end_relationship` into ``sums[slot]`` (the
-        ``LIVE_FIELDS`` columns) as a defection to a rival; the caller starts the
-        new relationships.
+        ``LIVE_FIELDS`` columns) as a defection to a rival, and taken from
+        ``cohorts`` (:func:`end_relationship`); the caller starts the new
+        relationships.
         """
         assert fingerprint
         for k in range(idx.size):
             i = idx[k]
-            end_relationship(c, p, t, i, sums, c.firm[i] + 1, destinations[k], False, False)
+            end_relationship(
+                c, p, t, i, sums, cohorts, cohort_of, c.firm[i] + 1, destinations[k], False, False
+            )
 
     return end_relationships
 
@@ -811,6 +829,8 @@ def live_chunk(
     m,
     growth,
     sums,
+    cohorts,
+    cohort_of,
     moved,
     given_out,
     sales_out,
@@ -829,6 +849,9 @@ def live_chunk(
     prospects,
 ):
     """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
+
+    The relationships that end or begin are counted into ``cohorts[slot, cohort]``.
+    Over 80 lines for its 28 arguments, one a line: the passes are one line each.
 
     Block by block of :data:`BLOCK` customers, pass by pass: one line per
     pass, in the order of the schedule's steps 2-5 (see the module
@@ -874,7 +897,9 @@ def live_chunk(
             new_stage,
             tally,
         )
-        defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look)
+        defect(
+            first, t, c, f, p, sums, cohorts, cohort_of, arrived, new_stage, searchers, who, look
+        )
         found = count_for_acquisition(first, last, c, p, sums, prospects, found)
     fold_block_lanes(money, MONEY_SUMS, sums)
     return found
@@ -891,10 +916,8 @@ def settle_chunk(
     category_exit_rate,
     personalization_weight,
     satisfied_threshold,
-    cohort_of,
     arrived,
     sums,
-    cohorts,
     lanes,
     returning,
     arrivals,
@@ -929,7 +952,7 @@ def settle_chunk(
             at = lane_of(slot, i, SETTLE_FIELDS)
             lanes[at + np.uintp(stage)] += 1.0
             # the rest without a branch on slot 0 (no firm): its sums beyond the
-            # stage counts are not read, and it has no cohorts
+            # stage counts are not read
             lanes[at + SUM_VALUE] += c.value[i]
             lanes[at + SUM_EXPECTATION] += c.expectation[i]
             lanes[at + SUM_SATISFACTION] += c.satisfaction[i]
@@ -939,9 +962,6 @@ def settle_chunk(
                 personalization_weight * c.need_distance[i] * c.personalization_need[i]
             )
             lanes[at + ADVOCATES] += is_advocate(stage, c.satisfaction[i], satisfied_threshold)
-            served = slot != 0
-            acquired = np.uintp(choose(served, c.acquired_period[i], 0))
-            cohorts[np.uintp(choose(served, slot - 1, 0)), cohort_of[acquired]] += served
     fold_lanes(lanes, sums)
     return found
 
@@ -1454,12 +1474,12 @@ def count_moves(first, last, c, sums, tally):
 
 
 @_inline
-def defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look):
+def defect(first, t, c, f, p, sums, cohorts, cohort_of, arrived, new_stage, searchers, who, look):
     """Step 5's defections, customer by customer down the list of ``searchers``.
 
     Each defector's relationship ends (:func:`end_relationship`, into
-    ``sums`` in the customers' order) and, if it goes to a rival, a new one
-    starts (:func:`start_relationship`); a customer who leaves the category
+    ``sums`` in the customers' order, and ``cohorts``) and, if it goes to a
+    rival, a new one starts (:func:`start_relationship`); a customer who leaves the category
     is marked in ``arrived``, for a new prospect to take its place.
     """
     for q in range(searchers):
@@ -1480,12 +1500,12 @@ def defect(first, t, c, f, p, sums, arrived, new_stage, searchers, who, look):
         if life:  # gone from the category: replaced by a new prospect after settle
             best = NO_FIRM
             arrived[i] = True
-        end_relationship(c, p, t, i, sums, c.firm[i] + 1, best, leaving, life)
+        end_relationship(c, p, t, i, sums, cohorts, cohort_of, c.firm[i] + 1, best, leaving, life)
         if best == NO_FIRM:
             c.firm[i] = NO_FIRM
             c.stage[i] = EXITED
         else:
-            start_relationship(c, p, i, best, take(f.reputation, best + 1), t)
+            start_relationship(c, p, i, best, take(f.reputation, best + 1), t, cohorts, cohort_of)
             sums[best + 1, ACQUISITIONS_RIVAL] += 1.0
 
 
@@ -1640,14 +1660,17 @@ def fold_lanes(lanes, sums):
 
 
 @_inline
-def end_relationship(c, p, t, i, sums, slot, destination, from_decline, life):
+def end_relationship(c, p, t, i, sums, cohorts, cohort_of, slot, destination, from_decline, life):
     """Book the end of customer ``i``'s relationship in the sums of its firm's ``slot``.
 
     Its reason: ``life`` (left the category), else to a rival or out of the
     market (``destination``). Only defectors by choice count toward the
-    satisfied defectors and the exits from decline.
+    satisfied defectors and the exits from decline. The firm has one
+    customer fewer in the customer's acquisition cohort: -1 in
+    ``cohorts[slot, cohort_of[acquired_period]]``.
     """
     stage = c.stage[i]
+    cohorts[np.uintp(slot), cohort_of[np.uintp(c.acquired_period[i])]] -= 1
     sums[slot, DEFECTIONS] += 1.0
     sums[slot, DEFECTIONS_BY_STAGE + stage - 1] += 1.0
     if life:
@@ -1679,8 +1702,13 @@ def ending_reason(destination, from_decline, life):
 
 
 @_inline
-def start_relationship(c, p, i, firm, reputation, t):
-    """Make customer ``i`` a new exploration-stage customer of ``firm``."""
+def start_relationship(c, p, i, firm, reputation, t, cohorts, cohort_of):
+    """Make customer ``i`` a new exploration-stage customer of ``firm``.
+
+    The firm has one customer more in the cohort of period ``t``: +1 in
+    ``cohorts[firm + 1, cohort_of[t]]`` (slots, as :func:`end_relationship`).
+    """
+    cohorts[np.uintp(firm + 1), cohort_of[np.uintp(t)]] += 1
     c.firm[i] = firm
     c.stage[i] = EXPLORATION
     c.stage_before_decline[i] = EXPLORATION

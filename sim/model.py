@@ -417,7 +417,15 @@ class CRMModel(mesa.Model):
         self._live_sums = np.zeros((chunks, slots, kernel.LIVE_FIELDS))
         self._policy_ends = np.zeros((slots, kernel.LIVE_FIELDS))  # win-backs from rivals
         self._settle_sums = np.zeros((chunks, slots, kernel.SETTLE_FIELDS))
-        self._cohort_counts = np.zeros((chunks, *self.ledger.cohorts.shape[1:]), dtype=np.int64)
+        # customers by firm slot and acquisition cohort: counted once here, then kept up
+        # to date by the kernels at every relationship's start and end
+        n_cohorts = self.ledger.cohorts.shape[2]
+        served = pop.firm != NO_FIRM
+        cell = (pop.firm[served].astype(np.intp) + 1) * n_cohorts + self.ledger.cohort_of[
+            pop.acquired_period[served]
+        ]
+        self._by_cohort = np.bincount(cell, minlength=slots * n_cohorts).reshape(slots, n_cohorts)
+        self._cohort_moves = np.zeros((chunks, slots, n_cohorts), dtype=np.int64)
         self._arrived = np.zeros(len(pop), dtype=np.bool_)
         # the kernel's lists of rows (prospects, arrivals): chunk by chunk, see listed_rows
         self._listed = {
@@ -820,6 +828,8 @@ class CRMModel(mesa.Model):
                 np.full(rivals.size, run.firm, dtype=np.intp),
                 self._policy_ends,
                 t,
+                self._by_cohort,
+                self.ledger.cohort_of,
             )
             self._relationships.collect(pop, t, self.warm_up, rivals)
             neutral = Effects.none(rivals.size)
@@ -873,6 +883,8 @@ class CRMModel(mesa.Model):
             modifiers,
             kernel.growth_table(vectors.relational_tau, t + self._longest_start),
             self._live_sums,
+            self._cohort_moves,
+            self.ledger.cohort_of,
             moved,
             given,
             sales,
@@ -892,6 +904,7 @@ class CRMModel(mesa.Model):
                 bought[buyers],
                 self.log_rng,
             )
+        self._by_cohort += self._cohort_moves.sum(axis=0)
         sums = self._live_sums.sum(axis=0)[1:]  # per firm, chunks added in order
         flows = self._flows
         for name, column in _LIVE_FLOWS.items():
@@ -934,6 +947,8 @@ class CRMModel(mesa.Model):
             np.asarray(firm_codes, dtype=np.intp),
             reputation,
             t,
+            self._by_cohort,
+            self.ledger.cohort_of,
         )
 
     def _acquire(self, t: int) -> None:
@@ -1024,13 +1039,11 @@ class CRMModel(mesa.Model):
             float(category_exit_rate),
             float(market.personalization_weight),
             float(simulation.satisfied_threshold),
-            self.ledger.cohort_of,
             self._arrived,
             self._settle_sums,
-            self._cohort_counts,
             *self._listed["arrivals"],
         )
-        return self._settle_sums.sum(axis=0), self._cohort_counts.sum(axis=0)
+        return self._settle_sums.sum(axis=0), self._by_cohort[1:]
 
     def _update_reputation(self, sums: np.ndarray) -> None:
         smoothing = self.config.relationship.reputation_smoothing
