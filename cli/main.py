@@ -604,22 +604,27 @@ def _note(message: str) -> None:
 def _terminate_as_interrupt():
     """Within the block, SIGTERM stops the command as Ctrl-C does (finished runs kept).
 
-    Outside it (while the tables and the report are written) SIGTERM keeps
-    its default: every file is written atomically, so ``--resume`` redoes
-    what was cut short.
+    Both stop it where that is safe (:func:`experiments.sweep.interrupt_safely`:
+    not inside the wait on the process pool). Outside the block (while the
+    tables and the report are written) SIGTERM keeps its default: every file
+    is written atomically, so ``--resume`` redoes what was cut short.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    from experiments.sweep import interrupt_safely
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt
+        interrupt_safely()
 
-    before = signal.signal(signal.SIGTERM, interrupt)
+    before = {
+        number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 def _plural(count: int, word: str) -> str:

@@ -371,6 +371,44 @@ def in_one_kernel_thread(function: Callable, spec: RunSpec) -> Outcome:
         kernel.set_threads(before)
 
 
+class _Stop:
+    """A stop asked for while the command waits on its pool (see :func:`interrupt_safely`)."""
+
+    waiting = False
+    asked = False
+
+
+def interrupt_safely() -> None:
+    """For a signal handler (SIGTERM, Ctrl-C): stop the command, at a point where that is safe.
+
+    Raises ``KeyboardInterrupt`` at once, unless the command is waiting on its
+    process pool (:meth:`ProcessExecutor.imap_unordered`): an exception raised
+    inside ``concurrent.futures.wait`` can leave some of the futures' locks
+    held, and the pool's shutdown at exit then waits for them forever (a
+    stopped command that printed its message and never ended). There the stop
+    is noted and raised when the wait returns, within a quarter of a second.
+    """
+    if _Stop.waiting:
+        _Stop.asked = True
+        return
+    raise KeyboardInterrupt
+
+
+def _first_done(pending) -> set:
+    """The futures of ``pending`` done first; a stop asked meanwhile raised here, safely."""
+    _Stop.waiting = True
+    try:
+        done = set()
+        while not done and not _Stop.asked:
+            done, _ = concurrent.futures.wait(pending, timeout=0.25, return_when="FIRST_COMPLETED")
+    finally:
+        _Stop.waiting = False
+    if _Stop.asked:
+        _Stop.asked = False
+        raise KeyboardInterrupt
+    return done
+
+
 class ProcessExecutor:
     """A local process pool (``concurrent.futures``) with ``workers`` processes.
 
@@ -419,8 +457,7 @@ class ProcessExecutor:
                     yield Outcome.from_exception(spec.run_id, error)
             if not pending:
                 break
-            done, _ = concurrent.futures.wait(pending, return_when="FIRST_COMPLETED")
-            for future in done:
+            for future in _first_done(pending):
                 run_id = pending.pop(future)
                 error = future.exception()
                 if isinstance(error, BrokenProcessPool):
