@@ -70,11 +70,9 @@ def mean_ci(values, level: float = 0.95) -> tuple[int, float, float, float]:
     n = values.size
     if n == 0:
         return 0, np.nan, np.nan, np.nan
-    if not np.isfinite(values).all():  # no spread to speak of: inf - inf is not a number
-        return n, float(np.sum(values)) / n, np.nan, np.nan
     mean = float(values.mean())
-    if n == 1:
-        return 1, mean, np.nan, np.nan
+    if n == 1 or not np.isfinite(mean):  # one value, or an infinite one: no spread to speak of
+        return n, mean, np.nan, np.nan
     half = t_quantile(n - 1, level) * float(values.std(ddof=1)) / np.sqrt(n)
     return n, mean, mean - half, mean + half
 
