@@ -7,7 +7,7 @@ asks before it starts the dashboard's server.
 
 from . import kernel
 
-COMPILE_SECONDS = 40
+COMPILE_SECONDS = 25
 """About how long compiling the kernels takes on a 2-core machine (docs/performance.md)."""
 
 
@@ -27,7 +27,7 @@ def engine_ready() -> bool:
     try:
         return all(
             bool(function._cache._cache_file._load_index())
-            for function in (kernel.live_period, kernel.settle_period)
+            for function in (kernel.live_chunk, kernel.live_period_driver, kernel.settle_period)
         )
     except Exception:  # numba's private cache API moved: at worst, an announcement too many
         return False

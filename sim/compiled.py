@@ -57,6 +57,7 @@ Importing this module registers the overloads; :mod:`sim.kernel` does.
 """
 
 import math
+import zlib
 from decimal import Decimal, localcontext
 
 import numpy as np
@@ -474,3 +475,43 @@ def _column(weights, k):
         return weights[k]
 
     return column
+
+
+def signature_digest(argument_types) -> int:
+    """A number naming the numba types of a call's arguments (see :func:`call_address`)."""
+    return zlib.crc32("|".join(map(str, argument_types)).encode())
+
+
+@intrinsic
+def call_address(typingctx, address, digest, arguments):
+    """Call the numba-compiled function at ``address`` on the tuple ``arguments``; its intp result.
+
+    The function is one compiled for exactly the types of ``arguments``, and
+    returns an integer of the machine's size. ``digest`` is the
+    :func:`signature_digest` of the types it was compiled for: when it is
+    not that of the types here, nothing is called and the result is -1.
+    The call goes through the address, not numba's linking: the caller's
+    machine code does not contain the callee's, so LLVM does not optimize
+    the callee again in every caller, and the two compile apart.
+    """
+    if not isinstance(address, types.Integer) or not isinstance(arguments, types.BaseTuple):
+        return None
+    argument_types = tuple(arguments.types)
+    expected = signature_digest(argument_types)
+
+    def codegen(context, builder, signature, args):
+        function_type = context.call_conv.get_function_type(types.intp, argument_types)
+        result = cgutils.alloca_once_value(builder, context.get_constant(types.intp, -1))
+        same = builder.icmp_unsigned("==", args[1], context.get_constant(types.int64, expected))
+        with builder.if_then(same, likely=True):
+            callee = builder.inttoptr(args[0], function_type.as_pointer())
+            values = cgutils.unpack_tuple(builder, args[2], len(argument_types))
+            status, value = context.call_conv.call_function(
+                builder, callee, types.intp, argument_types, values
+            )
+            with cgutils.if_unlikely(builder, status.is_error):
+                context.call_conv.return_status_propagate(builder, status)
+            builder.store(value, result)
+        return builder.load(result)
+
+    return types.intp(address, digest, arguments), codegen

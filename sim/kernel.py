@@ -37,12 +37,15 @@ than computed for every customer (an exp and a division). Only the
 per-firm sums, the rare second tries of a normal draw and the ends and
 restarts of relationships run customer by customer.
 
-How it is built, top-down: the cached kernels (:func:`live_period`,
-:func:`settle_period`, :func:`start_relationships`, :func:`end_relationships`,
-:func:`growth_table`, and :func:`listed_rows`, which reads no rule), the only
-functions compiled with ``cache=True``; the chunk functions
-(:func:`live_chunk`, :func:`settle_chunk`), compiled into the drivers'
-cached code, with no cache of their own; then the passes and the helpers
+How it is built, top-down: the cached kernels (:func:`live_period_driver`
+and :func:`live_chunk`, :func:`settle_period`, :func:`start_relationships`,
+:func:`end_relationships`, :func:`growth_table`, and :func:`listed_rows`,
+which reads no rule), the only functions compiled with ``cache=True``;
+:func:`live_period`, which hands the live driver the address of the
+chunk function (:func:`chunk_entry`), so that the chunk's code is compiled
+once, in its own library, rather than again into the driver's parallel loop
+(docs/performance.md, "Start-up"); :func:`settle_chunk`, small, compiled
+into its driver's cached code; then the passes and the helpers
 they share, small functions compiled with ``inline="always"``: their code
 is copied into the chunk function before it is compiled, so LLVM sees one
 body, as if it were written out. numba's cache checks only this file; the
@@ -83,6 +86,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import numba
 import numpy as np
+from numba._dispatcher import compute_fingerprint as type_fingerprint
 from numba.core import types
 from numba.extending import overload
 from numba.np.ufunc import parallel as numba_parallel
@@ -508,15 +512,20 @@ def _rules_fingerprint(source_of=inspect.getsource) -> str:
 # in the cache again (tests/sim/test_kernel_cache.py).
 
 
-def _live_period(fingerprint: str):
-    """:func:`live_period`, its machine code cached under ``fingerprint``.
+LIVE_ARGUMENTS = 17
+"""The arguments of :func:`live_period` that its chunks receive too (all but ``found``)."""
 
-    Over 80 lines for the kernel's 18 arguments, written one a line, and
-    their description.
+
+def _live_period(fingerprint: str):
+    """The parallel driver of :func:`live_period`, its machine code cached under ``fingerprint``.
+
+    Over 80 lines for the kernel's 20 arguments, written one a line.
     """
 
     @numba.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
-    def live_period(
+    def live_period_driver(
+        chunk_at,
+        digest,
         key,
         t,
         customers,
@@ -536,26 +545,13 @@ def _live_period(fingerprint: str):
         prospects,
         found,
     ):
-        """Experience, money, stage move and defection of every active customer in period ``t``.
+        """:func:`live_period` with the address of :func:`live_chunk` and its types' digest.
 
-        Updates ``customers`` in place and writes each chunk's per-firm sums
-        into ``sums[chunk, slot, field]`` (the ``LIVE_FIELDS`` columns), and
-        the relationships that ended or began into ``cohorts[chunk, slot,
-        cohort]`` (-1 and +1; ``cohort_of[period]`` is the cohort of those
-        acquired in ``period``, :func:`start_relationship`). With
-        policies active (``modifiers.active``), ``moved`` receives each active
-        customer's stage after its move and before defection, and ``given_out``
-        the discount it was given (:func:`sim.rules.discount_given`); with a purchase
-        log (non-empty ``sales_out``), ``sales_out``, ``increment_out`` and
-        ``occasions_out`` its sales, CLV increment and purchase occasions.
-        ``arrived`` marks who left the category. ``growth`` is :func:`growth_table`
-        of the period. The prospects after defection are listed chunk by chunk
-        in ``prospects``, ``found[chunk]`` from the chunk's first row (:func:`listed_rows`).
-
-        Over 80 lines for its 18 arguments, one a line, and their description.
+        ``found[chunk]`` is -1 for a chunk not run, when ``digest`` is not
+        that of the chunk function's argument types here. Over 80 lines for
+        its 20 arguments, one a line.
         """
         assert fingerprint  # ties the cached machine code to the rule sources
-        n = customers.stage.size
         sums[:] = 0.0
         cohorts[:] = 0
         # each chunk's work space (the compiler vectorizes loops over argument arrays only)
@@ -567,41 +563,127 @@ def _live_period(fingerprint: str):
         searching = np.empty((chunks, BLOCK), dtype=np.bool_)
         who, look = np.empty((chunks, BLOCK), dtype=np.intp), np.empty((chunks, LOOK_ROWS, BLOCK))
         money = np.empty((chunks, sums.shape[1], len(MONEY_SUMS), BLOCK))
+        n = customers.stage.size
         size = _chunk_size(n)
         for chunk in numba.prange(chunks):
             start, stop = chunk * size, min(n, (chunk + 1) * size)
-            found[chunk] = live_chunk(
-                start,
-                stop,
-                key,
-                t,
-                customers,
-                firms,
-                parameters,
-                modifiers,
-                growth,
-                sums[chunk],
-                cohorts[chunk],
-                cohort_of,
-                moved,
-                given_out,
-                sales_out,
-                increment_out,
-                occasions_out,
-                arrived,
-                money[chunk],
-                shocks[chunk],
-                accepted[chunk],
-                grown[chunk],
-                new_stage[chunk],
-                tally[chunk],
-                searching[chunk],
-                who[chunk],
-                look[chunk],
-                prospects[start:stop],
+            found[chunk] = compiled.call_address(
+                chunk_at,
+                digest,
+                (
+                    start,
+                    stop,
+                    key,
+                    t,
+                    customers,
+                    firms,
+                    parameters,
+                    modifiers,
+                    growth,
+                    sums[chunk],
+                    cohorts[chunk],
+                    cohort_of,
+                    moved,
+                    given_out,
+                    sales_out,
+                    increment_out,
+                    occasions_out,
+                    arrived,
+                    money[chunk],
+                    shocks[chunk],
+                    accepted[chunk],
+                    grown[chunk],
+                    new_stage[chunk],
+                    tally[chunk],
+                    searching[chunk],
+                    who[chunk],
+                    look[chunk],
+                    prospects[start:stop],
+                ),
             )
 
-    return live_period
+    return live_period_driver
+
+
+def live_period(*arguments) -> None:
+    """Experience, money, stage move and defection of every active customer in period ``t``.
+
+    The arguments: ``key, t, customers, firms, parameters, modifiers,
+    growth, sums, cohorts, cohort_of, moved, given_out, sales_out,
+    increment_out, occasions_out, arrived, prospects, found``. Updates
+    ``customers`` in place and writes each chunk's per-firm sums into
+    ``sums[chunk, slot, field]`` (the ``LIVE_FIELDS`` columns), and the
+    relationships that ended or began into ``cohorts[chunk, slot, cohort]``
+    (-1 and +1; ``cohort_of[period]`` is the cohort of those acquired in
+    ``period``, :func:`start_relationship`). With policies active
+    (``modifiers.active``), ``moved`` receives each active customer's stage
+    after its move and before defection, and ``given_out`` the discount it
+    was given (:func:`sim.rules.discount_given`); with a purchase log
+    (non-empty ``sales_out``), ``sales_out``, ``increment_out`` and
+    ``occasions_out`` its sales, CLV increment and purchase occasions.
+    ``arrived`` marks who left the category. ``growth`` is
+    :func:`growth_table` of the period. The prospects after defection are
+    listed chunk by chunk in ``prospects``, ``found[chunk]`` from the
+    chunk's first row (:func:`listed_rows`).
+
+    The chunks run in parallel (:func:`live_period_driver`), each a call of
+    :func:`live_chunk` at its address (:func:`chunk_entry`).
+    """
+    address, digest = chunk_entry(arguments[:LIVE_ARGUMENTS])
+    live_period_driver(address, digest, *arguments)
+    if arguments[LIVE_ARGUMENTS].min() < 0:  # found: -1 where no chunk ran (never seen)
+        raise RuntimeError("live_period: the chunk function's types differ from the driver's")
+
+
+_chunk_entries: dict = {}
+"""The address and types' digest of :func:`live_chunk` by argument types (this process)."""
+
+
+def chunk_types(arguments) -> tuple:
+    """The numba types :func:`live_chunk` receives from :func:`live_period_driver`.
+
+    ``arguments`` are :func:`live_period`'s up to ``prospects``; the chunk
+    gets the chunk's rows of ``sums``, ``cohorts``, the work space the
+    driver allocates and ``prospects``. Should the two ever disagree, the
+    driver's check of their digest (:func:`sim.compiled.call_address`)
+    runs nothing and :func:`live_period` raises: a test, not a crash.
+    """
+    real, flag = types.float64, types.boolean
+    stage = numba.from_dtype(arguments[2].stage.dtype)
+    given = [numba.typeof(a) for a in arguments]
+    for i in (7, 8):  # sums and cohorts: the chunk's rows
+        given[i] = given[i].copy(ndim=given[i].ndim - 1)
+    space = (
+        types.Array(real, 3, "C"),
+        *(types.Array(kind, 1, "C") for kind in (real, flag, real, stage)),
+        types.Array(real, 2, "C"),
+        types.Array(flag, 1, "C"),
+        types.Array(types.intp, 1, "C"),
+        types.Array(real, 2, "C"),
+    )
+    return (types.intp, types.intp, *given[:16], *space, given[16])
+
+
+def chunk_entry(arguments) -> tuple[int, int]:
+    """The address of :func:`live_chunk` for these arguments, compiled or loaded, and its digest.
+
+    Looked up by the arguments' type fingerprints, numba's own key for
+    choosing a compiled version (about 13 us for a period's arguments, where
+    their numba types take 0.5 ms).
+    """
+    try:
+        known = tuple(map(type_fingerprint, arguments))
+    except (TypeError, ValueError):  # a type numba has no fingerprint for
+        known = chunk_types(arguments)
+    entry = _chunk_entries.get(known)
+    if entry is None:
+        argument_types = chunk_types(arguments)
+        live_chunk.compile(argument_types)
+        result = live_chunk.overloads[argument_types]
+        address = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+        entry = (address, compiled.signature_digest(argument_types))
+        _chunk_entries[known] = entry
+    return entry
 
 
 def _settle_period(fingerprint: str):
@@ -761,7 +843,7 @@ def _listed_rows(fingerprint: str):
 
 
 _FINGERPRINT = _rules_fingerprint()
-live_period = _live_period(_FINGERPRINT)
+live_period_driver = _live_period(_FINGERPRINT)
 settle_period = _settle_period(_FINGERPRINT)
 start_relationships = _start_relationships(_FINGERPRINT)
 end_relationships = _end_relationships(_FINGERPRINT)
@@ -813,96 +895,124 @@ def chunks(customers: int) -> int:
     return max(1, -(-customers // chunk_size(customers)))
 
 
-# One chunk of customers: what the drivers run on each thread. Not cached on their
-# own: their machine code is part of the drivers' cached code.
+# One chunk of customers: what the drivers run on each thread. live_chunk is
+# cached on its own and called at its address; settle_chunk's machine code is
+# part of its driver's cached code.
 
 
-@numba.njit(nogil=True, error_model="numpy")
-def live_chunk(
-    start,
-    stop,
-    key,
-    t,
-    c,
-    f,
-    p,
-    m,
-    growth,
-    sums,
-    cohorts,
-    cohort_of,
-    moved,
-    given_out,
-    sales_out,
-    increment_out,
-    occasions_out,
-    arrived,
-    money,
-    shock,
-    accepted,
-    grown,
-    new_stage,
-    tally,
-    searching,
-    who,
-    look,
-    prospects,
-):
-    """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
+def _live_chunk(fingerprint: str):
+    """:func:`live_chunk`, its machine code cached under ``fingerprint``.
 
-    The relationships that end or begin are counted into ``cohorts[slot, cohort]``.
-    Over 80 lines for its 28 arguments, one a line: the passes are one line each.
-
-    Block by block of :data:`BLOCK` customers, pass by pass: one line per
-    pass, in the order of the schedule's steps 2-5 (see the module
-    docstring). The arguments from ``money`` on are this chunk's scratch:
-    ``money`` (:func:`add_in_block_lanes`), then the block's rows; ``prospects``
-    receives the rows of the chunk's prospects after defection, and their
-    number is returned.
+    Over 80 lines for its 28 arguments, written one a line.
     """
-    n_firms = sums.shape[0] - 1
-    f = lookup_tables(f)
-    # the relational growth by slot and tenure, on the stack where the loops can use it
-    table = (compiled.on_stack(growth, GROWTH_CAPACITY), np.uintp(growth.shape[1]))
-    money[:] = 0.0
-    found = 0
-    for first in range(start, stop, BLOCK):
-        last = min(first + BLOCK, stop)
-        u_first, u_last = np.uintp(first), np.uintp(last)
-        experience_shocks(first, last, key, t, shock, accepted)
-        if growth.shape[1] > 0:
-            relational_growths(u_first, u_last, c, f, table, grown)
-        else:  # too large a table to build: computed (see growth_table)
-            relational_growths(u_first, u_last, c, f, None, grown)
-        experience(u_first, u_last, key, c, f, p, m, shock, grown)
-        purchase_occasions(u_first, u_last, key, t, c, f, tally)
-        money_and_move(u_first, u_last, key, t, c, f, p, m, new_stage, tally)
-        move_on(u_first, u_last, key, t, c, f, p, new_stage, tally, searching)
-        searchers = list_searchers(first, last, c, p, new_stage, tally, searching, who, look)
-        look_around(first, key, t, c, f, p, n_firms, searchers, who, look, shock, accepted)
-        decide(first, key, t, p, searchers, who, look)
-        book(
-            first,
-            last,
-            c,
-            f,
-            m,
-            money,
-            sums,
-            moved,
-            given_out,
-            sales_out,
-            increment_out,
-            occasions_out,
-            new_stage,
-            tally,
-        )
-        defect(
-            first, t, c, f, p, sums, cohorts, cohort_of, arrived, new_stage, searchers, who, look
-        )
-        found = count_for_acquisition(first, last, c, p, sums, prospects, found)
-    fold_block_lanes(money, MONEY_SUMS, sums)
-    return found
+
+    @numba.njit(nogil=True, error_model="numpy", cache=True)
+    def live_chunk(
+        start,
+        stop,
+        key,
+        t,
+        c,
+        f,
+        p,
+        m,
+        growth,
+        sums,
+        cohorts,
+        cohort_of,
+        moved,
+        given_out,
+        sales_out,
+        increment_out,
+        occasions_out,
+        arrived,
+        money,
+        shock,
+        accepted,
+        grown,
+        new_stage,
+        tally,
+        searching,
+        who,
+        look,
+        prospects,
+    ):
+        """:func:`live_period` for customers ``start`` to ``stop``, summing into ``sums[slot]``.
+
+        The relationships that end or begin are counted into ``cohorts[slot,
+        cohort]``. A cached function of its own, which the parallel driver
+        calls at its address (:func:`sim.compiled.call_address`): its code is
+        compiled once, not again into the driver's parallel loop. Over 80
+        lines for its 28 arguments, one a line: the passes are one line each.
+
+        Block by block of :data:`BLOCK` customers, pass by pass: one line per
+        pass, in the order of the schedule's steps 2-5 (see the module
+        docstring). The arguments from ``money`` on are this chunk's scratch:
+        ``money`` (:func:`add_in_block_lanes`), then the block's rows;
+        ``prospects`` receives the rows of the chunk's prospects after
+        defection, and their number is returned.
+        """
+        assert fingerprint  # ties the cached machine code to the rule sources
+        n_firms = sums.shape[0] - 1
+        f = lookup_tables(f)
+        # the relational growth by slot and tenure, on the stack where the loops can use it
+        table = (compiled.on_stack(growth, GROWTH_CAPACITY), np.uintp(growth.shape[1]))
+        money[:] = 0.0
+        found = 0
+        for first in range(start, stop, BLOCK):
+            last = min(first + BLOCK, stop)
+            u_first, u_last = np.uintp(first), np.uintp(last)
+            experience_shocks(first, last, key, t, shock, accepted)
+            if growth.shape[1] > 0:
+                relational_growths(u_first, u_last, c, f, table, grown)
+            else:  # too large a table to build: computed (see growth_table)
+                relational_growths(u_first, u_last, c, f, None, grown)
+            experience(u_first, u_last, key, c, f, p, m, shock, grown)
+            purchase_occasions(u_first, u_last, key, t, c, f, tally)
+            money_and_move(u_first, u_last, key, t, c, f, p, m, new_stage, tally)
+            move_on(u_first, u_last, key, t, c, f, p, new_stage, tally, searching)
+            searchers = list_searchers(first, last, c, p, new_stage, tally, searching, who, look)
+            look_around(first, key, t, c, f, p, n_firms, searchers, who, look, shock, accepted)
+            decide(first, key, t, p, searchers, who, look)
+            book(
+                first,
+                last,
+                c,
+                f,
+                m,
+                money,
+                sums,
+                moved,
+                given_out,
+                sales_out,
+                increment_out,
+                occasions_out,
+                new_stage,
+                tally,
+            )
+            defect(
+                first,
+                t,
+                c,
+                f,
+                p,
+                sums,
+                cohorts,
+                cohort_of,
+                arrived,
+                new_stage,
+                searchers,
+                who,
+                look,
+            )
+            found = count_for_acquisition(first, last, c, p, sums, prospects, found)
+        fold_block_lanes(money, MONEY_SUMS, sums)
+        return found
+
+    return live_chunk
+
+
+live_chunk = _live_chunk(_FINGERPRINT)
 
 
 @numba.njit(nogil=True, error_model="numpy")

@@ -1119,7 +1119,7 @@ def warm_up() -> float:
 
     A 100-customer model runs one period. numba loads the kernels' machine
     code from its cache (well under a second) or, the first time after
-    installing or editing a rule, compiles them (about 40 s on two
+    installing or editing a rule, compiles them (about 25 s on two
     cores). Call it before timing, or before a page that should answer at
     once.
     """

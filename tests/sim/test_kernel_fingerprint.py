@@ -84,7 +84,13 @@ def test_every_cached_kernel_holds_the_fingerprint_in_its_closure():
         for name, value in vars(kernel).items()
         if isinstance(value, Dispatcher) and not isinstance(value._cache, NullCache)
     }
-    assert set(cached) >= {"live_period", "settle_period", "start_relationships", "growth_table"}
+    assert set(cached) >= {
+        "live_period_driver",
+        "live_chunk",
+        "settle_period",
+        "start_relationships",
+        "growth_table",
+    }
     for name, dispatcher in cached.items():
         cells = [cell.cell_contents for cell in dispatcher.py_func.__closure__ or ()]
         assert kernel._FINGERPRINT in cells, f"{name}: cached without the fingerprint"
