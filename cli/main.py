@@ -454,17 +454,17 @@ def _announce_compiling(say) -> bool:
     return True
 
 
-def _prepare_engine(executor, say) -> None:
-    """Announce a compile; for a pool of worker processes, compile once, in a child, first.
+def _prepare_engine(say) -> None:
+    """Announce a compile, and compile once, in a child, before the run's first model.
 
-    Otherwise every worker would compile the same kernels at once, each on
-    a core of its own. A child process, so that this one starts no kernel
-    thread and can still fork its workers; if the child fails, the workers
-    compile (and report any error) themselves.
+    The child compiles in two processes at once (:func:`sim.cache.warm_up`),
+    where the run's first model would compile alone; for a pool of worker
+    processes, every worker would otherwise compile the same kernels at once,
+    each on a core of its own. A child process, so that this one starts no
+    kernel thread and can still fork its workers; if the child fails, the
+    run compiles (and reports any error) itself.
     """
-    from experiments.sweep import ProcessExecutor
-
-    if _announce_compiling(say) and isinstance(executor, ProcessExecutor):
+    if _announce_compiling(say):
         root = Path(__file__).resolve().parent.parent  # where sim/ is, installed or not
         subprocess.run(
             [sys.executable, "-c", "from sim import warm_up; warm_up()"], cwd=root, check=False
@@ -824,7 +824,7 @@ def _run_locked(args, scenario, folder, specs, executor, resumable) -> int:
 
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     if not isinstance(executor, DaskExecutor):  # a cluster's workers have caches of their own
-        _prepare_engine(executor, say)
+        _prepare_engine(say)
     started, clock = now(), time.perf_counter()
     try:
         with contextlib.ExitStack() as stack:

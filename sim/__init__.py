@@ -39,12 +39,12 @@ def __getattr__(name: str):
     of start-up that a process reading results (``run.py report``) never
     needs; ``from sim import CRMModel`` works as before.
     """
-    if name in ("CRMModel", "warm_up"):
+    if name == "CRMModel":
         from . import model
 
-        return getattr(model, name)
-    if name == "engine_ready":
+        return model.CRMModel
+    if name in ("engine_ready", "warm_up"):
         from . import cache
 
-        return cache.engine_ready
+        return getattr(cache, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

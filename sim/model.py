@@ -340,6 +340,21 @@ class CRMModel(mesa.Model):
             raise ValueError("CRMModel() takes seed or rng, not both (seed is rng's other name)")
         super().__init__(rng=seed if seed is not None else rng)
         self.config = model_config(config, customers, periods, setting, strategies, parameters)
+        self._build()
+        self._record(0, *self._settle(0, reentry_rate=0.0, category_exit_rate=0.0))
+        for t in range(1, self.warm_up + 1):  # the market's history before period 0
+            self._advance(t)
+        if self.warm_up:  # money and CLV count from period 0
+            self.customers.clv[:] = 0.0
+            self.customers.revenue_to_date[:] = 0.0
+        self._start_collecting(config is None if collect is None else collect, sample)
+
+    def _build(self) -> None:
+        """The market of ``self.config`` before its first record: customers, firms, work space.
+
+        No kernel runs here unless the market starts settled
+        (:meth:`sim.population.Population.settle`).
+        """
         relationship = self.config.relationship
         self.customers = Population.generate(self.config, self.rng)
         self.firms = [
@@ -380,13 +395,6 @@ class CRMModel(mesa.Model):
         self._relationships = RelationshipLog.off(pop.acquired_period.dtype)
         self._columns = self._kernel_columns()
         self._allocate_scratch()
-        self._record(0, *self._settle(0, reentry_rate=0.0, category_exit_rate=0.0))
-        for t in range(1, self.warm_up + 1):  # the market's history before period 0
-            self._advance(t)
-        if self.warm_up:  # money and CLV count from period 0
-            pop.clv[:] = 0.0
-            pop.revenue_to_date[:] = 0.0
-        self._start_collecting(config is None if collect is None else collect, sample)
 
     def _policy_runs(self) -> list[PolicyRun]:
         """Every firm's configured policies, with their stages and segment as codes."""
@@ -874,25 +882,9 @@ class CRMModel(mesa.Model):
         else:
             sales = increment = self._empty_money
             bought = self._empty_occasions
-        kernel.live_period(
-            self._key,
-            t,
-            self._columns,
-            self._kernel_firms(vectors),
-            self._kernel_parameters(t),
-            modifiers,
-            kernel.growth_table(vectors.relational_tau, t + self._longest_start),
-            self._live_sums,
-            self._cohort_moves,
-            self.ledger.cohort_of,
-            moved,
-            given,
-            sales,
-            increment,
-            bought,
-            self._arrived,
-            *self._listed["prospects"],
-        )
+        growth = kernel.growth_table(vectors.relational_tau, t + self._longest_start)
+        outputs = (moved, given, sales, increment, bought)
+        kernel.live_period(*self._live_arguments(vectors, modifiers, growth, outputs, t))
         if logging:
             self._transactions.record(
                 t - self.warm_up,
@@ -918,6 +910,41 @@ class CRMModel(mesa.Model):
                     (before == Stage.DECLINE) & (now >= Stage.EXPLORATION) & (now < Stage.DECLINE)
                 )
             )
+
+    def _live_arguments(self, vectors: FirmVectors, modifiers, growth, outputs, t: int) -> tuple:
+        """The arguments of :func:`sim.kernel.live_period` for period ``t``.
+
+        ``growth`` is the period's :func:`sim.kernel.growth_table`; ``outputs``
+        the arrays it writes each customer's stage after the move, discount,
+        sales, CLV increment and purchase occasions into (empty when not
+        wanted).
+        """
+        return (
+            self._key,
+            t,
+            self._columns,
+            self._kernel_firms(vectors),
+            self._kernel_parameters(t),
+            modifiers,
+            growth,
+            self._live_sums,
+            self._cohort_moves,
+            self.ledger.cohort_of,
+            *outputs,
+            self._arrived,
+            *self._listed["prospects"],
+        )
+
+    def _compile_step_kernels(self) -> None:
+        """Compile (or load) the kernels of a step other than the live and settle ones, on nothing.
+
+        The growth table, the list of prospects and the start of no
+        relationship: for :func:`sim.cache.warm_up`, whose process compiles
+        them while its helper compiles the live chunk. Changes nothing.
+        """
+        kernel.growth_table(self._firm_vectors().relational_tau, 1 + self._longest_start)
+        kernel.listed_rows(*self._listed["prospects"])  # nothing found yet: no row
+        self._start_relationships(np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), 1)
 
     def _book_discounts(self, effects: Effects | None, touched, given: np.ndarray) -> None:
         """Book the discounts the kernel gave (``given``, by customer) as their policies' spend.
@@ -1114,19 +1141,25 @@ class CRMModel(mesa.Model):
         self._followed.snapshot(self.customers, self.steps, self.steps + self.warm_up)
 
 
-def warm_up() -> float:
-    """Load the engine's compiled kernels now; return the seconds it took.
+def live_kernel_arguments() -> tuple:
+    """:func:`sim.kernel.live_period`'s arguments in period 1 of the warm-up's market.
 
-    A 100-customer model runs one period. numba loads the kernels' machine
-    code from its cache (well under a second) or, the first time after
-    installing or editing a rule, compiles them (about 25 s on two
-    cores). Call it before timing, or before a page that should answer at
-    once.
+    Built without running a kernel (the market starts new and is not
+    recorded: its first record is the settle kernel's work), so that their
+    types are known before any kernel is compiled (:func:`sim.cache.warm_up`).
+    The market is :func:`sim.cache.warm_up`'s but for its start, which
+    changes no argument's type.
     """
-    import time
-
-    start = time.perf_counter()
-    CRMModel(
-        default_config(simulation={"customers": 100, "periods": 1}), rng=0, collect=False
-    ).run()
-    return time.perf_counter() - start
+    model = CRMModel.__new__(CRMModel)
+    mesa.Model.__init__(model, rng=0)
+    model.config = default_config(simulation={"customers": 100, "periods": 1, "start": "new"})
+    model._build()
+    outputs = (
+        model._empty_codes,
+        model._empty_money,
+        model._empty_money,
+        model._empty_money,
+        model._empty_occasions,
+    )
+    growth = np.empty((len(model.firms) + 1, 0))  # the type of any growth table
+    return model._live_arguments(model._firm_vectors(), model._no_modifiers, growth, outputs, 1)

@@ -279,7 +279,7 @@ def test_the_server_binds_this_machine_only_unless_a_host_is_named():
 
 
 def test_serve_says_it_prepares_the_model_before_the_first_start(monkeypatch, capsys):
-    import sim.model
+    import sim.cache
     from dashboard import server
 
     started = []
@@ -295,7 +295,7 @@ def test_serve_says_it_prepares_the_model_before_the_first_start(monkeypatch, ca
             return 0
 
     monkeypatch.setattr(server, "engine_ready", lambda: False)
-    monkeypatch.setattr(sim.model, "warm_up", lambda: 0.1)  # what `from sim import warm_up` gives
+    monkeypatch.setattr(sim.cache, "warm_up", lambda: 0.1)  # what `from sim import warm_up` gives
     monkeypatch.setattr(server.subprocess, "Popen", Server)
     assert server.serve() == 0
     out = capsys.readouterr().out

@@ -72,11 +72,12 @@ DRIVERS = {"sim.kernel.live_period_driver", "sim.kernel.live_chunk", "sim.kernel
 """The kernels every period calls: the second run must have loaded them (not vacuous)."""
 
 
-def probe(cache: Path, seed: int) -> dict:
+def probe(cache: Path, seed: int, script: str = PROBE) -> dict:
+    """What ``script`` prints last (JSON), run in a fresh process on the numba cache ``cache``."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
     env.pop("NUMBA_DISABLE_JIT", None)
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(seed)],
+        [sys.executable, "-c", script, str(seed)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -115,3 +116,30 @@ def test_a_later_process_loads_every_kernel_from_the_cache(runs):
             assert stats["hits"] >= 1, f"{name}: not loaded from the cache ({stats})"
             assert stats["hits"] == stats["overloads"], f"{name}: {stats}"
     assert all(later[name]["hits"] for name in DRIVERS)
+
+
+WARM_UP_PROBE = """
+import json
+from sim import cache, kernel
+
+cache.warm_up()
+print(json.dumps({
+    "chunk_hits": sum(kernel.live_chunk.stats.cache_hits.values()),
+    "chunk_misses": sum(kernel.live_chunk.stats.cache_misses.values()),
+    "driver_overloads": len(kernel.live_period_driver.overloads),
+    "driver_misses": sum(kernel.live_period_driver.stats.cache_misses.values()),
+}))
+"""
+"""``sim.warm_up`` on the cache it is given, and what this process compiled and loaded."""
+
+
+def test_a_first_warm_up_compiles_the_chunk_in_its_helper_and_the_driver_once(tmp_path):
+    """On an empty cache the helper compiles ``live_chunk`` while this process compiles the rest.
+
+    This process must then load the chunk (a hit, no miss: the types the
+    helper compiled for are the first step's), and compile the live driver
+    once, ahead of the first step, for the very types that step calls it
+    with (one version, one miss). Otherwise the split would not split.
+    """
+    stats = probe(tmp_path, seed=0, script=WARM_UP_PROBE)
+    assert stats == {"chunk_hits": 1, "chunk_misses": 0, "driver_overloads": 1, "driver_misses": 1}
