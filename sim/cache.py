@@ -68,10 +68,8 @@ def warm_up() -> float:
 
     try:
         if helper is not None:
-            with helper.stdin:  # closed whatever happens: the helper never waits for more
-                arguments = live_kernel_arguments()
-                chunk_types = kernel.chunk_types(arguments[: kernel.LIVE_ARGUMENTS])
-                helper.stdin.write(pickle.dumps(chunk_types))
+            arguments = live_kernel_arguments()
+            _send(helper, kernel.chunk_types(arguments[: kernel.LIVE_ARGUMENTS]))
             kernel.live_period_driver.compile(
                 (numba.int64, numba.int64, *map(numba.typeof, arguments))  # address, digest
             )
@@ -82,6 +80,7 @@ def warm_up() -> float:
             model._compile_step_kernels()
     finally:
         if helper is not None:
+            _send(helper, None)  # if not sent: the helper never waits for more
             helper.wait()  # the chunk in the cache: the first step loads it
     model.run()
     return time.perf_counter() - start
@@ -104,6 +103,22 @@ def _chunk_helper() -> subprocess.Popen:
         env=environment,
         stdin=subprocess.PIPE,
     )
+
+
+def _send(helper: subprocess.Popen, chunk_types) -> None:
+    """Send ``helper`` the chunk's types (None: nothing) and close its input, once.
+
+    A helper that has already ended (it failed) is left to end: the first
+    step compiles the chunk itself.
+    """
+    if helper.stdin.closed:
+        return
+    try:
+        with helper.stdin:
+            if chunk_types is not None:
+                helper.stdin.write(pickle.dumps(chunk_types))
+    except BrokenPipeError:
+        pass
 
 
 def compile_live_chunk() -> None:

@@ -143,3 +143,22 @@ def test_a_first_warm_up_compiles_the_chunk_in_its_helper_and_the_driver_once(tm
     """
     stats = probe(tmp_path, seed=0, script=WARM_UP_PROBE)
     assert stats == {"chunk_hits": 1, "chunk_misses": 0, "driver_overloads": 1, "driver_misses": 1}
+
+
+FAILING_HELPER_PROBE = """
+import json, subprocess, sys
+from sim import cache, kernel
+
+def failing_helper():  # ends at once, reading nothing
+    return subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"], stdin=subprocess.PIPE)
+
+cache._chunk_helper = failing_helper
+cache.warm_up()
+print(json.dumps({"chunk_misses": sum(kernel.live_chunk.stats.cache_misses.values())}))
+"""
+"""``sim.warm_up`` on an empty cache with a helper that fails at once."""
+
+
+def test_a_first_warm_up_whose_helper_fails_compiles_the_chunk_itself(tmp_path):
+    """The first step compiles the chunk here (one miss), and the warm-up ends without an error."""
+    assert probe(tmp_path, seed=0, script=FAILING_HELPER_PROBE) == {"chunk_misses": 1}
