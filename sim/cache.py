@@ -64,7 +64,7 @@ def warm_up() -> float:
     """
     start = time.perf_counter()
     helper = None if engine_ready() else _chunk_helper()
-    from .model import CRMModel, default_config, live_kernel_arguments
+    from .model import WARM_UP_MARKET, CRMModel, default_config, live_kernel_arguments
 
     try:
         if helper is not None:
@@ -73,9 +73,7 @@ def warm_up() -> float:
             kernel.live_period_driver.compile(
                 (numba.int64, numba.int64, *map(numba.typeof, arguments))  # address, digest
             )
-        model = CRMModel(
-            default_config(simulation={"customers": 100, "periods": 1}), rng=0, collect=False
-        )
+        model = CRMModel(default_config(simulation=WARM_UP_MARKET), rng=0, collect=False)
         if helper is not None:
             model._compile_step_kernels()
     finally:

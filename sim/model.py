@@ -1141,6 +1141,10 @@ class CRMModel(mesa.Model):
         self._followed.snapshot(self.customers, self.steps, self.steps + self.warm_up)
 
 
+WARM_UP_MARKET = {"customers": 100, "periods": 1}
+"""The simulation settings of :func:`sim.cache.warm_up`'s market (the default market otherwise)."""
+
+
 def live_kernel_arguments() -> tuple:
     """:func:`sim.kernel.live_period`'s arguments in period 1 of the warm-up's market.
 
@@ -1152,7 +1156,7 @@ def live_kernel_arguments() -> tuple:
     """
     model = CRMModel.__new__(CRMModel)
     mesa.Model.__init__(model, rng=0)
-    model.config = default_config(simulation={"customers": 100, "periods": 1, "start": "new"})
+    model.config = default_config(simulation={**WARM_UP_MARKET, "start": "new"})
     model._build()
     outputs = (
         model._empty_codes,
